@@ -1,0 +1,57 @@
+# Sourced by ./train, ./run-tests and .ci/run: make sure the system packages are present.
+# As root with apt-get, installs what is missing; otherwise prints the command to run and exits 2.
+
+DEPS_PACKAGES="meson ninja-build pkg-config gcc libopenblas-dev zlib1g-dev libcmocka-dev"
+
+deps_missing() {
+    local missing=""
+    command -v meson >/dev/null 2>&1 || missing="$missing meson"
+    command -v ninja >/dev/null 2>&1 || missing="$missing ninja-build"
+    command -v pkg-config >/dev/null 2>&1 || missing="$missing pkg-config"
+    command -v cc >/dev/null 2>&1 || missing="$missing gcc"
+    if command -v pkg-config >/dev/null 2>&1; then
+        pkg-config --exists openblas || missing="$missing libopenblas-dev"
+        pkg-config --exists zlib || missing="$missing zlib1g-dev"
+        pkg-config --exists cmocka || missing="$missing libcmocka-dev"
+    else
+        missing="$missing libopenblas-dev zlib1g-dev libcmocka-dev"
+    fi
+    echo "$missing"
+}
+
+deps_ensure() {
+    local missing
+    missing=$(deps_missing)
+    [ -z "$missing" ] && return 0
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        echo "installing:$missing" >&2
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -qq && apt-get install -y -qq $missing >/dev/null || {
+            echo "error: apt-get could not install:$missing" >&2
+            exit 2
+        }
+    else
+        echo "error: missing system packages:$missing" >&2
+        echo "install them with:  sudo apt-get install -y $DEPS_PACKAGES" >&2
+        exit 2
+    fi
+}
+
+# build_dir DIR [meson options...]: configure DIR once, then bring it up to date.
+build_dir() {
+    local dir=$1
+    shift
+    if [ ! -f "$dir/build.ninja" ]; then
+        meson setup "$dir" "$@" >"$dir.setup.log" 2>&1 || {
+            cat "$dir.setup.log" >&2
+            echo "error: meson setup $dir failed (log above)" >&2
+            exit 1
+        }
+        rm -f "$dir.setup.log"
+    fi
+    ninja -C "$dir" >/dev/null || {
+        ninja -C "$dir" >&2
+        echo "error: build in $dir failed" >&2
+        exit 1
+    }
+}

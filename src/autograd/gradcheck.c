@@ -1,0 +1,128 @@
+// Finite-difference gradient checking (the metric is explained in gradcheck.h).
+#include "gradcheck.h"
+
+#include <math.h>
+#include <stdlib.h>
+
+#include "ops.h"
+
+#define REPORT_MAX 10 // failing elements printed per input
+
+double gradcheck_default_tol(void) {
+#ifdef REAL_IS_DOUBLE
+    return 1e-6;
+#else
+    return 1e-2;
+#endif
+}
+
+#ifdef REAL_IS_DOUBLE
+static const double DEFAULT_H = 1e-4, FLOOR_FRACTION = 1e-3;
+#else
+static const double DEFAULT_H = 1e-2, FLOOR_FRACTION = 1e-2;
+#endif
+
+// Everything one evaluation of sum(r * f(x)) needs.
+typedef struct Probe {
+    Tape *t;
+    GradcheckFn f;
+    void *ctx;
+    Tensor *const *inputs;
+    const real *r; // the fixed weights, one per output element
+    Rng *rng, rng_start;
+    size_t arena_top;
+    int tape_top;
+} Probe;
+
+static double probe_loss(Probe *p) {
+    if (p->rng) *p->rng = p->rng_start;
+    Tensor *y = p->f(p->t, p->inputs, p->ctx);
+    double loss = 0;
+    size_t n = tensor_numel(y);
+    for (size_t i = 0; i < n; i++) loss += (double)p->r[i] * (double)y->data[i];
+    p->t->n = p->tape_top; // forget this evaluation
+    arena_rewind(p->t->arena, p->arena_top);
+    return loss;
+}
+
+// Five-point central difference of the probe's loss in element x[i].
+static double numeric_grad(Probe *p, real *x, size_t i, double h) {
+    real x0 = x[i];
+    double l[4];
+    const int k[4] = {-2, -1, 1, 2};
+    for (int j = 0; j < 4; j++) {
+        x[i] = (real)(x0 + k[j] * h);
+        l[j] = probe_loss(p);
+    }
+    x[i] = x0;
+    return (8 * (l[2] - l[1]) - (l[3] - l[0])) / (12 * h);
+}
+
+static const char *input_name(Tensor *const *inputs, int i, char *buf) {
+    if (inputs[i]->name) return inputs[i]->name;
+    sprintf(buf, "input %d", i);
+    return buf;
+}
+
+int gradcheck(Tape *t, GradcheckFn f, void *ctx, Tensor *const *inputs, int n_inputs,
+              const GradcheckOpts *opts, GradcheckResult *result) {
+    GradcheckOpts o = opts ? *opts : (GradcheckOpts){0};
+    double h = o.h > 0 ? o.h : DEFAULT_H, tol = o.tol > 0 ? o.tol : gradcheck_default_tol();
+    FILE *out = o.report ? o.report : stderr;
+    CHECK(t->n == 0, "gradcheck needs a tape with nothing recorded (call tape_reset first)");
+    bool was_enabled = tape_set_grad_enabled(t, true);
+    size_t arena_start = arena_mark(t->arena);
+    Probe p = {.t = t, .f = f, .ctx = ctx, .inputs = inputs, .rng = o.rng};
+    if (o.rng) p.rng_start = *o.rng;
+
+    // Analytic: backward from sum(r * y).
+    for (int i = 0; i < n_inputs; i++) tensor_zero_grad(inputs[i]);
+    Tensor *y = f(t, inputs, ctx);
+    Tensor *r = tensor_new(t->arena, y->shape, false);
+    Rng wr;
+    rng_seed(&wr, o.seed ? o.seed : 1234);
+    for (size_t i = 0; i < tensor_numel(r); i++) r->data[i] = (real)(2 * rng_uniform(&wr) - 1);
+    tape_backward(t, op_sum(t, op_mul(t, y, r)));
+    p.r = r->data;
+    p.tape_top = t->n;
+    p.arena_top = arena_mark(t->arena);
+
+    GradcheckResult res = {0};
+    for (int i = 0; i < n_inputs; i++) {
+        Tensor *x = inputs[i];
+        if (!x->needs_grad) continue;
+        size_t n = tensor_numel(x);
+        double *num = malloc(n * sizeof(double));
+        CHECK(num, "gradcheck: out of memory for %zu numeric gradients", n);
+        double scale = 0;
+        for (size_t j = 0; j < n; j++) {
+            num[j] = numeric_grad(&p, x->data, j, h);
+            scale = fmax(scale, fmax(fabs(num[j]), fabs((double)x->grad[j])));
+        }
+        double floor = fmax(FLOOR_FRACTION * scale, 1e-300);
+        int reported = 0;
+        char nb[32];
+        for (size_t j = 0; j < n; j++) {
+            double a = x->grad[j];
+            double err = fabs(a - num[j]) / fmax(fmax(fabs(a), fabs(num[j])), floor);
+            if (!isfinite(a) || !isfinite(num[j])) err = INFINITY;
+            bool fail = !(err <= tol);
+            res.n_checked++;
+            res.n_failed += fail;
+            if (!(err <= res.max_err) || res.n_checked == 1) {
+                res.max_err = err;
+                res.worst_input = i, res.worst_index = j;
+                res.worst_analytic = a, res.worst_numeric = num[j];
+            }
+            if ((fail && reported++ < REPORT_MAX) || o.verbose)
+                fprintf(out, "gradcheck %s: %s element %zu: analytic %.10g numeric %.10g error %.3g\n",
+                        fail ? "FAIL" : "ok", input_name(inputs, i, nb), j, a, num[j], err);
+        }
+        free(num);
+    }
+    t->n = 0;
+    arena_rewind(t->arena, arena_start);
+    tape_set_grad_enabled(t, was_enabled);
+    if (result) *result = res;
+    return res.n_failed > 0;
+}

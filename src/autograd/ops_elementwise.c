@@ -1,0 +1,143 @@
+// Element-wise ops: add and mul with broadcasting, the scalar affine map, and the unary functions.
+#include "ops_internal.h"
+
+#include "../tensor/kernels.h"
+
+// ---- broadcasting ----------------------------------------------------------------------------
+// Shapes are right-aligned and padded to 4 dims; a dim of 1 in an input stretches to the output's,
+// which in index terms is a stride of 0.
+typedef struct Bcast {
+    int d[4];         // output dims, padded with leading 1s
+    size_t sa[4], sb[4]; // element strides of a and b per output dim (0 where broadcast)
+} Bcast;
+
+// Strides of s (right-aligned in 4 dims) per output dim; 0 where s has a 1 that stretches.
+static void pad_strides(Shape s, size_t *stride) {
+    int off = 4 - s.ndim;
+    size_t st = 1;
+    for (int k = 3; k >= 0; k--) {
+        int dim = k >= off ? s.d[k - off] : 1;
+        stride[k] = dim == 1 ? 0 : st;
+        st *= (size_t)dim;
+    }
+}
+
+static Bcast bcast_plan(Shape a, Shape b, Shape *out) {
+    char s1[64], s2[64];
+    Bcast p;
+    int nd = a.ndim > b.ndim ? a.ndim : b.ndim;
+    *out = (Shape){.ndim = nd};
+    for (int k = 0; k < 4; k++) {
+        int da = k >= 4 - a.ndim ? a.d[k - (4 - a.ndim)] : 1;
+        int db = k >= 4 - b.ndim ? b.d[k - (4 - b.ndim)] : 1;
+        CHECK(da == db || da == 1 || db == 1, "cannot broadcast %s with %s", shape_str(a, s1),
+              shape_str(b, s2));
+        p.d[k] = da > db ? da : db;
+        if (k >= 4 - nd) out->d[k - (4 - nd)] = p.d[k];
+    }
+    pad_strides(a, p.sa);
+    pad_strides(b, p.sb);
+    return p;
+}
+
+// One loop nest serves forward and backward of both ops: o walks the output in order, ia and ib
+// follow it through a and b.
+typedef enum { BC_ADD, BC_MUL } BcastOp;
+
+static void bcast_forward(const Bcast *p, BcastOp op, real *y, const real *a, const real *b) {
+    size_t o = 0;
+    for (int i0 = 0; i0 < p->d[0]; i0++)
+        for (int i1 = 0; i1 < p->d[1]; i1++)
+            for (int i2 = 0; i2 < p->d[2]; i2++) {
+                size_t ia = i0 * p->sa[0] + i1 * p->sa[1] + i2 * p->sa[2];
+                size_t ib = i0 * p->sb[0] + i1 * p->sb[1] + i2 * p->sb[2];
+                for (int i3 = 0; i3 < p->d[3]; i3++, o++) {
+                    real x = a[ia + i3 * p->sa[3]], z = b[ib + i3 * p->sb[3]];
+                    y[o] = op == BC_ADD ? x + z : x * z;
+                }
+            }
+}
+
+static void bcast_backward(const Bcast *p, BcastOp op, const real *dy, const real *a,
+                           const real *b, real *da, real *db) {
+    size_t o = 0;
+    for (int i0 = 0; i0 < p->d[0]; i0++)
+        for (int i1 = 0; i1 < p->d[1]; i1++)
+            for (int i2 = 0; i2 < p->d[2]; i2++) {
+                size_t ia = i0 * p->sa[0] + i1 * p->sa[1] + i2 * p->sa[2];
+                size_t ib = i0 * p->sb[0] + i1 * p->sb[1] + i2 * p->sb[2];
+                for (int i3 = 0; i3 < p->d[3]; i3++, o++) {
+                    size_t ja = ia + i3 * p->sa[3], jb = ib + i3 * p->sb[3];
+                    if (da) da[ja] += op == BC_ADD ? dy[o] : dy[o] * b[jb];
+                    if (db) db[jb] += op == BC_ADD ? dy[o] : dy[o] * a[ja];
+                }
+            }
+}
+
+static Tensor *bcast_op(Tape *t, Tensor *a, Tensor *b, BcastOp op) {
+    Shape os;
+    Bcast p = bcast_plan(a->shape, b->shape, &os);
+    Tensor *in[] = {a, b};
+    Tensor *y = tape_output(t, os, 2, in);
+    bcast_forward(&p, op, y->data, a->data, b->data);
+    record(t, op == BC_ADD ? OP_ADD : OP_MUL, y, 2, in);
+    return y;
+}
+
+static void bcast_op_backward(Node *n, BcastOp op) {
+    Tensor *a = n->in[0], *b = n->in[1];
+    Shape os;
+    Bcast p = bcast_plan(a->shape, b->shape, &os);
+    // a and b may be the same tensor (x + x, x * x): both terms land in its grad
+    bcast_backward(&p, op, n->out->grad, a->data, b->data, a->grad, b->grad);
+}
+
+// y = a + b;  da += dy, db += dy (summed over broadcast dims)
+Tensor *op_add(Tape *t, Tensor *a, Tensor *b) { return bcast_op(t, a, b, BC_ADD); }
+void add_backward(Node *n) { bcast_op_backward(n, BC_ADD); }
+
+// y = a * b;  da += dy * b, db += dy * a (summed over broadcast dims)
+Tensor *op_mul(Tape *t, Tensor *a, Tensor *b) { return bcast_op(t, a, b, BC_MUL); }
+void mul_backward(Node *n) { bcast_op_backward(n, BC_MUL); }
+
+// ---- scalar affine ---------------------------------------------------------------------------
+// y = s * x + c;  dx += s * dy
+Tensor *op_affine(Tape *t, Tensor *x, double s, double c) {
+    Tensor *y = tape_output(t, x->shape, 1, &x);
+    size_t n = tensor_numel(x);
+    for (size_t i = 0; i < n; i++) y->data[i] = (real)s * x->data[i] + (real)c;
+    Node *nd = record(t, OP_AFFINE, y, 1, &x);
+    if (nd) nd->arg[0] = s;
+    return y;
+}
+void affine_backward(Node *n) {
+    Tensor *x = n->in[0];
+    if (!x->grad) return;
+    real s = (real)n->arg[0];
+    size_t len = tensor_numel(x);
+    for (size_t i = 0; i < len; i++) x->grad[i] += s * n->out->grad[i];
+}
+
+// ---- unary functions (kernels and their derivatives in tensor/unary.c) ------------------------
+typedef void (*UnaryForward)(real *y, const real *x, size_t n);
+typedef void (*UnaryBackward)(real *dx, const real *dy, const real *x, const real *y, size_t n);
+
+static Tensor *unary(Tape *t, Tensor *x, OpId op, UnaryForward f) {
+    Tensor *y = tape_output(t, x->shape, 1, &x);
+    f(y->data, x->data, tensor_numel(x));
+    record(t, op, y, 1, &x);
+    return y;
+}
+static void unary_backward(Node *n, UnaryBackward df) {
+    Tensor *x = n->in[0];
+    if (x->grad) df(x->grad, n->out->grad, x->data, n->out->data, tensor_numel(x));
+}
+
+Tensor *op_tanh(Tape *t, Tensor *x) { return unary(t, x, OP_TANH, tanh_forward); }
+void tanh_op_backward(Node *n) { unary_backward(n, tanh_backward); }
+
+Tensor *op_gelu(Tape *t, Tensor *x) { return unary(t, x, OP_GELU, gelu_forward); }
+void gelu_op_backward(Node *n) { unary_backward(n, gelu_backward); }
+
+Tensor *op_softplus(Tape *t, Tensor *x) { return unary(t, x, OP_SOFTPLUS, softplus_forward); }
+void softplus_op_backward(Node *n) { unary_backward(n, softplus_backward); }

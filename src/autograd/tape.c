@@ -1,0 +1,56 @@
+// Recording nodes and the reverse sweep.
+#include "tape.h"
+
+#include <stdlib.h>
+
+int tape_init(Tape *t, Arena *step_arena, int max_nodes) {
+    *t = (Tape){.arena = step_arena, .cap = max_nodes, .grad_enabled = true};
+    t->nodes = malloc((size_t)max_nodes * sizeof(Node));
+    return t->nodes ? 0 : -1;
+}
+
+void tape_free(Tape *t) {
+    free(t->nodes);
+    *t = (Tape){0};
+}
+
+void tape_reset(Tape *t) {
+    t->n = 0;
+    arena_reset(t->arena);
+}
+
+bool tape_set_grad_enabled(Tape *t, bool enabled) {
+    bool was = t->grad_enabled;
+    t->grad_enabled = enabled;
+    return was;
+}
+
+static bool any_needs_grad(int n_in, Tensor *const *in) {
+    for (int i = 0; i < n_in; i++)
+        if (in[i]->needs_grad) return true;
+    return false;
+}
+
+Tensor *tape_output(Tape *t, Shape s, int n_in, Tensor *const *in) {
+    return tensor_new(t->arena, s, t->grad_enabled && any_needs_grad(n_in, in));
+}
+
+Node *tape_record(Tape *t, const OpDef *def, Tensor *out, int n_in, Tensor *const *in) {
+    if (!out->needs_grad) return NULL;
+    CHECK(n_in >= 1 && n_in <= TAPE_MAX_INPUTS, "op %s: %d inputs (1..%d allowed)", def->name, n_in,
+          TAPE_MAX_INPUTS);
+    CHECK(t->n < t->cap, "tape full at %d nodes (op %s): pass a larger max_nodes to tape_init",
+          t->cap, def->name);
+    Node *n = &t->nodes[t->n++];
+    *n = (Node){.def = def, .n_in = n_in, .out = out};
+    for (int i = 0; i < n_in; i++) n->in[i] = in[i];
+    return n;
+}
+
+void tape_backward(Tape *t, Tensor *loss) {
+    CHECK(tensor_numel(loss) == 1, "backward starts from a scalar loss; this tensor has %zu elements",
+          tensor_numel(loss));
+    CHECK(loss->grad, "the loss needs no grad: no parameter fed it, or grad was disabled");
+    loss->grad[0] = 1;
+    for (int i = t->n - 1; i >= 0; i--) t->nodes[i].def->backward(&t->nodes[i]);
+}

@@ -1,0 +1,55 @@
+// The tape: an array of nodes in execution order. Execution order is already topological, so
+// backward is one reverse loop. Each node knows its op (an OpDef: name + backward), its ordered
+// inputs (duplicates allowed: x*x has two), its output, saved context and scalar arguments.
+#pragma once
+#include <stdbool.h>
+
+#include "../tensor/arena.h"
+#include "../tensor/tensor.h"
+
+#define TAPE_MAX_INPUTS 4
+
+typedef struct Node Node;
+
+// What the tape needs to know about an op. Backward reads node->out->grad and accumulates (+=)
+// into the grad of every input that has one (in[i]->grad != NULL), never overwriting.
+typedef struct OpDef {
+    const char *name;
+    void (*backward)(Node *n);
+} OpDef;
+
+struct Node {
+    const OpDef *def;
+    int n_in;
+    Tensor *in[TAPE_MAX_INPUTS];
+    Tensor *out;
+    void *ctx;     // saved for backward (arena memory), op-specific
+    double arg[2]; // scalar arguments, op-specific
+    int iarg[2];
+};
+
+typedef struct Tape {
+    Node *nodes; // (cap)
+    int n, cap;
+    Arena *arena;      // where outputs, grads and saved context live: the step arena
+    bool grad_enabled; // false: ops compute forward only and record nothing
+} Tape;
+
+// max_nodes bounds one step's graph; the nodes array is allocated once here. Returns 0 or -1.
+int tape_init(Tape *t, Arena *step_arena, int max_nodes);
+void tape_free(Tape *t);
+// Forget all nodes and reset the step arena: the end of a step.
+void tape_reset(Tape *t);
+// Sets whether ops record (and allocate grads); returns the previous setting.
+bool tape_set_grad_enabled(Tape *t, bool enabled);
+
+// Seeds d loss / d loss = 1 and runs every node's backward in reverse order. loss has one element.
+void tape_backward(Tape *t, Tensor *loss);
+
+// For op implementations (built-in and user-defined), in this order:
+//   out = tape_output(t, shape, n_in, in);   allocates out; it needs grad iff grad is enabled and
+//                                            some input needs grad
+//   ...compute out->data...
+//   node = tape_record(t, def, out, n_in, in);  NULL when out needs no grad (nothing recorded)
+Tensor *tape_output(Tape *t, Shape s, int n_in, Tensor *const *in);
+Node *tape_record(Tape *t, const OpDef *def, Tensor *out, int n_in, Tensor *const *in);

@@ -1,0 +1,101 @@
+// Bump allocation, measured-on-first-use sizing, and the needed-vs-available report.
+#include "arena.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+
+#define CHUNK_MIN (1u << 20)
+
+struct ArenaChunk {
+    ArenaChunk *next;
+    size_t cap, used;
+    unsigned char *mem; // ARENA_ALIGN-aligned
+};
+
+static size_t align_up(size_t n) { return (n + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1); }
+
+int arena_init(Arena *a, const char *name, size_t cap) {
+    *a = (Arena){.name = name, .measuring = cap == 0};
+    if (cap == 0) return 0;
+    a->cap = align_up(cap);
+    a->base = aligned_alloc(ARENA_ALIGN, a->cap);
+    return a->base ? 0 : -1;
+}
+
+static void chunks_free(Arena *a) {
+    while (a->chunks) {
+        ArenaChunk *c = a->chunks;
+        a->chunks = c->next;
+        free(c->mem);
+        free(c);
+    }
+}
+
+void arena_free(Arena *a) {
+    chunks_free(a);
+    free(a->base);
+    *a = (Arena){0};
+}
+
+static void *chunk_alloc(Arena *a, size_t bytes) {
+    ArenaChunk *c = a->chunks;
+    if (!c || c->cap - c->used < bytes) {
+        c = malloc(sizeof *c);
+        CHECK(c, "arena '%s': out of memory while measuring", a->name);
+        c->cap = bytes > CHUNK_MIN ? bytes : CHUNK_MIN;
+        c->used = 0;
+        c->mem = aligned_alloc(ARENA_ALIGN, c->cap);
+        CHECK(c->mem, "arena '%s': out of memory while measuring (%zu bytes)", a->name, c->cap);
+        c->next = a->chunks;
+        a->chunks = c;
+    }
+    void *p = c->mem + c->used;
+    c->used += bytes;
+    return p;
+}
+
+void *arena_alloc(Arena *a, size_t bytes) {
+    bytes = align_up(bytes ? bytes : 1);
+    void *p;
+    if (a->measuring) {
+        p = chunk_alloc(a, bytes);
+    } else {
+        CHECK(a->cap - a->used >= bytes,
+              "arena '%s' exhausted: needed %zu bytes, available %zu.\n"
+              "  A measured arena is sized by its first use: the work done between resets must\n"
+              "  not grow after the first step (same batch shape, same model).",
+              a->name, a->used + bytes, a->cap);
+        p = a->base + a->used;
+    }
+    a->used += bytes;
+    if (a->used > a->peak) a->peak = a->used;
+    return p;
+}
+
+void *arena_calloc(Arena *a, size_t bytes) {
+    void *p = arena_alloc(a, bytes);
+    memset(p, 0, bytes);
+    return p;
+}
+
+void arena_reset(Arena *a) {
+    if (a->measuring && a->peak > 0) {
+        chunks_free(a);
+        a->cap = a->peak;
+        a->base = aligned_alloc(ARENA_ALIGN, a->cap);
+        CHECK(a->base, "arena '%s': cannot allocate its measured size of %zu bytes", a->name,
+              a->cap);
+        a->measuring = false;
+    }
+    a->used = 0;
+}
+
+void arena_rewind(Arena *a, size_t mark) {
+    CHECK(mark <= a->used, "arena '%s': rewind to %zu past the top %zu", a->name, mark, a->used);
+    // While measuring, chunk memory after the mark is not reused; the peak is what counts.
+    a->used = mark;
+}

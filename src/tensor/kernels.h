@@ -1,0 +1,35 @@
+// Raw kernels on contiguous arrays of reals. They know nothing of tensors or tapes; the autograd ops
+// call them. Backward kernels accumulate (+=) into their outputs, never overwrite.
+#pragma once
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "real.h"
+
+// C (M,N) = alpha * op(A) op(B) + beta * C, row-major. op(A) is (M,K): A is stored (M,K), or (K,M)
+// when ta. op(B) is (K,N): B is stored (K,N), or (N,K) when tb. Through cblas ?gemm, never copying.
+void gemm(bool ta, bool tb, int M, int N, int K, real alpha, const real *A, const real *B,
+          real beta, real *C);
+
+// Element-wise unary functions: y = f(x); backward dx += dy * f'(x) (using y where cheaper).
+void tanh_forward(real *y, const real *x, size_t n);
+void tanh_backward(real *dx, const real *dy, const real *x, const real *y, size_t n);
+void gelu_forward(real *y, const real *x, size_t n); // exact: 0.5 x (1 + erf(x / sqrt 2))
+void gelu_backward(real *dx, const real *dy, const real *x, const real *y, size_t n);
+void softplus_forward(real *y, const real *x, size_t n); // log(1 + exp(x)), overflow-safe
+void softplus_backward(real *dx, const real *dy, const real *x, const real *y, size_t n);
+
+// Row reductions over the last dim: rows of length C. Accumulated in double.
+// Softmax of each row. causal: row r of each (n, C) block sees only columns <= r (n = rows_per_block);
+// masked entries get exactly 0.
+void softmax_forward(real *y, const real *x, size_t rows, int C, int rows_per_block, bool causal);
+// dx += y * (dy - sum_j dy_j y_j), row by row.
+void softmax_backward(real *dx, const real *dy, const real *y, size_t rows, int C);
+// Cross-entropy of each row against an integer target; writes the softmax into probs and returns
+// the sum over rows of -log p[target] (the caller divides by rows for the mean).
+double cross_entropy_forward(real *probs, const real *logits, const int32_t *targets, size_t rows,
+                             int C);
+// dlogits += scale * (probs - onehot(target)), with scale = dloss / rows for a mean.
+void cross_entropy_backward(real *dlogits, const real *probs, const int32_t *targets, size_t rows,
+                            int C, real scale);

@@ -1,0 +1,71 @@
+// Row kernels over the last dim: softmax (optionally causal) and softmax + cross-entropy.
+// Sums are accumulated in double; rows are independent, so they run in parallel.
+#include <tgmath.h>
+
+#include "check.h"
+#include "kernels.h"
+
+// y_j = exp(x_j - max) / sum_k exp(x_k - max), over the visible columns j < n_visible
+void softmax_forward(real *y, const real *x, size_t rows, int C, int rows_per_block, bool causal) {
+#pragma omp parallel for schedule(static) if (rows * (size_t)C > 65536)
+    for (size_t r = 0; r < rows; r++) {
+        const real *xr = x + r * C;
+        real *yr = y + r * C;
+        int visible = causal ? (int)(r % (size_t)rows_per_block) + 1 : C;
+        real mx = xr[0];
+        for (int j = 1; j < visible; j++) mx = fmax(mx, xr[j]);
+        double sum = 0;
+        for (int j = 0; j < visible; j++) {
+            yr[j] = exp(xr[j] - mx);
+            sum += yr[j];
+        }
+        real inv = (real)(1.0 / sum);
+        for (int j = 0; j < visible; j++) yr[j] *= inv;
+        for (int j = visible; j < C; j++) yr[j] = 0;
+    }
+}
+// dx_j += y_j (dy_j - sum_k dy_k y_k); masked columns have y_j = 0 and get nothing
+void softmax_backward(real *dx, const real *dy, const real *y, size_t rows, int C) {
+#pragma omp parallel for schedule(static) if (rows * (size_t)C > 65536)
+    for (size_t r = 0; r < rows; r++) {
+        const real *dyr = dy + r * C, *yr = y + r * C;
+        double dot = 0;
+        for (int j = 0; j < C; j++) dot += (double)dyr[j] * yr[j];
+        for (int j = 0; j < C; j++) dx[r * C + j] += yr[j] * (dyr[j] - (real)dot);
+    }
+}
+
+// loss_r = log sum_k exp(x_k) - x_target = -log p_target
+double cross_entropy_forward(real *probs, const real *logits, const int32_t *targets, size_t rows,
+                             int C) {
+    double total = 0;
+#pragma omp parallel for schedule(static) reduction(+ : total) if (rows * (size_t)C > 65536)
+    for (size_t r = 0; r < rows; r++) {
+        const real *xr = logits + r * C;
+        real *pr = probs + r * C;
+        int t = targets[r];
+        CHECK(t >= 0 && t < C, "cross-entropy target %d of row %zu is outside [0, %d)", t, r, C);
+        real mx = xr[0];
+        for (int j = 1; j < C; j++) mx = fmax(mx, xr[j]);
+        double sum = 0;
+        for (int j = 0; j < C; j++) {
+            pr[j] = exp(xr[j] - mx);
+            sum += pr[j];
+        }
+        real inv = (real)(1.0 / sum);
+        for (int j = 0; j < C; j++) pr[j] *= inv;
+        total += log(sum) + (double)mx - (double)xr[t];
+    }
+    return total;
+}
+// dloss_r/dx_j = p_j - [j == target]
+void cross_entropy_backward(real *dlogits, const real *probs, const int32_t *targets, size_t rows,
+                            int C, real scale) {
+#pragma omp parallel for schedule(static) if (rows * (size_t)C > 65536)
+    for (size_t r = 0; r < rows; r++) {
+        real *dr = dlogits + r * C;
+        const real *pr = probs + r * C;
+        for (int j = 0; j < C; j++) dr[j] += scale * pr[j];
+        dr[targets[r]] -= scale;
+    }
+}

@@ -1,0 +1,38 @@
+// Element-wise unary kernels, each forward beside its backward. <tgmath.h> picks the float or double
+// libm function from the argument type, so the same lines serve both builds.
+#include <tgmath.h>
+
+#include "kernels.h"
+
+// y = tanh(x);  dy/dx = 1 - y^2
+void tanh_forward(real *y, const real *x, size_t n) {
+    for (size_t i = 0; i < n; i++) y[i] = tanh(x[i]);
+}
+void tanh_backward(real *dx, const real *dy, const real *x, const real *y, size_t n) {
+    (void)x;
+    for (size_t i = 0; i < n; i++) dx[i] += dy[i] * (1 - y[i] * y[i]);
+}
+
+// y = 0.5 x (1 + erf(x / sqrt 2));  dy/dx = Phi(x) + x phi(x), Phi/phi the normal cdf/pdf
+static const real INV_SQRT2 = (real)0.70710678118654752440;
+static const real INV_SQRT_2PI = (real)0.39894228040143267794;
+void gelu_forward(real *y, const real *x, size_t n) {
+    for (size_t i = 0; i < n; i++) y[i] = (real)0.5 * x[i] * (1 + erf(x[i] * INV_SQRT2));
+}
+void gelu_backward(real *dx, const real *dy, const real *x, const real *y, size_t n) {
+    (void)y;
+    for (size_t i = 0; i < n; i++) {
+        real cdf = (real)0.5 * (1 + erf(x[i] * INV_SQRT2));
+        real pdf = INV_SQRT_2PI * exp((real)-0.5 * x[i] * x[i]);
+        dx[i] += dy[i] * (cdf + x[i] * pdf);
+    }
+}
+
+// y = log(1 + exp(x)), as max(x,0) + log1p(exp(-|x|)) so exp never overflows;
+// dy/dx = sigmoid(x), as exp(x - y) (= 1 / (1 + exp(-x)), also overflow-free)
+void softplus_forward(real *y, const real *x, size_t n) {
+    for (size_t i = 0; i < n; i++) y[i] = fmax(x[i], (real)0) + log1p(exp(-fabs(x[i])));
+}
+void softplus_backward(real *dx, const real *dy, const real *x, const real *y, size_t n) {
+    for (size_t i = 0; i < n; i++) dx[i] += dy[i] * exp(x[i] - y[i]);
+}

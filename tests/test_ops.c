@@ -1,0 +1,315 @@
+// Every primitive op: gradient-checked (every input, double build to 1e-6), known answers worked
+// by hand on small shapes, and invariants.
+#include "test_util.h"
+
+// ---- matmul ------------------------------------------------------------------------------------
+typedef struct { bool ta, tb; } MatmulArgs;
+static Tensor *f_matmul(Tape *t, Tensor *const *in, void *ctx) {
+    MatmulArgs *a = ctx;
+    return op_matmul(t, in[0], in[1], a->ta, a->tb);
+}
+
+static void test_matmul_known(void **state) {
+    Fixture *fx = *state;
+    Tensor *a = tensor_new(&fx->params, SHAPE(2, 2), false), *b = tensor_new(&fx->params, SHAPE(2, 2), false);
+    set_values(a, (double[]){1, 2, 3, 4});
+    set_values(b, (double[]){5, 6, 7, 8});
+    // [1 2; 3 4] [5 6; 7 8] = [19 22; 43 50];  [1 2; 3 4] [5 7; 6 8] = [17 23; 39 53]
+    assert_values(op_matmul(&fx->tape, a, b, false, false)->data, (double[]){19, 22, 43, 50}, 4, 0);
+    assert_values(op_matmul(&fx->tape, a, b, false, true)->data, (double[]){17, 23, 39, 53}, 4, 0);
+    // [1 3; 2 4] [5 6; 7 8] = [26 30; 38 44]
+    assert_values(op_matmul(&fx->tape, a, b, true, false)->data, (double[]){26, 30, 38, 44}, 4, 0);
+}
+
+static void test_matmul_shapes(void **state) {
+    Fixture *fx = *state;
+    Tensor *a = rand_tensor(fx, SHAPE(4, 3), false, 1, "a"), *b = rand_tensor(fx, SHAPE(4, 5), false, 1, "b");
+    Tensor *a4 = rand_tensor(fx, SHAPE(2, 3, 4, 6), false, 1, "a4"), *b4 = rand_tensor(fx, SHAPE(2, 3, 5, 6), false, 1, "b4");
+    assert_true(shape_equal(op_matmul(&fx->tape, a, b, true, false)->shape, SHAPE(3, 5)));
+    assert_true(shape_equal(op_matmul(&fx->tape, b, a, true, false)->shape, SHAPE(5, 3)));
+    assert_true(shape_equal(op_matmul(&fx->tape, a4, b4, false, true)->shape, SHAPE(2, 3, 4, 5)));
+    assert_true(shape_equal(op_matmul(&fx->tape, a4, a4, true, false)->shape, SHAPE(2, 3, 6, 6)));
+}
+
+static void test_matmul_grad_2d(void **state) {
+    Fixture *fx = *state;
+    for (int ta = 0; ta < 2; ta++)
+        for (int tb = 0; tb < 2; tb++) {
+            // op(a) is (3,4), op(b) is (4,5)
+            Tensor *a = rand_tensor(fx, ta ? SHAPE(4, 3) : SHAPE(3, 4), true, 1, "a");
+            Tensor *b = rand_tensor(fx, tb ? SHAPE(5, 4) : SHAPE(4, 5), true, 1, "b");
+            assert_gradcheck(fx, f_matmul, &(MatmulArgs){ta, tb}, (Tensor *[]){a, b}, 2);
+        }
+}
+
+static void test_matmul_grad_linear(void **state) { // x (B,T,C) @ W^T, W stored [out, in]
+    Fixture *fx = *state;
+    Tensor *x = rand_tensor(fx, SHAPE(2, 3, 4), true, 1, "x");
+    Tensor *w = rand_tensor(fx, SHAPE(5, 4), true, 1, "w");
+    Tensor *y = op_matmul(&fx->tape, x, w, false, true);
+    assert_int_equal(y->shape.ndim, 3);
+    assert_int_equal(y->shape.d[2], 5);
+    tape_reset(&fx->tape);
+    assert_gradcheck(fx, f_matmul, &(MatmulArgs){false, true}, (Tensor *[]){x, w}, 2);
+}
+
+static void test_matmul_grad_batched(void **state) { // attention's q k^T and att v
+    Fixture *fx = *state;
+    for (int ta = 0; ta < 2; ta++)
+        for (int tb = 0; tb < 2; tb++) {
+            Tensor *a = rand_tensor(fx, ta ? SHAPE(2, 2, 4, 3) : SHAPE(2, 2, 3, 4), true, 1, "a");
+            Tensor *b = rand_tensor(fx, tb ? SHAPE(2, 2, 5, 4) : SHAPE(2, 2, 4, 5), true, 1, "b");
+            assert_gradcheck(fx, f_matmul, &(MatmulArgs){ta, tb}, (Tensor *[]){a, b}, 2);
+        }
+}
+
+// ---- add, mul with broadcasting; affine --------------------------------------------------------
+static Tensor *f_add(Tape *t, Tensor *const *in, void *ctx) { (void)ctx; return op_add(t, in[0], in[1]); }
+static Tensor *f_mul(Tape *t, Tensor *const *in, void *ctx) { (void)ctx; return op_mul(t, in[0], in[1]); }
+static Tensor *f_affine(Tape *t, Tensor *const *in, void *ctx) { (void)ctx; return op_affine(t, in[0], -1.5, 0.25); }
+
+static void test_broadcast_known(void **state) {
+    Fixture *fx = *state;
+    Tensor *a = tensor_new(&fx->params, SHAPE(2, 2), false), *b = tensor_new(&fx->params, SHAPE(2), false);
+    Tensor *c = tensor_new(&fx->params, SHAPE(2, 1), false);
+    set_values(a, (double[]){1, 2, 3, 4});
+    set_values(b, (double[]){10, 20});
+    set_values(c, (double[]){-1, 2});
+    assert_values(op_add(&fx->tape, a, b)->data, (double[]){11, 22, 13, 24}, 4, 0); // rows + b
+    assert_values(op_mul(&fx->tape, a, c)->data, (double[]){-1, -2, 6, 8}, 4, 0);   // rows * c
+    Tensor *outer = op_mul(&fx->tape, c, b); // (2,1) * (2) -> (2,2): an outer product
+    assert_true(shape_equal(outer->shape, SHAPE(2, 2)));
+    assert_values(outer->data, (double[]){-10, -20, 20, 40}, 4, 0);
+    assert_values(op_affine(&fx->tape, a, 2, -1)->data, (double[]){1, 3, 5, 7}, 4, 0);
+}
+
+static void test_broadcast_grads(void **state) {
+    Fixture *fx = *state;
+    Shape pairs[][2] = {
+        {SHAPE(2, 3, 4), SHAPE(2, 3, 4)}, // same shape
+        {SHAPE(2, 3, 4), SHAPE(4)},       // bias row
+        {SHAPE(2, 3, 4), SHAPE(3, 1)},    // per-row scale
+        {SHAPE(2, 1, 4), SHAPE(3, 1)},    // both stretch
+        {SHAPE(1), SHAPE(2, 2, 3, 2)},    // a scalar parameter times a 4-D tensor
+    };
+    for (size_t i = 0; i < sizeof pairs / sizeof pairs[0]; i++) {
+        Tensor *a = rand_tensor(fx, pairs[i][0], true, 1, "a");
+        Tensor *b = rand_tensor(fx, pairs[i][1], true, 1, "b");
+        assert_gradcheck(fx, f_add, NULL, (Tensor *[]){a, b}, 2);
+        assert_gradcheck(fx, f_mul, NULL, (Tensor *[]){a, b}, 2);
+    }
+    Tensor *x = rand_tensor(fx, SHAPE(3, 4), true, 1, "x");
+    assert_gradcheck(fx, f_affine, NULL, &x, 1);
+}
+
+// ---- unary -------------------------------------------------------------------------------------
+static Tensor *f_tanh(Tape *t, Tensor *const *in, void *ctx) { (void)ctx; return op_tanh(t, in[0]); }
+static Tensor *f_gelu(Tape *t, Tensor *const *in, void *ctx) { (void)ctx; return op_gelu(t, in[0]); }
+static Tensor *f_softplus(Tape *t, Tensor *const *in, void *ctx) { (void)ctx; return op_softplus(t, in[0]); }
+
+static void test_unary_known(void **state) {
+    Fixture *fx = *state;
+    Tensor *x = tensor_new(&fx->params, SHAPE(5), false);
+    set_values(x, (double[]){-1, 0, 1, 100, -30});
+    // gelu(x) = x Phi(x): Phi(1) = 0.841344746068543, Phi(-1) = 1 - Phi(1)
+    assert_values(op_gelu(&fx->tape, x)->data,
+                  (double[]){-0.158655253931457, 0, 0.841344746068543, 100, -0.0}, 5, VAL_TOL);
+    // softplus(0) = log 2; softplus(100) = 100 (no overflow); softplus(-30) = exp(-30) to 1e-13
+    Tensor *sp = op_softplus(&fx->tape, x);
+    assert_values(sp->data, (double[]){0.313261687518223, 0.693147180559945, 1.313261687518223, 100},
+                  4, VAL_TOL);
+    assert_true(sp->data[4] > 0 && fabs(sp->data[4] / exp(-30.0) - 1) < 1e-5);
+    assert_values(op_tanh(&fx->tape, x)->data, (double[]){-0.761594155955765, 0, 0.761594155955765, 1, -1},
+                  5, VAL_TOL);
+}
+
+static void test_unary_grads(void **state) {
+    Fixture *fx = *state;
+    Tensor *x = rand_tensor(fx, SHAPE(4, 5), true, 2, "x");
+    assert_gradcheck(fx, f_tanh, NULL, &x, 1);
+    assert_gradcheck(fx, f_gelu, NULL, &x, 1);
+    assert_gradcheck(fx, f_softplus, NULL, &x, 1);
+    Tensor *big = tensor_new(&fx->params, SHAPE(4), true);
+    big->name = "x far from 0";
+    set_values(big, (double[]){-30, -8, 8, 30}); // both sides of softplus's branches
+    assert_gradcheck(fx, f_softplus, NULL, &big, 1);
+}
+
+// ---- shapes: reshape, transpose ----------------------------------------------------------------
+typedef struct { int d0, d1; } TransposeArgs;
+static Tensor *f_transpose(Tape *t, Tensor *const *in, void *ctx) {
+    TransposeArgs *a = ctx;
+    return op_transpose(t, in[0], a->d0, a->d1);
+}
+// reshape then a consumer: the view shares x's grad
+static Tensor *f_reshape_mul(Tape *t, Tensor *const *in, void *ctx) {
+    (void)ctx;
+    Tensor *v = op_reshape(t, in[0], SHAPE(3, 4));
+    return op_mul(t, v, v);
+}
+
+static void test_transpose_known(void **state) {
+    Fixture *fx = *state;
+    Tensor *x = tensor_new(&fx->params, SHAPE(2, 3), false);
+    set_values(x, (double[]){1, 2, 3, 4, 5, 6});
+    Tensor *y = op_transpose(&fx->tape, x, 0, 1);
+    assert_true(shape_equal(y->shape, SHAPE(3, 2)));
+    assert_values(y->data, (double[]){1, 4, 2, 5, 3, 6}, 6, 0);
+    // (B,T,H,D) -> (B,H,T,D) and back is the identity
+    Tensor *z = rand_tensor(fx, SHAPE(2, 3, 4, 5), false, 1, "z");
+    Tensor *back = op_transpose(&fx->tape, op_transpose(&fx->tape, z, 1, 2), 1, 2);
+    for (size_t i = 0; i < tensor_numel(z); i++) assert_true(back->data[i] == z->data[i]);
+}
+
+static void test_shape_grads(void **state) {
+    Fixture *fx = *state;
+    Tensor *x4 = rand_tensor(fx, SHAPE(2, 3, 4, 2), true, 1, "x4");
+    assert_gradcheck(fx, f_transpose, &(TransposeArgs){1, 2}, &x4, 1);
+    Tensor *x3 = rand_tensor(fx, SHAPE(2, 3, 4), true, 1, "x3");
+    assert_gradcheck(fx, f_transpose, &(TransposeArgs){0, -1}, &x3, 1);
+    Tensor *x2 = rand_tensor(fx, SHAPE(2, 6), true, 1, "x2");
+    assert_gradcheck(fx, f_reshape_mul, NULL, &x2, 1);
+}
+
+// ---- reductions --------------------------------------------------------------------------------
+typedef Tensor *(*Reduce)(Tape *, Tensor *);
+static Tensor *f_reduce(Tape *t, Tensor *const *in, void *ctx) { return (*(Reduce *)ctx)(t, in[0]); }
+
+static void test_reduce_known(void **state) {
+    Fixture *fx = *state;
+    Tensor *x = tensor_new(&fx->params, SHAPE(2, 2), false);
+    set_values(x, (double[]){1, 2, 3, 4});
+    assert_values(op_sum(&fx->tape, x)->data, (double[]){10}, 1, 0);
+    assert_values(op_mean(&fx->tape, x)->data, (double[]){2.5}, 1, 0);
+    Tensor *s = op_sum_last(&fx->tape, x);
+    assert_true(shape_equal(s->shape, SHAPE(2, 1)));
+    assert_values(s->data, (double[]){3, 7}, 2, 0);
+    assert_values(op_mean_last(&fx->tape, x)->data, (double[]){1.5, 3.5}, 2, 0);
+}
+
+static void test_reduce_grads(void **state) {
+    Fixture *fx = *state;
+    Tensor *x = rand_tensor(fx, SHAPE(3, 4), true, 1, "x");
+    Reduce fs[] = {op_sum, op_mean, op_sum_last, op_mean_last};
+    for (int i = 0; i < 4; i++) assert_gradcheck(fx, f_reduce, &fs[i], &x, 1);
+}
+
+// ---- softmax, cross-entropy --------------------------------------------------------------------
+static Tensor *f_softmax(Tape *t, Tensor *const *in, void *ctx) { return op_softmax(t, in[0], *(bool *)ctx); }
+static Tensor *f_xent(Tape *t, Tensor *const *in, void *ctx) { return op_cross_entropy(t, in[0], ctx); }
+
+static void test_softmax_known(void **state) {
+    Fixture *fx = *state;
+    Tensor *x = tensor_new(&fx->params, SHAPE(1, 3), false);
+    set_values(x, (double[]){0, log(2.0), log(3.0)}); // exp: 1, 2, 3 -> /6
+    assert_values(op_softmax(&fx->tape, x, false)->data, (double[]){1 / 6.0, 2 / 6.0, 3 / 6.0}, 3, VAL_TOL);
+    Tensor *z = tensor_new(&fx->params, SHAPE(3, 3), false);
+    tensor_fill(z, 7);
+    assert_values(op_softmax(&fx->tape, z, true)->data,
+                  (double[]){1, 0, 0, 0.5, 0.5, 0, 1 / 3.0, 1 / 3.0, 1 / 3.0}, 9, VAL_TOL);
+}
+
+static void test_softmax_invariants(void **state) {
+    Fixture *fx = *state;
+    Tensor *x = rand_tensor(fx, SHAPE(2, 3, 5, 5), false, 3, "x");
+    for (int causal = 0; causal < 2; causal++) {
+        Tensor *y = op_softmax(&fx->tape, x, causal);
+        for (size_t r = 0; r < shape_rows(x->shape); r++) {
+            double sum = 0;
+            for (int j = 0; j < 5; j++) {
+                real v = y->data[r * 5 + j];
+                assert_true(v >= 0);
+                if (causal && j > (int)(r % 5)) assert_true(v == 0); // the future is exactly 0
+                sum += v;
+            }
+            assert_true(fabs(sum - 1) < 10 * REAL_EPSILON);
+        }
+    }
+}
+
+static void test_softmax_grads(void **state) {
+    Fixture *fx = *state;
+    Tensor *x = rand_tensor(fx, SHAPE(2, 2, 4, 4), true, 1, "scores");
+    bool causal[] = {false, true};
+    for (int i = 0; i < 2; i++) assert_gradcheck(fx, f_softmax, &causal[i], &x, 1);
+}
+
+static void test_cross_entropy_known(void **state) {
+    Fixture *fx = *state;
+    Tensor *x = tensor_new(&fx->params, SHAPE(2, 4), false);
+    set_values(x, (double[]){5, 5, 5, 5, 0, log(3.0), 0, 0}); // uniform; then p(target 1) = 3/6
+    int32_t t[] = {2, 1};
+    // mean of (log 4, -log(1/2))
+    assert_values(op_cross_entropy(&fx->tape, x, t)->data, (double[]){(log(4.0) + log(2.0)) / 2}, 1, VAL_TOL);
+}
+
+static void test_cross_entropy_grads(void **state) {
+    Fixture *fx = *state;
+    Tensor *x = rand_tensor(fx, SHAPE(2, 3, 5), true, 2, "logits");
+    int32_t targets[] = {0, 4, 2, 2, 1, 3};
+    assert_gradcheck(fx, f_xent, targets, &x, 1);
+}
+
+// ---- embedding, dropout ------------------------------------------------------------------------
+static Tensor *f_embed(Tape *t, Tensor *const *in, void *ctx) { return op_embedding(t, in[0], ctx, 5); }
+static Tensor *f_dropout(Tape *t, Tensor *const *in, void *ctx) { return op_dropout(t, in[0], 0.3, ctx); }
+
+static void test_embedding(void **state) {
+    Fixture *fx = *state;
+    Tensor *table = tensor_new(&fx->params, SHAPE(3, 2), true);
+    table->name = "table";
+    set_values(table, (double[]){1, 2, 3, 4, 5, 6});
+    int32_t idx[] = {2, 0, 2, 1, 2}; // row 2 three times: its grad adds up
+    assert_values(op_embedding(&fx->tape, table, idx, 5)->data, (double[]){5, 6, 1, 2, 5, 6, 3, 4, 5, 6}, 10, 0);
+    tape_reset(&fx->tape);
+    assert_gradcheck(fx, f_embed, idx, &table, 1);
+}
+
+static void test_dropout(void **state) {
+    Fixture *fx = *state;
+    Tensor *x = rand_tensor(fx, SHAPE(100, 100), true, 1, "x");
+    assert_ptr_equal(op_dropout(&fx->tape, x, 0, &fx->rng), x); // p = 0: identity
+    bool was = tape_set_grad_enabled(&fx->tape, false);
+    assert_ptr_equal(op_dropout(&fx->tape, x, 0.5, &fx->rng), x); // no-grad: identity
+    tape_set_grad_enabled(&fx->tape, was);
+    Tensor *y = op_dropout(&fx->tape, x, 0.25, &fx->rng);
+    size_t zeros = 0;
+    for (size_t i = 0; i < 10000; i++) {
+        if (y->data[i] == 0) zeros++;
+        else assert_true(fabs(y->data[i] - x->data[i] / 0.75) <= 1e-6 * fabs(x->data[i]) + 1e-30);
+    }
+    assert_true(zeros > 2300 && zeros < 2700); // 2500 expected, sd 43
+    tape_reset(&fx->tape);
+    Tensor *small = rand_tensor(fx, SHAPE(3, 4), true, 1, "x");
+    Rng rng;
+    rng_seed(&rng, 7);
+    GradcheckResult r;
+    GradcheckOpts o = {.rng = &rng}; // same mask in every evaluation
+    assert_int_equal(gradcheck(&fx->tape, f_dropout, &rng, &small, 1, &o, &r), 0);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_matmul_known, fixture_setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_matmul_shapes, fixture_setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_matmul_grad_2d, fixture_setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_matmul_grad_linear, fixture_setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_matmul_grad_batched, fixture_setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_broadcast_known, fixture_setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_broadcast_grads, fixture_setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_unary_known, fixture_setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_unary_grads, fixture_setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_transpose_known, fixture_setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_shape_grads, fixture_setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_reduce_known, fixture_setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_reduce_grads, fixture_setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_softmax_known, fixture_setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_softmax_invariants, fixture_setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_softmax_grads, fixture_setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_cross_entropy_known, fixture_setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_cross_entropy_grads, fixture_setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_embedding, fixture_setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_dropout, fixture_setup, fixture_teardown),
+    };
+    return cmocka_run_group_tests_name("ops (" REAL_NAME ")", tests, NULL, NULL);
+}
