@@ -40,38 +40,38 @@ static Bcast bcast_plan(Shape a, Shape b, Shape *out) {
     return p;
 }
 
-// One loop nest serves forward and backward of both ops: o walks the output in order, ia and ib
-// follow it through a and b.
+// Output rows (the first three padded dims, flattened) and where row r starts in a and in b.
+static size_t bcast_rows(const Bcast *p) { return (size_t)p->d[0] * p->d[1] * p->d[2]; }
+static void bcast_row(const Bcast *p, size_t r, size_t *ia, size_t *ib) {
+    size_t i2 = r % p->d[2], i1 = r / p->d[2] % p->d[1], i0 = r / p->d[2] / p->d[1];
+    *ia = i0 * p->sa[0] + i1 * p->sa[1] + i2 * p->sa[2];
+    *ib = i0 * p->sb[0] + i1 * p->sb[1] + i2 * p->sb[2];
+}
+
 typedef enum { BC_ADD, BC_MUL } BcastOp;
 
 static void bcast_forward(const Bcast *p, BcastOp op, real *y, const real *a, const real *b) {
-    size_t o = 0;
-    for (int i0 = 0; i0 < p->d[0]; i0++)
-        for (int i1 = 0; i1 < p->d[1]; i1++)
-            for (int i2 = 0; i2 < p->d[2]; i2++) {
-                size_t ia = i0 * p->sa[0] + i1 * p->sa[1] + i2 * p->sa[2];
-                size_t ib = i0 * p->sb[0] + i1 * p->sb[1] + i2 * p->sb[2];
-                for (int i3 = 0; i3 < p->d[3]; i3++, o++) {
-                    real x = a[ia + i3 * p->sa[3]], z = b[ib + i3 * p->sb[3]];
-                    y[o] = op == BC_ADD ? x + z : x * z;
-                }
-            }
+    for (size_t r = 0, o = 0; r < bcast_rows(p); r++) {
+        size_t ia, ib;
+        bcast_row(p, r, &ia, &ib);
+        for (int i3 = 0; i3 < p->d[3]; i3++, o++) {
+            real x = a[ia + i3 * p->sa[3]], z = b[ib + i3 * p->sb[3]];
+            y[o] = op == BC_ADD ? x + z : x * z;
+        }
+    }
 }
 
 static void bcast_backward(const Bcast *p, BcastOp op, const real *dy, const real *a,
                            const real *b, real *da, real *db) {
-    size_t o = 0;
-    for (int i0 = 0; i0 < p->d[0]; i0++)
-        for (int i1 = 0; i1 < p->d[1]; i1++)
-            for (int i2 = 0; i2 < p->d[2]; i2++) {
-                size_t ia = i0 * p->sa[0] + i1 * p->sa[1] + i2 * p->sa[2];
-                size_t ib = i0 * p->sb[0] + i1 * p->sb[1] + i2 * p->sb[2];
-                for (int i3 = 0; i3 < p->d[3]; i3++, o++) {
-                    size_t ja = ia + i3 * p->sa[3], jb = ib + i3 * p->sb[3];
-                    if (da) da[ja] += op == BC_ADD ? dy[o] : dy[o] * b[jb];
-                    if (db) db[jb] += op == BC_ADD ? dy[o] : dy[o] * a[ja];
-                }
-            }
+    for (size_t r = 0, o = 0; r < bcast_rows(p); r++) {
+        size_t ia, ib;
+        bcast_row(p, r, &ia, &ib);
+        for (int i3 = 0; i3 < p->d[3]; i3++, o++) {
+            size_t ja = ia + i3 * p->sa[3], jb = ib + i3 * p->sb[3];
+            if (da) da[ja] += op == BC_ADD ? dy[o] : dy[o] * b[jb];
+            if (db) db[jb] += op == BC_ADD ? dy[o] : dy[o] * a[ja];
+        }
+    }
 }
 
 static Tensor *bcast_op(Tape *t, Tensor *a, Tensor *b, BcastOp op) {

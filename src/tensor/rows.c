@@ -5,23 +5,27 @@
 #include "check.h"
 #include "kernels.h"
 
-// y_j = exp(x_j - max) / sum_k exp(x_k - max), over the visible columns j < n_visible
+// y_j = exp(x_j - max) / sum_k exp(x_k - max) for j < n; returns log sum_k exp(x_k) (in double)
+static double softmax_row(real *y, const real *x, int n) {
+    real mx = x[0];
+    for (int j = 1; j < n; j++) mx = fmax(mx, x[j]);
+    double sum = 0;
+    for (int j = 0; j < n; j++) {
+        y[j] = exp(x[j] - mx);
+        sum += y[j];
+    }
+    real inv = (real)(1.0 / sum);
+    for (int j = 0; j < n; j++) y[j] *= inv;
+    return log(sum) + (double)mx;
+}
+
+// Each row over its visible columns; the masked ones (causal: past the row's own position) get 0.
 void softmax_forward(real *y, const real *x, size_t rows, int C, int rows_per_block, bool causal) {
 #pragma omp parallel for schedule(static) if (rows * (size_t)C > 65536)
     for (size_t r = 0; r < rows; r++) {
-        const real *xr = x + r * C;
-        real *yr = y + r * C;
         int visible = causal ? (int)(r % (size_t)rows_per_block) + 1 : C;
-        real mx = xr[0];
-        for (int j = 1; j < visible; j++) mx = fmax(mx, xr[j]);
-        double sum = 0;
-        for (int j = 0; j < visible; j++) {
-            yr[j] = exp(xr[j] - mx);
-            sum += yr[j];
-        }
-        real inv = (real)(1.0 / sum);
-        for (int j = 0; j < visible; j++) yr[j] *= inv;
-        for (int j = visible; j < C; j++) yr[j] = 0;
+        softmax_row(y + r * C, x + r * C, visible);
+        for (int j = visible; j < C; j++) y[r * C + j] = 0;
     }
 }
 // dx_j += y_j (dy_j - sum_k dy_k y_k); masked columns have y_j = 0 and get nothing
@@ -41,20 +45,9 @@ double cross_entropy_forward(real *probs, const real *logits, const int32_t *tar
     double total = 0;
 #pragma omp parallel for schedule(static) reduction(+ : total) if (rows * (size_t)C > 65536)
     for (size_t r = 0; r < rows; r++) {
-        const real *xr = logits + r * C;
-        real *pr = probs + r * C;
         int t = targets[r];
         CHECK(t >= 0 && t < C, "cross-entropy target %d of row %zu is outside [0, %d)", t, r, C);
-        real mx = xr[0];
-        for (int j = 1; j < C; j++) mx = fmax(mx, xr[j]);
-        double sum = 0;
-        for (int j = 0; j < C; j++) {
-            pr[j] = exp(xr[j] - mx);
-            sum += pr[j];
-        }
-        real inv = (real)(1.0 / sum);
-        for (int j = 0; j < C; j++) pr[j] *= inv;
-        total += log(sum) + (double)mx - (double)xr[t];
+        total += softmax_row(probs + r * C, logits + r * C, C) - (double)logits[r * C + t];
     }
     return total;
 }
