@@ -106,6 +106,7 @@ static void test_broadcast_grads(void **state) {
 static Tensor *f_tanh(Tape *t, Tensor *const *in, void *ctx) { (void)ctx; return op_tanh(t, in[0]); }
 static Tensor *f_gelu(Tape *t, Tensor *const *in, void *ctx) { (void)ctx; return op_gelu(t, in[0]); }
 static Tensor *f_softplus(Tape *t, Tensor *const *in, void *ctx) { (void)ctx; return op_softplus(t, in[0]); }
+static Tensor *f_rsqrt(Tape *t, Tensor *const *in, void *ctx) { (void)ctx; return op_rsqrt(t, in[0]); }
 
 static void test_unary_known(void **state) {
     Fixture *fx = *state;
@@ -119,6 +120,9 @@ static void test_unary_known(void **state) {
     assert_values(sp->data, (double[]){0.313261687518223, 0.693147180559945, 1.313261687518223, 100},
                   4, VAL_TOL);
     assert_true(sp->data[4] > 0 && fabs(sp->data[4] / exp(-30.0) - 1) < 1e-5);
+    Tensor *pos = tensor_new(&fx->params, SHAPE(3), false);
+    set_values(pos, (double[]){4, 0.25, 2});
+    assert_values(op_rsqrt(&fx->tape, pos)->data, (double[]){0.5, 2, 0.707106781186548}, 3, VAL_TOL);
     assert_values(op_tanh(&fx->tape, x)->data, (double[]){-0.761594155955765, 0, 0.761594155955765, 1, -1},
                   5, VAL_TOL);
 }
@@ -129,6 +133,9 @@ static void test_unary_grads(void **state) {
     assert_gradcheck(fx, f_tanh, NULL, &x, 1);
     assert_gradcheck(fx, f_gelu, NULL, &x, 1);
     assert_gradcheck(fx, f_softplus, NULL, &x, 1);
+    Tensor *pos = rand_tensor(fx, SHAPE(4, 5), true, 0, "x > 0");
+    for (int i = 0; i < 20; i++) pos->data[i] = (real)(0.2 + 0.3 * i);
+    assert_gradcheck(fx, f_rsqrt, NULL, &pos, 1);
     Tensor *big = tensor_new(&fx->params, SHAPE(4), true);
     big->name = "x far from 0";
     set_values(big, (double[]){-30, -8, 8, 30}); // both sides of softplus's branches

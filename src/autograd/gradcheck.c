@@ -83,11 +83,14 @@ int gradcheck(Tape *t, GradcheckFn f, void *ctx, Tensor *const *inputs, int n_in
     rng_seed(&wr, o.seed ? o.seed : 1234);
     for (size_t i = 0; i < tensor_numel(r); i++) r->data[i] = (real)(2 * rng_uniform(&wr) - 1);
     tape_backward(t, op_sum(t, op_mul(t, y, r)));
+    double magnitude = 0;
+    for (size_t i = 0; i < tensor_numel(y); i++) magnitude += fabs((double)r->data[i] * y->data[i]);
+    double noise = 10 * REAL_EPSILON * magnitude * 1.5 / h;
     p.r = r->data;
     p.tape_top = t->n;
     p.arena_top = arena_mark(t->arena);
 
-    GradcheckResult res = {0};
+    GradcheckResult res = {.noise = noise};
     for (int i = 0; i < n_inputs; i++) {
         Tensor *x = inputs[i];
         if (!x->needs_grad) continue;
@@ -99,7 +102,7 @@ int gradcheck(Tape *t, GradcheckFn f, void *ctx, Tensor *const *inputs, int n_in
             num[j] = numeric_grad(&p, x->data, j, h);
             scale = fmax(scale, fmax(fabs(num[j]), fabs((double)x->grad[j])));
         }
-        double floor = fmax(FLOOR_FRACTION * scale, 1e-300);
+        double floor = fmax(fmax(FLOOR_FRACTION * scale, noise / tol), 1e-300);
         int reported = 0;
         char nb[32];
         for (size_t j = 0; j < n; j++) {

@@ -5,11 +5,14 @@
 // errors that cancel across outputs, e.g. LayerNorm's whole input gradient). Each numeric derivative
 // uses the five-point central stencil (error O(h^4)) in double precision over the outputs.
 //
-// Error metric, per element: |a - n| / max(|a|, |n|, floor), where a is analytic, n numeric, and
-// floor = 1e-3 (double build; 1e-2 in float) * the largest |a| or |n| in that tensor. Elements within
-// three (two) orders of magnitude of the tensor's largest gradient are thus judged by relative error;
-// smaller ones, where finite differences only have absolute accuracy, by their error relative to
-// that fraction of the largest. A non-finite analytic or numeric value always fails.
+// Error metric, per element: |a - n| / max(|a|, |n|, floor), a analytic, n numeric. Elements whose
+// magnitude matters are judged by relative error; the floor says which do not:
+//   floor = max(1e-3 * the largest |a| or |n| in that tensor (1e-2 in float),  noise / tol)
+// The first term: elements three (two) orders of magnitude below the tensor's largest gradient are
+// judged relative to that fraction of the largest. The second: the stencil's own rounding noise,
+// noise = 10 ulp * sum|r_i y_i| * 1.5 / h (1.5 = the stencil's weights (8+8+1+1)/12), so a gradient
+// that finite differences cannot resolve (saturated tanh: 1e-30) passes when the two agree to within
+// that noise. A non-finite analytic or numeric value always fails.
 #pragma once
 #include <stdbool.h>
 #include <stdio.h>
@@ -32,6 +35,7 @@ typedef struct GradcheckOpts {
 } GradcheckOpts;
 
 typedef struct GradcheckResult {
+    double noise;       // the finite differences' rounding noise (see the metric above)
     double max_err;     // the largest error over all checked elements
     int worst_input;    // which input it was in, and at which element
     size_t worst_index;

@@ -10,6 +10,7 @@ const OpDef OP_TABLE[] = {
     [OP_TANH] = {"tanh", tanh_op_backward},
     [OP_GELU] = {"gelu", gelu_op_backward},
     [OP_SOFTPLUS] = {"softplus", softplus_op_backward},
+    [OP_RSQRT] = {"rsqrt", rsqrt_op_backward},
     [OP_TRANSPOSE] = {"transpose", transpose_backward},
     [OP_SUM] = {"sum", sum_backward},
     [OP_SOFTMAX] = {"softmax", softmax_op_backward},

@@ -16,6 +16,7 @@ typedef enum OpId {
     OP_TANH,
     OP_GELU,
     OP_SOFTPLUS,
+    OP_RSQRT,
     OP_TRANSPOSE,
     OP_SUM,
     OP_SOFTMAX,
@@ -44,6 +45,7 @@ static inline Tensor *op_add_scalar(Tape *t, Tensor *x, double c) { return op_af
 Tensor *op_tanh(Tape *t, Tensor *x);
 Tensor *op_gelu(Tape *t, Tensor *x); // exact, with erf
 Tensor *op_softplus(Tape *t, Tensor *x);
+Tensor *op_rsqrt(Tape *t, Tensor *x); // 1 / sqrt(x)
 
 // A view with another shape (same numel). Shares data and grad, so it records no node.
 Tensor *op_reshape(Tape *t, Tensor *x, Shape s);

@@ -141,3 +141,6 @@ void gelu_op_backward(Node *n) { unary_backward(n, gelu_backward); }
 
 Tensor *op_softplus(Tape *t, Tensor *x) { return unary(t, x, OP_SOFTPLUS, softplus_forward); }
 void softplus_op_backward(Node *n) { unary_backward(n, softplus_backward); }
+
+Tensor *op_rsqrt(Tape *t, Tensor *x) { return unary(t, x, OP_RSQRT, rsqrt_forward); }
+void rsqrt_op_backward(Node *n) { unary_backward(n, rsqrt_backward); }

@@ -9,6 +9,7 @@ void affine_backward(Node *n);
 void tanh_op_backward(Node *n);
 void gelu_op_backward(Node *n);
 void softplus_op_backward(Node *n);
+void rsqrt_op_backward(Node *n);
 void transpose_backward(Node *n);
 void sum_backward(Node *n);
 void softmax_op_backward(Node *n);

@@ -16,7 +16,12 @@ void tape_free(Tape *t) {
 
 void tape_reset(Tape *t) {
     t->n = 0;
+    t->fault = (TapeFault){0};
     arena_reset(t->arena);
+}
+
+void tape_report_nonfinite(Tape *t, const char *op, const char *tensor) {
+    if (!t->fault.op) t->fault = (TapeFault){op, tensor};
 }
 
 bool tape_set_grad_enabled(Tape *t, bool enabled) {

@@ -28,20 +28,32 @@ struct Node {
     int iarg[2];
 };
 
+// The first non-finite value (NaN or Inf) an op found in its output since the last reset: which op,
+// and the name of the tensor it was working on (a parameter names the layer). Ops that check their
+// outputs report here; a training loop reads it after the forward and stops with it.
+typedef struct TapeFault {
+    const char *op;     // NULL: nothing reported
+    const char *tensor; // may be NULL
+} TapeFault;
+
 typedef struct Tape {
     Node *nodes; // (cap)
     int n, cap;
     Arena *arena;      // where outputs, grads and saved context live: the step arena
     bool grad_enabled; // false: ops compute forward only and record nothing
+    TapeFault fault;
 } Tape;
 
 // max_nodes bounds one step's graph; the nodes array is allocated once here. Returns 0 or -1.
 int tape_init(Tape *t, Arena *step_arena, int max_nodes);
 void tape_free(Tape *t);
-// Forget all nodes and reset the step arena: the end of a step.
+// Forget all nodes and any fault, and reset the step arena: the end of a step.
 void tape_reset(Tape *t);
 // Sets whether ops record (and allocate grads); returns the previous setting.
 bool tape_set_grad_enabled(Tape *t, bool enabled);
+
+// Keeps the first report since the last reset.
+void tape_report_nonfinite(Tape *t, const char *op, const char *tensor);
 
 // Seeds d loss / d loss = 1 and runs every node's backward in reverse order. loss has one element.
 void tape_backward(Tape *t, Tensor *loss);

@@ -19,6 +19,8 @@ void gelu_forward(real *y, const real *x, size_t n); // exact: 0.5 x (1 + erf(x 
 void gelu_backward(real *dx, const real *dy, const real *x, const real *y, size_t n);
 void softplus_forward(real *y, const real *x, size_t n); // log(1 + exp(x)), overflow-safe
 void softplus_backward(real *dx, const real *dy, const real *x, const real *y, size_t n);
+void rsqrt_forward(real *y, const real *x, size_t n); // 1 / sqrt(x); NaN for x < 0
+void rsqrt_backward(real *dx, const real *dy, const real *x, const real *y, size_t n);
 
 // Row reductions over the last dim: rows of length C. Accumulated in double.
 // Softmax of each row. causal: row r of each (n, C) block sees only columns <= r (n = rows_per_block);

@@ -36,3 +36,12 @@ void softplus_forward(real *y, const real *x, size_t n) {
 void softplus_backward(real *dx, const real *dy, const real *x, const real *y, size_t n) {
     for (size_t i = 0; i < n; i++) dx[i] += dy[i] * exp(x[i] - y[i]);
 }
+
+// y = 1 / sqrt(x);  dy/dx = -x^(-3/2) / 2 = -y^3 / 2
+void rsqrt_forward(real *y, const real *x, size_t n) {
+    for (size_t i = 0; i < n; i++) y[i] = 1 / sqrt(x[i]);
+}
+void rsqrt_backward(real *dx, const real *dy, const real *x, const real *y, size_t n) {
+    (void)x;
+    for (size_t i = 0; i < n; i++) dx[i] += dy[i] * (real)-0.5 * y[i] * y[i] * y[i];
+}
