@@ -1,0 +1,81 @@
+// The table of norm kinds, the dispatch between fused and composite forms, and the scalar's
+// stored <-> effective mapping.
+#include "norm.h"
+
+#include <string.h>
+
+#include "norm_internal.h"
+
+const NormInfo NORM_TABLE[] = {
+    [NORM_LN] = {"ln", NULL, false, &LN_OP},
+    [NORM_RMSNORM] = {"rmsnorm", NULL, false, &RMSNORM_OP},
+    [NORM_DYT] = {"dyt", "alpha", false, &DYT_OP},
+    [NORM_DYISRU] = {"dyisru", "beta", false, &DYISRU_OP},
+    [NORM_DYTSP] = {"dytsp", "alpha", true, &DYT_OP},
+    [NORM_DYISRUSP] = {"dyisrusp", "beta", true, &DYISRU_OP},
+};
+_Static_assert(sizeof NORM_TABLE / sizeof NORM_TABLE[0] == NORM_COUNT,
+               "NORM_TABLE needs exactly one row per NormKind");
+
+int norm_kind_parse(const char *s) {
+    for (int k = 0; k < NORM_COUNT; k++)
+        if (strcmp(s, NORM_TABLE[k].name) == 0) return k;
+    return -1;
+}
+
+double norm_scalar_effective(NormKind k, double stored) {
+    return NORM_TABLE[k].softplus ? softplus_d(stored) : stored;
+}
+
+// softplus^-1(v) = log(exp(v) - 1) = v + log(1 - exp(-v)), the second form for large v
+double norm_scalar_stored(NormKind k, double effective) {
+    if (!NORM_TABLE[k].softplus) return effective;
+    CHECK(effective > 0, "%s: the effective %s must be > 0 (softplus), got %g", NORM_TABLE[k].name,
+          NORM_TABLE[k].scalar, effective);
+    return effective + log(-expm1(-effective));
+}
+
+static void check_params(const Norm *n, const Tensor *x) {
+    char b1[64], b2[64];
+    const NormInfo *info = &NORM_TABLE[n->kind];
+    int C = shape_last(x->shape);
+    CHECK(n->weight && n->weight->shape.ndim == 1 && n->weight->shape.d[0] == C,
+          "%s: weight must be (%d) for input %s, got %s", info->name, C, shape_str(x->shape, b1),
+          n->weight ? shape_str(n->weight->shape, b2) : "none");
+    CHECK(!n->bias || (n->bias->shape.ndim == 1 && n->bias->shape.d[0] == C),
+          "%s: bias must be (%d), got %s", info->name, C, shape_str(n->bias->shape, b2));
+    CHECK(!info->scalar == !n->scalar, "%s: %s", info->name,
+          info->scalar ? "needs its scalar parameter (shape [1])" : "takes no scalar parameter");
+    CHECK(!n->scalar || tensor_numel(n->scalar) == 1, "%s: %s must have one element", info->name,
+          info->scalar);
+}
+
+Tensor *norm_output(Tape *t, const Norm *n, Tensor *x, Node **node) {
+    Tensor *in[4] = {x, n->weight};
+    int k = 2;
+    if (n->bias) in[k++] = n->bias;
+    if (n->scalar) in[k++] = n->scalar;
+    Tensor *y = tape_output(t, x->shape, k, in);
+    *node = tape_record(t, NORM_TABLE[n->kind].op, y, k, in);
+    if (*node) {
+        (*node)->iarg[0] = n->kind;
+        (*node)->iarg[1] = n->bias != NULL;
+        (*node)->arg[0] = n->eps;
+    }
+    return y;
+}
+
+Tensor *norm_forward(Tape *t, const Norm *n, Tensor *x) {
+    check_params(n, x);
+    if (n->composite) return norm_composite_forward(t, n, x);
+    switch (n->kind) {
+    case NORM_LN: return ln_forward(t, n, x);
+    case NORM_RMSNORM: return rmsnorm_forward(t, n, x);
+    case NORM_DYT:
+    case NORM_DYTSP: return dyt_forward(t, n, x);
+    case NORM_DYISRU:
+    case NORM_DYISRUSP: return dyisru_forward(t, n, x);
+    default: CHECK(0, "unknown norm kind %d", (int)n->kind);
+    }
+    return NULL;
+}

@@ -1,0 +1,50 @@
+// Shared by the fused norm ops: the node's input layout and the scalar parameter's softplus chain.
+#pragma once
+#include <math.h>
+
+#include "../autograd/tape.h"
+#include "../tensor/check.h"
+#include "norm.h"
+
+// A fused norm node's inputs are x, w, then b when present, then the scalar when present.
+// iarg[0] = NormKind, iarg[1] = has bias; arg[0] = eps.
+typedef struct NormNode {
+    Tensor *x, *w, *b, *s;
+    size_t rows;
+    int C;
+    double eps;
+} NormNode;
+
+static inline NormNode norm_node(const Node *n) {
+    NormNode v = {.x = n->in[0], .w = n->in[1], .eps = n->arg[0]};
+    int k = 2;
+    if (n->iarg[1]) v.b = n->in[k++];
+    if (NORM_TABLE[n->iarg[0]].scalar) v.s = n->in[k++];
+    v.C = shape_last(v.x->shape);
+    v.rows = shape_rows(v.x->shape);
+    return v;
+}
+
+// Allocates y like x, runs nothing, records the node when y needs grad (NULL otherwise).
+Tensor *norm_output(Tape *t, const Norm *n, Tensor *x, Node **node);
+
+// softplus and its derivative (the sigmoid), in double: the scalar is one number per layer.
+static inline double softplus_d(double z) { return fmax(z, 0) + log1p(exp(-fabs(z))); }
+static inline double sigmoid_d(double z) { return z >= 0 ? 1 / (1 + exp(-z)) : exp(z) / (1 + exp(z)); }
+
+// The scalar's effective value in this forward, and d(effective)/d(stored) for the chain rule.
+static inline double norm_scalar_value(NormKind k, const Tensor *s) {
+    return norm_scalar_effective(k, s->data[0]);
+}
+static inline double norm_scalar_slope(NormKind k, const Tensor *s) {
+    return NORM_TABLE[k].softplus ? sigmoid_d(s->data[0]) : 1.0;
+}
+
+// Per-kind fused op bodies (norm_ln.c, norm_rmsnorm.c, norm_dyt.c, norm_dyisru.c).
+Tensor *ln_forward(Tape *t, const Norm *n, Tensor *x);
+Tensor *rmsnorm_forward(Tape *t, const Norm *n, Tensor *x);
+Tensor *dyt_forward(Tape *t, const Norm *n, Tensor *x);
+Tensor *dyisru_forward(Tape *t, const Norm *n, Tensor *x);
+extern const OpDef LN_OP, RMSNORM_OP, DYT_OP, DYISRU_OP;
+// The composite forms (norm_composite.c).
+Tensor *norm_composite_forward(Tape *t, const Norm *n, Tensor *x);

@@ -1,0 +1,39 @@
+// Shared by the norm tests: a layer instance with its parameters in the fixture's params arena.
+#pragma once
+#include "layers/norm.h"
+#include "test_util.h"
+
+// kind with C channels; weight 1 + N(0, w_std^2); bias N(0, 0.1^2) when `bias`; the scalar set to
+// the stored value giving `effective` alpha or beta.
+static inline Norm make_norm(Fixture *fx, NormKind kind, int C, bool bias, double effective,
+                             double w_std) {
+    Norm n = {.kind = kind, .eps = NORM_EPS};
+    n.weight = rand_tensor(fx, SHAPE(C), true, w_std, "weight");
+    for (int j = 0; j < C; j++) n.weight->data[j] += 1;
+    if (bias) n.bias = rand_tensor(fx, SHAPE(C), true, 0.1, "bias");
+    if (NORM_TABLE[kind].scalar) {
+        n.scalar = rand_tensor(fx, SHAPE(1), true, 0, NORM_TABLE[kind].scalar);
+        n.scalar->data[0] = (real)norm_scalar_stored(kind, effective);
+    }
+    return n;
+}
+
+// The layer's inputs for gradcheck: x, then every parameter it has. Returns how many.
+static inline int norm_inputs(const Norm *n, Tensor *x, Tensor **in) {
+    int k = 0;
+    in[k++] = x;
+    in[k++] = n->weight;
+    if (n->bias) in[k++] = n->bias;
+    if (n->scalar) in[k++] = n->scalar;
+    return k;
+}
+
+// gradcheck's function: the Norm holds the same tensors gradcheck perturbs.
+static inline Tensor *f_norm(Tape *t, Tensor *const *in, void *ctx) {
+    return norm_forward(t, ctx, in[0]);
+}
+
+// A typical effective scalar per kind: alpha 0.5 (DyT's default) or beta 4 (= 1 / 0.5^2).
+static inline double default_scalar(NormKind k) {
+    return NORM_TABLE[k].scalar && NORM_TABLE[k].scalar[0] == 'b' ? 4.0 : 0.5;
+}
