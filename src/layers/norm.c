@@ -65,6 +65,10 @@ Tensor *norm_output(Tape *t, const Norm *n, Tensor *x, Node **node) {
     return y;
 }
 
+const real *norm_bias_or_zeros(Tape *t, const Norm *n, int C) {
+    return n->bias ? n->bias->data : arena_calloc(t->arena, (size_t)C * sizeof(real));
+}
+
 Tensor *norm_forward(Tape *t, const Norm *n, Tensor *x) {
     check_params(n, x);
     if (n->composite) return norm_composite_forward(t, n, x);

@@ -14,16 +14,18 @@ Tensor *dyisru_forward(Tape *t, const Norm *n, Tensor *x) {
     int C = shape_last(x->shape);
     real *rs = arena_alloc(t->arena, rows * C * sizeof(real)); // (rows, C)
     real shift = (real)(norm_scalar_value(n->kind, n->scalar) + n->eps); // B + eps
-    const real *w = n->weight->data, *b = n->bias ? n->bias->data : NULL;
+    const real *w = n->weight->data, *b = norm_bias_or_zeros(t, n, C);
     double check = 0;
-    for (size_t r = 0; r < rows; r++)
+    for (size_t r = 0; r < rows; r++) {
+        const real *xr = x->data + r * C; // (C)
+        real *rr = rs + r * C, *yr = y->data + r * C;
+#pragma omp simd reduction(+ : check)
         for (int j = 0; j < C; j++) {
-            size_t i = r * C + j;
-            real xi = x->data[i];
-            rs[i] = 1 / sqrt(shift + xi * xi);
-            y->data[i] = w[j] * (xi * rs[i]) + (b ? b[j] : 0);
-            check += y->data[i];
+            rr[j] = 1 / sqrt(shift + xr[j] * xr[j]);
+            yr[j] = w[j] * (xr[j] * rr[j]) + b[j];
+            check += yr[j];
         }
+    }
     if (!isfinite(check)) tape_report_nonfinite(t, NORM_TABLE[n->kind].name, n->weight->name);
     if (node) node->ctx = rs;
     return y;
@@ -37,19 +39,27 @@ Tensor *dyisru_forward(Tape *t, const Norm *n, Tensor *x) {
 static void dyisru_backward(Node *node) {
     NormNode v = norm_node(node);
     NormKind kind = node->iarg[0];
-    const real *rs = node->ctx, *w = v.w->data, *dy = node->out->grad;
-    real *dx = v.x->grad, *dw = v.w->grad, *db = v.b ? v.b->grad : NULL;
+    const real *rs = node->ctx, *w = v.w->data;
+    real *dw = v.w->grad, *db = v.b ? v.b->grad : NULL;
     real shift = (real)(norm_scalar_value(kind, v.s) + v.eps);
     double dB = 0;
-    for (size_t r = 0; r < v.rows; r++)
+    for (size_t r = 0; r < v.rows; r++) {
+        const real *xr = v.x->data + r * v.C, *rr = rs + r * v.C;
+        const real *dyr = node->out->grad + r * v.C;
+        real *dxr = v.x->grad ? v.x->grad + r * v.C : NULL;
+#pragma omp simd reduction(+ : dB)
         for (int j = 0; j < v.C; j++) {
-            size_t i = r * v.C + j;
-            real xi = v.x->data[i], ri = rs[i], r3 = ri * ri * ri, g = dy[i] * w[j];
-            if (dx) dx[i] += g * r3 * shift;
-            dB += (double)g * (real)-0.5 * xi * r3;
-            if (dw) dw[j] += dy[i] * xi * ri;
-            if (db) db[j] += dy[i];
+            real g = dyr[j] * w[j], r3 = rr[j] * rr[j] * rr[j];
+            dB += (double)(g * xr[j] * r3) * -0.5;
+            if (dxr) dxr[j] += g * r3 * shift;
         }
+        if (dw)
+#pragma omp simd
+            for (int j = 0; j < v.C; j++) dw[j] += dyr[j] * (xr[j] * rr[j]);
+        if (db)
+#pragma omp simd
+            for (int j = 0; j < v.C; j++) db[j] += dyr[j];
+    }
     if (v.s->grad) v.s->grad[0] += (real)(dB * norm_scalar_slope(kind, v.s));
 }
 

@@ -1,6 +1,8 @@
 // DyT (and dytsp), fused. Element-wise, with one scalar a per layer instance:
 //   a = alpha (dyt) or softplus(alpha) (dytsp),  t_ij = tanh(a x_ij),  y_ij = w_j t_ij + b_j
-// Saved for backward: t (rows, C).
+// Saved for backward: t (rows, C). tanh is libmvec's vector version where available (vecmath.h).
+#include "../tensor/vecmath.h" // before <tgmath.h>
+
 #include <tgmath.h>
 
 #include "norm_internal.h"
@@ -12,15 +14,18 @@ Tensor *dyt_forward(Tape *t, const Norm *n, Tensor *x) {
     int C = shape_last(x->shape);
     real *th = arena_alloc(t->arena, rows * C * sizeof(real)); // (rows, C)
     real a = (real)norm_scalar_value(n->kind, n->scalar);
-    const real *w = n->weight->data, *b = n->bias ? n->bias->data : NULL;
+    const real *w = n->weight->data, *b = norm_bias_or_zeros(t, n, C);
     double check = 0;
-    for (size_t r = 0; r < rows; r++)
+    for (size_t r = 0; r < rows; r++) {
+        const real *xr = x->data + r * C; // (C)
+        real *tr = th + r * C, *yr = y->data + r * C;
+#pragma omp simd reduction(+ : check)
         for (int j = 0; j < C; j++) {
-            size_t i = r * C + j;
-            th[i] = tanh(a * x->data[i]);
-            y->data[i] = w[j] * th[i] + (b ? b[j] : 0);
-            check += y->data[i];
+            tr[j] = tanh(a * xr[j]);
+            yr[j] = w[j] * tr[j] + b[j];
+            check += yr[j];
         }
+    }
     if (!isfinite(check)) tape_report_nonfinite(t, NORM_TABLE[n->kind].name, n->weight->name);
     if (node) node->ctx = th;
     return y;
@@ -34,19 +39,27 @@ Tensor *dyt_forward(Tape *t, const Norm *n, Tensor *x) {
 static void dyt_backward(Node *node) {
     NormNode v = norm_node(node);
     NormKind kind = node->iarg[0];
-    const real *th = node->ctx, *w = v.w->data, *dy = node->out->grad;
-    real *dx = v.x->grad, *dw = v.w->grad, *db = v.b ? v.b->grad : NULL;
+    const real *th = node->ctx, *w = v.w->data;
+    real *dw = v.w->grad, *db = v.b ? v.b->grad : NULL;
     real a = (real)norm_scalar_value(kind, v.s);
     double da = 0;
-    for (size_t r = 0; r < v.rows; r++)
+    for (size_t r = 0; r < v.rows; r++) {
+        const real *xr = v.x->data + r * v.C, *tr = th + r * v.C;
+        const real *dyr = node->out->grad + r * v.C;
+        real *dxr = v.x->grad ? v.x->grad + r * v.C : NULL;
+#pragma omp simd reduction(+ : da)
         for (int j = 0; j < v.C; j++) {
-            size_t i = r * v.C + j;
-            real dz = dy[i] * w[j] * (1 - th[i] * th[i]);
-            if (dx) dx[i] += a * dz;
-            da += (double)dz * v.x->data[i];
-            if (dw) dw[j] += dy[i] * th[i];
-            if (db) db[j] += dy[i];
+            real dz = dyr[j] * w[j] * (1 - tr[j] * tr[j]);
+            da += (double)dz * xr[j];
+            if (dxr) dxr[j] += a * dz;
         }
+        if (dw)
+#pragma omp simd
+            for (int j = 0; j < v.C; j++) dw[j] += dyr[j] * tr[j];
+        if (db)
+#pragma omp simd
+            for (int j = 0; j < v.C; j++) db[j] += dyr[j];
+    }
     if (v.s->grad) v.s->grad[0] += (real)(da * norm_scalar_slope(kind, v.s));
 }
 

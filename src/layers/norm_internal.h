@@ -27,6 +27,8 @@ static inline NormNode norm_node(const Node *n) {
 
 // Allocates y like x, runs nothing, records the node when y needs grad (NULL otherwise).
 Tensor *norm_output(Tape *t, const Norm *n, Tensor *x, Node **node);
+// The bias, or a row of C zeros: forward loops add it unconditionally (no branch in the loop).
+const real *norm_bias_or_zeros(Tape *t, const Norm *n, int C);
 
 // softplus and its derivative (the sigmoid), in double: the scalar is one number per layer.
 static inline double softplus_d(double z) { return fmax(z, 0) + log1p(exp(-fabs(z))); }

@@ -2,6 +2,7 @@
 //   mean = sum_j x_j / C,  var = sum_j (x_j - mean)^2 / C,  rstd = 1 / sqrt(var + eps)
 //   xhat_j = (x_j - mean) * rstd,  y_j = w_j * xhat_j + b_j
 // Saved for backward: mean and rstd per row (xhat is rebuilt from them, not the forward rerun).
+// Row sums are accumulated in double; `omp simd` lets them vectorise (it allows reordering a sum).
 #include <math.h>
 
 #include "norm_internal.h"
@@ -18,26 +19,27 @@ Tensor *ln_forward(Tape *t, const Norm *n, Tensor *x) {
     LnCtx *ctx = arena_alloc(t->arena, sizeof *ctx);
     ctx->mean = arena_alloc(t->arena, rows * sizeof(real));
     ctx->rstd = arena_alloc(t->arena, rows * sizeof(real));
-    const real *w = n->weight->data, *b = n->bias ? n->bias->data : NULL;
-    bool finite = true;
+    const real *w = n->weight->data, *b = norm_bias_or_zeros(t, n, C);
+    double check = 0; // NaN or Inf anywhere makes the sum of the outputs non-finite
     for (size_t r = 0; r < rows; r++) {
         const real *xr = x->data + r * C; // (C)
         real *yr = y->data + r * C;       // (C)
         double sum = 0, sq = 0;
+#pragma omp simd reduction(+ : sum)
         for (int j = 0; j < C; j++) sum += xr[j];
-        double mean = sum / C;
-        for (int j = 0; j < C; j++) sq += (xr[j] - mean) * (xr[j] - mean);
-        double rstd = 1 / sqrt(sq / C + n->eps);
-        double check = 0; // NaN or Inf anywhere in the row makes the row sum non-finite
+        double mean_d = sum / C;
+#pragma omp simd reduction(+ : sq)
+        for (int j = 0; j < C; j++) sq += (xr[j] - mean_d) * (xr[j] - mean_d);
+        real mean = (real)mean_d, rstd = (real)(1 / sqrt(sq / C + n->eps));
+#pragma omp simd reduction(+ : check)
         for (int j = 0; j < C; j++) {
-            yr[j] = w[j] * (real)((xr[j] - mean) * rstd) + (b ? b[j] : 0);
+            yr[j] = w[j] * ((xr[j] - mean) * rstd) + b[j];
             check += yr[j];
         }
-        finite &= isfinite(check);
-        ctx->mean[r] = (real)mean;
-        ctx->rstd[r] = (real)rstd;
+        ctx->mean[r] = mean;
+        ctx->rstd[r] = rstd;
     }
-    if (!finite) tape_report_nonfinite(t, NORM_TABLE[n->kind].name, n->weight->name);
+    if (!isfinite(check)) tape_report_nonfinite(t, NORM_TABLE[n->kind].name, n->weight->name);
     if (node) node->ctx = ctx;
     return y;
 }
@@ -48,25 +50,31 @@ Tensor *ln_forward(Tape *t, const Norm *n, Tensor *x) {
 static void ln_backward(Node *node) {
     NormNode v = norm_node(node);
     const LnCtx *ctx = node->ctx;
-    const real *w = v.w->data, *dy = node->out->grad;
-    real *dx = v.x->grad, *dw = v.w->grad, *db = v.b ? v.b->grad : NULL;
+    const real *w = v.w->data;
+    real *dw = v.w->grad, *db = v.b ? v.b->grad : NULL;
     for (size_t r = 0; r < v.rows; r++) {
-        const real *xr = v.x->data + r * v.C, *dyr = dy + r * v.C; // (C)
+        const real *xr = v.x->data + r * v.C, *dyr = node->out->grad + r * v.C; // (C)
         real mean = ctx->mean[r], rstd = ctx->rstd[r];
-        double g_mean = 0, gx_mean = 0;
+        double g_sum = 0, gx_sum = 0;
+#pragma omp simd reduction(+ : g_sum, gx_sum)
         for (int j = 0; j < v.C; j++) {
-            real xhat = (xr[j] - mean) * rstd, g = dyr[j] * w[j];
-            g_mean += g;
-            gx_mean += g * xhat;
+            real g = dyr[j] * w[j];
+            g_sum += g;
+            gx_sum += g * ((xr[j] - mean) * rstd);
         }
-        g_mean /= v.C;
-        gx_mean /= v.C;
-        for (int j = 0; j < v.C; j++) {
-            real xhat = (xr[j] - mean) * rstd, g = dyr[j] * w[j];
-            if (dx) dx[r * v.C + j] += rstd * (g - (real)g_mean - xhat * (real)gx_mean);
-            if (dw) dw[j] += dyr[j] * xhat;
-            if (db) db[j] += dyr[j];
+        real g_mean = (real)(g_sum / v.C), gx_mean = (real)(gx_sum / v.C);
+        if (v.x->grad) {
+            real *dxr = v.x->grad + r * v.C;
+#pragma omp simd
+            for (int j = 0; j < v.C; j++)
+                dxr[j] += rstd * (dyr[j] * w[j] - g_mean - (xr[j] - mean) * rstd * gx_mean);
         }
+        if (dw)
+#pragma omp simd
+            for (int j = 0; j < v.C; j++) dw[j] += dyr[j] * ((xr[j] - mean) * rstd);
+        if (db)
+#pragma omp simd
+            for (int j = 0; j < v.C; j++) db[j] += dyr[j];
     }
 }
 

@@ -11,23 +11,23 @@ Tensor *rmsnorm_forward(Tape *t, const Norm *n, Tensor *x) {
     size_t rows = shape_rows(x->shape);
     int C = shape_last(x->shape);
     real *rstds = arena_alloc(t->arena, rows * sizeof(real)); // (rows)
-    const real *w = n->weight->data, *b = n->bias ? n->bias->data : NULL;
-    bool finite = true;
+    const real *w = n->weight->data, *b = norm_bias_or_zeros(t, n, C);
+    double check = 0;
     for (size_t r = 0; r < rows; r++) {
         const real *xr = x->data + r * C; // (C)
         real *yr = y->data + r * C;       // (C)
         double sq = 0;
+#pragma omp simd reduction(+ : sq)
         for (int j = 0; j < C; j++) sq += (double)xr[j] * xr[j];
-        double rstd = 1 / sqrt(sq / C + n->eps);
-        double check = 0;
+        real rstd = (real)(1 / sqrt(sq / C + n->eps));
+#pragma omp simd reduction(+ : check)
         for (int j = 0; j < C; j++) {
-            yr[j] = w[j] * (real)(xr[j] * rstd) + (b ? b[j] : 0);
+            yr[j] = w[j] * (xr[j] * rstd) + b[j];
             check += yr[j];
         }
-        finite &= isfinite(check);
-        rstds[r] = (real)rstd;
+        rstds[r] = rstd;
     }
-    if (!finite) tape_report_nonfinite(t, NORM_TABLE[n->kind].name, n->weight->name);
+    if (!isfinite(check)) tape_report_nonfinite(t, NORM_TABLE[n->kind].name, n->weight->name);
     if (node) node->ctx = rstds;
     return y;
 }
@@ -37,20 +37,26 @@ Tensor *rmsnorm_forward(Tape *t, const Norm *n, Tensor *x) {
 //   dw_j += sum_rows dy_j * xhat_j,   db_j += sum_rows dy_j
 static void rmsnorm_backward(Node *node) {
     NormNode v = norm_node(node);
-    const real *rstds = node->ctx, *w = v.w->data, *dy = node->out->grad;
-    real *dx = v.x->grad, *dw = v.w->grad, *db = v.b ? v.b->grad : NULL;
+    const real *rstds = node->ctx, *w = v.w->data;
+    real *dw = v.w->grad, *db = v.b ? v.b->grad : NULL;
     for (size_t r = 0; r < v.rows; r++) {
-        const real *xr = v.x->data + r * v.C, *dyr = dy + r * v.C; // (C)
+        const real *xr = v.x->data + r * v.C, *dyr = node->out->grad + r * v.C; // (C)
         real rstd = rstds[r];
-        double gx_mean = 0;
-        for (int j = 0; j < v.C; j++) gx_mean += dyr[j] * w[j] * (xr[j] * rstd);
-        gx_mean /= v.C;
-        for (int j = 0; j < v.C; j++) {
-            real xhat = xr[j] * rstd;
-            if (dx) dx[r * v.C + j] += rstd * (dyr[j] * w[j] - xhat * (real)gx_mean);
-            if (dw) dw[j] += dyr[j] * xhat;
-            if (db) db[j] += dyr[j];
+        double gx_sum = 0;
+#pragma omp simd reduction(+ : gx_sum)
+        for (int j = 0; j < v.C; j++) gx_sum += dyr[j] * w[j] * (xr[j] * rstd);
+        real gx_mean = (real)(gx_sum / v.C);
+        if (v.x->grad) {
+            real *dxr = v.x->grad + r * v.C;
+#pragma omp simd
+            for (int j = 0; j < v.C; j++) dxr[j] += rstd * (dyr[j] * w[j] - xr[j] * rstd * gx_mean);
         }
+        if (dw)
+#pragma omp simd
+            for (int j = 0; j < v.C; j++) dw[j] += dyr[j] * (xr[j] * rstd);
+        if (db)
+#pragma omp simd
+            for (int j = 0; j < v.C; j++) db[j] += dyr[j];
     }
 }
 

@@ -1,5 +1,7 @@
 // Row kernels over the last dim: softmax (optionally causal) and softmax + cross-entropy.
 // Sums are accumulated in double; rows are independent, so they run in parallel.
+#include "vecmath.h" // before <tgmath.h>
+
 #include <tgmath.h>
 
 #include "check.h"
@@ -8,13 +10,16 @@
 // y_j = exp(x_j - max) / sum_k exp(x_k - max) for j < n; returns log sum_k exp(x_k) (in double)
 static double softmax_row(real *y, const real *x, int n) {
     real mx = x[0];
-    for (int j = 1; j < n; j++) mx = fmax(mx, x[j]);
+#pragma omp simd reduction(max : mx)
+    for (int j = 1; j < n; j++) mx = x[j] > mx ? x[j] : mx;
     double sum = 0;
+#pragma omp simd reduction(+ : sum)
     for (int j = 0; j < n; j++) {
         y[j] = exp(x[j] - mx);
         sum += y[j];
     }
     real inv = (real)(1.0 / sum);
+#pragma omp simd
     for (int j = 0; j < n; j++) y[j] *= inv;
     return log(sum) + (double)mx;
 }
@@ -34,8 +39,11 @@ void softmax_backward(real *dx, const real *dy, const real *y, size_t rows, int 
     for (size_t r = 0; r < rows; r++) {
         const real *dyr = dy + r * C, *yr = y + r * C;
         double dot = 0;
+#pragma omp simd reduction(+ : dot)
         for (int j = 0; j < C; j++) dot += (double)dyr[j] * yr[j];
-        for (int j = 0; j < C; j++) dx[r * C + j] += yr[j] * (dyr[j] - (real)dot);
+        real *dxr = dx + r * C;
+#pragma omp simd
+        for (int j = 0; j < C; j++) dxr[j] += yr[j] * (dyr[j] - (real)dot);
     }
 }
 
@@ -58,6 +66,7 @@ void cross_entropy_backward(real *dlogits, const real *probs, const int32_t *tar
     for (size_t r = 0; r < rows; r++) {
         real *dr = dlogits + r * C;
         const real *pr = probs + r * C;
+#pragma omp simd
         for (int j = 0; j < C; j++) dr[j] += scale * pr[j];
         dr[targets[r]] -= scale;
     }
