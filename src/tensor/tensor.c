@@ -55,6 +55,18 @@ Tensor *tensor_view(Arena *a, const Tensor *t, Shape s) {
     return v;
 }
 
+Tensor *tensor_slice(Arena *a, const Tensor *t, size_t first, Shape s) {
+    char b1[64], b2[64];
+    CHECK(first + shape_numel(s) <= tensor_numel(t), "slice %s at %zu is outside %s", shape_str(s, b1),
+          first, shape_str(t->shape, b2));
+    Tensor *v = arena_alloc(a, sizeof(Tensor));
+    *v = *t;
+    v->data += first;
+    if (v->grad) v->grad += first;
+    v->shape = s;
+    return v;
+}
+
 void tensor_fill(Tensor *t, real v) {
     size_t n = tensor_numel(t);
     for (size_t i = 0; i < n; i++) t->data[i] = v;

@@ -43,5 +43,8 @@ static inline size_t tensor_numel(const Tensor *t) { return shape_numel(t->shape
 Tensor *tensor_new(Arena *a, Shape s, bool needs_grad);
 // A view of the same data and grad with another shape of the same numel.
 Tensor *tensor_view(Arena *a, const Tensor *t, Shape s);
+// A view of numel(s) consecutive elements of t starting at element `first` (e.g. a block of rows of a
+// weight). It shares t's data and grad, so gradients accumulated through it land in t.
+Tensor *tensor_slice(Arena *a, const Tensor *t, size_t first, Shape s);
 void tensor_fill(Tensor *t, real v);
 void tensor_zero_grad(Tensor *t);

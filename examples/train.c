@@ -1,0 +1,325 @@
+// The train program: a character-level GPT trained from scratch with the norm of your choice.
+//   ./train --norm=dyt tinyshakespeare        (./train --help for everything)
+// This file: setup, the training loop, evaluation, progress and logs, sampling. Options live in
+// train_options.c, checkpoints in train_checkpoint.c, --dump-step in train_dump.c.
+#include <cblas.h>
+#include <errno.h>
+#include <math.h>
+#include <omp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "autograd/ops.h"
+#include "train.h"
+
+#ifndef NORMLAB_DATA_DIR
+#define NORMLAB_DATA_DIR "data"
+#endif
+
+static double now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + 1e-9 * ts.tv_nsec;
+}
+
+// Prints "train: error: ..." and returns the exit status (1: runtime failure, 2: bad usage).
+static int fail(int status, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "train: error: ");
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "\n");
+    va_end(ap);
+    return status;
+}
+
+void run_seed(Rng *r, long seed, int stream) {
+    rng_seed(r, (uint64_t)seed + 0x9e3779b97f4a7c15ull * (uint64_t)(stream + 1));
+}
+
+// ---- one step ----------------------------------------------------------------------------------
+double train_forward_backward(Run *r, double *grad_norm, char *err, size_t errlen) {
+    int B = (int)r->o.batch_size, T = (int)r->o.block_size;
+    paramset_zero_grad(&r->model.params);
+    Tensor *loss = gpt_forward(&r->train, &r->model, r->idx, r->targets, B, T, &r->dropout_rng);
+    double value = loss->data[0];
+    if (!isfinite(value)) {
+        const TapeFault *f = &r->train.fault;
+        snprintf(err, errlen, "step %ld: the loss is %g%s%s%s%s", r->step, value,
+                 f->op ? "; the first non-finite output was in " : "", f->op ? f->op : "",
+                 f->tensor ? " at " : "", f->tensor ? f->tensor : "");
+        return NAN;
+    }
+    tape_backward(&r->train, loss);
+    double sq = 0;
+    for (size_t i = 0; i < r->model.params.numel; i++) sq += (double)r->model.params.grad[i] * r->model.params.grad[i];
+    *grad_norm = sqrt(sq);
+    if (!isfinite(*grad_norm)) {
+        for (int i = 0; i < r->model.params.n; i++) { // name the first parameter (in table order) hit
+            const Param *p = &r->model.params.list[i];
+            for (size_t j = 0; j < tensor_numel(p->t); j++)
+                if (!isfinite(p->t->grad[j])) {
+                    snprintf(err, errlen, "step %ld: non-finite gradient, first in %s", r->step, p->spec.name);
+                    return NAN;
+                }
+        }
+    }
+    return value;
+}
+
+// ---- evaluation: the same eval_iters batches every time ----------------------------------------
+static double evaluate(Run *r, bool val) {
+    int B = (int)r->o.batch_size, T = (int)r->o.block_size;
+    Rng rng;
+    run_seed(&rng, r->o.seed, STREAM_EVAL + val);
+    double sum = 0;
+    for (long i = 0; i < r->o.eval_iters; i++) {
+        dataset_batch(&r->data, val, B, T, &rng, r->idx, r->targets);
+        sum += gpt_forward(&r->eval, &r->model, r->idx, r->targets, B, T, NULL)->data[0];
+        tape_reset(&r->eval);
+    }
+    return sum / r->o.eval_iters;
+}
+
+// ---- logs and progress -------------------------------------------------------------------------
+static void log_row(Run *r, const char *kind, double loss, double lr, double gnorm, double tps, double elapsed) {
+    if (!r->log) return;
+    if (r->log_json)
+        fprintf(r->log, "{\"step\": %ld, \"kind\": \"%s\", \"loss\": %.6g, \"lr\": %.6g, \"grad_norm\": %.6g, "
+                "\"tokens_per_sec\": %.1f, \"elapsed_sec\": %.3f}\n", r->step, kind, loss, lr, gnorm, tps, elapsed);
+    else
+        fprintf(r->log, "%ld,%s,%.6g,%.6g,%.6g,%.1f,%.3f\n", r->step, kind, loss, lr, gnorm, tps, elapsed);
+    fflush(r->log);
+}
+
+static void format_time(double s, char *buf) {
+    long t = (long)(s + 0.5);
+    if (t >= 3600) sprintf(buf, "%ld:%02ld:%02ld", t / 3600, t / 60 % 60, t % 60);
+    else sprintf(buf, "%ld:%02ld", t / 60, t % 60);
+}
+
+static void progress(const Run *r, double loss, double lr, double tps, double elapsed, double per_step, bool tty) {
+    char el[32], eta[32];
+    format_time(elapsed, el);
+    format_time(per_step * (r->o.steps - r->step), eta);
+    printf("%sstep %*ld/%ld  loss %.4f  lr %.2e  %6.0f tok/s  %s elapsed  ETA %s%s", tty ? "\r" : "",
+           (int)snprintf(NULL, 0, "%ld", r->o.steps), r->step, r->o.steps, loss, lr, tps, el, eta,
+           tty ? "\033[K" : "\n");
+    fflush(stdout);
+}
+
+// ---- sampling ----------------------------------------------------------------------------------
+// Generates o.sample characters after the prompt. The forward always runs on a full (1, T) window
+// (causal attention: position i sees only 0..i), so the sample arena keeps one size.
+static int sample_text(Run *r) {
+    int T = (int)r->o.block_size, V = r->data.vocab_size, bad;
+    int32_t *ctx = calloc(T, sizeof(int32_t)), *prompt = malloc((strlen(r->o.prompt) + 1) * sizeof(int32_t));
+    double *p = malloc(V * sizeof(double));
+    if (!ctx || !prompt || !p) return free(ctx), free(prompt), free(p), fail(1, "out of memory for sampling");
+    int n = dataset_encode(&r->data, r->o.prompt, prompt, (int)strlen(r->o.prompt), &bad);
+    if (n < 0) {
+        free(ctx), free(prompt), free(p);
+        return fail(2, "--prompt: character %d ('%c') is not in the vocabulary of the training text", bad, r->o.prompt[bad]);
+    }
+    if (n == 0) prompt[n++] = 0; // an empty prompt starts from the first symbol
+    Rng rng;
+    run_seed(&rng, r->o.seed, STREAM_SAMPLE);
+    printf("\n---- sample (%ld characters, temperature %g) ----\n%s", r->o.sample, r->o.temperature, r->o.prompt);
+    int len = 0; // window: the last min(T, all) tokens of prompt + generated
+    for (int i = 0; i < n; i++) {
+        if (len == T) memmove(ctx, ctx + 1, (T - 1) * sizeof(int32_t)), len--;
+        ctx[len++] = prompt[i];
+    }
+    for (long c = 0; c < r->o.sample; c++) {
+        Tensor *logits = gpt_forward(&r->sample, &r->model, ctx, NULL, 1, T, NULL); // (1,T,V)
+        const real *last = logits->data + (size_t)(len - 1) * V;
+        double mx = -INFINITY, sum = 0, u = rng_uniform(&rng);
+        for (int j = 0; j < V; j++) mx = fmax(mx, last[j] / r->o.temperature);
+        for (int j = 0; j < V; j++) sum += p[j] = exp(last[j] / r->o.temperature - mx);
+        int next = V - 1;
+        for (int j = 0; j < V; j++)
+            if ((u -= p[j] / sum) < 0) { next = j; break; }
+        tape_reset(&r->sample);
+        putchar(r->data.vocab[next]);
+        if (len == T) memmove(ctx, ctx + 1, (T - 1) * sizeof(int32_t)), len--;
+        ctx[len++] = next;
+    }
+    printf("\n");
+    free(ctx), free(prompt), free(p);
+    return 0;
+}
+
+// ---- setup -------------------------------------------------------------------------------------
+// Fails before any training when PATH's directory cannot take a new file.
+static int check_writable(const char *what, const char *path) {
+    char tmp[4200];
+    snprintf(tmp, sizeof tmp, "%s.tmp.XXXXXX", path);
+    int fd = mkstemp(tmp);
+    if (fd < 0) return fail(1, "%s %s cannot be written: %s (checked before training)", what, path, strerror(errno));
+    close(fd);
+    unlink(tmp);
+    return 0;
+}
+
+static int setup(Run *r, int argc, char **argv) {
+    TrainOptions *o = &r->o;
+    int rc = options_parse(o, argc, argv);
+    if (rc) return rc == 1 ? -1 : 2;
+    char err[1024];
+    StFile ckpt = {0};
+    if (o->resume && checkpoint_open(r, o->resume, &ckpt, err, sizeof err)) return fail(1, "%s", err);
+    options_derive(o);
+    bool need_text = !o->resume || o->steps > 0 || o->dump_step;
+    if (need_text) {
+        if (dataset_resolve(o->dataset, NORMLAB_DATA_DIR, r->data_path, sizeof r->data_path, err, sizeof err) ||
+            dataset_load(&r->data, r->data_path, err, sizeof err)) {
+            st_close(&ckpt);
+            return fail(1, "%s", err);
+        }
+        r->have_text = true;
+        if (dataset_check_context(&r->data, (int)o->block_size, err, sizeof err)) return st_close(&ckpt), fail(1, "%s", err);
+    }
+    if (o->save && check_writable("--save", o->save)) return st_close(&ckpt), 1;
+    if (o->log) {
+        size_t n = strlen(o->log);
+        r->log_json = n >= 5 && (!strcmp(o->log + n - 5, ".json") || (n >= 6 && !strcmp(o->log + n - 6, ".jsonl")));
+        bool append = o->resume != NULL;
+        if (!(r->log = fopen(o->log, append ? "a" : "w"))) return st_close(&ckpt), fail(1, "--log %s cannot be written: %s", o->log, strerror(errno));
+        if (!r->log_json && (!append || ftell(r->log) == 0)) fprintf(r->log, "step,kind,loss,lr,grad_norm,tokens_per_sec,elapsed_sec\n");
+    }
+    openblas_set_num_threads((int)o->threads);
+    omp_set_num_threads((int)o->threads);
+
+    GptConfig cfg = {.vocab_size = r->have_text ? r->data.vocab_size : 0, .block_size = (int)o->block_size,
+                     .n_layer = (int)o->n_layer, .n_head = (int)o->n_head, .n_embd = (int)o->n_embd,
+                     .bias = o->bias, .dropout = o->dropout, .norm = o->norm, .composite = o->composite};
+    if (o->resume && !r->have_text) { // the vocabulary comes from the checkpoint
+        const char *v = st_meta(&ckpt, "vocab");
+        cfg.vocab_size = v ? (int)strlen(v) / 2 : 0;
+    }
+    bool alpha = NORM_TABLE[o->norm].scalar && NORM_TABLE[o->norm].scalar[0] == 'a';
+    for (int p = 0; p < GPT_NORM_POSITIONS; p++) cfg.scalar0[p] = alpha ? o->alpha0_pos[p] : o->beta0_pos[p];
+    const char *bad = gpt_config_check(&cfg);
+    if (bad) return st_close(&ckpt), fail(2, "%s", bad);
+    Rng init;
+    run_seed(&init, o->seed, STREAM_INIT);
+    run_seed(&r->data_rng, o->seed, STREAM_DATA);
+    run_seed(&r->dropout_rng, o->seed, STREAM_DROPOUT);
+    OptimConfig oc = {.kind = o->optim, .lr = o->lr, .min_lr = o->min_lr, .warmup = (int)o->warmup,
+                      .decay_steps = (int)o->lr_decay_steps, .beta1 = o->beta1, .beta2 = o->beta2,
+                      .eps = 1e-8, .weight_decay = o->weight_decay};
+    size_t BT = (size_t)o->batch_size * o->block_size;
+    if (gpt_init(&r->model, &cfg, &init) || optim_init(&r->opt, &oc, r->model.params.numel) ||
+        !(r->idx = malloc(BT * sizeof(int32_t))) || !(r->targets = malloc(BT * sizeof(int32_t))) ||
+        arena_init(&r->train_arena, "train step", 0) || arena_init(&r->eval_arena, "eval", 0) ||
+        arena_init(&r->sample_arena, "sample", 0) || tape_init(&r->train, &r->train_arena, 4096 + 64 * cfg.n_layer) ||
+        tape_init(&r->eval, &r->eval_arena, 4096 + 64 * cfg.n_layer) || tape_init(&r->sample, &r->sample_arena, 4096 + 64 * cfg.n_layer))
+        return st_close(&ckpt), fail(1, "out of memory building the model");
+    tape_set_grad_enabled(&r->eval, false);
+    tape_set_grad_enabled(&r->sample, false);
+    if (o->resume) {
+        rc = checkpoint_restore(r, &ckpt, err, sizeof err);
+        st_close(&ckpt);
+        if (rc) return fail(1, "%s: %s", o->resume, err);
+    }
+    return 0;
+}
+
+static void teardown(Run *r) {
+    if (r->log) fclose(r->log);
+    tape_free(&r->train), tape_free(&r->eval), tape_free(&r->sample);
+    arena_free(&r->train_arena), arena_free(&r->eval_arena), arena_free(&r->sample_arena);
+    optim_free(&r->opt);
+    gpt_free(&r->model);
+    dataset_free(&r->data);
+    free(r->idx), free(r->targets);
+}
+
+static int save(Run *r) {
+    char err[1024];
+    if (checkpoint_write(r, r->o.save, err, sizeof err)) return fail(1, "%s", err);
+    return 0;
+}
+
+// ---- the loop ----------------------------------------------------------------------------------
+static int train(Run *r, double t0) {
+    const TrainOptions *o = &r->o;
+    bool tty = isatty(STDOUT_FILENO), quiet = o->quiet;
+    long every = o->eval_interval / 5 > 0 ? o->eval_interval / 5 : 1; // progress lines off a terminal
+    double best = INFINITY, train_time = 0, tps = 0;
+    long best_step = -1, start = r->step;
+    char err[1024];
+    for (;; r->step++) {
+        bool last = r->step >= o->steps;
+        if (r->have_text && (r->step % o->eval_interval == 0 || last) && (r->step > start || start == 0 || last)) {
+            double tl = evaluate(r, false), vl = evaluate(r, true), el = now() - t0;
+            if (vl < best) best = vl, best_step = r->step;
+            if (tty && !quiet) printf("\r\033[K");
+            printf("step %ld: train loss %.4f, val loss %.4f%s\n", r->step, tl, vl, vl == best ? " (best)" : "");
+            log_row(r, "eval_train", tl, 0, 0, 0, el);
+            log_row(r, "eval_val", vl, 0, 0, 0, el);
+        }
+        if (last) break;
+        double ts = now(), lr = optim_lr(&r->opt.cfg, r->step), gnorm;
+        dataset_batch(&r->data, false, (int)o->batch_size, (int)o->block_size, &r->data_rng, r->idx, r->targets);
+        double loss = train_forward_backward(r, &gnorm, err, sizeof err);
+        if (isnan(loss)) {
+            log_row(r, "train", NAN, lr, NAN, 0, now() - t0);
+            return fail(1, "%s. The run stops here%s.", err, o->save ? "; the last checkpoint written is untouched" : "");
+        }
+        grad_clip(&r->model.params, o->grad_clip);
+        optim_step(&r->opt, &r->model.params, lr);
+        tape_reset(&r->train);
+        double dt = now() - ts;
+        train_time += dt;
+        tps = (double)o->batch_size * o->block_size / dt;
+        r->step++;
+        log_row(r, "train", loss, lr, gnorm, tps, now() - t0);
+        if (!quiet && (tty || r->step % every == 0))
+            progress(r, loss, lr, tps, now() - t0, train_time / (r->step - start), tty);
+        r->step--;
+        if (o->save && o->save_every > 0 && (r->step + 1) % o->save_every == 0) {
+            r->step++;
+            int rc = save(r);
+            r->step--;
+            if (rc) return rc;
+        }
+    }
+    if (best_step >= 0)
+        printf("best val loss %.4f at step %ld; wall time %.1f s (%.1f s in training steps)\n", best, best_step,
+               now() - t0, train_time);
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    double t0 = now();
+    Run r = {0};
+    int rc = setup(&r, argc, argv);
+    if (rc) {
+        teardown(&r);
+        return rc < 0 ? 0 : rc;
+    }
+    if (r.o.dump_step) {
+        char err[1024];
+        rc = dump_step(&r, r.o.dump_step, err, sizeof err) ? fail(1, "%s", err) : 0;
+        if (!rc) printf("wrote %s (one step: parameters before and after, gradients, batch, loss)\n", r.o.dump_step);
+        teardown(&r);
+        return rc;
+    }
+    printf("normlab train (%s build): %s, %d symbols\n", REAL_NAME,
+           r.have_text ? r.data_path : r.o.resume, r.data.vocab_size);
+    options_print(&r.o, stdout);
+    printf("params:   %zu%s\n\n", paramset_count(&r.model.params),
+           r.step ? " (resumed)" : "");
+    if (r.step) printf("resuming at step %ld\n", r.step);
+    rc = train(&r, t0);
+    if (!rc && r.o.save) rc = save(&r);
+    if (!rc && r.o.save) printf("saved %s (step %ld)\n", r.o.save, r.step);
+    if (!rc && r.o.sample > 0) rc = sample_text(&r);
+    teardown(&r);
+    return rc;
+}

@@ -1,0 +1,46 @@
+// The train program's state, shared by its files: train.c (setup, the loop, evaluation, sampling),
+// train_checkpoint.c (save and resume), train_dump.c (--dump-step) and train_options.c.
+#pragma once
+#include <stdio.h>
+
+#include "autograd/tape.h"
+#include "data/dataset.h"
+#include "io/safetensors.h"
+#include "layers/gpt.h"
+#include "optim/optim.h"
+#include "train_options.h"
+
+// Independent random streams, all derived from --seed.
+enum { STREAM_INIT, STREAM_DATA, STREAM_DROPOUT, STREAM_EVAL, STREAM_SAMPLE };
+
+typedef struct Run {
+    TrainOptions o;
+    Dataset data; // text and vocabulary (vocabulary only when sampling a checkpoint without text)
+    bool have_text;
+    char data_path[4096];
+    Gpt model;
+    Optimizer opt;
+    Arena train_arena, eval_arena, sample_arena; // each measured on its first use, fixed after
+    Tape train, eval, sample;
+    Rng data_rng, dropout_rng;
+    long step;                // steps done
+    int32_t *idx, *targets;   // (B*T) the current batch
+    FILE *log;
+    bool log_json;
+} Run;
+
+void run_seed(Rng *r, long seed, int stream);
+
+// train_checkpoint.c
+int checkpoint_write(const Run *r, const char *path, char *err, size_t errlen);
+// Opens path and restores the options it records into r->o (command-line values win, shapes may
+// not change). Leaves f open for checkpoint_restore.
+int checkpoint_open(Run *r, const char *path, StFile *f, char *err, size_t errlen);
+// Restores parameters, optimizer moments, step, random streams and vocabulary.
+int checkpoint_restore(Run *r, const StFile *f, char *err, size_t errlen);
+
+// train_dump.c: one step, everything it touched written to path (see --dump-step).
+int dump_step(Run *r, const char *path, char *err, size_t errlen);
+// One forward, backward and clip on the current batch; returns the loss, or NAN with a message
+// in err when the loss or the gradients went non-finite. *grad_norm gets the norm before clipping.
+double train_forward_backward(Run *r, double *grad_norm, char *err, size_t errlen);

@@ -1,0 +1,290 @@
+// The option table and everything it drives.
+#include "train_options.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "layers/norm.h"
+#include "optim/optim.h"
+
+typedef enum { T_LONG, T_DOUBLE, T_BOOL, T_STR, T_NORM, T_OPTIM } OptType;
+
+struct OptRow {
+    const char *name; // --name
+    OptType type;
+    size_t field;     // offsetof(TrainOptions, ...)
+    const char *def;  // default, as it would be typed ("" for none)
+    double min, max;  // inclusive range of numbers (max < min: no upper bound)
+    int flags;
+    const char *help;
+};
+
+#define F(x) offsetof(TrainOptions, x)
+#define NOMAX 0, -1
+static const OptRow ROWS[] = {
+    // model
+    {"norm", T_NORM, F(norm), "ln", NOMAX, OPT_ARCH | OPT_SAVED, "ln|rmsnorm|dyt|dyisru|dytsp|dyisrusp: the layer at ln_1, ln_2, ln_f"},
+    {"n-layer", T_LONG, F(n_layer), "4", 1, 1024, OPT_ARCH | OPT_SAVED, "transformer blocks"},
+    {"n-head", T_LONG, F(n_head), "4", 1, 4096, OPT_ARCH | OPT_SAVED, "attention heads (must divide n-embd)"},
+    {"n-embd", T_LONG, F(n_embd), "128", 1, 65536, OPT_ARCH | OPT_SAVED, "width of the residual stream"},
+    {"block-size", T_LONG, F(block_size), "64", 1, 65536, OPT_ARCH | OPT_SAVED, "context length in characters"},
+    {"bias", T_BOOL, F(bias), "false", NOMAX, OPT_ARCH | OPT_SAVED, "biases in linear layers and norms"},
+    {"dropout", T_DOUBLE, F(dropout), "0", 0, 0.999, OPT_SAVED, "dropout probability"},
+    {"composite", T_BOOL, F(composite), "false", NOMAX, 0, "the norms' composite forms (slower; for checking)"},
+    {"alpha0", T_DOUBLE, F(alpha0), "0.5", -1e6, 1e6, OPT_SAVED, "initial alpha of dyt/dytsp (effective value)"},
+    {"beta0", T_DOUBLE, F(beta0), "1/alpha0^2", -1e12, 1e12, OPT_SAVED, "initial beta of dyisru/dyisrusp (effective value)"},
+    {"alpha0-ln1", T_DOUBLE, F(alpha0_pos[0]), "alpha0", -1e6, 1e6, OPT_SAVED, "alpha0 for every ln_1 (pre-attention)"},
+    {"alpha0-ln2", T_DOUBLE, F(alpha0_pos[1]), "alpha0", -1e6, 1e6, OPT_SAVED, "alpha0 for every ln_2 (pre-MLP)"},
+    {"alpha0-lnf", T_DOUBLE, F(alpha0_pos[2]), "alpha0", -1e6, 1e6, OPT_SAVED, "alpha0 for ln_f"},
+    {"beta0-ln1", T_DOUBLE, F(beta0_pos[0]), "beta0", -1e12, 1e12, OPT_SAVED, "beta0 for every ln_1"},
+    {"beta0-ln2", T_DOUBLE, F(beta0_pos[1]), "beta0", -1e12, 1e12, OPT_SAVED, "beta0 for every ln_2"},
+    {"beta0-lnf", T_DOUBLE, F(beta0_pos[2]), "beta0", -1e12, 1e12, OPT_SAVED, "beta0 for ln_f"},
+    // training
+    {"batch-size", T_LONG, F(batch_size), "12", 1, 1 << 20, OPT_SAVED, "sequences per step"},
+    {"steps", T_LONG, F(steps), "2000", 0, 1e9, 0, "train until this step (with --resume: in all)"},
+    {"lr", T_DOUBLE, F(lr), "1e-3", 1e-12, 100, OPT_SAVED, "peak learning rate"},
+    {"min-lr", T_DOUBLE, F(min_lr), "1e-4", 0, 100, OPT_SAVED, "learning rate at the end of the cosine decay"},
+    {"warmup", T_LONG, F(warmup), "100", 0, 1e9, OPT_SAVED, "linear warmup steps"},
+    {"lr-decay-steps", T_LONG, F(lr_decay_steps), "steps", 0, 1e9, OPT_SAVED, "step where the cosine decay reaches min-lr"},
+    {"weight-decay", T_DOUBLE, F(weight_decay), "0.1", 0, 100, OPT_SAVED, "decoupled weight decay on 2-D weights"},
+    {"beta1", T_DOUBLE, F(beta1), "0.9", 0, 0.999999, OPT_SAVED, "AdamW beta1 (SGD: momentum)"},
+    {"beta2", T_DOUBLE, F(beta2), "0.99", 0, 0.999999, OPT_SAVED, "AdamW beta2"},
+    {"grad-clip", T_DOUBLE, F(grad_clip), "1.0", 0, 1e12, OPT_SAVED, "clip the global grad norm to this (0: off)"},
+    {"optim", T_OPTIM, F(optim), "adamw", NOMAX, OPT_SAVED, "adamw|sgd"},
+    {"seed", T_LONG, F(seed), "1337", 0, 4e18, OPT_SAVED, "seed of init, batches and dropout"},
+    // running
+    {"eval-interval", T_LONG, F(eval_interval), "250", 1, 1e9, OPT_SAVED, "evaluate every this many steps"},
+    {"eval-iters", T_LONG, F(eval_iters), "20", 1, 1e6, OPT_SAVED, "batches per evaluation (the same ones each time)"},
+    {"threads", T_LONG, F(threads), "all cores", 1, 4096, 0, "threads for BLAS and the kernels"},
+    {"log", T_STR, F(log), "", NOMAX, 0, "write a row per step and per eval to PATH (.csv, or .jsonl/.json)"},
+    {"save", T_STR, F(save), "", NOMAX, 0, "write a checkpoint to PATH at the end (and with --save-every)"},
+    {"save-every", T_LONG, F(save_every), "0", 0, 1e9, 0, "also save every this many steps (0: only at the end)"},
+    {"resume", T_STR, F(resume), "", NOMAX, 0, "continue from the checkpoint at PATH"},
+    {"sample", T_LONG, F(sample), "300", 0, 1e7, 0, "characters to generate at the end (0: none)"},
+    {"temperature", T_DOUBLE, F(temperature), "0.8", 1e-6, 100, 0, "sampling temperature"},
+    {"prompt", T_STR, F(prompt), "\\n", NOMAX, 0, "text the sample starts from"},
+    {"dump-step", T_STR, F(dump_step), "", NOMAX, 0, "do one training step, write everything it touched to PATH, exit"},
+    {"quiet", T_BOOL, F(quiet), "false", NOMAX, 0, "no progress lines"},
+};
+#define N_ROWS (int)(sizeof ROWS / sizeof ROWS[0])
+_Static_assert(sizeof ROWS / sizeof ROWS[0] <= 64, "TrainOptions.set has 64 bits");
+
+#define FIELD(o, r, T) ((T *)((char *)(o) + (r)->field))
+
+static const char *norm_names(void) {
+    static char buf[128];
+    buf[0] = 0;
+    for (int k = 0; k < NORM_COUNT; k++) strcat(strcat(buf, k ? "|" : ""), NORM_TABLE[k].name);
+    return buf;
+}
+
+static const char OUT_OF_RANGE[] = "is out of range";
+
+// Parses text into the row's field. NULL on success, else why not.
+static const char *set_value(TrainOptions *o, const OptRow *r, const char *text) {
+    char *end;
+    errno = 0;
+    switch (r->type) {
+    case T_LONG: {
+        long v = strtol(text, &end, 10);
+        if (end == text || *end || errno) return "is not a whole number";
+        if (v < r->min || (r->max >= r->min && v > r->max)) return OUT_OF_RANGE;
+        *FIELD(o, r, long) = v;
+        return NULL;
+    }
+    case T_DOUBLE: {
+        double v = strtod(text, &end);
+        if (end == text || *end || errno == ERANGE || !isfinite(v)) return "is not a finite number";
+        if (v < r->min || (r->max >= r->min && v > r->max)) return OUT_OF_RANGE;
+        *FIELD(o, r, double) = v;
+        return NULL;
+    }
+    case T_BOOL:
+        if (strcmp(text, "true") && strcmp(text, "false")) return "must be true or false";
+        *FIELD(o, r, bool) = text[0] == 't';
+        return NULL;
+    case T_STR: *FIELD(o, r, const char *) = text; return NULL;
+    case T_NORM: {
+        int k = norm_kind_parse(text);
+        if (k < 0) return "is not a norm (ln|rmsnorm|dyt|dyisru|dytsp|dyisrusp)";
+        *FIELD(o, r, int) = k;
+        return NULL;
+    }
+    case T_OPTIM:
+        for (int k = 0; k < OPTIM_COUNT; k++)
+            if (strcmp(text, OPTIM_NAMES[k]) == 0) return *FIELD(o, r, int) = k, NULL;
+        return "is not an optimizer (adamw|sgd)";
+    }
+    return "?";
+}
+
+static void format_value(const TrainOptions *o, const OptRow *r, char *buf, size_t len) {
+    switch (r->type) {
+    case T_LONG: snprintf(buf, len, "%ld", *FIELD(o, r, long)); break;
+    case T_DOUBLE: snprintf(buf, len, "%.17g", *FIELD(o, r, double)); break;
+    case T_BOOL: snprintf(buf, len, "%s", *FIELD(o, r, bool) ? "true" : "false"); break;
+    case T_STR: snprintf(buf, len, "%s", *FIELD(o, r, const char *) ? *FIELD(o, r, const char *) : ""); break;
+    case T_NORM: snprintf(buf, len, "%s", NORM_TABLE[*FIELD(o, r, int)].name); break;
+    case T_OPTIM: snprintf(buf, len, "%s", OPTIM_NAMES[*FIELD(o, r, int)]); break;
+    }
+}
+
+static bool is_set(const TrainOptions *o, int i) { return o->set >> i & 1; }
+static int row_index(const char *name) {
+    for (int i = 0; i < N_ROWS; i++)
+        if (strcmp(ROWS[i].name, name) == 0) return i;
+    return -1;
+}
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "usage: ./train [options] [DATASET]\n\n"
+            "Trains a character-level GPT (nanoGPT's, with the norm layer of your choice) on DATASET:\n"
+            "a name in data/ (default: tinyshakespeare, see data/README.md) or a .txt / .txt.gz file.\n"
+            "Defaults are nanoGPT's CPU configuration.\n\n");
+    for (int i = 0; i < N_ROWS; i++) {
+        const OptRow *r = &ROWS[i];
+        char left[48];
+        const char *arg = r->type == T_BOOL ? "" : r->type == T_STR ? "=PATH" : "=N";
+        if (r->type == T_NORM || r->type == T_OPTIM || !strcmp(r->name, "prompt")) arg = "=S";
+        snprintf(left, sizeof left, "--%s%s", r->name, arg);
+        fprintf(f, "  %-22s %s", left, r->type == T_NORM ? "" : r->help);
+        if (r->type == T_NORM) fprintf(f, "%s: the layer at ln_1, ln_2, ln_f", norm_names());
+        if (r->def[0] && r->type != T_BOOL) fprintf(f, " [%s]", r->def);
+        fputc('\n', f);
+    }
+    fprintf(f, "  %-22s %s\n\nExamples:\n"
+               "  ./train --norm=dyt tinyshakespeare\n"
+               "  ./train --norm=dyisru --lr=3e-3 --log=runs/dyisru.csv --save=runs/dyisru.safetensors\n"
+               "  ./train --steps 0 --resume runs/dyisru.safetensors --sample 500 --prompt \"ROMEO:\"\n",
+            "--help", "this text");
+}
+
+static void defaults(TrainOptions *o) {
+    *o = (TrainOptions){.dataset = "tinyshakespeare"};
+    // Defaults that read as values are set here; the others ("1/alpha0^2", "steps", ...) are
+    // derived from other options (options_derive) or set below.
+    for (int i = 0; i < N_ROWS; i++)
+        if (ROWS[i].type != T_STR) set_value(o, &ROWS[i], ROWS[i].def);
+    o->prompt = "\n";
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    o->threads = cores > 0 ? cores : 1;
+}
+
+int options_parse(TrainOptions *o, int argc, char **argv) {
+    defaults(o);
+    struct option longopts[N_ROWS + 2];
+    for (int i = 0; i < N_ROWS; i++)
+        longopts[i] = (struct option){ROWS[i].name, ROWS[i].type == T_BOOL ? no_argument : required_argument, NULL, 1000 + i};
+    longopts[N_ROWS] = (struct option){"help", no_argument, NULL, 'h'};
+    longopts[N_ROWS + 1] = (struct option){0};
+    opterr = 0;
+    optind = 1;
+    int c;
+    while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+        if (c == 'h') return usage(stdout), 1;
+        if (c == '?' || c == ':') {
+            const char *what = optopt ? "" : argv[optind - 1];
+            if (c == ':') fprintf(stderr, "train: error: %s needs a value\n", argv[optind - 1]);
+            else fprintf(stderr, "train: error: unknown option %s\n", what[0] ? what : argv[optind - 1]);
+            fprintf(stderr, "see ./train --help\n");
+            return 2;
+        }
+        const OptRow *r = &ROWS[c - 1000];
+        const char *why = set_value(o, r, r->type == T_BOOL ? "true" : optarg);
+        if (why) {
+            fprintf(stderr, "train: error: --%s=%s %s", r->name, optarg, why);
+            if (why == OUT_OF_RANGE)
+                r->max >= r->min ? fprintf(stderr, " [%g, %g]", r->min, r->max) : fprintf(stderr, " (>= %g)", r->min);
+            fprintf(stderr, "\nsee ./train --help\n");
+            return 2;
+        }
+        o->set |= 1ull << (c - 1000);
+    }
+    if (optind < argc) o->dataset = argv[optind++];
+    if (optind < argc) {
+        fprintf(stderr, "train: error: unexpected argument '%s' (one dataset only)\nsee ./train --help\n", argv[optind]);
+        return 2;
+    }
+    if (o->n_embd % o->n_head) {
+        fprintf(stderr, "train: error: --n-embd=%ld is not divisible by --n-head=%ld\n", o->n_embd, o->n_head);
+        return 2;
+    }
+    return 0;
+}
+
+void options_derive(TrainOptions *o) {
+    if (!is_set(o, row_index("beta0"))) o->beta0 = 1 / (o->alpha0 * o->alpha0);
+    for (int p = 0; p < 3; p++) {
+        static const char *const a[3] = {"alpha0-ln1", "alpha0-ln2", "alpha0-lnf"}, *const b[3] = {"beta0-ln1", "beta0-ln2", "beta0-lnf"};
+        if (!is_set(o, row_index(a[p]))) o->alpha0_pos[p] = o->alpha0;
+        if (!is_set(o, row_index(b[p]))) o->beta0_pos[p] = o->beta0;
+    }
+    if (!is_set(o, row_index("lr-decay-steps"))) o->lr_decay_steps = o->steps;
+}
+
+static void meta_key(const OptRow *r, char *buf) {
+    size_t i = 0;
+    for (; r->name[i]; i++) buf[i] = r->name[i] == '-' ? '_' : r->name[i];
+    buf[i] = 0;
+}
+
+void options_to_meta(const TrainOptions *o, const char **meta, int *n, char *buf, size_t bufsize) {
+    size_t used = 0;
+    for (int i = 0; i < N_ROWS; i++) {
+        if (!(ROWS[i].flags & OPT_SAVED) || used + 128 > bufsize) continue;
+        meta_key(&ROWS[i], buf + used);
+        meta[(*n) * 2] = buf + used;
+        used += strlen(buf + used) + 1;
+        format_value(o, &ROWS[i], buf + used, bufsize - used);
+        meta[(*n) * 2 + 1] = buf + used;
+        used += strlen(buf + used) + 1;
+        (*n)++;
+    }
+}
+
+int options_from_meta(TrainOptions *o, const char *(*lookup)(void *, const char *), void *ctx,
+                      char *err, size_t errlen) {
+    for (int i = 0; i < N_ROWS; i++) {
+        const OptRow *r = &ROWS[i];
+        if (!(r->flags & OPT_SAVED)) continue;
+        char key[64], mine[64];
+        meta_key(r, key);
+        const char *v = lookup(ctx, key);
+        if (!v) return snprintf(err, errlen, "the checkpoint has no '%s' in its metadata", key), -1;
+        if (is_set(o, i)) { // given again: a training option overrides, the shape may not change
+            TrainOptions probe = *o;
+            char theirs[64];
+            format_value(o, r, mine, sizeof mine);
+            if (set_value(&probe, r, v)) return snprintf(err, errlen, "the checkpoint's %s=%s is invalid", key, v), -1;
+            format_value(&probe, r, theirs, sizeof theirs);
+            if ((r->flags & OPT_ARCH) && strcmp(mine, theirs))
+                return snprintf(err, errlen, "--%s=%s differs from the checkpoint's %s: a resumed model keeps its shape", r->name, mine, theirs), -1;
+            continue;
+        }
+        const char *why = set_value(o, r, v);
+        if (why) return snprintf(err, errlen, "the checkpoint's %s=%s %s", key, v, why), -1;
+        o->set |= 1ull << i;
+    }
+    return 0;
+}
+
+void options_print(const TrainOptions *o, FILE *f) {
+    fprintf(f, "model:    norm %s%s, %ld layers, %ld heads, %ld wide, context %ld, bias %s, dropout %g\n",
+            NORM_TABLE[o->norm].name, o->composite ? " (composite)" : "", o->n_layer, o->n_head,
+            o->n_embd, o->block_size, o->bias ? "on" : "off", o->dropout);
+    if (NORM_TABLE[o->norm].scalar) {
+        const double *v = NORM_TABLE[o->norm].scalar[0] == 'a' ? o->alpha0_pos : o->beta0_pos;
+        fprintf(f, "init:     %s0 ln_1 %g, ln_2 %g, ln_f %g\n", NORM_TABLE[o->norm].scalar, v[0], v[1], v[2]);
+    }
+    fprintf(f, "optim:    %s, lr %g -> %g (warmup %ld, cosine to step %ld), betas %g/%g, wd %g, clip %g\n",
+            OPTIM_NAMES[o->optim], o->lr, o->min_lr, o->warmup, o->lr_decay_steps, o->beta1, o->beta2,
+            o->weight_decay, o->grad_clip);
+    fprintf(f, "run:      %ld steps of %ld x %ld tokens, eval every %ld over %ld batches, seed %ld, %ld threads\n",
+            o->steps, o->batch_size, o->block_size, o->eval_interval, o->eval_iters, o->seed, o->threads);
+}

@@ -1,0 +1,46 @@
+// The train program's options: one table (train_options.c) drives the command line, --help, range
+// checks, what a checkpoint records and what --resume restores.
+#pragma once
+#include <stdbool.h>
+#include <stdio.h>
+
+typedef struct TrainOptions {
+    const char *dataset; // the positional argument
+    int norm;            // NormKind
+    long n_layer, n_head, n_embd, block_size;
+    bool bias, composite;
+    double dropout, alpha0, beta0;
+    double alpha0_pos[3], beta0_pos[3]; // ln_1, ln_2, ln_f overrides
+    long batch_size, steps, warmup, lr_decay_steps;
+    double lr, min_lr, weight_decay, beta1, beta2, grad_clip;
+    int optim; // OptimKind
+    long seed, eval_interval, eval_iters, threads, save_every, sample;
+    double temperature;
+    const char *log, *save, *resume, *prompt, *dump_step;
+    bool quiet;
+    unsigned long long set; // bit i: option row i was given on the command line or restored
+} TrainOptions;
+
+typedef enum {
+    OPT_ARCH = 1,  // fixes the model's shape: restored on --resume, may not change
+    OPT_SAVED = 2, // recorded in checkpoint metadata and restored on --resume unless given again
+} OptFlags;
+
+typedef struct OptRow OptRow;
+
+// Parses argv into o (defaults for what is not given). Returns 0, 1 after printing --help, or 2
+// after printing "train: error: ..." for bad usage.
+int options_parse(TrainOptions *o, int argc, char **argv);
+// Fills the values derived from others when not given (beta0 = 1/alpha0^2, per-position inits,
+// lr_decay_steps = steps).
+void options_derive(TrainOptions *o);
+// The options recorded in a checkpoint: pairs (key, value) appended to meta from index *n on;
+// strings are written into buf (bufsize bytes). Keys use '_' (n_layer, lr, ...).
+void options_to_meta(const TrainOptions *o, const char **meta, int *n, char *buf, size_t bufsize);
+// Restores saved options from checkpoint metadata (lookup(key) -> value or NULL), unless given on
+// the command line. An architecture option given with a different value is an error: returns -1
+// with a message in err.
+int options_from_meta(TrainOptions *o, const char *(*lookup)(void *ctx, const char *key), void *ctx,
+                      char *err, size_t errlen);
+// Prints the configuration, grouped, one line per group.
+void options_print(const TrainOptions *o, FILE *f);

@@ -1,0 +1,155 @@
+// Loading, vocabulary, split and batches.
+#include "dataset.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <zlib.h>
+
+#include "../tensor/check.h"
+
+static void vocab_index(Dataset *d) {
+    for (int b = 0; b < 256; b++) d->id_of[b] = -1;
+    for (int i = 0; i < d->vocab_size; i++) d->id_of[d->vocab[i]] = (int16_t)i;
+}
+
+void dataset_set_vocab(Dataset *d, const unsigned char *bytes, int n) {
+    *d = (Dataset){.vocab_size = n};
+    memcpy(d->vocab, bytes, n);
+    vocab_index(d);
+}
+
+// Reads the whole file through zlib into a malloc'ed buffer.
+static unsigned char *read_all(const char *path, size_t *len, char *err, size_t errlen) {
+    gzFile f = gzopen(path, "rb");
+    if (!f) {
+        snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno));
+        return NULL;
+    }
+    size_t cap = 1 << 20, n = 0;
+    unsigned char *buf = malloc(cap);
+    for (;;) {
+        if (!buf) {
+            gzclose(f);
+            snprintf(err, errlen, "%s: out of memory after %zu bytes", path, n);
+            return NULL;
+        }
+        int got = gzread(f, buf + n, (unsigned)(cap - n > (1u << 30) ? (1u << 30) : cap - n));
+        if (got < 0) break;
+        n += (size_t)got;
+        if (got == 0) break;
+        if (n == cap) {
+            unsigned char *bigger = realloc(buf, cap *= 2);
+            if (!bigger) free(buf);
+            buf = bigger;
+        }
+    }
+    int zerr;
+    const char *msg = gzerror(f, &zerr);
+    int close_rc = gzclose(f); // Z_BUF_ERROR: the last read stopped inside a gzip stream
+    if ((zerr != Z_OK && zerr != Z_STREAM_END) || close_rc != Z_OK) {
+        free(buf);
+        snprintf(err, errlen, "%s: corrupt or truncated gzip data (%s)", path,
+                 zerr != Z_OK ? msg : "the file ends inside a compressed stream");
+        return NULL;
+    }
+    *len = n;
+    return buf;
+}
+
+int dataset_load(Dataset *d, const char *path, char *err, size_t errlen) {
+    *d = (Dataset){0};
+    size_t n;
+    unsigned char *text = read_all(path, &n, err, errlen);
+    if (!text) return -1;
+    if (n < 2) {
+        free(text);
+        snprintf(err, errlen, "%s: only %zu bytes of text; a dataset needs enough for a context", path, n);
+        return -1;
+    }
+    bool seen[256] = {false};
+    for (size_t i = 0; i < n; i++) seen[text[i]] = true;
+    for (int b = 0; b < 256; b++)
+        if (seen[b]) d->vocab[d->vocab_size++] = (unsigned char)b;
+    vocab_index(d);
+    d->tokens = malloc(n * sizeof(int32_t));
+    if (!d->tokens) {
+        free(text);
+        snprintf(err, errlen, "%s: out of memory for %zu tokens", path, n);
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++) d->tokens[i] = d->id_of[text[i]];
+    free(text);
+    d->n = n;
+    d->n_train = (size_t)(n * 0.9);
+    return 0;
+}
+
+void dataset_free(Dataset *d) {
+    free(d->tokens);
+    *d = (Dataset){0};
+}
+
+static bool is_file(const char *p) {
+    struct stat st;
+    return stat(p, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+int dataset_resolve(const char *arg, const char *data_dir, char *out, size_t outlen, char *err,
+                    size_t errlen) {
+    if (is_file(arg)) {
+        snprintf(out, outlen, "%s", arg);
+        return 0;
+    }
+    if (strchr(arg, '/') || strchr(arg, '.')) {
+        snprintf(err, errlen, "dataset file %s not found", arg);
+        return -1;
+    }
+    const char *ext[] = {".txt.gz", ".txt"};
+    for (int i = 0; i < 2; i++) {
+        snprintf(out, outlen, "%s/%s%s", data_dir, arg, ext[i]);
+        if (is_file(out)) return 0;
+    }
+    snprintf(err, errlen,
+             "dataset '%s' not found: looked for %s/%s.txt.gz and %s/%s.txt.\n"
+             "  Get it with: %s/fetch.sh   (downloads it once)\n"
+             "  Offline: copy %s.txt.gz (or the plain text as %s.txt) into %s/ by hand.",
+             arg, data_dir, arg, data_dir, arg, data_dir, arg, arg, data_dir);
+    return -1;
+}
+
+const char *dataset_check_context(const Dataset *d, int T, char *buf, size_t len) {
+    size_t n_val = d->n - d->n_train;
+    if (d->n_train > (size_t)T && n_val > (size_t)T) return NULL;
+    snprintf(buf, len,
+             "the dataset is too short for a context of %d: its train split has %zu tokens and its "
+             "val split %zu; each needs more than %d (use a smaller --block-size or more text)",
+             T, d->n_train, n_val, T);
+    return buf;
+}
+
+void dataset_batch(const Dataset *d, bool val, int B, int T, Rng *rng, int32_t *idx, int32_t *targets) {
+    const int32_t *split = d->tokens + (val ? d->n_train : 0);
+    size_t n = val ? d->n - d->n_train : d->n_train;
+    CHECK(n > (size_t)T && n - T <= UINT32_MAX, "split of %zu tokens for context %d", n, T);
+    for (int b = 0; b < B; b++) {
+        size_t off = rng_below(rng, (uint32_t)(n - T)); // n - T offsets leave room for the targets
+        memcpy(idx + (size_t)b * T, split + off, T * sizeof(int32_t));
+        memcpy(targets + (size_t)b * T, split + off + 1, T * sizeof(int32_t));
+    }
+}
+
+int dataset_encode(const Dataset *d, const char *s, int32_t *out, int max, int *bad) {
+    int n = 0;
+    for (; s[n] && n < max; n++) {
+        int id = d->id_of[(unsigned char)s[n]];
+        if (id < 0) {
+            *bad = n;
+            return -1;
+        }
+        out[n] = id;
+    }
+    return n;
+}

@@ -1,0 +1,53 @@
+// nanoGPT's GPT, pre-norm, with the norm kind selectable:
+//   x = wte[idx] + wpe[0..T-1]
+//   for each block:  x = x + c_proj(attn(c_attn(ln_1(x))))
+//                    x = x + mlp.c_proj(gelu(mlp.c_fc(ln_2(x))))
+//   logits = ln_f(x) @ wte^T          (lm_head tied to wte)
+// Parameter names, shapes, init and order are nanoGPT's (gpt.c's table), so checkpoints load there.
+#pragma once
+#include <stdbool.h>
+
+#include "../autograd/tape.h"
+#include "../tensor/params.h"
+#include "norm.h"
+
+enum { GPT_LN1, GPT_LN2, GPT_LNF, GPT_NORM_POSITIONS };
+extern const char *const GPT_NORM_POSITION_NAMES[GPT_NORM_POSITIONS]; // "ln_1", "ln_2", "ln_f"
+
+typedef struct GptConfig {
+    int vocab_size, block_size, n_layer, n_head, n_embd;
+    bool bias;       // biases in linear layers and norms
+    double dropout;  // on embeddings, attention weights, and each residual branch
+    NormKind norm;
+    bool composite;  // the norms' composite forms (slower; for checking)
+    double scalar0[GPT_NORM_POSITIONS]; // initial effective alpha or beta per norm position
+} GptConfig;
+
+typedef struct GptBlock {
+    Norm ln_1, ln_2;
+    Tensor *c_attn_w, *c_attn_b, *attn_proj_w, *attn_proj_b; // (3C,C) (3C) (C,C) (C)
+    Tensor *c_fc_w, *c_fc_b, *mlp_proj_w, *mlp_proj_b;       // (4C,C) (4C) (C,4C) (C)
+} GptBlock;
+
+typedef struct Gpt {
+    GptConfig cfg;
+    ParamSet params;
+    Tensor *wte, *wpe; // (V,C) (block_size,C)
+    GptBlock *blocks;  // (n_layer)
+    Norm ln_f;
+} Gpt;
+
+// Builds the parameter table for cfg into specs (when not NULL) and returns its length.
+int gpt_param_specs(const GptConfig *cfg, ParamSpec *specs);
+// Allocates the parameters and draws them from nanoGPT's init with rng. Returns 0, or -1 when out
+// of memory. cfg must be valid (gpt_config_check).
+int gpt_init(Gpt *m, const GptConfig *cfg, Rng *rng);
+void gpt_free(Gpt *m);
+// NULL when cfg is usable, else what is wrong with it.
+const char *gpt_config_check(const GptConfig *cfg);
+
+// idx: (B,T) token ids. With targets (B,T): returns the mean cross-entropy loss [1]. Without
+// (targets NULL): returns the logits (B,T,V). dropout_rng is used when cfg.dropout > 0 and grad is
+// enabled (may be NULL otherwise).
+Tensor *gpt_forward(Tape *t, const Gpt *m, const int32_t *idx, const int32_t *targets, int B, int T,
+                    Rng *dropout_rng);

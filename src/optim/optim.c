@@ -1,0 +1,88 @@
+// AdamW and SGD updates, clipping, and the schedule. Each update is one flat loop per parameter
+// (weight decay is per parameter: only matrices and embeddings decay).
+#include "optim.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char *const OPTIM_NAMES[OPTIM_COUNT] = {"adamw", "sgd"};
+
+int optim_init(Optimizer *o, const OptimConfig *cfg, size_t numel) {
+    *o = (Optimizer){.cfg = *cfg, .numel = numel};
+    o->m = aligned_alloc(64, numel * sizeof(real));
+    o->v = aligned_alloc(64, numel * sizeof(real));
+    if (!o->m || !o->v) return optim_free(o), -1;
+    memset(o->m, 0, numel * sizeof(real));
+    memset(o->v, 0, numel * sizeof(real));
+    return 0;
+}
+
+void optim_free(Optimizer *o) {
+    free(o->m);
+    free(o->v);
+    *o = (Optimizer){0};
+}
+
+// torch.optim.AdamW, step t (1-based), as torch computes it:
+//   p *= 1 - lr wd                    (decoupled decay; decaying parameters only)
+//   m += (1 - b1) (g - m);  v = b2 v + (1 - b2) g^2
+//   p -= lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)
+static void adamw_update(real *p, const real *g, real *m, real *v, size_t n, double lr, double wd,
+                         const OptimConfig *c, long t) {
+    real decay = (real)(1 - lr * wd), b1 = (real)c->beta1, b2 = (real)c->beta2;
+    real step_size = (real)(lr / (1 - pow(c->beta1, (double)t)));
+    real bc2_sqrt = (real)sqrt(1 - pow(c->beta2, (double)t)), eps = (real)c->eps;
+#pragma omp simd
+    for (size_t i = 0; i < n; i++) {
+        p[i] *= decay;
+        m[i] += (1 - b1) * (g[i] - m[i]);
+        v[i] = b2 * v[i] + (1 - b2) * g[i] * g[i];
+        p[i] -= step_size * m[i] / (sqrt(v[i]) / bc2_sqrt + eps);
+    }
+}
+
+// torch.optim.SGD with momentum mu (dampening 0), coupled weight decay:
+//   d = g + wd p;  buf = d on the first step, else mu buf + d;  p -= lr buf
+static void sgd_update(real *p, const real *g, real *buf, size_t n, double lr, double wd, double mu,
+                       long t) {
+#pragma omp simd
+    for (size_t i = 0; i < n; i++) {
+        real d = g[i] + (real)wd * p[i];
+        buf[i] = t == 1 ? d : (real)mu * buf[i] + d;
+        p[i] -= (real)lr * buf[i];
+    }
+}
+
+void optim_step(Optimizer *o, ParamSet *ps, double lr) {
+    o->steps++;
+    for (int i = 0; i < ps->n; i++) {
+        const Param *pr = &ps->list[i];
+        size_t off = pr->offset, n = tensor_numel(pr->t);
+        double wd = param_decays(pr) ? o->cfg.weight_decay : 0;
+        if (o->cfg.kind == OPTIM_ADAMW)
+            adamw_update(ps->data + off, ps->grad + off, o->m + off, o->v + off, n, lr, wd, &o->cfg, o->steps);
+        else
+            sgd_update(ps->data + off, ps->grad + off, o->m + off, n, lr, wd, o->cfg.beta1, o->steps);
+    }
+}
+
+double optim_lr(const OptimConfig *c, long step) {
+    if (step < c->warmup) return c->lr * (step + 1) / (c->warmup + 1);
+    if (step > c->decay_steps || c->decay_steps <= c->warmup) return c->min_lr;
+    double ratio = (double)(step - c->warmup) / (c->decay_steps - c->warmup);
+    return c->min_lr + 0.5 * (1 + cos(M_PI * ratio)) * (c->lr - c->min_lr);
+}
+
+double grad_clip(ParamSet *ps, double max_norm) {
+    double sq = 0;
+#pragma omp simd reduction(+ : sq)
+    for (size_t i = 0; i < ps->numel; i++) sq += (double)ps->grad[i] * ps->grad[i];
+    double norm = sqrt(sq);
+    if (max_norm > 0 && max_norm / (norm + 1e-6) < 1) {
+        real scale = (real)(max_norm / (norm + 1e-6));
+#pragma omp simd
+        for (size_t i = 0; i < ps->numel; i++) ps->grad[i] *= scale;
+    }
+    return norm;
+}

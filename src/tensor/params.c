@@ -1,0 +1,64 @@
+// The parameter blocks and table-driven allocation and init.
+#include "params.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define PAD (64 / sizeof(real)) // elements per 64 bytes
+
+int paramset_alloc(ParamSet *ps, const ParamSpec *specs, int n) {
+    *ps = (ParamSet){.n = n};
+    ps->list = calloc(n, sizeof(Param));
+    ps->tensors = calloc(n, sizeof(Tensor));
+    if (!ps->list || !ps->tensors) return paramset_free(ps), -1;
+    size_t off = 0;
+    for (int i = 0; i < n; i++) {
+        ps->list[i] = (Param){.spec = specs[i], .offset = off};
+        off += (shape_numel(specs[i].shape) + PAD - 1) / PAD * PAD;
+    }
+    ps->numel = off;
+    ps->data = aligned_alloc(64, off * sizeof(real));
+    ps->grad = aligned_alloc(64, off * sizeof(real));
+    if (!ps->data || !ps->grad) return paramset_free(ps), -1;
+    memset(ps->data, 0, off * sizeof(real));
+    memset(ps->grad, 0, off * sizeof(real));
+    for (int i = 0; i < n; i++) {
+        Param *p = &ps->list[i];
+        ps->tensors[i] = (Tensor){.data = ps->data + p->offset, .grad = ps->grad + p->offset,
+                                  .shape = p->spec.shape, .needs_grad = true, .name = p->spec.name};
+        p->t = &ps->tensors[i];
+    }
+    return 0;
+}
+
+void paramset_free(ParamSet *ps) {
+    free(ps->list);
+    free(ps->tensors);
+    free(ps->data);
+    free(ps->grad);
+    *ps = (ParamSet){0};
+}
+
+void paramset_init(ParamSet *ps, Rng *rng) {
+    for (int i = 0; i < ps->n; i++) {
+        Param *p = &ps->list[i];
+        size_t n = tensor_numel(p->t);
+        for (size_t j = 0; j < n; j++)
+            p->t->data[j] = (real)(p->spec.init == PARAM_INIT_NORMAL ? p->spec.value * rng_normal(rng)
+                                                                     : p->spec.value);
+    }
+}
+
+void paramset_zero_grad(ParamSet *ps) { memset(ps->grad, 0, ps->numel * sizeof(real)); }
+
+Param *paramset_find(const ParamSet *ps, const char *name) {
+    for (int i = 0; i < ps->n; i++)
+        if (strcmp(ps->list[i].spec.name, name) == 0) return &ps->list[i];
+    return NULL;
+}
+
+size_t paramset_count(const ParamSet *ps) {
+    size_t n = 0;
+    for (int i = 0; i < ps->n; i++) n += tensor_numel(ps->list[i].t);
+    return n;
+}
