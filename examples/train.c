@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "autograd/ops.h"
+#include "cpu_env.h"
 #include "train.h"
 
 #ifndef NORMLAB_DATA_DIR
@@ -83,6 +84,35 @@ static double evaluate(Run *r, bool val) {
         tape_reset(&r->eval);
     }
     return sum / r->o.eval_iters;
+}
+
+// The loss over the whole val split: every non-overlapping window of T tokens, B at a time (the
+// last batch padded with repeats that are not counted). Exact, where evaluate() is a 20-batch
+// estimate: this is the number to compare runs by.
+static double evaluate_full_val(Run *r, size_t *n_tokens) {
+    int B = (int)r->o.batch_size, T = (int)r->o.block_size, V = r->data.vocab_size;
+    const int32_t *val = r->data.tokens + r->data.n_train;
+    size_t windows = (r->data.n - r->data.n_train - 1) / T;
+    double sum = 0;
+    for (size_t w0 = 0; w0 < windows; w0 += B) {
+        for (int b = 0; b < B; b++) {
+            size_t w = w0 + b < windows ? w0 + b : windows - 1;
+            memcpy(r->idx + (size_t)b * T, val + w * T, T * sizeof(int32_t));
+            memcpy(r->targets + (size_t)b * T, val + w * T + 1, T * sizeof(int32_t));
+        }
+        const real *logits = gpt_forward(&r->eval, &r->model, r->idx, NULL, B, T, NULL)->data; // (B,T,V)
+        for (int b = 0; b < B && w0 + b < windows; b++)
+            for (int t = 0; t < T; t++) {
+                const real *row = logits + ((size_t)b * T + t) * V;
+                double mx = row[0], s = 0;
+                for (int j = 1; j < V; j++) mx = fmax(mx, row[j]);
+                for (int j = 0; j < V; j++) s += exp(row[j] - mx);
+                sum += log(s) + mx - row[r->targets[(size_t)b * T + t]];
+            }
+        tape_reset(&r->eval);
+    }
+    *n_tokens = windows * T;
+    return sum / (double)(windows * T);
 }
 
 // ---- logs and progress -------------------------------------------------------------------------
@@ -289,13 +319,18 @@ static int train(Run *r, double t0) {
             if (rc) return rc;
         }
     }
-    if (best_step >= 0)
-        printf("best val loss %.4f at step %ld; wall time %.1f s (%.1f s in training steps)\n", best, best_step,
-               now() - t0, train_time);
+    if (best_step >= 0) {
+        size_t n;
+        double full = evaluate_full_val(r, &n);
+        log_row(r, "eval_val_full", full, 0, 0, 0, now() - t0);
+        printf("best val loss %.4f at step %ld; wall time %.1f s (%.1f s in training steps)\n"
+               "val loss over the whole val split (%zu tokens): %.4f\n", best, best_step, now() - t0, train_time, n, full);
+    }
     return 0;
 }
 
 int main(int argc, char **argv) {
+    cpu_env_reexec(argv);
     double t0 = now();
     Run r = {0};
     int rc = setup(&r, argc, argv);

@@ -47,7 +47,8 @@ static unsigned char *read_all(const char *path, size_t *len, char *err, size_t 
         }
     }
     int zerr;
-    const char *msg = gzerror(f, &zerr);
+    char msg[200]; // gzerror's text belongs to f: copy it before gzclose frees f
+    snprintf(msg, sizeof msg, "%s", gzerror(f, &zerr));
     int close_rc = gzclose(f); // Z_BUF_ERROR: the last read stopped inside a gzip stream
     if ((zerr != Z_OK && zerr != Z_STREAM_END) || close_rc != Z_OK) {
         free(buf);

@@ -5,6 +5,7 @@
 
 #include <tgmath.h>
 
+#include "../tensor/kernels.h"
 #include "norm_internal.h"
 
 Tensor *dyt_forward(Tape *t, const Norm *n, Tensor *x) {
@@ -31,7 +32,8 @@ Tensor *dyt_forward(Tape *t, const Norm *n, Tensor *x) {
     return y;
 }
 
-// With g = dy * w and dz = g * (1 - t^2) (the gradient reaching a x):
+// With g = dy * w and dz = g * tanh'(a x) = g * sech^2(a x) (the gradient reaching a x; computed
+// from a x, not as 1 - t^2, which is rounding noise once tanh saturates: tensor/unary.c):
 //   dx_ij += a * dz_ij
 //   da    += sum_ij x_ij * dz_ij            (one scalar: sums over every element)
 //   dalpha += da (dyt), or da * sigmoid(alpha) (dytsp: d softplus / d alpha)
@@ -49,7 +51,7 @@ static void dyt_backward(Node *node) {
         real *dxr = v.x->grad ? v.x->grad + r * v.C : NULL;
 #pragma omp simd reduction(+ : da)
         for (int j = 0; j < v.C; j++) {
-            real dz = dyr[j] * w[j] * (1 - tr[j] * tr[j]);
+            real dz = dyr[j] * w[j] * tanh_derivative(a * xr[j]);
             da += (double)dz * xr[j];
             if (dxr) dxr[j] += a * dz;
         }

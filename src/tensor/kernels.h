@@ -12,7 +12,9 @@
 void gemm(bool ta, bool tb, int M, int N, int K, real alpha, const real *A, const real *B,
           real beta, real *C);
 
-// Element-wise unary functions: y = f(x); backward dx += dy * f'(x) (using y where cheaper).
+// Element-wise unary functions: y = f(x); backward dx += dy * f'(x).
+// tanh' = sech^2, computed from x, not as 1 - y^2 (see tanh_derivative).
+real tanh_derivative(real z);
 void tanh_forward(real *y, const real *x, size_t n);
 void tanh_backward(real *dx, const real *dy, const real *x, const real *y, size_t n);
 void gelu_forward(real *y, const real *x, size_t n); // exact: 0.5 x (1 + erf(x / sqrt 2))

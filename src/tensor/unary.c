@@ -7,15 +7,25 @@
 
 #include "kernels.h"
 
-// y = tanh(x);  dy/dx = 1 - y^2
+// tanh'(z) = 1 - tanh(z)^2 = sech(z)^2 = 4 e / (1 + e)^2 with e = exp(-2|z|).
+// Not 1 - y^2: once tanh saturates, y rounds to 1 or to 1 - 1 ulp, and 1 - y^2 is 0 or 1.2e-7 by
+// rounding alone (float), while the true derivative is, say, 1e-12. Training a saturated DyT on
+// such noise fails (docs/derivations.md, "DyT"); this form is accurate down to underflow.
+#pragma omp declare simd
+real tanh_derivative(real z) {
+    real e = exp(-2 * fabs(z));
+    return 4 * e / ((1 + e) * (1 + e));
+}
+
+// y = tanh(x);  dy/dx = sech^2(x)
 void tanh_forward(real *y, const real *x, size_t n) {
 #pragma omp simd
     for (size_t i = 0; i < n; i++) y[i] = tanh(x[i]);
 }
 void tanh_backward(real *dx, const real *dy, const real *x, const real *y, size_t n) {
-    (void)x;
+    (void)y;
 #pragma omp simd
-    for (size_t i = 0; i < n; i++) dx[i] += dy[i] * (1 - y[i] * y[i]);
+    for (size_t i = 0; i < n; i++) dx[i] += dy[i] * tanh_derivative(x[i]);
 }
 
 // y = 0.5 x (1 + erf(x / sqrt 2));  dy/dx = Phi(x) + x phi(x), Phi/phi the normal cdf/pdf

@@ -1,0 +1,102 @@
+// The GPT: its parameter table (nanoGPT's names, shapes, count, init) and a gradient check of the
+// whole model, every parameter, for every norm (tight in the double build).
+#include "layers/gpt.h"
+#include "test_util.h"
+
+enum { B = 2, T = 4 };
+static const int32_t IDX[B * T] = {0, 1, 2, 3, 4, 0, 2, 1}, TARGETS[B * T] = {1, 2, 3, 4, 0, 2, 1, 3};
+
+static GptConfig tiny(NormKind k, bool bias) {
+    GptConfig c = {.vocab_size = 5, .block_size = 6, .n_layer = 2, .n_head = 2, .n_embd = 8,
+                   .bias = bias, .norm = k};
+    for (int p = 0; p < GPT_NORM_POSITIONS; p++)
+        c.scalar0[p] = NORM_TABLE[k].scalar && NORM_TABLE[k].scalar[0] == 'b' ? 4 : 0.5;
+    return c;
+}
+
+static void test_parameter_table_is_nanogpts(void **state) {
+    (void)state;
+    GptConfig c = {.vocab_size = 65, .block_size = 64, .n_layer = 4, .n_head = 4, .n_embd = 128, .norm = NORM_LN};
+    Gpt m;
+    Rng rng;
+    rng_seed(&rng, 1);
+    assert_int_equal(gpt_init(&m, &c, &rng), 0);
+    // nanoGPT's CPU configuration: wte 65x128, wpe 64x128, per block 2 norms (128 each),
+    // c_attn 384x128, c_proj 128x128, c_fc 512x128, mlp.c_proj 128x512; ln_f 128
+    size_t per_block = 2 * 128 + 384 * 128 + 128 * 128 + 512 * 128 + 128 * 512;
+    assert_int_equal(paramset_count(&m.params), 65 * 128 + 64 * 128 + 4 * per_block + 128);
+    const char *first[] = {"transformer.wte.weight", "transformer.wpe.weight", "transformer.h.0.ln_1.weight",
+                           "transformer.h.0.attn.c_attn.weight", "transformer.h.0.attn.c_proj.weight",
+                           "transformer.h.0.ln_2.weight", "transformer.h.0.mlp.c_fc.weight",
+                           "transformer.h.0.mlp.c_proj.weight"};
+    for (int i = 0; i < 8; i++) assert_string_equal(m.params.list[i].spec.name, first[i]);
+    assert_string_equal(m.params.list[m.params.n - 1].spec.name, "transformer.ln_f.weight");
+    // init: weights N(0, 0.02), residual projections N(0, 0.02 / sqrt(2 n_layer)), norms 1
+    double s = 0, s_proj = 0;
+    Tensor *fc = paramset_find(&m.params, "transformer.h.0.mlp.c_fc.weight")->t;
+    Tensor *pr = paramset_find(&m.params, "transformer.h.0.mlp.c_proj.weight")->t;
+    for (size_t i = 0; i < tensor_numel(fc); i++) s += fc->data[i] * fc->data[i];
+    for (size_t i = 0; i < tensor_numel(pr); i++) s_proj += pr->data[i] * pr->data[i];
+    assert_true(fabs(sqrt(s / tensor_numel(fc)) / 0.02 - 1) < 0.01);
+    assert_true(fabs(sqrt(s_proj / tensor_numel(pr)) / (0.02 / sqrt(8.0)) - 1) < 0.01);
+    assert_true(paramset_find(&m.params, "transformer.h.3.ln_2.weight")->t->data[5] == 1);
+    assert_null(paramset_find(&m.params, "transformer.h.0.ln_1.bias")); // no biases by default
+    assert_null(paramset_find(&m.params, "transformer.h.0.ln_1.alpha"));
+    gpt_free(&m);
+
+    c.norm = NORM_DYISRUSP, c.bias = true;
+    c.scalar0[GPT_LN1] = c.scalar0[GPT_LNF] = 4, c.scalar0[GPT_LN2] = 2;
+    assert_int_equal(gpt_init(&m, &c, &rng), 0);
+    Tensor *beta = paramset_find(&m.params, "transformer.h.1.ln_2.beta")->t;
+    assert_true(fabs(norm_scalar_effective(NORM_DYISRUSP, beta->data[0]) - 2) < 1e-6); // stored raw
+    assert_non_null(paramset_find(&m.params, "transformer.h.1.attn.c_attn.bias"));
+    assert_non_null(paramset_find(&m.params, "transformer.ln_f.bias"));
+    gpt_free(&m);
+}
+
+static Tensor *f_gpt(Tape *t, Tensor *const *in, void *ctx) {
+    (void)in;
+    return gpt_forward(t, ctx, IDX, TARGETS, B, T, NULL);
+}
+
+static void test_gradcheck_whole_model(void **state) {
+    Fixture *fx = *state;
+    for (int k = 0; k < NORM_COUNT; k++) {
+        GptConfig c = tiny(k, k % 2 == 0); // biases on for half of the norms
+        Gpt m;
+        assert_int_equal(gpt_init(&m, &c, &fx->rng), 0);
+        // larger weights than nanoGPT's 0.02, so every path carries a visible gradient
+        for (size_t i = 0; i < m.params.numel; i++) m.params.data[i] += (real)(0.3 * rng_normal(&fx->rng));
+        Tensor **in = malloc(m.params.n * sizeof(Tensor *));
+        for (int i = 0; i < m.params.n; i++) in[i] = m.params.list[i].t;
+        GradcheckResult r;
+        int failed = gradcheck(&fx->tape, f_gpt, &m, in, m.params.n, NULL, &r);
+        print_message("    %-8s bias %d: %zu parameters checked, max error %.2e\n", NORM_TABLE[k].name,
+                      c.bias, r.n_checked, r.max_err);
+        if (failed) fail_msg("%s: %zu of %zu failed, worst %.3g in %s", NORM_TABLE[k].name, r.n_failed,
+                             r.n_checked, r.max_err, in[r.worst_input]->name);
+        assert_int_equal(r.n_checked, paramset_count(&m.params));
+        free(in);
+        gpt_free(&m);
+    }
+}
+
+static void test_config_check(void **state) {
+    (void)state;
+    GptConfig c = tiny(NORM_LN, false);
+    assert_null(gpt_config_check(&c));
+    c.n_head = 3;
+    assert_string_equal(gpt_config_check(&c), "n_embd must be divisible by n_head");
+    c = tiny(NORM_DYTSP, false);
+    c.scalar0[1] = -1;
+    assert_non_null(gpt_config_check(&c));
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_parameter_table_is_nanogpts),
+        cmocka_unit_test(test_config_check),
+        cmocka_unit_test_setup_teardown(test_gradcheck_whole_model, fixture_setup, fixture_teardown),
+    };
+    return cmocka_run_group_tests_name("gpt (" REAL_NAME ")", tests, NULL, NULL);
+}

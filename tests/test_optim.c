@@ -1,0 +1,93 @@
+// AdamW and SGD on examples worked by hand, the schedule's values, and clipping.
+#include "optim/optim.h"
+#include "test_util.h"
+
+// One decaying matrix [1,2] and one non-decaying vector [2], both starting at (1, -2).
+static ParamSet two_params(void) {
+    ParamSpec specs[2] = {{"w", SHAPE(1, 2), PARAM_INIT_CONST, 0}, {"b", SHAPE(2), PARAM_INIT_CONST, 0}};
+    ParamSet ps;
+    assert_int_equal(paramset_alloc(&ps, specs, 2), 0);
+    for (int i = 0; i < 2; i++) set_values(ps.list[i].t, (double[]){1, -2});
+    return ps;
+}
+
+static void set_grads(ParamSet *ps, double g0, double g1) {
+    for (int i = 0; i < ps->n; i++) ps->list[i].t->grad[0] = (real)g0, ps->list[i].t->grad[1] = (real)g1;
+}
+
+// lr 0.1, betas 0.9/0.99, eps 1e-8, wd 0.1, the same gradient (0.5, -0.1) twice. By hand:
+// step 1: w *= 1 - 0.01 -> (0.99, -1.98); m = 0.1 g; v = 0.01 g^2; m / (1 - 0.9) = g,
+//         sqrt(v / (1 - 0.99)) = |g|, so each element moves by lr * g / (|g| + eps) = 0.1 sign(g):
+//         w = (0.89, -1.88), b (no decay) = (0.9, -1.9).
+// step 2: a constant gradient keeps m_hat = g and v_hat = g^2, so again 0.1 sign(g) after the
+//         decay: w = (0.89 * 0.99 - 0.1, -1.88 * 0.99 + 0.1) = (0.7811, -1.7612); b = (0.8, -1.8).
+static void test_adamw_by_hand(void **state) {
+    (void)state;
+    ParamSet ps = two_params();
+    OptimConfig c = {.kind = OPTIM_ADAMW, .beta1 = 0.9, .beta2 = 0.99, .eps = 1e-8, .weight_decay = 0.1};
+    Optimizer o;
+    assert_int_equal(optim_init(&o, &c, ps.numel), 0);
+    set_grads(&ps, 0.5, -0.1);
+    optim_step(&o, &ps, 0.1);
+    assert_values(ps.list[0].t->data, (double[]){0.89, -1.88}, 2, 1e-6);
+    assert_values(ps.list[1].t->data, (double[]){0.9, -1.9}, 2, 1e-6);
+    optim_step(&o, &ps, 0.1);
+    assert_values(ps.list[0].t->data, (double[]){0.7811, -1.7612}, 2, 1e-6);
+    assert_values(ps.list[1].t->data, (double[]){0.8, -1.8}, 2, 1e-6);
+    assert_int_equal(o.steps, 2);
+    optim_free(&o);
+    paramset_free(&ps);
+}
+
+// SGD, momentum 0.9, lr 0.1, gradient 0.5 twice: buf = 0.5, p = 1 - 0.05 = 0.95; then
+// buf = 0.9 * 0.5 + 0.5 = 0.95, p = 0.95 - 0.095 = 0.855 (no decay on the vector; the second
+// element, from -2, ends at -2.145).
+static void test_sgd_momentum_by_hand(void **state) {
+    (void)state;
+    ParamSet ps = two_params();
+    OptimConfig c = {.kind = OPTIM_SGD, .beta1 = 0.9, .weight_decay = 0};
+    Optimizer o;
+    assert_int_equal(optim_init(&o, &c, ps.numel), 0);
+    set_grads(&ps, 0.5, 0.5);
+    optim_step(&o, &ps, 0.1);
+    optim_step(&o, &ps, 0.1);
+    assert_values(ps.list[1].t->data, (double[]){0.855, -2.145}, 2, 1e-6); // -2 - 0.05 - 0.095
+    optim_free(&o);
+    paramset_free(&ps);
+}
+
+static void test_schedule(void **state) {
+    (void)state;
+    OptimConfig c = {.lr = 1e-3, .min_lr = 1e-4, .warmup = 100, .decay_steps = 2000};
+    assert_true(fabs(optim_lr(&c, 0) - 1e-3 / 101) < 1e-15);     // warmup starts above 0
+    assert_true(fabs(optim_lr(&c, 99) - 1e-3 * 100 / 101) < 1e-15);
+    assert_true(fabs(optim_lr(&c, 100) - 1e-3) < 1e-15);         // the peak
+    assert_true(fabs(optim_lr(&c, 1050) - 5.5e-4) < 1e-15);      // halfway down the cosine
+    assert_true(fabs(optim_lr(&c, 2000) - 1e-4) < 1e-15);        // the end
+    assert_true(optim_lr(&c, 5000) == 1e-4);                      // after: the floor
+    for (long s = 101; s <= 2000; s++) assert_true(optim_lr(&c, s) <= optim_lr(&c, s - 1)); // monotone
+}
+
+static void test_clip(void **state) {
+    (void)state;
+    ParamSpec spec = {"g", SHAPE(2), PARAM_INIT_CONST, 0};
+    ParamSet ps;
+    assert_int_equal(paramset_alloc(&ps, &spec, 1), 0);
+    set_values(ps.list[0].t, (double[]){0, 0});
+    ps.grad[0] = 3, ps.grad[1] = 4;
+    assert_true(fabs(grad_clip(&ps, 10) - 5) < 1e-12); // under the limit: untouched
+    assert_values(ps.grad, (double[]){3, 4}, 2, 0);
+    assert_true(fabs(grad_clip(&ps, 1) - 5) < 1e-12); // over: scaled to norm ~1
+    assert_values(ps.grad, (double[]){0.6, 0.8}, 2, 1e-6);
+    paramset_free(&ps);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_adamw_by_hand),
+        cmocka_unit_test(test_sgd_momentum_by_hand),
+        cmocka_unit_test(test_schedule),
+        cmocka_unit_test(test_clip),
+    };
+    return cmocka_run_group_tests_name("optim (" REAL_NAME ")", tests, NULL, NULL);
+}

@@ -1,0 +1,239 @@
+// The train program, run as a process (its path is the first argument): a smoke run whose loss
+// falls, resume bit-exactness, the --dump-step file, and every kind of bad input, each with its exit
+// status and message.
+#include <stdint.h>
+#include <sys/stat.h>
+#include <zlib.h>
+
+#include "io/safetensors.h"
+#include "test_util.h"
+
+static const char *train_bin;
+static char dir[] = "/tmp/normlab_train_XXXXXX";
+static char text_path[300];
+
+// A small model on a few KB of text: seconds per run.
+#define TINY "--n-layer 1 --n-head 2 --n-embd 16 --block-size 16 --batch-size 4 --eval-iters 2 " \
+             "--warmup 0 --lr 1e-2 --threads 1 --sample 0 --quiet"
+
+// Runs the train program with args (a shell fragment); its stdout and stderr go to out.
+static int run(const char *args, char *out, size_t len) {
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "cd %s && %s %s 2>&1", dir, train_bin, args);
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    size_t n = fread(out, 1, len - 1, p);
+    out[n] = 0;
+    int status = pclose(p);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+static int setup(void **state) {
+    (void)state;
+    if (!mkdtemp(dir)) return -1;
+    sprintf(text_path, "%s/tiny.txt", dir);
+    FILE *f = fopen(text_path, "w");
+    const char *lines[] = {"To be, or not to be, that is the question:\n", "Whether 'tis nobler in the mind to suffer\n",
+                           "The slings and arrows of outrageous fortune,\n", "Or to take arms against a sea of troubles\n"};
+    for (int i = 0; i < 40; i++) fputs(lines[i % 4], f);
+    fclose(f);
+    return 0;
+}
+
+static void test_smoke_loss_falls(void **state) {
+    (void)state;
+    char out[8192];
+    assert_int_equal(run(TINY " --steps 30 --eval-interval 10 --log smoke.csv tiny.txt", out, sizeof out), 0);
+    char path[300], line[256];
+    sprintf(path, "%s/smoke.csv", dir);
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    double first = -1, last = -1;
+    while (fgets(line, sizeof line, f)) {
+        long step;
+        double loss;
+        if (sscanf(line, "%ld,eval_val,%lf", &step, &loss) == 2) {
+            if (first < 0) first = loss;
+            last = loss;
+        }
+    }
+    fclose(f);
+    print_message("    val loss %.3f -> %.3f in 30 steps\n", first, last);
+    assert_true(first > 0 && last < 0.9 * first); // 3.30 -> 2.75 when written; uniform is ~3.4
+    assert_non_null(strstr(out, "best val loss"));
+}
+
+static bool same_tensors(const char *a, const char *b, const char **names, int n) {
+    char err[512];
+    StFile fa, fb;
+    assert_int_equal(st_open(&fa, a, err, sizeof err), 0);
+    assert_int_equal(st_open(&fb, b, err, sizeof err), 0);
+    bool same = true;
+    for (int i = 0; i < n; i++) {
+        StTensor ta, tb;
+        assert_int_equal(st_find(&fa, names[i], &ta), 0);
+        assert_int_equal(st_find(&fb, names[i], &tb), 0);
+        same &= ta.nbytes == tb.nbytes && !memcmp(ta.data, tb.data, ta.nbytes);
+    }
+    st_close(&fa), st_close(&fb);
+    return same;
+}
+
+// 10 steps, save, resume for 10 more == 20 uninterrupted steps, bit for bit (dropout on, so its
+// random stream must be restored too).
+static void test_resume_is_bit_exact(void **state) {
+    (void)state;
+    char out[8192];
+    const char *common = TINY " --dropout 0.1 --lr-decay-steps 20 --eval-interval 5";
+    char args[1024];
+    snprintf(args, sizeof args, "%s --steps 20 --save a.st tiny.txt", common);
+    assert_int_equal(run(args, out, sizeof out), 0);
+    snprintf(args, sizeof args, "%s --steps 10 --save b.st tiny.txt", common);
+    assert_int_equal(run(args, out, sizeof out), 0);
+    snprintf(args, sizeof args, "%s --steps 20 --resume b.st --save c.st tiny.txt", common);
+    assert_int_equal(run(args, out, sizeof out), 0);
+    assert_non_null(strstr(out, "resuming at step 10"));
+    char a[300], b[300], c[300];
+    sprintf(a, "%s/a.st", dir), sprintf(b, "%s/b.st", dir), sprintf(c, "%s/c.st", dir);
+    const char *names[] = {"transformer.wte.weight", "transformer.h.0.attn.c_attn.weight", "transformer.h.0.mlp.c_proj.weight",
+                           "transformer.ln_f.weight", "optimizer.m.transformer.wte.weight", "optimizer.v.transformer.h.0.ln_2.weight"};
+    assert_true(same_tensors(a, c, names, 6));
+    assert_false(same_tensors(a, b, names, 1)); // and the test can tell: 10 steps differ from 20
+    // the checkpoint round trip: resuming with nothing left to do changes nothing
+    assert_int_equal(run("--steps 20 --resume c.st --save d.st --sample 0 --quiet tiny.txt", out, sizeof out), 0);
+    sprintf(b, "%s/d.st", dir);
+    assert_true(same_tensors(c, b, names, 6));
+    // sampling from a checkpoint needs no dataset
+    assert_int_equal(run("--steps 0 --resume c.st --sample 40 --prompt 'To be'", out, sizeof out), 0);
+    assert_non_null(strstr(out, "To be"));
+}
+
+static void test_dump_step_file(void **state) {
+    (void)state;
+    char out[8192], err[512], path[300];
+    const char *norms[] = {"ln", "dyisrusp"};
+    for (int i = 0; i < 2; i++) {
+        char args[512];
+        snprintf(args, sizeof args, TINY " --norm=%s --bias --dump-step dump.st tiny.txt", norms[i]);
+        assert_int_equal(run(args, out, sizeof out), 0);
+        sprintf(path, "%s/dump.st", dir);
+        StFile f;
+        assert_int_equal(st_open(&f, path, err, sizeof err), 0);
+        StTensor t;
+        const char *prefixes[] = {"", "grad.", "after."};
+        const char *params[] = {"transformer.wte.weight", "transformer.wpe.weight", "transformer.h.0.ln_1.weight",
+                                "transformer.h.0.ln_1.bias", "transformer.h.0.attn.c_attn.weight",
+                                "transformer.h.0.attn.c_attn.bias", "transformer.h.0.mlp.c_proj.weight",
+                                "transformer.ln_f.bias"};
+        for (int p = 0; p < 3; p++)
+            for (int q = 0; q < 8; q++) {
+                char name[128];
+                snprintf(name, sizeof name, "%s%s", prefixes[p], params[q]);
+                if (st_find(&f, name, &t)) fail_msg("%s: no %s", norms[i], name);
+            }
+        char scalar[128];
+        snprintf(scalar, sizeof scalar, "grad.transformer.h.0.ln_2.%s", i ? "beta" : "alpha");
+        assert_int_equal(st_find(&f, scalar, &t), i ? 0 : -1); // only the kinds that have one
+        assert_int_equal(st_find(&f, "transformer.h.0.attn.c_attn.weight", &t), 0);
+        assert_true(t.ndim == 2 && t.shape[0] == 48 && t.shape[1] == 16);
+        assert_int_equal(st_find(&f, "batch.idx", &t), 0);
+        assert_true(t.dtype == ST_I32 && t.ndim == 2 && t.shape[0] == 4 && t.shape[1] == 16);
+        assert_int_equal(st_find(&f, "batch.targets", &t), 0);
+        assert_int_equal(st_find(&f, "loss", &t), 0);
+        assert_true(t.dtype == ST_F32 && t.ndim == 1 && t.shape[0] == 1);
+        const char *keys[] = {"norm", "n_layer", "n_head", "n_embd", "block_size", "bias", "lr",
+                              "weight_decay", "beta1", "beta2", "adam_eps", "grad_clip"};
+        for (int k = 0; k < 12; k++) assert_non_null(st_meta(&f, keys[k]));
+        assert_string_equal(st_meta(&f, "norm"), norms[i]);
+        assert_string_equal(st_meta(&f, "bias"), "true");
+        st_close(&f);
+    }
+}
+
+// Bad input: the exit status (2 usage, 1 runtime) and a message that says what is wrong.
+static void test_bad_input(void **state) {
+    (void)state;
+    char out[8192], path[300];
+    unsigned char gz[4096];
+    // a corrupt and a truncated .gz of the tiny text
+    sprintf(path, "%s/t.txt.gz", dir);
+    gzFile g = gzopen(path, "wb");
+    FILE *f = fopen(text_path, "r");
+    char buf[8192];
+    size_t n = fread(buf, 1, sizeof buf, f);
+    fclose(f);
+    gzwrite(g, buf, (unsigned)n);
+    gzclose(g);
+    f = fopen(path, "rb");
+    size_t gzn = fread(gz, 1, sizeof gz, f);
+    fclose(f);
+    sprintf(path, "%s/trunc.txt.gz", dir);
+    f = fopen(path, "wb"), fwrite(gz, 1, gzn / 2, f), fclose(f);
+    for (int i = 30; i < 60; i++) gz[i] ^= 0x33;
+    sprintf(path, "%s/corrupt.txt.gz", dir);
+    f = fopen(path, "wb"), fwrite(gz, 1, gzn, f), fclose(f);
+    sprintf(path, "%s/short.txt", dir);
+    f = fopen(path, "w"), fputs("tiny text only", f), fclose(f);
+    sprintf(path, "%s/garbage.st", dir);
+    f = fopen(path, "wb"), fwrite("\x10\0\0\0\0\0\0\0{not json at all}", 1, 8 + 17, f), fclose(f);
+    // a real checkpoint, then a truncated copy of it
+    assert_int_equal(run(TINY " --steps 1 --save good.st tiny.txt", out, sizeof out), 0);
+    char good[300], cut[300];
+    sprintf(good, "%s/good.st", dir), sprintf(cut, "%s/cut.st", dir);
+    f = fopen(good, "rb");
+    static unsigned char ck[1 << 20];
+    size_t ckn = fread(ck, 1, sizeof ck, f);
+    fclose(f);
+    f = fopen(cut, "wb"), fwrite(ck, 1, ckn - 100, f), fclose(f);
+
+    const struct {
+        const char *args;
+        int status;
+        const char *want;
+    } cases[] = {
+        {"--frobnicate tiny.txt", 2, "unknown option --frobnicate"},
+        {"--norm=layernorm tiny.txt", 2, "is not a norm"},
+        {"--lr=fast tiny.txt", 2, "--lr=fast is not a finite number"},
+        {"--lr=nan tiny.txt", 2, "is not a finite number"},
+        {"--n-layer=0 tiny.txt", 2, "out of range"},
+        {"--batch-size=-3 tiny.txt", 2, "out of range"},
+        {"--dropout=1.5 tiny.txt", 2, "out of range"},
+        {"--n-embd 30 --n-head 4 tiny.txt", 2, "not divisible by --n-head"},
+        {"--steps", 2, "needs a value"},
+        {"tiny.txt other.txt", 2, "unexpected argument"},
+        {"nosuchdata", 1, "fetch.sh"},
+        {"missing.txt", 1, "not found"},
+        {TINY " short.txt", 1, "too short for a context of 16"},
+        {TINY " trunc.txt.gz", 1, "corrupt or truncated gzip"},
+        {TINY " corrupt.txt.gz", 1, "corrupt or truncated gzip"},
+        {TINY " --resume garbage.st tiny.txt", 1, "not a JSON object"},
+        {TINY " --resume cut.st tiny.txt", 1, "outside the file"}, // a truncated checkpoint
+        {TINY " --resume tiny.txt tiny.txt", 1, "not safetensors"},
+        {TINY " --resume good.st --n-layer 2 tiny.txt", 1, "--n-layer=2 differs from the checkpoint's 1"},
+        {TINY " --steps 5 --save /nonexistent/dir/x.st tiny.txt", 1, "cannot be written"},
+        {TINY " --log /nonexistent/dir/x.csv tiny.txt", 1, "cannot be written"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const char *want = cases[i].want;
+        int status = run(cases[i].args, out, sizeof out);
+        if (status != cases[i].status || !strstr(out, want))
+            fail_msg("train %s: exit %d (want %d), output lacks '%s':\n%s", cases[i].args, status,
+                     cases[i].status, want, out);
+        if (!strstr(out, "train: error: ")) fail_msg("train %s: no 'train: error:' prefix", cases[i].args);
+        if (strstr(out, "step 1/")) fail_msg("train %s: trained before failing", cases[i].args);
+    }
+    assert_int_equal(run("--help", out, sizeof out), 0);
+    assert_non_null(strstr(out, "--alpha0-ln2"));
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) return fprintf(stderr, "usage: test_train PATH-TO-TRAIN\n"), 2;
+    train_bin = argv[1];
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_smoke_loss_falls),
+        cmocka_unit_test(test_resume_is_bit_exact),
+        cmocka_unit_test(test_dump_step_file),
+        cmocka_unit_test(test_bad_input),
+    };
+    return cmocka_run_group_tests_name("train program", tests, setup, NULL);
+}
