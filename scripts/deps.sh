@@ -38,12 +38,14 @@ deps_ensure() {
     fi
 }
 
-# build_dir DIR [meson options...]: configure DIR once, then bring it up to date.
+# build_dir DIR [meson options...]: configure DIR (relative to the repository) once, then bring it
+# up to date. Works from any current directory.
+NORMLAB_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build_dir() {
-    local dir=$1
+    local dir=$NORMLAB_ROOT/$1
     shift
     if [ ! -f "$dir/build.ninja" ]; then
-        meson setup "$dir" "$@" >"$dir.setup.log" 2>&1 || {
+        meson setup "$dir" "$NORMLAB_ROOT" "$@" >"$dir.setup.log" 2>&1 || {
             cat "$dir.setup.log" >&2
             echo "error: meson setup $dir failed (log above)" >&2
             exit 1

@@ -2,6 +2,8 @@
 // by hand on small shapes, and invariants.
 #include "test_util.h"
 
+#include "tensor/kernels.h"
+
 // ---- matmul ------------------------------------------------------------------------------------
 typedef struct { bool ta, tb; } MatmulArgs;
 static Tensor *f_matmul(Tape *t, Tensor *const *in, void *ctx) {
@@ -120,6 +122,12 @@ static void test_unary_known(void **state) {
     assert_values(sp->data, (double[]){0.313261687518223, 0.693147180559945, 1.313261687518223, 100},
                   4, VAL_TOL);
     assert_true(sp->data[4] > 0 && fabs(sp->data[4] / exp(-30.0) - 1) < 1e-5);
+    // tanh' at saturation: sech^2, not 1 - tanh^2 (which is 0 or 1.2e-7 here in float)
+    const double zs[] = {10, -20, 0.3};
+    for (int i = 0; i < 3; i++) {
+        double exact = 1 / (cosh(zs[i]) * cosh(zs[i]));
+        assert_true(fabs(tanh_derivative((real)zs[i]) / exact - 1) < 1e-5);
+    }
     Tensor *pos = tensor_new(&fx->params, SHAPE(3), false);
     set_values(pos, (double[]){4, 0.25, 2});
     assert_values(op_rsqrt(&fx->tape, pos)->data, (double[]){0.5, 2, 0.707106781186548}, 3, VAL_TOL);
