@@ -3,6 +3,7 @@
 // This file: setup, the training loop, evaluation, progress and logs, sampling. Options live in
 // train_options.c, checkpoints in train_checkpoint.c, --dump-step in train_dump.c.
 #include <cblas.h>
+#include <ctype.h>
 #include <errno.h>
 #include <math.h>
 #include <omp.h>
@@ -14,6 +15,7 @@
 #include <unistd.h>
 
 #include "autograd/ops.h"
+#include "tensor/kernels.h"
 #include "cpu_env.h"
 #include "train.h"
 
@@ -43,7 +45,7 @@ void run_seed(Rng *r, long seed, int stream) {
 }
 
 // ---- one step ----------------------------------------------------------------------------------
-double train_forward_backward(Run *r, double *grad_norm, char *err, size_t errlen) {
+double train_forward_backward(Run *r, double *norm, char *err, size_t errlen) {
     int B = (int)r->o.batch_size, T = (int)r->o.block_size;
     paramset_zero_grad(&r->model.params);
     Tensor *loss = gpt_forward(&r->train, &r->model, r->idx, r->targets, B, T, &r->dropout_rng);
@@ -56,10 +58,8 @@ double train_forward_backward(Run *r, double *grad_norm, char *err, size_t errle
         return NAN;
     }
     tape_backward(&r->train, loss);
-    double sq = 0;
-    for (size_t i = 0; i < r->model.params.numel; i++) sq += (double)r->model.params.grad[i] * r->model.params.grad[i];
-    *grad_norm = sqrt(sq);
-    if (!isfinite(*grad_norm)) {
+    *norm = grad_norm(&r->model.params);
+    if (!isfinite(*norm)) {
         for (int i = 0; i < r->model.params.n; i++) { // name the first parameter (in table order) hit
             const Param *p = &r->model.params.list[i];
             for (size_t j = 0; j < tensor_numel(p->t); j++)
@@ -93,6 +93,9 @@ static double evaluate_full_val(Run *r, size_t *n_tokens) {
     int B = (int)r->o.batch_size, T = (int)r->o.block_size, V = r->data.vocab_size;
     const int32_t *val = r->data.tokens + r->data.n_train;
     size_t windows = (r->data.n - r->data.n_train - 1) / T;
+    real *probs = malloc((size_t)B * T * V * sizeof(real)); // the kernel's scratch (once per run)
+    *n_tokens = windows * T;
+    if (!probs) return NAN;
     double sum = 0;
     for (size_t w0 = 0; w0 < windows; w0 += B) {
         for (int b = 0; b < B; b++) {
@@ -101,17 +104,11 @@ static double evaluate_full_val(Run *r, size_t *n_tokens) {
             memcpy(r->targets + (size_t)b * T, val + w * T + 1, T * sizeof(int32_t));
         }
         const real *logits = gpt_forward(&r->eval, &r->model, r->idx, NULL, B, T, NULL)->data; // (B,T,V)
-        for (int b = 0; b < B && w0 + b < windows; b++)
-            for (int t = 0; t < T; t++) {
-                const real *row = logits + ((size_t)b * T + t) * V;
-                double mx = row[0], s = 0;
-                for (int j = 1; j < V; j++) mx = fmax(mx, row[j]);
-                for (int j = 0; j < V; j++) s += exp(row[j] - mx);
-                sum += log(s) + mx - row[r->targets[(size_t)b * T + t]];
-            }
+        size_t real_rows = (size_t)(windows - w0 < (size_t)B ? windows - w0 : (size_t)B) * T;
+        sum += cross_entropy_forward(probs, logits, r->targets, real_rows, V);
         tape_reset(&r->eval);
     }
-    *n_tokens = windows * T;
+    free(probs);
     return sum / (double)(windows * T);
 }
 
@@ -150,11 +147,7 @@ static int sample_text(Run *r) {
     int32_t *ctx = calloc(T, sizeof(int32_t)), *prompt = malloc((strlen(r->o.prompt) + 1) * sizeof(int32_t));
     double *p = malloc(V * sizeof(double));
     if (!ctx || !prompt || !p) return free(ctx), free(prompt), free(p), fail(1, "out of memory for sampling");
-    int n = dataset_encode(&r->data, r->o.prompt, prompt, (int)strlen(r->o.prompt), &bad);
-    if (n < 0) {
-        free(ctx), free(prompt), free(p);
-        return fail(2, "--prompt: character %d ('%c') is not in the vocabulary of the training text", bad, r->o.prompt[bad]);
-    }
+    int n = dataset_encode(&r->data, r->o.prompt, prompt, (int)strlen(r->o.prompt), &bad); // checked in setup
     if (n == 0) prompt[n++] = 0; // an empty prompt starts from the first symbol
     Rng rng;
     run_seed(&rng, r->o.seed, STREAM_SAMPLE);
@@ -256,6 +249,14 @@ static int setup(Run *r, int argc, char **argv) {
         st_close(&ckpt);
         if (rc) return fail(1, "%s: %s", o->resume, err);
     }
+    for (const char *c = o->prompt; o->sample > 0 && *c; c++) { // before training, not after
+        unsigned char b = (unsigned char)*c;
+        char shown[8] = "";
+        if (isprint(b)) snprintf(shown, sizeof shown, ", '%c'", b);
+        if (r->data.id_of[b] < 0)
+            return fail(2, "--prompt: byte %d (0x%02x%s) is not in the vocabulary of the training text",
+                        (int)(c - o->prompt), b, shown);
+    }
     return 0;
 }
 
@@ -283,7 +284,7 @@ static int train(Run *r, double t0) {
     double best = INFINITY, train_time = 0, tps = 0;
     long best_step = -1, start = r->step;
     char err[1024];
-    for (;; r->step++) {
+    for (;;) {
         bool last = r->step >= o->steps;
         if (r->have_text && (r->step % o->eval_interval == 0 || last) && (r->step > start || start == 0 || last)) {
             double tl = evaluate(r, false), vl = evaluate(r, true), el = now() - t0;
@@ -301,21 +302,18 @@ static int train(Run *r, double t0) {
             log_row(r, "train", NAN, lr, NAN, 0, now() - t0);
             return fail(1, "%s. The run stops here%s.", err, o->save ? "; the last checkpoint written is untouched" : "");
         }
-        grad_clip(&r->model.params, o->grad_clip);
+        grad_clip(&r->model.params, gnorm, o->grad_clip);
         optim_step(&r->opt, &r->model.params, lr);
         tape_reset(&r->train);
+        r->step++; // from here on, r->step counts this step as done
         double dt = now() - ts;
         train_time += dt;
         tps = (double)o->batch_size * o->block_size / dt;
-        r->step++;
         log_row(r, "train", loss, lr, gnorm, tps, now() - t0);
         if (!quiet && (tty || r->step % every == 0))
             progress(r, loss, lr, tps, now() - t0, train_time / (r->step - start), tty);
-        r->step--;
-        if (o->save && o->save_every > 0 && (r->step + 1) % o->save_every == 0) {
-            r->step++;
+        if (o->save && o->save_every > 0 && r->step % o->save_every == 0) {
             int rc = save(r);
-            r->step--;
             if (rc) return rc;
         }
     }

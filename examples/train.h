@@ -42,5 +42,5 @@ int checkpoint_restore(Run *r, const StFile *f, char *err, size_t errlen);
 // train_dump.c: one step, everything it touched written to path (see --dump-step).
 int dump_step(Run *r, const char *path, char *err, size_t errlen);
 // One forward, backward and clip on the current batch; returns the loss, or NAN with a message
-// in err when the loss or the gradients went non-finite. *grad_norm gets the norm before clipping.
-double train_forward_backward(Run *r, double *grad_norm, char *err, size_t errlen);
+// in err when the loss or the gradients went non-finite. *norm gets the grad norm (before clipping).
+double train_forward_backward(Run *r, double *norm, char *err, size_t errlen);

@@ -29,7 +29,7 @@ int dump_step(Run *r, const char *path, char *err, size_t errlen) {
     double loss = train_forward_backward(r, &gnorm, err, errlen); // grads before clipping
     if (isnan(loss)) return free(before), free(grads), free(e), free(names), -1;
     memcpy(grads, ps->grad, ps->numel * sizeof(real));
-    grad_clip(ps, o->grad_clip);
+    grad_clip(ps, gnorm, o->grad_clip);
     optim_step(&r->opt, ps, lr);
 
     int k = params_entries(ps, before, "", e, names);

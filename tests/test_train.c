@@ -212,6 +212,7 @@ static void test_bad_input(void **state) {
         {TINY " --resume good.st --n-layer 2 tiny.txt", 1, "--n-layer=2 differs from the checkpoint's 1"},
         {TINY " --steps 5 --save /nonexistent/dir/x.st tiny.txt", 1, "cannot be written"},
         {TINY " --log /nonexistent/dir/x.csv tiny.txt", 1, "cannot be written"},
+        {TINY " --sample 5 --prompt '@#' tiny.txt", 2, "byte 0 (0x40, '@') is not in the vocabulary"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         const char *want = cases[i].want;

@@ -74,15 +74,17 @@ double optim_lr(const OptimConfig *c, long step) {
     return c->min_lr + 0.5 * (1 + cos(M_PI * ratio)) * (c->lr - c->min_lr);
 }
 
-double grad_clip(ParamSet *ps, double max_norm) {
+double grad_norm(const ParamSet *ps) {
     double sq = 0;
 #pragma omp simd reduction(+ : sq)
     for (size_t i = 0; i < ps->numel; i++) sq += (double)ps->grad[i] * ps->grad[i];
-    double norm = sqrt(sq);
+    return sqrt(sq);
+}
+
+void grad_clip(ParamSet *ps, double norm, double max_norm) {
     if (max_norm > 0 && max_norm / (norm + 1e-6) < 1) {
         real scale = (real)(max_norm / (norm + 1e-6));
 #pragma omp simd
         for (size_t i = 0; i < ps->numel; i++) ps->grad[i] *= scale;
     }
-    return norm;
 }

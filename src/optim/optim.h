@@ -33,6 +33,8 @@ void optim_step(Optimizer *o, ParamSet *ps, double lr);
 // between: cosine from lr down to min_lr.
 double optim_lr(const OptimConfig *cfg, long step);
 
-// Total L2 norm of all grads (accumulated in double). If max_norm / (norm + 1e-6) < 1, every grad is
-// scaled by that factor (torch's clip_grad_norm_). max_norm <= 0: no clipping. Returns the norm.
-double grad_clip(ParamSet *ps, double max_norm);
+// The total L2 norm of all grads, accumulated in double.
+double grad_norm(const ParamSet *ps);
+// Given that norm: if max_norm / (norm + 1e-6) < 1, scales every grad by that factor (torch's
+// clip_grad_norm_). max_norm <= 0: no clipping.
+void grad_clip(ParamSet *ps, double norm, double max_norm);
