@@ -33,7 +33,7 @@ Tensor *dyt_forward(Tape *t, const Norm *n, Tensor *x) {
 }
 
 // With g = dy * w and dz = g * tanh'(a x) = g * sech^2(a x) (the gradient reaching a x; computed
-// from a x, not as 1 - t^2, which is rounding noise once tanh saturates: tensor/unary.c):
+// from a x, not as 1 - t^2, which is rounding noise once tanh saturates: tanh_derivative in tensor/kernels.h):
 //   dx_ij += a * dz_ij
 //   da    += sum_ij x_ij * dz_ij            (one scalar: sums over every element)
 //   dalpha += da (dyt), or da * sigmoid(alpha) (dytsp: d softplus / d alpha)

@@ -6,15 +6,28 @@
 #include <stdint.h>
 
 #include "real.h"
+#include "vecmath.h"
 
 // C (M,N) = alpha * op(A) op(B) + beta * C, row-major. op(A) is (M,K): A is stored (M,K), or (K,M)
 // when ta. op(B) is (K,N): B is stored (K,N), or (N,K) when tb. Through cblas ?gemm, never copying.
 void gemm(bool ta, bool tb, int M, int N, int K, real alpha, const real *A, const real *B,
           real beta, real *C);
 
+// tanh'(z) = 1 - tanh(z)^2 = sech(z)^2 = 4 e / (1 + e)^2 with e = exp(-2|z|).
+// Not 1 - y^2: once tanh saturates, y rounds to 1 or to 1 - 1 ulp, and 1 - y^2 is 0 or 1.2e-7 by
+// rounding alone (float), while the true derivative is, say, 1e-12. Training a saturated DyT on
+// such noise fails (docs/derivations.md, "DyT"); this form is accurate down to underflow.
+// Inline here so the `omp simd` loops that call it (tanh, DyT) vectorise.
+static inline real tanh_derivative(real z) {
+#ifdef REAL_IS_DOUBLE
+    real e = exp(-2 * fabs(z));
+#else
+    real e = expf(-2 * fabsf(z));
+#endif
+    return 4 * e / ((1 + e) * (1 + e));
+}
+
 // Element-wise unary functions: y = f(x); backward dx += dy * f'(x).
-// tanh' = sech^2, computed from x, not as 1 - y^2 (see tanh_derivative).
-real tanh_derivative(real z);
 void tanh_forward(real *y, const real *x, size_t n);
 void tanh_backward(real *dx, const real *dy, const real *x, const real *y, size_t n);
 void gelu_forward(real *y, const real *x, size_t n); // exact: 0.5 x (1 + erf(x / sqrt 2))

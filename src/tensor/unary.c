@@ -7,17 +7,7 @@
 
 #include "kernels.h"
 
-// tanh'(z) = 1 - tanh(z)^2 = sech(z)^2 = 4 e / (1 + e)^2 with e = exp(-2|z|).
-// Not 1 - y^2: once tanh saturates, y rounds to 1 or to 1 - 1 ulp, and 1 - y^2 is 0 or 1.2e-7 by
-// rounding alone (float), while the true derivative is, say, 1e-12. Training a saturated DyT on
-// such noise fails (docs/derivations.md, "DyT"); this form is accurate down to underflow.
-#pragma omp declare simd
-real tanh_derivative(real z) {
-    real e = exp(-2 * fabs(z));
-    return 4 * e / ((1 + e) * (1 + e));
-}
-
-// y = tanh(x);  dy/dx = sech^2(x)
+// y = tanh(x);  dy/dx = sech^2(x) (tanh_derivative, kernels.h)
 void tanh_forward(real *y, const real *x, size_t n) {
 #pragma omp simd
     for (size_t i = 0; i < n; i++) y[i] = tanh(x[i]);
