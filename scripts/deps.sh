@@ -1,7 +1,7 @@
 # Sourced by ./train, ./run-tests and .ci/run: make sure the system packages are present.
 # As root with apt-get, installs what is missing; otherwise prints the command to run and exits 2.
 
-DEPS_PACKAGES="meson ninja-build pkg-config gcc libopenblas-dev zlib1g-dev libcjson-dev libcmocka-dev"
+DEPS_PACKAGES="meson ninja-build pkg-config gcc libopenblas-openmp-dev zlib1g-dev libcjson-dev libcmocka-dev"
 
 deps_missing() {
     local missing=""
@@ -10,12 +10,13 @@ deps_missing() {
     command -v pkg-config >/dev/null 2>&1 || missing="$missing pkg-config"
     command -v cc >/dev/null 2>&1 || missing="$missing gcc"
     if command -v pkg-config >/dev/null 2>&1; then
-        pkg-config --exists openblas || missing="$missing libopenblas-dev"
+        [ -f "/usr/lib/$(cc -print-multiarch 2>/dev/null)/openblas-openmp/libopenblas.so" ] ||
+            missing="$missing libopenblas-openmp-dev"
         pkg-config --exists zlib || missing="$missing zlib1g-dev"
         pkg-config --exists libcjson || missing="$missing libcjson-dev"
         pkg-config --exists cmocka || missing="$missing libcmocka-dev"
     else
-        missing="$missing libopenblas-dev zlib1g-dev libcjson-dev libcmocka-dev"
+        missing="$missing libopenblas-openmp-dev zlib1g-dev libcjson-dev libcmocka-dev"
     fi
     echo "$missing"
 }

@@ -303,6 +303,63 @@ static void test_dropout(void **state) {
     assert_int_equal(gradcheck(&fx->tape, f_dropout, &rng, &small, 1, &o, &r), 0);
 }
 
+// ---- fused causal attention --------------------------------------------------------------------
+typedef struct { int heads; double p; } AttnArgs;
+static Tensor *f_attention(Tape *t, Tensor *const *in, void *ctx) {
+    AttnArgs *a = ctx;
+    return op_attention(t, in[0], a->heads, a->p, NULL); // no dropout: draws nothing
+}
+static Tensor *f_attention_dropout(Tape *t, Tensor *const *in, void *ctx) {
+    return op_attention(t, in[0], 2, 0.3, ctx);
+}
+
+// The same attention from primitives, as a reader would write it: split q|k|v, heads to dim 1,
+// softmax(q k^T / sqrt(hd)) causal, times v, heads back. qkv (B,T,3C) -> (B,T,C)
+static Tensor *attention_from_primitives(Tape *t, Tensor *qkv, int B, int T, int C, int H) {
+    Tensor *qkv5 = op_transpose(t, op_reshape(t, qkv, SHAPE(B * T, 3, H, C / H)), 0, 1); // (3,BT,H,hd)
+    size_t part = (size_t)B * T * C;
+    Tensor *heads[3];
+    for (int i = 0; i < 3; i++) // (B,H,T,hd)
+        heads[i] = op_transpose(t, tensor_slice(t->arena, qkv5, i * part, SHAPE(B, T, H, C / H)), 1, 2);
+    Tensor *att = op_softmax(t, op_scale(t, op_matmul(t, heads[0], heads[1], false, true), 1 / sqrt(C / H)), true);
+    Tensor *y = op_transpose(t, op_matmul(t, att, heads[2], false, false), 1, 2); // (B,T,H,hd)
+    return op_reshape(t, y, SHAPE(B, T, C));
+}
+
+static void test_attention_known(void **state) {
+    Fixture *fx = *state;
+    int B = 2, T = 5, C = 6, H = 2;
+    Tensor *qkv = rand_tensor(fx, SHAPE(B, T, 3 * C), false, 1, "qkv");
+    Tensor *want = attention_from_primitives(&fx->tape, qkv, B, T, C, H);
+    Tensor *got = op_attention(&fx->tape, qkv, H, 0, NULL);
+    for (size_t i = 0; i < tensor_numel(got); i++) assert_true(fabs(got->data[i] - want->data[i]) <= 1e-5);
+    for (int b = 0; b < B; b++) // position 0 sees only itself: y = its v
+        for (int c = 0; c < C; c++)
+            assert_true(fabs(got->data[(size_t)b * T * C + c] - qkv->data[(size_t)b * T * 3 * C + 2 * C + c]) <= 1e-6);
+    // causal: changing the last position's k and v leaves every earlier output as it was
+    real before = got->data[(size_t)(T - 2) * C];
+    for (int c = C; c < 3 * C; c++) qkv->data[(size_t)(T - 1) * 3 * C + c] += 3;
+    got = op_attention(&fx->tape, qkv, H, 0, NULL);
+    assert_true(got->data[(size_t)(T - 2) * C] == before);
+}
+
+static void test_attention_grads(void **state) {
+    Fixture *fx = *state;
+    const int shapes[][4] = {{2, 5, 6, 2}, {1, 1, 4, 1}, {1, 7, 8, 4}}; // B, T, C, H
+    for (int k = 0; k < 3; k++) {
+        const int *d = shapes[k];
+        Tensor *qkv = rand_tensor(fx, SHAPE(d[0], d[1], 3 * d[2]), true, 1, "qkv");
+        assert_gradcheck(fx, f_attention, &(AttnArgs){d[3], 0}, &qkv, 1);
+    }
+    Tensor *qkv = rand_tensor(fx, SHAPE(2, 6, 12), true, 1, "qkv");
+    Rng rng;
+    rng_seed(&rng, 11);
+    GradcheckResult r;
+    GradcheckOpts o = {.rng = &rng}; // the same dropout mask in every evaluation
+    Tape *t = &fx->tape;
+    assert_int_equal(gradcheck(t, f_attention_dropout, &rng, &qkv, 1, &o, &r), 0);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_matmul_known, fixture_setup, fixture_teardown),
@@ -325,6 +382,8 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_cross_entropy_grads, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_embedding, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_dropout, fixture_setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_attention_known, fixture_setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_attention_grads, fixture_setup, fixture_teardown),
     };
     return cmocka_run_group_tests_name("ops (" REAL_NAME ")", tests, NULL, NULL);
 }

@@ -17,6 +17,7 @@ const OpDef OP_TABLE[] = {
     [OP_CROSS_ENTROPY] = {"cross_entropy", cross_entropy_op_backward},
     [OP_EMBEDDING] = {"embedding", embedding_backward},
     [OP_DROPOUT] = {"dropout", dropout_backward},
+    [OP_ATTENTION] = {"attention", attention_backward},
 };
 _Static_assert(sizeof OP_TABLE / sizeof OP_TABLE[0] == OP_COUNT,
                "OP_TABLE needs exactly one row per OpId");

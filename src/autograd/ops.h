@@ -23,6 +23,7 @@ typedef enum OpId {
     OP_CROSS_ENTROPY,
     OP_EMBEDDING,
     OP_DROPOUT,
+    OP_ATTENTION,
     OP_COUNT
 } OpId;
 
@@ -68,3 +69,7 @@ Tensor *op_embedding(Tape *t, Tensor *table, const int32_t *idx, int n);
 // Zeroes each element with probability p and scales the rest by 1/(1-p), drawing from rng.
 // Identity (returns x itself) when p == 0 or grad is disabled.
 Tensor *op_dropout(Tape *t, Tensor *x, double p, Rng *rng);
+
+// Causal multi-head self-attention on c_attn's packed output qkv (B,T,3C), C = n_head * hd: per head,
+// softmax(q k^T / sqrt(hd), causal) v, with dropout on the probabilities (training only). -> (B,T,C)
+Tensor *op_attention(Tape *t, Tensor *qkv, int n_head, double dropout, Rng *rng);

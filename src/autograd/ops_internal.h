@@ -16,6 +16,7 @@ void softmax_op_backward(Node *n);
 void cross_entropy_op_backward(Node *n);
 void embedding_backward(Node *n);
 void dropout_backward(Node *n);
+void attention_backward(Node *n);
 
 // Record a node of a primitive op.
 static inline Node *record(Tape *t, OpId op, Tensor *out, int n_in, Tensor *const *in) {

@@ -2,6 +2,7 @@
 #include "tape.h"
 
 #include <stdlib.h>
+#include <time.h>
 
 int tape_init(Tape *t, Arena *step_arena, int max_nodes) {
     *t = (Tape){.arena = step_arena, .cap = max_nodes, .grad_enabled = true};
@@ -30,6 +31,25 @@ bool tape_set_grad_enabled(Tape *t, bool enabled) {
     return was;
 }
 
+double tape_clock(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + 1e-9 * ts.tv_nsec;
+}
+
+void tape_profile_mark(Tape *t) {
+    if (t->profile) t->profile->mark = tape_clock();
+}
+
+// The profile's slot for def (added on first use).
+static double *profile_slot(TapeProfile *p, const OpDef *def, bool backward) {
+    int i = 0;
+    while (i < p->n && p->op[i].def != def) i++;
+    CHECK(i < TAPE_PROFILE_OPS, "more than %d distinct ops in a profile", TAPE_PROFILE_OPS);
+    if (i == p->n) p->op[p->n++] = (TapeOpTime){.def = def};
+    return backward ? &p->op[i].bwd : &p->op[i].fwd;
+}
+
 static bool any_needs_grad(int n_in, Tensor *const *in) {
     for (int i = 0; i < n_in; i++)
         if (in[i]->needs_grad) return true;
@@ -46,6 +66,11 @@ Node *tape_record(Tape *t, const OpDef *def, Tensor *out, int n_in, Tensor *cons
           TAPE_MAX_INPUTS);
     CHECK(t->n < t->cap, "tape full at %d nodes (op %s): pass a larger max_nodes to tape_init",
           t->cap, def->name);
+    if (t->profile) {
+        double now = tape_clock();
+        *profile_slot(t->profile, def, false) += now - t->profile->mark;
+        t->profile->mark = now;
+    }
     Node *n = &t->nodes[t->n++];
     *n = (Node){.def = def, .n_in = n_in, .out = out};
     for (int i = 0; i < n_in; i++) n->in[i] = in[i];
@@ -57,5 +82,10 @@ void tape_backward(Tape *t, Tensor *loss) {
           tensor_numel(loss));
     CHECK(loss->grad, "the loss needs no grad: no parameter fed it, or grad was disabled");
     loss->grad[0] = 1;
-    for (int i = t->n - 1; i >= 0; i--) t->nodes[i].def->backward(&t->nodes[i]);
+    for (int i = t->n - 1; i >= 0; i--) {
+        Node *n = &t->nodes[i];
+        double t0 = t->profile ? tape_clock() : 0;
+        n->def->backward(n);
+        if (t->profile) *profile_slot(t->profile, n->def, true) += tape_clock() - t0;
+    }
 }

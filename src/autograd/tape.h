@@ -36,12 +36,27 @@ typedef struct TapeFault {
     const char *tensor; // may be NULL
 } TapeFault;
 
+// Wall time per op, summed over the steps a tape runs while profile is set (bench/step's
+// breakdown). An op's forward time is everything since the previous record (or tape_profile_mark),
+// so the ops' forward times add up to the whole forward.
+#define TAPE_PROFILE_OPS 32
+typedef struct TapeOpTime {
+    const OpDef *def;
+    double fwd, bwd; // seconds
+} TapeOpTime;
+typedef struct TapeProfile {
+    int n;
+    TapeOpTime op[TAPE_PROFILE_OPS];
+    double mark; // clock at the previous record
+} TapeProfile;
+
 typedef struct Tape {
     Node *nodes; // (cap)
     int n, cap;
     Arena *arena;      // where outputs, grads and saved context live: the step arena
     bool grad_enabled; // false: ops compute forward only and record nothing
     TapeFault fault;
+    TapeProfile *profile; // NULL: not profiling
 } Tape;
 
 // max_nodes bounds one step's graph; the nodes array is allocated once here. Returns 0 or -1.
@@ -54,6 +69,10 @@ bool tape_set_grad_enabled(Tape *t, bool enabled);
 
 // Keeps the first report since the last reset.
 void tape_report_nonfinite(Tape *t, const char *op, const char *tensor);
+
+// Profiling: the clock the next recorded op's forward time is measured from (call before a forward).
+void tape_profile_mark(Tape *t);
+double tape_clock(void); // seconds, monotonic
 
 // Seeds d loss / d loss = 1 and runs every node's backward in reverse order. loss has one element.
 void tape_backward(Tape *t, Tensor *loss);

@@ -194,30 +194,12 @@ static Tensor *linear(Tape *t, Tensor *x, Tensor *w, Tensor *b) {
     return b ? op_add(t, y, b) : y;
 }
 
-// Rows [i*C, (i+1)*C) of a (3C, C) weight or elements of a (3C) bias: q, k or v's share of c_attn.
-static Tensor *third(Tape *t, Tensor *p, int i, int C) {
-    if (!p) return NULL;
-    return p->shape.ndim == 2 ? tensor_slice(t->arena, p, (size_t)i * C * C, SHAPE(C, C))
-                              : tensor_slice(t->arena, p, (size_t)i * C, SHAPE(C));
-}
-
-// (B,T,C) -> (B,H,T,hd)
-static Tensor *split_heads(Tape *t, Tensor *x, int B, int T, int H) {
-    int hd = shape_last(x->shape) / H;
-    return op_transpose(t, op_reshape(t, x, SHAPE(B, T, H, hd)), 1, 2);
-}
-
-// Causal self-attention: softmax(q k^T / sqrt(hd)) v per head. x (B,T,C) -> (B,T,C)
-static Tensor *attention(Tape *t, const Gpt *m, const GptBlock *b, Tensor *x, int B, int T,
-                         Rng *rng) {
-    int C = m->cfg.n_embd, H = m->cfg.n_head, hd = C / H;
-    Tensor *q = split_heads(t, linear(t, x, third(t, b->c_attn_w, 0, C), third(t, b->c_attn_b, 0, C)), B, T, H);
-    Tensor *k = split_heads(t, linear(t, x, third(t, b->c_attn_w, 1, C), third(t, b->c_attn_b, 1, C)), B, T, H);
-    Tensor *v = split_heads(t, linear(t, x, third(t, b->c_attn_w, 2, C), third(t, b->c_attn_b, 2, C)), B, T, H);
-    Tensor *att = op_scale(t, op_matmul(t, q, k, false, true), 1 / sqrt((double)hd)); // (B,H,T,T)
-    att = op_dropout(t, op_softmax(t, att, true), m->cfg.dropout, rng);
-    Tensor *y = op_transpose(t, op_matmul(t, att, v, false, false), 1, 2); // (B,T,H,hd)
-    y = linear(t, op_reshape(t, y, SHAPE(B, T, C)), b->attn_proj_w, b->attn_proj_b);
+// Causal self-attention: c_attn makes q|k|v (B,T,3C), the fused op attends per head, c_proj mixes.
+// x (B,T,C) -> (B,T,C)
+static Tensor *attention(Tape *t, const Gpt *m, const GptBlock *b, Tensor *x, Rng *rng) {
+    Tensor *qkv = linear(t, x, b->c_attn_w, b->c_attn_b);              // (B,T,3C)
+    Tensor *y = op_attention(t, qkv, m->cfg.n_head, m->cfg.dropout, rng); // (B,T,C)
+    y = linear(t, y, b->attn_proj_w, b->attn_proj_b);
     return op_dropout(t, y, m->cfg.dropout, rng);
 }
 
@@ -238,7 +220,7 @@ Tensor *gpt_forward(Tape *t, const Gpt *m, const int32_t *idx, const int32_t *ta
     Tensor *x = op_dropout(t, op_add(t, tok, pos), c->dropout, rng);
     for (int l = 0; l < c->n_layer; l++) {
         const GptBlock *b = &m->blocks[l];
-        x = op_add(t, x, attention(t, m, b, norm_forward(t, &b->ln_1, x), B, T, rng));
+        x = op_add(t, x, attention(t, m, b, norm_forward(t, &b->ln_1, x), rng));
         x = op_add(t, x, mlp(t, m, b, norm_forward(t, &b->ln_2, x), rng));
     }
     x = norm_forward(t, &m->ln_f, x);

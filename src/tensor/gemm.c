@@ -3,14 +3,13 @@
 
 #include "kernels.h"
 
-void gemm(bool ta, bool tb, int M, int N, int K, real alpha, const real *A, const real *B,
-          real beta, real *C) {
-    int lda = ta ? M : K, ldb = tb ? K : N;
+void gemm_ld(bool ta, bool tb, int M, int N, int K, real alpha, const real *A, int lda,
+             const real *B, int ldb, real beta, real *C, int ldc) {
 #ifdef REAL_IS_DOUBLE
     cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, M, N,
-                K, alpha, A, lda, B, ldb, beta, C, N);
+                K, alpha, A, lda, B, ldb, beta, C, ldc);
 #else
     cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, M, N,
-                K, alpha, A, lda, B, ldb, beta, C, N);
+                K, alpha, A, lda, B, ldb, beta, C, ldc);
 #endif
 }

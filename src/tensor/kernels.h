@@ -10,8 +10,14 @@
 
 // C (M,N) = alpha * op(A) op(B) + beta * C, row-major. op(A) is (M,K): A is stored (M,K), or (K,M)
 // when ta. op(B) is (K,N): B is stored (K,N), or (N,K) when tb. Through cblas ?gemm, never copying.
-void gemm(bool ta, bool tb, int M, int N, int K, real alpha, const real *A, const real *B,
-          real beta, real *C);
+// gemm_ld takes each matrix's row stride (leading dim), so it can work on a column block of a wider
+// matrix in place (one head's q inside q|k|v); gemm is the packed case.
+void gemm_ld(bool ta, bool tb, int M, int N, int K, real alpha, const real *A, int lda,
+             const real *B, int ldb, real beta, real *C, int ldc);
+static inline void gemm(bool ta, bool tb, int M, int N, int K, real alpha, const real *A,
+                        const real *B, real beta, real *C) {
+    gemm_ld(ta, tb, M, N, K, alpha, A, ta ? M : K, B, tb ? K : N, beta, C, N);
+}
 
 // tanh'(z) = 1 - tanh(z)^2 = sech(z)^2 = 4 e / (1 + e)^2 with e = exp(-2|z|).
 // Not 1 - y^2: once tanh saturates, y rounds to 1 or to 1 - 1 ulp, and 1 - y^2 is 0 or 1.2e-7 by
@@ -38,6 +44,11 @@ void rsqrt_forward(real *y, const real *x, size_t n); // 1 / sqrt(x); NaN for x 
 void rsqrt_backward(real *dx, const real *dy, const real *x, const real *y, size_t n);
 
 // Row reductions over the last dim: rows of length C. Accumulated in double.
+// One row: y = softmax of the first `visible` of x's C entries, the rest 0; returns the log-sum-exp
+// of the visible entries. y may be x. softmax_row_from_lse rebuilds such a row in place from its
+// inputs x (in y) and that log-sum-exp.
+double softmax_row(real *y, const real *x, int visible, int C);
+void softmax_row_from_lse(real *y, int visible, int C, real lse);
 // Softmax of each row. causal: row r of each (n, C) block sees only columns <= r (n = rows_per_block);
 // masked entries get exactly 0.
 void softmax_forward(real *y, const real *x, size_t rows, int C, int rows_per_block, bool causal);

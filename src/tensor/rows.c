@@ -7,31 +7,36 @@
 #include "check.h"
 #include "kernels.h"
 
-// y_j = exp(x_j - max) / sum_k exp(x_k - max) for j < n; returns log sum_k exp(x_k) (in double)
-static double softmax_row(real *y, const real *x, int n) {
+// y_j = exp(x_j - max) / sum_k exp(x_k - max) over the visible columns j < visible, y_j = 0 after;
+// returns log sum_k exp(x_k) (in double). y may be x.
+double softmax_row(real *y, const real *x, int visible, int C) {
     real mx = x[0];
 #pragma omp simd reduction(max : mx)
-    for (int j = 1; j < n; j++) mx = x[j] > mx ? x[j] : mx;
+    for (int j = 1; j < visible; j++) mx = x[j] > mx ? x[j] : mx;
     double sum = 0;
 #pragma omp simd reduction(+ : sum)
-    for (int j = 0; j < n; j++) {
+    for (int j = 0; j < visible; j++) {
         y[j] = exp(x[j] - mx);
         sum += y[j];
     }
     real inv = (real)(1.0 / sum);
 #pragma omp simd
-    for (int j = 0; j < n; j++) y[j] *= inv;
+    for (int j = 0; j < visible; j++) y[j] *= inv;
+    for (int j = visible; j < C; j++) y[j] = 0;
     return log(sum) + (double)mx;
+}
+
+void softmax_row_from_lse(real *y, int visible, int C, real lse) {
+#pragma omp simd
+    for (int j = 0; j < visible; j++) y[j] = exp(y[j] - lse);
+    for (int j = visible; j < C; j++) y[j] = 0;
 }
 
 // Each row over its visible columns; the masked ones (causal: past the row's own position) get 0.
 void softmax_forward(real *y, const real *x, size_t rows, int C, int rows_per_block, bool causal) {
 #pragma omp parallel for schedule(static) if (rows * (size_t)C > 65536)
-    for (size_t r = 0; r < rows; r++) {
-        int visible = causal ? (int)(r % (size_t)rows_per_block) + 1 : C;
-        softmax_row(y + r * C, x + r * C, visible);
-        for (int j = visible; j < C; j++) y[r * C + j] = 0;
-    }
+    for (size_t r = 0; r < rows; r++)
+        softmax_row(y + r * C, x + r * C, causal ? (int)(r % (size_t)rows_per_block) + 1 : C, C);
 }
 // dx_j += y_j (dy_j - sum_k dy_k y_k); masked columns have y_j = 0 and get nothing
 void softmax_backward(real *dx, const real *dy, const real *y, size_t rows, int C) {
@@ -55,7 +60,7 @@ double cross_entropy_forward(real *probs, const real *logits, const int32_t *tar
     for (size_t r = 0; r < rows; r++) {
         int t = targets[r];
         CHECK(t >= 0 && t < C, "cross-entropy target %d of row %zu is outside [0, %d)", t, r, C);
-        total += softmax_row(probs + r * C, logits + r * C, C) - (double)logits[r * C + t];
+        total += softmax_row(probs + r * C, logits + r * C, C, C) - (double)logits[r * C + t];
     }
     return total;
 }

@@ -1,4 +1,5 @@
-// Element-wise unary kernels, each forward beside its backward. <tgmath.h> picks the float or double
+// Element-wise unary kernels, each forward beside its backward. Large arrays are split between the
+// threads (PARALLEL_MIN elements and up: below that, waking the team costs more than it saves). <tgmath.h> picks the float or double
 // libm function from the argument type, so the same lines serve both builds; `omp simd` loops call
 // libmvec's vector versions where available (vecmath.h).
 #include "vecmath.h" // before <tgmath.h>
@@ -7,14 +8,16 @@
 
 #include "kernels.h"
 
+#define PARALLEL_MIN 32768
+
 // y = tanh(x);  dy/dx = sech^2(x) (tanh_derivative, kernels.h)
 void tanh_forward(real *y, const real *x, size_t n) {
-#pragma omp simd
+#pragma omp parallel for simd schedule(static) if (n >= PARALLEL_MIN)
     for (size_t i = 0; i < n; i++) y[i] = tanh(x[i]);
 }
 void tanh_backward(real *dx, const real *dy, const real *x, const real *y, size_t n) {
     (void)y;
-#pragma omp simd
+#pragma omp parallel for simd schedule(static) if (n >= PARALLEL_MIN)
     for (size_t i = 0; i < n; i++) dx[i] += dy[i] * tanh_derivative(x[i]);
 }
 
@@ -22,12 +25,12 @@ void tanh_backward(real *dx, const real *dy, const real *x, const real *y, size_
 static const real INV_SQRT2 = (real)0.70710678118654752440;
 static const real INV_SQRT_2PI = (real)0.39894228040143267794;
 void gelu_forward(real *y, const real *x, size_t n) {
-#pragma omp simd
+#pragma omp parallel for simd schedule(static) if (n >= PARALLEL_MIN)
     for (size_t i = 0; i < n; i++) y[i] = (real)0.5 * x[i] * (1 + erf(x[i] * INV_SQRT2));
 }
 void gelu_backward(real *dx, const real *dy, const real *x, const real *y, size_t n) {
     (void)y;
-#pragma omp simd
+#pragma omp parallel for simd schedule(static) if (n >= PARALLEL_MIN)
     for (size_t i = 0; i < n; i++) {
         real cdf = (real)0.5 * (1 + erf(x[i] * INV_SQRT2));
         real pdf = INV_SQRT_2PI * exp((real)-0.5 * x[i] * x[i]);
@@ -38,21 +41,21 @@ void gelu_backward(real *dx, const real *dy, const real *x, const real *y, size_
 // y = log(1 + exp(x)), as max(x,0) + log1p(exp(-|x|)) so exp never overflows;
 // dy/dx = sigmoid(x), as exp(x - y) (= 1 / (1 + exp(-x)), also overflow-free)
 void softplus_forward(real *y, const real *x, size_t n) {
-#pragma omp simd
+#pragma omp parallel for simd schedule(static) if (n >= PARALLEL_MIN)
     for (size_t i = 0; i < n; i++) y[i] = fmax(x[i], (real)0) + log1p(exp(-fabs(x[i])));
 }
 void softplus_backward(real *dx, const real *dy, const real *x, const real *y, size_t n) {
-#pragma omp simd
+#pragma omp parallel for simd schedule(static) if (n >= PARALLEL_MIN)
     for (size_t i = 0; i < n; i++) dx[i] += dy[i] * exp(x[i] - y[i]);
 }
 
 // y = 1 / sqrt(x);  dy/dx = -x^(-3/2) / 2 = -y^3 / 2
 void rsqrt_forward(real *y, const real *x, size_t n) {
-#pragma omp simd
+#pragma omp parallel for simd schedule(static) if (n >= PARALLEL_MIN)
     for (size_t i = 0; i < n; i++) y[i] = 1 / sqrt(x[i]);
 }
 void rsqrt_backward(real *dx, const real *dy, const real *x, const real *y, size_t n) {
     (void)x;
-#pragma omp simd
+#pragma omp parallel for simd schedule(static) if (n >= PARALLEL_MIN)
     for (size_t i = 0; i < n; i++) dx[i] += dy[i] * (real)-0.5 * y[i] * y[i] * y[i];
 }

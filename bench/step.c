@@ -1,0 +1,222 @@
+// bench_step: times training steps of the real GPT (forward, backward, clip, AdamW) after warm-up
+// and says where the time goes.
+//
+// Prints ms/step, tokens/s, model FLOPs per step, achieved GFLOP/s, the sgemm rate on the step's own
+// matmul shapes (measured here, same threads: the limit a step can approach), peak resident memory,
+// and a per-op breakdown of forward and backward that adds up to the step.
+//
+// FLOPs per step count the matmuls only (everything else is O(B T C) and negligible beside them):
+//   forward multiply-adds = n_layer (12 B T C^2 + 2 B T^2 C) + B T C V
+//   (c_attn 3C^2 + attn c_proj C^2 + mlp 8C^2 per token; q k^T and p v, T^2 hd per head each;
+//   the tied lm_head C V), times 2 FLOPs, times 3 for forward + backward (two matmuls per matmul).
+//
+// Usage: bench_step [--norm ln] [--n-layer 4] [--n-head 4] [--n-embd 128] [--block-size 64]
+//                   [--batch-size 12] [--vocab 65] [--steps 50] [--warmup-steps 5] [--threads N]
+// Batches are random tokens: the time of a step does not depend on the text.
+#include <cblas.h>
+#include <getopt.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "../examples/cpu_env.h"
+#include "layers/gpt.h"
+#include "optim/optim.h"
+#include "tensor/kernels.h"
+
+typedef struct BenchConfig {
+    GptConfig gpt;
+    int batch, steps, warmup, threads;
+} BenchConfig;
+
+static int parse(BenchConfig *c, int argc, char **argv) {
+    static const struct option opts[] = {
+        {"norm", 1, 0, 'n'},       {"n-layer", 1, 0, 'l'}, {"n-head", 1, 0, 'h'},
+        {"n-embd", 1, 0, 'e'},     {"block-size", 1, 0, 't'}, {"batch-size", 1, 0, 'b'},
+        {"vocab", 1, 0, 'v'},      {"steps", 1, 0, 's'},   {"warmup-steps", 1, 0, 'w'},
+        {"threads", 1, 0, 'j'},    {"help", 0, 0, '?'},    {0, 0, 0, 0}};
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    *c = (BenchConfig){.gpt = {.vocab_size = 65, .block_size = 64, .n_layer = 4, .n_head = 4,
+                               .n_embd = 128, .norm = NORM_LN},
+                       .batch = 12, .steps = 50, .warmup = 5, .threads = cores > 0 ? (int)cores : 1};
+    for (int o; (o = getopt_long(argc, argv, "", opts, NULL)) != -1;) {
+        int v = optarg ? atoi(optarg) : 0;
+        switch (o) {
+        case 'n':
+            if ((v = norm_kind_parse(optarg)) < 0) return fprintf(stderr, "bench_step: unknown norm %s\n", optarg), 2;
+            c->gpt.norm = v;
+            break;
+        case 'l': c->gpt.n_layer = v; break;
+        case 'h': c->gpt.n_head = v; break;
+        case 'e': c->gpt.n_embd = v; break;
+        case 't': c->gpt.block_size = v; break;
+        case 'b': c->batch = v; break;
+        case 'v': c->gpt.vocab_size = v; break;
+        case 's': c->steps = v; break;
+        case 'w': c->warmup = v; break;
+        case 'j': c->threads = v; break;
+        default:
+            fprintf(stderr, "usage: see the comment at the top of bench/step.c\n");
+            return 2;
+        }
+    }
+    bool alpha = NORM_TABLE[c->gpt.norm].scalar && NORM_TABLE[c->gpt.norm].scalar[0] == 'a';
+    for (int p = 0; p < GPT_NORM_POSITIONS; p++) c->gpt.scalar0[p] = alpha ? 0.5 : 4.0;
+    const char *bad = gpt_config_check(&c->gpt);
+    if (bad || c->batch < 1 || c->steps < 1 || c->warmup < 0 || c->threads < 1)
+        return fprintf(stderr, "bench_step: %s\n", bad ? bad : "batch, steps, threads must be >= 1"), 2;
+    return 0;
+}
+
+// ---- the sgemm limit: the step's matmuls alone, as the model issues them ------------------------
+typedef struct GemmShape {
+    bool ta, tb;
+    int M, N, K, lda, ldb, ldc;
+    long count; // calls per step
+} GemmShape;
+
+// A linear layer y (BT,out) = x (BT,in) W^T and its two backward gemms (dx = dy W, dW = dy^T x).
+static int add_linear(GemmShape *s, int k, int BT, int out, int in, long times) {
+    s[k++] = (GemmShape){false, true, BT, out, in, in, in, out, times};
+    s[k++] = (GemmShape){false, false, BT, in, out, out, in, in, times};
+    s[k++] = (GemmShape){true, false, out, in, BT, out, in, in, times};
+    return k;
+}
+
+// The step's gemms (see ops_attention.c for the attention ones: one per head, on strided q|k|v).
+static int step_gemms(const BenchConfig *c, GemmShape *s) {
+    int B = c->batch, T = c->gpt.block_size, C = c->gpt.n_embd, H = c->gpt.n_head, hd = C / H;
+    int BT = B * T, L = c->gpt.n_layer, k = 0;
+    k = add_linear(s, k, BT, 3 * C, C, L);
+    k = add_linear(s, k, BT, C, C, L);
+    k = add_linear(s, k, BT, 4 * C, C, L);
+    k = add_linear(s, k, BT, C, 4 * C, L);
+    k = add_linear(s, k, BT, c->gpt.vocab_size, C, 1);
+    long heads = (long)L * B * H;
+    s[k++] = (GemmShape){false, true, T, T, hd, 3 * C, 3 * C, T, heads};  // s = q k^T
+    s[k++] = (GemmShape){false, false, T, hd, T, T, 3 * C, C, heads};     // y = p v
+    s[k++] = (GemmShape){false, true, T, T, hd, C, 3 * C, T, 2 * heads};  // dp = dy v^T, s again
+    s[k++] = (GemmShape){true, false, T, hd, T, T, C, 3 * C, heads};      // dv = p^T dy
+    s[k++] = (GemmShape){false, false, T, hd, T, T, 3 * C, 3 * C, heads}; // dq = ds k
+    s[k++] = (GemmShape){true, false, T, hd, T, T, 3 * C, 3 * C, heads};  // dk = ds^T q
+    return k;
+}
+
+static double flops_per_step(const BenchConfig *c) {
+    double B = c->batch, T = c->gpt.block_size, C = c->gpt.n_embd, V = c->gpt.vocab_size;
+    double macs = c->gpt.n_layer * (12 * B * T * C * C + 2 * B * T * T * C) + B * T * C * V;
+    return 6 * macs;
+}
+
+// Seconds the step's gemms take by themselves: each shape timed in a loop of its own count.
+static double sgemm_only_seconds(const BenchConfig *c) {
+    GemmShape s[32];
+    int n = step_gemms(c, s);
+    size_t biggest = 0;
+    for (int i = 0; i < n; i++) {
+        size_t a = (size_t)(s[i].ta ? s[i].K : s[i].M) * s[i].lda, b = (size_t)(s[i].tb ? s[i].N : s[i].K) * s[i].ldb;
+        size_t cc = (size_t)s[i].M * s[i].ldc;
+        biggest = a > biggest ? a : biggest, biggest = b > biggest ? b : biggest, biggest = cc > biggest ? cc : biggest;
+    }
+    real *A = calloc(biggest, sizeof(real)), *Bm = calloc(biggest, sizeof(real)), *Cm = calloc(biggest, sizeof(real));
+    double best = 1e30;
+    for (int rep = 0; rep < 3; rep++) { // the fastest of 3 passes: the limit, not the average
+        double t0 = tape_clock();
+        for (int i = 0; i < n; i++)
+            for (long j = 0; j < s[i].count; j++)
+                gemm_ld(s[i].ta, s[i].tb, s[i].M, s[i].N, s[i].K, 1, A, s[i].lda, Bm, s[i].ldb, 0, Cm, s[i].ldc);
+        double dt = tape_clock() - t0;
+        best = dt < best ? dt : best;
+    }
+    free(A), free(Bm), free(Cm);
+    return best;
+}
+
+// ---- one training step, timed in parts ----------------------------------------------------------
+typedef struct Parts {
+    double zero_grad, forward_backward, clip, optimizer, total; // seconds, summed over steps
+} Parts;
+
+static void train_step(Tape *t, Gpt *m, Optimizer *opt, const int32_t *idx, const int32_t *targets,
+                       int B, int T, Parts *p) {
+    double t0 = tape_clock();
+    paramset_zero_grad(&m->params);
+    double t1 = tape_clock();
+    tape_profile_mark(t);
+    Tensor *loss = gpt_forward(t, m, idx, targets, B, T, NULL);
+    tape_backward(t, loss);
+    double t2 = tape_clock();
+    grad_clip(&m->params, grad_norm(&m->params), 1.0);
+    double t3 = tape_clock();
+    optim_step(opt, &m->params, 1e-3);
+    double t4 = tape_clock();
+    tape_reset(t);
+    double t5 = tape_clock();
+    p->zero_grad += t1 - t0, p->forward_backward += t2 - t1, p->clip += t3 - t2;
+    p->optimizer += t4 - t3, p->total += t5 - t0;
+}
+
+static void print_row(const char *name, double fwd, double bwd, double total, int steps) {
+    printf("  %-24s %9.3f %9.3f %9.3f %6.1f%%\n", name, 1e3 * fwd / steps, 1e3 * bwd / steps,
+           1e3 * (fwd + bwd) / steps, 100 * (fwd + bwd) / total);
+}
+
+int main(int argc, char **argv) {
+    cpu_env_reexec(argv);
+    BenchConfig c;
+    int rc = parse(&c, argc, argv);
+    if (rc) return rc;
+    openblas_set_num_threads(c.threads);
+    omp_set_num_threads(c.threads);
+    int B = c.batch, T = c.gpt.block_size, BT = B * T;
+    Rng rng;
+    rng_seed(&rng, 1337);
+    Gpt m;
+    Optimizer opt;
+    Arena arena;
+    Tape tape;
+    OptimConfig oc = {.kind = OPTIM_ADAMW, .lr = 1e-3, .beta1 = 0.9, .beta2 = 0.99, .eps = 1e-8, .weight_decay = 0.1};
+    int32_t *idx = malloc(BT * sizeof(int32_t)), *targets = malloc(BT * sizeof(int32_t));
+    if (gpt_init(&m, &c.gpt, &rng) || optim_init(&opt, &oc, m.params.numel) || !idx || !targets ||
+        arena_init(&arena, "bench step", 0) || tape_init(&tape, &arena, 4096 + 64 * c.gpt.n_layer))
+        return fprintf(stderr, "bench_step: out of memory\n"), 1;
+    for (int i = 0; i < BT; i++) idx[i] = (int32_t)rng_below(&rng, c.gpt.vocab_size);
+    for (int i = 0; i < BT; i++) targets[i] = (int32_t)rng_below(&rng, c.gpt.vocab_size);
+
+    Parts warm = {0}, p = {0};
+    for (int s = 0; s < c.warmup; s++) train_step(&tape, &m, &opt, idx, targets, B, T, &warm);
+    TapeProfile prof = {0};
+    tape.profile = &prof;
+    for (int s = 0; s < c.steps; s++) train_step(&tape, &m, &opt, idx, targets, B, T, &p);
+    tape.profile = NULL;
+    double gemm_s = sgemm_only_seconds(&c);
+
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    double ms = 1e3 * p.total / c.steps, flops = flops_per_step(&c);
+    printf("bench_step: %s, %d layers, %d heads, %d wide, context %d, batch %d, vocab %d, %d threads, %d steps\n",
+           NORM_TABLE[c.gpt.norm].name, c.gpt.n_layer, c.gpt.n_head, c.gpt.n_embd, T, B,
+           c.gpt.vocab_size, c.threads, c.steps);
+    printf("ours ms_per_step %.3f tokens_per_s %.0f gflop_per_step %.3f gflops %.1f sgemm_gflops %.1f "
+           "peak_fraction %.3f peak_rss_mb %.0f\n",
+           ms, BT / ms * 1e3, flops * 1e-9, flops / (ms * 1e6), flops / (gemm_s * 1e9),
+           gemm_s / (p.total / c.steps), ru.ru_maxrss / 1024.0);
+    printf("\nper step (ms)              forward  backward     total   share\n");
+    double fwd = 0, bwd = 0;
+    for (int i = 0; i < prof.n; i++) {
+        print_row(prof.op[i].def->name, prof.op[i].fwd, prof.op[i].bwd, p.total, c.steps);
+        fwd += prof.op[i].fwd, bwd += prof.op[i].bwd;
+    }
+    print_row("(between ops)", p.forward_backward - fwd - bwd, 0, p.total, c.steps);
+    print_row("zero grads", p.zero_grad, 0, p.total, c.steps);
+    print_row("grad norm + clip", p.clip, 0, p.total, c.steps);
+    print_row("optimizer (AdamW)", p.optimizer, 0, p.total, c.steps);
+    print_row("tape reset", p.total - p.zero_grad - p.forward_backward - p.clip - p.optimizer, 0, p.total, c.steps);
+    print_row("step", p.total, 0, p.total, c.steps);
+    tape_free(&tape), arena_free(&arena), optim_free(&opt), gpt_free(&m);
+    free(idx), free(targets);
+    return 0;
+}
