@@ -17,7 +17,8 @@ static void test_records_in_order_and_no_grad_records_nothing(void **state) {
     assert_int_equal(fx->tape.n, 2);
     assert_string_equal(fx->tape.nodes[0].def->name, "affine");
     assert_string_equal(fx->tape.nodes[1].def->name, "tanh");
-    assert_true(y->needs_grad && y->grad);
+    assert_true(y->needs_grad);
+    assert_null(y->grad); // an op output's grad comes in backward
 
     bool was = tape_set_grad_enabled(&fx->tape, false);
     assert_true(was);
@@ -34,6 +35,30 @@ static void test_records_in_order_and_no_grad_records_nothing(void **state) {
 }
 
 // x*x and a+a: one tensor as both inputs gets both terms.
+// Op outputs get grads only in backward, and give them back once their producer has run: after
+// backward only the leaves hold grads, and a buffer given back is reused by the next grad of its size.
+static void test_grads_in_flight_only(void **state) {
+    Fixture *fx = *state;
+    Tape *t = &fx->tape;
+    Tensor *x = rand_tensor(fx, SHAPE(4, 8), true, 1, "x");
+    Tensor *a = op_tanh(t, x), *b = op_tanh(t, a), *c = op_tanh(t, b);
+    assert_null(a->grad);
+    size_t before = arena_mark(t->arena);
+    tape_backward(t, op_sum(t, c));
+    assert_null(a->grad);
+    assert_null(b->grad);
+    assert_null(c->grad);
+    // loss, c, b, a each need a grad, but c's is free by the time a needs one: three buffers of 32
+    // (b's and a's alternate), plus the loss's, not four.
+    size_t used = arena_mark(t->arena) - before;
+    assert_true(used < 4 * 32 * sizeof(real) + ARENA_ALIGN);
+    for (int i = 0; i < 32; i++) { // d tanh(tanh(tanh x)) / dx, by the chain rule
+        double u = tanh(x->data[i]), v = tanh(u);
+        double want = (1 - u * u) * (1 - v * v) * (1 - tanh(v) * tanh(v));
+        assert_true(fabs(x->grad[i] - want) <= 1e-5);
+    }
+}
+
 static void test_input_used_twice(void **state) {
     Fixture *fx = *state;
     Tensor *x = tensor_new(&fx->params, SHAPE(3), true);
@@ -182,6 +207,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_op_table_complete),
         cmocka_unit_test_setup_teardown(test_records_in_order_and_no_grad_records_nothing, fixture_setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_grads_in_flight_only, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_input_used_twice, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_node_with_two_consumers, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_inputs_without_grad_are_skipped, fixture_setup, fixture_teardown),

@@ -40,8 +40,7 @@ static double probe_loss(Probe *p) {
     double loss = 0;
     size_t n = tensor_numel(y);
     for (size_t i = 0; i < n; i++) loss += (double)p->r[i] * (double)y->data[i];
-    p->t->n = p->tape_top; // forget this evaluation
-    arena_rewind(p->t->arena, p->arena_top);
+    tape_rewind(p->t, p->tape_top, p->arena_top); // forget this evaluation
     return loss;
 }
 
@@ -123,8 +122,7 @@ int gradcheck(Tape *t, GradcheckFn f, void *ctx, Tensor *const *inputs, int n_in
         }
         free(num);
     }
-    t->n = 0;
-    arena_rewind(t->arena, arena_start);
+    tape_rewind(t, 0, arena_start);
     tape_set_grad_enabled(t, was_enabled);
     if (result) *result = res;
     return res.n_failed > 0;

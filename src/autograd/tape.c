@@ -2,6 +2,7 @@
 #include "tape.h"
 
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 int tape_init(Tape *t, Arena *step_arena, int max_nodes) {
@@ -17,8 +18,15 @@ void tape_free(Tape *t) {
 
 void tape_reset(Tape *t) {
     t->n = 0;
+    t->n_free_sizes = 0;
     t->fault = (TapeFault){0};
     arena_reset(t->arena);
+}
+
+void tape_rewind(Tape *t, int n_nodes, size_t arena_mark) {
+    t->n = n_nodes;
+    t->n_free_sizes = 0; // free grads may lie past the mark
+    arena_rewind(t->arena, arena_mark);
 }
 
 void tape_report_nonfinite(Tape *t, const char *op, const char *tensor) {
@@ -57,7 +65,47 @@ static bool any_needs_grad(int n_in, Tensor *const *in) {
 }
 
 Tensor *tape_output(Tape *t, Shape s, int n_in, Tensor *const *in) {
-    return tensor_new(t->arena, s, t->grad_enabled && any_needs_grad(n_in, in));
+    Tensor *y = tensor_new(t->arena, s, false);
+    y->needs_grad = t->grad_enabled && any_needs_grad(n_in, in); // its grad: grad_ensure
+    return y;
+}
+
+// ---- grads of op outputs: allocated when backward first needs them, reused once dead ------------
+static TapeFreeGrads *free_list(Tape *t, size_t bytes) {
+    for (int i = 0; i < t->n_free_sizes; i++)
+        if (t->free_grads[i].bytes == bytes) return &t->free_grads[i];
+    if (t->n_free_sizes == TAPE_GRAD_SIZES) return NULL; // a rare size: not reused
+    t->free_grads[t->n_free_sizes] = (TapeFreeGrads){.bytes = bytes};
+    return &t->free_grads[t->n_free_sizes++];
+}
+
+// Gives x a zeroed grad if it needs one and has none yet; a view's is its base's.
+static void grad_ensure(Tape *t, Tensor *x) {
+    if (!x->needs_grad || x->grad) return;
+    if (x->base) {
+        grad_ensure(t, x->base);
+        x->grad = x->base->grad + x->base_offset;
+        return;
+    }
+    size_t bytes = tensor_numel(x) * sizeof(real);
+    TapeFreeGrads *f = free_list(t, bytes);
+    if (f && f->head) {
+        x->grad = f->head;
+        f->head = *(void **)f->head;
+        memset(x->grad, 0, bytes);
+    } else {
+        x->grad = arena_calloc(t->arena, bytes);
+    }
+}
+
+static void grad_release(Tape *t, Tensor *x) {
+    size_t bytes = tensor_numel(x) * sizeof(real);
+    TapeFreeGrads *f = bytes >= sizeof(void *) ? free_list(t, bytes) : NULL;
+    if (f) {
+        *(void **)x->grad = f->head;
+        f->head = x->grad;
+    }
+    x->grad = NULL;
 }
 
 Node *tape_record(Tape *t, const OpDef *def, Tensor *out, int n_in, Tensor *const *in) {
@@ -80,12 +128,16 @@ Node *tape_record(Tape *t, const OpDef *def, Tensor *out, int n_in, Tensor *cons
 void tape_backward(Tape *t, Tensor *loss) {
     CHECK(tensor_numel(loss) == 1, "backward starts from a scalar loss; this tensor has %zu elements",
           tensor_numel(loss));
-    CHECK(loss->grad, "the loss needs no grad: no parameter fed it, or grad was disabled");
+    CHECK(loss->needs_grad, "the loss needs no grad: no parameter fed it, or grad was disabled");
+    grad_ensure(t, loss);
     loss->grad[0] = 1;
     for (int i = t->n - 1; i >= 0; i--) {
         Node *n = &t->nodes[i];
+        if (!n->out->grad) continue; // nothing downstream of this output reached the loss
         double t0 = t->profile ? tape_clock() : 0;
+        for (int k = 0; k < n->n_in; k++) grad_ensure(t, n->in[k]);
         n->def->backward(n);
+        grad_release(t, n->out);
         if (t->profile) *profile_slot(t->profile, n->def, true) += tape_clock() - t0;
     }
 }

@@ -50,6 +50,13 @@ typedef struct TapeProfile {
     double mark; // clock at the previous record
 } TapeProfile;
 
+// Grad buffers given back during backward, by size, for the next grad of that size to reuse.
+#define TAPE_GRAD_SIZES 32
+typedef struct TapeFreeGrads {
+    size_t bytes;
+    void *head; // a list threaded through the free buffers themselves
+} TapeFreeGrads;
+
 typedef struct Tape {
     Node *nodes; // (cap)
     int n, cap;
@@ -57,6 +64,8 @@ typedef struct Tape {
     bool grad_enabled; // false: ops compute forward only and record nothing
     TapeFault fault;
     TapeProfile *profile; // NULL: not profiling
+    TapeFreeGrads free_grads[TAPE_GRAD_SIZES];
+    int n_free_sizes;
 } Tape;
 
 // max_nodes bounds one step's graph; the nodes array is allocated once here. Returns 0 or -1.
@@ -64,6 +73,9 @@ int tape_init(Tape *t, Arena *step_arena, int max_nodes);
 void tape_free(Tape *t);
 // Forget all nodes and any fault, and reset the step arena: the end of a step.
 void tape_reset(Tape *t);
+// Forget the nodes after the first n_nodes and the arena's memory after arena_mark: undoing part of
+// a forward (gradcheck's probes).
+void tape_rewind(Tape *t, int n_nodes, size_t arena_mark);
 // Sets whether ops record (and allocate grads); returns the previous setting.
 bool tape_set_grad_enabled(Tape *t, bool enabled);
 
@@ -75,11 +87,15 @@ void tape_profile_mark(Tape *t);
 double tape_clock(void); // seconds, monotonic
 
 // Seeds d loss / d loss = 1 and runs every node's backward in reverse order. loss has one element.
+// Op outputs get their grad buffers here, not in the forward: zeroed just before the first backward
+// that adds to them, and given back for reuse once their producer's backward has run (nothing
+// reads them after that). So a step holds the forward's activations but only the grads in flight,
+// and after backward only leaf tensors (parameters, inputs) have grads to read.
 void tape_backward(Tape *t, Tensor *loss);
 
 // For op implementations (built-in and user-defined), in this order:
 //   out = tape_output(t, shape, n_in, in);   allocates out; it needs grad iff grad is enabled and
-//                                            some input needs grad
+//                                            some input needs grad (its grad comes in backward)
 //   ...compute out->data...
 //   node = tape_record(t, def, out, n_in, in);  NULL when out needs no grad (nothing recorded)
 Tensor *tape_output(Tape *t, Shape s, int n_in, Tensor *const *in);

@@ -50,19 +50,29 @@ static void check_params(const Norm *n, const Tensor *x) {
           info->scalar);
 }
 
-Tensor *norm_output(Tape *t, const Norm *n, Tensor *x, Node **node) {
-    Tensor *in[4] = {x, n->weight};
-    int k = 2;
+// The node's inputs: x, w, then b and the scalar when present.
+static int norm_inputs(const Norm *n, Tensor *x, Tensor **in) {
+    int k = 0;
+    in[k++] = x, in[k++] = n->weight;
     if (n->bias) in[k++] = n->bias;
     if (n->scalar) in[k++] = n->scalar;
-    Tensor *y = tape_output(t, x->shape, k, in);
-    *node = tape_record(t, NORM_TABLE[n->kind].op, y, k, in);
-    if (*node) {
-        (*node)->iarg[0] = n->kind;
-        (*node)->iarg[1] = n->bias != NULL;
-        (*node)->arg[0] = n->eps;
+    return k;
+}
+
+Tensor *norm_output(Tape *t, const Norm *n, Tensor *x) {
+    Tensor *in[4];
+    return tape_output(t, x->shape, norm_inputs(n, x, in), in);
+}
+
+void norm_record(Tape *t, const Norm *n, Tensor *x, Tensor *y, void *ctx) {
+    Tensor *in[4];
+    Node *node = tape_record(t, NORM_TABLE[n->kind].op, y, norm_inputs(n, x, in), in);
+    if (node) {
+        node->ctx = ctx;
+        node->iarg[0] = n->kind;
+        node->iarg[1] = n->bias != NULL;
+        node->arg[0] = n->eps;
     }
-    return y;
 }
 
 const real *norm_bias_or_zeros(Tape *t, const Norm *n, int C) {

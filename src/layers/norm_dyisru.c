@@ -8,14 +8,14 @@
 #include "norm_internal.h"
 
 Tensor *dyisru_forward(Tape *t, const Norm *n, Tensor *x) {
-    Node *node;
-    Tensor *y = norm_output(t, n, x, &node);
+    Tensor *y = norm_output(t, n, x);
     size_t rows = shape_rows(x->shape);
     int C = shape_last(x->shape);
     real *rs = arena_alloc(t->arena, rows * C * sizeof(real)); // (rows, C)
     real shift = (real)(norm_scalar_value(n->kind, n->scalar) + n->eps); // B + eps
     const real *w = n->weight->data, *b = norm_bias_or_zeros(t, n, C);
     double check = 0;
+#pragma omp parallel for schedule(static) reduction(+ : check) if (rows * C >= NORM_PARALLEL_MIN)
     for (size_t r = 0; r < rows; r++) {
         const real *xr = x->data + r * C; // (C)
         real *rr = rs + r * C, *yr = y->data + r * C;
@@ -27,7 +27,7 @@ Tensor *dyisru_forward(Tape *t, const Norm *n, Tensor *x) {
         }
     }
     if (!isfinite(check)) tape_report_nonfinite(t, NORM_TABLE[n->kind].name, n->weight->name);
-    if (node) node->ctx = rs;
+    norm_record(t, n, x, y, rs);
     return y;
 }
 

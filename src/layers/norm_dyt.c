@@ -9,14 +9,14 @@
 #include "norm_internal.h"
 
 Tensor *dyt_forward(Tape *t, const Norm *n, Tensor *x) {
-    Node *node;
-    Tensor *y = norm_output(t, n, x, &node);
+    Tensor *y = norm_output(t, n, x);
     size_t rows = shape_rows(x->shape);
     int C = shape_last(x->shape);
     real *th = arena_alloc(t->arena, rows * C * sizeof(real)); // (rows, C)
     real a = (real)norm_scalar_value(n->kind, n->scalar);
     const real *w = n->weight->data, *b = norm_bias_or_zeros(t, n, C);
     double check = 0;
+#pragma omp parallel for schedule(static) reduction(+ : check) if (rows * C >= NORM_PARALLEL_MIN)
     for (size_t r = 0; r < rows; r++) {
         const real *xr = x->data + r * C; // (C)
         real *tr = th + r * C, *yr = y->data + r * C;
@@ -28,7 +28,7 @@ Tensor *dyt_forward(Tape *t, const Norm *n, Tensor *x) {
         }
     }
     if (!isfinite(check)) tape_report_nonfinite(t, NORM_TABLE[n->kind].name, n->weight->name);
-    if (node) node->ctx = th;
+    norm_record(t, n, x, y, th);
     return y;
 }
 

@@ -6,6 +6,9 @@
 #include "../tensor/check.h"
 #include "norm.h"
 
+// Forwards over at least this many elements split their rows between the threads.
+#define NORM_PARALLEL_MIN 32768
+
 // A fused norm node's inputs are x, w, then b when present, then the scalar when present.
 // iarg[0] = NormKind, iarg[1] = has bias; arg[0] = eps.
 typedef struct NormNode {
@@ -25,8 +28,10 @@ static inline NormNode norm_node(const Node *n) {
     return v;
 }
 
-// Allocates y like x, runs nothing, records the node when y needs grad (NULL otherwise).
-Tensor *norm_output(Tape *t, const Norm *n, Tensor *x, Node **node);
+// A fused norm's forward: y = norm_output(...) allocates y like x; compute; then norm_record(...)
+// records the node with its saved context, when y needs grad.
+Tensor *norm_output(Tape *t, const Norm *n, Tensor *x);
+void norm_record(Tape *t, const Norm *n, Tensor *x, Tensor *y, void *ctx);
 // The bias, or a row of C zeros: forward loops add it unconditionally (no branch in the loop).
 const real *norm_bias_or_zeros(Tape *t, const Norm *n, int C);
 

@@ -12,8 +12,7 @@ typedef struct LnCtx {
 } LnCtx;
 
 Tensor *ln_forward(Tape *t, const Norm *n, Tensor *x) {
-    Node *node;
-    Tensor *y = norm_output(t, n, x, &node);
+    Tensor *y = norm_output(t, n, x);
     size_t rows = shape_rows(x->shape);
     int C = shape_last(x->shape);
     LnCtx *ctx = arena_alloc(t->arena, sizeof *ctx);
@@ -21,6 +20,7 @@ Tensor *ln_forward(Tape *t, const Norm *n, Tensor *x) {
     ctx->rstd = arena_alloc(t->arena, rows * sizeof(real));
     const real *w = n->weight->data, *b = norm_bias_or_zeros(t, n, C);
     double check = 0; // NaN or Inf anywhere makes the sum of the outputs non-finite
+#pragma omp parallel for schedule(static) reduction(+ : check) if (rows * C >= NORM_PARALLEL_MIN)
     for (size_t r = 0; r < rows; r++) {
         const real *xr = x->data + r * C; // (C)
         real *yr = y->data + r * C;       // (C)
@@ -40,7 +40,7 @@ Tensor *ln_forward(Tape *t, const Norm *n, Tensor *x) {
         ctx->rstd[r] = rstd;
     }
     if (!isfinite(check)) tape_report_nonfinite(t, NORM_TABLE[n->kind].name, n->weight->name);
-    if (node) node->ctx = ctx;
+    norm_record(t, n, x, y, ctx);
     return y;
 }
 

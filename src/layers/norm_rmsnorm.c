@@ -6,13 +6,13 @@
 #include "norm_internal.h"
 
 Tensor *rmsnorm_forward(Tape *t, const Norm *n, Tensor *x) {
-    Node *node;
-    Tensor *y = norm_output(t, n, x, &node);
+    Tensor *y = norm_output(t, n, x);
     size_t rows = shape_rows(x->shape);
     int C = shape_last(x->shape);
     real *rstds = arena_alloc(t->arena, rows * sizeof(real)); // (rows)
     const real *w = n->weight->data, *b = norm_bias_or_zeros(t, n, C);
     double check = 0;
+#pragma omp parallel for schedule(static) reduction(+ : check) if (rows * C >= NORM_PARALLEL_MIN)
     for (size_t r = 0; r < rows; r++) {
         const real *xr = x->data + r * C; // (C)
         real *yr = y->data + r * C;       // (C)
@@ -28,7 +28,7 @@ Tensor *rmsnorm_forward(Tape *t, const Norm *n, Tensor *x) {
         rstds[r] = rstd;
     }
     if (!isfinite(check)) tape_report_nonfinite(t, NORM_TABLE[n->kind].name, n->weight->name);
-    if (node) node->ctx = rstds;
+    norm_record(t, n, x, y, rstds);
     return y;
 }
 

@@ -24,6 +24,9 @@ void optim_free(Optimizer *o) {
     *o = (Optimizer){0};
 }
 
+// Loops over fewer elements than this run on one thread (waking the team would cost more).
+#define OPTIM_PARALLEL_MIN 32768
+
 // torch.optim.AdamW, step t (1-based), as torch computes it:
 //   p *= 1 - lr wd                    (decoupled decay; decaying parameters only)
 //   m += (1 - b1) (g - m);  v = b2 v + (1 - b2) g^2
@@ -33,7 +36,7 @@ static void adamw_update(real *p, const real *g, real *m, real *v, size_t n, dou
     real decay = (real)(1 - lr * wd), b1 = (real)c->beta1, b2 = (real)c->beta2;
     real step_size = (real)(lr / (1 - pow(c->beta1, (double)t)));
     real bc2_sqrt = (real)sqrt(1 - pow(c->beta2, (double)t)), eps = (real)c->eps;
-#pragma omp simd
+#pragma omp parallel for simd schedule(static) if (n >= OPTIM_PARALLEL_MIN)
     for (size_t i = 0; i < n; i++) {
         p[i] *= decay;
         m[i] += (1 - b1) * (g[i] - m[i]);
@@ -46,7 +49,7 @@ static void adamw_update(real *p, const real *g, real *m, real *v, size_t n, dou
 //   d = g + wd p;  buf = d on the first step, else mu buf + d;  p -= lr buf
 static void sgd_update(real *p, const real *g, real *buf, size_t n, double lr, double wd, double mu,
                        long t) {
-#pragma omp simd
+#pragma omp parallel for simd schedule(static) if (n >= OPTIM_PARALLEL_MIN)
     for (size_t i = 0; i < n; i++) {
         real d = g[i] + (real)wd * p[i];
         buf[i] = t == 1 ? d : (real)mu * buf[i] + d;
@@ -76,7 +79,7 @@ double optim_lr(const OptimConfig *c, long step) {
 
 double grad_norm(const ParamSet *ps) {
     double sq = 0;
-#pragma omp simd reduction(+ : sq)
+#pragma omp parallel for simd schedule(static) reduction(+ : sq) if (ps->numel >= OPTIM_PARALLEL_MIN)
     for (size_t i = 0; i < ps->numel; i++) sq += (double)ps->grad[i] * ps->grad[i];
     return sqrt(sq);
 }
@@ -84,7 +87,7 @@ double grad_norm(const ParamSet *ps) {
 void grad_clip(ParamSet *ps, double norm, double max_norm) {
     if (max_norm > 0 && max_norm / (norm + 1e-6) < 1) {
         real scale = (real)(max_norm / (norm + 1e-6));
-#pragma omp simd
+#pragma omp parallel for simd schedule(static) if (ps->numel >= OPTIM_PARALLEL_MIN)
         for (size_t i = 0; i < ps->numel; i++) ps->grad[i] *= scale;
     }
 }

@@ -49,10 +49,7 @@ Tensor *tensor_view(Arena *a, const Tensor *t, Shape s) {
     char b1[64], b2[64];
     CHECK(shape_numel(s) == tensor_numel(t), "cannot view %s as %s: element counts differ",
           shape_str(t->shape, b1), shape_str(s, b2));
-    Tensor *v = arena_alloc(a, sizeof(Tensor));
-    *v = *t;
-    v->shape = s;
-    return v;
+    return tensor_slice(a, t, 0, s);
 }
 
 Tensor *tensor_slice(Arena *a, const Tensor *t, size_t first, Shape s) {
@@ -64,6 +61,8 @@ Tensor *tensor_slice(Arena *a, const Tensor *t, size_t first, Shape s) {
     v->data += first;
     if (v->grad) v->grad += first;
     v->shape = s;
+    v->base = t->base ? t->base : (Tensor *)t;
+    v->base_offset = t->base_offset + first;
     return v;
 }
 

@@ -17,10 +17,14 @@ typedef struct Shape {
 
 typedef struct Tensor {
     real *data;       // (numel)
-    real *grad;       // (numel), NULL when needs_grad is false
+    real *grad;       // (numel), NULL when needs_grad is false, or while a tape defers it
     Shape shape;
     bool needs_grad;
     const char *name; // for reports (gradcheck, non-finite detection); may be NULL
+    // A view or slice: the tensor it views, and where in it (in elements). Its grad is base's grad
+    // from there on, even when base's grad is only allocated later (autograd/tape.c).
+    struct Tensor *base;
+    size_t base_offset;
 } Tensor;
 
 // SHAPE(B, T, C) builds a Shape from 1 to 4 dimensions.
@@ -39,6 +43,7 @@ static inline int shape_last(Shape s) { return s.d[s.ndim - 1]; }
 static inline size_t tensor_numel(const Tensor *t) { return shape_numel(t->shape); }
 
 // Allocates a tensor (struct, data, and a zeroed grad when needs_grad) from an arena.
+// (A tape's op outputs get their grads later, in backward: tape_output.)
 // Data is left uninitialised.
 Tensor *tensor_new(Arena *a, Shape s, bool needs_grad);
 // A view of the same data and grad with another shape of the same numel.
