@@ -6,7 +6,20 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sys/mman.h>
+
 #include "check.h"
+
+// Arena memory is mapped from the system directly, not malloc'ed: unmapping gives it back at once,
+// so a measured arena's temporary chunks are gone before its block is taken (with malloc, freed
+// chunks would stay in the heap and a process would hold both: 2x the resident memory).
+static void *pages_alloc(size_t bytes) {
+    void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    return p == MAP_FAILED ? NULL : p;
+}
+static void pages_free(void *p, size_t bytes) {
+    if (p) munmap(p, bytes);
+}
 
 #define CHUNK_MIN (1u << 20)
 
@@ -22,7 +35,7 @@ int arena_init(Arena *a, const char *name, size_t cap) {
     *a = (Arena){.name = name, .measuring = cap == 0};
     if (cap == 0) return 0;
     a->cap = align_up(cap);
-    a->base = aligned_alloc(ARENA_ALIGN, a->cap);
+    a->base = pages_alloc(a->cap);
     return a->base ? 0 : -1;
 }
 
@@ -30,14 +43,14 @@ static void chunks_free(Arena *a) {
     while (a->chunks) {
         ArenaChunk *c = a->chunks;
         a->chunks = c->next;
-        free(c->mem);
+        pages_free(c->mem, c->cap);
         free(c);
     }
 }
 
 void arena_free(Arena *a) {
     chunks_free(a);
-    free(a->base);
+    pages_free(a->base, a->cap);
     *a = (Arena){0};
 }
 
@@ -48,7 +61,7 @@ static void *chunk_alloc(Arena *a, size_t bytes) {
         CHECK(c, "arena '%s': out of memory while measuring", a->name);
         c->cap = bytes > CHUNK_MIN ? bytes : CHUNK_MIN;
         c->used = 0;
-        c->mem = aligned_alloc(ARENA_ALIGN, c->cap);
+        c->mem = pages_alloc(c->cap);
         CHECK(c->mem, "arena '%s': out of memory while measuring (%zu bytes)", a->name, c->cap);
         c->next = a->chunks;
         a->chunks = c;
@@ -86,7 +99,7 @@ void arena_reset(Arena *a) {
     if (a->measuring && a->peak > 0) {
         chunks_free(a);
         a->cap = a->peak;
-        a->base = aligned_alloc(ARENA_ALIGN, a->cap);
+        a->base = pages_alloc(a->cap);
         CHECK(a->base, "arena '%s': cannot allocate its measured size of %zu bytes", a->name,
               a->cap);
         a->measuring = false;
