@@ -171,6 +171,7 @@ int main(int argc, char **argv) {
     if (rc) return rc;
     openblas_set_num_threads(c.threads);
     omp_set_num_threads(c.threads);
+    cpu_flush_subnormals();
     int B = c.batch, T = c.gpt.block_size, BT = B * T;
     Rng rng;
     rng_seed(&rng, 1337);

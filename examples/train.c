@@ -216,6 +216,7 @@ static int setup(Run *r, int argc, char **argv) {
     }
     openblas_set_num_threads((int)o->threads);
     omp_set_num_threads((int)o->threads);
+    cpu_flush_subnormals();
 
     GptConfig cfg = {.vocab_size = r->have_text ? r->data.vocab_size : 0, .block_size = (int)o->block_size,
                      .n_layer = (int)o->n_layer, .n_head = (int)o->n_head, .n_embd = (int)o->n_embd,

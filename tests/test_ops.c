@@ -123,11 +123,22 @@ static void test_unary_known(void **state) {
                   4, VAL_TOL);
     assert_true(sp->data[4] > 0 && fabs(sp->data[4] / exp(-30.0) - 1) < 1e-5);
     // tanh' at saturation: sech^2, not 1 - tanh^2 (which is 0 or 1.2e-7 here in float)
-    const double zs[] = {10, -20, 0.3};
-    for (int i = 0; i < 3; i++) {
+    // Accurate out to where it would turn subnormal (|z| = 43.5: 4.8e-38 in float), 0 beyond.
+    const double zs[] = {10, -20, 0.3, 43.5};
+    for (int i = 0; i < 4; i++) {
         double exact = 1 / (cosh(zs[i]) * cosh(zs[i]));
         assert_true(fabs(tanh_derivative((real)zs[i]) / exact - 1) < 1e-5);
     }
+    assert_true(tanh_derivative(2 * TANH_DERIVATIVE_ZERO) == 0);
+    assert_true(tanh_derivative(-2 * TANH_DERIVATIVE_ZERO) == 0);
+    // gelu' = Phi(x) + x phi(x): exact at 5 and -2; 1 and 0 far out, where phi underflows
+    real gx[] = {5, -2, 60, -60}, gy[4], gdy[] = {1, 1, 1, 1}, gdx[4] = {0};
+    gelu_backward(gdx, gdy, gx, gy, 4);
+    for (int i = 0; i < 2; i++) {
+        double z = gx[i], exact = 0.5 * erfc(-z / sqrt(2.0)) + z * exp(-z * z / 2) / sqrt(2 * M_PI);
+        assert_true(fabs(gdx[i] / exact - 1) < 1e-4);
+    }
+    assert_true(gdx[2] == 1 && gdx[3] == 0);
     Tensor *pos = tensor_new(&fx->params, SHAPE(3), false);
     set_values(pos, (double[]){4, 0.25, 2});
     assert_values(op_rsqrt(&fx->tape, pos)->data, (double[]){0.5, 2, 0.707106781186548}, 3, VAL_TOL);

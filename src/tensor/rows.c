@@ -7,18 +7,31 @@
 #include "check.h"
 #include "kernels.h"
 
+// exp(d) for d = x - max <= 0, with d clamped at EXP_FLOOR: below it exp(d) is subnormal or 0 anyway
+// (it becomes 1.6e-38 in float, an absolute change below 2e-38 in a probability), but arguments that
+// far out leave the vector exp's fast path (20x slower per element), and peaked attention rows late
+// in training are full of them. (The programs also flush subnormal results: examples/cpu_env.h.)
+#ifdef REAL_IS_DOUBLE
+#define EXP_FLOOR -708.0
+#else
+#define EXP_FLOOR -87.0f
+#endif
+#define EXP_CLAMPED(d) exp((d) > EXP_FLOOR ? (d) : EXP_FLOOR)
+
 // y_j = exp(x_j - max) / sum_k exp(x_k - max) over the visible columns j < visible, y_j = 0 after;
 // returns log sum_k exp(x_k) (in double). y may be x.
 double softmax_row(real *y, const real *x, int visible, int C) {
     real mx = x[0];
 #pragma omp simd reduction(max : mx)
     for (int j = 1; j < visible; j++) mx = x[j] > mx ? x[j] : mx;
-    double sum = 0;
-#pragma omp simd reduction(+ : sum)
+#pragma omp simd
     for (int j = 0; j < visible; j++) {
-        y[j] = exp(x[j] - mx);
-        sum += y[j];
+        real d = x[j] - mx;
+        y[j] = EXP_CLAMPED(d);
     }
+    double sum = 0; // a loop of its own: with the clamp in the same loop, gcc 12 does not vectorise
+#pragma omp simd reduction(+ : sum)
+    for (int j = 0; j < visible; j++) sum += y[j];
     real inv = (real)(1.0 / sum);
 #pragma omp simd
     for (int j = 0; j < visible; j++) y[j] *= inv;
@@ -28,7 +41,10 @@ double softmax_row(real *y, const real *x, int visible, int C) {
 
 void softmax_row_from_lse(real *y, int visible, int C, real lse) {
 #pragma omp simd
-    for (int j = 0; j < visible; j++) y[j] = exp(y[j] - lse);
+    for (int j = 0; j < visible; j++) {
+        real d = y[j] - lse;
+        y[j] = EXP_CLAMPED(d);
+    }
     for (int j = visible; j < C; j++) y[j] = 0;
 }
 
