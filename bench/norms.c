@@ -10,16 +10,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "layers/norm.h"
 #include "tensor/rng.h"
-
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + 1e-9 * ts.tv_nsec;
-}
 
 static int cmp(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
@@ -48,9 +41,9 @@ static void run_copy(Bench *b) { memcpy(b->dst, b->src, b->copy_bytes); }
 
 // Median seconds per call over reps timed batches, each of `inner` calls.
 static double timed(void (*f)(Bench *), Bench *b, int inner) {
-    double t = now();
+    double t = tape_clock();
     for (int i = 0; i < inner; i++) f(b);
-    return (now() - t) / inner;
+    return (tape_clock() - t) / inner;
 }
 
 int main(int argc, char **argv) {

@@ -11,7 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "autograd/ops.h"
@@ -22,12 +21,6 @@
 #ifndef NORMLAB_DATA_DIR
 #define NORMLAB_DATA_DIR "data"
 #endif
-
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + 1e-9 * ts.tv_nsec;
-}
 
 // Prints "train: error: ..." and returns the exit status (1: runtime failure, 2: bad usage).
 static int fail(int status, const char *fmt, ...) {
@@ -288,7 +281,7 @@ static int train(Run *r, double t0) {
     for (;;) {
         bool last = r->step >= o->steps;
         if (r->have_text && (r->step % o->eval_interval == 0 || last) && (r->step > start || start == 0 || last)) {
-            double tl = evaluate(r, false), vl = evaluate(r, true), el = now() - t0;
+            double tl = evaluate(r, false), vl = evaluate(r, true), el = tape_clock() - t0;
             if (vl < best) best = vl, best_step = r->step;
             if (tty && !quiet) printf("\r\033[K");
             printf("step %ld: train loss %.4f, val loss %.4f%s\n", r->step, tl, vl, vl == best ? " (best)" : "");
@@ -296,23 +289,23 @@ static int train(Run *r, double t0) {
             log_row(r, "eval_val", vl, 0, 0, 0, el);
         }
         if (last) break;
-        double ts = now(), lr = optim_lr(&r->opt.cfg, r->step), gnorm;
+        double ts = tape_clock(), lr = optim_lr(&r->opt.cfg, r->step), gnorm;
         dataset_batch(&r->data, false, (int)o->batch_size, (int)o->block_size, &r->data_rng, r->idx, r->targets);
         double loss = train_forward_backward(r, &gnorm, err, sizeof err);
         if (isnan(loss)) {
-            log_row(r, "train", NAN, lr, NAN, 0, now() - t0);
+            log_row(r, "train", NAN, lr, NAN, 0, tape_clock() - t0);
             return fail(1, "%s. The run stops here%s.", err, o->save ? "; the last checkpoint written is untouched" : "");
         }
         grad_clip(&r->model.params, gnorm, o->grad_clip);
         optim_step(&r->opt, &r->model.params, lr);
         tape_reset(&r->train);
         r->step++; // from here on, r->step counts this step as done
-        double dt = now() - ts;
+        double dt = tape_clock() - ts;
         train_time += dt;
         tps = (double)o->batch_size * o->block_size / dt;
-        log_row(r, "train", loss, lr, gnorm, tps, now() - t0);
+        log_row(r, "train", loss, lr, gnorm, tps, tape_clock() - t0);
         if (!quiet && (tty || r->step % every == 0))
-            progress(r, loss, lr, tps, now() - t0, train_time / (r->step - start), tty);
+            progress(r, loss, lr, tps, tape_clock() - t0, train_time / (r->step - start), tty);
         if (o->save && o->save_every > 0 && r->step % o->save_every == 0) {
             int rc = save(r);
             if (rc) return rc;
@@ -321,16 +314,16 @@ static int train(Run *r, double t0) {
     if (best_step >= 0) {
         size_t n;
         double full = evaluate_full_val(r, &n);
-        log_row(r, "eval_val_full", full, 0, 0, 0, now() - t0);
+        log_row(r, "eval_val_full", full, 0, 0, 0, tape_clock() - t0);
         printf("best val loss %.4f at step %ld; wall time %.1f s (%.1f s in training steps)\n"
-               "val loss over the whole val split (%zu tokens): %.4f\n", best, best_step, now() - t0, train_time, n, full);
+               "val loss over the whole val split (%zu tokens): %.4f\n", best, best_step, tape_clock() - t0, train_time, n, full);
     }
     return 0;
 }
 
 int main(int argc, char **argv) {
     cpu_env_reexec(argv);
-    double t0 = now();
+    double t0 = tape_clock();
     Run r = {0};
     int rc = setup(&r, argc, argv);
     if (rc) {
