@@ -6,7 +6,9 @@
 // beyond that (saved tensors, zeroing the output's grad, dx read by +=) costs it throughput.
 // The copy moves the same bytes: memcpy of 2.5 rows*C reals (each byte read once, written once).
 //
-// Usage: bench_norms [--quick] [--reps N]   (single-threaded, like the kernels at present)
+// Usage: bench_norms [--quick] [--reps N]   (one thread: the norms' forwards would otherwise split
+// their rows between the cores while memcpy uses one)
+#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,7 +34,9 @@ typedef struct Bench {
 static void run_norm(Bench *b) {
     tape_reset(&b->tape);
     Tensor *y = norm_forward(&b->tape, &b->norm, b->x);
-    for (size_t i = 0; i < 8; i++) y->grad[i] = 1; // dy: the zeroed grad plus a few ones
+    // dy: what backward would hand the op, a zeroed grad (the tape's grad_ensure) plus a few ones
+    y->grad = arena_calloc(b->tape.arena, tensor_numel(y) * sizeof(real));
+    for (size_t i = 0; i < 8; i++) y->grad[i] = 1;
     Node *n = &b->tape.nodes[b->tape.n - 1];
     n->def->backward(n);
 }
@@ -58,6 +62,7 @@ int main(int argc, char **argv) {
         }
     }
     if (reps < 1 || reps > 100) reps = 5;
+    omp_set_num_threads(1);
     const int Cs[] = {128, 1024, 4096}, rows_list[] = {768, 4096, 16384};
     int nC = quick ? 2 : 3, nR = quick ? 2 : 3;
     printf("fused norm forward+backward vs memcpy of the same bytes (5 x rows x C x %zu B), %s build,\n"
