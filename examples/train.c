@@ -40,27 +40,26 @@ void run_seed(Rng *r, long seed, int stream) {
 // ---- one step ----------------------------------------------------------------------------------
 double train_forward_backward(Run *r, double *norm, char *err, size_t errlen) {
     int B = (int)r->o.batch_size, T = (int)r->o.block_size;
+    Tape *t = &r->train;
     paramset_zero_grad(&r->model.params);
-    Tensor *loss = gpt_forward(&r->train, &r->model, r->idx, r->targets, B, T, &r->dropout_rng);
+    Tensor *loss = gpt_forward(t, &r->model, r->idx, r->targets, B, T, &r->dropout_rng);
     double value = loss->data[0];
     if (!isfinite(value)) {
-        const TapeFault *f = &r->train.fault;
-        snprintf(err, errlen, "step %ld: the loss is %g%s%s%s%s", r->step, value,
-                 f->op ? "; the first non-finite output was in " : "", f->op ? f->op : "",
-                 f->tensor ? " at " : "", f->tensor ? f->tensor : "");
+        int at = tape_find_nonfinite(t);
+        snprintf(err, errlen, "step %ld: the loss is %g; it started in %s (%s), the first output in forward "
+                 "order to hold a NaN or Inf", r->step, value, at < 0 ? "?" : t->nodes[at].scope,
+                 at < 0 ? "?" : t->nodes[at].def->name);
         return NAN;
     }
-    tape_backward(&r->train, loss);
+    tape_backward(t, loss);
     *norm = grad_norm(&r->model.params);
-    if (!isfinite(*norm)) {
-        for (int i = 0; i < r->model.params.n; i++) { // name the first parameter (in table order) hit
-            const Param *p = &r->model.params.list[i];
-            for (size_t j = 0; j < tensor_numel(p->t); j++)
-                if (!isfinite(p->t->grad[j])) {
-                    snprintf(err, errlen, "step %ld: non-finite gradient, first in %s", r->step, p->spec.name);
-                    return NAN;
-                }
-        }
+    if (!isfinite(*norm)) { // run backward again, checking each op's grads, to find where it began
+        paramset_zero_grad(&r->model.params);
+        int at = tape_backward_find_nonfinite(t, loss);
+        snprintf(err, errlen, "step %ld: the loss is %.4f but the gradients are not finite; they started in "
+                 "the backward of %s (%s), the first in backward order to write a NaN or Inf", r->step, value,
+                 at < 0 ? "?" : t->nodes[at].scope, at < 0 ? "?" : t->nodes[at].def->name);
+        return NAN;
     }
     return value;
 }
@@ -106,13 +105,22 @@ static double evaluate_full_val(Run *r, size_t *n_tokens) {
 }
 
 // ---- logs and progress -------------------------------------------------------------------------
-static void log_row(Run *r, const char *kind, double loss, double lr, double gnorm, double tps, double elapsed) {
+// One row; stats (the instruments' columns) may be NULL.
+static void log_row(Run *r, const char *kind, double loss, double lr, double gnorm, double tps, double elapsed,
+                    const TrainStats *stats) {
     if (!r->log) return;
-    if (r->log_json)
+    if (r->log_json) {
         fprintf(r->log, "{\"step\": %ld, \"kind\": \"%s\", \"loss\": %.6g, \"lr\": %.6g, \"grad_norm\": %.6g, "
-                "\"tokens_per_sec\": %.1f, \"elapsed_sec\": %.3f}\n", r->step, kind, loss, lr, gnorm, tps, elapsed);
-    else
-        fprintf(r->log, "%ld,%s,%.6g,%.6g,%.6g,%.1f,%.3f\n", r->step, kind, loss, lr, gnorm, tps, elapsed);
+                "\"tokens_per_sec\": %.1f, \"elapsed_sec\": %.3f, \"skipped\": %ld, \"spikes\": %ld", r->step, kind,
+                loss, lr, gnorm, tps, elapsed, r->skipped, r->spikes);
+        if (stats) stats_write(stats, r->log, true);
+        fprintf(r->log, "}\n");
+    } else {
+        fprintf(r->log, "%ld,%s,%.6g,%.6g,%.6g,%.1f,%.3f,%ld,%ld", r->step, kind, loss, lr, gnorm, tps, elapsed,
+                r->skipped, r->spikes);
+        stats ? stats_write(stats, r->log, false) : stats_write_empty(&r->stats, r->log);
+        fputc('\n', r->log);
+    }
     fflush(r->log);
 }
 
@@ -205,7 +213,6 @@ static int setup(Run *r, int argc, char **argv) {
         r->log_json = n >= 5 && (!strcmp(o->log + n - 5, ".json") || (n >= 6 && !strcmp(o->log + n - 6, ".jsonl")));
         bool append = o->resume != NULL;
         if (!(r->log = fopen(o->log, append ? "a" : "w"))) return st_close(&ckpt), fail(1, "--log %s cannot be written: %s", o->log, strerror(errno));
-        if (!r->log_json && (!append || ftell(r->log) == 0)) fprintf(r->log, "step,kind,loss,lr,grad_norm,tokens_per_sec,elapsed_sec\n");
     }
     openblas_set_num_threads((int)o->threads);
     omp_set_num_threads((int)o->threads);
@@ -238,6 +245,12 @@ static int setup(Run *r, int argc, char **argv) {
         return st_close(&ckpt), fail(1, "out of memory building the model");
     tape_set_grad_enabled(&r->eval, false);
     tape_set_grad_enabled(&r->sample, false);
+    if (stats_init(&r->stats, &r->model)) return st_close(&ckpt), fail(1, "out of memory for the instruments");
+    if (r->log && !r->log_json && ftell(r->log) == 0) {
+        fprintf(r->log, "step,kind,loss,lr,grad_norm,tokens_per_sec,elapsed_sec,skipped,spikes");
+        stats_header(&r->stats, r->log);
+        fputc('\n', r->log);
+    }
     if (o->resume) {
         rc = checkpoint_restore(r, &ckpt, err, sizeof err);
         st_close(&ckpt);
@@ -256,6 +269,7 @@ static int setup(Run *r, int argc, char **argv) {
 
 static void teardown(Run *r) {
     if (r->log) fclose(r->log);
+    stats_free(&r->stats);
     tape_free(&r->train), tape_free(&r->eval), tape_free(&r->sample);
     arena_free(&r->train_arena), arena_free(&r->eval_arena), arena_free(&r->sample_arena);
     optim_free(&r->opt);
@@ -270,13 +284,32 @@ static int save(Run *r) {
     return 0;
 }
 
+// What alpha or beta learned, per norm position (the surrogates only).
+static void print_learned_scalars(const Run *r) {
+    const char *scalar = NORM_TABLE[r->o.norm].scalar;
+    if (!scalar) return;
+    const Gpt *m = &r->model;
+    for (int p = 0; p < GPT_NORM_POSITIONS; p++) {
+        printf("%s %s:", scalar, GPT_NORM_POSITION_NAMES[p]);
+        for (int l = 0; l < (p == GPT_LNF ? 1 : m->cfg.n_layer); l++) {
+            const Norm *n = p == GPT_LN1 ? &m->blocks[l].ln_1 : p == GPT_LN2 ? &m->blocks[l].ln_2 : &m->ln_f;
+            printf(" %.4g", norm_scalar_effective(r->o.norm, n->scalar->data[0]));
+        }
+        printf("%s (started at %g)\n", p == GPT_LNF ? "" : " (layers 0..)", scalar[0] == 'a' ? r->o.alpha0_pos[p] : r->o.beta0_pos[p]);
+    }
+}
+
 // ---- the loop ----------------------------------------------------------------------------------
+// --on-nonfinite=skip gives up when this many steps in a row go non-finite: the parameters no
+// longer change, so the same fault would repeat on every batch.
+#define MAX_SKIPS_IN_A_ROW 20
+
 static int train(Run *r, double t0) {
     const TrainOptions *o = &r->o;
     bool tty = isatty(STDOUT_FILENO), quiet = o->quiet;
     long every = o->eval_interval / 5 > 0 ? o->eval_interval / 5 : 1; // progress lines off a terminal
     double best = INFINITY, train_time = 0, tps = 0;
-    long best_step = -1, start = r->step;
+    long best_step = -1, start = r->step, run_of_skips = 0;
     char err[1024];
     for (;;) {
         bool last = r->step >= o->steps;
@@ -285,25 +318,40 @@ static int train(Run *r, double t0) {
             if (vl < best) best = vl, best_step = r->step;
             if (tty && !quiet) printf("\r\033[K");
             printf("step %ld: train loss %.4f, val loss %.4f%s\n", r->step, tl, vl, vl == best ? " (best)" : "");
-            log_row(r, "eval_train", tl, 0, 0, 0, el);
-            log_row(r, "eval_val", vl, 0, 0, 0, el);
+            log_row(r, "eval_train", tl, 0, 0, 0, el, NULL);
+            log_row(r, "eval_val", vl, 0, 0, 0, el, NULL);
         }
         if (last) break;
         double ts = tape_clock(), lr = optim_lr(&r->opt.cfg, r->step), gnorm;
         dataset_batch(&r->data, false, (int)o->batch_size, (int)o->block_size, &r->data_rng, r->idx, r->targets);
         double loss = train_forward_backward(r, &gnorm, err, sizeof err);
         if (isnan(loss)) {
-            log_row(r, "train", NAN, lr, NAN, 0, tape_clock() - t0);
-            return fail(1, "%s. The run stops here%s.", err, o->save ? "; the last checkpoint written is untouched" : "");
+            tape_reset(&r->train);
+            if (o->on_nonfinite == NONFINITE_STOP || ++run_of_skips > MAX_SKIPS_IN_A_ROW) {
+                log_row(r, "train", NAN, lr, NAN, 0, tape_clock() - t0, NULL);
+                if (tty && !quiet) printf("\r\033[K");
+                return fail(1, "%s. %sThe run stops here%s.", err,
+                            run_of_skips > MAX_SKIPS_IN_A_ROW ? "Too many non-finite steps in a row (skipped). " : "",
+                            o->save ? "; the last checkpoint written is untouched" : "");
+            }
+            r->skipped++, r->step++; // the batch is used up; parameters and moments stay as they were
+            log_row(r, "train", NAN, lr, NAN, 0, tape_clock() - t0, NULL);
+            printf("%s%s: update skipped (%ld so far)\n", tty && !quiet ? "\r\033[K" : "", err, r->skipped);
+            continue;
         }
+        run_of_skips = 0;
+        bool measure = r->log && o->stats_every > 0 && r->step % o->stats_every == 0;
+        if (measure) stats_measure(&r->stats, &r->train), stats_before_update(&r->stats);
         grad_clip(&r->model.params, gnorm, o->grad_clip);
         optim_step(&r->opt, &r->model.params, lr);
+        if (measure) stats_after_update(&r->stats);
         tape_reset(&r->train);
         r->step++; // from here on, r->step counts this step as done
+        r->spikes += stats_spike(&r->stats, loss, o->spike_factor);
         double dt = tape_clock() - ts;
         train_time += dt;
         tps = (double)o->batch_size * o->block_size / dt;
-        log_row(r, "train", loss, lr, gnorm, tps, tape_clock() - t0);
+        log_row(r, "train", loss, lr, gnorm, tps, tape_clock() - t0, measure ? &r->stats : NULL);
         if (!quiet && (tty || r->step % every == 0))
             progress(r, loss, lr, tps, tape_clock() - t0, train_time / (r->step - start), tty);
         if (o->save && o->save_every > 0 && r->step % o->save_every == 0) {
@@ -314,10 +362,13 @@ static int train(Run *r, double t0) {
     if (best_step >= 0) {
         size_t n;
         double full = evaluate_full_val(r, &n);
-        log_row(r, "eval_val_full", full, 0, 0, 0, tape_clock() - t0);
+        log_row(r, "eval_val_full", full, 0, 0, 0, tape_clock() - t0, NULL);
         printf("best val loss %.4f at step %ld; wall time %.1f s (%.1f s in training steps)\n"
                "val loss over the whole val split (%zu tokens): %.4f\n", best, best_step, tape_clock() - t0, train_time, n, full);
     }
+    if (r->step > start) printf("loss spikes (> %g x the running median): %ld; steps skipped (non-finite): %ld\n",
+                                o->spike_factor, r->spikes, r->skipped);
+    print_learned_scalars(r);
     return 0;
 }
 

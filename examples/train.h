@@ -9,6 +9,7 @@
 #include "layers/gpt.h"
 #include "optim/optim.h"
 #include "train_options.h"
+#include "train_stats.h"
 
 // Independent random streams, all derived from --seed.
 enum { STREAM_INIT, STREAM_DATA, STREAM_DROPOUT, STREAM_EVAL, STREAM_SAMPLE };
@@ -27,6 +28,8 @@ typedef struct Run {
     int32_t *idx, *targets;   // (B*T) the current batch
     FILE *log;
     bool log_json;
+    TrainStats stats;     // the instruments (--stats-every) and the spike detector
+    long skipped, spikes; // steps skipped for a non-finite loss or grad (--on-nonfinite=skip); loss spikes
 } Run;
 
 void run_seed(Rng *r, long seed, int stream);
@@ -41,6 +44,7 @@ int checkpoint_restore(Run *r, const StFile *f, char *err, size_t errlen);
 
 // train_dump.c: one step, everything it touched written to path (see --dump-step).
 int dump_step(Run *r, const char *path, char *err, size_t errlen);
-// One forward, backward and clip on the current batch; returns the loss, or NAN with a message
-// in err when the loss or the gradients went non-finite. *norm gets the grad norm (before clipping).
+// One forward and backward on the current batch; returns the loss, or NAN with a message in err
+// when the loss or the gradients went non-finite, naming the step and where it began (the module
+// and op). *norm gets the grad norm (before clipping).
 double train_forward_backward(Run *r, double *norm, char *err, size_t errlen);

@@ -12,7 +12,7 @@
 #include "layers/norm.h"
 #include "optim/optim.h"
 
-typedef enum { T_LONG, T_DOUBLE, T_BOOL, T_STR, T_NORM, T_OPTIM } OptType;
+typedef enum { T_LONG, T_DOUBLE, T_BOOL, T_STR, T_NORM, T_CHOICE } OptType;
 
 struct OptRow {
     const char *name; // --name
@@ -23,6 +23,8 @@ struct OptRow {
     int flags;
     const char *help;
 };
+
+const char *const NONFINITE_NAMES[NONFINITE_COUNT] = {"stop", "skip"};
 
 #define F(x) offsetof(TrainOptions, x)
 #define NOMAX 0, -1
@@ -55,7 +57,7 @@ static const OptRow ROWS[] = {
     {"beta1", T_DOUBLE, F(beta1), "0.9", 0, 0.999999, OPT_SAVED, "AdamW beta1 (SGD: momentum)"},
     {"beta2", T_DOUBLE, F(beta2), "0.99", 0, 0.999999, OPT_SAVED, "AdamW beta2"},
     {"grad-clip", T_DOUBLE, F(grad_clip), "1.0", 0, 1e12, OPT_SAVED, "clip the global grad norm to this (0: off)"},
-    {"optim", T_OPTIM, F(optim), "adamw", NOMAX, OPT_SAVED, "adamw|sgd"},
+    {"optim", T_CHOICE, F(optim), "adamw", NOMAX, OPT_SAVED, "adamw|sgd"},
     {"seed", T_LONG, F(seed), "1337", 0, 4e18, OPT_SAVED, "seed of init, batches and dropout"},
     // running
     {"eval-interval", T_LONG, F(eval_interval), "250", 1, 1e9, OPT_SAVED, "evaluate every this many steps"},
@@ -70,8 +72,31 @@ static const OptRow ROWS[] = {
     {"prompt", T_STR, F(prompt), "\\n", NOMAX, 0, "text the sample starts from"},
     {"dump-step", T_STR, F(dump_step), "", NOMAX, 0, "do one training step, write everything it touched to PATH, exit"},
     {"quiet", T_BOOL, F(quiet), "false", NOMAX, 0, "no progress lines"},
+    // instruments and divergence
+    {"stats-every", T_LONG, F(stats_every), "10", 0, 1e9, 0, "log the instruments every N steps (0: off; with --log)"},
+    {"on-nonfinite", T_CHOICE, F(on_nonfinite), "stop", NOMAX, 0,
+     "stop|skip: a NaN/Inf loss or grad stops the run, or skips that step's update"},
+    {"spike-factor", T_DOUBLE, F(spike_factor), "1.5", 0, 1e6, 0, "a loss above this x the median of the last 50 is a spike (0: off)"},
 };
 #define N_ROWS (int)(sizeof ROWS / sizeof ROWS[0])
+
+// The names of each T_CHOICE option's values, stored as their index.
+typedef struct Choices {
+    size_t field;
+    const char *const *names;
+    int n;
+} Choices;
+static const Choices CHOICES[] = {
+    {F(optim), OPTIM_NAMES, OPTIM_COUNT},
+    {F(on_nonfinite), NONFINITE_NAMES, NONFINITE_COUNT},
+};
+
+static const Choices *choices_of(const OptRow *r) {
+    for (size_t i = 0; i < sizeof CHOICES / sizeof CHOICES[0]; i++)
+        if (CHOICES[i].field == r->field) return &CHOICES[i];
+    CHECK(0, "option --%s has no Choices row", r->name);
+    return NULL;
+}
 _Static_assert(sizeof ROWS / sizeof ROWS[0] <= 64, "TrainOptions.set has 64 bits");
 
 #define FIELD(o, r, T) ((T *)((char *)(o) + (r)->field))
@@ -115,10 +140,16 @@ static const char *set_value(TrainOptions *o, const OptRow *r, const char *text)
         *FIELD(o, r, int) = k;
         return NULL;
     }
-    case T_OPTIM:
-        for (int k = 0; k < OPTIM_COUNT; k++)
-            if (strcmp(text, OPTIM_NAMES[k]) == 0) return *FIELD(o, r, int) = k, NULL;
-        return "is not an optimizer (adamw|sgd)";
+    case T_CHOICE: {
+        const Choices *c = choices_of(r);
+        static char why[128];
+        size_t n = snprintf(why, sizeof why, "is not one of ");
+        for (int k = 0; k < c->n; k++) {
+            if (strcmp(text, c->names[k]) == 0) return *FIELD(o, r, int) = k, NULL;
+            n += snprintf(why + n, n < sizeof why ? sizeof why - n : 0, "%s%s", k ? "|" : "", c->names[k]);
+        }
+        return why;
+    }
     }
     return "?";
 }
@@ -130,7 +161,7 @@ static void format_value(const TrainOptions *o, const OptRow *r, char *buf, size
     case T_BOOL: snprintf(buf, len, "%s", *FIELD(o, r, bool) ? "true" : "false"); break;
     case T_STR: snprintf(buf, len, "%s", *FIELD(o, r, const char *) ? *FIELD(o, r, const char *) : ""); break;
     case T_NORM: snprintf(buf, len, "%s", NORM_TABLE[*FIELD(o, r, int)].name); break;
-    case T_OPTIM: snprintf(buf, len, "%s", OPTIM_NAMES[*FIELD(o, r, int)]); break;
+    case T_CHOICE: snprintf(buf, len, "%s", choices_of(r)->names[*FIELD(o, r, int)]); break;
     }
 }
 
@@ -151,7 +182,7 @@ static void usage(FILE *f) {
         const OptRow *r = &ROWS[i];
         char left[48];
         const char *arg = r->type == T_BOOL ? "" : r->type == T_STR ? "=PATH" : "=N";
-        if (r->type == T_NORM || r->type == T_OPTIM || !strcmp(r->name, "prompt")) arg = "=S";
+        if (r->type == T_NORM || r->type == T_CHOICE || !strcmp(r->name, "prompt")) arg = "=S";
         snprintf(left, sizeof left, "--%s%s", r->name, arg);
         fprintf(f, "  %-22s %s", left, r->type == T_NORM ? "" : r->help);
         if (r->type == T_NORM) fprintf(f, "%s: the layer at ln_1, ln_2, ln_f", norm_names());

@@ -18,8 +18,14 @@ typedef struct TrainOptions {
     double temperature;
     const char *log, *save, *resume, *prompt, *dump_step;
     bool quiet;
+    long stats_every;
+    int on_nonfinite; // NonfiniteAction
+    double spike_factor;
     unsigned long long set; // bit i: option row i was given on the command line or restored
 } TrainOptions;
+
+typedef enum { NONFINITE_STOP, NONFINITE_SKIP, NONFINITE_COUNT } NonfiniteAction;
+extern const char *const NONFINITE_NAMES[NONFINITE_COUNT]; // "stop", "skip"
 
 typedef enum {
     OPT_ARCH = 1,  // fixes the model's shape: restored on --resume, may not change

@@ -203,6 +203,57 @@ static void test_always_on_checks(void **state) {
     assert_aborts(measured_arena_grows, *state, "arena 'step' exhausted: needed 2048 bytes, available 1024");
 }
 
+// ---- finding where a NaN began ----------------------------------------------------------------
+// y = x in forward; a backward that writes NaN: a fault that only the backward shows.
+static void poison_backward(Node *n) {
+    for (size_t i = 0; i < tensor_numel(n->out); i++) n->in[0]->grad[i] += i == 0 ? NAN : n->out->grad[i];
+}
+static const OpDef POISON = {"poison", poison_backward};
+static Tensor *op_poison(Tape *t, Tensor *x) {
+    Tensor *y = tape_output(t, x->shape, 1, &x);
+    memcpy(y->data, x->data, tensor_numel(x) * sizeof(real));
+    tape_record(t, &POISON, y, 1, &x);
+    return y;
+}
+
+static void test_backward_finds_where_nonfinite_began(void **state) {
+    Fixture *fx = *state;
+    Tape *t = &fx->tape;
+    Tensor *x = rand_tensor(fx, SHAPE(4, 8), true, 1, "x");
+    tape_set_scope(t, "a");
+    Tensor *a = op_tanh(t, x);
+    tape_set_scope(t, "b");
+    Tensor *b = op_poison(t, a);
+    tape_set_scope(t, "c");
+    Tensor *loss = op_sum(t, op_tanh(t, b));
+    assert_int_equal(tape_find_nonfinite(t), -1); // the forward is finite
+    tape_backward(t, loss);
+    assert_true(isnan(x->grad[0]));
+    tensor_zero_grad(x);
+    int at = tape_backward_find_nonfinite(t, loss);
+    assert_int_equal(at, 1);
+    assert_string_equal(t->nodes[at].def->name, "poison");
+    assert_string_equal(t->nodes[at].scope, "b");
+}
+
+// The checking sweep is backward run again: on a healthy graph it finds nothing and gives the same
+// grads as the first sweep.
+static void test_backward_again_gives_the_same_grads(void **state) {
+    Fixture *fx = *state;
+    Tape *t = &fx->tape;
+    Tensor *x = rand_tensor(fx, SHAPE(4, 8), true, 1, "x");
+    Tensor *w = rand_tensor(fx, SHAPE(8, 8), true, 1, "w");
+    Tensor *h = op_tanh(t, op_matmul(t, x, w, false, false));
+    Tensor *loss = op_sum(t, op_mul(t, h, op_reshape(t, h, SHAPE(4, 8))));
+    tape_backward(t, loss);
+    real gx[32], gw[64];
+    memcpy(gx, x->grad, sizeof gx), memcpy(gw, w->grad, sizeof gw);
+    tensor_zero_grad(x), tensor_zero_grad(w);
+    assert_int_equal(tape_backward_find_nonfinite(t, loss), -1);
+    for (int i = 0; i < 32; i++) assert_true(x->grad[i] == gx[i]);
+    for (int i = 0; i < 64; i++) assert_true(w->grad[i] == gw[i]);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_op_table_complete),
@@ -215,6 +266,8 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_gradcheck_catches_dropped_term, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_gradcheck_catches_nan, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_always_on_checks, fixture_setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_backward_finds_where_nonfinite_began, fixture_setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_backward_again_gives_the_same_grads, fixture_setup, fixture_teardown),
     };
     return cmocka_run_group_tests_name("tape (" REAL_NAME ")", tests, NULL, NULL);
 }

@@ -193,6 +193,7 @@ static void test_bad_input(void **state) {
     } cases[] = {
         {"--frobnicate tiny.txt", 2, "unknown option --frobnicate"},
         {"--norm=layernorm tiny.txt", 2, "is not a norm"},
+        {"--on-nonfinite=ignore tiny.txt", 2, "is not one of stop|skip"},
         {"--lr=fast tiny.txt", 2, "--lr=fast is not a finite number"},
         {"--lr=nan tiny.txt", 2, "is not a finite number"},
         {"--n-layer=0 tiny.txt", 2, "out of range"},
@@ -227,6 +228,94 @@ static void test_bad_input(void **state) {
     assert_non_null(strstr(out, "--alpha0-ln2"));
 }
 
+// ---- instruments and divergence ----------------------------------------------------------------
+// The column of name in a CSV header line, or -1.
+static int column_of(const char *header, const char *name) {
+    int col = 0;
+    size_t n = strlen(name);
+    for (const char *c = header;; col++) {
+        if (!strncmp(c, name, n) && (c[n] == ',' || c[n] == '\n' || c[n] == 0)) return col;
+        if (!(c = strchr(c, ','))) return -1;
+        c++;
+    }
+}
+
+// Field col of a CSV line as a number; NAN when empty.
+static double field(const char *line, int col) {
+    for (int k = 0; k < col; k++) line = strchr(line, ',') + 1;
+    return *line == ',' || *line == '\n' ? NAN : atof(line);
+}
+
+// Every --stats-every steps the train row carries the instruments; they are consistent with each
+// other: the group grad norms partition the global one, std <= rms <= max, alpha where it started.
+static void test_instruments_logged(void **state) {
+    (void)state;
+    char out[8192];
+    assert_int_equal(run(TINY " --norm=dyt --alpha0=0.7 --steps 12 --stats-every 5 --log stats.csv tiny.txt", out, sizeof out), 0);
+    char path[300];
+    static char header[16384], line[16384];
+    sprintf(path, "%s/stats.csv", dir);
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    assert_non_null(fgets(header, sizeof header, f));
+    const char *groups[] = {"emb", "h0", "ln_f"};
+    int gn = column_of(header, "grad_norm"), g[3], u[3];
+    for (int k = 0; k < 3; k++) {
+        char name[64];
+        sprintf(name, "grad_norm.%s", groups[k]), g[k] = column_of(header, name);
+        sprintf(name, "update_ratio.%s", groups[k]), u[k] = column_of(header, name);
+        assert_true(g[k] > 0 && u[k] > 0);
+    }
+    int rms = column_of(header, "h0.ln_2.in_rms"), std = column_of(header, "h0.ln_2.in_std"),
+        mx = column_of(header, "h0.ln_2.in_max"), alpha = column_of(header, "ln_f.alpha"), sat = column_of(header, "ln_f.sat");
+    assert_true(rms > 0 && std > 0 && mx > 0 && alpha > 0 && sat > 0);
+    assert_int_equal(column_of(header, "h0.ln_1.beta"), -1);
+    int measured = 0, rows = 0;
+    while (fgets(line, sizeof line, f)) {
+        long step;
+        char kind[32];
+        if (sscanf(line, "%ld,%31[^,]", &step, kind) != 2 || strcmp(kind, "train")) continue;
+        rows++;
+        bool want = (step - 1) % 5 == 0; // steps 0, 5, 10 are measured; a row's step counts them done
+        if (!want) {
+            assert_true(isnan(field(line, g[0])));
+            continue;
+        }
+        measured++;
+        double sq = 0;
+        for (int k = 0; k < 3; k++) sq += field(line, g[k]) * field(line, g[k]), assert_true(field(line, u[k]) > 0);
+        assert_true(fabs(sqrt(sq) - field(line, gn)) <= 1e-4 * field(line, gn));
+        assert_true(field(line, std) <= field(line, rms) * (1 + 1e-6) && field(line, rms) <= field(line, mx));
+        assert_true(fabs(field(line, alpha) - 0.7) < 0.2);
+        assert_true(field(line, sat) >= 0 && field(line, sat) <= 1);
+    }
+    fclose(f);
+    assert_int_equal(rows, 12);
+    assert_int_equal(measured, 3);
+    assert_non_null(strstr(out, "alpha ln_f:"));
+}
+
+// DyISRU with a small beta0: the first update drives beta below -eps, and the next forward has
+// NaN. The run stops at that step, naming the first module whose output went bad; with skip, the
+// update is discarded, counted, and the run gives up when every step fails.
+static void test_divergence_named(void **state) {
+    (void)state;
+    char out[8192];
+    const char *diverge = TINY " --norm=dyisru --beta0=0.01 --lr=0.1 --steps 30 --log div.csv tiny.txt";
+    int status = run(diverge, out, sizeof out);
+    if (status != 1 || !strstr(out, "step 1: the loss is") || !strstr(out, "started in transformer.h.0.ln_1 (dyisru)"))
+        fail_msg("exit %d, output:\n%s", status, out);
+    assert_int_equal(run(TINY " --norm=dyisru --beta0-ln2=-0.5 --steps 3 tiny.txt", out, sizeof out), 1);
+    assert_non_null(strstr(out, "step 0: the loss is"));
+    assert_non_null(strstr(out, "transformer.h.0.ln_2 (dyisru)")); // ln_1 is fine: its beta is 4
+
+    char skip[1024];
+    snprintf(skip, sizeof skip, "%s --on-nonfinite=skip", diverge);
+    assert_int_equal(run(skip, out, sizeof out), 1);
+    assert_non_null(strstr(out, "update skipped (1 so far)"));
+    assert_non_null(strstr(out, "Too many non-finite steps in a row"));
+}
+
 int main(int argc, char **argv) {
     if (argc < 2) return fprintf(stderr, "usage: test_train PATH-TO-TRAIN\n"), 2;
     train_bin = argv[1];
@@ -235,6 +324,8 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_resume_is_bit_exact),
         cmocka_unit_test(test_dump_step_file),
         cmocka_unit_test(test_bad_input),
+        cmocka_unit_test(test_instruments_logged),
+        cmocka_unit_test(test_divergence_named),
     };
     return cmocka_run_group_tests_name("train program", tests, setup, NULL);
 }

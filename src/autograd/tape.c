@@ -1,6 +1,7 @@
 // Recording nodes and the reverse sweep.
 #include "tape.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -19,7 +20,6 @@ void tape_free(Tape *t) {
 void tape_reset(Tape *t) {
     t->n = 0;
     t->n_free_sizes = 0;
-    t->fault = (TapeFault){0};
     arena_reset(t->arena);
 }
 
@@ -29,9 +29,7 @@ void tape_rewind(Tape *t, int n_nodes, size_t arena_mark) {
     arena_rewind(t->arena, arena_mark);
 }
 
-void tape_report_nonfinite(Tape *t, const char *op, const char *tensor) {
-    if (!t->fault.op) t->fault = (TapeFault){op, tensor};
-}
+void tape_set_scope(Tape *t, const char *scope) { t->scope = scope; }
 
 bool tape_set_grad_enabled(Tape *t, bool enabled) {
     bool was = t->grad_enabled;
@@ -120,12 +118,27 @@ Node *tape_record(Tape *t, const OpDef *def, Tensor *out, int n_in, Tensor *cons
         t->profile->mark = now;
     }
     Node *n = &t->nodes[t->n++];
-    *n = (Node){.def = def, .n_in = n_in, .out = out};
+    *n = (Node){.def = def, .n_in = n_in, .out = out, .scope = t->scope};
     for (int i = 0; i < n_in; i++) n->in[i] = in[i];
     return n;
 }
 
-void tape_backward(Tape *t, Tensor *loss) {
+static bool all_finite(const real *x, size_t n) {
+    real acc = 0; // NaN or Inf anywhere makes x[i] * 0 NaN, and the sum with it
+#pragma omp simd reduction(+ : acc)
+    for (size_t i = 0; i < n; i++) acc += x[i] * 0;
+    return acc == 0;
+}
+
+int tape_find_nonfinite(const Tape *t) {
+    for (int i = 0; i < t->n; i++)
+        if (!all_finite(t->nodes[i].out->data, tensor_numel(t->nodes[i].out))) return i;
+    return -1;
+}
+
+// The reverse sweep; with check, stops at the first node whose backward wrote a non-finite grad
+// into one of its inputs and returns its index (-1: none, or no check).
+static int backward(Tape *t, Tensor *loss, bool check) {
     CHECK(tensor_numel(loss) == 1, "backward starts from a scalar loss; this tensor has %zu elements",
           tensor_numel(loss));
     CHECK(loss->needs_grad, "the loss needs no grad: no parameter fed it, or grad was disabled");
@@ -137,7 +150,13 @@ void tape_backward(Tape *t, Tensor *loss) {
         double t0 = t->profile ? tape_clock() : 0;
         for (int k = 0; k < n->n_in; k++) grad_ensure(t, n->in[k]);
         n->def->backward(n);
+        for (int k = 0; check && k < n->n_in; k++)
+            if (n->in[k]->grad && !all_finite(n->in[k]->grad, tensor_numel(n->in[k]))) return i;
         grad_release(t, n->out);
         if (t->profile) *profile_slot(t->profile, n->def, true) += tape_clock() - t0;
     }
+    return -1;
 }
+
+void tape_backward(Tape *t, Tensor *loss) { backward(t, loss, false); }
+int tape_backward_find_nonfinite(Tape *t, Tensor *loss) { return backward(t, loss, true); }

@@ -26,15 +26,8 @@ struct Node {
     void *ctx;     // saved for backward (arena memory), op-specific
     double arg[2]; // scalar arguments, op-specific
     int iarg[2];
+    const char *scope; // the layer it belongs to (tape_set_scope), for reports; may be NULL
 };
-
-// The first non-finite value (NaN or Inf) an op found in its output since the last reset: which op,
-// and the name of the tensor it was working on (a parameter names the layer). Ops that check their
-// outputs report here; a training loop reads it after the forward and stops with it.
-typedef struct TapeFault {
-    const char *op;     // NULL: nothing reported
-    const char *tensor; // may be NULL
-} TapeFault;
 
 // Wall time per op, summed over the steps a tape runs while profile is set (bench/step's
 // breakdown). An op's forward time is everything since the previous record (or tape_profile_mark),
@@ -62,7 +55,7 @@ typedef struct Tape {
     int n, cap;
     Arena *arena;      // where outputs, grads and saved context live: the step arena
     bool grad_enabled; // false: ops compute forward only and record nothing
-    TapeFault fault;
+    const char *scope; // given to the nodes recorded from now on
     TapeProfile *profile; // NULL: not profiling
     TapeFreeGrads free_grads[TAPE_GRAD_SIZES];
     int n_free_sizes;
@@ -79,8 +72,19 @@ void tape_rewind(Tape *t, int n_nodes, size_t arena_mark);
 // Sets whether ops record (and allocate grads); returns the previous setting.
 bool tape_set_grad_enabled(Tape *t, bool enabled);
 
-// Keeps the first report since the last reset.
-void tape_report_nonfinite(Tape *t, const char *op, const char *tensor);
+// Labels the nodes recorded from now on with scope (a layer's name, e.g. "transformer.h.0.attn"),
+// so a report can say where something happened. The string must outlive the nodes; NULL: none.
+void tape_set_scope(Tape *t, const char *scope);
+
+// Where a NaN or Inf started, found after the fact, so a healthy step pays nothing:
+// tape_find_nonfinite: the first node, in forward order, whose output holds one (-1: none). Call it
+//   after a forward whose loss came out non-finite, before tape_reset.
+// tape_backward_find_nonfinite: runs backward again (the caller zeroes the leaves' grads first),
+//   checking the inputs' grads after every node's backward; returns the first node, in backward
+//   order, whose backward wrote a non-finite grad (-1: none). For a step whose grads came out
+//   non-finite: every grad upstream of that node is poisoned too, so it is where the fault began.
+int tape_find_nonfinite(const Tape *t);
+int tape_backward_find_nonfinite(Tape *t, Tensor *loss);
 
 // Profiling: the clock the next recorded op's forward time is measured from (call before a forward).
 void tape_profile_mark(Tape *t);

@@ -166,6 +166,9 @@ int gpt_init(Gpt *m, const GptConfig *cfg, Rng *rng) {
     m->wpe = param(m, "transformer.wpe.weight", 0);
     for (int l = 0; l < cfg->n_layer; l++) {
         GptBlock *b = &m->blocks[l];
+        static const char *const part[GPT_BLOCK_SCOPES] = {"ln_1", "attn", "ln_2", "mlp"};
+        for (int k = 0; k < GPT_BLOCK_SCOPES; k++)
+            snprintf(b->scope[k], sizeof b->scope[k], "transformer.h.%d.%s", l, part[k]);
         b->ln_1 = bind_norm(m, "transformer.h.%d.ln_1.", l);
         b->ln_2 = bind_norm(m, "transformer.h.%d.ln_2.", l);
         b->c_attn_w = param(m, "transformer.h.%d.attn.c_attn.weight", l);
@@ -215,15 +218,26 @@ Tensor *gpt_forward(Tape *t, const Gpt *m, const int32_t *idx, const int32_t *ta
     CHECK(T >= 1 && T <= c->block_size, "sequence length %d is outside [1, block_size %d]", T,
           c->block_size);
     int C = c->n_embd;
+    tape_set_scope(t, "transformer.wte");
     Tensor *tok = op_reshape(t, op_embedding(t, m->wte, idx, B * T), SHAPE(B, T, C)); // (B,T,C)
     Tensor *pos = tensor_slice(t->arena, m->wpe, 0, SHAPE(T, C));                   // (T,C)
     Tensor *x = op_dropout(t, op_add(t, tok, pos), c->dropout, rng);
     for (int l = 0; l < c->n_layer; l++) {
         const GptBlock *b = &m->blocks[l];
-        x = op_add(t, x, attention(t, m, b, norm_forward(t, &b->ln_1, x), rng));
-        x = op_add(t, x, mlp(t, m, b, norm_forward(t, &b->ln_2, x), rng));
+        tape_set_scope(t, b->scope[GPT_SCOPE_LN1]);
+        Tensor *h = norm_forward(t, &b->ln_1, x);
+        tape_set_scope(t, b->scope[GPT_SCOPE_ATTN]);
+        x = op_add(t, x, attention(t, m, b, h, rng));
+        tape_set_scope(t, b->scope[GPT_SCOPE_LN2]);
+        h = norm_forward(t, &b->ln_2, x);
+        tape_set_scope(t, b->scope[GPT_SCOPE_MLP]);
+        x = op_add(t, x, mlp(t, m, b, h, rng));
     }
+    tape_set_scope(t, "transformer.ln_f");
     x = norm_forward(t, &m->ln_f, x);
+    tape_set_scope(t, "lm_head");
     Tensor *logits = op_matmul(t, x, m->wte, false, true); // (B,T,V), lm_head tied to wte
-    return targets ? op_cross_entropy(t, logits, targets) : logits;
+    Tensor *out = targets ? op_cross_entropy(t, logits, targets) : logits;
+    tape_set_scope(t, NULL); // the names live in m
+    return out;
 }

@@ -23,7 +23,11 @@ typedef struct GptConfig {
     double scalar0[GPT_NORM_POSITIONS]; // initial effective alpha or beta per norm position
 } GptConfig;
 
+// A block's parts, as nanoGPT names its modules: the tape scopes its nodes are labelled with.
+enum { GPT_SCOPE_LN1, GPT_SCOPE_ATTN, GPT_SCOPE_LN2, GPT_SCOPE_MLP, GPT_BLOCK_SCOPES };
+
 typedef struct GptBlock {
+    char scope[GPT_BLOCK_SCOPES][48]; // "transformer.h.{i}.ln_1", ".attn", ".ln_2", ".mlp"
     Norm ln_1, ln_2;
     Tensor *c_attn_w, *c_attn_b, *attn_proj_w, *attn_proj_b; // (3C,C) (3C) (C,C) (C)
     Tensor *c_fc_w, *c_fc_b, *mlp_proj_w, *mlp_proj_b;       // (4C,C) (4C) (C,4C) (C)
@@ -46,7 +50,8 @@ void gpt_free(Gpt *m);
 // NULL when cfg is usable, else what is wrong with it.
 const char *gpt_config_check(const GptConfig *cfg);
 
-// idx: (B,T) token ids. With targets (B,T): returns the mean cross-entropy loss [1]. Without
+// idx: (B,T) token ids. Nodes are labelled with the module they belong to (tape_set_scope):
+// "transformer.wte", a block's parts, "transformer.ln_f", "lm_head". With targets (B,T): returns the mean cross-entropy loss [1]. Without
 // (targets NULL): returns the logits (B,T,V). dropout_rng is used when cfg.dropout > 0 and grad is
 // enabled (may be NULL otherwise).
 Tensor *gpt_forward(Tape *t, const Gpt *m, const int32_t *idx, const int32_t *targets, int B, int T,

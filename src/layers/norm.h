@@ -44,8 +44,7 @@ typedef struct Norm {
     Tensor *scalar; // [1]: alpha or beta as stored (raw, for the softplus kinds), or NULL
 } Norm;
 
-// y = norm(x) over the last dim. x (..., C) -> (..., C). A fused op that finds a non-finite value
-// in its output reports it on the tape (tape.fault), naming the layer's weight tensor.
+// y = norm(x) over the last dim. x (..., C) -> (..., C).
 Tensor *norm_forward(Tape *t, const Norm *n, Tensor *x);
 
 // The kind named s, or -1.

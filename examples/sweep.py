@@ -1,0 +1,556 @@
+#!/usr/bin/env python3
+"""Sweeps of the train program: a grid of runs, a results table, a summary per norm, and plots.
+
+  sweep.py run OUT [grid options] [-- train options]   run the grid's jobs into OUT (resumable)
+  sweep.py summary OUT                                  tables per norm from OUT/results.csv
+  sweep.py plots OUT [--to DIR]                         gnuplot PNG and SVG from the results and logs
+
+The grid is norms x learning rates x initial values x seeds. Initial values (the surrogates only):
+  --inits 0.5,1,2        1-D: the effective alpha0 at every norm position (dyisru kinds get
+                         beta0 = 1/alpha0^2: the same slope at 0)
+  --raw-inits -2,-1,1    the softplus kinds only: the stored raw value, effective = softplus(raw)
+                         (alpha for dytsp, beta for dyisrusp)
+  --init2 ln2:0.5,2,3    2-D: for every 1-D value, one position (ln1, ln2 or lnf) takes each of these
+                         instead (alpha0-scale values, like --inits)
+ln and rmsnorm have no initial value: they run once per learning rate and seed.
+
+Jobs run --jobs at a time, the cores split between them (--threads each). A job is written to
+OUT/results.csv only when it has finished, so an interrupted sweep run again skips what is done and
+redoes the rest. Each job's log is OUT/logs/<job>.csv (the train program's --log) and its output
+OUT/logs/<job>.out.
+
+results.csv, one row per job: job, norm, lr, init_kind (none|alpha0|raw), init (the value given),
+init_pos and init_pos_value (the 2-D grid's separate position), seed, steps, best_val (best 20-batch
+val estimate), best_step, final_val (the last evaluation), full_val (the whole val split, at the end),
+final_train (mean train loss of the last 50 steps), nonfinite (the run stopped on a NaN/Inf),
+diverged (nonfinite, or final_val > 1.1 x best_val), diverge_step (the non-finite step, or the first
+evaluation above 1.1 x the best so far), spikes, wall_s, exit.
+
+summary: per norm, L1 (best mean-over-seeds loss on the 1-D grid, or at the default init for ln and
+rmsnorm), L2 (best over the 2-D grid, which includes the 1-D one), I1/I2 (fraction of the grid's runs
+whose best_val exceeds 1.1 x L1/L2, or that went non-finite), S1/S2 (mean best_val of the other runs,
+minus L1/L2), the largest stable learning rate (the largest whose seeds all finish finite and within
+1.1 x the norm's best mean over the lr sweep), and the seed spread (std over seeds, median over
+configurations). "Loss" is best_val; --metric full_val uses the whole val split instead.
+"""
+import argparse
+import concurrent.futures
+import csv
+import math
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+NORMS = ["ln", "rmsnorm", "dyt", "dyisru", "dytsp", "dyisrusp"]
+SURROGATES = {"dyt": "alpha", "dyisru": "beta", "dytsp": "alpha", "dyisrusp": "beta"}
+POSITIONS = {"ln1": "ln1", "ln2": "ln2", "lnf": "lnf"}
+FIELDS = ["job", "norm", "lr", "init_kind", "init", "init_pos", "init_pos_value", "seed", "steps",
+          "best_val", "best_step", "final_val", "full_val", "final_train", "nonfinite", "diverged",
+          "diverge_step", "spikes", "wall_s", "exit"]
+UNSTABLE = 1.1  # a loss above 1.1 x the best counts as unstable (SCIENCE.md's I and S)
+
+
+def softplus(x):
+    return max(x, 0) + math.log1p(math.exp(-abs(x)))
+
+
+def floats(text):
+    return [float(v) for v in text.split(",") if v.strip()] if text else []
+
+
+def fmt(v):
+    return f"{v:g}"
+
+
+# ---- the grid -------------------------------------------------------------------------------------
+def scalar_args(norm, value, pos=None, raw=False):
+    """The train options giving a norm's scalar the value (alpha0 scale, or raw for softplus kinds)."""
+    kind = SURROGATES[norm]
+    suffix = f"-{pos}" if pos else ""
+    if raw:
+        return [f"--{kind}0{suffix}={softplus(value):.10g}"]
+    if kind == "alpha":
+        return [f"--alpha0{suffix}={fmt(value)}"]
+    return [f"--beta0{suffix}={1 / value ** 2:.10g}"]
+
+
+def expand(a):
+    """The jobs of the grid: (job id, fields, train arguments)."""
+    jobs = []
+    for norm in a.norms.split(","):
+        if norm not in NORMS:
+            sys.exit(f"sweep: error: unknown norm {norm} ({'|'.join(NORMS)})")
+        inits = [("none", None)]
+        if norm in SURROGATES:
+            inits = [("alpha0", v) for v in floats(a.inits)] or [("none", None)]
+            if norm.endswith("sp"):
+                inits += [("raw", v) for v in floats(a.raw_inits)]
+        second = [(None, None)]
+        if a.init2 and norm in SURROGATES:
+            pos, _, values = a.init2.partition(":")
+            if pos not in POSITIONS:
+                sys.exit(f"sweep: error: --init2 takes ln1|ln2|lnf:values, got {a.init2}")
+            second += [(pos, v) for v in floats(values)]
+        for lr in floats(a.lrs):
+            for kind, value in inits:
+                for pos, pv in second:
+                    if pos and (kind != "alpha0" or pv == value):
+                        continue  # the 2-D grid is over alpha0-scale values; its diagonal is the 1-D grid
+                    for seed in [int(s) for s in a.seeds.split(",")]:
+                        args = [f"--norm={norm}", f"--lr={fmt(lr)}", f"--seed={seed}", f"--steps={a.steps}"]
+                        name = f"{norm}_lr{fmt(lr)}"
+                        if kind == "alpha0":
+                            args += scalar_args(norm, value)
+                            name += f"_a{fmt(value)}"
+                        elif kind == "raw":
+                            args += scalar_args(norm, value, raw=True)
+                            name += f"_raw{fmt(value)}"
+                        if pos:
+                            args += scalar_args(norm, pv, pos)
+                            name += f"_{pos}-{fmt(pv)}"
+                        name += f"_s{seed}"
+                        fields = {"job": name, "norm": norm, "lr": fmt(lr), "init_kind": kind,
+                                  "init": "" if value is None else fmt(value), "init_pos": pos or "",
+                                  "init_pos_value": "" if pv is None else fmt(pv), "seed": seed, "steps": a.steps}
+                        jobs.append((name, fields, args))
+    return jobs
+
+
+# ---- one job --------------------------------------------------------------------------------------
+def read_log(path):
+    """The rows of a train log as dicts (numbers as floats, empty fields as None)."""
+    rows = []
+    with open(path) as f:
+        for r in csv.DictReader(f):
+            rows.append({k: (r[k] if k == "kind" else (float(r[k]) if r[k] not in ("", None) else None)) for k in r})
+    return rows
+
+
+def outcome(log_path, steps):
+    """What a finished job's log says: best/final val, divergence, spikes."""
+    rows = read_log(log_path)
+    evals = [(int(r["step"]), r["loss"]) for r in rows if r["kind"] == "eval_val"]
+    train = [r for r in rows if r["kind"] == "train"]
+    full = [r["loss"] for r in rows if r["kind"] == "eval_val_full"]
+    nonfinite = [int(r["step"]) for r in train if r["loss"] is None or not math.isfinite(r["loss"])]
+    finite_evals = [(s, v) for s, v in evals if math.isfinite(v)]
+    best_step, best = min(finite_evals, key=lambda e: e[1]) if finite_evals else (-1, math.inf)
+    final = evals[-1][1] if evals else math.inf
+    if nonfinite:
+        final = math.inf
+    diverge_step, running = "", math.inf
+    for s, v in evals:
+        if not math.isfinite(v) or v > UNSTABLE * running:
+            diverge_step = s
+            break
+        running = min(running, v)
+    if nonfinite:
+        diverge_step = nonfinite[0] if diverge_step == "" else min(diverge_step, nonfinite[0])
+    last = [r["loss"] for r in train[-50:] if r["loss"] is not None and math.isfinite(r["loss"])]
+    return {"best_val": best, "best_step": best_step, "final_val": final,
+            "full_val": full[-1] if full else math.inf,
+            "final_train": statistics.mean(last) if last else math.inf,
+            "nonfinite": int(bool(nonfinite)), "diverged": int(bool(nonfinite) or final > UNSTABLE * best),
+            "diverge_step": diverge_step, "spikes": int(train[-1]["spikes"]) if train else 0}
+
+
+def run_job(job, out, train_bin, threads, extra, stop):
+    name, fields, args = job
+    log, txt = os.path.join(out, "logs", name + ".csv"), os.path.join(out, "logs", name + ".out")
+    cmd = [train_bin, *args, f"--threads={threads}", f"--log={log}", "--quiet", "--sample=0", *extra]
+    t0 = time.monotonic()
+    with open(txt, "w") as f:
+        f.write(" ".join(cmd) + "\n")
+        f.flush()
+        p = subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT, start_new_session=True)
+        while p.poll() is None:
+            if stop[0]:
+                os.killpg(p.pid, signal.SIGTERM)
+                p.wait()
+                return None
+            time.sleep(0.2)
+    row = dict(fields, wall_s=f"{time.monotonic() - t0:.1f}", exit=p.returncode)
+    if p.returncode not in (0, 1) or not os.path.exists(log):
+        row.update(best_val=math.inf, final_val=math.inf, full_val=math.inf, final_train=math.inf,
+                   nonfinite=0, diverged=1, diverge_step="", spikes=0, best_step=-1)
+    else:
+        row.update(outcome(log, fields["steps"]))
+    return row
+
+
+def done_jobs(results):
+    if not os.path.exists(results):
+        return set()
+    with open(results) as f:
+        return {r["job"] for r in csv.DictReader(f)}
+
+
+def cmd_run(a, extra):
+    os.makedirs(os.path.join(a.out, "logs"), exist_ok=True)
+    results = os.path.join(a.out, "results.csv")
+    train_bin = a.train or os.path.join(ROOT, "build", "examples", "train")
+    if not os.access(train_bin, os.X_OK):
+        sys.exit(f"sweep: error: {train_bin} is not built yet: run ./train --help once (it builds), or pass --train")
+    jobs = expand(a)
+    done = done_jobs(results)
+    todo = [j for j in jobs if j[0] not in done]
+    threads = a.threads or max(1, (os.cpu_count() or 1) // a.jobs)
+    print(f"sweep: {len(jobs)} jobs in the grid, {len(jobs) - len(todo)} already done, {len(todo)} to run, "
+          f"{a.jobs} at a time with {threads} thread(s) each", flush=True)
+    new_file = not os.path.exists(results)
+    stop = [False]
+    t0 = time.monotonic()
+    with open(results, "a", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=FIELDS)
+        if new_file:
+            w.writeheader()
+        pool = concurrent.futures.ThreadPoolExecutor(a.jobs)
+        futures = [pool.submit(run_job, j, a.out, train_bin, threads, extra, stop) for j in todo]
+        n = 0
+        try:
+            for fut in concurrent.futures.as_completed(futures):
+                row = fut.result()
+                if row is None:
+                    continue
+                w.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in ((k, row.get(k, "")) for k in FIELDS)})
+                f.flush()
+                n += 1
+                eta = (time.monotonic() - t0) / n * (len(todo) - n)
+                print(f"[{n}/{len(todo)}] {row['job']}: best val {row['best_val']:.4f}"
+                      f"{' DIVERGED at ' + str(row['diverge_step']) if row['diverged'] else ''}"
+                      f" ({row['wall_s']} s; ETA {eta / 60:.0f} min)", flush=True)
+        except KeyboardInterrupt:
+            stop[0] = True
+            for fut in futures:
+                fut.cancel()
+            pool.shutdown(wait=True)
+            print(f"\nsweep: interrupted; {n} jobs finished this time. Run the same command again to go on.")
+            return 130
+        pool.shutdown()
+    print(f"sweep: done, {n} jobs in {(time.monotonic() - t0) / 60:.1f} min; results in {results}")
+    return 0
+
+
+# ---- summary --------------------------------------------------------------------------------------
+def load_results(out):
+    path = os.path.join(out, "results.csv")
+    if not os.path.exists(path):
+        sys.exit(f"sweep: error: {path} does not exist (run the sweep first)")
+    with open(path) as f:
+        rows = list(csv.DictReader(f))
+    for r in rows:
+        for k in ("lr", "best_val", "final_val", "full_val", "final_train", "wall_s"):
+            r[k] = float(r[k])
+        for k in ("seed", "steps", "nonfinite", "diverged", "spikes"):
+            r[k] = int(r[k])
+    return rows
+
+
+def config_key(r):
+    return (r["norm"], r["lr"], r["init_kind"], r["init"], r["init_pos"], r["init_pos_value"], r["steps"])
+
+
+def by_config(rows):
+    groups = {}
+    for r in rows:
+        groups.setdefault(config_key(r), []).append(r)
+    return groups
+
+
+def loss_of(r, metric):
+    v = r[metric]
+    return v if r["nonfinite"] == 0 and math.isfinite(v) else math.inf
+
+
+def mean(values):
+    return statistics.mean(values) if values else math.nan
+
+
+def grid_metrics(runs, metric):
+    """L (best mean over seeds per config), I (unstable fraction), S (mean of stable minus L)."""
+    configs = by_config(runs)
+    means = {k: mean([loss_of(r, metric) for r in v]) for k, v in configs.items()}
+    L = min(means.values())
+    losses = [loss_of(r, metric) for r in runs]
+    unstable = [x for x in losses if not x <= UNSTABLE * L]
+    stable = [x for x in losses if x <= UNSTABLE * L]
+    return L, len(unstable) / len(losses), mean(stable) - L, min(configs, key=lambda k: means[k])
+
+
+def describe(key):
+    norm, lr, kind, init, pos, pv, steps = key
+    s = f"lr {lr:g}"
+    if kind == "alpha0":
+        s += f", {SURROGATES[norm]}0 from alpha0 {init}"
+    elif kind == "raw":
+        s += f", raw {init} (effective {softplus(float(init)):.3g})"
+    if pos:
+        s += f", {pos} {pv}"
+    return s
+
+
+def summarize(rows, base_lr, metric):
+    """Per norm: the numbers of the summary table, and the lr sweep's per-lr means."""
+    out = {}
+    for norm in NORMS:
+        mine = [r for r in rows if r["norm"] == norm]
+        if not mine:
+            continue
+        at_base = [r for r in mine if r["lr"] == base_lr]
+        one_d = [r for r in at_base if not r["init_pos"]]
+        two_d = [r for r in at_base if r["init_kind"] == "alpha0"] if any(r["init_pos"] for r in at_base) else []
+        lr_sweep = [r for r in mine if r["init_kind"] == "none" or (r["init_kind"] == "alpha0" and r["init"] == "0.5"
+                                                                    and not r["init_pos"])]
+        s = {"runs": len(mine)}
+        if one_d:
+            s["L1"], s["I1"], s["S1"], s["best1"] = grid_metrics(one_d, metric)
+        if two_d:
+            s["L2"], s["I2"], s["S2"], s["best2"] = grid_metrics(two_d, metric)
+        per_lr = {}
+        for r in lr_sweep:
+            per_lr.setdefault(r["lr"], []).append(r)
+        if per_lr:
+            lr_means = {lr: mean([loss_of(r, metric) for r in v]) for lr, v in per_lr.items()}
+            best = min(lr_means.values())
+            stable = [lr for lr, v in per_lr.items()
+                      if all(loss_of(r, metric) <= UNSTABLE * best for r in v)]
+            s["per_lr"] = {lr: (lr_means[lr], statistics.stdev([loss_of(r, metric) for r in v]) if len(v) > 1 else math.nan,
+                                sum(r["diverged"] for r in v), len(v)) for lr, v in sorted(per_lr.items())}
+            s["best_lr"] = min(lr_means, key=lambda lr: lr_means[lr])
+            s["max_stable_lr"] = max(stable) if stable else math.nan
+        spreads = [statistics.stdev([loss_of(r, metric) for r in v]) for v in by_config(mine).values()
+                   if len(v) > 1 and all(math.isfinite(loss_of(r, metric)) for r in v)]
+        s["spread"] = statistics.median(spreads) if spreads else math.nan
+        out[norm] = s
+    return out
+
+
+def f4(v):
+    return "diverged" if v == math.inf else ("-" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.4f}")
+
+
+def cmd_summary(a):
+    rows = load_results(a.out)
+    s = summarize(rows, a.base_lr, a.metric)
+    steps = sorted({r["steps"] for r in rows})
+    print(f"{len(rows)} runs ({', '.join(map(str, steps))} steps), loss = {a.metric}, base lr {a.base_lr:g}\n")
+    print("| norm | L1 | I1 | S1 | L2 | I2 | S2 | best lr | largest stable lr | seed spread |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for norm, v in s.items():
+        g = lambda k, f=f4: f(v[k]) if k in v else "-"
+        pct = lambda x: f"{100 * x:.0f}%"
+        print(f"| {norm} | {g('L1')} | {g('I1', pct)} | {g('S1')} | {g('L2')} | {g('I2', pct)} | {g('S2')} | "
+              f"{g('best_lr', lambda x: f'{x:g}')} | {g('max_stable_lr', lambda x: f'{x:g}')} | {g('spread')} |")
+    print("\nWhere L1 and L2 were reached:")
+    for norm, v in s.items():
+        for k in ("best1", "best2"):
+            if k in v:
+                print(f"- {norm} {'1-D' if k == 'best1' else '2-D'}: {describe(v[k])}")
+    lrs = sorted({lr for v in s.values() for lr in v.get("per_lr", {})})
+    if lrs:
+        print("\nThe learning-rate sweep (default init): mean over seeds +- std, (diverged runs of all)\n")
+        print("| norm | " + " | ".join(f"{lr:g}" for lr in lrs) + " |")
+        print("|---|" + "---|" * len(lrs))
+        for norm, v in s.items():
+            cells = []
+            for lr in lrs:
+                m = v.get("per_lr", {}).get(lr)
+                cells.append("-" if not m else f"{f4(m[0])} +- {m[1]:.3f}" + (f" ({m[2]}/{m[3]})" if m[2] else ""))
+            print(f"| {norm} | " + " | ".join(cells) + " |")
+    grid = [r for r in rows if r["init_kind"] != "none" and r["lr"] == a.base_lr and not r["init_pos"]]
+    if grid:
+        print(f"\nThe 1-D init grid at lr {a.base_lr:g}: mean over seeds (diverged runs of all)\n")
+        keys = sorted({(r["init_kind"], float(r["init"])) for r in grid})
+        print("| norm | " + " | ".join(f"{'alpha0' if k == 'alpha0' else 'raw'} {v:g}" for k, v in keys) + " |")
+        print("|---|" + "---|" * len(keys))
+        for norm in NORMS:
+            mine = [r for r in grid if r["norm"] == norm]
+            if not mine:
+                continue
+            cells = []
+            for k, v in keys:
+                rs = [r for r in mine if r["init_kind"] == k and float(r["init"]) == v]
+                d = sum(r["diverged"] for r in rs)
+                cells.append("-" if not rs else f4(mean([loss_of(r, a.metric) for r in rs])) + (f" ({d}/{len(rs)})" if d else ""))
+            print(f"| {norm} | " + " | ".join(cells) + " |")
+    return 0
+
+
+# ---- plots ----------------------------------------------------------------------------------------
+def gnuplot(script, name, to):
+    """Renders script (which plots to the current output) as name.png and name.svg in to."""
+    for term, ext in (("pngcairo size 900,560 font ',10'", "png"), ("svg size 900,560 font 'sans,10'", "svg")):
+        full = f"set terminal {term} noenhanced\nset output '{os.path.join(to, name + '.' + ext)}'\n{script}\nunset output\n"
+        p = subprocess.run(["gnuplot"], input=full, text=True, capture_output=True)
+        if p.returncode:
+            sys.exit(f"sweep: error: gnuplot failed on {name}:\n{p.stderr}")
+
+
+def write_dat(path, blocks):
+    """Blocks of rows, separated by two blank lines (gnuplot's index)."""
+    with open(path, "w") as f:
+        for rows in blocks:
+            for row in rows:
+                f.write(" ".join(str(x) for x in row) + "\n")
+            f.write("\n\n")
+
+
+def cmd_plots(a):
+    rows = load_results(a.out)
+    to = a.to or os.path.join(a.out, "plots")
+    os.makedirs(to, exist_ok=True)
+    dat = lambda n: os.path.join(to, n + ".dat")
+    norms = [n for n in NORMS if any(r["norm"] == n for r in rows)]
+    made = []
+
+    # 1. validation loss over steps and over wall time, one run per norm: base lr, default init, first seed
+    curves = []
+    for norm in norms:
+        rs = sorted([r for r in rows if r["norm"] == norm and r["lr"] == a.base_lr and not r["init_pos"]
+                     and (r["init_kind"] == "none" or (r["init_kind"] == "alpha0" and r["init"] == "0.5"))],
+                    key=lambda r: r["seed"])
+        if rs:
+            log = read_log(os.path.join(a.out, "logs", rs[0]["job"] + ".csv"))
+            curves.append((norm, [(int(r["step"]), r["elapsed_sec"], r["loss"]) for r in log if r["kind"] == "eval_val"]))
+    if curves:
+        write_dat(dat("val_curves"), [c[1] for c in curves])
+        plots = ", ".join(f"'{dat('val_curves')}' index {i} using {{x}}:3 with linespoints title '{n}'"
+                          for i, (n, _) in enumerate(curves))
+        gnuplot("set title 'Validation loss (20-batch estimate), lr %g, default init'\nset xlabel 'step'\n"
+                "set ylabel 'val loss'\nset grid\nplot %s" % (a.base_lr, plots.replace("{x}", "1")), "val_curves", to)
+        gnuplot("set title 'Validation loss over wall time, lr %g'\nset xlabel 'seconds'\nset ylabel 'val loss'\n"
+                "set grid\nplot %s" % (a.base_lr, plots.replace("{x}", "2")), "val_curves_time", to)
+        made += ["val_curves", "val_curves_time"]
+
+    # 2. the stability frontier: best val vs learning rate (mean and range over seeds); diverged at the top
+    s = summarize(rows, a.base_lr, a.metric)
+    blocks, names = [], []
+    cap = max((r["best_val"] for r in rows if math.isfinite(r["best_val"])), default=5) + 0.2
+    for norm in norms:
+        pts = []
+        for lr, (m, sd, d, n) in s[norm].get("per_lr", {}).items():
+            vals = [min(loss_of(r, a.metric), cap) for r in rows if r["norm"] == norm and r["lr"] == lr and
+                    (r["init_kind"] == "none" or (r["init_kind"] == "alpha0" and r["init"] == "0.5" and not r["init_pos"]))]
+            pts.append((lr, mean(vals), min(vals), max(vals)))
+        if pts:
+            blocks.append(sorted(pts)), names.append(norm)
+    if blocks:
+        write_dat(dat("lr_sweep"), blocks)
+        plots = ", ".join(f"'{dat('lr_sweep')}' index {i} using 1:2:3:4 with yerrorlines title '{n}'" for i, n in enumerate(names))
+        gnuplot(f"set title 'Best val loss vs learning rate (mean, min-max over seeds; {cap:.2f} = diverged)'\n"
+                "set logscale x\nset xlabel 'peak learning rate'\nset ylabel 'best val loss'\nset grid\n"
+                f"set yrange [:{cap + 0.05}]\nplot {plots}", "lr_sweep", to)
+        made.append("lr_sweep")
+
+    # 3 and 4. what alpha does inside, and how much of DyT saturates: base lr, default init, first seed
+    for norm in [n for n in norms if SURROGATES.get(n)]:
+        rs = sorted([r for r in rows if r["norm"] == norm and r["lr"] == a.base_lr and r["init_kind"] == "alpha0"
+                     and r["init"] == "0.5" and not r["init_pos"]], key=lambda r: r["seed"])
+        if not rs:
+            continue
+        log = [r for r in read_log(os.path.join(a.out, "logs", rs[0]["job"] + ".csv"))
+               if r["kind"] == "train" and r.get("ln_f.in_std") is not None]
+        if not log:
+            continue
+        scalar = SURROGATES[norm]
+        positions = [k[: -len(".in_std")] for k in log[0] if k.endswith(".in_std")]
+        blocks = [[(int(r["step"]), r[f"{p}.{scalar}"], 1 / r[f"{p}.in_std"] if r[f"{p}.in_std"] else math.nan,
+                    r[f"{p}.sat" if scalar == "alpha" else f"{p}.slope"]) for r in log] for p in positions]
+        write_dat(dat(f"inside_{norm}"), blocks)
+        if scalar == "alpha":
+            plots = ", ".join(f"'{dat('inside_' + norm)}' index {i} using 1:2 with lines lw 2 lc {i + 1} title '{p} alpha', "
+                              f"'' index {i} using 1:3 with lines dt 2 lc {i + 1} title '{p} 1/std(x)'"
+                              for i, p in enumerate(positions) if p.endswith("ln_1") and p.startswith(("h0", "h3")) or p == "ln_f")
+            gnuplot(f"set title '{norm}: alpha over training against 1/std of the norm input (lr {a.base_lr:g})'\n"
+                    "set logscale y\nset xlabel 'step'\nset grid\nset key outside right\n"
+                    f"plot {plots}", f"alpha_vs_std_{norm}", to)
+            plots = ", ".join(f"'{dat('inside_' + norm)}' index {i} using 1:4 with lines title '{p}'" for i, p in enumerate(positions))
+            gnuplot(f"set title '{norm}: fraction of outputs with |tanh(alpha x)| > 0.99'\nset xlabel 'step'\n"
+                    "set ylabel 'saturated fraction'\nset grid\nset key outside right\n"
+                    f"plot {plots}", f"saturation_{norm}", to)
+            made += [f"alpha_vs_std_{norm}", f"saturation_{norm}"]
+        else:
+            plots = ", ".join(f"'{dat('inside_' + norm)}' index {i} using 1:4 with lines lw 2 lc {i + 1} title '{p} 1/sqrt(beta)', "
+                              f"'' index {i} using 1:3 with lines dt 2 lc {i + 1} title '{p} 1/std(x)'"
+                              for i, p in enumerate(positions) if p.endswith("ln_1") and p.startswith(("h0", "h3")) or p == "ln_f")
+            gnuplot(f"set title '{norm}: slope 1/sqrt(beta) over training against 1/std of the norm input'\n"
+                    "set logscale y\nset xlabel 'step'\nset grid\nset key outside right\n"
+                    f"plot {plots}", f"slope_vs_std_{norm}", to)
+            made.append(f"slope_vs_std_{norm}")
+
+    # 5. the init grid as a heat map: base value x the separate position's value, per norm
+    two_d = [r for r in rows if r["lr"] == a.base_lr and r["init_kind"] == "alpha0"]
+    pos = next((r["init_pos"] for r in two_d if r["init_pos"]), None)
+    if pos:
+        maps = []
+        for norm in norms:
+            mine = [r for r in two_d if r["norm"] == norm]
+            if not any(r["init_pos"] for r in mine):
+                continue
+            cells = {}
+            for r in mine:
+                y = float(r["init_pos_value"]) if r["init_pos"] else float(r["init"])
+                cells.setdefault((float(r["init"]), y), []).append(loss_of(r, a.metric))
+            xs, ys = sorted({k[0] for k in cells}), sorted({k[1] for k in cells})
+            if len(xs) > 1 and len(ys) > 1:
+                maps.append((norm, xs, ys, cells))
+        if maps:
+            script = "set palette defined (0 '#4575b4', 1 '#ffffbf', 2 '#d73027')\n"
+            script += f"set multiplot layout 1,{len(maps)} title 'Best val loss over the init grid (lr {a.base_lr:g}): x every position, y {pos} alone'\n"
+            for norm, xs, ys, cells in maps:
+                path = dat(f"grid_{norm}")
+                with open(path, "w") as f:
+                    for j, y in enumerate(ys):
+                        f.write(" ".join(f4(mean(cells.get((x, y), [math.nan]))).replace("diverged", "NaN").replace("-", "NaN")
+                                         for x in xs) + "\n")
+                script += (f"set title '{norm}'\nunset key\nset xlabel 'alpha0 (all)'\nset ylabel 'alpha0 at {pos}'\n"
+                           f"set xtics ({', '.join(repr(fmt(x)) + ' ' + str(i) for i, x in enumerate(xs))})\n"
+                           f"set ytics ({', '.join(repr(fmt(y)) + ' ' + str(j) for j, y in enumerate(ys))})\n"
+                           f"plot '{path}' matrix with image, '' matrix using 1:2:($3 == $3 ? sprintf('%.3f', $3) : '') with labels\n")
+            gnuplot(script + "unset multiplot", "init_grid", to)
+            made.append("init_grid")
+    print(f"sweep: wrote {', '.join(m + '.png/.svg' for m in made)} in {to}")
+    return 0
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="cmd", required=True)
+    r = sub.add_parser("run", help="run a grid")
+    r.add_argument("out", help="the sweep's directory (results.csv, logs/)")
+    r.add_argument("--norms", default=",".join(NORMS))
+    r.add_argument("--lrs", default="1e-3", help="peak learning rates, comma-separated")
+    r.add_argument("--inits", default="0.5", help="alpha0-scale initial values (surrogates)")
+    r.add_argument("--raw-inits", default="", help="raw stored values (softplus kinds)")
+    r.add_argument("--init2", default="", help="POS:values, the 2-D grid's separate position (ln1|ln2|lnf)")
+    r.add_argument("--seeds", default="1")
+    r.add_argument("--steps", type=int, default=2000)
+    r.add_argument("--jobs", type=int, default=2, help="jobs at a time")
+    r.add_argument("--threads", type=int, default=0, help="threads per job (default: cores / jobs)")
+    r.add_argument("--train", help="the train program (default: build/examples/train)")
+    for name in ("summary", "plots"):
+        q = sub.add_parser(name)
+        q.add_argument("out")
+        q.add_argument("--base-lr", type=float, default=1e-3, help="the lr of the init grids and curves")
+        q.add_argument("--metric", default="best_val", choices=["best_val", "full_val", "final_val"])
+        if name == "plots":
+            q.add_argument("--to", help="where the plots go (default OUT/plots)")
+    argv = sys.argv[1:]
+    extra = []
+    if "--" in argv:
+        extra = argv[argv.index("--") + 1:]
+        argv = argv[:argv.index("--")]
+    a = p.parse_args(argv)
+    if a.cmd == "run":
+        if a.jobs < 1:
+            sys.exit("sweep: error: --jobs must be >= 1")
+        return cmd_run(a, extra)
+    return cmd_summary(a) if a.cmd == "summary" else cmd_plots(a)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,54 @@
+// The train program's instruments: what the layers do inside, measured every --stats-every steps on
+// the training step itself (no extra forward) and written as extra columns of the --log rows:
+//   grad_norm.<g>, update_ratio.<g>   per layer group g: emb (wte, wpe), h<i> (block i), ln_f;
+//                                     the grads' L2 norm before clipping, |p_after - p_before| / |p|
+//   <pos>.in_rms, .in_std, .in_max    per norm position (h<i>.ln_1, h<i>.ln_2, ln_f): the norm's
+//                                     input over the whole batch: RMS, standard deviation, max |x|
+//   <pos>.alpha / .beta               the effective scalar (after softplus for dytsp/dyisrusp)
+//   <pos>.sat                         DyT kinds: fraction of outputs with |tanh(alpha x)| > 0.99
+//   <pos>.slope                       DyISRU kinds: the slope at 0, 1/sqrt(beta + eps)
+// And loss spikes: a step whose loss exceeds spike_factor x the median of the last SPIKE_WINDOW.
+#pragma once
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "autograd/tape.h"
+#include "layers/gpt.h"
+
+#define SPIKE_WINDOW 50
+#define STATS_NAME 48
+
+typedef struct TrainStats {
+    const Gpt *model;
+    int n_groups, *group_of; // group_of: (params.n) the group of each parameter
+    char (*group_name)[STATS_NAME];
+    double *gnorm, *uratio; // (n_groups)
+    real *before;           // (params.numel) the parameters before the update
+    int n_pos;              // norm positions, in forward order
+    const Norm **norm;      // (n_pos)
+    char (*pos_name)[STATS_NAME];
+    double *rms, *std, *max, *scalar, *derived; // (n_pos); derived: sat or slope (NAN: n/a)
+    bool have_norms; // the norm inputs were found on the tape (not with --composite)
+    // spikes
+    double window[SPIKE_WINDOW];
+    int n_window, next;
+} TrainStats;
+
+// 0, or -1 when out of memory.
+int stats_init(TrainStats *s, const Gpt *m);
+void stats_free(TrainStats *s);
+// The column names, comma-separated with a leading comma (CSV header).
+void stats_header(const TrainStats *s, FILE *f);
+// After backward, before clipping and the update: grad norms and the norm inputs' statistics (read
+// from the tape's fused norm nodes, so call before tape_reset).
+void stats_measure(TrainStats *s, const Tape *t);
+// Around the update: keep the parameters, then compare.
+void stats_before_update(TrainStats *s);
+void stats_after_update(TrainStats *s);
+// Appends the values: CSV fields (",v,v,...") or JSON members (", \"name\": v, ...").
+void stats_write(const TrainStats *s, FILE *f, bool json);
+// Empty CSV fields for a row without statistics.
+void stats_write_empty(const TrainStats *s, FILE *f);
+// Feeds one training loss; true when it is a spike (loss > factor x the window's median, once the
+// window holds at least 10 losses). factor <= 0: never.
+bool stats_spike(TrainStats *s, double loss, double factor);
