@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <math.h>
 #include <omp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -299,6 +300,64 @@ static void print_learned_scalars(const Run *r) {
     }
 }
 
+// ---- interrupts --------------------------------------------------------------------------------
+// The first SIGINT or SIGTERM lets the current step finish; the loop then writes a checkpoint and
+// prints how to resume. A second one leaves at once, removing the checkpoint's temp file if a write
+// was under way (the checkpoint itself is replaced only by rename, so it is never half-written).
+#define INTERRUPT_SAVE "train-interrupted.safetensors" // where the checkpoint goes without --save
+static volatile sig_atomic_t interrupted; // the first signal's number
+static char interrupt_tmp[4200];           // the temp file of the checkpoint being written
+
+static void on_signal(int sig) {
+    if (interrupted) {
+        if (interrupt_tmp[0]) unlink(interrupt_tmp);
+        _exit(128 + sig);
+    }
+    interrupted = sig;
+}
+
+static void interrupts_install(const TrainOptions *o) {
+    st_temp_path(o->save ? o->save : INTERRUPT_SAVE, interrupt_tmp, sizeof interrupt_tmp);
+    struct sigaction sa = {.sa_handler = on_signal};
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
+
+// Prints an argument so a shell reads it back as it is.
+static void print_quoted(const char *a) {
+    if (*a && strspn(a, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_=./:,+@%") == strlen(a)) {
+        printf(" %s", a);
+        return;
+    }
+    printf(" '");
+    for (; *a; a++) *a == '\'' ? printf("'\\''") : putchar(*a);
+    printf("'");
+}
+
+// After the step in flight: checkpoint, the command that resumes, exit status 128 + signal.
+static int interrupt_exit(Run *r) {
+    const char *path = r->o.save ? r->o.save : INTERRUPT_SAVE;
+    char err[1024];
+    printf("\ninterrupted (signal %d) after step %ld: writing %s\n", (int)interrupted, r->step, path);
+    if (checkpoint_write(r, path, err, sizeof err)) {
+        fail(1, "%s; no checkpoint was written for this interrupt", err);
+        return 128 + interrupted;
+    }
+    printf("to resume:\n  ./train");
+    for (int i = 1; i < r->argc; i++) {
+        const char *a = r->argv[i];
+        if (!strcmp(a, "--resume")) { i++; continue; } // replaced by the new checkpoint
+        if (!strncmp(a, "--resume=", 9)) continue;
+        print_quoted(a);
+    }
+    printf(" --resume");
+    print_quoted(path);
+    printf("\n");
+    fflush(stdout);
+    return 128 + interrupted;
+}
+
 // ---- the loop ----------------------------------------------------------------------------------
 // --on-nonfinite=skip gives up when this many steps in a row go non-finite: the parameters no
 // longer change, so the same fault would repeat on every batch.
@@ -358,6 +417,7 @@ static int train(Run *r, double t0) {
             int rc = save(r);
             if (rc) return rc;
         }
+        if (interrupted) return interrupt_exit(r);
     }
     if (best_step >= 0) {
         size_t n;
@@ -394,7 +454,10 @@ int main(int argc, char **argv) {
     printf("params:   %zu%s\n\n", paramset_count(&r.model.params),
            r.step ? " (resumed)" : "");
     if (r.step) printf("resuming at step %ld\n", r.step);
+    r.argc = argc, r.argv = argv;
+    interrupts_install(&r.o);
     rc = train(&r, t0);
+    if (!rc && interrupted) rc = interrupt_exit(&r); // during the last evaluation
     if (!rc && r.o.save) rc = save(&r);
     if (!rc && r.o.save) printf("saved %s (step %ld)\n", r.o.save, r.step);
     if (!rc && r.o.sample > 0) rc = sample_text(&r);

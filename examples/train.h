@@ -29,6 +29,8 @@ typedef struct Run {
     FILE *log;
     bool log_json;
     TrainStats stats;     // the instruments (--stats-every) and the spike detector
+    int argc;             // the command line, for the resume command printed on an interrupt
+    char **argv;
     long skipped, spikes; // steps skipped for a non-finite loss or grad (--on-nonfinite=skip); loss spikes
 } Run;
 

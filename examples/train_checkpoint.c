@@ -54,14 +54,15 @@ int checkpoint_write(const Run *r, const char *path, char *err, size_t errlen) {
     k += params_entries(ps, r->opt.v, "optimizer.v.", e + k, names + (size_t)k * 128);
 
     const char *meta[2 * 64];
-    char buf[8192], step[32], vocab[513], rd[65], rdo[65];
+    char buf[8192], step[32], optim_steps[32], vocab[513], rd[65], rdo[65];
     int m = 0;
     options_to_meta(&r->o, meta, &m, buf, sizeof buf);
     snprintf(step, sizeof step, "%ld", r->step);
+    snprintf(optim_steps, sizeof optim_steps, "%ld", r->opt.steps); // fewer than step after skips
     hex_bytes(r->data.vocab, r->data.vocab_size, vocab);
     rng_format(&r->data_rng, rd);
     rng_format(&r->dropout_rng, rdo);
-    const char *extra[] = {"format", FORMAT, "step", step, "vocab", vocab, "rng_data", rd,
+    const char *extra[] = {"format", FORMAT, "step", step, "optim_steps", optim_steps, "vocab", vocab, "rng_data", rd,
                            "rng_dropout", rdo, "real", REAL_NAME, "dataset", r->data_path};
     for (size_t i = 0; i < sizeof extra / sizeof extra[0]; i++) meta[2 * m + i] = extra[i];
     m += (int)(sizeof extra / sizeof extra[0]) / 2;
@@ -101,7 +102,10 @@ int checkpoint_restore(Run *r, const StFile *f, char *err, size_t errlen) {
     if (!step || (r->step = strtol(step, &end, 10), *end) || r->step < 0 || nv != r->model.cfg.vocab_size ||
         rng_parse(st_meta(f, "rng_data"), &r->data_rng) || rng_parse(st_meta(f, "rng_dropout"), &r->dropout_rng))
         return snprintf(err, errlen, "the checkpoint's step, vocabulary or random state is missing or malformed"), -1;
-    r->opt.steps = r->step;
+    const char *os = st_meta(f, "optim_steps"); // absent in older checkpoints: no step was skipped
+    r->opt.steps = os ? strtol(os, &end, 10) : r->step;
+    if (os && (*end || r->opt.steps < 0 || r->opt.steps > r->step))
+        return snprintf(err, errlen, "the checkpoint's optim_steps '%s' is malformed", os), -1;
     if (r->have_text) { // the text's vocabulary must be the one the model was trained with
         if (r->data.vocab_size != nv || memcmp(r->data.vocab, v, nv))
             return snprintf(err, errlen, "the dataset's vocabulary (%d symbols) differs from the "

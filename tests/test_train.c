@@ -2,6 +2,7 @@
 // falls, resume bit-exactness, the --dump-step file, and every kind of bad input, each with its exit
 // status and message.
 #include <stdint.h>
+#include <dirent.h>
 #include <sys/stat.h>
 #include <zlib.h>
 
@@ -316,6 +317,76 @@ static void test_divergence_named(void **state) {
     assert_non_null(strstr(out, "Too many non-finite steps in a row"));
 }
 
+// ---- interrupts and determinism ------------------------------------------------------------------
+// Runs a shell script in the test directory ($T is the train program); its output goes to out.
+static int run_script(const char *script, char *out, size_t len) {
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "cd %s && T=%s sh -c '%s' 2>&1", dir, train_bin, script);
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    size_t n = fread(out, 1, len - 1, p);
+    out[n] = 0;
+    int status = pclose(p);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+static int temp_files_left(void) {
+    int n = 0;
+    DIR *d = opendir(dir);
+    for (struct dirent *e; (e = readdir(d));) n += strstr(e->d_name, ".tmp.") != NULL;
+    closedir(d);
+    return n;
+}
+
+// SIGINT finishes the step, writes a checkpoint, prints the command that resumes, exits 130; the
+// printed command resumes. SIGTERM: 143.
+static void test_interrupt_saves_and_says_how_to_resume(void **state) {
+    (void)state;
+    static char out[16384];
+    int status = run_script("$T " TINY " --steps 100000000 --save int.st tiny.txt & p=$!; sleep 0.5; kill -INT $p; wait $p", out, sizeof out);
+    if (status != 130 || !strstr(out, "to resume:\n  ./train ")) fail_msg("exit %d:\n%s", status, out);
+    const char *cmd = strstr(out, "  ./train ") + strlen("  ./train ");
+    assert_non_null(strstr(cmd, "--save int.st tiny.txt --resume int.st"));
+    long step = atol(strstr(out, "after step ") + strlen("after step "));
+    assert_true(step > 0);
+    char resume[2048];
+    snprintf(resume, sizeof resume, "$T %.*s --steps %ld", (int)strcspn(cmd, "\n"), cmd, step + 2);
+    status = run_script(resume, out, sizeof out);
+    if (status != 0 || !strstr(out, "resuming at step")) fail_msg("resume: exit %d:\n%s", status, out);
+    assert_int_equal(run_script("$T " TINY " --steps 100000000 tiny.txt & p=$!; sleep 0.5; kill -TERM $p; wait $p", out, sizeof out), 143);
+    assert_non_null(strstr(out, "writing train-interrupted.safetensors"));
+    assert_int_equal(temp_files_left(), 0);
+}
+
+// A second SIGINT leaves at once, in the middle of a slow step: no checkpoint and no temp file.
+static void test_second_interrupt_leaves_at_once(void **state) {
+    (void)state;
+    char out[8192];
+    const char *slow = "--n-layer 4 --n-head 4 --n-embd 256 --block-size 128 --batch-size 32 --threads 1 --sample 0 --quiet --eval-iters 1";
+    char script[1024];
+    snprintf(script, sizeof script, "$T %s --steps 100000000 --save twice.st tiny.txt & p=$!; sleep 1; "
+             "kill -INT $p; sleep 0.02; kill -INT $p; wait $p", slow);
+    int status = run_script(script, out, sizeof out);
+    if (status != 130 || strstr(out, "to resume")) fail_msg("exit %d:\n%s", status, out);
+    struct stat st;
+    char path[400];
+    snprintf(path, sizeof path, "%s/twice.st", dir);
+    assert_int_not_equal(stat(path, &st), 0);
+    assert_int_equal(temp_files_left(), 0);
+}
+
+// The same seed and threads give the same checkpoint, byte for byte.
+static void test_runs_are_deterministic(void **state) {
+    (void)state;
+    char out[8192];
+    assert_int_equal(run(TINY " --steps 20 --dropout 0.1 --save det1.st tiny.txt", out, sizeof out), 0);
+    assert_int_equal(run(TINY " --steps 20 --dropout 0.1 --save det2.st tiny.txt", out, sizeof out), 0);
+    assert_int_equal(run_script("cmp det1.st det2.st && echo same", out, sizeof out), 0);
+    assert_non_null(strstr(out, "same"));
+    assert_int_equal(run(TINY " --steps 20 --dropout 0.1 --seed 7 --save det3.st tiny.txt", out, sizeof out), 0);
+    assert_int_not_equal(run_script("cmp -s det1.st det3.st", out, sizeof out), 0); // a test that can fail
+}
+
 int main(int argc, char **argv) {
     if (argc < 2) return fprintf(stderr, "usage: test_train PATH-TO-TRAIN\n"), 2;
     train_bin = argv[1];
@@ -326,6 +397,9 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_bad_input),
         cmocka_unit_test(test_instruments_logged),
         cmocka_unit_test(test_divergence_named),
+        cmocka_unit_test(test_interrupt_saves_and_says_how_to_resume),
+        cmocka_unit_test(test_second_interrupt_leaves_at_once),
+        cmocka_unit_test(test_runs_are_deterministic),
     };
     return cmocka_run_group_tests_name("train program", tests, setup, NULL);
 }

@@ -51,6 +51,10 @@ static char *header_json(const StEntry *entries, int n, const char *const *meta,
     return s;
 }
 
+void st_temp_path(const char *path, char *out, size_t len) {
+    snprintf(out, len, "%s.tmp.%ld", path, (long)getpid());
+}
+
 // fsync the directory holding path, so the rename itself is on disk.
 static int sync_dir(const char *path) {
     char copy[4096];
@@ -68,8 +72,8 @@ int st_write(const char *path, const StEntry *entries, int n, const char *const 
     if (!json) return snprintf(err, errlen, "%s: out of memory for the header", path), -1;
     size_t hlen = strlen(json), padded = (hlen + 7) / 8 * 8;
     char tmp[4096];
-    snprintf(tmp, sizeof tmp, "%s.tmp.XXXXXX", path);
-    int fd = mkstemp(tmp);
+    st_temp_path(path, tmp, sizeof tmp);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
     if (fd < 0) {
         snprintf(err, errlen, "cannot create a file next to %s: %s", path, strerror(errno));
         free(json);

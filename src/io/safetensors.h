@@ -24,7 +24,11 @@ typedef struct StEntry { // a tensor to write
 } StEntry;
 
 // Writes entries (data in the given order) and metadata pairs meta[0..2*n_meta) = key, value.
-// Returns 0, or -1 with a message in err.
+// Atomic: the data goes to st_temp_path(path), is fsynced, then renamed over path, so path holds
+// the old file or the new one, never a part. Returns 0, or -1 with a message in err.
+// The temp file st_write uses for path in this process ("<path>.tmp.<pid>"): a signal handler can
+// remove it when the process must leave in the middle of a write.
+void st_temp_path(const char *path, char *out, size_t len);
 int st_write(const char *path, const StEntry *entries, int n, const char *const *meta, int n_meta,
              char *err, size_t errlen);
 
