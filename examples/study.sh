@@ -26,7 +26,7 @@ start=$(date +%s)
 # 1. learning rates: a log grid from 3e-4 to 3e-2 (plus the default 1e-3), every norm, default init, 3 seeds
 sweep "$out" --norms ln,rmsnorm,dyt,dyisru,dytsp,dyisrusp --lrs 3e-4,6.5e-4,1e-3,1.4e-3,3e-3,6.5e-3,1.4e-2,3e-2 --seeds 1,2,3
 # 2. the 1-D init grid at lr 1e-3 (alpha0; dyisru kinds beta0 = 1/alpha0^2), and the raw softplus grid
-sweep "$out" --norms dyt,dyisru,dytsp,dyisrusp --lrs 1e-3 --inits 0.5,0.69,1,2,3 --raw-inits -2,-1,1,2,4 --seeds 1,2
+sweep "$out" --norms dyt,dyisru,dytsp,dyisrusp --lrs 1e-3 --inits 0.5,0.69,1,2,3 --raw-inits=-2,-1,1,2,4 --seeds 1,2
 # 3. the 2-D grid: ln_2 (pre-MLP) takes its own value, one seed
 sweep "$out" --norms dyt,dyisru,dytsp,dyisrusp --lrs 1e-3 --inits 0.5,1,2 --init2 ln2:0.5,1,2 --seeds 1
 # 4. beyond the literature's grid: alpha0 near 1/std of the norms' inputs at init (~50 here)

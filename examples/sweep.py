@@ -8,8 +8,9 @@
 The grid is norms x learning rates x initial values x seeds. Initial values (the surrogates only):
   --inits 0.5,1,2        1-D: the effective alpha0 at every norm position (dyisru kinds get
                          beta0 = 1/alpha0^2: the same slope at 0)
-  --raw-inits -2,-1,1    the softplus kinds only: the stored raw value, effective = softplus(raw)
-                         (alpha for dytsp, beta for dyisrusp)
+  --raw-inits=-2,-1,1    the softplus kinds only: the stored raw value, effective = softplus(raw)
+                         (alpha for dytsp, beta for dyisrusp; write it with '=' when the list
+                         starts with a minus sign, or argparse takes it for an option)
   --init2 ln2:0.5,2,3    2-D: for every 1-D value, one position (ln1, ln2 or lnf) takes each of these
                          instead (alpha0-scale values, like --inits)
 ln and rmsnorm have no initial value: they run once per learning rate and seed.

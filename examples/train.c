@@ -230,6 +230,12 @@ static int setup(Run *r, int argc, char **argv) {
     for (int p = 0; p < GPT_NORM_POSITIONS; p++) cfg.scalar0[p] = alpha ? o->alpha0_pos[p] : o->beta0_pos[p];
     const char *bad = gpt_config_check(&cfg);
     if (bad) return st_close(&ckpt), fail(2, "%s", bad);
+    double need = gpt_memory_estimate(&cfg, (int)o->batch_size, (int)o->block_size),
+           have = (double)sysconf(_SC_PHYS_PAGES) * sysconf(_SC_PAGESIZE);
+    if (have > 0 && need > have)
+        return st_close(&ckpt), fail(2, "this configuration needs about %.3g GB to train (parameters, grads, "
+                                     "AdamW moments and a step's activations); this machine has %.3g GB",
+                                     need / 1e9, have / 1e9);
     Rng init;
     run_seed(&init, o->seed, STREAM_INIT);
     run_seed(&r->data_rng, o->seed, STREAM_DATA);
@@ -448,14 +454,15 @@ int main(int argc, char **argv) {
         teardown(&r);
         return rc;
     }
+    r.argc = argc, r.argv = argv;
+    interrupts_install(&r.o); // before the header, so whoever reads it can signal us
     printf("normlab train (%s build): %s, %d symbols\n", REAL_NAME,
            r.have_text ? r.data_path : r.o.resume, r.data.vocab_size);
     options_print(&r.o, stdout);
     printf("params:   %zu%s\n\n", paramset_count(&r.model.params),
            r.step ? " (resumed)" : "");
     if (r.step) printf("resuming at step %ld\n", r.step);
-    r.argc = argc, r.argv = argv;
-    interrupts_install(&r.o);
+    fflush(stdout);
     rc = train(&r, t0);
     if (!rc && interrupted) rc = interrupt_exit(&r); // during the last evaluation
     if (!rc && r.o.save) rc = save(&r);

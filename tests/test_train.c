@@ -201,6 +201,8 @@ static void test_bad_input(void **state) {
         {"--batch-size=-3 tiny.txt", 2, "out of range"},
         {"--dropout=1.5 tiny.txt", 2, "out of range"},
         {"--n-embd 30 --n-head 4 tiny.txt", 2, "not divisible by --n-head"},
+        {"--n-layer 1024 --n-embd 65536 --n-head 1 tiny.txt", 2, "needs about"}, // refused before allocating
+        {"--batch-size 1000000 --block-size 64 --n-embd 4096 tiny.txt", 2, "GB to train"}, // activations alone
         {"--steps", 2, "needs a value"},
         {"tiny.txt other.txt", 2, "unexpected argument"},
         {"nosuchdata", 1, "fetch.sh"},
@@ -330,6 +332,19 @@ static int run_script(const char *script, char *out, size_t len) {
     return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
+// Starts the train program with args in the background and, once its header is out (its signal
+// handlers are in place by then), runs signals with $p its pid; returns its exit status. In a
+// script, a background job starts with SIGINT ignored, so signalling earlier would be lost. A
+// watchdog kills it after two minutes so a lost signal fails the test instead of hanging it.
+static int run_and_signal(const char *args, const char *signals, char *out, size_t len) {
+    char script[2048];
+    snprintf(script, sizeof script, "$T %s > run.out 2>&1 & p=$!; i=0; "
+             "until grep -q ^params: run.out || [ $i -gt 2400 ]; do sleep 0.05; i=$((i+1)); done; "
+             "(sleep 120; kill -KILL $p) >/dev/null 2>&1 & w=$!; "
+             "%s; wait $p; s=$?; kill $w; cat run.out; exit $s", args, signals);
+    return run_script(script, out, len);
+}
+
 static int temp_files_left(void) {
     int n = 0;
     DIR *d = opendir(dir);
@@ -343,7 +358,7 @@ static int temp_files_left(void) {
 static void test_interrupt_saves_and_says_how_to_resume(void **state) {
     (void)state;
     static char out[16384];
-    int status = run_script("$T " TINY " --steps 100000000 --save int.st tiny.txt & p=$!; sleep 0.5; kill -INT $p; wait $p", out, sizeof out);
+    int status = run_and_signal(TINY " --steps 100000000 --save int.st tiny.txt", "sleep 0.3; kill -INT $p", out, sizeof out);
     if (status != 130 || !strstr(out, "to resume:\n  ./train ")) fail_msg("exit %d:\n%s", status, out);
     const char *cmd = strstr(out, "  ./train ") + strlen("  ./train ");
     assert_non_null(strstr(cmd, "--save int.st tiny.txt --resume int.st"));
@@ -353,7 +368,7 @@ static void test_interrupt_saves_and_says_how_to_resume(void **state) {
     snprintf(resume, sizeof resume, "$T %.*s --steps %ld", (int)strcspn(cmd, "\n"), cmd, step + 2);
     status = run_script(resume, out, sizeof out);
     if (status != 0 || !strstr(out, "resuming at step")) fail_msg("resume: exit %d:\n%s", status, out);
-    assert_int_equal(run_script("$T " TINY " --steps 100000000 tiny.txt & p=$!; sleep 0.5; kill -TERM $p; wait $p", out, sizeof out), 143);
+    assert_int_equal(run_and_signal(TINY " --steps 100000000 tiny.txt", "kill -TERM $p", out, sizeof out), 143);
     assert_non_null(strstr(out, "writing train-interrupted.safetensors"));
     assert_int_equal(temp_files_left(), 0);
 }
@@ -363,10 +378,9 @@ static void test_second_interrupt_leaves_at_once(void **state) {
     (void)state;
     char out[8192];
     const char *slow = "--n-layer 4 --n-head 4 --n-embd 256 --block-size 128 --batch-size 32 --threads 1 --sample 0 --quiet --eval-iters 1";
-    char script[1024];
-    snprintf(script, sizeof script, "$T %s --steps 100000000 --save twice.st tiny.txt & p=$!; sleep 1; "
-             "kill -INT $p; sleep 0.02; kill -INT $p; wait $p", slow);
-    int status = run_script(script, out, sizeof out);
+    char args[1024];
+    snprintf(args, sizeof args, "%s --steps 100000000 --save twice.st tiny.txt", slow);
+    int status = run_and_signal(args, "sleep 0.3; kill -INT $p; sleep 0.02; kill -INT $p", out, sizeof out);
     if (status != 130 || strstr(out, "to resume")) fail_msg("exit %d:\n%s", status, out);
     struct stat st;
     char path[400];

@@ -110,6 +110,13 @@ int gpt_param_specs(const GptConfig *c, ParamSpec *out) {
     return add_rows(c, out, k, "transformer.ln_f.", ROWS(NORM_ROWS), &c->scalar0[GPT_LNF]);
 }
 
+double gpt_memory_estimate(const GptConfig *c, int B, int T) {
+    double C = c->n_embd, L = c->n_layer, V = c->vocab_size, BT = (double)B * T;
+    double params = V * C + (double)c->block_size * C + L * (12 * C * C + 13 * C) + 2 * C;
+    double activations = L * 20 * BT * C + 3 * BT * V;
+    return (4 * params + activations) * sizeof(real);
+}
+
 const char *gpt_config_check(const GptConfig *c) {
     if (c->vocab_size < 1) return "vocab_size must be >= 1";
     if (c->block_size < 1) return "block_size must be >= 1";

@@ -47,6 +47,11 @@ int gpt_param_specs(const GptConfig *cfg, ParamSpec *specs);
 // of memory. cfg must be valid (gpt_config_check).
 int gpt_init(Gpt *m, const GptConfig *cfg, Rng *rng);
 void gpt_free(Gpt *m);
+// About how many bytes training cfg on (B,T) batches takes: parameters, grads and two optimizer
+// moments, plus a step's saved activations (about 20 (B,T,C) tensors per layer, the logits and their
+// softmax). In double, so absurd sizes give a large number rather than an overflow. For refusing a
+// configuration that cannot fit before allocating anything, not an exact count.
+double gpt_memory_estimate(const GptConfig *cfg, int B, int T);
 // NULL when cfg is usable, else what is wrong with it.
 const char *gpt_config_check(const GptConfig *cfg);
 
