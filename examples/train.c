@@ -230,6 +230,8 @@ static int setup(Run *r, int argc, char **argv) {
     for (int p = 0; p < GPT_NORM_POSITIONS; p++) cfg.scalar0[p] = alpha ? o->alpha0_pos[p] : o->beta0_pos[p];
     const char *bad = gpt_config_check(&cfg);
     if (bad) return st_close(&ckpt), fail(2, "%s", bad);
+    if (o->resume && checkpoint_check_model(&ckpt, &cfg, err, sizeof err))
+        return st_close(&ckpt), fail(1, "%s: %s", o->resume, err);
     double need = gpt_memory_estimate(&cfg, (int)o->batch_size, (int)o->block_size),
            have = (double)sysconf(_SC_PHYS_PAGES) * sysconf(_SC_PAGESIZE);
     if (have > 0 && need > have)

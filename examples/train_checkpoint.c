@@ -89,6 +89,17 @@ int checkpoint_open(Run *r, const char *path, StFile *f, char *err, size_t errle
     return 0;
 }
 
+int checkpoint_check_model(const StFile *f, const GptConfig *cfg, char *err, size_t errlen) {
+    int n = gpt_param_specs(cfg, NULL);
+    ParamSpec *specs = malloc(n * sizeof *specs);
+    if (!specs) return snprintf(err, errlen, "out of memory"), -1;
+    gpt_param_specs(cfg, specs);
+    int rc = specs_check(f, specs, n, "", err, errlen) || specs_check(f, specs, n, "optimizer.m.", err, errlen) ||
+             specs_check(f, specs, n, "optimizer.v.", err, errlen) ? -1 : 0;
+    free(specs);
+    return rc;
+}
+
 int checkpoint_restore(Run *r, const StFile *f, char *err, size_t errlen) {
     ParamSet *ps = &r->model.params;
     if (params_read(f, ps, ps->data, "", err, errlen) ||

@@ -250,7 +250,10 @@ int options_parse(TrainOptions *o, int argc, char **argv) {
 }
 
 void options_derive(TrainOptions *o) {
-    if (!is_set(o, row_index("beta0"))) o->beta0 = 1 / (o->alpha0 * o->alpha0);
+    if (!is_set(o, row_index("beta0"))) { // the same slope at 0; alpha0 near 0 gets beta0's largest value
+        double b = 1 / (o->alpha0 * o->alpha0), top = ROWS[row_index("beta0")].max;
+        o->beta0 = b < top ? b : top; // (inf for alpha0 = 0 would not survive a checkpoint)
+    }
     for (int p = 0; p < 3; p++) {
         static const char *const a[3] = {"alpha0-ln1", "alpha0-ln2", "alpha0-lnf"}, *const b[3] = {"beta0-ln1", "beta0-ln2", "beta0-lnf"};
         if (!is_set(o, row_index(a[p]))) o->alpha0_pos[p] = o->alpha0;

@@ -28,7 +28,7 @@ static unsigned char *read_all(const char *path, size_t *len, char *err, size_t 
         snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno));
         return NULL;
     }
-    size_t cap = 1 << 20, n = 0;
+    size_t cap = 1 << 16, n = 0; // doubled as needed
     unsigned char *buf = malloc(cap);
     for (;;) {
         if (!buf) {

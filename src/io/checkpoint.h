@@ -13,3 +13,8 @@ int params_entries(const ParamSet *ps, const real *block, const char *prefix, St
 // message naming the first tensor that is missing or has the wrong shape or dtype.
 int params_read(const StFile *f, const ParamSet *ps, real *block, const char *prefix, char *err,
                 size_t errlen);
+// Checks, without reading any data, that f holds each of specs[0..n) as prefix + name with its shape
+// and a float dtype: a resume checks the file against the model's table before allocating the model,
+// so a corrupt header cannot make the program allocate a model the file does not hold. Returns 0, or
+// -1 with the same messages as params_read.
+int specs_check(const StFile *f, const ParamSpec *specs, int n, const char *prefix, char *err, size_t errlen);
