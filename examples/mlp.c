@@ -31,7 +31,8 @@ static Tensor *mlp_forward(Tape *t, const Mlp *m, Tensor *x) {
 static void make_spirals(real *x, int32_t *y, Rng *rng) {
     for (int i = 0; i < N_POINTS; i++) {
         int c = i % 2;
-        double r = 0.1 + 0.9 * (double)(i / 2) / (N_POINTS / 2), a = 4 * M_PI * r + M_PI * c; // two turns each
+        int pair = i / 2; // both classes take the same radii
+        double r = 0.1 + 0.9 * pair / (N_POINTS / 2.0), a = 4 * M_PI * r + M_PI * c; // two turns each
         x[2 * i] = (real)(r * cos(a) + 0.03 * rng_normal(rng));
         x[2 * i + 1] = (real)(r * sin(a) + 0.03 * rng_normal(rng));
         y[i] = c;

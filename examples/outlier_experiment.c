@@ -77,12 +77,13 @@ int outlier_points_make(const double *sorted, int C, int n_outliers, double step
     *p = (OutlierPoints){.n = 2 * half, .bound = sqrt(target == TARGET_LN ? (C - ko) / ko : C / ko)};
     p->x = malloc(2 * half * sizeof(double));
     p->y = malloc(2 * half * sizeof(double));
-    double *v = malloc(2 * C * sizeof(double)), *x = v + C; // the layer's output; its input
+    double *v = malloc(2 * C * sizeof(double)); // the layer's output, then its input
     if (!p->x || !p->y || !v) {
         free(v);
         outlier_points_free(p);
         return -1;
     }
+    double *x = v + C;
     int k = 0;
     for (int s = 1; s <= OUTLIER_STEPS; s++) {
         memcpy(v, sorted, C * sizeof(double));

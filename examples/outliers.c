@@ -100,9 +100,11 @@ static int run_paper(const double *sample, int C, const char *what, const char *
     printf("  %3s %13s %13s %14s %14s\n", "S", "x", "y (LN)", "DyT resid", "DyISRU resid");
     for (int i = 0; i < p.n; i++) {
         int s = i % OUTLIER_STEPS + 1;
+        char step[4] = "-";
+        if (i < OUTLIER_STEPS) snprintf(step, sizeof step, "%d", s);
         double a = outlier_model(FIT_DYT, dyt.param, p.bound, p.x[i]) - p.y[i];
         double b = outlier_model(FIT_DYISRU, isru.param, p.bound, p.x[i]) - p.y[i];
-        printf("  %3s %13.9g %13.9g %14.6e %14.6e\n", i < OUTLIER_STEPS ? (char[4]){'0' + s} : "-", p.x[i],
+        printf("  %3s %13.9g %13.9g %14.6e %14.6e\n", step, p.x[i],
                p.y[i], a, b);
     }
     int rc = write_outputs(prefix, &p, &dyt, &isru, plot);
@@ -140,9 +142,9 @@ static int run_study(int seeds) {
            seeds);
     printf("%5s %6s %4s | %8s %8s %8s %8s %8s | %9s | %9s %9s\n", "C", "sigma", "outl", "min", "p10",
            "median", "p90", "max", "ISRU wins", "alpha med", "beta med");
-    double *ratio = malloc(seeds * sizeof(double)), *alpha = malloc(seeds * sizeof(double)),
-           *beta = malloc(seeds * sizeof(double)), *sample = malloc(MAX_C * sizeof(double));
-    if (!ratio || !alpha || !beta || !sample) return fprintf(stderr, "outliers: out of memory\n"), 1;
+    double *mem = malloc((3 * (size_t)seeds + MAX_C) * sizeof(double)); // ratio, alpha, beta, sample
+    if (!mem) return fprintf(stderr, "outliers: out of memory\n"), 1;
+    double *ratio = mem, *alpha = mem + seeds, *beta = alpha + seeds, *sample = beta + seeds;
     for (size_t ci = 0; ci < 3; ci++)
         for (size_t si = 0; si < 3; si++)
             for (size_t oi = 0; oi < 2; oi++) {
@@ -153,7 +155,8 @@ static int run_study(int seeds) {
                     rng_seed(&rng, 1000003ull * (s + 1) + C);
                     outlier_sample_draw(&rng, sigma, C, sample);
                     OutlierPoints p;
-                    if (outlier_points_make(sample, C, outs[oi], 5, TARGET_LN, &p)) return 1;
+                    if (outlier_points_make(sample, C, outs[oi], 5, TARGET_LN, &p))
+                        return free(mem), fprintf(stderr, "outliers: out of memory\n"), 1;
                     Fit d = outlier_fit(FIT_DYT, &p, 2 / (sqrt(C) * sigma));
                     Fit i = outlier_fit(FIT_DYISRU, &p, 2 * C * sigma * sigma);
                     ratio[s] = d.mar / i.mar;
@@ -169,7 +172,7 @@ static int run_study(int seeds) {
                        ratio[seeds * 9 / 10], ratio[seeds - 1], 100.0 * better / seeds,
                        alpha[seeds / 2], beta[seeds / 2]);
             }
-    free(ratio), free(alpha), free(beta), free(sample);
+    free(mem);
     return 0;
 }
 

@@ -389,7 +389,7 @@ static int train(Run *r, double t0) {
             log_row(r, "eval_val", vl, 0, 0, 0, el, NULL);
         }
         if (last) break;
-        double ts = tape_clock(), lr = optim_lr(&r->opt.cfg, r->step), gnorm;
+        double ts = tape_clock(), lr = optim_lr(&r->opt.cfg, r->step), gnorm = NAN;
         dataset_batch(&r->data, false, (int)o->batch_size, (int)o->block_size, &r->data_rng, r->idx, r->targets);
         double loss = train_forward_backward(r, &gnorm, err, sizeof err);
         if (isnan(loss)) {

@@ -99,6 +99,7 @@ static const Choices *choices_of(const OptRow *r) {
 }
 _Static_assert(sizeof ROWS / sizeof ROWS[0] <= 64, "TrainOptions.set has 64 bits");
 
+// (cppcheck's invalidPointerCast does not apply: the byte offset is the field's own, from offsetof)
 #define FIELD(o, r, T) ((T *)((char *)(o) + (r)->field))
 
 static const char *norm_names(void) {

@@ -25,7 +25,7 @@ int stats_init(TrainStats *s, const Gpt *m) {
     s->gnorm = malloc(s->n_groups * sizeof(double));
     s->uratio = malloc(s->n_groups * sizeof(double));
     s->before = malloc(ps->numel * sizeof(real));
-    s->norm = malloc(s->n_pos * sizeof *s->norm);
+    s->norm = malloc(s->n_pos * sizeof *s->norm); // NOLINT(bugprone-sizeof-expression): an array of pointers
     s->pos_name = malloc(s->n_pos * sizeof *s->pos_name);
     double **per_pos[] = {&s->rms, &s->std, &s->max, &s->scalar, &s->derived};
     bool ok = s->group_of && s->group_name && s->gnorm && s->uratio && s->before && s->norm && s->pos_name;

@@ -28,8 +28,7 @@ static pid_t spawn(char *const argv[]) {
     pid_t pid = fork();
     if (pid == 0) {
         if (chdir(dir) != 0) _exit(127);
-        freopen("/dev/null", "w", stdout);
-        freopen("/dev/null", "w", stderr);
+        if (!freopen("/dev/null", "w", stdout) || !freopen("/dev/null", "w", stderr)) _exit(127);
         execv(argv[0], argv);
         _exit(127);
     }

@@ -144,7 +144,7 @@ void dataset_batch(const Dataset *d, bool val, int B, int T, Rng *rng, int32_t *
 
 int dataset_encode(const Dataset *d, const char *s, int32_t *out, int max, int *bad) {
     int n = 0;
-    for (; s[n] && n < max; n++) {
+    for (; n < max && s[n]; n++) {
         int id = d->id_of[(unsigned char)s[n]];
         if (id < 0) {
             *bad = n;

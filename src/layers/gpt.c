@@ -43,7 +43,7 @@ static const Row MLP_ROWS[] = { // under "transformer.h.{i}.mlp."
     {"c_proj.weight", D_C, D_4C, W_PROJ, ALWAYS},
     {"c_proj.bias", D_C, D_NONE, W_ZERO, IF_BIAS},
 };
-#define ROWS(r) r, (int)(sizeof r / sizeof r[0])
+#define ROWS(r) (r), (int)(sizeof(r) / sizeof((r)[0]))
 
 static int dim_size(const GptConfig *c, Dim d) {
     switch (d) {

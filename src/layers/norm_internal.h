@@ -41,6 +41,7 @@ static inline double sigmoid_d(double z) { return z >= 0 ? 1 / (1 + exp(-z)) : e
 
 // The scalar's effective value in this forward, and d(effective)/d(stored) for the chain rule.
 static inline double norm_scalar_value(NormKind k, const Tensor *s) {
+    // NOLINTNEXTLINE(clang-analyzer-core.NullDereference): only the kinds with a scalar call this
     return norm_scalar_effective(k, s->data[0]);
 }
 static inline double norm_scalar_slope(NormKind k, const Tensor *s) {

@@ -12,9 +12,9 @@
 // far out leave the vector exp's fast path (20x slower per element), and peaked attention rows late
 // in training are full of them. (The programs also flush subnormal results: examples/cpu_env.h.)
 #ifdef REAL_IS_DOUBLE
-#define EXP_FLOOR -708.0
+#define EXP_FLOOR (-708.0)
 #else
-#define EXP_FLOOR -87.0f
+#define EXP_FLOOR (-87.0f)
 #endif
 #define EXP_CLAMPED(d) exp((d) > EXP_FLOOR ? (d) : EXP_FLOOR)
 
