@@ -34,4 +34,5 @@ sweep "$out/wide" --norms dyt,dyisru,dytsp,dyisrusp --lrs 1e-3 --inits 10,30 --s
 /usr/bin/env python3 "$root/examples/sweep.py" summary "$out" | tee "$out/summary.md"
 /usr/bin/env python3 "$root/examples/sweep.py" summary "$out/wide" > "$out/wide/summary.md"
 /usr/bin/env python3 "$root/examples/sweep.py" plots "$out" --to "$out/plots"
+/usr/bin/env python3 "$root/examples/sweep.py" plots "$out/wide" --to "$out/wide/plots"
 echo "study: done in $((($(date +%s) - start) / 60)) min (this invocation); tables $out/summary.md, plots $out/plots"

@@ -382,9 +382,9 @@ def cmd_summary(a):
 
 
 # ---- plots ----------------------------------------------------------------------------------------
-def gnuplot(script, name, to):
+def gnuplot(script, name, to, size="900,560"):
     """Renders script (which plots to the current output) as name.png and name.svg in to."""
-    for term, ext in (("pngcairo size 900,560 font ',10'", "png"), ("svg size 900,560 font 'sans,10'", "svg")):
+    for term, ext in ((f"pngcairo size {size} font ',10'", "png"), (f"svg size {size} font 'sans,10'", "svg")):
         full = f"set terminal {term} noenhanced\nset output '{os.path.join(to, name + '.' + ext)}'\n{script}\nunset output\n"
         p = subprocess.run(["gnuplot"], input=full, text=True, capture_output=True)
         if p.returncode:
@@ -447,12 +447,15 @@ def cmd_plots(a):
                 f"set yrange [:{cap + 0.05}]\nplot {plots}", "lr_sweep", to)
         made.append("lr_sweep")
 
-    # 3 and 4. what alpha does inside, and how much of DyT saturates: base lr, default init, first seed
+    # 3 and 4. what alpha does inside, and how much of DyT saturates: base lr, first seed, the default
+    # init (alpha0 0.5) when the grid has it, else its largest alpha0
     for norm in [n for n in norms if SURROGATES.get(n)]:
-        rs = sorted([r for r in rows if r["norm"] == norm and r["lr"] == a.base_lr and r["init_kind"] == "alpha0"
-                     and r["init"] == "0.5" and not r["init_pos"]], key=lambda r: r["seed"])
+        rs = [r for r in rows if r["norm"] == norm and r["lr"] == a.base_lr and r["init_kind"] == "alpha0"
+              and not r["init_pos"]]
         if not rs:
             continue
+        init = "0.5" if any(r["init"] == "0.5" for r in rs) else max((r["init"] for r in rs), key=float)
+        rs = sorted([r for r in rs if r["init"] == init], key=lambda r: r["seed"])
         log = [r for r in read_log(os.path.join(a.out, "logs", rs[0]["job"] + ".csv"))
                if r["kind"] == "train" and r.get("ln_f.in_std") is not None]
         if not log:
@@ -462,26 +465,22 @@ def cmd_plots(a):
         blocks = [[(int(r["step"]), r[f"{p}.{scalar}"], 1 / r[f"{p}.in_std"] if r[f"{p}.in_std"] else math.nan,
                     r[f"{p}.sat" if scalar == "alpha" else f"{p}.slope"]) for r in log] for p in positions]
         write_dat(dat(f"inside_{norm}"), blocks)
+        # the scalar (or DyISRU's slope 1/sqrt(beta)) against 1/std(x), at the first and last ln_1 and at ln_f
+        col, what, name = (2, "alpha", "alpha_vs_std") if scalar == "alpha" else (4, "1/sqrt(beta)", "slope_vs_std")
+        shown = [(i, p) for i, p in enumerate(positions) if p in ("h0.ln_1", f"h{len(positions) // 2 - 1}.ln_1", "ln_f")]
+        plots = ", ".join(f"'{dat('inside_' + norm)}' index {i} using 1:{col} with lines lw 2 lc {c + 1} title '{p} {what}', "
+                          f"'' index {i} using 1:3 with lines dt 2 lc {c + 1} title '{p} 1/std(x)'"
+                          for c, (i, p) in enumerate(shown))
+        gnuplot(f"set title '{norm}: {what} over training against 1/std of the norm input (lr {a.base_lr:g}, alpha0 {init})'\n"
+                "set logscale y\nset xlabel 'step'\nset grid\nset key outside right\n"
+                f"plot {plots}", f"{name}_{norm}", to)
+        made.append(f"{name}_{norm}")
         if scalar == "alpha":
-            plots = ", ".join(f"'{dat('inside_' + norm)}' index {i} using 1:2 with lines lw 2 lc {i + 1} title '{p} alpha', "
-                              f"'' index {i} using 1:3 with lines dt 2 lc {i + 1} title '{p} 1/std(x)'"
-                              for i, p in enumerate(positions) if p.endswith("ln_1") and p.startswith(("h0", "h3")) or p == "ln_f")
-            gnuplot(f"set title '{norm}: alpha over training against 1/std of the norm input (lr {a.base_lr:g})'\n"
-                    "set logscale y\nset xlabel 'step'\nset grid\nset key outside right\n"
-                    f"plot {plots}", f"alpha_vs_std_{norm}", to)
             plots = ", ".join(f"'{dat('inside_' + norm)}' index {i} using 1:4 with lines title '{p}'" for i, p in enumerate(positions))
             gnuplot(f"set title '{norm}: fraction of outputs with |tanh(alpha x)| > 0.99'\nset xlabel 'step'\n"
                     "set ylabel 'saturated fraction'\nset grid\nset key outside right\n"
                     f"plot {plots}", f"saturation_{norm}", to)
-            made += [f"alpha_vs_std_{norm}", f"saturation_{norm}"]
-        else:
-            plots = ", ".join(f"'{dat('inside_' + norm)}' index {i} using 1:4 with lines lw 2 lc {i + 1} title '{p} 1/sqrt(beta)', "
-                              f"'' index {i} using 1:3 with lines dt 2 lc {i + 1} title '{p} 1/std(x)'"
-                              for i, p in enumerate(positions) if p.endswith("ln_1") and p.startswith(("h0", "h3")) or p == "ln_f")
-            gnuplot(f"set title '{norm}: slope 1/sqrt(beta) over training against 1/std of the norm input'\n"
-                    "set logscale y\nset xlabel 'step'\nset grid\nset key outside right\n"
-                    f"plot {plots}", f"slope_vs_std_{norm}", to)
-            made.append(f"slope_vs_std_{norm}")
+            made.append(f"saturation_{norm}")
 
     # 5. the init grid as a heat map: base value x the separate position's value, per norm
     two_d = [r for r in rows if r["lr"] == a.base_lr and r["init_kind"] == "alpha0"]
@@ -501,7 +500,8 @@ def cmd_plots(a):
                 maps.append((norm, xs, ys, cells))
         if maps:
             script = "set palette defined (0 '#4575b4', 1 '#ffffbf', 2 '#d73027')\n"
-            script += f"set multiplot layout 1,{len(maps)} title 'Best val loss over the init grid (lr {a.base_lr:g}): x every position, y {pos} alone'\n"
+            rows_, cols = (len(maps) + 1) // 2, min(len(maps), 2)
+            script += f"set multiplot layout {rows_},{cols} title 'Best val loss over the init grid (lr {a.base_lr:g}): x every position, y {pos} alone'\n"
             for norm, xs, ys, cells in maps:
                 path = dat(f"grid_{norm}")
                 with open(path, "w") as f:
@@ -511,8 +511,8 @@ def cmd_plots(a):
                 script += (f"set title '{norm}'\nunset key\nset xlabel 'alpha0 (all)'\nset ylabel 'alpha0 at {pos}'\n"
                            f"set xtics ({', '.join(repr(fmt(x)) + ' ' + str(i) for i, x in enumerate(xs))})\n"
                            f"set ytics ({', '.join(repr(fmt(y)) + ' ' + str(j) for j, y in enumerate(ys))})\n"
-                           f"plot '{path}' matrix with image, '' matrix using 1:2:($3 == $3 ? sprintf('%.3f', $3) : '') with labels\n")
-            gnuplot(script + "unset multiplot", "init_grid", to)
+                           f"plot '{path}' matrix with image, '' matrix using 1:2:($3 == $3 ? sprintf('%.2f', $3) : '') with labels\n")
+            gnuplot(script + "unset multiplot", "init_grid", to, size=f"900,{420 * rows_}")
             made.append("init_grid")
     print(f"sweep: wrote {', '.join(m + '.png/.svg' for m in made)} in {to}")
     return 0
