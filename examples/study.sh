@@ -11,10 +11,7 @@ out=${1:-$root/runs/study}
 . "$root/scripts/deps.sh"
 deps_ensure
 build_dir build
-command -v gnuplot >/dev/null || {
-    if [ "$(id -u)" = 0 ]; then DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gnuplot-nox >/dev/null
-    else echo "error: gnuplot is missing: sudo apt-get install gnuplot-nox" >&2; exit 2; fi
-}
+deps_tool gnuplot gnuplot-nox
 data=$root/data/tinyshakespeare.txt.gz
 [ -f "$data" ] || "$root/data/fetch.sh"
 mkdir -p "$out"

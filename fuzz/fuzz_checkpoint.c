@@ -19,12 +19,10 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-    const char *path = fuzz_write_temp(data, size, ".safetensors");
+    char *path = (char *)fuzz_write_temp(data, size, ".safetensors");
     if (!path) return 0;
-    char file[512];
-    snprintf(file, sizeof file, "%s", path);
-    char *argv[] = {"train", "--steps", "0", "--resume", file, "--sample", "1", "--threads", "1", "--quiet", NULL};
+    char *argv[] = {"train", "--steps", "0", "--resume", path, "--sample", "1", "--threads", "1", "--quiet", NULL};
     train_main(10, argv);
-    unlink(file);
+    unlink(path);
     return 0;
 }

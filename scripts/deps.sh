@@ -1,8 +1,6 @@
 # Sourced by ./train, ./run-tests and .ci/run: make sure the system packages are present.
 # As root with apt-get, installs what is missing; otherwise prints the command to run and exits 2.
 
-DEPS_PACKAGES="meson ninja-build pkg-config gcc libopenblas-openmp-dev zlib1g-dev libcjson-dev libcmocka-dev"
-
 deps_missing() {
     local missing=""
     command -v meson >/dev/null 2>&1 || missing="$missing meson"
@@ -21,22 +19,36 @@ deps_missing() {
     echo "$missing"
 }
 
-deps_ensure() {
-    local missing
-    missing=$(deps_missing)
-    [ -z "$missing" ] && return 0
+# deps_install WHAT PACKAGE...: as root with apt-get, installs the packages; otherwise says that
+# WHAT needs them, prints the command to run and exits 2.
+deps_install() {
+    local what=$1
+    shift
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-        echo "installing:$missing" >&2
+        echo "installing: $*" >&2
         export DEBIAN_FRONTEND=noninteractive
-        apt-get update -qq && apt-get install -y -qq $missing >/dev/null || {
-            echo "error: apt-get could not install:$missing" >&2
+        apt-get update -qq && apt-get install -y -qq "$@" >/dev/null || {
+            echo "error: apt-get could not install: $*" >&2
             exit 2
         }
     else
-        echo "error: missing system packages:$missing" >&2
-        echo "install them with:  sudo apt-get install -y $DEPS_PACKAGES" >&2
+        echo "error: $what needs system packages that are missing" >&2
+        echo "install them with:  sudo apt-get install -y $*" >&2
         exit 2
     fi
+}
+
+deps_ensure() {
+    local missing
+    missing=$(deps_missing)
+    [ -z "$missing" ] || deps_install "normlab" $missing
+}
+
+# deps_tool PROGRAM PACKAGE...: makes sure PROGRAM runs (for the scripts that need more tools).
+deps_tool() {
+    local program=$1
+    shift
+    command -v "$program" >/dev/null 2>&1 || deps_install "$program" "$@"
 }
 
 # build_dir DIR [meson options...]: configure DIR (relative to the repository) once, then bring it

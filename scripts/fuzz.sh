@@ -10,10 +10,9 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 . "$root/scripts/deps.sh"
 deps_ensure
-if ! command -v clang >/dev/null || ! echo 'int main(void){return 0;}' | clang -x c -fopenmp - -o /dev/null 2>/dev/null; then
-    if [ "$(id -u)" = 0 ]; then DEBIAN_FRONTEND=noninteractive apt-get install -y -qq clang libomp-dev libopenblas-dev >/dev/null
-    else echo "error: fuzzing needs clang and its OpenMP: sudo apt-get install clang libomp-dev libopenblas-dev" >&2; exit 2; fi
-fi
+fuzz_packages="clang libomp-dev libopenblas-dev" # the compiler, its OpenMP, the pthreads OpenBLAS
+deps_tool clang $fuzz_packages
+echo 'int main(void){return 0;}' | clang -x c -fopenmp - -o /dev/null 2>/dev/null || deps_install "clang -fopenmp" $fuzz_packages
 secs=${1:-60}
 shift || true
 targets=("$@")

@@ -16,14 +16,10 @@
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
-for tool in cppcheck clang-tidy; do
-    command -v $tool >/dev/null || {
-        if [ "$(id -u)" = 0 ]; then DEBIAN_FRONTEND=noninteractive apt-get install -y -qq cppcheck clang-tidy >/dev/null
-        else echo "error: $tool is missing: sudo apt-get install cppcheck clang-tidy" >&2; exit 2; fi
-    }
-done
 . scripts/deps.sh
 deps_ensure
+deps_tool cppcheck cppcheck
+deps_tool clang-tidy clang-tidy
 build_dir build # for compile_commands.json
 status=0
 cppcheck --enable=warning,portability,performance --std=c11 -q -D_DEFAULT_SOURCE -Isrc -Iexamples \

@@ -10,10 +10,7 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 . "$root/scripts/deps.sh"
 deps_ensure
-command -v valgrind >/dev/null || {
-    if [ "$(id -u)" = 0 ]; then DEBIAN_FRONTEND=noninteractive apt-get install -y -qq valgrind >/dev/null
-    else echo "error: valgrind is missing: sudo apt-get install valgrind" >&2; exit 2; fi
-}
+deps_tool valgrind valgrind
 build_dir build-valgrind -Dnative=false -Dbuildtype=debugoptimized
 train=$root/build-valgrind/examples/train
 work=$(mktemp -d)
