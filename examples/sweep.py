@@ -28,10 +28,11 @@ diverged (nonfinite, or final_val > 1.1 x best_val), diverge_step (the non-finit
 evaluation above 1.1 x the best so far), spikes, wall_s, exit.
 
 summary: per norm, L1 (best mean-over-seeds loss on the 1-D grid, or at the default init for ln and
-rmsnorm), L2 (best over the 2-D grid, which includes the 1-D one), I1/I2 (fraction of the grid's runs
+rmsnorm), L2 (best over the 2-D grid: its alpha0-scale values, 1-D ones included), I1/I2 (fraction of the grid's runs
 whose best_val exceeds 1.1 x L1/L2, or that went non-finite), S1/S2 (mean best_val of the other runs,
 minus L1/L2), the largest stable learning rate (the largest whose seeds all finish finite and within
-1.1 x the norm's best mean over the lr sweep), and the seed spread (std over seeds, median over
+1.1 x the norm's best mean over the lr sweep, which is taken at alpha0 0.5, or where the grid has no
+0.5, at the alpha0 run at the most learning rates), and the seed spread (std over seeds, median over
 configurations). "Loss" is best_val; --metric full_val uses the whole val split instead.
 """
 import argparse
@@ -294,6 +295,28 @@ def describe(key):
     return s
 
 
+def spread(losses):
+    """Std over seeds; NaN with fewer than two or when a run diverged (its loss is inf)."""
+    return statistics.stdev(losses) if len(losses) > 1 and all(math.isfinite(x) for x in losses) else math.nan
+
+
+def reference_init(rows, norm):
+    """The initial value a norm's lr sweep, curves and inside plots use: alpha0 0.5 (the default) when
+    the grid has it, else the alpha0 value run at the most learning rates (ties: the largest)."""
+    lrs = {}
+    for r in rows:
+        if r["norm"] == norm and r["init_kind"] == "alpha0" and not r["init_pos"]:
+            lrs.setdefault(r["init"], set()).add(r["lr"])
+    if "0.5" in lrs or not lrs:
+        return "0.5"
+    return max(lrs, key=lambda v: (len(lrs[v]), float(v)))
+
+
+def at_reference(r, init):
+    """Whether r is one of the runs at the reference init (every run of ln and rmsnorm is)."""
+    return not r["init_pos"] and (r["init_kind"] == "none" or (r["init_kind"] == "alpha0" and r["init"] == init))
+
+
 def summarize(rows, base_lr, metric):
     """Per norm: the numbers of the summary table, and the lr sweep's per-lr means."""
     out = {}
@@ -304,9 +327,9 @@ def summarize(rows, base_lr, metric):
         at_base = [r for r in mine if r["lr"] == base_lr]
         one_d = [r for r in at_base if not r["init_pos"]]
         two_d = [r for r in at_base if r["init_kind"] == "alpha0"] if any(r["init_pos"] for r in at_base) else []
-        lr_sweep = [r for r in mine if r["init_kind"] == "none" or (r["init_kind"] == "alpha0" and r["init"] == "0.5"
-                                                                    and not r["init_pos"])]
-        s = {"runs": len(mine)}
+        init = reference_init(mine, norm)
+        lr_sweep = [r for r in mine if at_reference(r, init)]
+        s = {"runs": len(mine), "init": init}
         if one_d:
             s["L1"], s["I1"], s["S1"], s["best1"] = grid_metrics(one_d, metric)
         if two_d:
@@ -319,12 +342,12 @@ def summarize(rows, base_lr, metric):
             best = min(lr_means.values())
             stable = [lr for lr, v in per_lr.items()
                       if all(loss_of(r, metric) <= UNSTABLE * best for r in v)]
-            s["per_lr"] = {lr: (lr_means[lr], statistics.stdev([loss_of(r, metric) for r in v]) if len(v) > 1 else math.nan,
+            s["per_lr"] = {lr: (lr_means[lr], spread([loss_of(r, metric) for r in v]),
                                 sum(r["diverged"] for r in v), len(v)) for lr, v in sorted(per_lr.items())}
             s["best_lr"] = min(lr_means, key=lambda lr: lr_means[lr])
             s["max_stable_lr"] = max(stable) if stable else math.nan
-        spreads = [statistics.stdev([loss_of(r, metric) for r in v]) for v in by_config(mine).values()
-                   if len(v) > 1 and all(math.isfinite(loss_of(r, metric)) for r in v)]
+        spreads = [x for x in (spread([loss_of(r, metric) for r in v]) for v in by_config(mine).values())
+                   if math.isfinite(x)]
         s["spread"] = statistics.median(spreads) if spreads else math.nan
         out[norm] = s
     return out
@@ -353,15 +376,17 @@ def cmd_summary(a):
                 print(f"- {norm} {'1-D' if k == 'best1' else '2-D'}: {describe(v[k])}")
     lrs = sorted({lr for v in s.values() for lr in v.get("per_lr", {})})
     if lrs:
-        print("\nThe learning-rate sweep (default init): mean over seeds +- std, (diverged runs of all)\n")
-        print("| norm | " + " | ".join(f"{lr:g}" for lr in lrs) + " |")
-        print("|---|" + "---|" * len(lrs))
+        print("\nThe learning-rate sweep: mean over seeds +- std, (diverged runs of all)\n")
+        print("| norm | init | " + " | ".join(f"{lr:g}" for lr in lrs) + " |")
+        print("|---|---|" + "---|" * len(lrs))
         for norm, v in s.items():
             cells = []
             for lr in lrs:
                 m = v.get("per_lr", {}).get(lr)
-                cells.append("-" if not m else f"{f4(m[0])} +- {m[1]:.3f}" + (f" ({m[2]}/{m[3]})" if m[2] else ""))
-            print(f"| {norm} | " + " | ".join(cells) + " |")
+                cells.append("-" if not m else f4(m[0]) + (f" +- {m[1]:.3f}" if math.isfinite(m[1]) else "")
+                             + (f" ({m[2]}/{m[3]})" if m[2] else ""))
+            init = f"alpha0 {v['init']}" if SURROGATES.get(norm) else "-"
+            print(f"| {norm} | {init} | " + " | ".join(cells) + " |")
     grid = [r for r in rows if r["init_kind"] != "none" and r["lr"] == a.base_lr and not r["init_pos"]]
     if grid:
         print(f"\nThe 1-D init grid at lr {a.base_lr:g}: mean over seeds (diverged runs of all)\n")
@@ -408,11 +433,11 @@ def cmd_plots(a):
     norms = [n for n in NORMS if any(r["norm"] == n for r in rows)]
     made = []
 
-    # 1. validation loss over steps and over wall time, one run per norm: base lr, default init, first seed
+    # 1. validation loss over steps and over wall time, one run per norm: base lr, reference init, first seed
     curves = []
     for norm in norms:
-        rs = sorted([r for r in rows if r["norm"] == norm and r["lr"] == a.base_lr and not r["init_pos"]
-                     and (r["init_kind"] == "none" or (r["init_kind"] == "alpha0" and r["init"] == "0.5"))],
+        init = reference_init(rows, norm)
+        rs = sorted([r for r in rows if r["norm"] == norm and r["lr"] == a.base_lr and at_reference(r, init)],
                     key=lambda r: r["seed"])
         if rs:
             log = read_log(os.path.join(a.out, "logs", rs[0]["job"] + ".csv"))
@@ -421,7 +446,7 @@ def cmd_plots(a):
         write_dat(dat("val_curves"), [c[1] for c in curves])
         plots = ", ".join(f"'{dat('val_curves')}' index {i} using {{x}}:3 with linespoints title '{n}'"
                           for i, (n, _) in enumerate(curves))
-        gnuplot("set title 'Validation loss (20-batch estimate), lr %g, default init'\nset xlabel 'step'\n"
+        gnuplot("set title 'Validation loss (20-batch estimate), lr %g, reference init'\nset xlabel 'step'\n"
                 "set ylabel 'val loss'\nset grid\nplot %s" % (a.base_lr, plots.replace("{x}", "1")), "val_curves", to)
         gnuplot("set title 'Validation loss over wall time, lr %g'\nset xlabel 'seconds'\nset ylabel 'val loss'\n"
                 "set grid\nplot %s" % (a.base_lr, plots.replace("{x}", "2")), "val_curves_time", to)
@@ -435,7 +460,7 @@ def cmd_plots(a):
         pts = []
         for lr, (m, sd, d, n) in s[norm].get("per_lr", {}).items():
             vals = [min(loss_of(r, a.metric), cap) for r in rows if r["norm"] == norm and r["lr"] == lr and
-                    (r["init_kind"] == "none" or (r["init_kind"] == "alpha0" and r["init"] == "0.5" and not r["init_pos"]))]
+                    at_reference(r, s[norm]["init"])]
             pts.append((lr, mean(vals), min(vals), max(vals)))
         if pts:
             blocks.append(sorted(pts)), names.append(norm)
@@ -447,15 +472,13 @@ def cmd_plots(a):
                 f"set yrange [:{cap + 0.05}]\nplot {plots}", "lr_sweep", to)
         made.append("lr_sweep")
 
-    # 3 and 4. what alpha does inside, and how much of DyT saturates: base lr, first seed, the default
-    # init (alpha0 0.5) when the grid has it, else its largest alpha0
+    # 3 and 4. what alpha does inside, and how much of DyT saturates: base lr, reference init, first seed
     for norm in [n for n in norms if SURROGATES.get(n)]:
-        rs = [r for r in rows if r["norm"] == norm and r["lr"] == a.base_lr and r["init_kind"] == "alpha0"
-              and not r["init_pos"]]
+        init = reference_init(rows, norm)
+        rs = sorted([r for r in rows if r["norm"] == norm and r["lr"] == a.base_lr and r["init_kind"] == "alpha0"
+                     and at_reference(r, init)], key=lambda r: r["seed"])
         if not rs:
             continue
-        init = "0.5" if any(r["init"] == "0.5" for r in rs) else max((r["init"] for r in rs), key=float)
-        rs = sorted([r for r in rs if r["init"] == init], key=lambda r: r["seed"])
         log = [r for r in read_log(os.path.join(a.out, "logs", rs[0]["job"] + ".csv"))
                if r["kind"] == "train" and r.get("ln_f.in_std") is not None]
         if not log:
