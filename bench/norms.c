@@ -90,17 +90,18 @@ int main(int argc, char **argv) {
             b.x = tensor_new(&params, SHAPE(rows, C), true);
             for (size_t i = 0; i < N; i++) b.x->data[i] = (real)rng_normal(&rng);
             Tensor *w = tensor_new(&params, SHAPE(C), true), *bias = tensor_new(&params, SHAPE(C), true);
-            Tensor *s = tensor_new(&params, SHAPE(1), true);
-            tensor_fill(w, 1), tensor_fill(bias, 0);
+            Tensor *s = tensor_new(&params, SHAPE(1), true), *shift = tensor_new(&params, SHAPE(1), true);
+            tensor_fill(w, 1), tensor_fill(bias, 0), tensor_fill(shift, 0);
             int inner = (int)(2e8 / moved) + 1; // ~0.2 GB per timed batch
             double copy[100], norm[NORM_COUNT][100];
             for (int r = 0; r < reps; r++) {
                 copy[r] = moved / timed(run_copy, &b, inner) / 1e9;
                 for (int k = 0; k < NORM_COUNT; k++) {
                     b.norm = (Norm){.kind = k, .eps = NORM_EPS, .weight = w, .bias = bias,
-                                    .scalar = NORM_TABLE[k].scalar ? s : NULL};
+                                    .scalar = NORM_TABLE[k].scalar ? s : NULL,
+                                    .shift = NORM_TABLE[k].shift ? shift : NULL};
                     if (NORM_TABLE[k].scalar) // alpha0 0.5, beta0 4
-                        s->data[0] = (real)norm_scalar_stored(k, NORM_TABLE[k].scalar[0] == 'a' ? 0.5 : 4);
+                        s->data[0] = (real)norm_scalar_stored(k, NORM_TABLE[k].scalar == NORM_SCALAR_ALPHA ? 0.5 : 4);
                     run_norm(&b); // warm
                     norm[k][r] = moved / timed(run_norm, &b, inner) / 1e9;
                 }

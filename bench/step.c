@@ -63,7 +63,7 @@ static int parse(BenchConfig *c, int argc, char **argv) {
             return 2;
         }
     }
-    bool alpha = NORM_TABLE[c->gpt.norm].scalar && NORM_TABLE[c->gpt.norm].scalar[0] == 'a';
+    bool alpha = NORM_TABLE[c->gpt.norm].scalar == NORM_SCALAR_ALPHA;
     for (int p = 0; p < GPT_NORM_POSITIONS; p++) c->gpt.scalar0[p] = alpha ? 0.5 : 4.0;
     const char *bad = gpt_config_check(&c->gpt);
     if (bad || c->batch < 1 || c->steps < 1 || c->warmup < 0 || c->threads < 1)

@@ -226,8 +226,11 @@ static int setup(Run *r, int argc, char **argv) {
         const char *v = st_meta(&ckpt, "vocab");
         cfg.vocab_size = v ? (int)strlen(v) / 2 : 0;
     }
-    bool alpha = NORM_TABLE[o->norm].scalar && NORM_TABLE[o->norm].scalar[0] == 'a';
+    bool alpha = NORM_TABLE[o->norm].scalar == NORM_SCALAR_ALPHA;
     for (int p = 0; p < GPT_NORM_POSITIONS; p++) cfg.scalar0[p] = alpha ? o->alpha0_pos[p] : o->beta0_pos[p];
+    cfg.shift0 = o->shift0;
+    cfg.emb_scale = o->emb_scale_mode == EMB_SCALE_VALUE, cfg.emb_scale0 = o->emb_scale;
+    cfg.scalar_lr_mult = o->scalar_lr_mult;
     const char *bad = gpt_config_check(&cfg);
     if (bad) return st_close(&ckpt), fail(2, "%s", bad);
     if (o->resume && checkpoint_check_model(&ckpt, &cfg, err, sizeof err))
@@ -293,19 +296,22 @@ static int save(Run *r) {
     return 0;
 }
 
-// What alpha or beta learned, per norm position (the surrogates only).
+// What alpha or beta (and derf's shift, and the embedding scale) learned, per norm position.
 static void print_learned_scalars(const Run *r) {
-    const char *scalar = NORM_TABLE[r->o.norm].scalar;
-    if (!scalar) return;
     const Gpt *m = &r->model;
-    for (int p = 0; p < GPT_NORM_POSITIONS; p++) {
-        printf("%s %s:", scalar, GPT_NORM_POSITION_NAMES[p]);
-        for (int l = 0; l < (p == GPT_LNF ? 1 : m->cfg.n_layer); l++) {
-            const Norm *n = p == GPT_LN1 ? &m->blocks[l].ln_1 : p == GPT_LN2 ? &m->blocks[l].ln_2 : &m->ln_f;
-            printf(" %.4g", norm_scalar_effective(r->o.norm, n->scalar->data[0]));
+    if (m->emb_scale) printf("emb_scale: %.4g (started at %g)\n", m->emb_scale->data[0], r->o.emb_scale);
+    if (!norm_is_elementwise(r->o.norm)) return;
+    bool alpha = NORM_TABLE[r->o.norm].scalar == NORM_SCALAR_ALPHA;
+    for (int shift = 0; shift <= NORM_TABLE[r->o.norm].shift; shift++)
+        for (int p = 0; p < GPT_NORM_POSITIONS; p++) {
+            printf("%s %s:", shift ? "shift" : norm_scalar_name(r->o.norm), GPT_NORM_POSITION_NAMES[p]);
+            for (int l = 0; l < (p == GPT_LNF ? 1 : m->cfg.n_layer); l++) {
+                const Norm *n = p == GPT_LN1 ? &m->blocks[l].ln_1 : p == GPT_LN2 ? &m->blocks[l].ln_2 : &m->ln_f;
+                printf(" %.4g", shift ? n->shift->data[0] : norm_scalar_effective(r->o.norm, n->scalar->data[0]));
+            }
+            printf("%s (started at %g)\n", p == GPT_LNF ? "" : " (layers 0..)",
+                   shift ? r->o.shift0 : alpha ? r->o.alpha0_pos[p] : r->o.beta0_pos[p]);
         }
-        printf("%s (started at %g)\n", p == GPT_LNF ? "" : " (layers 0..)", scalar[0] == 'a' ? r->o.alpha0_pos[p] : r->o.beta0_pos[p]);
-    }
 }
 
 // ---- interrupts --------------------------------------------------------------------------------

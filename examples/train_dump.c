@@ -4,7 +4,8 @@
 //   grad.<name>   its gradient, before clipping          loss                      F32 [1]
 //   after.<name>  the parameter after the step
 //   __metadata__  norm n_layer n_head n_embd block_size bias lr (this step's) weight_decay beta1
-//                 beta2 adam_eps grad_clip
+//                 beta2 adam_eps grad_clip scalar_lr_mult (the norms' scalars and the embedding
+//                 scale, transformer.emb_scale when present, learn at lr x scalar_lr_mult)
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,7 +42,7 @@ int dump_step(Run *r, const char *path, char *err, size_t errlen) {
     e[k++] = (StEntry){"batch.targets", ST_I32, 2, {B, T}, r->targets};
     e[k++] = (StEntry){"loss", ST_F32, 1, {1}, &loss32};
 
-    char v[12][40];
+    char v[13][40];
     snprintf(v[0], 40, "%s", NORM_TABLE[o->norm].name);
     snprintf(v[1], 40, "%ld", o->n_layer);
     snprintf(v[2], 40, "%ld", o->n_head);
@@ -54,10 +55,12 @@ int dump_step(Run *r, const char *path, char *err, size_t errlen) {
     snprintf(v[9], 40, "%.17g", o->beta2);
     snprintf(v[10], 40, "%.17g", r->opt.cfg.eps);
     snprintf(v[11], 40, "%.17g", o->grad_clip);
+    snprintf(v[12], 40, "%.17g", o->scalar_lr_mult);
     const char *meta[] = {"norm", v[0], "n_layer", v[1], "n_head", v[2], "n_embd", v[3],
                           "block_size", v[4], "bias", v[5], "lr", v[6], "weight_decay", v[7],
-                          "beta1", v[8], "beta2", v[9], "adam_eps", v[10], "grad_clip", v[11]};
-    int rc = st_write(path, e, k, meta, 12, err, errlen);
+                          "beta1", v[8], "beta2", v[9], "adam_eps", v[10], "grad_clip", v[11],
+                          "scalar_lr_mult", v[12]};
+    int rc = st_write(path, e, k, meta, 13, err, errlen);
     free(before), free(grads), free(e), free(names);
     return rc;
 }

@@ -12,7 +12,7 @@
 #include "layers/norm.h"
 #include "optim/optim.h"
 
-typedef enum { T_LONG, T_DOUBLE, T_BOOL, T_STR, T_NORM, T_CHOICE } OptType;
+typedef enum { T_LONG, T_DOUBLE, T_BOOL, T_STR, T_NORM, T_CHOICE, T_EMB_SCALE } OptType;
 
 struct OptRow {
     const char *name; // --name
@@ -30,7 +30,7 @@ const char *const NONFINITE_NAMES[NONFINITE_COUNT] = {"stop", "skip"};
 #define NOMAX 0, -1
 static const OptRow ROWS[] = {
     // model
-    {"norm", T_NORM, F(norm), "ln", NOMAX, OPT_ARCH | OPT_SAVED, "ln|rmsnorm|dyt|dyisru|dytsp|dyisrusp: the layer at ln_1, ln_2, ln_f"},
+    {"norm", T_NORM, F(norm), "ln", NOMAX, OPT_ARCH | OPT_SAVED, "the layer at ln_1, ln_2, ln_f"},
     {"n-layer", T_LONG, F(n_layer), "4", 1, 1024, OPT_ARCH | OPT_SAVED, "transformer blocks"},
     {"n-head", T_LONG, F(n_head), "4", 1, 4096, OPT_ARCH | OPT_SAVED, "attention heads (must divide n-embd)"},
     {"n-embd", T_LONG, F(n_embd), "128", 1, 65536, OPT_ARCH | OPT_SAVED, "width of the residual stream"},
@@ -38,8 +38,11 @@ static const OptRow ROWS[] = {
     {"bias", T_BOOL, F(bias), "false", NOMAX, OPT_ARCH | OPT_SAVED, "biases in linear layers and norms"},
     {"dropout", T_DOUBLE, F(dropout), "0", 0, 0.999, OPT_SAVED, "dropout probability"},
     {"composite", T_BOOL, F(composite), "false", NOMAX, 0, "the norms' composite forms (slower; for checking)"},
-    {"alpha0", T_DOUBLE, F(alpha0), "0.5", -1e6, 1e6, OPT_SAVED, "initial alpha of dyt/dytsp (effective value)"},
+    {"emb-scale", T_EMB_SCALE, F(emb_scale_mode), "auto", 1e-6, 1e6, OPT_SAVED,
+     "auto|off|N: a learnable scalar times wte[idx] + wpe, starting at N; auto: the norm's recipe (below)"},
+    {"alpha0", T_DOUBLE, F(alpha0), "the norm's recipe", -1e6, 1e6, OPT_SAVED, "initial alpha of dyt/dytsp/derf at every position (effective value)"},
     {"beta0", T_DOUBLE, F(beta0), "1/alpha0^2", -1e12, 1e12, OPT_SAVED, "initial beta of dyisru/dyisrusp (effective value)"},
+    {"shift0", T_DOUBLE, F(shift0), "0", -1e6, 1e6, OPT_SAVED, "initial shift of derf"},
     {"alpha0-ln1", T_DOUBLE, F(alpha0_pos[0]), "alpha0", -1e6, 1e6, OPT_SAVED, "alpha0 for every ln_1 (pre-attention)"},
     {"alpha0-ln2", T_DOUBLE, F(alpha0_pos[1]), "alpha0", -1e6, 1e6, OPT_SAVED, "alpha0 for every ln_2 (pre-MLP)"},
     {"alpha0-lnf", T_DOUBLE, F(alpha0_pos[2]), "alpha0", -1e6, 1e6, OPT_SAVED, "alpha0 for ln_f"},
@@ -49,7 +52,9 @@ static const OptRow ROWS[] = {
     // training
     {"batch-size", T_LONG, F(batch_size), "12", 1, 1 << 20, OPT_SAVED, "sequences per step"},
     {"steps", T_LONG, F(steps), "2000", 0, 1e9, 0, "train until this step (with --resume: in all)"},
-    {"lr", T_DOUBLE, F(lr), "1e-3", 1e-12, 100, OPT_SAVED, "peak learning rate"},
+    {"lr", T_DOUBLE, F(lr), "the norm's recipe", 1e-12, 100, OPT_SAVED, "peak learning rate"},
+    {"scalar-lr-mult", T_DOUBLE, F(scalar_lr_mult), "the norm's recipe", 1e-6, 1e6, OPT_SAVED,
+     "the norms' scalars (alpha, beta, shift) and the embedding scale learn at lr x this"},
     {"min-lr", T_DOUBLE, F(min_lr), "1e-4", 0, 100, OPT_SAVED, "learning rate at the end of the cosine decay"},
     {"warmup", T_LONG, F(warmup), "100", 0, 1e9, OPT_SAVED, "linear warmup steps"},
     {"lr-decay-steps", T_LONG, F(lr_decay_steps), "steps", 0, 1e9, OPT_SAVED, "step where the cosine decay reaches min-lr"},
@@ -80,6 +85,18 @@ static const OptRow ROWS[] = {
 };
 #define N_ROWS (int)(sizeof ROWS / sizeof ROWS[0])
 
+// Saved options added after checkpoints existed, and the value a checkpoint without them was
+// trained with: older checkpoints still resume.
+static const struct {
+    const char *name, *absent;
+} ADDED_LATER[] = {{"emb-scale", "off"}, {"shift0", "0"}, {"scalar-lr-mult", "1"}};
+
+static const char *absent_value(const OptRow *r) {
+    for (size_t i = 0; i < sizeof ADDED_LATER / sizeof ADDED_LATER[0]; i++)
+        if (!strcmp(ADDED_LATER[i].name, r->name)) return ADDED_LATER[i].absent;
+    return NULL;
+}
+
 // The names of each T_CHOICE option's values, stored as their index.
 typedef struct Choices {
     size_t field;
@@ -90,6 +107,25 @@ static const Choices CHOICES[] = {
     {F(optim), OPTIM_NAMES, OPTIM_COUNT},
     {F(on_nonfinite), NONFINITE_NAMES, NONFINITE_COUNT},
 };
+
+// Each norm's recipe: the defaults of what the element-wise norms need to train (ln and rmsnorm keep
+// nanoGPT's). emb_scale is the embedding scale's initial value in units of sqrt(n_embd) (0: off);
+// alpha0 per position ln_1, ln_2, ln_f (the dyisru kinds start at beta0 = 1/alpha0^2, the same
+// slope at 0). Where the values come from: the README's "Defaults" section and the committed sweeps
+// in runs/recipe/.
+typedef struct Recipe {
+    double emb_scale, alpha0[3], lr, scalar_lr_mult;
+} Recipe;
+static const Recipe RECIPES[] = {
+    [NORM_LN] = {0, {0.5, 0.5, 0.5}, 1e-3, 1},
+    [NORM_RMSNORM] = {0, {0.5, 0.5, 0.5}, 1e-3, 1},
+    [NORM_DYT] = {1, {1, 1, 1}, 1e-3, 1},
+    [NORM_DYISRU] = {1, {1, 1, 1}, 1e-3, 1},
+    [NORM_DYTSP] = {1, {1, 1, 1}, 1e-3, 1},
+    [NORM_DYISRUSP] = {1, {1, 1, 1}, 1e-3, 1},
+    [NORM_DERF] = {1, {1, 1, 1}, 1e-3, 1},
+};
+_Static_assert(sizeof RECIPES / sizeof RECIPES[0] == NORM_COUNT, "RECIPES needs one row per NormKind");
 
 static const Choices *choices_of(const OptRow *r) {
     for (size_t i = 0; i < sizeof CHOICES / sizeof CHOICES[0]; i++)
@@ -137,8 +173,19 @@ static const char *set_value(TrainOptions *o, const OptRow *r, const char *text)
     case T_STR: *FIELD(o, r, const char *) = text; return NULL;
     case T_NORM: {
         int k = norm_kind_parse(text);
-        if (k < 0) return "is not a norm (ln|rmsnorm|dyt|dyisru|dytsp|dyisrusp)";
+        static char why[160];
+        snprintf(why, sizeof why, "is not a norm (%s)", norm_names());
+        if (k < 0) return why;
         *FIELD(o, r, int) = k;
+        return NULL;
+    }
+    case T_EMB_SCALE: {
+        if (!strcmp(text, "auto") || !strcmp(text, "off"))
+            return o->emb_scale_mode = text[0] == 'a' ? EMB_SCALE_AUTO : EMB_SCALE_OFF, NULL;
+        double v = strtod(text, &end);
+        if (end == text || *end || errno == ERANGE || !isfinite(v)) return "is not auto, off or a finite number";
+        if (v < r->min || v > r->max) return OUT_OF_RANGE;
+        o->emb_scale_mode = EMB_SCALE_VALUE, o->emb_scale = v;
         return NULL;
     }
     case T_CHOICE: {
@@ -163,6 +210,10 @@ static void format_value(const TrainOptions *o, const OptRow *r, char *buf, size
     case T_STR: snprintf(buf, len, "%s", *FIELD(o, r, const char *) ? *FIELD(o, r, const char *) : ""); break;
     case T_NORM: snprintf(buf, len, "%s", NORM_TABLE[*FIELD(o, r, int)].name); break;
     case T_CHOICE: snprintf(buf, len, "%s", choices_of(r)->names[*FIELD(o, r, int)]); break;
+    case T_EMB_SCALE:
+        if (o->emb_scale_mode == EMB_SCALE_VALUE) snprintf(buf, len, "%.17g", o->emb_scale);
+        else snprintf(buf, len, "%s", o->emb_scale_mode == EMB_SCALE_AUTO ? "auto" : "off");
+        break;
     }
 }
 
@@ -183,18 +234,31 @@ static void usage(FILE *f) {
         const OptRow *r = &ROWS[i];
         char left[48];
         const char *arg = r->type == T_BOOL ? "" : r->type == T_STR ? "=PATH" : "=N";
-        if (r->type == T_NORM || r->type == T_CHOICE || !strcmp(r->name, "prompt")) arg = "=S";
+        if (r->type == T_NORM || r->type == T_CHOICE || r->type == T_EMB_SCALE || !strcmp(r->name, "prompt")) arg = "=S";
         snprintf(left, sizeof left, "--%s%s", r->name, arg);
-        fprintf(f, "  %-22s %s", left, r->type == T_NORM ? "" : r->help);
-        if (r->type == T_NORM) fprintf(f, "%s: the layer at ln_1, ln_2, ln_f", norm_names());
+        fprintf(f, "  %-22s ", left);
+        if (r->type == T_NORM) fprintf(f, "%s: ", norm_names());
+        fprintf(f, "%s", r->help);
         if (r->def[0] && r->type != T_BOOL) fprintf(f, " [%s]", r->def);
         fputc('\n', f);
     }
-    fprintf(f, "  %-22s %s\n\nExamples:\n"
+    fprintf(f, "  %-22s %s\n\nThe norms' recipes (the defaults of --emb-scale, --alpha0 per position, --lr and\n"
+               "--scalar-lr-mult; any of them given wins; README, \"Defaults\"):\n", "--help", "this text");
+    for (int k = 0; k < NORM_COUNT; k++) {
+        const Recipe *rc = &RECIPES[k];
+        fprintf(f, "  %-9s emb-scale ", NORM_TABLE[k].name);
+        rc->emb_scale > 0 ? fprintf(f, "%g x sqrt(n-embd)", rc->emb_scale) : fprintf(f, "off");
+        if (norm_is_elementwise(k))
+            fprintf(f, ", alpha0 ln_1 %g, ln_2 %g, ln_f %g%s, scalar-lr-mult %g", rc->alpha0[0], rc->alpha0[1],
+                    rc->alpha0[2], NORM_TABLE[k].scalar == NORM_SCALAR_BETA ? " (as beta0 = 1/alpha0^2)" : "",
+                    rc->scalar_lr_mult);
+        fprintf(f, ", lr %g\n", rc->lr);
+    }
+    fprintf(f, "\nExamples:\n"
                "  ./train --norm=dyt tinyshakespeare\n"
                "  ./train --norm=dyisru --lr=3e-3 --log=runs/dyisru.csv --save=runs/dyisru.safetensors\n"
-               "  ./train --steps 0 --resume runs/dyisru.safetensors --sample 500 --prompt \"ROMEO:\"\n",
-            "--help", "this text");
+               "  ./train --steps 0 --resume runs/dyisru.safetensors --sample 500 --prompt \"ROMEO:\"\n"
+               "  ./train --norm=dyt --emb-scale=off --alpha0=0.5 tinyshakespeare   (the literature's plain init)\n");
 }
 
 static void defaults(TrainOptions *o) {
@@ -250,15 +314,29 @@ int options_parse(TrainOptions *o, int argc, char **argv) {
     return 0;
 }
 
+// beta0 with the slope at 0 of alpha0; alpha0 near 0 gets beta0's largest value (inf for alpha0 = 0
+// would not survive a checkpoint)
+static double beta0_of(double alpha0) {
+    double b = 1 / (alpha0 * alpha0), top = ROWS[row_index("beta0")].max;
+    return b < top ? b : top;
+}
+
 void options_derive(TrainOptions *o) {
-    if (!is_set(o, row_index("beta0"))) { // the same slope at 0; alpha0 near 0 gets beta0's largest value
-        double b = 1 / (o->alpha0 * o->alpha0), top = ROWS[row_index("beta0")].max;
-        o->beta0 = b < top ? b : top; // (inf for alpha0 = 0 would not survive a checkpoint)
+    const Recipe *rc = &RECIPES[o->norm];
+    if (!is_set(o, row_index("lr"))) o->lr = rc->lr;
+    if (!is_set(o, row_index("scalar-lr-mult"))) o->scalar_lr_mult = rc->scalar_lr_mult;
+    if (o->emb_scale_mode == EMB_SCALE_AUTO) {
+        bool on = norm_is_elementwise(o->norm) && rc->emb_scale > 0;
+        o->emb_scale_mode = on ? EMB_SCALE_VALUE : EMB_SCALE_OFF;
+        o->emb_scale = on ? rc->emb_scale * sqrt((double)o->n_embd) : 0;
     }
+    bool alpha0 = is_set(o, row_index("alpha0")), beta0 = is_set(o, row_index("beta0"));
+    if (!alpha0) o->alpha0 = rc->alpha0[0];
+    if (!beta0) o->beta0 = beta0_of(o->alpha0);
     for (int p = 0; p < 3; p++) {
         static const char *const a[3] = {"alpha0-ln1", "alpha0-ln2", "alpha0-lnf"}, *const b[3] = {"beta0-ln1", "beta0-ln2", "beta0-lnf"};
-        if (!is_set(o, row_index(a[p]))) o->alpha0_pos[p] = o->alpha0;
-        if (!is_set(o, row_index(b[p]))) o->beta0_pos[p] = o->beta0;
+        if (!is_set(o, row_index(a[p]))) o->alpha0_pos[p] = alpha0 ? o->alpha0 : rc->alpha0[p];
+        if (!is_set(o, row_index(b[p]))) o->beta0_pos[p] = beta0 ? o->beta0 : beta0_of(o->alpha0_pos[p]);
     }
     if (!is_set(o, row_index("lr-decay-steps"))) o->lr_decay_steps = o->steps;
 }
@@ -291,6 +369,7 @@ int options_from_meta(TrainOptions *o, const char *(*lookup)(void *, const char 
         char key[64], mine[64];
         meta_key(r, key);
         const char *v = lookup(ctx, key);
+        if (!v) v = absent_value(r); // a checkpoint from before the option existed
         if (!v) return snprintf(err, errlen, "the checkpoint has no '%s' in its metadata", key), -1;
         if (is_set(o, i)) { // given again: a training option overrides, the shape may not change
             TrainOptions probe = *o;
@@ -313,10 +392,13 @@ void options_print(const TrainOptions *o, FILE *f) {
     fprintf(f, "model:    norm %s%s, %ld layers, %ld heads, %ld wide, context %ld, bias %s, dropout %g\n",
             NORM_TABLE[o->norm].name, o->composite ? " (composite)" : "", o->n_layer, o->n_head,
             o->n_embd, o->block_size, o->bias ? "on" : "off", o->dropout);
-    if (NORM_TABLE[o->norm].scalar) {
-        const double *v = NORM_TABLE[o->norm].scalar[0] == 'a' ? o->alpha0_pos : o->beta0_pos;
-        fprintf(f, "init:     %s0 ln_1 %g, ln_2 %g, ln_f %g\n", NORM_TABLE[o->norm].scalar, v[0], v[1], v[2]);
+    if (norm_is_elementwise(o->norm)) {
+        const double *v = NORM_TABLE[o->norm].scalar == NORM_SCALAR_ALPHA ? o->alpha0_pos : o->beta0_pos;
+        fprintf(f, "init:     %s0 ln_1 %g, ln_2 %g, ln_f %g", norm_scalar_name(o->norm), v[0], v[1], v[2]);
+        if (NORM_TABLE[o->norm].shift) fprintf(f, "; shift0 %g", o->shift0);
+        fprintf(f, "; scalars learn at lr x %g\n", o->scalar_lr_mult);
     }
+    if (o->emb_scale_mode == EMB_SCALE_VALUE) fprintf(f, "embed:    x (wte[idx] + wpe), learnable, from %g\n", o->emb_scale);
     fprintf(f, "optim:    %s, lr %g -> %g (warmup %ld, cosine to step %ld), betas %g/%g, wd %g, clip %g\n",
             OPTIM_NAMES[o->optim], o->lr, o->min_lr, o->warmup, o->lr_decay_steps, o->beta1, o->beta2,
             o->weight_decay, o->grad_clip);

@@ -9,8 +9,11 @@ typedef struct TrainOptions {
     int norm;            // NormKind
     long n_layer, n_head, n_embd, block_size;
     bool bias, composite;
-    double dropout, alpha0, beta0;
+    double dropout, alpha0, beta0, shift0;
     double alpha0_pos[3], beta0_pos[3]; // ln_1, ln_2, ln_f overrides
+    int emb_scale_mode;                 // EmbScaleMode
+    double emb_scale;                   // the initial value when emb_scale_mode is EMB_SCALE_VALUE
+    double scalar_lr_mult;
     long batch_size, steps, warmup, lr_decay_steps;
     double lr, min_lr, weight_decay, beta1, beta2, grad_clip;
     int optim; // OptimKind
@@ -25,6 +28,9 @@ typedef struct TrainOptions {
 } TrainOptions;
 
 typedef enum { NONFINITE_STOP, NONFINITE_SKIP, NONFINITE_COUNT } NonfiniteAction;
+// --emb-scale: auto (on at sqrt(n_embd) for the element-wise norms, off for ln and rmsnorm; resolved
+// by options_derive), off, or on at a given initial value.
+typedef enum { EMB_SCALE_AUTO, EMB_SCALE_OFF, EMB_SCALE_VALUE } EmbScaleMode;
 extern const char *const NONFINITE_NAMES[NONFINITE_COUNT]; // "stop", "skip"
 
 typedef enum {
@@ -37,8 +43,9 @@ typedef struct OptRow OptRow;
 // Parses argv into o (defaults for what is not given). Returns 0, 1 after printing --help, or 2
 // after printing "train: error: ..." for bad usage.
 int options_parse(TrainOptions *o, int argc, char **argv);
-// Fills the values derived from others when not given (beta0 = 1/alpha0^2, per-position inits,
-// lr_decay_steps = steps).
+// Fills the values derived from others when not given: the norm's recipe (embedding scale, alpha0
+// per position, scalar lr multiplier, lr: the defaults of each element-wise norm), beta0 =
+// 1/alpha0^2 per position, lr_decay_steps = steps.
 void options_derive(TrainOptions *o);
 // The options recorded in a checkpoint: pairs (key, value) appended to meta from index *n on;
 // strings are written into buf (bufsize bytes). Keys use '_' (n_layer, lr, ...).

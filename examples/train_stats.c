@@ -6,8 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-// |tanh(z)| > 0.99 exactly when |z| > atanh(0.99)
+// |tanh(z)| > 0.99 exactly when |z| > atanh(0.99); |erf(u)| > 0.99 when |u| > erfinv(0.99)
 #define SAT_Z 2.6466524123622461
+#define SAT_U_ERF 1.8213863677184496
 
 // "transformer.h.3.attn.c_attn.weight" -> group 1 + 3; embeddings 0; ln_f last.
 static int group_of_name(const char *name, int n_layer) {
@@ -27,7 +28,7 @@ int stats_init(TrainStats *s, const Gpt *m) {
     s->before = malloc(ps->numel * sizeof(real));
     s->norm = malloc(s->n_pos * sizeof *s->norm); // NOLINT(bugprone-sizeof-expression): an array of pointers
     s->pos_name = malloc(s->n_pos * sizeof *s->pos_name);
-    double **per_pos[] = {&s->rms, &s->std, &s->max, &s->scalar, &s->derived};
+    double **per_pos[] = {&s->rms, &s->std, &s->max, &s->scalar, &s->shift, &s->derived};
     bool ok = s->group_of && s->group_name && s->gnorm && s->uratio && s->before && s->norm && s->pos_name;
     for (size_t k = 0; k < sizeof per_pos / sizeof *per_pos; k++) ok &= (*per_pos[k] = malloc(s->n_pos * sizeof(double))) != NULL;
     if (!ok) return stats_free(s), -1;
@@ -48,14 +49,15 @@ int stats_init(TrainStats *s, const Gpt *m) {
 void stats_free(TrainStats *s) {
     free(s->group_of), free(s->group_name), free(s->gnorm), free(s->uratio), free(s->before);
     free(s->norm), free(s->pos_name);
-    free(s->rms), free(s->std), free(s->max), free(s->scalar), free(s->derived);
+    free(s->rms), free(s->std), free(s->max), free(s->scalar), free(s->shift), free(s->derived);
     *s = (TrainStats){0};
 }
 
 // The name of a position's derived column, or NULL for ln and rmsnorm.
 static const char *derived_name(NormKind k) {
-    const char *scalar = NORM_TABLE[k].scalar;
-    return !scalar ? NULL : scalar[0] == 'a' ? "sat" : "slope";
+    static const char *const names[] = {[NORM_SCALAR_NONE] = NULL, [NORM_SCALAR_ALPHA] = "sat",
+                                        [NORM_SCALAR_BETA] = "slope"};
+    return names[NORM_TABLE[k].scalar];
 }
 
 void stats_header(const TrainStats *s, FILE *f) {
@@ -65,8 +67,10 @@ void stats_header(const TrainStats *s, FILE *f) {
     for (int p = 0; p < s->n_pos; p++) {
         const char *n = s->pos_name[p];
         fprintf(f, ",%s.in_rms,%s.in_std,%s.in_max", n, n, n);
-        if (NORM_TABLE[k].scalar) fprintf(f, ",%s.%s,%s.%s", n, NORM_TABLE[k].scalar, n, derived_name(k));
+        if (NORM_TABLE[k].scalar) fprintf(f, ",%s.%s,%s.%s", n, norm_scalar_name(k), n, derived_name(k));
+        if (NORM_TABLE[k].shift) fprintf(f, ",%s.shift", n);
     }
+    if (s->model->emb_scale) fprintf(f, ",emb_scale");
 }
 
 // The statistics of one norm's input x (rows, C) and, for the surrogates, its scalar.
@@ -74,6 +78,7 @@ static void measure_position(TrainStats *s, int p, const Tensor *x) {
     NormKind k = s->model->cfg.norm;
     const Norm *n = s->norm[p];
     double a = n->scalar ? norm_scalar_effective(k, n->scalar->data[0]) : NAN;
+    double sh = n->shift ? n->shift->data[0] : 0, sat_at = n->shift ? SAT_U_ERF : SAT_Z;
     size_t len = tensor_numel(x), sat = 0;
     double sum = 0, sq = 0, mx = 0;
     const real *v = x->data;
@@ -82,14 +87,15 @@ static void measure_position(TrainStats *s, int p, const Tensor *x) {
         double e = v[i];
         sum += e, sq += e * e;
         mx = fmax(mx, fabs(e));
-        sat += fabs(a * e) > SAT_Z;
+        sat += fabs(a * e + sh) > sat_at;
     }
     double mean = sum / len;
     s->rms[p] = sqrt(sq / len);
     s->std[p] = sqrt(fmax(sq / len - mean * mean, 0));
     s->max[p] = mx;
     s->scalar[p] = a;
-    s->derived[p] = !n->scalar ? NAN : NORM_TABLE[k].scalar[0] == 'a' ? (double)sat / len
+    s->shift[p] = n->shift ? sh : NAN;
+    s->derived[p] = !n->scalar ? NAN : NORM_TABLE[k].scalar == NORM_SCALAR_ALPHA ? (double)sat / len
                                      : a + n->eps > 0 ? 1 / sqrt(a + n->eps) : NAN;
 }
 
@@ -158,13 +164,17 @@ void stats_write(const TrainStats *s, FILE *f, bool json) {
         put(f, json, key, "in_std", have ? s->std[p] : NAN);
         put(f, json, key, "in_max", have ? s->max[p] : NAN);
         if (!NORM_TABLE[k].scalar) continue;
-        put(f, json, key, NORM_TABLE[k].scalar, have ? s->scalar[p] : NAN);
+        put(f, json, key, norm_scalar_name(k), have ? s->scalar[p] : NAN);
         put(f, json, key, derived_name(k), have ? s->derived[p] : NAN);
+        if (NORM_TABLE[k].shift) put(f, json, key, "shift", have ? s->shift[p] : NAN);
     }
+    if (s->model->emb_scale) put(f, json, "emb_scale", "", s->model->emb_scale->data[0]);
 }
 
 void stats_write_empty(const TrainStats *s, FILE *f) {
-    int cols = 2 * s->n_groups + s->n_pos * (NORM_TABLE[s->model->cfg.norm].scalar ? 5 : 3);
+    NormKind k = s->model->cfg.norm;
+    int per_pos = 3 + (NORM_TABLE[k].scalar ? 2 : 0) + NORM_TABLE[k].shift;
+    int cols = 2 * s->n_groups + s->n_pos * per_pos + (s->model->emb_scale != NULL);
     for (int i = 0; i < cols; i++) fputc(',', f);
 }
 

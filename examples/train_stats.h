@@ -4,8 +4,11 @@
 //                                     the grads' L2 norm before clipping, |p_after - p_before| / |p|
 //   <pos>.in_rms, .in_std, .in_max    per norm position (h<i>.ln_1, h<i>.ln_2, ln_f): the norm's
 //                                     input over the whole batch: RMS, standard deviation, max |x|
+//   emb_scale                         the embedding scale (when it is on)
 //   <pos>.alpha / .beta               the effective scalar (after softplus for dytsp/dyisrusp)
-//   <pos>.sat                         DyT kinds: fraction of outputs with |tanh(alpha x)| > 0.99
+//   <pos>.shift                       Derf: the shift s
+//   <pos>.sat                         DyT kinds: fraction of outputs with |tanh(alpha x)| > 0.99;
+//                                     Derf: with |erf(alpha x + s)| > 0.99
 //   <pos>.slope                       DyISRU kinds: the slope at 0, 1/sqrt(beta + eps)
 // And loss spikes: a step whose loss exceeds spike_factor x the median of the last SPIKE_WINDOW.
 #pragma once
@@ -27,7 +30,7 @@ typedef struct TrainStats {
     int n_pos;              // norm positions, in forward order
     const Norm **norm;      // (n_pos)
     char (*pos_name)[STATS_NAME];
-    double *rms, *std, *max, *scalar, *derived; // (n_pos); derived: sat or slope (NAN: n/a)
+    double *rms, *std, *max, *scalar, *shift, *derived; // (n_pos); derived: sat or slope (NAN: n/a)
     bool have_norms; // the norm inputs were found on the tape (not with --composite)
     // spikes
     double window[SPIKE_WINDOW];

@@ -10,7 +10,7 @@ static GptConfig tiny(NormKind k, bool bias) {
     GptConfig c = {.vocab_size = 5, .block_size = 6, .n_layer = 2, .n_head = 2, .n_embd = 8,
                    .bias = bias, .norm = k};
     for (int p = 0; p < GPT_NORM_POSITIONS; p++)
-        c.scalar0[p] = NORM_TABLE[k].scalar && NORM_TABLE[k].scalar[0] == 'b' ? 4 : 0.5;
+        c.scalar0[p] = NORM_TABLE[k].scalar == NORM_SCALAR_BETA ? 4 : 0.5;
     return c;
 }
 
@@ -51,6 +51,23 @@ static void test_parameter_table_is_nanogpts(void **state) {
     assert_true(fabs(norm_scalar_effective(NORM_DYISRUSP, beta->data[0]) - 2) < 1e-6); // stored raw
     assert_non_null(paramset_find(&m.params, "transformer.h.1.attn.c_attn.bias"));
     assert_non_null(paramset_find(&m.params, "transformer.ln_f.bias"));
+    assert_null(paramset_find(&m.params, "transformer.emb_scale"));
+    gpt_free(&m);
+
+    // Derf with the embedding scale: alpha and shift per norm, the scale after the embeddings, all
+    // at the scalar lr multiplier; everything else at the plain lr
+    c.norm = NORM_DERF, c.emb_scale = true, c.emb_scale0 = 11.3, c.shift0 = -0.5, c.scalar_lr_mult = 10;
+    assert_int_equal(gpt_init(&m, &c, &rng), 0);
+    assert_string_equal(m.params.list[2].spec.name, "transformer.emb_scale");
+    assert_true(m.emb_scale == m.params.list[2].t && fabs(m.emb_scale->data[0] - 11.3) < 1e-6);
+    assert_true(fabs(paramset_find(&m.params, "transformer.h.0.ln_2.alpha")->t->data[0] - 2) < 1e-6);
+    assert_true(fabs(paramset_find(&m.params, "transformer.ln_f.shift")->t->data[0] + 0.5) < 1e-6);
+    for (int i = 0; i < m.params.n; i++) {
+        const ParamSpec *sp = &m.params.list[i].spec;
+        bool scalar = strstr(sp->name, ".alpha") || strstr(sp->name, ".shift") || !strcmp(sp->name, "transformer.emb_scale");
+        assert_true(sp->lr_mult == (scalar ? 10 : 1));
+    }
+    assert_true(m.blocks[1].ln_1.shift == paramset_find(&m.params, "transformer.h.1.ln_1.shift")->t);
     gpt_free(&m);
 }
 
@@ -63,6 +80,7 @@ static void test_gradcheck_whole_model(void **state) {
     Fixture *fx = *state;
     for (int k = 0; k < NORM_COUNT; k++) {
         GptConfig c = tiny(k, k % 2 == 0); // biases on for half of the norms
+        c.emb_scale = norm_is_elementwise(k), c.emb_scale0 = 1.5, c.shift0 = 0.2; // as the recipes train them
         Gpt m;
         assert_int_equal(gpt_init(&m, &c, &fx->rng), 0);
         // larger weights than nanoGPT's 0.02, so every path carries a visible gradient
@@ -71,8 +89,8 @@ static void test_gradcheck_whole_model(void **state) {
         for (int i = 0; i < m.params.n; i++) in[i] = m.params.list[i].t;
         GradcheckResult r;
         int failed = gradcheck(&fx->tape, f_gpt, &m, in, m.params.n, NULL, &r);
-        print_message("    %-8s bias %d: %zu parameters checked, max error %.2e\n", NORM_TABLE[k].name,
-                      c.bias, r.n_checked, r.max_err);
+        print_message("    %-8s bias %d emb_scale %d: %zu parameters checked, max error %.2e\n", NORM_TABLE[k].name,
+                      c.bias, c.emb_scale, r.n_checked, r.max_err);
         if (failed) fail_msg("%s: %zu of %zu failed, worst %.3g in %s", NORM_TABLE[k].name, r.n_failed,
                              r.n_checked, r.max_err, in[r.worst_input]->name);
         assert_int_equal(r.n_checked, paramset_count(&m.params));

@@ -1,4 +1,4 @@
-// The six norm layers: gradient checks of the fused ops over hard inputs, fused = composite, known
+// The seven norm layers: gradient checks of the fused ops over hard inputs, fused = composite, known
 // answers worked by hand (C = 4), invariants, and the non-finite report.
 #include "norm_util.h"
 
@@ -51,11 +51,11 @@ static void test_gradcheck_every_layer(void **state) {
                 const Case *cs = &CASES[c];
                 // the large case saturates DyT at alpha = 30 (alpha x ~ 45 at 1.5 sd)
                 double s = cs->scalar ? cs->scalar : default_scalar(k);
-                if (cs->scalar == 1e4 && NORM_TABLE[k].scalar && NORM_TABLE[k].scalar[0] == 'a') s = 30;
+                if (cs->scalar == 1e4 && NORM_TABLE[k].scalar == NORM_SCALAR_ALPHA) s = 30;
                 Norm n = make_norm(fx, k, cs->C, bias, s, 0.3);
                 Tensor *x = rand_tensor(fx, SHAPE(cs->rows, cs->C), true, 0, "x");
                 cs->fill(x->data, cs->rows, cs->C, &fx->rng);
-                Tensor *in[4];
+                Tensor *in[5];
                 int n_in = norm_inputs(&n, x, in);
                 GradcheckResult r;
                 GradcheckOpts o = {.h = cs->h};
@@ -85,7 +85,7 @@ static double max_rel_diff(const real *a, const real *b, size_t n) {
 
 // Runs forward and backward from sum(r * y); copies y and every grad into out (in input order).
 static size_t forward_backward(Fixture *fx, Norm *n, Tensor *x, const Tensor *r, real *out) {
-    Tensor *in[4];
+    Tensor *in[5];
     int n_in = norm_inputs(n, x, in);
     for (int i = 0; i < n_in; i++) tensor_zero_grad(in[i]);
     Tensor *y = norm_forward(&fx->tape, n, x);
@@ -107,7 +107,7 @@ static void test_fused_equals_composite(void **state) {
             Tensor *x = rand_tensor(fx, SHAPE(ROWS, C), true, 2, "x");
             x->data[3] = 300; // an outlier
             Tensor *r = rand_tensor(fx, SHAPE(ROWS, C), false, 1, "r");
-            real fused[2 * ROWS * C + 2 * C + 1], composite[2 * ROWS * C + 2 * C + 1];
+            real fused[2 * ROWS * C + 2 * C + 2], composite[2 * ROWS * C + 2 * C + 2];
             size_t len = forward_backward(fx, &n, x, r, fused);
             n.composite = true;
             assert_int_equal(forward_backward(fx, &n, x, r, composite), len);
@@ -135,6 +135,7 @@ static void test_known_answers(void **state) {
         {NORM_DYISRU, 1, {1 / sqrt(2.0), 2 / sqrt(5.0), 3 / sqrt(10.0), 4 / sqrt(17.0)}},
         {NORM_DYTSP, 1, {tanh(1.0), tanh(2.0), tanh(3.0), tanh(4.0)}}, // stored log(e - 1)
         {NORM_DYISRUSP, 2, {1 / sqrt(3.0), 2 / sqrt(6.0), 3 / sqrt(11.0), 4 / sqrt(18.0)}},
+        {NORM_DERF, 0.5, {erf(0.8), erf(1.3), erf(1.8), erf(2.3)}}, // shift 0.3: erf(0.5 x + 0.3)
     };
     Tensor *x = tensor_new(&fx->params, SHAPE(1, 4), false);
     set_values(x, (double[]){1, 2, 3, 4});
@@ -174,10 +175,11 @@ static void test_invariants(void **state) {
         for (int j = 0; j < C; j++) ms += pow(yr->data[r * C + j], 2) / C;
         assert_true(fabs(m) < 10 * VAL_TOL && fabs(v - 1) < 100 * VAL_TOL && fabs(ms - 1) < 100 * VAL_TOL);
     }
-    // DyT and DyISRU: odd without bias; bounded by |w| + |b| for any x, however large
-    NormKind kinds[] = {NORM_DYT, NORM_DYISRU, NORM_DYTSP, NORM_DYISRUSP};
-    for (int i = 0; i < 4; i++) {
+    // DyT, DyISRU and Derf (shift 0): odd without bias; bounded by |w| + |b| for any x, however large
+    NormKind kinds[] = {NORM_DYT, NORM_DYISRU, NORM_DYTSP, NORM_DYISRUSP, NORM_DERF};
+    for (int i = 0; i < 5; i++) {
         Norm n = make_norm(fx, kinds[i], C, false, default_scalar(kinds[i]), 0.5);
+        if (n.shift) n.shift->data[0] = 0;
         Tensor *y = norm_forward(&fx->tape, &n, x), *yn = norm_forward(&fx->tape, &n, neg);
         for (int e = 0; e < ROWS * C; e++) assert_true(yn->data[e] == -y->data[e]);
         n.bias = rand_tensor(fx, SHAPE(C), true, 1, "bias");

@@ -106,6 +106,7 @@ static void test_broadcast_grads(void **state) {
 
 // ---- unary -------------------------------------------------------------------------------------
 static Tensor *f_tanh(Tape *t, Tensor *const *in, void *ctx) { (void)ctx; return op_tanh(t, in[0]); }
+static Tensor *f_erf(Tape *t, Tensor *const *in, void *ctx) { (void)ctx; return op_erf(t, in[0]); }
 static Tensor *f_gelu(Tape *t, Tensor *const *in, void *ctx) { (void)ctx; return op_gelu(t, in[0]); }
 static Tensor *f_softplus(Tape *t, Tensor *const *in, void *ctx) { (void)ctx; return op_softplus(t, in[0]); }
 static Tensor *f_rsqrt(Tape *t, Tensor *const *in, void *ctx) { (void)ctx; return op_rsqrt(t, in[0]); }
@@ -139,6 +140,16 @@ static void test_unary_known(void **state) {
         assert_true(fabs(gdx[i] / exact - 1) < 1e-4);
     }
     assert_true(gdx[2] == 1 && gdx[3] == 0);
+    // erf(1) = 0.842700792949715; erf' = (2/sqrt(pi)) exp(-u^2), accurate out to 8.9 (3.5e-35 in
+    // float), 0 past ERF_DERIVATIVE_ZERO
+    assert_values(op_erf(&fx->tape, x)->data, (double[]){-0.842700792949715, 0, 0.842700792949715, 1, -1}, 5,
+                  VAL_TOL);
+    const double us[] = {0, -1, 3, 8.9};
+    for (int i = 0; i < 4; i++) {
+        double exact = 2 / sqrt(M_PI) * exp(-us[i] * us[i]);
+        assert_true(fabs(erf_derivative((real)us[i]) / exact - 1) < 1e-5);
+    }
+    assert_true(erf_derivative(2 * ERF_DERIVATIVE_ZERO) == 0 && erf_derivative(-2 * ERF_DERIVATIVE_ZERO) == 0);
     Tensor *pos = tensor_new(&fx->params, SHAPE(3), false);
     set_values(pos, (double[]){4, 0.25, 2});
     assert_values(op_rsqrt(&fx->tape, pos)->data, (double[]){0.5, 2, 0.707106781186548}, 3, VAL_TOL);
@@ -150,6 +161,7 @@ static void test_unary_grads(void **state) {
     Fixture *fx = *state;
     Tensor *x = rand_tensor(fx, SHAPE(4, 5), true, 2, "x");
     assert_gradcheck(fx, f_tanh, NULL, &x, 1);
+    assert_gradcheck(fx, f_erf, NULL, &x, 1);
     assert_gradcheck(fx, f_gelu, NULL, &x, 1);
     assert_gradcheck(fx, f_softplus, NULL, &x, 1);
     Tensor *pos = rand_tensor(fx, SHAPE(4, 5), true, 0, "x > 0");

@@ -4,7 +4,7 @@
 
 // One decaying matrix [1,2] and one non-decaying vector [2], both starting at (1, -2).
 static ParamSet two_params(void) {
-    ParamSpec specs[2] = {{"w", SHAPE(1, 2), PARAM_INIT_CONST, 0}, {"b", SHAPE(2), PARAM_INIT_CONST, 0}};
+    ParamSpec specs[2] = {{"w", SHAPE(1, 2), PARAM_INIT_CONST, 0, 1}, {"b", SHAPE(2), PARAM_INIT_CONST, 0, 1}};
     ParamSet ps;
     assert_int_equal(paramset_alloc(&ps, specs, 2), 0);
     for (int i = 0; i < 2; i++) set_values(ps.list[i].t, (double[]){1, -2});
@@ -39,6 +39,32 @@ static void test_adamw_by_hand(void **state) {
     paramset_free(&ps);
 }
 
+// A parameter's lr_mult scales its step (AdamW's and SGD's): the vector at lr_mult 10 moves by
+// 10 x 0.1 sign(g) on AdamW's first step, the matrix at 1 as above.
+static void test_lr_mult(void **state) {
+    (void)state;
+    for (int kind = 0; kind < OPTIM_COUNT; kind++) {
+        ParamSpec specs[2] = {{"w", SHAPE(1, 2), PARAM_INIT_CONST, 0, 1}, {"b", SHAPE(2), PARAM_INIT_CONST, 0, 10}};
+        ParamSet ps;
+        assert_int_equal(paramset_alloc(&ps, specs, 2), 0);
+        for (int i = 0; i < 2; i++) set_values(ps.list[i].t, (double[]){1, -2});
+        OptimConfig c = {.kind = kind, .beta1 = 0.9, .beta2 = 0.99, .eps = 1e-8, .weight_decay = 0.1};
+        Optimizer o;
+        assert_int_equal(optim_init(&o, &c, ps.numel), 0);
+        set_grads(&ps, 0.5, -0.1);
+        optim_step(&o, &ps, 0.1);
+        if (kind == OPTIM_ADAMW) {
+            assert_values(ps.list[0].t->data, (double[]){0.89, -1.88}, 2, 1e-6);
+            assert_values(ps.list[1].t->data, (double[]){0, -1}, 2, 1e-6);
+        } else { // SGD (coupled decay): p -= lr_mult lr (g + wd p)
+            assert_values(ps.list[0].t->data, (double[]){1 - 0.1 * 0.6, -2 - 0.1 * (-0.1 - 0.2)}, 2, 1e-6);
+            assert_values(ps.list[1].t->data, (double[]){1 - 1.0 * 0.5, -2 + 1.0 * 0.1}, 2, 1e-6);
+        }
+        optim_free(&o);
+        paramset_free(&ps);
+    }
+}
+
 // SGD, momentum 0.9, lr 0.1, gradient 0.5 twice: buf = 0.5, p = 1 - 0.05 = 0.95; then
 // buf = 0.9 * 0.5 + 0.5 = 0.95, p = 0.95 - 0.095 = 0.855 (no decay on the vector; the second
 // element, from -2, ends at -2.145).
@@ -70,7 +96,7 @@ static void test_schedule(void **state) {
 
 static void test_clip(void **state) {
     (void)state;
-    ParamSpec spec = {"g", SHAPE(2), PARAM_INIT_CONST, 0};
+    ParamSpec spec = {"g", SHAPE(2), PARAM_INIT_CONST, 0, 1};
     ParamSet ps;
     assert_int_equal(paramset_alloc(&ps, &spec, 1), 0);
     set_values(ps.list[0].t, (double[]){0, 0});
@@ -86,6 +112,7 @@ static void test_clip(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_adamw_by_hand),
+        cmocka_unit_test(test_lr_mult),
         cmocka_unit_test(test_sgd_momentum_by_hand),
         cmocka_unit_test(test_schedule),
         cmocka_unit_test(test_clip),

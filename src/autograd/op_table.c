@@ -8,6 +8,7 @@ const OpDef OP_TABLE[] = {
     [OP_MUL] = {"mul", mul_backward},
     [OP_AFFINE] = {"affine", affine_backward},
     [OP_TANH] = {"tanh", tanh_op_backward},
+    [OP_ERF] = {"erf", erf_op_backward},
     [OP_GELU] = {"gelu", gelu_op_backward},
     [OP_SOFTPLUS] = {"softplus", softplus_op_backward},
     [OP_RSQRT] = {"rsqrt", rsqrt_op_backward},

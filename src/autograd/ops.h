@@ -14,6 +14,7 @@ typedef enum OpId {
     OP_MUL,
     OP_AFFINE,
     OP_TANH,
+    OP_ERF,
     OP_GELU,
     OP_SOFTPLUS,
     OP_RSQRT,
@@ -44,6 +45,7 @@ static inline Tensor *op_scale(Tape *t, Tensor *x, double s) { return op_affine(
 static inline Tensor *op_add_scalar(Tape *t, Tensor *x, double c) { return op_affine(t, x, 1, c); }
 
 Tensor *op_tanh(Tape *t, Tensor *x);
+Tensor *op_erf(Tape *t, Tensor *x);
 Tensor *op_gelu(Tape *t, Tensor *x); // exact, with erf
 Tensor *op_softplus(Tape *t, Tensor *x);
 Tensor *op_rsqrt(Tape *t, Tensor *x); // 1 / sqrt(x)

@@ -136,6 +136,9 @@ static void unary_backward(Node *n, UnaryBackward df) {
 Tensor *op_tanh(Tape *t, Tensor *x) { return unary(t, x, OP_TANH, tanh_forward); }
 void tanh_op_backward(Node *n) { unary_backward(n, tanh_backward); }
 
+Tensor *op_erf(Tape *t, Tensor *x) { return unary(t, x, OP_ERF, erf_forward); }
+void erf_op_backward(Node *n) { unary_backward(n, erf_backward); }
+
 Tensor *op_gelu(Tape *t, Tensor *x) { return unary(t, x, OP_GELU, gelu_forward); }
 void gelu_op_backward(Node *n) { unary_backward(n, gelu_backward); }
 

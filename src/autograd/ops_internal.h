@@ -7,6 +7,7 @@ void add_backward(Node *n);
 void mul_backward(Node *n);
 void affine_backward(Node *n);
 void tanh_op_backward(Node *n);
+void erf_op_backward(Node *n);
 void gelu_op_backward(Node *n);
 void softplus_op_backward(Node *n);
 void rsqrt_op_backward(Node *n);

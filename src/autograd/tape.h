@@ -7,7 +7,7 @@
 #include "../tensor/arena.h"
 #include "../tensor/tensor.h"
 
-#define TAPE_MAX_INPUTS 4
+#define TAPE_MAX_INPUTS 5
 
 typedef struct Node Node;
 

@@ -12,8 +12,8 @@ const char *const GPT_NORM_POSITION_NAMES[GPT_NORM_POSITIONS] = {"ln_1", "ln_2",
 // ---- the parameter table -----------------------------------------------------------------------
 // Where a dim's size comes from, how a row is initialised, and when it exists.
 typedef enum { D_NONE, D_ONE, D_C, D_3C, D_4C, D_V, D_T } Dim;
-typedef enum { W_NORMAL, W_PROJ, W_ZERO, W_ONE, W_SCALAR } Init;
-typedef enum { ALWAYS, IF_BIAS, IF_ALPHA, IF_BETA } When;
+typedef enum { W_NORMAL, W_PROJ, W_ZERO, W_ONE, W_SCALAR, W_SHIFT, W_EMB_SCALE } Init;
+typedef enum { ALWAYS, IF_BIAS, IF_ALPHA, IF_BETA, IF_SHIFT, IF_EMB_SCALE } When;
 typedef struct Row {
     const char *name; // under the row group's prefix
     Dim d0, d1;
@@ -24,12 +24,14 @@ typedef struct Row {
 static const Row EMBEDDING_ROWS[] = {
     {"transformer.wte.weight", D_V, D_C, W_NORMAL, ALWAYS},
     {"transformer.wpe.weight", D_T, D_C, W_NORMAL, ALWAYS},
+    {"transformer.emb_scale", D_ONE, D_NONE, W_EMB_SCALE, IF_EMB_SCALE},
 };
 static const Row NORM_ROWS[] = { // under "transformer.h.{i}.ln_1." etc.
     {"weight", D_C, D_NONE, W_ONE, ALWAYS},
     {"bias", D_C, D_NONE, W_ZERO, IF_BIAS},
     {"alpha", D_ONE, D_NONE, W_SCALAR, IF_ALPHA},
     {"beta", D_ONE, D_NONE, W_SCALAR, IF_BETA},
+    {"shift", D_ONE, D_NONE, W_SHIFT, IF_SHIFT},
 };
 static const Row ATTN_ROWS[] = { // under "transformer.h.{i}.attn."
     {"c_attn.weight", D_3C, D_C, W_NORMAL, ALWAYS},
@@ -58,11 +60,12 @@ static int dim_size(const GptConfig *c, Dim d) {
 }
 
 static bool row_exists(const GptConfig *c, const Row *r) {
-    const char *scalar = NORM_TABLE[c->norm].scalar;
     switch (r->when) {
     case IF_BIAS: return c->bias;
-    case IF_ALPHA: return scalar && scalar[0] == 'a';
-    case IF_BETA: return scalar && scalar[0] == 'b';
+    case IF_ALPHA: return NORM_TABLE[c->norm].scalar == NORM_SCALAR_ALPHA;
+    case IF_BETA: return NORM_TABLE[c->norm].scalar == NORM_SCALAR_BETA;
+    case IF_SHIFT: return NORM_TABLE[c->norm].shift;
+    case IF_EMB_SCALE: return c->emb_scale;
     default: return true;
     }
 }
@@ -76,6 +79,8 @@ static int add_rows(const GptConfig *c, ParamSpec *out, int k, const char *prefi
         if (out) {
             ParamSpec *s = &out[k];
             snprintf(s->name, sizeof s->name, "%s%s", prefix, r->name);
+            bool scalar = r->init == W_SCALAR || r->init == W_SHIFT || r->init == W_EMB_SCALE;
+            s->lr_mult = scalar && c->scalar_lr_mult > 0 ? c->scalar_lr_mult : 1;
             s->shape = r->d1 == D_NONE ? SHAPE(dim_size(c, r->d0)) : SHAPE(dim_size(c, r->d0), dim_size(c, r->d1));
             switch (r->init) { // nanoGPT: N(0, 0.02); residual projections N(0, 0.02/sqrt(2 n_layer))
             case W_NORMAL: s->init = PARAM_INIT_NORMAL, s->value = 0.02; break;
@@ -87,6 +92,8 @@ static int add_rows(const GptConfig *c, ParamSpec *out, int k, const char *prefi
                 CHECK(scalar0, "a scalar row outside a norm group");
                 s->value = norm_scalar_stored(c->norm, *scalar0);
                 break;
+            case W_SHIFT: s->init = PARAM_INIT_CONST, s->value = c->shift0; break;
+            case W_EMB_SCALE: s->init = PARAM_INIT_CONST, s->value = c->emb_scale0; break;
             }
         }
         k++;
@@ -131,6 +138,9 @@ const char *gpt_config_check(const GptConfig *c) {
             if (!isfinite(v)) return "alpha0/beta0 must be finite";
             if (NORM_TABLE[c->norm].softplus && !(v > 0)) return "the softplus norms need alpha0/beta0 > 0";
         }
+    if (!isfinite(c->shift0)) return "shift0 must be finite";
+    if (c->emb_scale && !isfinite(c->emb_scale0)) return "the embedding scale's initial value must be finite";
+    if (!(c->scalar_lr_mult >= 0 && isfinite(c->scalar_lr_mult))) return "scalar_lr_mult must be >= 0 and finite";
     return NULL;
 }
 
@@ -144,7 +154,7 @@ static Tensor *param(const Gpt *m, const char *fmt, int layer) {
 
 static Norm bind_norm(const Gpt *m, const char *prefix_fmt, int layer) {
     char fmt[PARAM_NAME_MAX];
-    const char *scalar = NORM_TABLE[m->cfg.norm].scalar;
+    const char *scalar = norm_scalar_name(m->cfg.norm);
     Norm n = {.kind = m->cfg.norm, .composite = m->cfg.composite, .eps = NORM_EPS};
     snprintf(fmt, sizeof fmt, "%sweight", prefix_fmt);
     n.weight = param(m, fmt, layer);
@@ -154,6 +164,8 @@ static Norm bind_norm(const Gpt *m, const char *prefix_fmt, int layer) {
         snprintf(fmt, sizeof fmt, "%s%s", prefix_fmt, scalar);
         n.scalar = param(m, fmt, layer);
     }
+    snprintf(fmt, sizeof fmt, "%sshift", prefix_fmt);
+    n.shift = param(m, fmt, layer);
     return n;
 }
 
@@ -171,6 +183,7 @@ int gpt_init(Gpt *m, const GptConfig *cfg, Rng *rng) {
     paramset_init(&m->params, rng);
     m->wte = param(m, "transformer.wte.weight", 0);
     m->wpe = param(m, "transformer.wpe.weight", 0);
+    m->emb_scale = param(m, "transformer.emb_scale", 0);
     for (int l = 0; l < cfg->n_layer; l++) {
         GptBlock *b = &m->blocks[l];
         static const char *const part[GPT_BLOCK_SCOPES] = {"ln_1", "attn", "ln_2", "mlp"};
@@ -228,7 +241,9 @@ Tensor *gpt_forward(Tape *t, const Gpt *m, const int32_t *idx, const int32_t *ta
     tape_set_scope(t, "transformer.wte");
     Tensor *tok = op_reshape(t, op_embedding(t, m->wte, idx, B * T), SHAPE(B, T, C)); // (B,T,C)
     Tensor *pos = tensor_slice(t->arena, m->wpe, 0, SHAPE(T, C));                   // (T,C)
-    Tensor *x = op_dropout(t, op_add(t, tok, pos), c->dropout, rng);
+    Tensor *x = op_add(t, tok, pos);
+    if (m->emb_scale) x = op_mul(t, x, m->emb_scale); // the lm_head below still uses the unscaled wte
+    x = op_dropout(t, x, c->dropout, rng);
     for (int l = 0; l < c->n_layer; l++) {
         const GptBlock *b = &m->blocks[l];
         tape_set_scope(t, b->scope[GPT_SCOPE_LN1]);

@@ -1,5 +1,6 @@
 // nanoGPT's GPT, pre-norm, with the norm kind selectable:
 //   x = wte[idx] + wpe[0..T-1]
+//   x = emb_scale * x                 (when the embedding scale is on: one learnable scalar)
 //   for each block:  x = x + c_proj(attn(c_attn(ln_1(x))))
 //                    x = x + mlp.c_proj(gelu(mlp.c_fc(ln_2(x))))
 //   logits = ln_f(x) @ wte^T          (lm_head tied to wte)
@@ -21,6 +22,11 @@ typedef struct GptConfig {
     NormKind norm;
     bool composite;  // the norms' composite forms (slower; for checking)
     double scalar0[GPT_NORM_POSITIONS]; // initial effective alpha or beta per norm position
+    double shift0;   // derf's initial shift s
+    bool emb_scale;  // the embedding scale: a learnable scalar times wte[idx] + wpe (the DyT and
+    double emb_scale0; //   Derf authors' recipe for the element-wise norms), initialised to emb_scale0
+    double scalar_lr_mult; // the learning rate of the norms' scalars and the embedding scale is
+                           // lr x this (0 is read as 1)
 } GptConfig;
 
 // A block's parts, as nanoGPT names its modules: the tape scopes its nodes are labelled with.
@@ -37,6 +43,7 @@ typedef struct Gpt {
     GptConfig cfg;
     ParamSet params;
     Tensor *wte, *wpe; // (V,C) (block_size,C)
+    Tensor *emb_scale; // [1], or NULL when the embedding scale is off
     GptBlock *blocks;  // (n_layer)
     Norm ln_f;
 } Gpt;

@@ -6,13 +6,17 @@
 
 #include "norm_internal.h"
 
+const char *const NORM_SCALAR_NAMES[] = {[NORM_SCALAR_NONE] = NULL, [NORM_SCALAR_ALPHA] = "alpha",
+                                         [NORM_SCALAR_BETA] = "beta"};
+
 const NormInfo NORM_TABLE[] = {
-    [NORM_LN] = {"ln", NULL, false, &LN_OP},
-    [NORM_RMSNORM] = {"rmsnorm", NULL, false, &RMSNORM_OP},
-    [NORM_DYT] = {"dyt", "alpha", false, &DYT_OP},
-    [NORM_DYISRU] = {"dyisru", "beta", false, &DYISRU_OP},
-    [NORM_DYTSP] = {"dytsp", "alpha", true, &DYT_OP},
-    [NORM_DYISRUSP] = {"dyisrusp", "beta", true, &DYISRU_OP},
+    [NORM_LN] = {"ln", NORM_SCALAR_NONE, false, false, &LN_OP},
+    [NORM_RMSNORM] = {"rmsnorm", NORM_SCALAR_NONE, false, false, &RMSNORM_OP},
+    [NORM_DYT] = {"dyt", NORM_SCALAR_ALPHA, false, false, &DYT_OP},
+    [NORM_DYISRU] = {"dyisru", NORM_SCALAR_BETA, false, false, &DYISRU_OP},
+    [NORM_DYTSP] = {"dytsp", NORM_SCALAR_ALPHA, false, true, &DYT_OP},
+    [NORM_DYISRUSP] = {"dyisrusp", NORM_SCALAR_BETA, false, true, &DYISRU_OP},
+    [NORM_DERF] = {"derf", NORM_SCALAR_ALPHA, true, false, &DERF_OP},
 };
 _Static_assert(sizeof NORM_TABLE / sizeof NORM_TABLE[0] == NORM_COUNT,
                "NORM_TABLE needs exactly one row per NormKind");
@@ -31,7 +35,7 @@ double norm_scalar_effective(NormKind k, double stored) {
 double norm_scalar_stored(NormKind k, double effective) {
     if (!NORM_TABLE[k].softplus) return effective;
     CHECK(effective > 0, "%s: the effective %s must be > 0 (softplus), got %g", NORM_TABLE[k].name,
-          NORM_TABLE[k].scalar, effective);
+          norm_scalar_name(k), effective);
     return effective + log(-expm1(-effective));
 }
 
@@ -47,25 +51,29 @@ static void check_params(const Norm *n, const Tensor *x) {
     CHECK(!info->scalar == !n->scalar, "%s: %s", info->name,
           info->scalar ? "needs its scalar parameter (shape [1])" : "takes no scalar parameter");
     CHECK(!n->scalar || tensor_numel(n->scalar) == 1, "%s: %s must have one element", info->name,
-          info->scalar);
+          norm_scalar_name(n->kind));
+    CHECK(info->shift == !!n->shift, "%s: %s", info->name,
+          info->shift ? "needs its shift parameter (shape [1])" : "takes no shift parameter");
+    CHECK(!n->shift || tensor_numel(n->shift) == 1, "%s: shift must have one element", info->name);
 }
 
-// The node's inputs: x, w, then b and the scalar when present.
+// The node's inputs: x, w, then b, the scalar and the shift when present.
 static int norm_inputs(const Norm *n, Tensor *x, Tensor **in) {
     int k = 0;
     in[k++] = x, in[k++] = n->weight;
     if (n->bias) in[k++] = n->bias;
     if (n->scalar) in[k++] = n->scalar;
+    if (n->shift) in[k++] = n->shift;
     return k;
 }
 
 Tensor *norm_output(Tape *t, const Norm *n, Tensor *x) {
-    Tensor *in[4];
+    Tensor *in[5];
     return tape_output(t, x->shape, norm_inputs(n, x, in), in);
 }
 
 void norm_record(Tape *t, const Norm *n, Tensor *x, Tensor *y, void *ctx) {
-    Tensor *in[4];
+    Tensor *in[5];
     Node *node = tape_record(t, NORM_TABLE[n->kind].op, y, norm_inputs(n, x, in), in);
     if (node) {
         node->ctx = ctx;
@@ -89,6 +97,7 @@ Tensor *norm_forward(Tape *t, const Norm *n, Tensor *x) {
     case NORM_DYTSP: return dyt_forward(t, n, x);
     case NORM_DYISRU:
     case NORM_DYISRUSP: return dyisru_forward(t, n, x);
+    case NORM_DERF: return derf_forward(t, n, x);
     default: CHECK(0, "unknown norm kind %d", (int)n->kind);
     }
     return NULL;

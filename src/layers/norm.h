@@ -5,7 +5,9 @@
 //   dyisru    y = w * x / sqrt(beta + x^2 + eps) + b
 //   dytsp     dyt with alpha = softplus(stored alpha)
 //   dyisrusp  dyisru with beta = softplus(stored beta)
-// w per channel; b per channel and optional; alpha/beta one scalar per layer instance (shape [1]).
+//   derf      y = w * erf(alpha * x + s) + b
+// w per channel; b per channel and optional; alpha/beta and derf's shift s one scalar per layer
+// instance (shape [1]).
 // Each has a fused op with a hand-derived backward (norm_<name>.c; docs/derivations.md) and a
 // composite form built from primitive ops (norm_composite.c), which the tape differentiates.
 #pragma once
@@ -20,19 +22,30 @@ typedef enum NormKind {
     NORM_DYISRU,
     NORM_DYTSP,
     NORM_DYISRUSP,
+    NORM_DERF,
     NORM_COUNT
 } NormKind;
 
 #define NORM_EPS 1e-5
 
+// The scalar a kind scales its input with: alpha multiplies x (dyt, derf), beta is added to x^2
+// (dyisru); ln and rmsnorm have none.
+typedef enum NormScalar { NORM_SCALAR_NONE, NORM_SCALAR_ALPHA, NORM_SCALAR_BETA } NormScalar;
+extern const char *const NORM_SCALAR_NAMES[]; // indexed by NormScalar: NULL, "alpha", "beta"
+
 // One row per kind, indexed by NormKind (size checked against NORM_COUNT in norm.c).
 typedef struct NormInfo {
-    const char *name;   // as given to --norm=
-    const char *scalar; // "alpha", "beta", or NULL: the name of the layer's scalar parameter
-    bool softplus;      // the stored scalar is passed through softplus before use
-    const OpDef *op;    // the fused op
+    const char *name;  // as given to --norm=
+    NormScalar scalar; // its scalar parameter (named by NORM_SCALAR_NAMES), if any
+    bool shift;        // a second scalar, the shift s added inside the function (derf)
+    bool softplus;     // the stored scalar is passed through softplus before use
+    const OpDef *op;   // the fused op
 } NormInfo;
 extern const NormInfo NORM_TABLE[];
+// The name of kind k's scalar parameter ("alpha", "beta"), or NULL.
+static inline const char *norm_scalar_name(NormKind k) { return NORM_SCALAR_NAMES[NORM_TABLE[k].scalar]; }
+// Whether kind k is element-wise (a surrogate: dyt, dyisru, their softplus forms, derf).
+static inline bool norm_is_elementwise(NormKind k) { return NORM_TABLE[k].scalar != NORM_SCALAR_NONE; }
 
 // One layer instance: the kind and its parameters (views into the model's parameter block).
 typedef struct Norm {
@@ -42,6 +55,7 @@ typedef struct Norm {
     Tensor *weight; // (C)
     Tensor *bias;   // (C), or NULL
     Tensor *scalar; // [1]: alpha or beta as stored (raw, for the softplus kinds), or NULL
+    Tensor *shift;  // [1]: derf's s, or NULL
 } Norm;
 
 // y = norm(x) over the last dim. x (..., C) -> (..., C).

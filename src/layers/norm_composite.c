@@ -1,4 +1,4 @@
-// The six layers built only from primitive ops, so the tape derives their gradients. Slower than
+// The seven layers built only from primitive ops, so the tape derives their gradients. Slower than
 // the fused ops (several passes, more saved tensors); they exist to teach and to check the fused
 // backwards (tests/test_norms.c asserts both give the same values and gradients).
 #include "../autograd/ops.h"
@@ -25,6 +25,7 @@ Tensor *norm_composite_forward(Tape *t, const Norm *n, Tensor *x) {
     }
     case NORM_DYT:
     case NORM_DYTSP: u = op_tanh(t, op_mul(t, x, effective_scalar(t, n))); break;
+    case NORM_DERF: u = op_erf(t, op_add(t, op_mul(t, x, n->scalar), n->shift)); break;
     case NORM_DYISRU:
     case NORM_DYISRUSP: {
         Tensor *den = op_add(t, op_mul(t, x, x), effective_scalar(t, n)); // x^2 + beta

@@ -9,10 +9,10 @@
 // Forwards over at least this many elements split their rows between the threads.
 #define NORM_PARALLEL_MIN 32768
 
-// A fused norm node's inputs are x, w, then b when present, then the scalar when present.
-// iarg[0] = NormKind, iarg[1] = has bias; arg[0] = eps.
+// A fused norm node's inputs are x, w, then b when present, then the scalar and the shift when the
+// kind has them. iarg[0] = NormKind, iarg[1] = has bias; arg[0] = eps.
 typedef struct NormNode {
-    Tensor *x, *w, *b, *s;
+    Tensor *x, *w, *b, *s, *shift;
     size_t rows;
     int C;
     double eps;
@@ -23,6 +23,7 @@ static inline NormNode norm_node(const Node *n) {
     int k = 2;
     if (n->iarg[1]) v.b = n->in[k++];
     if (NORM_TABLE[n->iarg[0]].scalar) v.s = n->in[k++];
+    if (NORM_TABLE[n->iarg[0]].shift) v.shift = n->in[k++];
     v.C = shape_last(v.x->shape);
     v.rows = shape_rows(v.x->shape);
     return v;
@@ -48,11 +49,12 @@ static inline double norm_scalar_slope(NormKind k, const Tensor *s) {
     return NORM_TABLE[k].softplus ? sigmoid_d(s->data[0]) : 1.0;
 }
 
-// Per-kind fused op bodies (norm_ln.c, norm_rmsnorm.c, norm_dyt.c, norm_dyisru.c).
+// Per-kind fused op bodies (norm_ln.c, norm_rmsnorm.c, norm_dyt.c, norm_dyisru.c, norm_derf.c).
 Tensor *ln_forward(Tape *t, const Norm *n, Tensor *x);
 Tensor *rmsnorm_forward(Tape *t, const Norm *n, Tensor *x);
 Tensor *dyt_forward(Tape *t, const Norm *n, Tensor *x);
 Tensor *dyisru_forward(Tape *t, const Norm *n, Tensor *x);
-extern const OpDef LN_OP, RMSNORM_OP, DYT_OP, DYISRU_OP;
+Tensor *derf_forward(Tape *t, const Norm *n, Tensor *x);
+extern const OpDef LN_OP, RMSNORM_OP, DYT_OP, DYISRU_OP, DERF_OP;
 // The composite forms (norm_composite.c).
 Tensor *norm_composite_forward(Tape *t, const Norm *n, Tensor *x);

@@ -62,11 +62,11 @@ void optim_step(Optimizer *o, ParamSet *ps, double lr) {
     for (int i = 0; i < ps->n; i++) {
         const Param *pr = &ps->list[i];
         size_t off = pr->offset, n = tensor_numel(pr->t);
-        double wd = param_decays(pr) ? o->cfg.weight_decay : 0;
+        double wd = param_decays(pr) ? o->cfg.weight_decay : 0, plr = lr * pr->spec.lr_mult;
         if (o->cfg.kind == OPTIM_ADAMW)
-            adamw_update(ps->data + off, ps->grad + off, o->m + off, o->v + off, n, lr, wd, &o->cfg, o->steps);
+            adamw_update(ps->data + off, ps->grad + off, o->m + off, o->v + off, n, plr, wd, &o->cfg, o->steps);
         else
-            sgd_update(ps->data + off, ps->grad + off, o->m + off, n, lr, wd, o->cfg.beta1, o->steps);
+            sgd_update(ps->data + off, ps->grad + off, o->m + off, n, plr, wd, o->cfg.beta1, o->steps);
     }
 }
 

@@ -43,9 +43,29 @@ static inline real tanh_derivative(real z) {
     return az < TANH_DERIVATIVE_ZERO ? 4 * e / ((1 + e) * (1 + e)) : 0;
 }
 
+// erf'(u) = (2 / sqrt(pi)) exp(-u^2). Past |u| = ERF_DERIVATIVE_ZERO, exp(-u^2) would be subnormal
+// (as for tanh_derivative above) and is returned as 0. Inline for the `omp simd` loops (erf, Derf).
+#ifdef REAL_IS_DOUBLE
+#define ERF_DERIVATIVE_ZERO 26.0
+#else
+#define ERF_DERIVATIVE_ZERO 9.0f
+#endif
+static inline real erf_derivative(real u) {
+    real au = u < 0 ? -u : u, clamped = au < ERF_DERIVATIVE_ZERO ? au : ERF_DERIVATIVE_ZERO;
+    const real two_over_sqrt_pi = (real)1.12837916709551257390;
+#ifdef REAL_IS_DOUBLE
+    real e = exp(-clamped * clamped);
+#else
+    real e = expf(-clamped * clamped);
+#endif
+    return au < ERF_DERIVATIVE_ZERO ? two_over_sqrt_pi * e : 0;
+}
+
 // Element-wise unary functions: y = f(x); backward dx += dy * f'(x).
 void tanh_forward(real *y, const real *x, size_t n);
 void tanh_backward(real *dx, const real *dy, const real *x, const real *y, size_t n);
+void erf_forward(real *y, const real *x, size_t n);
+void erf_backward(real *dx, const real *dy, const real *x, const real *y, size_t n);
 void gelu_forward(real *y, const real *x, size_t n); // exact: 0.5 x (1 + erf(x / sqrt 2))
 void gelu_backward(real *dx, const real *dy, const real *x, const real *y, size_t n);
 void softplus_forward(real *y, const real *x, size_t n); // log(1 + exp(x)), overflow-safe

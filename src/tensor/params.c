@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check.h"
+
 #define PAD (64 / sizeof(real)) // elements per 64 bytes
 
 int paramset_alloc(ParamSet *ps, const ParamSpec *specs, int n) {
@@ -13,6 +15,8 @@ int paramset_alloc(ParamSet *ps, const ParamSpec *specs, int n) {
     if (!ps->list || !ps->tensors) return paramset_free(ps), -1;
     size_t off = 0;
     for (int i = 0; i < n; i++) {
+        CHECK(specs[i].lr_mult > 0, "parameter %s: lr_mult must be > 0 (1 for the plain learning rate), got %g",
+              specs[i].name, specs[i].lr_mult);
         ps->list[i] = (Param){.spec = specs[i], .offset = off};
         off += (shape_numel(specs[i].shape) + PAD - 1) / PAD * PAD;
     }

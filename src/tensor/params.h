@@ -20,6 +20,7 @@ typedef struct ParamSpec {
     Shape shape;
     ParamInit init;
     double value;
+    double lr_mult; // the optimizer's learning rate for this parameter is lr * lr_mult (1: plain; > 0)
 } ParamSpec;
 
 typedef struct Param {

@@ -21,6 +21,17 @@ void tanh_backward(real *dx, const real *dy, const real *x, const real *y, size_
     for (size_t i = 0; i < n; i++) dx[i] += dy[i] * tanh_derivative(x[i]);
 }
 
+// y = erf(x);  dy/dx = (2 / sqrt(pi)) exp(-x^2) (erf_derivative, kernels.h)
+void erf_forward(real *y, const real *x, size_t n) {
+#pragma omp parallel for simd schedule(static) if (n >= PARALLEL_MIN)
+    for (size_t i = 0; i < n; i++) y[i] = erf(x[i]);
+}
+void erf_backward(real *dx, const real *dy, const real *x, const real *y, size_t n) {
+    (void)y;
+#pragma omp parallel for simd schedule(static) if (n >= PARALLEL_MIN)
+    for (size_t i = 0; i < n; i++) dx[i] += dy[i] * erf_derivative(x[i]);
+}
+
 // y = 0.5 x (1 + erf(x / sqrt 2));  dy/dx = Phi(x) + x phi(x), Phi/phi the normal cdf/pdf
 static const real INV_SQRT2 = (real)0.70710678118654752440;
 static const real INV_SQRT_2PI = (real)0.39894228040143267794;

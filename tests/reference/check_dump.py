@@ -1,4 +1,4 @@
-#!/usr/bin/python3
+#!/usr/bin/env python3
 """Checks a `train --dump-step` file against an independent PyTorch implementation of the model.
 
 The dump holds the parameters before one training step, the batch, the loss, every gradient (before
@@ -6,6 +6,8 @@ clipping) and every parameter after clipping and one AdamW step. This script reb
 model in PyTorch with the dump's configuration, loads the parameters, runs the same batch through
 forward and backward, clips with torch.nn.utils.clip_grad_norm_ and steps torch.optim.AdamW, then
 compares. Exit status: 0 all agree, 1 a mismatch, 77 PyTorch is not installed (a skip for meson).
+The interpreter is the default python3 (pyenv's 3.11 on the project's machines), with PyTorch from
+PyPI (python3 -m pip install torch==2.13.0).
 
 usage: check_dump.py DUMP.safetensors [--verbose]
 """
@@ -18,7 +20,7 @@ try:
     import torch
     import torch.nn.functional as F
 except ImportError:
-    print("PyTorch not installed (apt-get install python3-torch): skipped")
+    print("PyTorch not installed (python3 -m pip install torch==2.13.0): skipped")
     sys.exit(77)
 
 DTYPES = {"F32": torch.float32, "F64": torch.float64, "I32": torch.int32, "I64": torch.int64}
@@ -56,6 +58,8 @@ def norm(kind, x, p, prefix, eps=1e-5):
     elif kind in ("dyisru", "dyisrusp"):
         beta = p[prefix + "beta"]
         u = x * torch.rsqrt((softplus(beta) if kind == "dyisrusp" else beta) + x * x + eps)
+    elif kind == "derf":
+        u = torch.erf(p[prefix + "alpha"] * x + p[prefix + "shift"])
     else:
         raise ValueError(kind)
     y = u * w
@@ -72,6 +76,8 @@ def gpt_loss(p, idx, targets, cfg):
     B, T = idx.shape
     C, H, L = cfg["n_embd"], cfg["n_head"], cfg["n_layer"]
     x = p["transformer.wte.weight"][idx] + p["transformer.wpe.weight"][:T]
+    if "transformer.emb_scale" in p:  # the embedding scale; the lm_head below uses the unscaled wte
+        x = p["transformer.emb_scale"] * x
     mask = torch.tril(torch.ones(T, T, dtype=torch.bool))
     for i in range(L):
         h = f"transformer.h.{i}."
@@ -113,17 +119,23 @@ def main():
     for k in names:
         params[k].grad = t["grad." + k].clone()
     torch.nn.utils.clip_grad_norm_(list(params.values()), float(meta["grad_clip"]))
+    scalar = [k for k in names if k == "transformer.emb_scale" or k.endswith((".alpha", ".beta", ".shift"))]
     decay = [params[k] for k in names if params[k].dim() >= 2]
-    no_decay = [params[k] for k in names if params[k].dim() < 2]
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": float(meta["weight_decay"])},
-                             {"params": no_decay, "weight_decay": 0.0}], lr=float(meta["lr"]),
-                            betas=(float(meta["beta1"]), float(meta["beta2"])), eps=float(meta["adam_eps"]))
+    no_decay = [params[k] for k in names if params[k].dim() < 2 and k not in scalar]
+    lr, mult = float(meta["lr"]), float(meta.get("scalar_lr_mult", 1))
+    groups = [{"params": decay, "weight_decay": float(meta["weight_decay"])},
+              {"params": no_decay, "weight_decay": 0.0}]
+    if scalar:  # the norms' scalars and the embedding scale learn at lr x scalar_lr_mult
+        groups.append({"params": [params[k] for k in scalar], "weight_decay": 0.0, "lr": lr * mult})
+    opt = torch.optim.AdamW(groups, lr=lr, betas=(float(meta["beta1"]), float(meta["beta2"])),
+                            eps=float(meta["adam_eps"]))
     opt.step()
 
     tight = dtype == torch.float64
     ok = True
     dl = abs(loss.item() - t["loss"].item()) / abs(loss.item())
-    print(f"{meta['norm']:8} bias {meta['bias']:5} ({dtype}): loss ours {t['loss'].item():.7f} torch {loss.item():.7f} (rel {dl:.1e})")
+    extra = (" emb_scale" if "transformer.emb_scale" in names else "") + (f" scalar_lr_mult {mult:g}" if mult != 1 else "")
+    print(f"{meta['norm']:8} bias {meta['bias']:5}{extra} ({dtype}): loss ours {t['loss'].item():.7f} torch {loss.item():.7f} (rel {dl:.1e})")
     ok &= dl < 1e-6 if tight else dl < 2e-5
     worst = {"grad": (0, ""), "after": (0, "")}
     for k in names:
@@ -134,7 +146,7 @@ def main():
             worst["grad"] = (e, k)
         # each element moves by at most about lr in one AdamW step: errors in units of lr
         a_ref, a = params[k].detach(), t["after." + k]
-        e2 = (a - a_ref).abs().max().item() / float(meta["lr"])
+        e2 = (a - a_ref).abs().max().item() / (lr * (mult if k in scalar else 1))
         if e2 > worst["after"][0]:
             worst["after"] = (e2, k)
         if verbose:

@@ -1,20 +1,32 @@
 #!/usr/bin/env bash
 # The GPT checked against PyTorch: for every norm, with and without biases, one --dump-step of the
-# default configuration, redone by check_dump.py. Exit 77 (a skip for meson) without PyTorch.
+# default configuration (the element-wise norms with their recipe: the embedding scale on), and the
+# surrogates again without the scale at the literature's init and with a scalar lr multiplier,
+# redone by check_dump.py. Exit 77 (a skip for meson) without PyTorch (the default python3, with
+# PyTorch from PyPI: python3 -m pip install torch==2.13.0).
 # usage: run_check.sh PATH-TO-TRAIN
 set -euo pipefail
 train=$1
 here="$(cd "$(dirname "$0")" && pwd)"
-/usr/bin/python3 -c "import torch" 2>/dev/null || { echo "python3-torch not installed: skipped"; exit 77; }
+python3 -c "import torch" 2>/dev/null || { echo "PyTorch not installed for python3: skipped"; exit 77; }
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 text="$here/../../data/tinyshakespeare.txt.gz"
 [ -f "$text" ] || { echo "data/tinyshakespeare.txt.gz missing: skipped"; exit 77; }
 status=0
-for norm in ln rmsnorm dyt dyisru dytsp dyisrusp; do
+check() {
+    "$train" "$@" --dump-step "$tmp/dump.st" "$text" > /dev/null
+    python3 "$here/check_dump.py" "$tmp/dump.st" || status=1
+}
+for norm in ln rmsnorm dyt dyisru dytsp dyisrusp derf; do
     for bias in "" --bias; do
-        "$train" --norm="$norm" $bias --dump-step "$tmp/dump.st" "$text" > /dev/null
-        /usr/bin/python3 "$here/check_dump.py" "$tmp/dump.st" || status=1
+        check --norm="$norm" $bias
+    done
+done
+for norm in dyt derf; do
+    for bias in "" --bias; do
+        check --norm="$norm" $bias --emb-scale=off --alpha0=0.5
+        check --norm="$norm" $bias --scalar-lr-mult=10 --shift0=0.2 --alpha0-ln1=2
     done
 done
 exit $status

@@ -1,0 +1,66 @@
+// Derf, fused (Chen et al., "Stronger Normalization-Free Transformers"). Element-wise, with two
+// scalars per layer instance, a = alpha and the shift s:
+//   u_ij = a x_ij + s,  e_ij = erf(u_ij),  y_ij = w_j e_ij + b_j
+// Saved for backward: e (rows, C). erf is libmvec's vector version where available (vecmath.h).
+#include "../tensor/vecmath.h" // before <tgmath.h>
+
+#include <tgmath.h>
+
+#include "../tensor/kernels.h"
+#include "norm_internal.h"
+
+Tensor *derf_forward(Tape *t, const Norm *n, Tensor *x) {
+    Tensor *y = norm_output(t, n, x);
+    size_t rows = shape_rows(x->shape);
+    int C = shape_last(x->shape);
+    real *e = arena_alloc(t->arena, rows * C * sizeof(real)); // (rows, C)
+    real a = n->scalar->data[0], s = n->shift->data[0];
+    const real *w = n->weight->data, *b = norm_bias_or_zeros(t, n, C);
+#pragma omp parallel for schedule(static) if (rows * C >= NORM_PARALLEL_MIN)
+    for (size_t r = 0; r < rows; r++) {
+        const real *xr = x->data + r * C; // (C)
+        real *er = e + r * C, *yr = y->data + r * C;
+#pragma omp simd
+        for (int j = 0; j < C; j++) {
+            er[j] = erf(a * xr[j] + s);
+            yr[j] = w[j] * er[j] + b[j];
+        }
+    }
+    norm_record(t, n, x, y, e);
+    return y;
+}
+
+// With g = dy * w and du = g * erf'(u) = g * (2/sqrt(pi)) exp(-u^2) (erf_derivative in
+// tensor/kernels.h; u is recomputed from x, a and s rather than saved):
+//   dx_ij += a * du_ij
+//   da    += sum_ij x_ij * du_ij      ds += sum_ij du_ij      (scalars: sums over every element)
+//   dw_j  += sum_rows dy_ij * e_ij,   db_j += sum_rows dy_ij
+static void derf_backward(Node *node) {
+    NormNode v = norm_node(node);
+    const real *e = node->ctx, *w = v.w->data;
+    real *dw = v.w->grad, *db = v.b ? v.b->grad : NULL;
+    real a = v.s->data[0], s = v.shift->data[0];
+    double da = 0, ds = 0;
+    for (size_t r = 0; r < v.rows; r++) {
+        const real *xr = v.x->data + r * v.C, *er = e + r * v.C;
+        const real *dyr = node->out->grad + r * v.C;
+        real *dxr = v.x->grad ? v.x->grad + r * v.C : NULL;
+#pragma omp simd reduction(+ : da, ds)
+        for (int j = 0; j < v.C; j++) {
+            real du = dyr[j] * w[j] * erf_derivative(a * xr[j] + s);
+            da += (double)du * xr[j];
+            ds += du;
+            if (dxr) dxr[j] += a * du;
+        }
+        if (dw)
+#pragma omp simd
+            for (int j = 0; j < v.C; j++) dw[j] += dyr[j] * er[j];
+        if (db)
+#pragma omp simd
+            for (int j = 0; j < v.C; j++) db[j] += dyr[j];
+    }
+    if (v.s->grad) v.s->grad[0] += (real)da;
+    if (v.shift->grad) v.shift->grad[0] += (real)ds;
+}
+
+const OpDef DERF_OP = {"derf", derf_backward};
