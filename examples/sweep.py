@@ -4,6 +4,7 @@
   sweep.py run OUT [grid options] [-- train options]   run the grid's jobs into OUT (resumable)
   sweep.py summary OUT                                  tables per norm from OUT/results.csv
   sweep.py plots OUT [--to DIR]                         gnuplot PNG and SVG from the results and logs
+  sweep.py table OUT                                    every configuration: mean and spread over seeds
 
 The grid is norms x learning rates x initial values x seeds. Initial values (the surrogates only):
   --inits 0.5,1,2        1-D: the effective alpha0 at every norm position (dyisru kinds get
@@ -13,7 +14,12 @@ The grid is norms x learning rates x initial values x seeds. Initial values (the
                          starts with a minus sign, or argparse takes it for an option)
   --init2 ln2:0.5,2,3    2-D: for every 1-D value, one position (ln1, ln2 or lnf) takes each of these
                          instead (alpha0-scale values, like --inits)
-ln and rmsnorm have no initial value: they run once per learning rate and seed.
+ln and rmsnorm have no initial value: they run once per learning rate and seed. --inits= (empty)
+runs the surrogates at their recipe's initial values (./train --help lists the recipes).
+  --opt NAME=V1,V2       one more axis: any train option (without its dashes) over these values;
+                         repeat it for more axes (--opt emb-scale=8,11.3 --opt scalar-lr-mult=1,10);
+                         NAME1+NAME2=V1,V2 gives both options each value together.
+                         The job's name gets _NAME-V, results.csv's opts column "NAME=V ...".
 
 Jobs run --jobs at a time, the cores split between them (--threads each). A job is written to
 OUT/results.csv only when it has finished, so an interrupted sweep run again skips what is done and
@@ -47,10 +53,10 @@ import sys
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-NORMS = ["ln", "rmsnorm", "dyt", "dyisru", "dytsp", "dyisrusp"]
-SURROGATES = {"dyt": "alpha", "dyisru": "beta", "dytsp": "alpha", "dyisrusp": "beta"}
+NORMS = ["ln", "rmsnorm", "dyt", "dyisru", "dytsp", "dyisrusp", "derf"]
+SURROGATES = {"dyt": "alpha", "dyisru": "beta", "dytsp": "alpha", "dyisrusp": "beta", "derf": "alpha"}
 POSITIONS = {"ln1": "ln1", "ln2": "ln2", "lnf": "lnf"}
-FIELDS = ["job", "norm", "lr", "init_kind", "init", "init_pos", "init_pos_value", "seed", "steps",
+FIELDS = ["job", "norm", "lr", "init_kind", "init", "init_pos", "init_pos_value", "opts", "seed", "steps",
           "best_val", "best_step", "final_val", "full_val", "final_train", "nonfinite", "diverged",
           "diverge_step", "spikes", "wall_s", "exit"]
 UNSTABLE = 1.1  # a loss above 1.1 x the best counts as unstable (SCIENCE.md's I and S)
@@ -80,9 +86,22 @@ def scalar_args(norm, value, pos=None, raw=False):
     return [f"--beta0{suffix}={1 / value ** 2:.10g}"]
 
 
+def opt_axes(a):
+    """The --opt axes as every combination: lists of (name, value)."""
+    combos = [[]]
+    for spec in a.opt or []:
+        name, _, values = spec.partition("=")
+        name = name.lstrip("-")
+        if not name or not values:
+            sys.exit(f"sweep: error: --opt takes NAME=V1,V2,..., got {spec}")
+        combos = [c + [(name, v.strip())] for c in combos for v in values.split(",") if v.strip()]
+    return combos
+
+
 def expand(a):
     """The jobs of the grid: (job id, fields, train arguments)."""
     jobs = []
+    combos = opt_axes(a)
     for norm in a.norms.split(","):
         if norm not in NORMS:
             sys.exit(f"sweep: error: unknown norm {norm} ({'|'.join(NORMS)})")
@@ -102,7 +121,7 @@ def expand(a):
                 for pos, pv in second:
                     if pos and (kind != "alpha0" or pv == value):
                         continue  # the 2-D grid is over alpha0-scale values; its diagonal is the 1-D grid
-                    for seed in [int(s) for s in a.seeds.split(",")]:
+                    for combo, seed in [(c, int(s)) for c in combos for s in a.seeds.split(",")]:
                         args = [f"--norm={norm}", f"--lr={fmt(lr)}", f"--seed={seed}", f"--steps={a.steps}"]
                         name = f"{norm}_lr{fmt(lr)}"
                         if kind == "alpha0":
@@ -114,10 +133,14 @@ def expand(a):
                         if pos:
                             args += scalar_args(norm, pv, pos)
                             name += f"_{pos}-{fmt(pv)}"
+                        for k, v in combo:
+                            args += [f"--{one}={v}" for one in k.split("+")]
+                            name += f"_{k}-{v}"
                         name += f"_s{seed}"
                         fields = {"job": name, "norm": norm, "lr": fmt(lr), "init_kind": kind,
                                   "init": "" if value is None else fmt(value), "init_pos": pos or "",
-                                  "init_pos_value": "" if pv is None else fmt(pv), "seed": seed, "steps": a.steps}
+                                  "init_pos_value": "" if pv is None else fmt(pv),
+                                  "opts": " ".join(f"{k}={v}" for k, v in combo), "seed": seed, "steps": a.steps}
                         jobs.append((name, fields, args))
     return jobs
 
@@ -207,7 +230,11 @@ def cmd_run(a, extra):
     stop = [False]
     t0 = time.monotonic()
     with open(results, "a", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=FIELDS)
+        fields = FIELDS
+        if not new_file:  # keep the columns of a file written by an older version of this tool
+            with open(results) as old:
+                fields = next(csv.reader(old), FIELDS)
+        w = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
         if new_file:
             w.writeheader()
         pool = concurrent.futures.ThreadPoolExecutor(a.jobs)
@@ -218,7 +245,7 @@ def cmd_run(a, extra):
                 row = fut.result()
                 if row is None:
                     continue
-                w.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in ((k, row.get(k, "")) for k in FIELDS)})
+                w.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in ((k, row.get(k, "")) for k in fields)})
                 f.flush()
                 n += 1
                 eta = (time.monotonic() - t0) / n * (len(todo) - n)
@@ -245,6 +272,7 @@ def load_results(out):
     with open(path) as f:
         rows = list(csv.DictReader(f))
     for r in rows:
+        r.setdefault("opts", "")  # results from before the --opt axes
         for k in ("lr", "best_val", "final_val", "full_val", "final_train", "wall_s"):
             r[k] = float(r[k])
         for k in ("seed", "steps", "nonfinite", "diverged", "spikes"):
@@ -253,7 +281,7 @@ def load_results(out):
 
 
 def config_key(r):
-    return (r["norm"], r["lr"], r["init_kind"], r["init"], r["init_pos"], r["init_pos_value"], r["steps"])
+    return (r["norm"], r["lr"], r["init_kind"], r["init"], r["init_pos"], r["init_pos_value"], r["opts"], r["steps"])
 
 
 def by_config(rows):
@@ -284,7 +312,7 @@ def grid_metrics(runs, metric):
 
 
 def describe(key):
-    norm, lr, kind, init, pos, pv, steps = key
+    norm, lr, kind, init, pos, pv, opts, steps = key
     s = f"lr {lr:g}"
     if kind == "alpha0":
         s += f", {SURROGATES[norm]}0 from alpha0 {init}"
@@ -292,6 +320,8 @@ def describe(key):
         s += f", raw {init} (effective {softplus(float(init)):.3g})"
     if pos:
         s += f", {pos} {pv}"
+    if opts:
+        s += f", {opts}"
     return s
 
 
@@ -541,6 +571,28 @@ def cmd_plots(a):
     return 0
 
 
+def cmd_table(a):
+    """Every configuration of the results, per norm, best first: mean +- std over seeds of the metric,
+    the other loss, and the mean wall time."""
+    rows = load_results(a.out)
+    other = "best_val" if a.metric == "full_val" else "full_val"
+    print(f"{len(rows)} runs in {a.out}; sorted by {a.metric} (mean over seeds)\n")
+    print(f"| norm | steps | lr | init | options | seeds | {a.metric} | {other} | diverged | wall s |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    groups = sorted(by_config(rows).items(), key=lambda kv: (NORMS.index(kv[0][0]) if kv[0][0] in NORMS else 99,
+                                                               kv[0][-1], mean([loss_of(r, a.metric) for r in kv[1]])))
+    for key, rs in groups:
+        norm, lr, kind, init, pos, pv, opts, steps = key
+        m = [loss_of(r, a.metric) for r in rs]
+        o = [loss_of(r, other) for r in rs]
+        sd = spread(m)
+        init_text = "-" if kind == "none" else f"{kind} {init}" + (f", {pos} {pv}" if pos else "")
+        print(f"| {norm} | {steps} | {lr:g} | {init_text} | {opts or '-'} | {','.join(str(r['seed']) for r in rs)} | "
+              f"{f4(mean(m))}{f' +- {sd:.3f}' if math.isfinite(sd) else ''} | {f4(mean(o))} | "
+              f"{sum(r['diverged'] for r in rs)}/{len(rs)} | {mean([r['wall_s'] for r in rs]):.0f} |")
+    return 0
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -551,12 +603,13 @@ def main():
     r.add_argument("--inits", default="0.5", help="alpha0-scale initial values (surrogates)")
     r.add_argument("--raw-inits", default="", help="raw stored values (softplus kinds)")
     r.add_argument("--init2", default="", help="POS:values, the 2-D grid's separate position (ln1|ln2|lnf)")
+    r.add_argument("--opt", action="append", help="NAME=V1,V2: an axis over a train option (repeatable)")
     r.add_argument("--seeds", default="1")
     r.add_argument("--steps", type=int, default=2000)
     r.add_argument("--jobs", type=int, default=2, help="jobs at a time")
     r.add_argument("--threads", type=int, default=0, help="threads per job (default: cores / jobs)")
     r.add_argument("--train", help="the train program (default: build/examples/train)")
-    for name in ("summary", "plots"):
+    for name in ("summary", "plots", "table"):
         q = sub.add_parser(name)
         q.add_argument("out")
         q.add_argument("--base-lr", type=float, default=1e-3, help="the lr of the init grids and curves")
@@ -573,7 +626,7 @@ def main():
         if a.jobs < 1:
             sys.exit("sweep: error: --jobs must be >= 1")
         return cmd_run(a, extra)
-    return cmd_summary(a) if a.cmd == "summary" else cmd_plots(a)
+    return {"summary": cmd_summary, "plots": cmd_plots, "table": cmd_table}[a.cmd](a)
 
 
 if __name__ == "__main__":

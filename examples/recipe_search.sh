@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# The search behind the element-wise norms' recipes (their defaults: ./train --help, README
+# "Defaults"), resumable: run it again after an interrupt and it goes on where it stopped.
+#   examples/recipe_search.sh proxy     one factor at a time around the published recipe, 1000 steps,
+#                                       seed 1: results/recipe/proxy/results.csv
+#   examples/recipe_search.sh combine   the best value of each factor together (written into
+#                                       results/recipe/combine.args by hand from the proxy results)
+#   examples/recipe_search.sh confirm   the chosen recipes and the literature's plain init, 2000
+#                                       steps, seeds 1-3, beside LayerNorm: results/recipe/confirm/
+# The start (the DyT and Derf authors' GPT-2 recipe): embedding scale sqrt(n_embd) = 11.3137,
+# alpha0 1 at ln_1, ln_2 and ln_f, lr 1e-3, the scalars at the plain lr. The dyisru kinds take
+# alpha0 as beta0 = 1/alpha0^2 (the same slope at 0).
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+out="$root/results/recipe"
+norms=${NORMS:-dyt,derf,dyisru,dytsp,dyisrusp}
+# the train program, snapshotted on first use so that rebuilding during the search changes nothing
+mkdir -p "$out"
+[ -x "$out/train" ] || { "$root/train" --help >/dev/null && cp "$root/build/examples/train" "$out/train"; }
+sweep() { python3 "$root/examples/sweep.py" run "$@" --train "$out/train"; }
+
+# the base point's value of each factor, and the values tried beside it
+scale=11.3137 a1=1 a2=1 mult=1 lr=1e-3
+axes() { # the --opt axes with one factor replaced by its list
+    local s=$scale x1=$a1 x2=$a2 m=$mult
+    case $1 in scale) s=$2 ;; a1) x1=$2 ;; a2) x2=$2 ;; mult) m=$2 ;; esac
+    echo --opt emb-scale=$s --opt alpha0-ln1=$x1 --opt alpha0-ln2+alpha0-lnf=$x2 --opt scalar-lr-mult=$m
+}
+
+case ${1:-proxy} in
+proxy)
+    p=(--norms "$norms" --inits= --seeds 1 --steps 1000)
+    sweep "$out/proxy" "${p[@]}" --lrs $lr $(axes scale 5.6569,11.3137,22.627,45.255,90.51)
+    sweep "$out/proxy" "${p[@]}" --lrs $lr $(axes a1 0.5,2)
+    sweep "$out/proxy" "${p[@]}" --lrs $lr $(axes a2 0.3,3)
+    sweep "$out/proxy" "${p[@]}" --lrs $lr $(axes mult 10)
+    sweep "$out/proxy" "${p[@]}" --lrs 2e-3,4e-3 $(axes none x)
+    sweep "$out/proxy" --norms ln --seeds 1 --steps 1000 --lrs $lr
+    ;;
+*) echo "usage: $0 proxy|combine|confirm" >&2; exit 2 ;;
+esac
