@@ -94,8 +94,11 @@ int checkpoint_check_model(const StFile *f, const GptConfig *cfg, char *err, siz
     ParamSpec *specs = malloc(n * sizeof *specs);
     if (!specs) return snprintf(err, errlen, "out of memory"), -1;
     gpt_param_specs(cfg, specs);
+    StTensor t;
     int rc = specs_check(f, specs, n, "", err, errlen) || specs_check(f, specs, n, "optimizer.m.", err, errlen) ||
              specs_check(f, specs, n, "optimizer.v.", err, errlen) ? -1 : 0;
+    if (!rc && !cfg->emb_scale && st_find(f, "transformer.emb_scale", &t) == 0) // it would be dropped unseen
+        rc = -1, snprintf(err, errlen, "the checkpoint's model has an embedding scale: resume it without --emb-scale=off");
     free(specs);
     return rc;
 }

@@ -187,6 +187,8 @@ static void test_bad_input(void **state) {
     size_t ckn = fread(ck, 1, sizeof ck, f);
     fclose(f);
     f = fopen(cut, "wb"), fwrite(ck, 1, ckn - 100, f), fclose(f);
+    // derf with its recipe: the embedding scale is on
+    assert_int_equal(run(TINY " --norm derf --steps 1 --save derf.st tiny.txt", out, sizeof out), 0);
     // a header that claims a much bigger model than the tensors it holds (same length, so it parses)
     unsigned char *key = memmem(ck, ckn, "\"n_layer\":\"1\"", 13);
     assert_non_null(key);
@@ -222,6 +224,11 @@ static void test_bad_input(void **state) {
         {"--steps 0 --resume claims.st", 1, "has no tensor 'transformer.h.1.ln_1"}, // before allocating it
         {TINY " --resume tiny.txt tiny.txt", 1, "not safetensors"},
         {TINY " --resume good.st --n-layer 2 tiny.txt", 1, "--n-layer=2 differs from the checkpoint's 1"},
+        {TINY " --resume derf.st --emb-scale=off tiny.txt", 1, "has an embedding scale: resume it without"},
+        {TINY " --resume good.st --emb-scale=3 tiny.txt", 1, "no tensor 'transformer.emb_scale'"},
+        {"--emb-scale=big tiny.txt", 2, "is not auto, off or a finite number"},
+        {"--emb-scale=0 tiny.txt", 2, "out of range"},
+        {"--norm=derf --shift0=inf tiny.txt", 2, "not a finite number"},
         {TINY " --steps 5 --save /nonexistent/dir/x.st tiny.txt", 1, "cannot be written"},
         {TINY " --log /nonexistent/dir/x.csv tiny.txt", 1, "cannot be written"},
         {TINY " --sample 5 --prompt '@#' tiny.txt", 2, "byte 0 (0x40, '@') is not in the vocabulary"},
