@@ -1,4 +1,4 @@
-#!/usr/bin/python3
+#!/usr/bin/env python3
 """The same GPT in PyTorch, for side-by-side comparisons with the train program.
 
 nanoGPT's model (pre-norm, tied lm_head, exact GELU, causal attention) with the same norm choices,
@@ -8,8 +8,11 @@ the same data (first 90% of the text for training), the same AdamW, schedule, cl
   torch_gpt.py train [options]   a full run; prints the val loss over the whole val split at the end
 
 Options mirror the train program's: --norm --n-layer --n-head --n-embd --block-size --batch-size
---steps --warmup-steps (time mode) --threads --seed --data PATH. Use /usr/bin/python3 (Debian's
-python3-torch).
+--steps --warmup-steps (time mode) --threads --seed --data PATH, and for the element-wise norms
+--alpha0 (--alpha0-ln1/-ln2/-lnf), --shift0 (derf), --emb-scale N (0: off) and --scalar-lr-mult. These
+default to the literature's plain init (alpha0 0.5, no scale); give the recipe's values from
+./train --help to train as ./train does by default. Python: the default python3 with PyTorch from
+PyPI (python3 -m pip install torch==2.13.0).
 """
 import argparse
 import gzip
@@ -25,7 +28,7 @@ import torch.nn.functional as F
 
 
 class Norm(nn.Module):
-    def __init__(self, kind, C, bias, scalar0):
+    def __init__(self, kind, C, bias, scalar0, shift0=0.0):
         super().__init__()
         self.kind = kind
         self.weight = nn.Parameter(torch.ones(C))
@@ -36,6 +39,9 @@ class Norm(nn.Module):
         if kind in ("dyisru", "dyisrusp"):
             v = scalar0 if kind == "dyisru" else math.log(math.expm1(scalar0))
             self.beta = nn.Parameter(torch.tensor([v]))
+        if kind == "derf":
+            self.alpha = nn.Parameter(torch.tensor([scalar0]))
+            self.shift = nn.Parameter(torch.tensor([shift0]))
 
     def forward(self, x):
         k = self.kind
@@ -45,6 +51,8 @@ class Norm(nn.Module):
             u = x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + 1e-5)
         elif k in ("dyt", "dytsp"):
             u = torch.tanh((self.alpha if k == "dyt" else F.softplus(self.alpha)) * x)
+        elif k == "derf":
+            u = torch.erf(self.alpha * x + self.shift)
         else:
             b = self.beta if k == "dyisru" else F.softplus(self.beta)
             u = x * torch.rsqrt(b + x * x + 1e-5)
@@ -52,12 +60,18 @@ class Norm(nn.Module):
         return y + self.bias if self.bias is not None else y
 
 
+def scalar0(a, pos):
+    """The initial effective alpha (or beta = 1/alpha0^2 for the dyisru kinds) at a norm position."""
+    v = getattr(a, f"alpha0_{pos}") or a.alpha0
+    return 1 / v ** 2 if a.norm in ("dyisru", "dyisrusp") else v
+
+
 class Block(nn.Module):
     def __init__(self, a):
         super().__init__()
         C = a.n_embd
-        s = 1 / a.alpha0 ** 2 if a.norm in ("dyisru", "dyisrusp") else a.alpha0
-        self.ln_1, self.ln_2 = Norm(a.norm, C, a.bias, s), Norm(a.norm, C, a.bias, s)
+        self.ln_1 = Norm(a.norm, C, a.bias, scalar0(a, "ln1"), a.shift0)
+        self.ln_2 = Norm(a.norm, C, a.bias, scalar0(a, "ln2"), a.shift0)
         self.c_attn, self.c_proj = nn.Linear(C, 3 * C, bias=a.bias), nn.Linear(C, C, bias=a.bias)
         self.c_fc, self.mlp_proj = nn.Linear(C, 4 * C, bias=a.bias), nn.Linear(4 * C, C, bias=a.bias)
         self.n_head = a.n_head
@@ -74,10 +88,10 @@ class Block(nn.Module):
 class GPT(nn.Module):
     def __init__(self, a, vocab):
         super().__init__()
-        s = 1 / a.alpha0 ** 2 if a.norm in ("dyisru", "dyisrusp") else a.alpha0
         self.wte, self.wpe = nn.Embedding(vocab, a.n_embd), nn.Embedding(a.block_size, a.n_embd)
+        self.emb_scale = nn.Parameter(torch.tensor([a.emb_scale])) if a.emb_scale else None
         self.h = nn.ModuleList(Block(a) for _ in range(a.n_layer))
-        self.ln_f = Norm(a.norm, a.n_embd, a.bias, s)
+        self.ln_f = Norm(a.norm, a.n_embd, a.bias, scalar0(a, "lnf"), a.shift0)
         self.register_buffer("mask", ~torch.tril(torch.ones(a.block_size, a.block_size, dtype=torch.bool)))
         for name, p in self.named_parameters():  # nanoGPT's init
             if p.dim() == 2:
@@ -89,6 +103,8 @@ class GPT(nn.Module):
     def forward(self, idx, targets):
         T = idx.shape[1]
         x = self.wte(idx) + self.wpe.weight[:T]
+        if self.emb_scale is not None:  # the lm_head below uses the unscaled wte
+            x = self.emb_scale * x
         for b in self.h:
             x = b(x, self.mask)
         logits = self.ln_f(x) @ self.wte.weight.t()
@@ -137,6 +153,11 @@ def main():
     p.add_argument("--warmup-steps", type=int, default=3, help="untimed steps before timing (time mode)")
     p.add_argument("--bias", action="store_true")
     p.add_argument("--alpha0", type=float, default=0.5)
+    for pos in ("ln1", "ln2", "lnf"):
+        p.add_argument(f"--alpha0-{pos}", type=float, default=0.0, help="(0: --alpha0)")
+    p.add_argument("--shift0", type=float, default=0.0)
+    p.add_argument("--emb-scale", type=float, default=0.0, help="the embedding scale's initial value (0: off)")
+    p.add_argument("--scalar-lr-mult", type=float, default=1.0)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--min-lr", type=float, default=1e-4)
     p.add_argument("--warmup", type=int, default=100)
@@ -157,10 +178,14 @@ def main():
     model = GPT(a, len(vocab))
     if a.init:
         load_ours(model, a.init)
-    decay = [q for q in model.parameters() if q.dim() >= 2]
-    other = [q for q in model.parameters() if q.dim() < 2]
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.1}, {"params": other, "weight_decay": 0.0}],
-                            lr=a.lr, betas=(0.9, 0.99), eps=1e-8)
+    named = list(model.named_parameters())
+    scalar = [q for n, q in named if n == "emb_scale" or n.endswith((".alpha", ".beta", ".shift"))]
+    decay = [q for n, q in named if q.dim() >= 2]
+    other = [q for n, q in named if q.dim() < 2 and not any(q is s for s in scalar)]
+    groups = [{"params": decay, "weight_decay": 0.1, "mult": 1.0}, {"params": other, "weight_decay": 0.0, "mult": 1.0}]
+    if scalar:  # the norms' scalars and the embedding scale learn at lr x --scalar-lr-mult
+        groups.append({"params": scalar, "weight_decay": 0.0, "mult": a.scalar_lr_mult})
+    opt = torch.optim.AdamW(groups, lr=a.lr, betas=(0.9, 0.99), eps=1e-8)
     T, B = a.block_size, a.batch_size
 
     def batch(split):
@@ -169,7 +194,7 @@ def main():
 
     def step(it):
         for g in opt.param_groups:
-            g["lr"] = lr_at(a, it)
+            g["lr"] = lr_at(a, it) * g["mult"]
         x, y = batch(train)
         loss = model(x, y)
         opt.zero_grad(set_to_none=True)
