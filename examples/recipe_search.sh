@@ -3,8 +3,10 @@
 # "Defaults"), resumable: run it again after an interrupt and it goes on where it stopped.
 #   examples/recipe_search.sh proxy     one factor at a time around the published recipe, 1000 steps,
 #                                       seed 1: results/recipe/proxy/results.csv
-#   examples/recipe_search.sh combine   the best value of each factor together (written into
-#                                       results/recipe/combine.args by hand from the proxy results)
+#   examples/recipe_search.sh combine   the two factors that moved the loss most in the proxy stage
+#                                       (the scale and alpha0 at ln_2/ln_f), larger together, then
+#                                       alpha0 at ln_1, lr and the multiplier around the best of those:
+#                                       results/recipe/combine/results.csv
 #   examples/recipe_search.sh confirm   the chosen recipes and the literature's plain init, 2000
 #                                       steps, seeds 1-3, beside LayerNorm: results/recipe/confirm/
 # The start (the DyT and Derf authors' GPT-2 recipe): embedding scale sqrt(n_embd) = 11.3137,
@@ -36,6 +38,11 @@ proxy)
     sweep "$out/proxy" "${p[@]}" --lrs $lr $(axes mult 10)
     sweep "$out/proxy" "${p[@]}" --lrs 2e-3,4e-3 $(axes none x)
     sweep "$out/proxy" --norms ln --seeds 1 --steps 1000 --lrs $lr
+    ;;
+combine)
+    p=(--norms "$norms" --inits= --seeds 1 --steps 1000)
+    sweep "$out/combine" "${p[@]}" --lrs $lr --opt emb-scale=22.627,45.255 --opt alpha0-ln1=1 \
+        --opt alpha0-ln2+alpha0-lnf=3,10 --opt scalar-lr-mult=1
     ;;
 *) echo "usage: $0 proxy|combine|confirm" >&2; exit 2 ;;
 esac

@@ -71,6 +71,69 @@ static void test_parameter_table_is_nanogpts(void **state) {
     gpt_free(&m);
 }
 
+// nanoGPT's state_dict keys, written out here independently of gpt.c's table: a misspelt or missing
+// row there fails this test (a checkpoint must load in nanoGPT, and a name is the only thing that
+// says which tensor is which). Returns how many.
+static int nanogpt_names(const GptConfig *c, char (*out)[PARAM_NAME_MAX]) {
+    int n = 0;
+    const char *scalar = norm_scalar_name(c->norm);
+#define ADD(...) snprintf(out[n++], PARAM_NAME_MAX, __VA_ARGS__)
+#define ADD_NORM(pre, ...)                                   \
+    do {                                                     \
+        ADD(pre "weight", __VA_ARGS__);                      \
+        if (c->bias) ADD(pre "bias", __VA_ARGS__);           \
+        if (scalar) ADD(pre "%s", __VA_ARGS__, scalar);      \
+        if (NORM_TABLE[c->norm].shift) ADD(pre "shift", __VA_ARGS__); \
+    } while (0)
+    ADD("transformer.wte.weight");
+    ADD("transformer.wpe.weight");
+    if (c->emb_scale) ADD("transformer.emb_scale");
+    for (int l = 0; l < c->n_layer; l++) {
+        ADD_NORM("transformer.h.%d.ln_1.", l);
+        ADD("transformer.h.%d.attn.c_attn.weight", l);
+        if (c->bias) ADD("transformer.h.%d.attn.c_attn.bias", l);
+        ADD("transformer.h.%d.attn.c_proj.weight", l);
+        if (c->bias) ADD("transformer.h.%d.attn.c_proj.bias", l);
+        ADD_NORM("transformer.h.%d.ln_2.", l);
+        ADD("transformer.h.%d.mlp.c_fc.weight", l);
+        if (c->bias) ADD("transformer.h.%d.mlp.c_fc.bias", l);
+        ADD("transformer.h.%d.mlp.c_proj.weight", l);
+        if (c->bias) ADD("transformer.h.%d.mlp.c_proj.bias", l);
+    }
+    ADD_NORM("transformer.ln_f.%s", "");
+#undef ADD_NORM
+#undef ADD
+    return n;
+}
+
+// Every parameter's name is nanoGPT's, in its order, for every norm, with and without biases and the
+// embedding scale; and each name's tensor is bound to the field that uses it.
+static void test_names_are_nanogpts(void **state) {
+    (void)state;
+    static char want[256][PARAM_NAME_MAX];
+    for (int k = 0; k < NORM_COUNT; k++)
+        for (int v = 0; v < 4; v++) {
+            GptConfig c = tiny(k, v & 1);
+            c.emb_scale = v & 2, c.emb_scale0 = 1;
+            Gpt m;
+            Rng rng;
+            rng_seed(&rng, 1);
+            assert_int_equal(gpt_init(&m, &c, &rng), 0);
+            int n = nanogpt_names(&c, want);
+            if (m.params.n != n) fail_msg("%s bias %d scale %d: %d parameters, nanoGPT has %d", NORM_TABLE[k].name, c.bias, c.emb_scale, m.params.n, n);
+            for (int i = 0; i < n; i++)
+                if (strcmp(m.params.list[i].spec.name, want[i]))
+                    fail_msg("%s: parameter %d is '%s', nanoGPT calls it '%s'", NORM_TABLE[k].name, i, m.params.list[i].spec.name, want[i]);
+            // the bindings, spot-checked by name
+            assert_true(m.blocks[1].mlp_proj_w == paramset_find(&m.params, "transformer.h.1.mlp.c_proj.weight")->t);
+            assert_true(m.blocks[0].attn_proj_w == paramset_find(&m.params, "transformer.h.0.attn.c_proj.weight")->t);
+            assert_true(m.ln_f.weight == paramset_find(&m.params, "transformer.ln_f.weight")->t);
+            if (c.bias) assert_true(m.blocks[1].c_fc_b == paramset_find(&m.params, "transformer.h.1.mlp.c_fc.bias")->t);
+            else assert_null(m.blocks[1].c_fc_b);
+            gpt_free(&m);
+        }
+}
+
 static Tensor *f_gpt(Tape *t, Tensor *const *in, void *ctx) {
     (void)in;
     return gpt_forward(t, ctx, IDX, TARGETS, B, T, NULL);
@@ -113,6 +176,7 @@ static void test_config_check(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_parameter_table_is_nanogpts),
+        cmocka_unit_test(test_names_are_nanogpts),
         cmocka_unit_test(test_config_check),
         cmocka_unit_test_setup_teardown(test_gradcheck_whole_model, fixture_setup, fixture_teardown),
     };

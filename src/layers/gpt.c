@@ -2,6 +2,7 @@
 #include "gpt.h"
 
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -10,40 +11,45 @@
 const char *const GPT_NORM_POSITION_NAMES[GPT_NORM_POSITIONS] = {"ln_1", "ln_2", "ln_f"};
 
 // ---- the parameter table -----------------------------------------------------------------------
-// Where a dim's size comes from, how a row is initialised, and when it exists.
+// One row per parameter: its name under the group's prefix (nanoGPT's), where its dims' sizes come
+// from, how it is initialised, when it exists, and the field it is bound to: the byte offset of a
+// `Tensor *` in the struct the group binds (Gpt, GptBlock, or a Norm). The same walk over the rows
+// builds the specs (allocation, init, names, checkpoints, the optimizer's lr multiplier) and binds
+// the allocated tensors to the fields, so a name is written once and never looked up.
 typedef enum { D_NONE, D_ONE, D_C, D_3C, D_4C, D_V, D_T } Dim;
 typedef enum { W_NORMAL, W_PROJ, W_ZERO, W_ONE, W_SCALAR, W_SHIFT, W_EMB_SCALE } Init;
 typedef enum { ALWAYS, IF_BIAS, IF_ALPHA, IF_BETA, IF_SHIFT, IF_EMB_SCALE } When;
 typedef struct Row {
-    const char *name; // under the row group's prefix
+    const char *name;
     Dim d0, d1;
     Init init;
     When when;
+    size_t field;
 } Row;
 
-static const Row EMBEDDING_ROWS[] = {
-    {"transformer.wte.weight", D_V, D_C, W_NORMAL, ALWAYS},
-    {"transformer.wpe.weight", D_T, D_C, W_NORMAL, ALWAYS},
-    {"transformer.emb_scale", D_ONE, D_NONE, W_EMB_SCALE, IF_EMB_SCALE},
+static const Row EMBEDDING_ROWS[] = { // bound in Gpt
+    {"transformer.wte.weight", D_V, D_C, W_NORMAL, ALWAYS, offsetof(Gpt, wte)},
+    {"transformer.wpe.weight", D_T, D_C, W_NORMAL, ALWAYS, offsetof(Gpt, wpe)},
+    {"transformer.emb_scale", D_ONE, D_NONE, W_EMB_SCALE, IF_EMB_SCALE, offsetof(Gpt, emb_scale)},
 };
-static const Row NORM_ROWS[] = { // under "transformer.h.{i}.ln_1." etc.
-    {"weight", D_C, D_NONE, W_ONE, ALWAYS},
-    {"bias", D_C, D_NONE, W_ZERO, IF_BIAS},
-    {"alpha", D_ONE, D_NONE, W_SCALAR, IF_ALPHA},
-    {"beta", D_ONE, D_NONE, W_SCALAR, IF_BETA},
-    {"shift", D_ONE, D_NONE, W_SHIFT, IF_SHIFT},
+static const Row NORM_ROWS[] = { // under "transformer.h.{i}.ln_1." etc., bound in a Norm
+    {"weight", D_C, D_NONE, W_ONE, ALWAYS, offsetof(Norm, weight)},
+    {"bias", D_C, D_NONE, W_ZERO, IF_BIAS, offsetof(Norm, bias)},
+    {"alpha", D_ONE, D_NONE, W_SCALAR, IF_ALPHA, offsetof(Norm, scalar)},
+    {"beta", D_ONE, D_NONE, W_SCALAR, IF_BETA, offsetof(Norm, scalar)},
+    {"shift", D_ONE, D_NONE, W_SHIFT, IF_SHIFT, offsetof(Norm, shift)},
 };
-static const Row ATTN_ROWS[] = { // under "transformer.h.{i}.attn."
-    {"c_attn.weight", D_3C, D_C, W_NORMAL, ALWAYS},
-    {"c_attn.bias", D_3C, D_NONE, W_ZERO, IF_BIAS},
-    {"c_proj.weight", D_C, D_C, W_PROJ, ALWAYS},
-    {"c_proj.bias", D_C, D_NONE, W_ZERO, IF_BIAS},
+static const Row ATTN_ROWS[] = { // under "transformer.h.{i}.attn.", bound in GptBlock
+    {"c_attn.weight", D_3C, D_C, W_NORMAL, ALWAYS, offsetof(GptBlock, c_attn_w)},
+    {"c_attn.bias", D_3C, D_NONE, W_ZERO, IF_BIAS, offsetof(GptBlock, c_attn_b)},
+    {"c_proj.weight", D_C, D_C, W_PROJ, ALWAYS, offsetof(GptBlock, attn_proj_w)},
+    {"c_proj.bias", D_C, D_NONE, W_ZERO, IF_BIAS, offsetof(GptBlock, attn_proj_b)},
 };
-static const Row MLP_ROWS[] = { // under "transformer.h.{i}.mlp."
-    {"c_fc.weight", D_4C, D_C, W_NORMAL, ALWAYS},
-    {"c_fc.bias", D_4C, D_NONE, W_ZERO, IF_BIAS},
-    {"c_proj.weight", D_C, D_4C, W_PROJ, ALWAYS},
-    {"c_proj.bias", D_C, D_NONE, W_ZERO, IF_BIAS},
+static const Row MLP_ROWS[] = { // under "transformer.h.{i}.mlp.", bound in GptBlock
+    {"c_fc.weight", D_4C, D_C, W_NORMAL, ALWAYS, offsetof(GptBlock, c_fc_w)},
+    {"c_fc.bias", D_4C, D_NONE, W_ZERO, IF_BIAS, offsetof(GptBlock, c_fc_b)},
+    {"c_proj.weight", D_C, D_4C, W_PROJ, ALWAYS, offsetof(GptBlock, mlp_proj_w)},
+    {"c_proj.bias", D_C, D_NONE, W_ZERO, IF_BIAS, offsetof(GptBlock, mlp_proj_b)},
 };
 #define ROWS(r) (r), (int)(sizeof(r) / sizeof((r)[0]))
 
@@ -70,52 +76,63 @@ static bool row_exists(const GptConfig *c, const Row *r) {
     }
 }
 
-// Appends the rows of one group under prefix; scalar0 is a norm group's initial alpha or beta.
-static int add_rows(const GptConfig *c, ParamSpec *out, int k, const char *prefix, const Row *rows,
-                    int n, const double *scalar0) {
-    for (int i = 0; i < n; i++) {
-        const Row *r = &rows[i];
-        if (!row_exists(c, r)) continue;
-        if (out) {
-            ParamSpec *s = &out[k];
-            snprintf(s->name, sizeof s->name, "%s%s", prefix, r->name);
-            bool scalar = r->init == W_SCALAR || r->init == W_SHIFT || r->init == W_EMB_SCALE;
-            s->lr_mult = scalar && c->scalar_lr_mult > 0 ? c->scalar_lr_mult : 1;
-            s->shape = r->d1 == D_NONE ? SHAPE(dim_size(c, r->d0)) : SHAPE(dim_size(c, r->d0), dim_size(c, r->d1));
-            switch (r->init) { // nanoGPT: N(0, 0.02); residual projections N(0, 0.02/sqrt(2 n_layer))
-            case W_NORMAL: s->init = PARAM_INIT_NORMAL, s->value = 0.02; break;
-            case W_PROJ: s->init = PARAM_INIT_NORMAL, s->value = 0.02 / sqrt(2.0 * c->n_layer); break;
-            case W_ZERO: s->init = PARAM_INIT_CONST, s->value = 0; break;
-            case W_ONE: s->init = PARAM_INIT_CONST, s->value = 1; break;
-            case W_SCALAR:
-                s->init = PARAM_INIT_CONST;
-                CHECK(scalar0, "a scalar row outside a norm group");
-                s->value = norm_scalar_stored(c->norm, *scalar0);
-                break;
-            case W_SHIFT: s->init = PARAM_INIT_CONST, s->value = c->shift0; break;
-            case W_EMB_SCALE: s->init = PARAM_INIT_CONST, s->value = c->emb_scale0; break;
-            }
-        }
-        k++;
+static void row_spec(const GptConfig *c, const Row *r, const char *prefix, const double *scalar0, ParamSpec *s) {
+    snprintf(s->name, sizeof s->name, "%s%s", prefix, r->name);
+    s->shape = r->d1 == D_NONE ? SHAPE(dim_size(c, r->d0)) : SHAPE(dim_size(c, r->d0), dim_size(c, r->d1));
+    bool scalar = r->init == W_SCALAR || r->init == W_SHIFT || r->init == W_EMB_SCALE;
+    s->lr_mult = scalar && c->scalar_lr_mult > 0 ? c->scalar_lr_mult : 1;
+    switch (r->init) { // nanoGPT: N(0, 0.02); residual projections N(0, 0.02/sqrt(2 n_layer))
+    case W_NORMAL: s->init = PARAM_INIT_NORMAL, s->value = 0.02; break;
+    case W_PROJ: s->init = PARAM_INIT_NORMAL, s->value = 0.02 / sqrt(2.0 * c->n_layer); break;
+    case W_ZERO: s->init = PARAM_INIT_CONST, s->value = 0; break;
+    case W_ONE: s->init = PARAM_INIT_CONST, s->value = 1; break;
+    case W_SCALAR:
+        CHECK(scalar0, "a scalar row outside a norm group");
+        s->init = PARAM_INIT_CONST, s->value = norm_scalar_stored(c->norm, *scalar0);
+        break;
+    case W_SHIFT: s->init = PARAM_INIT_CONST, s->value = c->shift0; break;
+    case W_EMB_SCALE: s->init = PARAM_INIT_CONST, s->value = c->emb_scale0; break;
     }
-    return k;
 }
 
-int gpt_param_specs(const GptConfig *c, ParamSpec *out) {
-    char prefix[64];
-    int k = add_rows(c, out, 0, "", ROWS(EMBEDDING_ROWS), NULL);
-    for (int l = 0; l < c->n_layer; l++) {
-        snprintf(prefix, sizeof prefix, "transformer.h.%d.ln_1.", l);
-        k = add_rows(c, out, k, prefix, ROWS(NORM_ROWS), &c->scalar0[GPT_LN1]);
-        snprintf(prefix, sizeof prefix, "transformer.h.%d.attn.", l);
-        k = add_rows(c, out, k, prefix, ROWS(ATTN_ROWS), NULL);
-        snprintf(prefix, sizeof prefix, "transformer.h.%d.ln_2.", l);
-        k = add_rows(c, out, k, prefix, ROWS(NORM_ROWS), &c->scalar0[GPT_LN2]);
-        snprintf(prefix, sizeof prefix, "transformer.h.%d.mlp.", l);
-        k = add_rows(c, out, k, prefix, ROWS(MLP_ROWS), NULL);
+// The walk: visits the groups in nanoGPT's order and, row by row, writes the spec (specs not NULL)
+// or binds the k-th allocated parameter to its field (m not NULL). Returns the number of rows.
+typedef struct Walk {
+    const GptConfig *c;
+    ParamSpec *specs;
+    Gpt *m;
+    int k;
+} Walk;
+
+static void walk_group(Walk *w, const char *prefix, const Row *rows, int n, void *base, const double *scalar0) {
+    for (int i = 0; i < n; i++) {
+        if (!row_exists(w->c, &rows[i])) continue;
+        if (w->specs) row_spec(w->c, &rows[i], prefix, scalar0, &w->specs[w->k]);
+        if (w->m) *(Tensor **)((char *)base + rows[i].field) = w->m->params.list[w->k].t;
+        w->k++;
     }
-    return add_rows(c, out, k, "transformer.ln_f.", ROWS(NORM_ROWS), &c->scalar0[GPT_LNF]);
 }
+
+static int walk(const GptConfig *c, ParamSpec *specs, Gpt *m) {
+    Walk w = {.c = c, .specs = specs, .m = m};
+    char prefix[64];
+    walk_group(&w, "", ROWS(EMBEDDING_ROWS), m, NULL);
+    for (int l = 0; l < c->n_layer; l++) {
+        GptBlock *b = m ? &m->blocks[l] : NULL;
+        snprintf(prefix, sizeof prefix, "transformer.h.%d.ln_1.", l);
+        walk_group(&w, prefix, ROWS(NORM_ROWS), b ? &b->ln_1 : NULL, &c->scalar0[GPT_LN1]);
+        snprintf(prefix, sizeof prefix, "transformer.h.%d.attn.", l);
+        walk_group(&w, prefix, ROWS(ATTN_ROWS), b, NULL);
+        snprintf(prefix, sizeof prefix, "transformer.h.%d.ln_2.", l);
+        walk_group(&w, prefix, ROWS(NORM_ROWS), b ? &b->ln_2 : NULL, &c->scalar0[GPT_LN2]);
+        snprintf(prefix, sizeof prefix, "transformer.h.%d.mlp.", l);
+        walk_group(&w, prefix, ROWS(MLP_ROWS), b, NULL);
+    }
+    walk_group(&w, "transformer.ln_f.", ROWS(NORM_ROWS), m ? &m->ln_f : NULL, &c->scalar0[GPT_LNF]);
+    return w.k;
+}
+
+int gpt_param_specs(const GptConfig *c, ParamSpec *out) { return walk(c, out, NULL); }
 
 double gpt_memory_estimate(const GptConfig *c, int B, int T) {
     double C = c->n_embd, L = c->n_layer, V = c->vocab_size, BT = (double)B * T;
@@ -144,29 +161,9 @@ const char *gpt_config_check(const GptConfig *c) {
     return NULL;
 }
 
-// ---- binding the named parameters to the model's fields ----------------------------------------
-static Tensor *param(const Gpt *m, const char *fmt, int layer) {
-    char name[PARAM_NAME_MAX];
-    snprintf(name, sizeof name, fmt, layer);
-    Param *p = paramset_find(&m->params, name);
-    return p ? p->t : NULL;
-}
-
-static Norm bind_norm(const Gpt *m, const char *prefix_fmt, int layer) {
-    char fmt[PARAM_NAME_MAX];
-    const char *scalar = norm_scalar_name(m->cfg.norm);
-    Norm n = {.kind = m->cfg.norm, .composite = m->cfg.composite, .eps = NORM_EPS};
-    snprintf(fmt, sizeof fmt, "%sweight", prefix_fmt);
-    n.weight = param(m, fmt, layer);
-    snprintf(fmt, sizeof fmt, "%sbias", prefix_fmt);
-    n.bias = param(m, fmt, layer);
-    if (scalar) {
-        snprintf(fmt, sizeof fmt, "%s%s", prefix_fmt, scalar);
-        n.scalar = param(m, fmt, layer);
-    }
-    snprintf(fmt, sizeof fmt, "%sshift", prefix_fmt);
-    n.shift = param(m, fmt, layer);
-    return n;
+// A bound norm's kind and form (its tensors come from the walk).
+static void norm_set_kind(Norm *n, const Norm *proto) {
+    n->kind = proto->kind, n->composite = proto->composite, n->eps = proto->eps;
 }
 
 int gpt_init(Gpt *m, const GptConfig *cfg, Rng *rng) {
@@ -181,26 +178,16 @@ int gpt_init(Gpt *m, const GptConfig *cfg, Rng *rng) {
     }
     free(specs);
     paramset_init(&m->params, rng);
-    m->wte = param(m, "transformer.wte.weight", 0);
-    m->wpe = param(m, "transformer.wpe.weight", 0);
-    m->emb_scale = param(m, "transformer.emb_scale", 0);
+    walk(cfg, NULL, m); // every field gets its tensor; the ones whose row does not exist stay NULL
+    Norm proto = {.kind = cfg->norm, .composite = cfg->composite, .eps = NORM_EPS};
     for (int l = 0; l < cfg->n_layer; l++) {
         GptBlock *b = &m->blocks[l];
         static const char *const part[GPT_BLOCK_SCOPES] = {"ln_1", "attn", "ln_2", "mlp"};
         for (int k = 0; k < GPT_BLOCK_SCOPES; k++)
             snprintf(b->scope[k], sizeof b->scope[k], "transformer.h.%d.%s", l, part[k]);
-        b->ln_1 = bind_norm(m, "transformer.h.%d.ln_1.", l);
-        b->ln_2 = bind_norm(m, "transformer.h.%d.ln_2.", l);
-        b->c_attn_w = param(m, "transformer.h.%d.attn.c_attn.weight", l);
-        b->c_attn_b = param(m, "transformer.h.%d.attn.c_attn.bias", l);
-        b->attn_proj_w = param(m, "transformer.h.%d.attn.c_proj.weight", l);
-        b->attn_proj_b = param(m, "transformer.h.%d.attn.c_proj.bias", l);
-        b->c_fc_w = param(m, "transformer.h.%d.mlp.c_fc.weight", l);
-        b->c_fc_b = param(m, "transformer.h.%d.mlp.c_fc.bias", l);
-        b->mlp_proj_w = param(m, "transformer.h.%d.mlp.c_proj.weight", l);
-        b->mlp_proj_b = param(m, "transformer.h.%d.mlp.c_proj.bias", l);
+        norm_set_kind(&b->ln_1, &proto), norm_set_kind(&b->ln_2, &proto);
     }
-    m->ln_f = bind_norm(m, "transformer.ln_f.", 0);
+    norm_set_kind(&m->ln_f, &proto);
     return 0;
 }
 
