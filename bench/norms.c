@@ -13,8 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "layers/norm.h"
-#include "tensor/rng.h"
+#include "normlab/norm.h"
+#include "normlab/rng.h"
 
 static int cmp(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
@@ -25,7 +25,7 @@ typedef struct Bench {
     Tape tape;
     Norm norm;
     Tensor *x;
-    real *src, *dst; // the copy's buffers
+    nl_real *src, *dst; // the copy's buffers
     size_t copy_bytes;
 } Bench;
 
@@ -35,9 +35,9 @@ static void run_norm(Bench *b) {
     tape_reset(&b->tape);
     Tensor *y = norm_forward(&b->tape, &b->norm, b->x);
     // dy: what backward would hand the op, a zeroed grad (the tape's grad_ensure) plus a few ones
-    y->grad = arena_calloc(b->tape.arena, tensor_numel(y) * sizeof(real));
+    y->grad = arena_calloc(b->tape.arena, tensor_numel(y) * sizeof(nl_real));
     for (size_t i = 0; i < 8; i++) y->grad[i] = 1;
-    Node *n = &b->tape.nodes[b->tape.n - 1];
+    TapeNode *n = &b->tape.nodes[b->tape.n - 1];
     n->def->backward(n);
 }
 
@@ -67,7 +67,7 @@ int main(int argc, char **argv) {
     int nC = quick ? 2 : 3, nR = quick ? 2 : 3;
     printf("fused norm forward+backward vs memcpy of the same bytes (5 x rows x C x %zu B), %s build,\n"
            "one thread, median of %d alternating measurements. GB/s, and %% of the copy rate.\n\n",
-           sizeof(real), REAL_NAME, reps);
+           sizeof(nl_real), NL_REAL_NAME, reps);
     printf("%5s %6s %8s |", "C", "rows", "copy");
     for (int k = 0; k < NORM_COUNT; k++) printf(" %14s", NORM_TABLE[k].name);
     printf("\n");
@@ -76,21 +76,21 @@ int main(int argc, char **argv) {
     for (int ci = 0; ci < nC; ci++)
         for (int ri = 0; ri < nR; ri++) {
             int C = Cs[ci], rows = rows_list[ri];
-            size_t N = (size_t)rows * C, moved = 5 * N * sizeof(real);
+            size_t N = (size_t)rows * C, moved = 5 * N * sizeof(nl_real);
             Arena params, step;
             Bench b = {.copy_bytes = moved / 2};
-            if (arena_init(&params, "params", N * 2 * sizeof(real) + 8 * C * sizeof(real) + (1 << 16)) ||
-                arena_init(&step, "step", 4 * N * sizeof(real) + (1 << 20)) || tape_init(&b.tape, &step, 8) ||
+            if (arena_init(&params, "params", N * 2 * sizeof(nl_real) + 8 * C * sizeof(nl_real) + (1 << 16)) ||
+                arena_init(&step, "step", 4 * N * sizeof(nl_real) + (1 << 20)) || tape_init(&b.tape, &step, 8) ||
                 !(b.src = malloc(b.copy_bytes)) || !(b.dst = malloc(b.copy_bytes))) {
                 fprintf(stderr, "bench_norms: out of memory at C %d rows %d\n", C, rows);
                 return 1;
             }
             memset(b.src, 1, b.copy_bytes);
             memset(b.dst, 0, b.copy_bytes);
-            b.x = tensor_new(&params, SHAPE(rows, C), true);
-            for (size_t i = 0; i < N; i++) b.x->data[i] = (real)rng_normal(&rng);
-            Tensor *w = tensor_new(&params, SHAPE(C), true), *bias = tensor_new(&params, SHAPE(C), true);
-            Tensor *s = tensor_new(&params, SHAPE(1), true), *shift = tensor_new(&params, SHAPE(1), true);
+            b.x = tensor_new(&params, NL_SHAPE(rows, C), true);
+            for (size_t i = 0; i < N; i++) b.x->data[i] = (nl_real)rng_normal(&rng);
+            Tensor *w = tensor_new(&params, NL_SHAPE(C), true), *bias = tensor_new(&params, NL_SHAPE(C), true);
+            Tensor *s = tensor_new(&params, NL_SHAPE(1), true), *shift = tensor_new(&params, NL_SHAPE(1), true);
             tensor_fill(w, 1), tensor_fill(bias, 0), tensor_fill(shift, 0);
             int inner = (int)(2e8 / moved) + 1; // ~0.2 GB per timed batch
             double copy[100], norm[NORM_COUNT][100];
@@ -101,7 +101,7 @@ int main(int argc, char **argv) {
                                     .scalar = NORM_TABLE[k].scalar ? s : NULL,
                                     .shift = NORM_TABLE[k].shift ? shift : NULL};
                     if (NORM_TABLE[k].scalar) // alpha0 0.5, beta0 4
-                        s->data[0] = (real)norm_scalar_stored(k, NORM_TABLE[k].scalar == NORM_SCALAR_ALPHA ? 0.5 : 4);
+                        s->data[0] = (nl_real)norm_scalar_stored(k, NORM_TABLE[k].scalar == NORM_SCALAR_ALPHA ? 0.5 : 4);
                     run_norm(&b); // warm
                     norm[k][r] = moved / timed(run_norm, &b, inner) / 1e9;
                 }

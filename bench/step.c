@@ -23,8 +23,8 @@
 #include <unistd.h>
 
 #include "../examples/cpu_env.h"
-#include "layers/gpt.h"
-#include "optim/optim.h"
+#include "normlab/gpt.h"
+#include "normlab/optim.h"
 #include "tensor/kernels.h"
 
 typedef struct BenchConfig {
@@ -121,7 +121,7 @@ static double sgemm_only_seconds(const BenchConfig *c) {
         size_t cc = (size_t)s[i].M * s[i].ldc;
         biggest = a > biggest ? a : biggest, biggest = b > biggest ? b : biggest, biggest = cc > biggest ? cc : biggest;
     }
-    real *A = calloc(biggest, sizeof(real)), *Bm = calloc(biggest, sizeof(real)), *Cm = calloc(biggest, sizeof(real));
+    nl_real *A = calloc(biggest, sizeof(nl_real)), *Bm = calloc(biggest, sizeof(nl_real)), *Cm = calloc(biggest, sizeof(nl_real));
     double best = 1e30;
     for (int rep = 0; rep < 3; rep++) { // the fastest of 3 passes: the limit, not the average
         double t0 = tape_clock();

@@ -5,17 +5,17 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "autograd/gradcheck.h"
-#include "autograd/ops.h"
+#include "normlab/gradcheck.h"
+#include "normlab/ops.h"
 
 // y = x^3;  dx += dy * 3 x^2
-static void cube_backward(Node *n) {
+static void cube_backward(TapeNode *n) {
     Tensor *x = n->in[0];
     if (!x->grad) return;
     for (size_t i = 0; i < tensor_numel(x); i++)
         x->grad[i] += n->out->grad[i] * 3 * x->data[i] * x->data[i];
 }
-static void cube_backward_broken(Node *n) { // drops the factor 3/2: must be caught
+static void cube_backward_broken(TapeNode *n) { // drops the factor 3/2: must be caught
     Tensor *x = n->in[0];
     for (size_t i = 0; i < tensor_numel(x); i++)
         x->grad[i] += n->out->grad[i] * 2 * x->data[i] * x->data[i];
@@ -41,15 +41,15 @@ int main(int argc, char **argv) {
     Arena arena;
     Tape tape;
     if (arena_init(&arena, "step", 0) || tape_init(&tape, &arena, 64)) return 1;
-    Tensor *x = tensor_new(&arena, SHAPE(2, 3), true);
+    Tensor *x = tensor_new(&arena, NL_SHAPE(2, 3), true);
     x->name = "x";
-    for (int i = 0; i < 6; i++) x->data[i] = (real)(0.3 * i - 0.8);
+    for (int i = 0; i < 6; i++) x->data[i] = (nl_real)(0.3 * i - 0.8);
 
     GradcheckResult res;
     int failed = gradcheck(&tape, f, (void *)(broken ? &CUBE_BROKEN : &CUBE), &x, 1, NULL, &res);
     printf("%s: %zu elements checked, %zu failed, max error %.3g (tolerance %.0e, %s build)\n",
            broken ? "cube (broken backward)" : "cube", res.n_checked, res.n_failed, res.max_err,
-           gradcheck_default_tol(), REAL_NAME);
+           gradcheck_default_tol(), NL_REAL_NAME);
     tape_free(&tape);
     arena_free(&arena);
     return failed;

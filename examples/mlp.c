@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "autograd/ops.h"
+#include "normlab/ops.h"
 
 enum { N_POINTS = 200, HIDDEN = 32, CLASSES = 2 };
 
@@ -16,7 +16,7 @@ typedef struct Mlp {
 static Tensor *param(Arena *a, Shape s, const char *name, double std, Rng *rng) {
     Tensor *p = tensor_new(a, s, true);
     p->name = name;
-    for (size_t i = 0; i < tensor_numel(p); i++) p->data[i] = (real)(std * rng_normal(rng));
+    for (size_t i = 0; i < tensor_numel(p); i++) p->data[i] = (nl_real)(std * rng_normal(rng));
     return p;
 }
 
@@ -28,13 +28,13 @@ static Tensor *mlp_forward(Tape *t, const Mlp *m, Tensor *x) {
 }
 
 // Two spirals, one per class, with a little noise.
-static void make_spirals(real *x, int32_t *y, Rng *rng) {
+static void make_spirals(nl_real *x, int32_t *y, Rng *rng) {
     for (int i = 0; i < N_POINTS; i++) {
         int c = i % 2;
         int pair = i / 2; // both classes take the same radii
         double r = 0.1 + 0.9 * pair / (N_POINTS / 2.0), a = 4 * M_PI * r + M_PI * c; // two turns each
-        x[2 * i] = (real)(r * cos(a) + 0.03 * rng_normal(rng));
-        x[2 * i + 1] = (real)(r * sin(a) + 0.03 * rng_normal(rng));
+        x[2 * i] = (nl_real)(r * cos(a) + 0.03 * rng_normal(rng));
+        x[2 * i + 1] = (nl_real)(r * sin(a) + 0.03 * rng_normal(rng));
         y[i] = c;
     }
 }
@@ -55,14 +55,14 @@ int main(int argc, char **argv) {
     }
     Rng rng;
     rng_seed(&rng, seed);
-    Mlp m = {param(&params, SHAPE(HIDDEN, 2), "w1", 1.0, &rng),
-             param(&params, SHAPE(HIDDEN), "b1", 0.0, &rng),
-             param(&params, SHAPE(HIDDEN, HIDDEN), "w2", 1.0 / sqrt(HIDDEN), &rng),
-             param(&params, SHAPE(HIDDEN), "b2", 0.0, &rng),
-             param(&params, SHAPE(CLASSES, HIDDEN), "w3", 1.0 / sqrt(HIDDEN), &rng),
-             param(&params, SHAPE(CLASSES), "b3", 0.0, &rng)};
+    Mlp m = {param(&params, NL_SHAPE(HIDDEN, 2), "w1", 1.0, &rng),
+             param(&params, NL_SHAPE(HIDDEN), "b1", 0.0, &rng),
+             param(&params, NL_SHAPE(HIDDEN, HIDDEN), "w2", 1.0 / sqrt(HIDDEN), &rng),
+             param(&params, NL_SHAPE(HIDDEN), "b2", 0.0, &rng),
+             param(&params, NL_SHAPE(CLASSES, HIDDEN), "w3", 1.0 / sqrt(HIDDEN), &rng),
+             param(&params, NL_SHAPE(CLASSES), "b3", 0.0, &rng)};
     Tensor *all[] = {m.w1, m.b1, m.w2, m.b2, m.w3, m.b3};
-    Tensor *x = tensor_new(&params, SHAPE(N_POINTS, 2), false);
+    Tensor *x = tensor_new(&params, NL_SHAPE(N_POINTS, 2), false);
     int32_t y[N_POINTS];
     make_spirals(x->data, y, &rng);
 
@@ -83,7 +83,7 @@ int main(int argc, char **argv) {
         }
         for (int i = 0; i < 6; i++) // p -= lr * dp
             for (size_t j = 0; j < tensor_numel(all[i]); j++)
-                all[i]->data[j] -= (real)lr * all[i]->grad[j];
+                all[i]->data[j] -= (nl_real)lr * all[i]->grad[j];
         tape_reset(&tape);
     }
     tape_free(&tape);

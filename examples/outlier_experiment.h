@@ -5,7 +5,7 @@
 #pragma once
 #include <stddef.h>
 
-#include "tensor/rng.h"
+#include "normlab/rng.h"
 
 enum { OUTLIER_STEPS = 9 }; // S = 1..9
 

@@ -7,6 +7,9 @@
 #                                       (the scale and alpha0 at ln_2/ln_f), larger together, then
 #                                       alpha0 at ln_1, lr and the multiplier around the best of those:
 #                                       results/recipe/combine/results.csv
+#   examples/recipe_search.sh long      the best proxy settings and their neighbours at the full
+#                                       2000 steps, seed 1 (the proxy favours a larger lr: 1000 steps
+#                                       reward speed): results/recipe/long/results.csv
 #   examples/recipe_search.sh confirm   the chosen recipes and the literature's plain init, 2000
 #                                       steps, seeds 1-3, beside LayerNorm: results/recipe/confirm/
 # The start (the DyT and Derf authors' GPT-2 recipe): embedding scale sqrt(n_embd) = 11.3137,
@@ -44,5 +47,18 @@ combine)
     sweep "$out/combine" "${p[@]}" --lrs $lr --opt emb-scale=22.627,45.255 --opt alpha0-ln1=1 \
         --opt alpha0-ln2+alpha0-lnf=3,10 --opt scalar-lr-mult=1
     ;;
-*) echo "usage: $0 proxy|combine|confirm" >&2; exit 2 ;;
+long)
+    p=(--norms "$norms" --inits= --seeds 1 --steps 2000)
+    one() { sweep "$out/long" "${p[@]}" --lrs $4 --opt emb-scale=$1 --opt alpha0-ln1=$2 \
+                --opt alpha0-ln2+alpha0-lnf=$3 --opt scalar-lr-mult=$5; }
+    #   scale   ln_1 ln_2/f lr    mult
+    one 22.627  1    1      1e-3  1
+    one 11.3137 1    3      1e-3  1
+    one 22.627  1    1      2e-3  1
+    one 11.3137 1    3      2e-3  1
+    one 16      1    2      1.5e-3 1
+    one 16      1    2      1e-3  10
+    sweep "$out/long" --norms ln,rmsnorm --seeds 1 --steps 2000 --lrs 1e-3
+    ;;
+*) echo "usage: $0 proxy|combine|long|confirm" >&2; exit 2 ;;
 esac

@@ -3,7 +3,7 @@
 #include <math.h>
 #include <stdio.h>
 
-#include "autograd/ops.h"
+#include "normlab/ops.h"
 
 int main(void) {
     Arena params, step;
@@ -13,8 +13,8 @@ int main(void) {
         fprintf(stderr, "tape_demo: out of memory\n");
         return 1;
     }
-    Tensor *x = tensor_new(&params, SHAPE(1), false), *w = tensor_new(&params, SHAPE(1), true),
-           *b = tensor_new(&params, SHAPE(1), true);
+    Tensor *x = tensor_new(&params, NL_SHAPE(1), false), *w = tensor_new(&params, NL_SHAPE(1), true),
+           *b = tensor_new(&params, NL_SHAPE(1), true);
     x->data[0] = 2, w->data[0] = 0.5, b->data[0] = -0.25;
 
     Tensor *z = op_add(&tape, op_mul(&tape, w, x), b); // z = w x + b = 0.75

@@ -14,7 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "autograd/ops.h"
+#include "normlab/ops.h"
 #include "tensor/kernels.h"
 #include "cpu_env.h"
 #include "train.h"
@@ -86,7 +86,7 @@ static double evaluate_full_val(Run *r, size_t *n_tokens) {
     int B = (int)r->o.batch_size, T = (int)r->o.block_size, V = r->data.vocab_size;
     const int32_t *val = r->data.tokens + r->data.n_train;
     size_t windows = (r->data.n - r->data.n_train - 1) / T;
-    real *probs = malloc((size_t)B * T * V * sizeof(real)); // the kernel's scratch (once per run)
+    nl_real *probs = malloc((size_t)B * T * V * sizeof(nl_real)); // the kernel's scratch (once per run)
     *n_tokens = windows * T;
     if (!probs) return NAN;
     double sum = 0;
@@ -96,7 +96,7 @@ static double evaluate_full_val(Run *r, size_t *n_tokens) {
             memcpy(r->idx + (size_t)b * T, val + w * T, T * sizeof(int32_t));
             memcpy(r->targets + (size_t)b * T, val + w * T + 1, T * sizeof(int32_t));
         }
-        const real *logits = gpt_forward(&r->eval, &r->model, r->idx, NULL, B, T, NULL)->data; // (B,T,V)
+        const nl_real *logits = gpt_forward(&r->eval, &r->model, r->idx, NULL, B, T, NULL)->data; // (B,T,V)
         size_t real_rows = (size_t)(windows - w0 < (size_t)B ? windows - w0 : (size_t)B) * T;
         sum += cross_entropy_forward(probs, logits, r->targets, real_rows, V);
         tape_reset(&r->eval);
@@ -161,7 +161,7 @@ static int sample_text(Run *r) {
     }
     for (long c = 0; c < r->o.sample; c++) {
         Tensor *logits = gpt_forward(&r->sample, &r->model, ctx, NULL, 1, T, NULL); // (1,T,V)
-        const real *last = logits->data + (size_t)(len - 1) * V;
+        const nl_real *last = logits->data + (size_t)(len - 1) * V;
         double mx = -INFINITY, sum = 0, u = rng_uniform(&rng);
         for (int j = 0; j < V; j++) mx = fmax(mx, last[j] / r->o.temperature);
         for (int j = 0; j < V; j++) sum += p[j] = exp(last[j] / r->o.temperature - mx);
@@ -464,7 +464,7 @@ int main(int argc, char **argv) {
     }
     r.argc = argc, r.argv = argv;
     interrupts_install(&r.o); // before the header, so whoever reads it can signal us
-    printf("normlab train (%s build): %s, %d symbols\n", REAL_NAME,
+    printf("normlab train (%s build): %s, %d symbols\n", NL_REAL_NAME,
            r.have_text ? r.data_path : r.o.resume, r.data.vocab_size);
     options_print(&r.o, stdout);
     printf("params:   %zu%s\n\n", paramset_count(&r.model.params),

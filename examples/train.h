@@ -3,11 +3,11 @@
 #pragma once
 #include <stdio.h>
 
-#include "autograd/tape.h"
-#include "data/dataset.h"
-#include "io/safetensors.h"
-#include "layers/gpt.h"
-#include "optim/optim.h"
+#include "normlab/tape.h"
+#include "normlab/dataset.h"
+#include "normlab/safetensors.h"
+#include "normlab/gpt.h"
+#include "normlab/optim.h"
 #include "train_options.h"
 #include "train_stats.h"
 

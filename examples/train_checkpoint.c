@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "io/checkpoint.h"
+#include "normlab/checkpoint.h"
 #include "train.h"
 
 #define FORMAT "normlab-checkpoint-1"
@@ -63,7 +63,7 @@ int checkpoint_write(const Run *r, const char *path, char *err, size_t errlen) {
     rng_format(&r->data_rng, rd);
     rng_format(&r->dropout_rng, rdo);
     const char *extra[] = {"format", FORMAT, "step", step, "optim_steps", optim_steps, "vocab", vocab, "rng_data", rd,
-                           "rng_dropout", rdo, "real", REAL_NAME, "dataset", r->data_path};
+                           "rng_dropout", rdo, "real", NL_REAL_NAME, "dataset", r->data_path};
     for (size_t i = 0; i < sizeof extra / sizeof extra[0]; i++) meta[2 * m + i] = extra[i];
     m += (int)(sizeof extra / sizeof extra[0]) / 2;
     int rc = st_write(path, e, k, meta, m, err, errlen);

@@ -11,25 +11,25 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "io/checkpoint.h"
+#include "normlab/checkpoint.h"
 #include "train.h"
 
 int dump_step(Run *r, const char *path, char *err, size_t errlen) {
     ParamSet *ps = &r->model.params;
     const TrainOptions *o = &r->o;
-    real *before = malloc(ps->numel * sizeof(real)), *grads = malloc(ps->numel * sizeof(real));
+    nl_real *before = malloc(ps->numel * sizeof(nl_real)), *grads = malloc(ps->numel * sizeof(nl_real));
     StEntry *e = malloc((3 * ps->n + 3) * sizeof *e);
     char *names = malloc((size_t)3 * ps->n * 128);
     if (!before || !grads || !e || !names) {
         free(before), free(grads), free(e), free(names);
         return snprintf(err, errlen, "out of memory for the dump"), -1;
     }
-    memcpy(before, ps->data, ps->numel * sizeof(real));
+    memcpy(before, ps->data, ps->numel * sizeof(nl_real));
     double lr = optim_lr(&r->opt.cfg, r->step), gnorm;
     dataset_batch(&r->data, false, (int)o->batch_size, (int)o->block_size, &r->data_rng, r->idx, r->targets);
     double loss = train_forward_backward(r, &gnorm, err, errlen); // grads before clipping
     if (isnan(loss)) return free(before), free(grads), free(e), free(names), -1;
-    memcpy(grads, ps->grad, ps->numel * sizeof(real));
+    memcpy(grads, ps->grad, ps->numel * sizeof(nl_real));
     grad_clip(ps, gnorm, o->grad_clip);
     optim_step(&r->opt, ps, lr);
 

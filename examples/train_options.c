@@ -9,8 +9,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "layers/norm.h"
-#include "optim/optim.h"
+#include "normlab/norm.h"
+#include "normlab/optim.h"
 
 typedef enum { T_LONG, T_DOUBLE, T_BOOL, T_STR, T_NORM, T_CHOICE, T_EMB_SCALE } OptType;
 
@@ -108,29 +108,10 @@ static const Choices CHOICES[] = {
     {F(on_nonfinite), NONFINITE_NAMES, NONFINITE_COUNT},
 };
 
-// Each norm's recipe: the defaults of what the element-wise norms need to train (ln and rmsnorm keep
-// nanoGPT's). emb_scale is the embedding scale's initial value in units of sqrt(n_embd) (0: off);
-// alpha0 per position ln_1, ln_2, ln_f (the dyisru kinds start at beta0 = 1/alpha0^2, the same
-// slope at 0). Where the values come from: the README's "Defaults" section and the committed sweeps
-// in runs/recipe/.
-typedef struct Recipe {
-    double emb_scale, alpha0[3], lr, scalar_lr_mult;
-} Recipe;
-static const Recipe RECIPES[] = {
-    [NORM_LN] = {0, {0.5, 0.5, 0.5}, 1e-3, 1},
-    [NORM_RMSNORM] = {0, {0.5, 0.5, 0.5}, 1e-3, 1},
-    [NORM_DYT] = {1, {1, 1, 1}, 1e-3, 1},
-    [NORM_DYISRU] = {1, {1, 1, 1}, 1e-3, 1},
-    [NORM_DYTSP] = {1, {1, 1, 1}, 1e-3, 1},
-    [NORM_DYISRUSP] = {1, {1, 1, 1}, 1e-3, 1},
-    [NORM_DERF] = {1, {1, 1, 1}, 1e-3, 1},
-};
-_Static_assert(sizeof RECIPES / sizeof RECIPES[0] == NORM_COUNT, "RECIPES needs one row per NormKind");
-
 static const Choices *choices_of(const OptRow *r) {
     for (size_t i = 0; i < sizeof CHOICES / sizeof CHOICES[0]; i++)
         if (CHOICES[i].field == r->field) return &CHOICES[i];
-    CHECK(0, "option --%s has no Choices row", r->name);
+    NL_CHECK(0, "option --%s has no Choices row", r->name);
     return NULL;
 }
 _Static_assert(sizeof ROWS / sizeof ROWS[0] <= 64, "TrainOptions.set has 64 bits");
@@ -245,7 +226,7 @@ static void usage(FILE *f) {
     fprintf(f, "  %-22s %s\n\nThe norms' recipes (the defaults of --emb-scale, --alpha0 per position, --lr and\n"
                "--scalar-lr-mult; any of them given wins; README, \"Defaults\"):\n", "--help", "this text");
     for (int k = 0; k < NORM_COUNT; k++) {
-        const Recipe *rc = &RECIPES[k];
+        const NormRecipe *rc = &NORM_TABLE[k].recipe;
         fprintf(f, "  %-9s emb-scale ", NORM_TABLE[k].name);
         rc->emb_scale > 0 ? fprintf(f, "%g x sqrt(n-embd)", rc->emb_scale) : fprintf(f, "off");
         if (norm_is_elementwise(k))
@@ -322,7 +303,7 @@ static double beta0_of(double alpha0) {
 }
 
 void options_derive(TrainOptions *o) {
-    const Recipe *rc = &RECIPES[o->norm];
+    const NormRecipe *rc = &NORM_TABLE[o->norm].recipe;
     if (!is_set(o, row_index("lr"))) o->lr = rc->lr;
     if (!is_set(o, row_index("scalar-lr-mult"))) o->scalar_lr_mult = rc->scalar_lr_mult;
     if (o->emb_scale_mode == EMB_SCALE_AUTO) {

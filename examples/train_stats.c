@@ -25,7 +25,7 @@ int stats_init(TrainStats *s, const Gpt *m) {
     s->group_name = malloc(s->n_groups * sizeof *s->group_name);
     s->gnorm = malloc(s->n_groups * sizeof(double));
     s->uratio = malloc(s->n_groups * sizeof(double));
-    s->before = malloc(ps->numel * sizeof(real));
+    s->before = malloc(ps->numel * sizeof(nl_real));
     s->norm = malloc(s->n_pos * sizeof *s->norm); // NOLINT(bugprone-sizeof-expression): an array of pointers
     s->pos_name = malloc(s->n_pos * sizeof *s->pos_name);
     double **per_pos[] = {&s->rms, &s->std, &s->max, &s->scalar, &s->shift, &s->derived};
@@ -81,7 +81,7 @@ static void measure_position(TrainStats *s, int p, const Tensor *x) {
     double sh = n->shift ? n->shift->data[0] : 0, sat_at = n->shift ? SAT_U_ERF : SAT_Z;
     size_t len = tensor_numel(x), sat = 0;
     double sum = 0, sq = 0, mx = 0;
-    const real *v = x->data;
+    const nl_real *v = x->data;
 #pragma omp parallel for simd schedule(static) reduction(+ : sum, sq, sat) reduction(max : mx)
     for (size_t i = 0; i < len; i++) {
         double e = v[i];
@@ -104,7 +104,7 @@ void stats_measure(TrainStats *s, const Tape *t) {
     for (int g = 0; g < s->n_groups; g++) s->gnorm[g] = 0;
     for (int i = 0; i < ps->n; i++) {
         const Param *p = &ps->list[i];
-        const real *gr = ps->grad + p->offset;
+        const nl_real *gr = ps->grad + p->offset;
         double sq = 0;
         size_t len = tensor_numel(p->t);
 #pragma omp parallel for simd schedule(static) reduction(+ : sq) if (len >= 65536)
@@ -126,7 +126,7 @@ void stats_measure(TrainStats *s, const Tape *t) {
 
 void stats_before_update(TrainStats *s) {
     const ParamSet *ps = &s->model->params;
-    memcpy(s->before, ps->data, ps->numel * sizeof(real));
+    memcpy(s->before, ps->data, ps->numel * sizeof(nl_real));
 }
 
 void stats_after_update(TrainStats *s) {
@@ -135,7 +135,7 @@ void stats_after_update(TrainStats *s) {
     for (int g = 0; g < s->n_groups; g++) du[g] = w[g] = 0;
     for (int i = 0; i < ps->n; i++) {
         const Param *p = &ps->list[i];
-        const real *a = ps->data + p->offset, *b = s->before + p->offset;
+        const nl_real *a = ps->data + p->offset, *b = s->before + p->offset;
         double d2 = 0, w2 = 0;
         size_t len = tensor_numel(p->t);
 #pragma omp parallel for simd schedule(static) reduction(+ : d2, w2) if (len >= 65536)

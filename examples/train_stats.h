@@ -15,8 +15,8 @@
 #include <stdbool.h>
 #include <stdio.h>
 
-#include "autograd/tape.h"
-#include "layers/gpt.h"
+#include "normlab/tape.h"
+#include "normlab/gpt.h"
 
 #define SPIKE_WINDOW 50
 #define STATS_NAME 48
@@ -26,7 +26,7 @@ typedef struct TrainStats {
     int n_groups, *group_of; // group_of: (params.n) the group of each parameter
     char (*group_name)[STATS_NAME];
     double *gnorm, *uratio; // (n_groups)
-    real *before;           // (params.numel) the parameters before the update
+    nl_real *before;           // (params.numel) the parameters before the update
     int n_pos;              // norm positions, in forward order
     const Norm **norm;      // (n_pos)
     char (*pos_name)[STATS_NAME];

@@ -1,6 +1,6 @@
 // Shared by the norm tests: a layer instance with its parameters in the fixture's params arena.
 #pragma once
-#include "layers/norm.h"
+#include "normlab/norm.h"
 #include "test_util.h"
 
 // kind with C channels; weight 1 + N(0, w_std^2); bias N(0, 0.1^2) when `bias`; the scalar set to
@@ -9,16 +9,16 @@
 static inline Norm make_norm(Fixture *fx, NormKind kind, int C, bool bias, double effective,
                              double w_std) {
     Norm n = {.kind = kind, .eps = NORM_EPS};
-    n.weight = rand_tensor(fx, SHAPE(C), true, w_std, "weight");
+    n.weight = rand_tensor(fx, NL_SHAPE(C), true, w_std, "weight");
     for (int j = 0; j < C; j++) n.weight->data[j] += 1;
-    if (bias) n.bias = rand_tensor(fx, SHAPE(C), true, 0.1, "bias");
+    if (bias) n.bias = rand_tensor(fx, NL_SHAPE(C), true, 0.1, "bias");
     if (NORM_TABLE[kind].scalar) {
-        n.scalar = rand_tensor(fx, SHAPE(1), true, 0, norm_scalar_name(kind));
-        n.scalar->data[0] = (real)norm_scalar_stored(kind, effective);
+        n.scalar = rand_tensor(fx, NL_SHAPE(1), true, 0, norm_scalar_name(kind));
+        n.scalar->data[0] = (nl_real)norm_scalar_stored(kind, effective);
     }
     if (NORM_TABLE[kind].shift) {
-        n.shift = rand_tensor(fx, SHAPE(1), true, 0, "shift");
-        n.shift->data[0] = (real)0.3;
+        n.shift = rand_tensor(fx, NL_SHAPE(1), true, 0, "shift");
+        n.shift->data[0] = (nl_real)0.3;
     }
     return n;
 }

@@ -18,12 +18,12 @@ enum { B = 2, T = 4, C = 8, H = 2, V = 5 };
 
 // A miniature attention block with a cross-entropy loss: every primitive op once.
 static Tensor *step_loss(Tape *t, Tensor *emb, Tensor *w, const int32_t *idx, Rng *rng) {
-    Tensor *x = op_reshape(t, op_embedding(t, emb, idx, B * T), SHAPE(B, T, C)); // (B,T,C)
+    Tensor *x = op_reshape(t, op_embedding(t, emb, idx, B * T), NL_SHAPE(B, T, C)); // (B,T,C)
     Tensor *qkv = op_matmul(t, x, w, false, true);                              // (B,T,C)
-    Tensor *q = op_transpose(t, op_reshape(t, qkv, SHAPE(B, T, H, C / H)), 1, 2); // (B,H,T,C/H)
+    Tensor *q = op_transpose(t, op_reshape(t, qkv, NL_SHAPE(B, T, H, C / H)), 1, 2); // (B,H,T,C/H)
     Tensor *att = op_softmax(t, op_scale(t, op_matmul(t, q, q, false, true), 0.5), true); // (B,H,T,T)
     Tensor *y = op_transpose(t, op_matmul(t, att, q, false, false), 1, 2);     // (B,T,H,C/H)
-    y = op_gelu(t, op_reshape(t, y, SHAPE(B, T, C)));
+    y = op_gelu(t, op_reshape(t, y, NL_SHAPE(B, T, C)));
     y = op_add(t, op_tanh(t, op_softplus(t, y)), x);
     y = op_dropout(t, op_mul(t, y, y), 0.1, rng);
     Tensor *logits = op_matmul(t, y, emb, false, true); // (B,T,V)
@@ -37,8 +37,8 @@ static void test_no_allocation_after_first_step(void **state) {
     Tape tape;
     assert_int_equal(arena_init(&step, "step", 0), 0);
     assert_int_equal(tape_init(&tape, &step, 256), 0);
-    Tensor *emb = rand_tensor(fx, SHAPE(V, C), true, 1, "emb");
-    Tensor *w = rand_tensor(fx, SHAPE(C, C), true, 0.3, "w");
+    Tensor *emb = rand_tensor(fx, NL_SHAPE(V, C), true, 1, "emb");
+    Tensor *w = rand_tensor(fx, NL_SHAPE(C, C), true, 0.3, "w");
     int32_t idx[B * T] = {0, 1, 2, 3, 4, 0, 1, 2};
     long per_step[3];
     for (int s = 0; s < 3; s++) {
@@ -62,5 +62,5 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_no_allocation_after_first_step, fixture_setup, fixture_teardown),
     };
-    return cmocka_run_group_tests_name("alloc (" REAL_NAME ")", tests, NULL, NULL);
+    return cmocka_run_group_tests_name("alloc (" NL_REAL_NAME ")", tests, NULL, NULL);
 }

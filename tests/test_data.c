@@ -2,7 +2,7 @@
 // loader must refuse with a message (never a crash).
 #include <zlib.h>
 
-#include "data/dataset.h"
+#include "normlab/dataset.h"
 #include "test_util.h"
 
 static char dir[] = "/tmp/normlab_data_XXXXXX";

@@ -1,6 +1,6 @@
 // The GPT: its parameter table (nanoGPT's names, shapes, count, init) and a gradient check of the
 // whole model, every parameter, for every norm (tight in the double build).
-#include "layers/gpt.h"
+#include "normlab/gpt.h"
 #include "test_util.h"
 
 enum { B = 2, T = 4 };
@@ -125,11 +125,11 @@ static void test_names_are_nanogpts(void **state) {
                 if (strcmp(m.params.list[i].spec.name, want[i]))
                     fail_msg("%s: parameter %d is '%s', nanoGPT calls it '%s'", NORM_TABLE[k].name, i, m.params.list[i].spec.name, want[i]);
             // the bindings, spot-checked by name
-            assert_true(m.blocks[1].mlp_proj_w == paramset_find(&m.params, "transformer.h.1.mlp.c_proj.weight")->t);
-            assert_true(m.blocks[0].attn_proj_w == paramset_find(&m.params, "transformer.h.0.attn.c_proj.weight")->t);
+            assert_true(m.blocks[1].mlp.c_proj.weight == paramset_find(&m.params, "transformer.h.1.mlp.c_proj.weight")->t);
+            assert_true(m.blocks[0].attn.c_proj.weight == paramset_find(&m.params, "transformer.h.0.attn.c_proj.weight")->t);
             assert_true(m.ln_f.weight == paramset_find(&m.params, "transformer.ln_f.weight")->t);
-            if (c.bias) assert_true(m.blocks[1].c_fc_b == paramset_find(&m.params, "transformer.h.1.mlp.c_fc.bias")->t);
-            else assert_null(m.blocks[1].c_fc_b);
+            if (c.bias) assert_true(m.blocks[1].mlp.c_fc.bias == paramset_find(&m.params, "transformer.h.1.mlp.c_fc.bias")->t);
+            else assert_null(m.blocks[1].mlp.c_fc.bias);
             gpt_free(&m);
         }
 }
@@ -147,7 +147,7 @@ static void test_gradcheck_whole_model(void **state) {
         Gpt m;
         assert_int_equal(gpt_init(&m, &c, &fx->rng), 0);
         // larger weights than nanoGPT's 0.02, so every path carries a visible gradient
-        for (size_t i = 0; i < m.params.numel; i++) m.params.data[i] += (real)(0.3 * rng_normal(&fx->rng));
+        for (size_t i = 0; i < m.params.numel; i++) m.params.data[i] += (nl_real)(0.3 * rng_normal(&fx->rng));
         Tensor **in = malloc(m.params.n * sizeof(Tensor *));
         for (int i = 0; i < m.params.n; i++) in[i] = m.params.list[i].t;
         GradcheckResult r;
@@ -180,5 +180,5 @@ int main(void) {
         cmocka_unit_test(test_config_check),
         cmocka_unit_test_setup_teardown(test_gradcheck_whole_model, fixture_setup, fixture_teardown),
     };
-    return cmocka_run_group_tests_name("gpt (" REAL_NAME ")", tests, NULL, NULL);
+    return cmocka_run_group_tests_name("gpt (" NL_REAL_NAME ")", tests, NULL, NULL);
 }

@@ -9,7 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "io/safetensors.h"
+#include "normlab/safetensors.h"
 #include "test_util.h"
 
 #define KILLS 50

@@ -2,7 +2,7 @@
 // names these tests). Exact identities are held to 1e-12 in the double build.
 #include "norm_util.h"
 
-#ifdef REAL_IS_DOUBLE
+#ifdef NL_REAL_IS_DOUBLE
 #define EXACT 1e-12
 #else
 #define EXACT 1e-5
@@ -11,8 +11,8 @@
 enum { C = 16 };
 
 static Tensor *outlier_vector(Fixture *fx, double outlier) {
-    Tensor *x = rand_tensor(fx, SHAPE(1, C), true, 2, "x");
-    x->data[7] = (real)outlier;
+    Tensor *x = rand_tensor(fx, NL_SHAPE(1, C), true, 2, "x");
+    x->data[7] = (nl_real)outlier;
     return x;
 }
 
@@ -24,12 +24,12 @@ static void test_rmsnorm_is_dyisru_with_the_other_channels_as_beta(void **state)
     Norm rms = make_norm(fx, NORM_RMSNORM, C, false, 0, 0);
     Tensor *y = norm_forward(&fx->tape, &rms, x);
     Norm isru = make_norm(fx, NORM_DYISRU, C, false, 1, 0);
-    tensor_fill(isru.weight, (real)sqrt(C));
+    tensor_fill(isru.weight, (nl_real)sqrt(C));
     for (int i = 0; i < C; i++) {
         double others = 0;
         for (int k = 0; k < C; k++)
             if (k != i) others += (double)x->data[k] * x->data[k];
-        isru.scalar->data[0] = (real)(others + (C - 1) * NORM_EPS);
+        isru.scalar->data[0] = (nl_real)(others + (C - 1) * NORM_EPS);
         double yi = norm_forward(&fx->tape, &isru, x)->data[i];
         assert_true(fabs(yi - y->data[i]) <= EXACT * fmax(1, fabs(yi)));
     }
@@ -68,7 +68,7 @@ static void test_rmsnorm_jacobian(void **state) {
     for (int i = 0; i < C; i++) {
         tensor_zero_grad(x);
         Tensor *y = norm_forward(&fx->tape, &rms, x);
-        Tensor *pick = tensor_new(&fx->arena, SHAPE(1, C), false); // one-hot at i
+        Tensor *pick = tensor_new(&fx->arena, NL_SHAPE(1, C), false); // one-hot at i
         tensor_fill(pick, 0);
         pick->data[i] = 1;
         tape_backward(&fx->tape, op_sum(&fx->tape, op_mul(&fx->tape, y, pick)));
@@ -86,8 +86,8 @@ static void test_dyt_solves_the_diagonal_equation(void **state) {
     Fixture *fx = *state;
     const double sigma = 1.7;
     Norm dyt = make_norm(fx, NORM_DYT, C, false, 1 / (sqrt(C) * sigma), 0);
-    tensor_fill(dyt.weight, (real)sqrt(C));
-    Tensor *x = rand_tensor(fx, SHAPE(1, C), true, 10, "x"); // well into the tails
+    tensor_fill(dyt.weight, (nl_real)sqrt(C));
+    Tensor *x = rand_tensor(fx, NL_SHAPE(1, C), true, 10, "x"); // well into the tails
     Tensor *y = norm_forward(&fx->tape, &dyt, x);
     tape_backward(&fx->tape, op_sum(&fx->tape, y)); // element-wise: the gradient is dy_j/dx_j
     for (int j = 0; j < C; j++) {
@@ -103,14 +103,14 @@ static void test_bounds_and_how_they_are_approached(void **state) {
     Norm ln = make_norm(fx, NORM_LN, C, false, 0, 0), rms = make_norm(fx, NORM_RMSNORM, C, false, 0, 0);
     Norm dyt = make_norm(fx, NORM_DYT, C, false, 0.5, 0), isru = make_norm(fx, NORM_DYISRU, C, false, 4, 0);
     ln.eps = rms.eps = dyt.eps = isru.eps = 0;
-    tensor_fill(dyt.weight, (real)sqrt(C));
-    tensor_fill(isru.weight, (real)sqrt(C));
+    tensor_fill(dyt.weight, (nl_real)sqrt(C));
+    tensor_fill(isru.weight, (nl_real)sqrt(C));
     double gap[4][4]; // [layer][decade]: bound - output of the outlier, outlier = 10, 100, 1e3, 1e4
     Norm *layers[4] = {&ln, &rms, &dyt, &isru};
     double bound[4] = {sqrt(C - 1.0), sqrt(C), sqrt(C), sqrt(C)};
     Tensor *x = outlier_vector(fx, 0); // one base vector; only the outlier changes
     for (int d = 0; d < 4; d++) {
-        x->data[7] = (real)pow(10, d + 1);
+        x->data[7] = (nl_real)pow(10, d + 1);
         for (int l = 0; l < 4; l++) {
             Tensor *y = norm_forward(&fx->tape, layers[l], x);
             for (int j = 0; j < C; j++) assert_true(fabs(y->data[j]) <= bound[l] * (1 + EXACT));
@@ -119,7 +119,7 @@ static void test_bounds_and_how_they_are_approached(void **state) {
         }
         tape_reset(&fx->tape);
     }
-#ifdef REAL_IS_DOUBLE // the rates need more resolution than float has at these gaps (< 1e-6)
+#ifdef NL_REAL_IS_DOUBLE // the rates need more resolution than float has at these gaps (< 1e-6)
     for (int d = 1; d < 4; d++) {
         assert_true(gap[2][d] == 0); // tanh: exp(-2 alpha out) is below rounding from out = 100
         for (int l = 0; l < 4; l++) // algebraic: once out dominates, the gap falls like 1/out^2
@@ -136,7 +136,7 @@ static void test_slope_matching(void **state) {
         double a = alphas[i];
         Norm dyt = make_norm(fx, NORM_DYT, C, false, a, 0), isru = make_norm(fx, NORM_DYISRU, C, false, 1 / (a * a), 0);
         dyt.eps = isru.eps = 0;
-        Tensor *x = rand_tensor(fx, SHAPE(1, C), true, 0, "x"); // x = 0
+        Tensor *x = rand_tensor(fx, NL_SHAPE(1, C), true, 0, "x"); // x = 0
         tensor_fill(x, 0);
         tape_backward(&fx->tape, op_sum(&fx->tape, norm_forward(&fx->tape, &dyt, x)));
         double slope_dyt = x->grad[0];
@@ -157,5 +157,5 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_bounds_and_how_they_are_approached, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_slope_matching, fixture_setup, fixture_teardown),
     };
-    return cmocka_run_group_tests_name("norm identities (" REAL_NAME ")", tests, NULL, NULL);
+    return cmocka_run_group_tests_name("norm identities (" NL_REAL_NAME ")", tests, NULL, NULL);
 }

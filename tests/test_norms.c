@@ -8,24 +8,24 @@ typedef struct Case {
     int rows, C;
     double scalar; // effective alpha or beta; 0: the kind's default
     double h;      // finite-difference step; 0: gradcheck's default (see STEP)
-    void (*fill)(real *x, int rows, int C, Rng *rng);
+    void (*fill)(nl_real *x, int rows, int C, Rng *rng);
 } Case;
 
-static void fill_normal(real *x, int rows, int C, Rng *rng) {
-    for (int i = 0; i < rows * C; i++) x[i] = (real)(1.5 * rng_normal(rng));
+static void fill_normal(nl_real *x, int rows, int C, Rng *rng) {
+    for (int i = 0; i < rows * C; i++) x[i] = (nl_real)(1.5 * rng_normal(rng));
 }
-static void fill_outliers(real *x, int rows, int C, Rng *rng) { // one huge channel per row
+static void fill_outliers(nl_real *x, int rows, int C, Rng *rng) { // one huge channel per row
     fill_normal(x, rows, C, rng);
-    for (int r = 0; r < rows; r++) x[r * C + (r * 3) % C] = (real)(r % 2 ? -1e3 : 1e3);
+    for (int r = 0; r < rows; r++) x[r * C + (r * 3) % C] = (nl_real)(r % 2 ? -1e3 : 1e3);
 }
-static void fill_constant_rows(real *x, int rows, int C, Rng *rng) { // variance 0: eps dominates
+static void fill_constant_rows(nl_real *x, int rows, int C, Rng *rng) { // variance 0: eps dominates
     (void)rng;
     for (int r = 0; r < rows; r++)
-        for (int j = 0; j < C; j++) x[r * C + j] = (real)(0.7 * r - 0.5);
+        for (int j = 0; j < C; j++) x[r * C + j] = (nl_real)(0.7 * r - 0.5);
 }
 
 // A step for the double build and one for float, whose resolution needs a larger one.
-#ifdef REAL_IS_DOUBLE
+#ifdef NL_REAL_IS_DOUBLE
 #define STEP(in_double, in_float) (in_double)
 #else
 #define STEP(in_double, in_float) (in_float)
@@ -53,7 +53,7 @@ static void test_gradcheck_every_layer(void **state) {
                 double s = cs->scalar ? cs->scalar : default_scalar(k);
                 if (cs->scalar == 1e4 && NORM_TABLE[k].scalar == NORM_SCALAR_ALPHA) s = 30;
                 Norm n = make_norm(fx, k, cs->C, bias, s, 0.3);
-                Tensor *x = rand_tensor(fx, SHAPE(cs->rows, cs->C), true, 0, "x");
+                Tensor *x = rand_tensor(fx, NL_SHAPE(cs->rows, cs->C), true, 0, "x");
                 cs->fill(x->data, cs->rows, cs->C, &fx->rng);
                 Tensor *in[5];
                 int n_in = norm_inputs(&n, x, in);
@@ -70,13 +70,13 @@ static void test_gradcheck_every_layer(void **state) {
 }
 
 // ---- fused = composite -------------------------------------------------------------------------
-#ifdef REAL_IS_DOUBLE
+#ifdef NL_REAL_IS_DOUBLE
 #define SAME_TOL 1e-12
 #else
 #define SAME_TOL 2e-5
 #endif
 
-static double max_rel_diff(const real *a, const real *b, size_t n) {
+static double max_rel_diff(const nl_real *a, const nl_real *b, size_t n) {
     double worst = 0;
     for (size_t i = 0; i < n; i++)
         worst = fmax(worst, fabs((double)a[i] - b[i]) / fmax(1.0, fabs((double)a[i])));
@@ -84,7 +84,7 @@ static double max_rel_diff(const real *a, const real *b, size_t n) {
 }
 
 // Runs forward and backward from sum(r * y); copies y and every grad into out (in input order).
-static size_t forward_backward(Fixture *fx, Norm *n, Tensor *x, const Tensor *r, real *out) {
+static size_t forward_backward(Fixture *fx, Norm *n, Tensor *x, const Tensor *r, nl_real *out) {
     Tensor *in[5];
     int n_in = norm_inputs(n, x, in);
     for (int i = 0; i < n_in; i++) tensor_zero_grad(in[i]);
@@ -104,10 +104,10 @@ static void test_fused_equals_composite(void **state) {
     for (int k = 0; k < NORM_COUNT; k++)
         for (int bias = 0; bias < 2; bias++) {
             Norm n = make_norm(fx, k, C, bias, default_scalar(k), 0.3);
-            Tensor *x = rand_tensor(fx, SHAPE(ROWS, C), true, 2, "x");
+            Tensor *x = rand_tensor(fx, NL_SHAPE(ROWS, C), true, 2, "x");
             x->data[3] = 300; // an outlier
-            Tensor *r = rand_tensor(fx, SHAPE(ROWS, C), false, 1, "r");
-            real fused[2 * ROWS * C + 2 * C + 2], composite[2 * ROWS * C + 2 * C + 2];
+            Tensor *r = rand_tensor(fx, NL_SHAPE(ROWS, C), false, 1, "r");
+            nl_real fused[2 * ROWS * C + 2 * C + 2], composite[2 * ROWS * C + 2 * C + 2];
             size_t len = forward_backward(fx, &n, x, r, fused);
             n.composite = true;
             assert_int_equal(forward_backward(fx, &n, x, r, composite), len);
@@ -137,7 +137,7 @@ static void test_known_answers(void **state) {
         {NORM_DYISRUSP, 2, {1 / sqrt(3.0), 2 / sqrt(6.0), 3 / sqrt(11.0), 4 / sqrt(18.0)}},
         {NORM_DERF, 0.5, {erf(0.8), erf(1.3), erf(1.8), erf(2.3)}}, // shift 0.3: erf(0.5 x + 0.3)
     };
-    Tensor *x = tensor_new(&fx->params, SHAPE(1, 4), false);
+    Tensor *x = tensor_new(&fx->params, NL_SHAPE(1, 4), false);
     set_values(x, (double[]){1, 2, 3, 4});
     for (size_t i = 0; i < sizeof known / sizeof known[0]; i++) {
         Norm n = make_norm(fx, known[i].kind, 4, true, known[i].scalar, 0);
@@ -160,9 +160,9 @@ static void test_known_answers(void **state) {
 static void test_invariants(void **state) {
     Fixture *fx = *state;
     enum { ROWS = 4, C = 32 };
-    Tensor *x = rand_tensor(fx, SHAPE(ROWS, C), false, 3, "x");
+    Tensor *x = rand_tensor(fx, NL_SHAPE(ROWS, C), false, 3, "x");
     x->data[5] = 500;
-    Tensor *neg = rand_tensor(fx, SHAPE(ROWS, C), false, 0, "-x");
+    Tensor *neg = rand_tensor(fx, NL_SHAPE(ROWS, C), false, 0, "-x");
     for (int i = 0; i < ROWS * C; i++) neg->data[i] = -x->data[i];
 
     Norm ln = make_norm(fx, NORM_LN, C, false, 0, 0), rms = make_norm(fx, NORM_RMSNORM, C, false, 0, 0);
@@ -182,8 +182,8 @@ static void test_invariants(void **state) {
         if (n.shift) n.shift->data[0] = 0;
         Tensor *y = norm_forward(&fx->tape, &n, x), *yn = norm_forward(&fx->tape, &n, neg);
         for (int e = 0; e < ROWS * C; e++) assert_true(yn->data[e] == -y->data[e]);
-        n.bias = rand_tensor(fx, SHAPE(C), true, 1, "bias");
-        Tensor *huge = rand_tensor(fx, SHAPE(ROWS, C), false, 1e30, "huge");
+        n.bias = rand_tensor(fx, NL_SHAPE(C), true, 1, "bias");
+        Tensor *huge = rand_tensor(fx, NL_SHAPE(ROWS, C), false, 1e30, "huge");
         Tensor *yb = norm_forward(&fx->tape, &n, huge);
         for (int e = 0; e < ROWS * C; e++) {
             int j = e % C;
@@ -196,7 +196,7 @@ static void test_invariants(void **state) {
 // The tape finds the first node whose output holds a NaN or Inf, and names its op and scope.
 static void test_dyisru_below_minus_eps_is_found(void **state) {
     Fixture *fx = *state;
-    Tensor *x = rand_tensor(fx, SHAPE(2, 8), true, 0.3, "x"); // x^2 < 1 somewhere: 1/sqrt(negative)
+    Tensor *x = rand_tensor(fx, NL_SHAPE(2, 8), true, 0.3, "x"); // x^2 < 1 somewhere: 1/sqrt(negative)
     Norm ln = make_norm(fx, NORM_LN, 8, false, 0, 0);
     Norm n = make_norm(fx, NORM_DYISRU, 8, false, -1.0, 0);
     tape_set_scope(&fx->tape, "first");
@@ -249,5 +249,5 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_invariants, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_dyisru_below_minus_eps_is_found, fixture_setup, fixture_teardown),
     };
-    return cmocka_run_group_tests_name("norms (" REAL_NAME ")", tests, NULL, NULL);
+    return cmocka_run_group_tests_name("norms (" NL_REAL_NAME ")", tests, NULL, NULL);
 }

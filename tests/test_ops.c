@@ -13,7 +13,7 @@ static Tensor *f_matmul(Tape *t, Tensor *const *in, void *ctx) {
 
 static void test_matmul_known(void **state) {
     Fixture *fx = *state;
-    Tensor *a = tensor_new(&fx->params, SHAPE(2, 2), false), *b = tensor_new(&fx->params, SHAPE(2, 2), false);
+    Tensor *a = tensor_new(&fx->params, NL_SHAPE(2, 2), false), *b = tensor_new(&fx->params, NL_SHAPE(2, 2), false);
     set_values(a, (double[]){1, 2, 3, 4});
     set_values(b, (double[]){5, 6, 7, 8});
     // [1 2; 3 4] [5 6; 7 8] = [19 22; 43 50];  [1 2; 3 4] [5 7; 6 8] = [17 23; 39 53]
@@ -25,12 +25,12 @@ static void test_matmul_known(void **state) {
 
 static void test_matmul_shapes(void **state) {
     Fixture *fx = *state;
-    Tensor *a = rand_tensor(fx, SHAPE(4, 3), false, 1, "a"), *b = rand_tensor(fx, SHAPE(4, 5), false, 1, "b");
-    Tensor *a4 = rand_tensor(fx, SHAPE(2, 3, 4, 6), false, 1, "a4"), *b4 = rand_tensor(fx, SHAPE(2, 3, 5, 6), false, 1, "b4");
-    assert_true(shape_equal(op_matmul(&fx->tape, a, b, true, false)->shape, SHAPE(3, 5)));
-    assert_true(shape_equal(op_matmul(&fx->tape, b, a, true, false)->shape, SHAPE(5, 3)));
-    assert_true(shape_equal(op_matmul(&fx->tape, a4, b4, false, true)->shape, SHAPE(2, 3, 4, 5)));
-    assert_true(shape_equal(op_matmul(&fx->tape, a4, a4, true, false)->shape, SHAPE(2, 3, 6, 6)));
+    Tensor *a = rand_tensor(fx, NL_SHAPE(4, 3), false, 1, "a"), *b = rand_tensor(fx, NL_SHAPE(4, 5), false, 1, "b");
+    Tensor *a4 = rand_tensor(fx, NL_SHAPE(2, 3, 4, 6), false, 1, "a4"), *b4 = rand_tensor(fx, NL_SHAPE(2, 3, 5, 6), false, 1, "b4");
+    assert_true(shape_equal(op_matmul(&fx->tape, a, b, true, false)->shape, NL_SHAPE(3, 5)));
+    assert_true(shape_equal(op_matmul(&fx->tape, b, a, true, false)->shape, NL_SHAPE(5, 3)));
+    assert_true(shape_equal(op_matmul(&fx->tape, a4, b4, false, true)->shape, NL_SHAPE(2, 3, 4, 5)));
+    assert_true(shape_equal(op_matmul(&fx->tape, a4, a4, true, false)->shape, NL_SHAPE(2, 3, 6, 6)));
 }
 
 static void test_matmul_grad_2d(void **state) {
@@ -38,16 +38,16 @@ static void test_matmul_grad_2d(void **state) {
     for (int ta = 0; ta < 2; ta++)
         for (int tb = 0; tb < 2; tb++) {
             // op(a) is (3,4), op(b) is (4,5)
-            Tensor *a = rand_tensor(fx, ta ? SHAPE(4, 3) : SHAPE(3, 4), true, 1, "a");
-            Tensor *b = rand_tensor(fx, tb ? SHAPE(5, 4) : SHAPE(4, 5), true, 1, "b");
+            Tensor *a = rand_tensor(fx, ta ? NL_SHAPE(4, 3) : NL_SHAPE(3, 4), true, 1, "a");
+            Tensor *b = rand_tensor(fx, tb ? NL_SHAPE(5, 4) : NL_SHAPE(4, 5), true, 1, "b");
             assert_gradcheck(fx, f_matmul, &(MatmulArgs){ta, tb}, (Tensor *[]){a, b}, 2);
         }
 }
 
 static void test_matmul_grad_linear(void **state) { // x (B,T,C) @ W^T, W stored [out, in]
     Fixture *fx = *state;
-    Tensor *x = rand_tensor(fx, SHAPE(2, 3, 4), true, 1, "x");
-    Tensor *w = rand_tensor(fx, SHAPE(5, 4), true, 1, "w");
+    Tensor *x = rand_tensor(fx, NL_SHAPE(2, 3, 4), true, 1, "x");
+    Tensor *w = rand_tensor(fx, NL_SHAPE(5, 4), true, 1, "w");
     Tensor *y = op_matmul(&fx->tape, x, w, false, true);
     assert_int_equal(y->shape.ndim, 3);
     assert_int_equal(y->shape.d[2], 5);
@@ -59,8 +59,8 @@ static void test_matmul_grad_batched(void **state) { // attention's q k^T and at
     Fixture *fx = *state;
     for (int ta = 0; ta < 2; ta++)
         for (int tb = 0; tb < 2; tb++) {
-            Tensor *a = rand_tensor(fx, ta ? SHAPE(2, 2, 4, 3) : SHAPE(2, 2, 3, 4), true, 1, "a");
-            Tensor *b = rand_tensor(fx, tb ? SHAPE(2, 2, 5, 4) : SHAPE(2, 2, 4, 5), true, 1, "b");
+            Tensor *a = rand_tensor(fx, ta ? NL_SHAPE(2, 2, 4, 3) : NL_SHAPE(2, 2, 3, 4), true, 1, "a");
+            Tensor *b = rand_tensor(fx, tb ? NL_SHAPE(2, 2, 5, 4) : NL_SHAPE(2, 2, 4, 5), true, 1, "b");
             assert_gradcheck(fx, f_matmul, &(MatmulArgs){ta, tb}, (Tensor *[]){a, b}, 2);
         }
 }
@@ -72,15 +72,15 @@ static Tensor *f_affine(Tape *t, Tensor *const *in, void *ctx) { (void)ctx; retu
 
 static void test_broadcast_known(void **state) {
     Fixture *fx = *state;
-    Tensor *a = tensor_new(&fx->params, SHAPE(2, 2), false), *b = tensor_new(&fx->params, SHAPE(2), false);
-    Tensor *c = tensor_new(&fx->params, SHAPE(2, 1), false);
+    Tensor *a = tensor_new(&fx->params, NL_SHAPE(2, 2), false), *b = tensor_new(&fx->params, NL_SHAPE(2), false);
+    Tensor *c = tensor_new(&fx->params, NL_SHAPE(2, 1), false);
     set_values(a, (double[]){1, 2, 3, 4});
     set_values(b, (double[]){10, 20});
     set_values(c, (double[]){-1, 2});
     assert_values(op_add(&fx->tape, a, b)->data, (double[]){11, 22, 13, 24}, 4, 0); // rows + b
     assert_values(op_mul(&fx->tape, a, c)->data, (double[]){-1, -2, 6, 8}, 4, 0);   // rows * c
     Tensor *outer = op_mul(&fx->tape, c, b); // (2,1) * (2) -> (2,2): an outer product
-    assert_true(shape_equal(outer->shape, SHAPE(2, 2)));
+    assert_true(shape_equal(outer->shape, NL_SHAPE(2, 2)));
     assert_values(outer->data, (double[]){-10, -20, 20, 40}, 4, 0);
     assert_values(op_affine(&fx->tape, a, 2, -1)->data, (double[]){1, 3, 5, 7}, 4, 0);
 }
@@ -88,11 +88,11 @@ static void test_broadcast_known(void **state) {
 static void test_broadcast_grads(void **state) {
     Fixture *fx = *state;
     Shape pairs[][2] = {
-        {SHAPE(2, 3, 4), SHAPE(2, 3, 4)}, // same shape
-        {SHAPE(2, 3, 4), SHAPE(4)},       // bias row
-        {SHAPE(2, 3, 4), SHAPE(3, 1)},    // per-row scale
-        {SHAPE(2, 1, 4), SHAPE(3, 1)},    // both stretch
-        {SHAPE(1), SHAPE(2, 2, 3, 2)},    // a scalar parameter times a 4-D tensor
+        {NL_SHAPE(2, 3, 4), NL_SHAPE(2, 3, 4)}, // same shape
+        {NL_SHAPE(2, 3, 4), NL_SHAPE(4)},       // bias row
+        {NL_SHAPE(2, 3, 4), NL_SHAPE(3, 1)},    // per-row scale
+        {NL_SHAPE(2, 1, 4), NL_SHAPE(3, 1)},    // both stretch
+        {NL_SHAPE(1), NL_SHAPE(2, 2, 3, 2)},    // a scalar parameter times a 4-D tensor
     };
     for (size_t i = 0; i < sizeof pairs / sizeof pairs[0]; i++) {
         Tensor *a = rand_tensor(fx, pairs[i][0], true, 1, "a");
@@ -100,7 +100,7 @@ static void test_broadcast_grads(void **state) {
         assert_gradcheck(fx, f_add, NULL, (Tensor *[]){a, b}, 2);
         assert_gradcheck(fx, f_mul, NULL, (Tensor *[]){a, b}, 2);
     }
-    Tensor *x = rand_tensor(fx, SHAPE(3, 4), true, 1, "x");
+    Tensor *x = rand_tensor(fx, NL_SHAPE(3, 4), true, 1, "x");
     assert_gradcheck(fx, f_affine, NULL, &x, 1);
 }
 
@@ -113,7 +113,7 @@ static Tensor *f_rsqrt(Tape *t, Tensor *const *in, void *ctx) { (void)ctx; retur
 
 static void test_unary_known(void **state) {
     Fixture *fx = *state;
-    Tensor *x = tensor_new(&fx->params, SHAPE(5), false);
+    Tensor *x = tensor_new(&fx->params, NL_SHAPE(5), false);
     set_values(x, (double[]){-1, 0, 1, 100, -30});
     // gelu(x) = x Phi(x): Phi(1) = 0.841344746068543, Phi(-1) = 1 - Phi(1)
     assert_values(op_gelu(&fx->tape, x)->data,
@@ -128,12 +128,12 @@ static void test_unary_known(void **state) {
     const double zs[] = {10, -20, 0.3, 43.5};
     for (int i = 0; i < 4; i++) {
         double exact = 1 / (cosh(zs[i]) * cosh(zs[i]));
-        assert_true(fabs(tanh_derivative((real)zs[i]) / exact - 1) < 1e-5);
+        assert_true(fabs(tanh_derivative((nl_real)zs[i]) / exact - 1) < 1e-5);
     }
     assert_true(tanh_derivative(2 * TANH_DERIVATIVE_ZERO) == 0);
     assert_true(tanh_derivative(-2 * TANH_DERIVATIVE_ZERO) == 0);
     // gelu' = Phi(x) + x phi(x): exact at 5 and -2; 1 and 0 far out, where phi underflows
-    real gx[] = {5, -2, 60, -60}, gy[4], gdy[] = {1, 1, 1, 1}, gdx[4] = {0};
+    nl_real gx[] = {5, -2, 60, -60}, gy[4], gdy[] = {1, 1, 1, 1}, gdx[4] = {0};
     gelu_backward(gdx, gdy, gx, gy, 4);
     for (int i = 0; i < 2; i++) {
         double z = gx[i], exact = 0.5 * erfc(-z / sqrt(2.0)) + z * exp(-z * z / 2) / sqrt(2 * M_PI);
@@ -147,10 +147,10 @@ static void test_unary_known(void **state) {
     const double us[] = {0, -1, 3, 8.9};
     for (int i = 0; i < 4; i++) {
         double exact = 2 / sqrt(M_PI) * exp(-us[i] * us[i]);
-        assert_true(fabs(erf_derivative((real)us[i]) / exact - 1) < 1e-5);
+        assert_true(fabs(erf_derivative((nl_real)us[i]) / exact - 1) < 1e-5);
     }
     assert_true(erf_derivative(2 * ERF_DERIVATIVE_ZERO) == 0 && erf_derivative(-2 * ERF_DERIVATIVE_ZERO) == 0);
-    Tensor *pos = tensor_new(&fx->params, SHAPE(3), false);
+    Tensor *pos = tensor_new(&fx->params, NL_SHAPE(3), false);
     set_values(pos, (double[]){4, 0.25, 2});
     assert_values(op_rsqrt(&fx->tape, pos)->data, (double[]){0.5, 2, 0.707106781186548}, 3, VAL_TOL);
     assert_values(op_tanh(&fx->tape, x)->data, (double[]){-0.761594155955765, 0, 0.761594155955765, 1, -1},
@@ -159,15 +159,15 @@ static void test_unary_known(void **state) {
 
 static void test_unary_grads(void **state) {
     Fixture *fx = *state;
-    Tensor *x = rand_tensor(fx, SHAPE(4, 5), true, 2, "x");
+    Tensor *x = rand_tensor(fx, NL_SHAPE(4, 5), true, 2, "x");
     assert_gradcheck(fx, f_tanh, NULL, &x, 1);
     assert_gradcheck(fx, f_erf, NULL, &x, 1);
     assert_gradcheck(fx, f_gelu, NULL, &x, 1);
     assert_gradcheck(fx, f_softplus, NULL, &x, 1);
-    Tensor *pos = rand_tensor(fx, SHAPE(4, 5), true, 0, "x > 0");
-    for (int i = 0; i < 20; i++) pos->data[i] = (real)(0.2 + 0.3 * i);
+    Tensor *pos = rand_tensor(fx, NL_SHAPE(4, 5), true, 0, "x > 0");
+    for (int i = 0; i < 20; i++) pos->data[i] = (nl_real)(0.2 + 0.3 * i);
     assert_gradcheck(fx, f_rsqrt, NULL, &pos, 1);
-    Tensor *big = tensor_new(&fx->params, SHAPE(4), true);
+    Tensor *big = tensor_new(&fx->params, NL_SHAPE(4), true);
     big->name = "x far from 0";
     set_values(big, (double[]){-30, -8, 8, 30}); // both sides of softplus's branches
     assert_gradcheck(fx, f_softplus, NULL, &big, 1);
@@ -182,30 +182,30 @@ static Tensor *f_transpose(Tape *t, Tensor *const *in, void *ctx) {
 // reshape then a consumer: the view shares x's grad
 static Tensor *f_reshape_mul(Tape *t, Tensor *const *in, void *ctx) {
     (void)ctx;
-    Tensor *v = op_reshape(t, in[0], SHAPE(3, 4));
+    Tensor *v = op_reshape(t, in[0], NL_SHAPE(3, 4));
     return op_mul(t, v, v);
 }
 
 static void test_transpose_known(void **state) {
     Fixture *fx = *state;
-    Tensor *x = tensor_new(&fx->params, SHAPE(2, 3), false);
+    Tensor *x = tensor_new(&fx->params, NL_SHAPE(2, 3), false);
     set_values(x, (double[]){1, 2, 3, 4, 5, 6});
     Tensor *y = op_transpose(&fx->tape, x, 0, 1);
-    assert_true(shape_equal(y->shape, SHAPE(3, 2)));
+    assert_true(shape_equal(y->shape, NL_SHAPE(3, 2)));
     assert_values(y->data, (double[]){1, 4, 2, 5, 3, 6}, 6, 0);
     // (B,T,H,D) -> (B,H,T,D) and back is the identity
-    Tensor *z = rand_tensor(fx, SHAPE(2, 3, 4, 5), false, 1, "z");
+    Tensor *z = rand_tensor(fx, NL_SHAPE(2, 3, 4, 5), false, 1, "z");
     Tensor *back = op_transpose(&fx->tape, op_transpose(&fx->tape, z, 1, 2), 1, 2);
     for (size_t i = 0; i < tensor_numel(z); i++) assert_true(back->data[i] == z->data[i]);
 }
 
 static void test_shape_grads(void **state) {
     Fixture *fx = *state;
-    Tensor *x4 = rand_tensor(fx, SHAPE(2, 3, 4, 2), true, 1, "x4");
+    Tensor *x4 = rand_tensor(fx, NL_SHAPE(2, 3, 4, 2), true, 1, "x4");
     assert_gradcheck(fx, f_transpose, &(TransposeArgs){1, 2}, &x4, 1);
-    Tensor *x3 = rand_tensor(fx, SHAPE(2, 3, 4), true, 1, "x3");
+    Tensor *x3 = rand_tensor(fx, NL_SHAPE(2, 3, 4), true, 1, "x3");
     assert_gradcheck(fx, f_transpose, &(TransposeArgs){0, -1}, &x3, 1);
-    Tensor *x2 = rand_tensor(fx, SHAPE(2, 6), true, 1, "x2");
+    Tensor *x2 = rand_tensor(fx, NL_SHAPE(2, 6), true, 1, "x2");
     assert_gradcheck(fx, f_reshape_mul, NULL, &x2, 1);
 }
 
@@ -215,19 +215,19 @@ static Tensor *f_reduce(Tape *t, Tensor *const *in, void *ctx) { return (*(Reduc
 
 static void test_reduce_known(void **state) {
     Fixture *fx = *state;
-    Tensor *x = tensor_new(&fx->params, SHAPE(2, 2), false);
+    Tensor *x = tensor_new(&fx->params, NL_SHAPE(2, 2), false);
     set_values(x, (double[]){1, 2, 3, 4});
     assert_values(op_sum(&fx->tape, x)->data, (double[]){10}, 1, 0);
     assert_values(op_mean(&fx->tape, x)->data, (double[]){2.5}, 1, 0);
     Tensor *s = op_sum_last(&fx->tape, x);
-    assert_true(shape_equal(s->shape, SHAPE(2, 1)));
+    assert_true(shape_equal(s->shape, NL_SHAPE(2, 1)));
     assert_values(s->data, (double[]){3, 7}, 2, 0);
     assert_values(op_mean_last(&fx->tape, x)->data, (double[]){1.5, 3.5}, 2, 0);
 }
 
 static void test_reduce_grads(void **state) {
     Fixture *fx = *state;
-    Tensor *x = rand_tensor(fx, SHAPE(3, 4), true, 1, "x");
+    Tensor *x = rand_tensor(fx, NL_SHAPE(3, 4), true, 1, "x");
     Reduce fs[] = {op_sum, op_mean, op_sum_last, op_mean_last};
     for (int i = 0; i < 4; i++) assert_gradcheck(fx, f_reduce, &fs[i], &x, 1);
 }
@@ -238,10 +238,10 @@ static Tensor *f_xent(Tape *t, Tensor *const *in, void *ctx) { return op_cross_e
 
 static void test_softmax_known(void **state) {
     Fixture *fx = *state;
-    Tensor *x = tensor_new(&fx->params, SHAPE(1, 3), false);
+    Tensor *x = tensor_new(&fx->params, NL_SHAPE(1, 3), false);
     set_values(x, (double[]){0, log(2.0), log(3.0)}); // exp: 1, 2, 3 -> /6
     assert_values(op_softmax(&fx->tape, x, false)->data, (double[]){1 / 6.0, 2 / 6.0, 3 / 6.0}, 3, VAL_TOL);
-    Tensor *z = tensor_new(&fx->params, SHAPE(3, 3), false);
+    Tensor *z = tensor_new(&fx->params, NL_SHAPE(3, 3), false);
     tensor_fill(z, 7);
     assert_values(op_softmax(&fx->tape, z, true)->data,
                   (double[]){1, 0, 0, 0.5, 0.5, 0, 1 / 3.0, 1 / 3.0, 1 / 3.0}, 9, VAL_TOL);
@@ -249,32 +249,32 @@ static void test_softmax_known(void **state) {
 
 static void test_softmax_invariants(void **state) {
     Fixture *fx = *state;
-    Tensor *x = rand_tensor(fx, SHAPE(2, 3, 5, 5), false, 3, "x");
+    Tensor *x = rand_tensor(fx, NL_SHAPE(2, 3, 5, 5), false, 3, "x");
     for (int causal = 0; causal < 2; causal++) {
         Tensor *y = op_softmax(&fx->tape, x, causal);
         for (size_t r = 0; r < shape_rows(x->shape); r++) {
             double sum = 0;
             for (int j = 0; j < 5; j++) {
-                real v = y->data[r * 5 + j];
+                nl_real v = y->data[r * 5 + j];
                 assert_true(v >= 0);
                 if (causal && j > (int)(r % 5)) assert_true(v == 0); // the future is exactly 0
                 sum += v;
             }
-            assert_true(fabs(sum - 1) < 10 * REAL_EPSILON);
+            assert_true(fabs(sum - 1) < 10 * NL_REAL_EPSILON);
         }
     }
 }
 
 static void test_softmax_grads(void **state) {
     Fixture *fx = *state;
-    Tensor *x = rand_tensor(fx, SHAPE(2, 2, 4, 4), true, 1, "scores");
+    Tensor *x = rand_tensor(fx, NL_SHAPE(2, 2, 4, 4), true, 1, "scores");
     bool causal[] = {false, true};
     for (int i = 0; i < 2; i++) assert_gradcheck(fx, f_softmax, &causal[i], &x, 1);
 }
 
 static void test_cross_entropy_known(void **state) {
     Fixture *fx = *state;
-    Tensor *x = tensor_new(&fx->params, SHAPE(2, 4), false);
+    Tensor *x = tensor_new(&fx->params, NL_SHAPE(2, 4), false);
     set_values(x, (double[]){5, 5, 5, 5, 0, log(3.0), 0, 0}); // uniform; then p(target 1) = 3/6
     int32_t t[] = {2, 1};
     // mean of (log 4, -log(1/2))
@@ -283,7 +283,7 @@ static void test_cross_entropy_known(void **state) {
 
 static void test_cross_entropy_grads(void **state) {
     Fixture *fx = *state;
-    Tensor *x = rand_tensor(fx, SHAPE(2, 3, 5), true, 2, "logits");
+    Tensor *x = rand_tensor(fx, NL_SHAPE(2, 3, 5), true, 2, "logits");
     int32_t targets[] = {0, 4, 2, 2, 1, 3};
     assert_gradcheck(fx, f_xent, targets, &x, 1);
 }
@@ -294,7 +294,7 @@ static Tensor *f_dropout(Tape *t, Tensor *const *in, void *ctx) { return op_drop
 
 static void test_embedding(void **state) {
     Fixture *fx = *state;
-    Tensor *table = tensor_new(&fx->params, SHAPE(3, 2), true);
+    Tensor *table = tensor_new(&fx->params, NL_SHAPE(3, 2), true);
     table->name = "table";
     set_values(table, (double[]){1, 2, 3, 4, 5, 6});
     int32_t idx[] = {2, 0, 2, 1, 2}; // row 2 three times: its grad adds up
@@ -305,7 +305,7 @@ static void test_embedding(void **state) {
 
 static void test_dropout(void **state) {
     Fixture *fx = *state;
-    Tensor *x = rand_tensor(fx, SHAPE(100, 100), true, 1, "x");
+    Tensor *x = rand_tensor(fx, NL_SHAPE(100, 100), true, 1, "x");
     assert_ptr_equal(op_dropout(&fx->tape, x, 0, &fx->rng), x); // p = 0: identity
     bool was = tape_set_grad_enabled(&fx->tape, false);
     assert_ptr_equal(op_dropout(&fx->tape, x, 0.5, &fx->rng), x); // no-grad: identity
@@ -318,7 +318,7 @@ static void test_dropout(void **state) {
     }
     assert_true(zeros > 2300 && zeros < 2700); // 2500 expected, sd 43
     tape_reset(&fx->tape);
-    Tensor *small = rand_tensor(fx, SHAPE(3, 4), true, 1, "x");
+    Tensor *small = rand_tensor(fx, NL_SHAPE(3, 4), true, 1, "x");
     Rng rng;
     rng_seed(&rng, 7);
     GradcheckResult r;
@@ -337,20 +337,20 @@ static Tensor *f_attention_dropout(Tape *t, Tensor *const *in, void *ctx) {
 // The same attention from primitives, as a reader would write it: split q|k|v, heads to dim 1,
 // softmax(q k^T / sqrt(hd)) causal, times v, heads back. qkv (B,T,3C) -> (B,T,C)
 static Tensor *attention_from_primitives(Tape *t, Tensor *qkv, int B, int T, int C, int H) {
-    Tensor *qkv5 = op_transpose(t, op_reshape(t, qkv, SHAPE(B * T, 3, H, C / H)), 0, 1); // (3,BT,H,hd)
+    Tensor *qkv5 = op_transpose(t, op_reshape(t, qkv, NL_SHAPE(B * T, 3, H, C / H)), 0, 1); // (3,BT,H,hd)
     size_t part = (size_t)B * T * C;
     Tensor *heads[3];
     for (int i = 0; i < 3; i++) // (B,H,T,hd)
-        heads[i] = op_transpose(t, tensor_slice(t->arena, qkv5, i * part, SHAPE(B, T, H, C / H)), 1, 2);
+        heads[i] = op_transpose(t, tensor_slice(t->arena, qkv5, i * part, NL_SHAPE(B, T, H, C / H)), 1, 2);
     Tensor *att = op_softmax(t, op_scale(t, op_matmul(t, heads[0], heads[1], false, true), 1 / sqrt(C / H)), true);
     Tensor *y = op_transpose(t, op_matmul(t, att, heads[2], false, false), 1, 2); // (B,T,H,hd)
-    return op_reshape(t, y, SHAPE(B, T, C));
+    return op_reshape(t, y, NL_SHAPE(B, T, C));
 }
 
 static void test_attention_known(void **state) {
     Fixture *fx = *state;
     int B = 2, T = 5, C = 6, H = 2;
-    Tensor *qkv = rand_tensor(fx, SHAPE(B, T, 3 * C), false, 1, "qkv");
+    Tensor *qkv = rand_tensor(fx, NL_SHAPE(B, T, 3 * C), false, 1, "qkv");
     Tensor *want = attention_from_primitives(&fx->tape, qkv, B, T, C, H);
     Tensor *got = op_attention(&fx->tape, qkv, H, 0, NULL);
     for (size_t i = 0; i < tensor_numel(got); i++) assert_true(fabs(got->data[i] - want->data[i]) <= 1e-5);
@@ -358,7 +358,7 @@ static void test_attention_known(void **state) {
         for (int c = 0; c < C; c++)
             assert_true(fabs(got->data[(size_t)b * T * C + c] - qkv->data[(size_t)b * T * 3 * C + 2 * C + c]) <= 1e-6);
     // causal: changing the last position's k and v leaves every earlier output as it was
-    real before = got->data[(size_t)(T - 2) * C];
+    nl_real before = got->data[(size_t)(T - 2) * C];
     for (int c = C; c < 3 * C; c++) qkv->data[(size_t)(T - 1) * 3 * C + c] += 3;
     got = op_attention(&fx->tape, qkv, H, 0, NULL);
     assert_true(got->data[(size_t)(T - 2) * C] == before);
@@ -369,10 +369,10 @@ static void test_attention_grads(void **state) {
     const int shapes[][4] = {{2, 5, 6, 2}, {1, 1, 4, 1}, {1, 7, 8, 4}}; // B, T, C, H
     for (int k = 0; k < 3; k++) {
         const int *d = shapes[k];
-        Tensor *qkv = rand_tensor(fx, SHAPE(d[0], d[1], 3 * d[2]), true, 1, "qkv");
+        Tensor *qkv = rand_tensor(fx, NL_SHAPE(d[0], d[1], 3 * d[2]), true, 1, "qkv");
         assert_gradcheck(fx, f_attention, (void *)&d[3], &qkv, 1);
     }
-    Tensor *qkv = rand_tensor(fx, SHAPE(2, 6, 12), true, 1, "qkv");
+    Tensor *qkv = rand_tensor(fx, NL_SHAPE(2, 6, 12), true, 1, "qkv");
     Rng rng;
     rng_seed(&rng, 11);
     GradcheckResult r;
@@ -406,5 +406,5 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_attention_known, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_attention_grads, fixture_setup, fixture_teardown),
     };
-    return cmocka_run_group_tests_name("ops (" REAL_NAME ")", tests, NULL, NULL);
+    return cmocka_run_group_tests_name("ops (" NL_REAL_NAME ")", tests, NULL, NULL);
 }

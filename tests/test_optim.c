@@ -1,10 +1,10 @@
 // AdamW and SGD on examples worked by hand, the schedule's values, and clipping.
-#include "optim/optim.h"
+#include "normlab/optim.h"
 #include "test_util.h"
 
 // One decaying matrix [1,2] and one non-decaying vector [2], both starting at (1, -2).
 static ParamSet two_params(void) {
-    ParamSpec specs[2] = {{"w", SHAPE(1, 2), PARAM_INIT_CONST, 0, 1}, {"b", SHAPE(2), PARAM_INIT_CONST, 0, 1}};
+    ParamSpec specs[2] = {{"w", NL_SHAPE(1, 2), PARAM_INIT_CONST, 0, 1}, {"b", NL_SHAPE(2), PARAM_INIT_CONST, 0, 1}};
     ParamSet ps;
     assert_int_equal(paramset_alloc(&ps, specs, 2), 0);
     for (int i = 0; i < 2; i++) set_values(ps.list[i].t, (double[]){1, -2});
@@ -12,7 +12,7 @@ static ParamSet two_params(void) {
 }
 
 static void set_grads(ParamSet *ps, double g0, double g1) {
-    for (int i = 0; i < ps->n; i++) ps->list[i].t->grad[0] = (real)g0, ps->list[i].t->grad[1] = (real)g1;
+    for (int i = 0; i < ps->n; i++) ps->list[i].t->grad[0] = (nl_real)g0, ps->list[i].t->grad[1] = (nl_real)g1;
 }
 
 // lr 0.1, betas 0.9/0.99, eps 1e-8, wd 0.1, the same gradient (0.5, -0.1) twice. By hand:
@@ -44,7 +44,7 @@ static void test_adamw_by_hand(void **state) {
 static void test_lr_mult(void **state) {
     (void)state;
     for (int kind = 0; kind < OPTIM_COUNT; kind++) {
-        ParamSpec specs[2] = {{"w", SHAPE(1, 2), PARAM_INIT_CONST, 0, 1}, {"b", SHAPE(2), PARAM_INIT_CONST, 0, 10}};
+        ParamSpec specs[2] = {{"w", NL_SHAPE(1, 2), PARAM_INIT_CONST, 0, 1}, {"b", NL_SHAPE(2), PARAM_INIT_CONST, 0, 10}};
         ParamSet ps;
         assert_int_equal(paramset_alloc(&ps, specs, 2), 0);
         for (int i = 0; i < 2; i++) set_values(ps.list[i].t, (double[]){1, -2});
@@ -96,7 +96,7 @@ static void test_schedule(void **state) {
 
 static void test_clip(void **state) {
     (void)state;
-    ParamSpec spec = {"g", SHAPE(2), PARAM_INIT_CONST, 0, 1};
+    ParamSpec spec = {"g", NL_SHAPE(2), PARAM_INIT_CONST, 0, 1};
     ParamSet ps;
     assert_int_equal(paramset_alloc(&ps, &spec, 1), 0);
     set_values(ps.list[0].t, (double[]){0, 0});
@@ -117,5 +117,5 @@ int main(void) {
         cmocka_unit_test(test_schedule),
         cmocka_unit_test(test_clip),
     };
-    return cmocka_run_group_tests_name("optim (" REAL_NAME ")", tests, NULL, NULL);
+    return cmocka_run_group_tests_name("optim (" NL_REAL_NAME ")", tests, NULL, NULL);
 }

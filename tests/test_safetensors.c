@@ -3,7 +3,7 @@
 #include <dirent.h>
 #include <stdint.h>
 
-#include "io/safetensors.h"
+#include "normlab/safetensors.h"
 #include "test_util.h"
 
 static char dir[] = "/tmp/normlab_st_XXXXXX";
@@ -45,7 +45,7 @@ static void test_round_trip(void **state) {
     assert_int_equal(t.dtype, ST_F32);
     assert_int_equal(t.ndim, 2);
     assert_true(t.shape[0] == 2 && t.shape[1] == 3);
-    real back[6];
+    nl_real back[6];
     assert_int_equal(st_read_reals(&t, back, 6), 0);
     for (int i = 0; i < 6; i++) assert_true(back[i] == w[i]);
     assert_int_equal(st_read_reals(&t, back, 5), -1); // wrong size refused

@@ -12,7 +12,7 @@ static void test_op_table_complete(void **state) {
 
 static void test_records_in_order_and_no_grad_records_nothing(void **state) {
     Fixture *fx = *state;
-    Tensor *x = rand_tensor(fx, SHAPE(2, 3), true, 1, "x");
+    Tensor *x = rand_tensor(fx, NL_SHAPE(2, 3), true, 1, "x");
     Tensor *y = op_tanh(&fx->tape, op_scale(&fx->tape, x, 2));
     assert_int_equal(fx->tape.n, 2);
     assert_string_equal(fx->tape.nodes[0].def->name, "affine");
@@ -29,7 +29,7 @@ static void test_records_in_order_and_no_grad_records_nothing(void **state) {
     for (int i = 0; i < 6; i++) assert_true(z->data[i] == y->data[i]); // same forward
     tape_set_grad_enabled(&fx->tape, true);
 
-    Tensor *c = rand_tensor(fx, SHAPE(2, 3), false, 1, "const");
+    Tensor *c = rand_tensor(fx, NL_SHAPE(2, 3), false, 1, "const");
     op_add(&fx->tape, c, c); // no input needs grad: nothing to record
     assert_int_equal(fx->tape.n, 2);
 }
@@ -40,7 +40,7 @@ static void test_records_in_order_and_no_grad_records_nothing(void **state) {
 static void test_grads_in_flight_only(void **state) {
     Fixture *fx = *state;
     Tape *t = &fx->tape;
-    Tensor *x = rand_tensor(fx, SHAPE(4, 8), true, 1, "x");
+    Tensor *x = rand_tensor(fx, NL_SHAPE(4, 8), true, 1, "x");
     Tensor *a = op_tanh(t, x), *b = op_tanh(t, a), *c = op_tanh(t, b);
     assert_null(a->grad);
     size_t before = arena_mark(t->arena);
@@ -51,7 +51,7 @@ static void test_grads_in_flight_only(void **state) {
     // loss, c, b, a each need a grad, but c's is free by the time a needs one: three buffers of 32
     // (b's and a's alternate), plus the loss's, not four.
     size_t used = arena_mark(t->arena) - before;
-    assert_true(used < 4 * 32 * sizeof(real) + ARENA_ALIGN);
+    assert_true(used < 4 * 32 * sizeof(nl_real) + ARENA_ALIGN);
     for (int i = 0; i < 32; i++) { // d tanh(tanh(tanh x)) / dx, by the chain rule
         double u = tanh(x->data[i]), v = tanh(u);
         double want = (1 - u * u) * (1 - v * v) * (1 - tanh(v) * tanh(v));
@@ -61,7 +61,7 @@ static void test_grads_in_flight_only(void **state) {
 
 static void test_input_used_twice(void **state) {
     Fixture *fx = *state;
-    Tensor *x = tensor_new(&fx->params, SHAPE(3), true);
+    Tensor *x = tensor_new(&fx->params, NL_SHAPE(3), true);
     set_values(x, (double[]){-1, 0.5, 3});
     tape_backward(&fx->tape, op_sum(&fx->tape, op_mul(&fx->tape, x, x)));
     assert_values(x->grad, (double[]){-2, 1, 6}, 3, VAL_TOL); // d/dx sum x^2 = 2x
@@ -80,7 +80,7 @@ static Tensor *f_two_consumers(Tape *t, Tensor *const *in, void *ctx) {
 
 static void test_node_with_two_consumers(void **state) {
     Fixture *fx = *state;
-    Tensor *x = tensor_new(&fx->params, SHAPE(2), true);
+    Tensor *x = tensor_new(&fx->params, NL_SHAPE(2), true);
     set_values(x, (double[]){0.3, -1.2});
     tape_backward(&fx->tape, op_sum(&fx->tape, f_two_consumers(&fx->tape, &x, NULL)));
     double want[2];
@@ -90,14 +90,14 @@ static void test_node_with_two_consumers(void **state) {
     }
     assert_values(x->grad, want, 2, 10 * VAL_TOL);
     tape_reset(&fx->tape);
-    Tensor *xr = rand_tensor(fx, SHAPE(3, 4), true, 1, "x");
+    Tensor *xr = rand_tensor(fx, NL_SHAPE(3, 4), true, 1, "x");
     assert_gradcheck(fx, f_two_consumers, NULL, &xr, 1);
 }
 
 static void test_inputs_without_grad_are_skipped(void **state) {
     Fixture *fx = *state;
-    Tensor *w = rand_tensor(fx, SHAPE(4, 3), true, 1, "w");
-    Tensor *x = rand_tensor(fx, SHAPE(2, 3), false, 1, "x (data)");
+    Tensor *w = rand_tensor(fx, NL_SHAPE(4, 3), true, 1, "w");
+    Tensor *x = rand_tensor(fx, NL_SHAPE(2, 3), false, 1, "x (data)");
     tape_backward(&fx->tape, op_sum(&fx->tape, op_matmul(&fx->tape, x, w, false, true)));
     assert_null(x->grad);
     // d/dw sum(x w^T) = column sums of x, for every output row
@@ -108,8 +108,8 @@ static void test_inputs_without_grad_are_skipped(void **state) {
 
 static void test_reshape_shares_grad(void **state) {
     Fixture *fx = *state;
-    Tensor *x = rand_tensor(fx, SHAPE(2, 3), true, 1, "x");
-    Tensor *v = op_reshape(&fx->tape, x, SHAPE(6));
+    Tensor *x = rand_tensor(fx, NL_SHAPE(2, 3), true, 1, "x");
+    Tensor *v = op_reshape(&fx->tape, x, NL_SHAPE(6));
     assert_ptr_equal(v->data, x->data);
     assert_ptr_equal(v->grad, x->grad);
     assert_int_equal(fx->tape.n, 0);
@@ -119,11 +119,11 @@ static void test_reshape_shares_grad(void **state) {
 
 // ---- the checker must be able to fail --------------------------------------------------------
 // mul with its second term dropped (db never written), and tanh with a NaN backward.
-static void mul_backward_drops_b(Node *n) {
+static void mul_backward_drops_b(TapeNode *n) {
     Tensor *a = n->in[0], *b = n->in[1];
     for (size_t i = 0; i < tensor_numel(a); i++) a->grad[i] += n->out->grad[i] * b->data[i];
 }
-static void backward_writes_nan(Node *n) {
+static void backward_writes_nan(TapeNode *n) {
     for (size_t i = 0; i < tensor_numel(n->in[0]); i++) n->in[0]->grad[i] += NAN;
 }
 static const OpDef BROKEN_MUL = {"mul (db dropped)", mul_backward_drops_b};
@@ -146,7 +146,7 @@ static Tensor *f_nan(Tape *t, Tensor *const *in, void *ctx) {
 
 static void test_gradcheck_catches_dropped_term(void **state) {
     Fixture *fx = *state;
-    Tensor *a = rand_tensor(fx, SHAPE(2, 3), true, 1, "a"), *b = rand_tensor(fx, SHAPE(2, 3), true, 1, "b");
+    Tensor *a = rand_tensor(fx, NL_SHAPE(2, 3), true, 1, "a"), *b = rand_tensor(fx, NL_SHAPE(2, 3), true, 1, "b");
     FILE *report = tmpfile();
     GradcheckOpts o = {.report = report};
     GradcheckResult r;
@@ -164,7 +164,7 @@ static void test_gradcheck_catches_dropped_term(void **state) {
 
 static void test_gradcheck_catches_nan(void **state) {
     Fixture *fx = *state;
-    Tensor *x = rand_tensor(fx, SHAPE(4), true, 1, "x");
+    Tensor *x = rand_tensor(fx, NL_SHAPE(4), true, 1, "x");
     FILE *report = tmpfile();
     GradcheckResult r;
     assert_int_equal(gradcheck(&fx->tape, f_nan, NULL, &x, 1, &(GradcheckOpts){.report = report}, &r), 1);
@@ -175,16 +175,16 @@ static void test_gradcheck_catches_nan(void **state) {
 // ---- always-on checks --------------------------------------------------------------------------
 static void matmul_mismatch(void *ctx) {
     Fixture *fx = ctx;
-    Tensor *a = rand_tensor(fx, SHAPE(2, 3), false, 1, "a"), *b = rand_tensor(fx, SHAPE(4, 5), false, 1, "b");
+    Tensor *a = rand_tensor(fx, NL_SHAPE(2, 3), false, 1, "a"), *b = rand_tensor(fx, NL_SHAPE(4, 5), false, 1, "b");
     op_matmul(&fx->tape, a, b, false, false);
 }
 static void broadcast_mismatch(void *ctx) {
     Fixture *fx = ctx;
-    op_add(&fx->tape, rand_tensor(fx, SHAPE(2, 3), false, 1, "a"), rand_tensor(fx, SHAPE(2), false, 1, "b"));
+    op_add(&fx->tape, rand_tensor(fx, NL_SHAPE(2, 3), false, 1, "a"), rand_tensor(fx, NL_SHAPE(2), false, 1, "b"));
 }
 static void tape_overflow(void *ctx) {
     Fixture *fx = ctx;
-    Tensor *x = rand_tensor(fx, SHAPE(1), true, 1, "x");
+    Tensor *x = rand_tensor(fx, NL_SHAPE(1), true, 1, "x");
     for (int i = 0; i < 2000; i++) x = op_tanh(&fx->tape, x);
 }
 static void measured_arena_grows(void *ctx) {
@@ -205,13 +205,13 @@ static void test_always_on_checks(void **state) {
 
 // ---- finding where a NaN began ----------------------------------------------------------------
 // y = x in forward; a backward that writes NaN: a fault that only the backward shows.
-static void poison_backward(Node *n) {
+static void poison_backward(TapeNode *n) {
     for (size_t i = 0; i < tensor_numel(n->out); i++) n->in[0]->grad[i] += i == 0 ? NAN : n->out->grad[i];
 }
 static const OpDef POISON = {"poison", poison_backward};
 static Tensor *op_poison(Tape *t, Tensor *x) {
     Tensor *y = tape_output(t, x->shape, 1, &x);
-    memcpy(y->data, x->data, tensor_numel(x) * sizeof(real));
+    memcpy(y->data, x->data, tensor_numel(x) * sizeof(nl_real));
     tape_record(t, &POISON, y, 1, &x);
     return y;
 }
@@ -219,7 +219,7 @@ static Tensor *op_poison(Tape *t, Tensor *x) {
 static void test_backward_finds_where_nonfinite_began(void **state) {
     Fixture *fx = *state;
     Tape *t = &fx->tape;
-    Tensor *x = rand_tensor(fx, SHAPE(4, 8), true, 1, "x");
+    Tensor *x = rand_tensor(fx, NL_SHAPE(4, 8), true, 1, "x");
     tape_set_scope(t, "a");
     Tensor *a = op_tanh(t, x);
     tape_set_scope(t, "b");
@@ -241,12 +241,12 @@ static void test_backward_finds_where_nonfinite_began(void **state) {
 static void test_backward_again_gives_the_same_grads(void **state) {
     Fixture *fx = *state;
     Tape *t = &fx->tape;
-    Tensor *x = rand_tensor(fx, SHAPE(4, 8), true, 1, "x");
-    Tensor *w = rand_tensor(fx, SHAPE(8, 8), true, 1, "w");
+    Tensor *x = rand_tensor(fx, NL_SHAPE(4, 8), true, 1, "x");
+    Tensor *w = rand_tensor(fx, NL_SHAPE(8, 8), true, 1, "w");
     Tensor *h = op_tanh(t, op_matmul(t, x, w, false, false));
-    Tensor *loss = op_sum(t, op_mul(t, h, op_reshape(t, h, SHAPE(4, 8))));
+    Tensor *loss = op_sum(t, op_mul(t, h, op_reshape(t, h, NL_SHAPE(4, 8))));
     tape_backward(t, loss);
-    real gx[32], gw[64];
+    nl_real gx[32], gw[64];
     memcpy(gx, x->grad, sizeof gx), memcpy(gw, w->grad, sizeof gw);
     tensor_zero_grad(x), tensor_zero_grad(w);
     assert_int_equal(tape_backward_find_nonfinite(t, loss), -1);
@@ -269,5 +269,5 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_backward_finds_where_nonfinite_began, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_backward_again_gives_the_same_grads, fixture_setup, fixture_teardown),
     };
-    return cmocka_run_group_tests_name("tape (" REAL_NAME ")", tests, NULL, NULL);
+    return cmocka_run_group_tests_name("tape (" NL_REAL_NAME ")", tests, NULL, NULL);
 }

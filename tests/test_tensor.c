@@ -6,15 +6,15 @@
 
 static void test_shapes(void **state) {
     (void)state;
-    Shape s = SHAPE(2, 3, 4);
+    Shape s = NL_SHAPE(2, 3, 4);
     char buf[64];
     assert_int_equal(s.ndim, 3);
     assert_int_equal(shape_numel(s), 24);
     assert_int_equal(shape_rows(s), 6);
     assert_int_equal(shape_last(s), 4);
     assert_string_equal(shape_str(s, buf), "[2,3,4]");
-    assert_true(shape_equal(s, SHAPE(2, 3, 4)));
-    assert_false(shape_equal(s, SHAPE(6, 4)));
+    assert_true(shape_equal(s, NL_SHAPE(2, 3, 4)));
+    assert_false(shape_equal(s, NL_SHAPE(6, 4)));
 }
 
 static void test_arena_measures_then_fixes(void **state) {
@@ -78,7 +78,7 @@ static void test_rng_moments(void **state) {
     for (int k = 0; k < 7; k++) assert_true(abs(counts[k] - N / 7) < 600); // sd ~ 156
 }
 
-static void naive_gemm(bool ta, bool tb, int M, int N, int K, const real *A, const real *B,
+static void naive_gemm(bool ta, bool tb, int M, int N, int K, const nl_real *A, const nl_real *B,
                        double *C) {
     for (int i = 0; i < M; i++)
         for (int j = 0; j < N; j++) {
@@ -92,10 +92,10 @@ static void naive_gemm(bool ta, bool tb, int M, int N, int K, const real *A, con
 static void test_gemm_all_transposes(void **state) {
     Fixture *fx = *state;
     enum { M = 5, N = 7, K = 3 };
-    Tensor *a = rand_tensor(fx, SHAPE(M * K), false, 1, "a"), *b = rand_tensor(fx, SHAPE(K * N), false, 1, "b");
+    Tensor *a = rand_tensor(fx, NL_SHAPE(M * K), false, 1, "a"), *b = rand_tensor(fx, NL_SHAPE(K * N), false, 1, "b");
     for (int ta = 0; ta < 2; ta++)
         for (int tb = 0; tb < 2; tb++) {
-            real c[M * N];
+            nl_real c[M * N];
             double want[M * N];
             for (int i = 0; i < M * N; i++) c[i] = 1; // beta = 1 accumulates onto this
             gemm(ta, tb, M, N, K, 2, a->data, b->data, 1, c);
@@ -107,8 +107,8 @@ static void test_gemm_all_transposes(void **state) {
 
 static void test_cross_entropy_kernel_matches_softmax(void **state) {
     Fixture *fx = *state;
-    Tensor *x = rand_tensor(fx, SHAPE(4, 9), false, 3, "logits");
-    real p1[36], p2[36];
+    Tensor *x = rand_tensor(fx, NL_SHAPE(4, 9), false, 3, "logits");
+    nl_real p1[36], p2[36];
     int32_t t[4] = {0, 8, 3, 3};
     double loss = cross_entropy_forward(p1, x->data, t, 4, 9);
     softmax_forward(p2, x->data, 4, 9, 4, false);
@@ -127,5 +127,5 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_gemm_all_transposes, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_cross_entropy_kernel_matches_softmax, fixture_setup, fixture_teardown),
     };
-    return cmocka_run_group_tests_name("tensor (" REAL_NAME ")", tests, NULL, NULL);
+    return cmocka_run_group_tests_name("tensor (" NL_REAL_NAME ")", tests, NULL, NULL);
 }

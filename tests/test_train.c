@@ -7,7 +7,7 @@
 #include <sys/stat.h>
 #include <zlib.h>
 
-#include "io/safetensors.h"
+#include "normlab/safetensors.h"
 #include "test_util.h"
 
 static const char *train_bin;

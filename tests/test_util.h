@@ -11,15 +11,15 @@
 #include <math.h>
 #include <stdio.h>
 
-#include "autograd/gradcheck.h"
-#include "autograd/ops.h"
+#include "normlab/gradcheck.h"
+#include "normlab/ops.h"
 
 // Gradient-check tolerance: 1e-6 in the double build (the bound the tests are held to), 1e-2 in
 // float, where finite differences of a float forward cannot resolve more (see gradcheck.h for the
 // error metric).
 #define GRAD_TOL gradcheck_default_tol()
 // Tolerance for comparing computed values with exact ones: a few ulps of the real type.
-#ifdef REAL_IS_DOUBLE
+#ifdef NL_REAL_IS_DOUBLE
 #define VAL_TOL 1e-12
 #else
 #define VAL_TOL 1e-5
@@ -54,15 +54,15 @@ static inline Tensor *rand_tensor(Fixture *fx, Shape s, bool needs_grad, double 
                                   const char *name) {
     Tensor *t = tensor_new(&fx->params, s, needs_grad);
     t->name = name;
-    for (size_t i = 0; i < tensor_numel(t); i++) t->data[i] = (real)(std * rng_normal(&fx->rng));
+    for (size_t i = 0; i < tensor_numel(t); i++) t->data[i] = (nl_real)(std * rng_normal(&fx->rng));
     return t;
 }
 
 static inline void set_values(Tensor *t, const double *v) {
-    for (size_t i = 0; i < tensor_numel(t); i++) t->data[i] = (real)v[i];
+    for (size_t i = 0; i < tensor_numel(t); i++) t->data[i] = (nl_real)v[i];
 }
 
-static inline void assert_values(const real *got, const double *want, size_t n, double tol) {
+static inline void assert_values(const nl_real *got, const double *want, size_t n, double tol) {
     for (size_t i = 0; i < n; i++) {
         if (!(fabs((double)got[i] - want[i]) <= tol * fmax(1.0, fabs(want[i]))))
             fail_msg("element %zu: got %.17g, want %.17g (tol %g)", i, (double)got[i], want[i], tol);

@@ -1,22 +1,22 @@
 // Finite-difference gradient checking (the metric is explained in gradcheck.h).
-#include "gradcheck.h"
+#include "normlab/gradcheck.h"
 
 #include <math.h>
 #include <stdlib.h>
 
-#include "ops.h"
+#include "normlab/ops.h"
 
 #define REPORT_MAX 10 // failing elements printed per input
 
 double gradcheck_default_tol(void) {
-#ifdef REAL_IS_DOUBLE
+#ifdef NL_REAL_IS_DOUBLE
     return 1e-6;
 #else
     return 1e-2;
 #endif
 }
 
-#ifdef REAL_IS_DOUBLE
+#ifdef NL_REAL_IS_DOUBLE
 static const double DEFAULT_H = 1e-4, FLOOR_FRACTION = 1e-3;
 #else
 static const double DEFAULT_H = 1e-2, FLOOR_FRACTION = 1e-2;
@@ -28,7 +28,7 @@ typedef struct Probe {
     GradcheckFn f;
     void *ctx;
     Tensor *const *inputs;
-    const real *r; // the fixed weights, one per output element
+    const nl_real *r; // the fixed weights, one per output element
     Rng *rng, rng_start;
     size_t arena_top;
     int tape_top;
@@ -45,12 +45,12 @@ static double probe_loss(Probe *p) {
 }
 
 // Five-point central difference of the probe's loss in element x[i].
-static double numeric_grad(Probe *p, real *x, size_t i, double h) {
-    real x0 = x[i];
+static double numeric_grad(Probe *p, nl_real *x, size_t i, double h) {
+    nl_real x0 = x[i];
     double l[4];
     const int k[4] = {-2, -1, 1, 2};
     for (int j = 0; j < 4; j++) {
-        x[i] = (real)(x0 + k[j] * h);
+        x[i] = (nl_real)(x0 + k[j] * h);
         l[j] = probe_loss(p);
     }
     x[i] = x0;
@@ -68,7 +68,7 @@ int gradcheck(Tape *t, GradcheckFn f, void *ctx, Tensor *const *inputs, int n_in
     GradcheckOpts o = opts ? *opts : (GradcheckOpts){0};
     double h = o.h > 0 ? o.h : DEFAULT_H, tol = o.tol > 0 ? o.tol : gradcheck_default_tol();
     FILE *out = o.report ? o.report : stderr;
-    CHECK(t->n == 0, "gradcheck needs a tape with nothing recorded (call tape_reset first)");
+    NL_CHECK(t->n == 0, "gradcheck needs a tape with nothing recorded (call tape_reset first)");
     bool was_enabled = tape_set_grad_enabled(t, true);
     size_t arena_start = arena_mark(t->arena);
     Probe p = {.t = t, .f = f, .ctx = ctx, .inputs = inputs, .rng = o.rng};
@@ -80,11 +80,11 @@ int gradcheck(Tape *t, GradcheckFn f, void *ctx, Tensor *const *inputs, int n_in
     Tensor *r = tensor_new(t->arena, y->shape, false);
     Rng wr;
     rng_seed(&wr, o.seed ? o.seed : 1234);
-    for (size_t i = 0; i < tensor_numel(r); i++) r->data[i] = (real)(2 * rng_uniform(&wr) - 1);
+    for (size_t i = 0; i < tensor_numel(r); i++) r->data[i] = (nl_real)(2 * rng_uniform(&wr) - 1);
     tape_backward(t, op_sum(t, op_mul(t, y, r)));
     double magnitude = 0;
     for (size_t i = 0; i < tensor_numel(y); i++) magnitude += fabs((double)r->data[i] * y->data[i]);
-    double noise = 10 * REAL_EPSILON * magnitude * 1.5 / h;
+    double noise = 10 * NL_REAL_EPSILON * magnitude * 1.5 / h;
     p.r = r->data;
     p.tape_top = t->n;
     p.arena_top = arena_mark(t->arena);
@@ -95,7 +95,7 @@ int gradcheck(Tape *t, GradcheckFn f, void *ctx, Tensor *const *inputs, int n_in
         if (!x->needs_grad) continue;
         size_t n = tensor_numel(x);
         double *num = malloc(n * sizeof(double));
-        CHECK(num, "gradcheck: out of memory for %zu numeric gradients", n);
+        NL_CHECK(num, "gradcheck: out of memory for %zu numeric gradients", n);
         double scale = 0;
         for (size_t j = 0; j < n; j++) {
             num[j] = numeric_grad(&p, x->data, j, h);

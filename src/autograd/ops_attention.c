@@ -18,19 +18,19 @@
 // One op's dims, and where head h of batch b lives in q|k|v (rows of 3C) and in y (rows of C).
 typedef struct AttnDims {
     int B, T, C, H, hd;
-    real scale; // 1 / sqrt(hd)
+    nl_real scale; // 1 / sqrt(hd)
     double p;   // dropout
 } AttnDims;
 
 static AttnDims attn_dims(const Tensor *qkv, int n_head, double p) {
     char buf[64];
     Shape s = qkv->shape;
-    CHECK(s.ndim == 3 && s.d[2] % 3 == 0 && (s.d[2] / 3) % n_head == 0,
+    NL_CHECK(s.ndim == 3 && s.d[2] % 3 == 0 && (s.d[2] / 3) % n_head == 0,
           "attention needs q|k|v as (B,T,3C) with C divisible by %d heads, got %s", n_head,
           shape_str(s, buf));
     AttnDims d = {.B = s.d[0], .T = s.d[1], .C = s.d[2] / 3, .H = n_head, .p = p};
     d.hd = d.C / n_head;
-    d.scale = (real)(1 / sqrt((double)d.hd));
+    d.scale = (nl_real)(1 / sqrt((double)d.hd));
     return d;
 }
 static inline size_t q_at(const AttnDims *d, int b, int h) { return (size_t)b * d->T * 3 * d->C + (size_t)h * d->hd; }
@@ -39,43 +39,43 @@ static inline size_t y_at(const AttnDims *d, int b, int h) { return (size_t)b * 
 // Dropout's keep/drop draws for block bh: a generator of its own, seeded from the op's one draw, so
 // blocks can run in any order and backward can draw the same mask again instead of storing it.
 // Multiplies the visible entries of p (T,T) by 0 or 1/(1-p).
-static void attn_dropout(real *p, const AttnDims *d, uint64_t seed, int bh) {
+static void attn_dropout(nl_real *p, const AttnDims *d, uint64_t seed, int bh) {
     if (d->p == 0) return;
     Rng r;
     rng_seed(&r, seed + (uint64_t)bh);
-    real keep = (real)(1 / (1 - d->p));
+    nl_real keep = (nl_real)(1 / (1 - d->p));
     for (int i = 0; i < d->T; i++)
         for (int j = 0; j <= i; j++) p[i * d->T + j] *= rng_uniform(&r) < d->p ? 0 : keep;
 }
 
 typedef struct AttnCtx {
-    real *lse;     // (B,H,T) log sum_j exp(s_ij) over the visible j
-    real *scratch; // per thread: 3 (T,T) matrices (the forward uses the first)
+    nl_real *lse;     // (B,H,T) log sum_j exp(s_ij) over the visible j
+    nl_real *scratch; // per thread: 3 (T,T) matrices (the forward uses the first)
     uint64_t seed; // dropout's draw for this op
 } AttnCtx;
 
 Tensor *op_attention(Tape *t, Tensor *qkv, int n_head, double dropout, Rng *rng) {
-    CHECK(dropout >= 0 && dropout < 1, "dropout probability %g is outside [0, 1)", dropout);
+    NL_CHECK(dropout >= 0 && dropout < 1, "dropout probability %g is outside [0, 1)", dropout);
     AttnDims d = attn_dims(qkv, n_head, t->grad_enabled ? dropout : 0);
     int T = d.T, C = d.C, C3 = 3 * C;
-    Tensor *y = tape_output(t, SHAPE(d.B, T, C), 1, &qkv);
+    Tensor *y = tape_output(t, NL_SHAPE(d.B, T, C), 1, &qkv);
     AttnCtx *ctx = arena_alloc(t->arena, sizeof *ctx);
-    ctx->lse = arena_alloc(t->arena, (size_t)d.B * d.H * T * sizeof(real));
-    ctx->scratch = arena_alloc(t->arena, (size_t)omp_get_max_threads() * 3 * T * T * sizeof(real));
+    ctx->lse = arena_alloc(t->arena, (size_t)d.B * d.H * T * sizeof(nl_real));
+    ctx->scratch = arena_alloc(t->arena, (size_t)omp_get_max_threads() * 3 * T * T * sizeof(nl_real));
     ctx->seed = d.p > 0 ? rng_u64(rng) : 0;
-    const real *x = qkv->data;
+    const nl_real *x = qkv->data;
 #pragma omp parallel for schedule(static)
     for (int bh = 0; bh < d.B * d.H; bh++) {
         int b = bh / d.H, h = bh % d.H;
-        real *p = ctx->scratch + (size_t)omp_get_thread_num() * 3 * T * T; // (T,T)
-        const real *q = x + q_at(&d, b, h), *k = q + C, *v = q + 2 * C;
+        nl_real *p = ctx->scratch + (size_t)omp_get_thread_num() * 3 * T * T; // (T,T)
+        const nl_real *q = x + q_at(&d, b, h), *k = q + C, *v = q + 2 * C;
         gemm_ld(false, true, T, T, d.hd, d.scale, q, C3, k, C3, 0, p, T);
         for (int i = 0; i < T; i++) // row i sees columns 0..i
-            ctx->lse[(size_t)bh * T + i] = (real)softmax_row(p + (size_t)i * T, p + (size_t)i * T, i + 1, T);
+            ctx->lse[(size_t)bh * T + i] = (nl_real)softmax_row(p + (size_t)i * T, p + (size_t)i * T, i + 1, T);
         attn_dropout(p, &d, ctx->seed, bh);
         gemm_ld(false, false, T, d.hd, T, 1, p, T, v, C3, 0, y->data + y_at(&d, b, h), C);
     }
-    Node *n = record(t, OP_ATTENTION, y, 1, &qkv);
+    TapeNode *n = record(t, OP_ATTENTION, y, 1, &qkv);
     if (n) n->ctx = ctx, n->iarg[0] = n_head, n->arg[0] = d.p;
     return y;
 }
@@ -85,38 +85,38 @@ Tensor *op_attention(Tape *t, Tensor *qkv, int n_head, double dropout, Rng *rng)
 //   dV += PD^T dY;  dPD = dY V^T;  dP = dPD * mask
 //   dS_ij = P_ij (dP_ij - sum_k dP_ik P_ik)          (softmax backward, row by row)
 //   dQ += scale dS K;  dK += scale dS^T Q            (s = scale q k^T)
-void attention_backward(Node *n) {
+void attention_backward(TapeNode *n) {
     Tensor *qkv = n->in[0];
     if (!qkv->grad) return;
     const AttnCtx *ctx = n->ctx;
     AttnDims d = attn_dims(qkv, n->iarg[0], n->arg[0]);
     int T = d.T, C = d.C, C3 = 3 * C;
     size_t TT = (size_t)T * T;
-    const real *x = qkv->data;
+    const nl_real *x = qkv->data;
 #pragma omp parallel for schedule(static)
     for (int bh = 0; bh < d.B * d.H; bh++) {
         int b = bh / d.H, h = bh % d.H;
-        real *p = ctx->scratch + (size_t)omp_get_thread_num() * 3 * TT, *dp = p + TT, *pd = p; // (T,T)
-        const real *q = x + q_at(&d, b, h), *k = q + C, *v = q + 2 * C;
-        real *dq = qkv->grad + q_at(&d, b, h), *dk = dq + C, *dv = dq + 2 * C;
-        const real *dy = n->out->grad + y_at(&d, b, h), *lse = ctx->lse + (size_t)bh * T;
+        nl_real *p = ctx->scratch + (size_t)omp_get_thread_num() * 3 * TT, *dp = p + TT, *pd = p; // (T,T)
+        const nl_real *q = x + q_at(&d, b, h), *k = q + C, *v = q + 2 * C;
+        nl_real *dq = qkv->grad + q_at(&d, b, h), *dk = dq + C, *dv = dq + 2 * C;
+        const nl_real *dy = n->out->grad + y_at(&d, b, h), *lse = ctx->lse + (size_t)bh * T;
         gemm_ld(false, true, T, T, d.hd, d.scale, q, C3, k, C3, 0, p, T); // s again
         for (int i = 0; i < T; i++) softmax_row_from_lse(p + (size_t)i * T, i + 1, T, lse[i]);
         if (d.p > 0) {
             pd = p + 2 * TT;
-            memcpy(pd, p, TT * sizeof(real));
+            memcpy(pd, p, TT * sizeof(nl_real));
             attn_dropout(pd, &d, ctx->seed, bh);
         }
         gemm_ld(true, false, T, d.hd, T, 1, pd, T, dy, C, 1, dv, C3);
         gemm_ld(false, true, T, T, d.hd, 1, dy, C, v, C3, 0, dp, T);
         attn_dropout(dp, &d, ctx->seed, bh);
         for (int i = 0; i < T; i++) { // dS, in place of dP
-            real *dpr = dp + (size_t)i * T, *pr = p + (size_t)i * T;
+            nl_real *dpr = dp + (size_t)i * T, *pr = p + (size_t)i * T;
             double dot = 0;
 #pragma omp simd reduction(+ : dot)
             for (int j = 0; j <= i; j++) dot += (double)dpr[j] * pr[j];
 #pragma omp simd
-            for (int j = 0; j < T; j++) dpr[j] = pr[j] * (dpr[j] - (real)dot);
+            for (int j = 0; j < T; j++) dpr[j] = pr[j] * (dpr[j] - (nl_real)dot);
         }
         gemm_ld(false, false, T, d.hd, T, d.scale, dp, T, k, C3, 1, dq, C3);
         gemm_ld(true, false, T, d.hd, T, d.scale, dp, T, q, C3, 1, dk, C3);

@@ -30,7 +30,7 @@ static Bcast bcast_plan(Shape a, Shape b, Shape *out) {
     for (int k = 0; k < 4; k++) {
         int da = k >= 4 - a.ndim ? a.d[k - (4 - a.ndim)] : 1;
         int db = k >= 4 - b.ndim ? b.d[k - (4 - b.ndim)] : 1;
-        CHECK(da == db || da == 1 || db == 1, "cannot broadcast %s with %s", shape_str(a, s1),
+        NL_CHECK(da == db || da == 1 || db == 1, "cannot broadcast %s with %s", shape_str(a, s1),
               shape_str(b, s2));
         p.d[k] = da > db ? da : db;
         if (k >= 4 - nd) out->d[k - (4 - nd)] = p.d[k];
@@ -50,19 +50,19 @@ static void bcast_row(const Bcast *p, size_t r, size_t *ia, size_t *ib) {
 
 typedef enum { BC_ADD, BC_MUL } BcastOp;
 
-static void bcast_forward(const Bcast *p, BcastOp op, real *y, const real *a, const real *b) {
+static void bcast_forward(const Bcast *p, BcastOp op, nl_real *y, const nl_real *a, const nl_real *b) {
     for (size_t r = 0, o = 0; r < bcast_rows(p); r++) {
         size_t ia, ib;
         bcast_row(p, r, &ia, &ib);
         for (int i3 = 0; i3 < p->d[3]; i3++, o++) {
-            real x = a[ia + i3 * p->sa[3]], z = b[ib + i3 * p->sb[3]];
+            nl_real x = a[ia + i3 * p->sa[3]], z = b[ib + i3 * p->sb[3]];
             y[o] = op == BC_ADD ? x + z : x * z;
         }
     }
 }
 
-static void bcast_backward(const Bcast *p, BcastOp op, const real *dy, const real *a,
-                           const real *b, real *da, real *db) {
+static void bcast_backward(const Bcast *p, BcastOp op, const nl_real *dy, const nl_real *a,
+                           const nl_real *b, nl_real *da, nl_real *db) {
     for (size_t r = 0, o = 0; r < bcast_rows(p); r++) {
         size_t ia, ib;
         bcast_row(p, r, &ia, &ib);
@@ -84,7 +84,7 @@ static Tensor *bcast_op(Tape *t, Tensor *a, Tensor *b, BcastOp op) {
     return y;
 }
 
-static void bcast_op_backward(Node *n, BcastOp op) {
+static void bcast_op_backward(TapeNode *n, BcastOp op) {
     Tensor *a = n->in[0], *b = n->in[1];
     Shape os;
     Bcast p = bcast_plan(a->shape, b->shape, &os);
@@ -94,33 +94,33 @@ static void bcast_op_backward(Node *n, BcastOp op) {
 
 // y = a + b;  da += dy, db += dy (summed over broadcast dims)
 Tensor *op_add(Tape *t, Tensor *a, Tensor *b) { return bcast_op(t, a, b, BC_ADD); }
-void add_backward(Node *n) { bcast_op_backward(n, BC_ADD); }
+void add_backward(TapeNode *n) { bcast_op_backward(n, BC_ADD); }
 
 // y = a * b;  da += dy * b, db += dy * a (summed over broadcast dims)
 Tensor *op_mul(Tape *t, Tensor *a, Tensor *b) { return bcast_op(t, a, b, BC_MUL); }
-void mul_backward(Node *n) { bcast_op_backward(n, BC_MUL); }
+void mul_backward(TapeNode *n) { bcast_op_backward(n, BC_MUL); }
 
 // ---- scalar affine ---------------------------------------------------------------------------
 // y = s * x + c;  dx += s * dy
 Tensor *op_affine(Tape *t, Tensor *x, double s, double c) {
     Tensor *y = tape_output(t, x->shape, 1, &x);
     size_t n = tensor_numel(x);
-    for (size_t i = 0; i < n; i++) y->data[i] = (real)s * x->data[i] + (real)c;
-    Node *nd = record(t, OP_AFFINE, y, 1, &x);
+    for (size_t i = 0; i < n; i++) y->data[i] = (nl_real)s * x->data[i] + (nl_real)c;
+    TapeNode *nd = record(t, OP_AFFINE, y, 1, &x);
     if (nd) nd->arg[0] = s;
     return y;
 }
-void affine_backward(Node *n) {
+void affine_backward(TapeNode *n) {
     Tensor *x = n->in[0];
     if (!x->grad) return;
-    real s = (real)n->arg[0];
+    nl_real s = (nl_real)n->arg[0];
     size_t len = tensor_numel(x);
     for (size_t i = 0; i < len; i++) x->grad[i] += s * n->out->grad[i];
 }
 
 // ---- unary functions (kernels and their derivatives in tensor/unary.c) ------------------------
-typedef void (*UnaryForward)(real *y, const real *x, size_t n);
-typedef void (*UnaryBackward)(real *dx, const real *dy, const real *x, const real *y, size_t n);
+typedef void (*UnaryForward)(nl_real *y, const nl_real *x, size_t n);
+typedef void (*UnaryBackward)(nl_real *dx, const nl_real *dy, const nl_real *x, const nl_real *y, size_t n);
 
 static Tensor *unary(Tape *t, Tensor *x, OpId op, UnaryForward f) {
     Tensor *y = tape_output(t, x->shape, 1, &x);
@@ -128,22 +128,22 @@ static Tensor *unary(Tape *t, Tensor *x, OpId op, UnaryForward f) {
     record(t, op, y, 1, &x);
     return y;
 }
-static void unary_backward(Node *n, UnaryBackward df) {
+static void unary_backward(TapeNode *n, UnaryBackward df) {
     Tensor *x = n->in[0];
     if (x->grad) df(x->grad, n->out->grad, x->data, n->out->data, tensor_numel(x));
 }
 
 Tensor *op_tanh(Tape *t, Tensor *x) { return unary(t, x, OP_TANH, tanh_forward); }
-void tanh_op_backward(Node *n) { unary_backward(n, tanh_backward); }
+void tanh_op_backward(TapeNode *n) { unary_backward(n, tanh_backward); }
 
 Tensor *op_erf(Tape *t, Tensor *x) { return unary(t, x, OP_ERF, erf_forward); }
-void erf_op_backward(Node *n) { unary_backward(n, erf_backward); }
+void erf_op_backward(TapeNode *n) { unary_backward(n, erf_backward); }
 
 Tensor *op_gelu(Tape *t, Tensor *x) { return unary(t, x, OP_GELU, gelu_forward); }
-void gelu_op_backward(Node *n) { unary_backward(n, gelu_backward); }
+void gelu_op_backward(TapeNode *n) { unary_backward(n, gelu_backward); }
 
 Tensor *op_softplus(Tape *t, Tensor *x) { return unary(t, x, OP_SOFTPLUS, softplus_forward); }
-void softplus_op_backward(Node *n) { unary_backward(n, softplus_backward); }
+void softplus_op_backward(TapeNode *n) { unary_backward(n, softplus_backward); }
 
 Tensor *op_rsqrt(Tape *t, Tensor *x) { return unary(t, x, OP_RSQRT, rsqrt_forward); }
-void rsqrt_op_backward(Node *n) { unary_backward(n, rsqrt_backward); }
+void rsqrt_op_backward(TapeNode *n) { unary_backward(n, rsqrt_backward); }

@@ -13,23 +13,23 @@ typedef struct MatmulDims {
 static MatmulDims matmul_dims(const Tensor *a, const Tensor *b, bool ta, bool tb, Shape *out) {
     char s1[64], s2[64];
     Shape as = a->shape, bs = b->shape;
-    CHECK(as.ndim >= 2 && bs.ndim >= 2, "matmul needs 2+ dims: a %s, b %s", shape_str(as, s1),
+    NL_CHECK(as.ndim >= 2 && bs.ndim >= 2, "matmul needs 2+ dims: a %s, b %s", shape_str(as, s1),
           shape_str(bs, s2));
     int b_rows = bs.d[bs.ndim - 2], b_cols = bs.d[bs.ndim - 1];
     int a_rows = as.d[as.ndim - 2], a_cols = as.d[as.ndim - 1];
     MatmulDims m = {.batch = 1, .N = tb ? b_rows : b_cols};
     *out = as;
     if (bs.ndim == 2) { // b shared: fold a's leading dims into M
-        CHECK(!ta || as.ndim == 2, "matmul with a transposed a needs a 2-D a, got %s",
+        NL_CHECK(!ta || as.ndim == 2, "matmul with a transposed a needs a 2-D a, got %s",
               shape_str(as, s1));
         m.K = ta ? a_rows : a_cols;
         m.M = (int)(shape_numel(as) / (size_t)m.K);
         if (ta) out->d[0] = m.M;
     } else {
-        CHECK(as.ndim == bs.ndim, "batched matmul: a %s and b %s differ in dims", shape_str(as, s1),
+        NL_CHECK(as.ndim == bs.ndim, "batched matmul: a %s and b %s differ in dims", shape_str(as, s1),
               shape_str(bs, s2));
         for (int i = 0; i < as.ndim - 2; i++) {
-            CHECK(as.d[i] == bs.d[i], "batched matmul: leading dims of a %s and b %s differ",
+            NL_CHECK(as.d[i] == bs.d[i], "batched matmul: leading dims of a %s and b %s differ",
                   shape_str(as, s1), shape_str(bs, s2));
             m.batch *= as.d[i];
         }
@@ -37,7 +37,7 @@ static MatmulDims matmul_dims(const Tensor *a, const Tensor *b, bool ta, bool tb
         m.K = ta ? a_rows : a_cols;
         out->d[out->ndim - 2] = m.M;
     }
-    CHECK((tb ? b_cols : b_rows) == m.K, "matmul inner dims differ: a %s%s, b %s%s",
+    NL_CHECK((tb ? b_cols : b_rows) == m.K, "matmul inner dims differ: a %s%s, b %s%s",
           shape_str(as, s1), ta ? "^T" : "", shape_str(bs, s2), tb ? "^T" : "");
     out->d[out->ndim - 1] = m.N;
     m.a_step = (size_t)m.M * m.K;
@@ -55,27 +55,27 @@ Tensor *op_matmul(Tape *t, Tensor *a, Tensor *b, bool ta, bool tb) {
     for (int i = 0; i < m.batch; i++)
         gemm(ta, tb, m.M, m.N, m.K, 1, a->data + i * m.a_step, b->data + i * m.b_step, 0,
              c->data + i * m.c_step);
-    Node *n = record(t, OP_MATMUL, c, 2, in);
+    TapeNode *n = record(t, OP_MATMUL, c, 2, in);
     if (n) n->iarg[0] = ta, n->iarg[1] = tb;
     return c;
 }
 // dA = dC op(B)^T  (stored transposed when ta: dA = op(B) dC^T)
 // dB = op(A)^T dC  (stored transposed when tb: dB = dC^T op(A))
-void matmul_backward(Node *n) {
+void matmul_backward(TapeNode *n) {
     Tensor *a = n->in[0], *b = n->in[1], *c = n->out;
     bool ta = n->iarg[0], tb = n->iarg[1];
     Shape os;
     MatmulDims m = matmul_dims(a, b, ta, tb, &os);
     for (int i = 0; i < m.batch; i++) {
-        const real *A = a->data + i * m.a_step, *B = b->data + i * m.b_step;
-        const real *dC = c->grad + i * m.c_step;
+        const nl_real *A = a->data + i * m.a_step, *B = b->data + i * m.b_step;
+        const nl_real *dC = c->grad + i * m.c_step;
         if (a->grad) {
-            real *dA = a->grad + i * m.a_step;
+            nl_real *dA = a->grad + i * m.a_step;
             if (!ta) gemm(false, !tb, m.M, m.K, m.N, 1, dC, B, 1, dA);
             else gemm(tb, true, m.K, m.M, m.N, 1, B, dC, 1, dA);
         }
         if (b->grad) {
-            real *dB = b->grad + i * m.b_step;
+            nl_real *dB = b->grad + i * m.b_step;
             if (!tb) gemm(!ta, false, m.K, m.N, m.M, 1, A, dC, 1, dB);
             else gemm(true, ta, m.N, m.K, m.M, 1, dC, A, 1, dB);
         }

@@ -10,19 +10,19 @@ static Tensor *group_sum(Tape *t, Tensor *x, Shape out_shape, bool mean) {
     for (size_t g = 0; g < groups; g++) {
         double acc = 0;
         for (size_t i = 0; i < G; i++) acc += x->data[g * G + i];
-        y->data[g] = (real)(scale * acc);
+        y->data[g] = (nl_real)(scale * acc);
     }
-    Node *n = record(t, OP_SUM, y, 1, &x);
+    TapeNode *n = record(t, OP_SUM, y, 1, &x);
     if (n) n->arg[0] = scale;
     return y;
 }
-void sum_backward(Node *n) {
+void sum_backward(TapeNode *n) {
     Tensor *x = n->in[0];
     if (!x->grad) return;
     size_t groups = tensor_numel(n->out), G = tensor_numel(x) / groups;
-    real scale = (real)n->arg[0];
+    nl_real scale = (nl_real)n->arg[0];
     for (size_t g = 0; g < groups; g++) {
-        real d = scale * n->out->grad[g];
+        nl_real d = scale * n->out->grad[g];
         for (size_t i = 0; i < G; i++) x->grad[g * G + i] += d;
     }
 }
@@ -32,7 +32,7 @@ static Shape last_reduced(Shape s) {
     return s;
 }
 
-Tensor *op_sum(Tape *t, Tensor *x) { return group_sum(t, x, SHAPE(1), false); }
-Tensor *op_mean(Tape *t, Tensor *x) { return group_sum(t, x, SHAPE(1), true); }
+Tensor *op_sum(Tape *t, Tensor *x) { return group_sum(t, x, NL_SHAPE(1), false); }
+Tensor *op_mean(Tape *t, Tensor *x) { return group_sum(t, x, NL_SHAPE(1), true); }
 Tensor *op_sum_last(Tape *t, Tensor *x) { return group_sum(t, x, last_reduced(x->shape), false); }
 Tensor *op_mean_last(Tape *t, Tensor *x) { return group_sum(t, x, last_reduced(x->shape), true); }

@@ -19,7 +19,7 @@ static Perm transpose_plan(Shape s, int d0, int d1, Shape *out) {
     int nd = s.ndim, off = 4 - nd;
     if (d0 < 0) d0 += nd;
     if (d1 < 0) d1 += nd;
-    CHECK(d0 >= 0 && d0 < nd && d1 >= 0 && d1 < nd, "transpose dims out of range for %d dims", nd);
+    NL_CHECK(d0 >= 0 && d0 < nd && d1 >= 0 && d1 < nd, "transpose dims out of range for %d dims", nd);
     int in_d[4];
     size_t in_st[4], st = 1;
     for (int k = 3; k >= 0; k--) {
@@ -49,16 +49,16 @@ Tensor *op_transpose(Tape *t, Tensor *x, int d0, int d1) {
             for (int i2 = 0; i2 < p.d[2]; i2++)
                 for (int i3 = 0; i3 < p.d[3]; i3++)
                     y->data[o++] = x->data[i0 * p.st[0] + i1 * p.st[1] + i2 * p.st[2] + i3 * p.st[3]];
-    Node *n = record(t, OP_TRANSPOSE, y, 1, &x);
+    TapeNode *n = record(t, OP_TRANSPOSE, y, 1, &x);
     if (n) n->iarg[0] = d0, n->iarg[1] = d1;
     return y;
 }
-void transpose_backward(Node *n) {
+void transpose_backward(TapeNode *n) {
     Tensor *x = n->in[0];
     if (!x->grad) return;
     Shape os;
     Perm p = transpose_plan(x->shape, n->iarg[0], n->iarg[1], &os);
-    const real *dy = n->out->grad;
+    const nl_real *dy = n->out->grad;
     size_t o = 0;
     for (int i0 = 0; i0 < p.d[0]; i0++)
         for (int i1 = 0; i1 < p.d[1]; i1++)

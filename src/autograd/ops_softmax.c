@@ -12,14 +12,14 @@ Tensor *op_softmax(Tape *t, Tensor *x, bool causal) {
     int C = shape_last(s);
     int block = s.ndim >= 2 ? s.d[s.ndim - 2] : 1;
     char buf[64];
-    CHECK(!causal || (s.ndim >= 2 && block <= C),
+    NL_CHECK(!causal || (s.ndim >= 2 && block <= C),
           "causal softmax needs (..., T, T) scores, got %s", shape_str(s, buf));
     Tensor *y = tape_output(t, s, 1, &x);
     softmax_forward(y->data, x->data, shape_rows(s), C, block, causal);
     record(t, OP_SOFTMAX, y, 1, &x);
     return y;
 }
-void softmax_op_backward(Node *n) {
+void softmax_op_backward(TapeNode *n) {
     Tensor *x = n->in[0];
     if (x->grad)
         softmax_backward(x->grad, n->out->grad, n->out->data, shape_rows(x->shape),
@@ -28,7 +28,7 @@ void softmax_op_backward(Node *n) {
 
 // Saved for backward: the softmax of every row and a copy of the targets.
 typedef struct CrossEntropyCtx {
-    real *probs;      // (rows, V)
+    nl_real *probs;      // (rows, V)
     int32_t *targets; // (rows)
 } CrossEntropyCtx;
 
@@ -36,11 +36,11 @@ typedef struct CrossEntropyCtx {
 Tensor *op_cross_entropy(Tape *t, Tensor *logits, const int32_t *targets) {
     size_t rows = shape_rows(logits->shape);
     int V = shape_last(logits->shape);
-    Tensor *loss = tape_output(t, SHAPE(1), 1, &logits);
-    real *probs = arena_alloc(t->arena, rows * V * sizeof(real));
+    Tensor *loss = tape_output(t, NL_SHAPE(1), 1, &logits);
+    nl_real *probs = arena_alloc(t->arena, rows * V * sizeof(nl_real));
     double total = cross_entropy_forward(probs, logits->data, targets, rows, V);
-    loss->data[0] = (real)(total / (double)rows);
-    Node *n = record(t, OP_CROSS_ENTROPY, loss, 1, &logits);
+    loss->data[0] = (nl_real)(total / (double)rows);
+    TapeNode *n = record(t, OP_CROSS_ENTROPY, loss, 1, &logits);
     if (n) {
         CrossEntropyCtx *ctx = arena_alloc(t->arena, sizeof *ctx);
         ctx->probs = probs;
@@ -50,11 +50,11 @@ Tensor *op_cross_entropy(Tape *t, Tensor *logits, const int32_t *targets) {
     }
     return loss;
 }
-void cross_entropy_op_backward(Node *n) {
+void cross_entropy_op_backward(TapeNode *n) {
     Tensor *x = n->in[0];
     if (!x->grad) return;
     CrossEntropyCtx *ctx = n->ctx;
     size_t rows = shape_rows(x->shape);
     cross_entropy_backward(x->grad, ctx->probs, ctx->targets, rows, shape_last(x->shape),
-                           n->out->grad[0] / (real)rows);
+                           n->out->grad[0] / (nl_real)rows);
 }

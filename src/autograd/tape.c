@@ -1,5 +1,5 @@
 // Recording nodes and the reverse sweep.
-#include "tape.h"
+#include "normlab/tape.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -8,7 +8,7 @@
 
 int tape_init(Tape *t, Arena *step_arena, int max_nodes) {
     *t = (Tape){.arena = step_arena, .cap = max_nodes, .grad_enabled = true};
-    t->nodes = malloc((size_t)max_nodes * sizeof(Node));
+    t->nodes = malloc((size_t)max_nodes * sizeof(TapeNode));
     return t->nodes ? 0 : -1;
 }
 
@@ -51,7 +51,7 @@ void tape_profile_mark(Tape *t) {
 static double *profile_slot(TapeProfile *p, const OpDef *def, bool backward) {
     int i = 0;
     while (i < p->n && p->op[i].def != def) i++;
-    CHECK(i < TAPE_PROFILE_OPS, "more than %d distinct ops in a profile", TAPE_PROFILE_OPS);
+    NL_CHECK(i < TAPE_PROFILE_OPS, "more than %d distinct ops in a profile", TAPE_PROFILE_OPS);
     if (i == p->n) p->op[p->n++] = (TapeOpTime){.def = def};
     return backward ? &p->op[i].bwd : &p->op[i].fwd;
 }
@@ -85,7 +85,7 @@ static void grad_ensure(Tape *t, Tensor *x) {
         x->grad = x->base->grad + x->base_offset;
         return;
     }
-    size_t bytes = tensor_numel(x) * sizeof(real);
+    size_t bytes = tensor_numel(x) * sizeof(nl_real);
     TapeFreeGrads *f = free_list(t, bytes);
     if (f && f->head) {
         x->grad = f->head;
@@ -97,7 +97,7 @@ static void grad_ensure(Tape *t, Tensor *x) {
 }
 
 static void grad_release(Tape *t, Tensor *x) {
-    size_t bytes = tensor_numel(x) * sizeof(real);
+    size_t bytes = tensor_numel(x) * sizeof(nl_real);
     TapeFreeGrads *f = bytes >= sizeof(void *) ? free_list(t, bytes) : NULL;
     if (f) {
         *(void **)x->grad = f->head;
@@ -106,25 +106,25 @@ static void grad_release(Tape *t, Tensor *x) {
     x->grad = NULL;
 }
 
-Node *tape_record(Tape *t, const OpDef *def, Tensor *out, int n_in, Tensor *const *in) {
+TapeNode *tape_record(Tape *t, const OpDef *def, Tensor *out, int n_in, Tensor *const *in) {
     if (!out->needs_grad) return NULL;
-    CHECK(n_in >= 1 && n_in <= TAPE_MAX_INPUTS, "op %s: %d inputs (1..%d allowed)", def->name, n_in,
+    NL_CHECK(n_in >= 1 && n_in <= TAPE_MAX_INPUTS, "op %s: %d inputs (1..%d allowed)", def->name, n_in,
           TAPE_MAX_INPUTS);
-    CHECK(t->n < t->cap, "tape full at %d nodes (op %s): pass a larger max_nodes to tape_init",
+    NL_CHECK(t->n < t->cap, "tape full at %d nodes (op %s): pass a larger max_nodes to tape_init",
           t->cap, def->name);
     if (t->profile) {
         double now = tape_clock();
         *profile_slot(t->profile, def, false) += now - t->profile->mark;
         t->profile->mark = now;
     }
-    Node *n = &t->nodes[t->n++];
-    *n = (Node){.def = def, .n_in = n_in, .out = out, .scope = t->scope};
+    TapeNode *n = &t->nodes[t->n++];
+    *n = (TapeNode){.def = def, .n_in = n_in, .out = out, .scope = t->scope};
     for (int i = 0; i < n_in; i++) n->in[i] = in[i];
     return n;
 }
 
-static bool all_finite(const real *x, size_t n) {
-    real acc = 0; // NaN or Inf anywhere makes x[i] * 0 NaN, and the sum with it
+static bool all_finite(const nl_real *x, size_t n) {
+    nl_real acc = 0; // NaN or Inf anywhere makes x[i] * 0 NaN, and the sum with it
 #pragma omp simd reduction(+ : acc)
     for (size_t i = 0; i < n; i++) acc += x[i] * 0;
     return acc == 0;
@@ -139,13 +139,13 @@ int tape_find_nonfinite(const Tape *t) {
 // The reverse sweep; with check, stops at the first node whose backward wrote a non-finite grad
 // into one of its inputs and returns its index (-1: none, or no check).
 static int backward(Tape *t, Tensor *loss, bool check) {
-    CHECK(tensor_numel(loss) == 1, "backward starts from a scalar loss; this tensor has %zu elements",
+    NL_CHECK(tensor_numel(loss) == 1, "backward starts from a scalar loss; this tensor has %zu elements",
           tensor_numel(loss));
-    CHECK(loss->needs_grad, "the loss needs no grad: no parameter fed it, or grad was disabled");
+    NL_CHECK(loss->needs_grad, "the loss needs no grad: no parameter fed it, or grad was disabled");
     grad_ensure(t, loss);
     loss->grad[0] = 1;
     for (int i = t->n - 1; i >= 0; i--) {
-        Node *n = &t->nodes[i];
+        TapeNode *n = &t->nodes[i];
         if (!n->out->grad) continue; // nothing downstream of this output reached the loss
         double t0 = t->profile ? tape_clock() : 0;
         for (int k = 0; k < n->n_in; k++) grad_ensure(t, n->in[k]);

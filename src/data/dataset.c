@@ -1,5 +1,5 @@
 // Loading, vocabulary, split and batches.
-#include "dataset.h"
+#include "normlab/dataset.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -8,7 +8,7 @@
 #include <sys/stat.h>
 #include <zlib.h>
 
-#include "../tensor/check.h"
+#include "normlab/check.h"
 
 static void vocab_index(Dataset *d) {
     for (int b = 0; b < 256; b++) d->id_of[b] = -1;
@@ -134,7 +134,7 @@ const char *dataset_check_context(const Dataset *d, int T, char *buf, size_t len
 void dataset_batch(const Dataset *d, bool val, int B, int T, Rng *rng, int32_t *idx, int32_t *targets) {
     const int32_t *split = d->tokens + (val ? d->n_train : 0);
     size_t n = val ? d->n - d->n_train : d->n_train;
-    CHECK(n > (size_t)T && n - T <= UINT32_MAX, "split of %zu tokens for context %d", n, T);
+    NL_CHECK(n > (size_t)T && n - T <= UINT32_MAX, "split of %zu tokens for context %d", n, T);
     for (int b = 0; b < B; b++) {
         size_t off = rng_below(rng, (uint32_t)(n - T)); // n - T offsets leave room for the targets
         memcpy(idx + (size_t)b * T, split + off, T * sizeof(int32_t));

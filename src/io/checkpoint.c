@@ -1,10 +1,10 @@
 // Named parameter blocks in safetensors files.
-#include "checkpoint.h"
+#include "normlab/checkpoint.h"
 
 #include <stdio.h>
 #include <string.h>
 
-int params_entries(const ParamSet *ps, const real *block, const char *prefix, StEntry *out,
+int params_entries(const ParamSet *ps, const nl_real *block, const char *prefix, StEntry *out,
                    char *names) {
     for (int i = 0; i < ps->n; i++) {
         const Param *p = &ps->list[i];
@@ -40,7 +40,7 @@ int specs_check(const StFile *f, const ParamSpec *specs, int n, const char *pref
     return 0;
 }
 
-int params_read(const StFile *f, const ParamSet *ps, real *block, const char *prefix, char *err,
+int params_read(const StFile *f, const ParamSet *ps, nl_real *block, const char *prefix, char *err,
                 size_t errlen) {
     for (int i = 0; i < ps->n; i++) {
         const Param *p = &ps->list[i];

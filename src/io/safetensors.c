@@ -1,5 +1,5 @@
 // safetensors writing (atomic) and reading (validated).
-#include "safetensors.h"
+#include "normlab/safetensors.h"
 
 #include <cJSON.h>
 #include <errno.h>
@@ -221,17 +221,17 @@ int64_t st_numel(const StTensor *t) {
     return n;
 }
 
-int st_read_reals(const StTensor *t, real *out, size_t numel) {
+int st_read_reals(const StTensor *t, nl_real *out, size_t numel) {
     if ((t->dtype != ST_F32 && t->dtype != ST_F64) || (size_t)st_numel(t) != numel) return -1;
     for (size_t i = 0; i < numel; i++) {
         if (t->dtype == ST_F32) {
             float v;
             memcpy(&v, t->data + 4 * i, 4);
-            out[i] = (real)v;
+            out[i] = (nl_real)v;
         } else {
             double v;
             memcpy(&v, t->data + 8 * i, 8);
-            out[i] = (real)v;
+            out[i] = (nl_real)v;
         }
     }
     return 0;

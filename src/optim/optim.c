@@ -1,6 +1,6 @@
 // AdamW and SGD updates, clipping, and the schedule. Each update is one flat loop per parameter
 // (weight decay is per parameter: only matrices and embeddings decay).
-#include "optim.h"
+#include "normlab/optim.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -10,11 +10,11 @@ const char *const OPTIM_NAMES[OPTIM_COUNT] = {"adamw", "sgd"};
 
 int optim_init(Optimizer *o, const OptimConfig *cfg, size_t numel) {
     *o = (Optimizer){.cfg = *cfg, .numel = numel};
-    o->m = aligned_alloc(64, numel * sizeof(real));
-    o->v = aligned_alloc(64, numel * sizeof(real));
+    o->m = aligned_alloc(64, numel * sizeof(nl_real));
+    o->v = aligned_alloc(64, numel * sizeof(nl_real));
     if (!o->m || !o->v) return optim_free(o), -1;
-    memset(o->m, 0, numel * sizeof(real));
-    memset(o->v, 0, numel * sizeof(real));
+    memset(o->m, 0, numel * sizeof(nl_real));
+    memset(o->v, 0, numel * sizeof(nl_real));
     return 0;
 }
 
@@ -31,11 +31,11 @@ void optim_free(Optimizer *o) {
 //   p *= 1 - lr wd                    (decoupled decay; decaying parameters only)
 //   m += (1 - b1) (g - m);  v = b2 v + (1 - b2) g^2
 //   p -= lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)
-static void adamw_update(real *p, const real *g, real *m, real *v, size_t n, double lr, double wd,
+static void adamw_update(nl_real *p, const nl_real *g, nl_real *m, nl_real *v, size_t n, double lr, double wd,
                          const OptimConfig *c, long t) {
-    real decay = (real)(1 - lr * wd), b1 = (real)c->beta1, b2 = (real)c->beta2;
-    real step_size = (real)(lr / (1 - pow(c->beta1, (double)t)));
-    real bc2_sqrt = (real)sqrt(1 - pow(c->beta2, (double)t)), eps = (real)c->eps;
+    nl_real decay = (nl_real)(1 - lr * wd), b1 = (nl_real)c->beta1, b2 = (nl_real)c->beta2;
+    nl_real step_size = (nl_real)(lr / (1 - pow(c->beta1, (double)t)));
+    nl_real bc2_sqrt = (nl_real)sqrt(1 - pow(c->beta2, (double)t)), eps = (nl_real)c->eps;
 #pragma omp parallel for simd schedule(static) if (n >= OPTIM_PARALLEL_MIN)
     for (size_t i = 0; i < n; i++) {
         p[i] *= decay;
@@ -47,13 +47,13 @@ static void adamw_update(real *p, const real *g, real *m, real *v, size_t n, dou
 
 // torch.optim.SGD with momentum mu (dampening 0), coupled weight decay:
 //   d = g + wd p;  buf = d on the first step, else mu buf + d;  p -= lr buf
-static void sgd_update(real *p, const real *g, real *buf, size_t n, double lr, double wd, double mu,
+static void sgd_update(nl_real *p, const nl_real *g, nl_real *buf, size_t n, double lr, double wd, double mu,
                        long t) {
 #pragma omp parallel for simd schedule(static) if (n >= OPTIM_PARALLEL_MIN)
     for (size_t i = 0; i < n; i++) {
-        real d = g[i] + (real)wd * p[i];
-        buf[i] = t == 1 ? d : (real)mu * buf[i] + d;
-        p[i] -= (real)lr * buf[i];
+        nl_real d = g[i] + (nl_real)wd * p[i];
+        buf[i] = t == 1 ? d : (nl_real)mu * buf[i] + d;
+        p[i] -= (nl_real)lr * buf[i];
     }
 }
 
@@ -86,7 +86,7 @@ double grad_norm(const ParamSet *ps) {
 
 void grad_clip(ParamSet *ps, double norm, double max_norm) {
     if (max_norm > 0 && max_norm / (norm + 1e-6) < 1) {
-        real scale = (real)(max_norm / (norm + 1e-6));
+        nl_real scale = (nl_real)(max_norm / (norm + 1e-6));
 #pragma omp parallel for simd schedule(static) if (ps->numel >= OPTIM_PARALLEL_MIN)
         for (size_t i = 0; i < ps->numel; i++) ps->grad[i] *= scale;
     }

@@ -1,5 +1,5 @@
 // Bump allocation, measured-on-first-use sizing, and the needed-vs-available report.
-#include "arena.h"
+#include "normlab/arena.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -8,7 +8,7 @@
 
 #include <sys/mman.h>
 
-#include "check.h"
+#include "normlab/check.h"
 
 // Arena memory is mapped from the system directly, not malloc'ed: unmapping gives it back at once,
 // so a measured arena's temporary chunks are gone before its block is taken (with malloc, freed
@@ -58,11 +58,11 @@ static void *chunk_alloc(Arena *a, size_t bytes) {
     ArenaChunk *c = a->chunks;
     if (!c || c->cap - c->used < bytes) {
         c = malloc(sizeof *c);
-        CHECK(c, "arena '%s': out of memory while measuring", a->name);
+        NL_CHECK(c, "arena '%s': out of memory while measuring", a->name);
         c->cap = bytes > CHUNK_MIN ? bytes : CHUNK_MIN;
         c->used = 0;
         c->mem = pages_alloc(c->cap);
-        CHECK(c->mem, "arena '%s': out of memory while measuring (%zu bytes)", a->name, c->cap);
+        NL_CHECK(c->mem, "arena '%s': out of memory while measuring (%zu bytes)", a->name, c->cap);
         c->next = a->chunks;
         a->chunks = c;
     }
@@ -77,7 +77,7 @@ void *arena_alloc(Arena *a, size_t bytes) {
     if (a->measuring) {
         p = chunk_alloc(a, bytes);
     } else {
-        CHECK(a->cap - a->used >= bytes,
+        NL_CHECK(a->cap - a->used >= bytes,
               "arena '%s' exhausted: needed %zu bytes, available %zu.\n"
               "  A measured arena is sized by its first use: the work done between resets must\n"
               "  not grow after the first step (same batch shape, same model).",
@@ -100,7 +100,7 @@ void arena_reset(Arena *a) {
         chunks_free(a);
         a->cap = a->peak;
         a->base = pages_alloc(a->cap);
-        CHECK(a->base, "arena '%s': cannot allocate its measured size of %zu bytes", a->name,
+        NL_CHECK(a->base, "arena '%s': cannot allocate its measured size of %zu bytes", a->name,
               a->cap);
         a->measuring = false;
     }
@@ -108,7 +108,7 @@ void arena_reset(Arena *a) {
 }
 
 void arena_rewind(Arena *a, size_t mark) {
-    CHECK(mark <= a->used, "arena '%s': rewind to %zu past the top %zu", a->name, mark, a->used);
+    NL_CHECK(mark <= a->used, "arena '%s': rewind to %zu past the top %zu", a->name, mark, a->used);
     // While measuring, chunk memory after the mark is not reused; the peak is what counts.
     a->used = mark;
 }

@@ -3,9 +3,9 @@
 
 #include "kernels.h"
 
-void gemm_ld(bool ta, bool tb, int M, int N, int K, real alpha, const real *A, int lda,
-             const real *B, int ldb, real beta, real *C, int ldc) {
-#ifdef REAL_IS_DOUBLE
+void gemm_ld(bool ta, bool tb, int M, int N, int K, nl_real alpha, const nl_real *A, int lda,
+             const nl_real *B, int ldb, nl_real beta, nl_real *C, int ldc) {
+#ifdef NL_REAL_IS_DOUBLE
     cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, M, N,
                 K, alpha, A, lda, B, ldb, beta, C, ldc);
 #else

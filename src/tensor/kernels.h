@@ -5,17 +5,17 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "real.h"
+#include "normlab/real.h"
 #include "vecmath.h"
 
 // C (M,N) = alpha * op(A) op(B) + beta * C, row-major. op(A) is (M,K): A is stored (M,K), or (K,M)
 // when ta. op(B) is (K,N): B is stored (K,N), or (N,K) when tb. Through cblas ?gemm, never copying.
 // gemm_ld takes each matrix's row stride (leading dim), so it can work on a column block of a wider
 // matrix in place (one head's q inside q|k|v); gemm is the packed case.
-void gemm_ld(bool ta, bool tb, int M, int N, int K, real alpha, const real *A, int lda,
-             const real *B, int ldb, real beta, real *C, int ldc);
-static inline void gemm(bool ta, bool tb, int M, int N, int K, real alpha, const real *A,
-                        const real *B, real beta, real *C) {
+void gemm_ld(bool ta, bool tb, int M, int N, int K, nl_real alpha, const nl_real *A, int lda,
+             const nl_real *B, int ldb, nl_real beta, nl_real *C, int ldc);
+static inline void gemm(bool ta, bool tb, int M, int N, int K, nl_real alpha, const nl_real *A,
+                        const nl_real *B, nl_real beta, nl_real *C) {
     gemm_ld(ta, tb, M, N, K, alpha, A, ta ? M : K, B, tb ? K : N, beta, C, N);
 }
 
@@ -28,66 +28,66 @@ static inline void gemm(bool ta, bool tb, int M, int N, int K, real alpha, const
 // (a scalar fallback per element, which made saturated DyT steps 2.5x slower), and subnormal
 // arithmetic is slow everywhere after it.
 // Inline here so the `omp simd` loops that call it (tanh, DyT) vectorise.
-#ifdef REAL_IS_DOUBLE
+#ifdef NL_REAL_IS_DOUBLE
 #define TANH_DERIVATIVE_ZERO 354.0
 #else
 #define TANH_DERIVATIVE_ZERO 44.0f
 #endif
-static inline real tanh_derivative(real z) {
-    real az = z < 0 ? -z : z, clamped = az < TANH_DERIVATIVE_ZERO ? az : TANH_DERIVATIVE_ZERO;
-#ifdef REAL_IS_DOUBLE
-    real e = exp(-2 * clamped);
+static inline nl_real tanh_derivative(nl_real z) {
+    nl_real az = z < 0 ? -z : z, clamped = az < TANH_DERIVATIVE_ZERO ? az : TANH_DERIVATIVE_ZERO;
+#ifdef NL_REAL_IS_DOUBLE
+    nl_real e = exp(-2 * clamped);
 #else
-    real e = expf(-2 * clamped);
+    nl_real e = expf(-2 * clamped);
 #endif
     return az < TANH_DERIVATIVE_ZERO ? 4 * e / ((1 + e) * (1 + e)) : 0;
 }
 
 // erf'(u) = (2 / sqrt(pi)) exp(-u^2). Past |u| = ERF_DERIVATIVE_ZERO, exp(-u^2) would be subnormal
 // (as for tanh_derivative above) and is returned as 0. Inline for the `omp simd` loops (erf, Derf).
-#ifdef REAL_IS_DOUBLE
+#ifdef NL_REAL_IS_DOUBLE
 #define ERF_DERIVATIVE_ZERO 26.0
 #else
 #define ERF_DERIVATIVE_ZERO 9.0f
 #endif
-static inline real erf_derivative(real u) {
-    real au = u < 0 ? -u : u, clamped = au < ERF_DERIVATIVE_ZERO ? au : ERF_DERIVATIVE_ZERO;
-    const real two_over_sqrt_pi = (real)1.12837916709551257390;
-#ifdef REAL_IS_DOUBLE
-    real e = exp(-clamped * clamped);
+static inline nl_real erf_derivative(nl_real u) {
+    nl_real au = u < 0 ? -u : u, clamped = au < ERF_DERIVATIVE_ZERO ? au : ERF_DERIVATIVE_ZERO;
+    const nl_real two_over_sqrt_pi = (nl_real)1.12837916709551257390;
+#ifdef NL_REAL_IS_DOUBLE
+    nl_real e = exp(-clamped * clamped);
 #else
-    real e = expf(-clamped * clamped);
+    nl_real e = expf(-clamped * clamped);
 #endif
     return au < ERF_DERIVATIVE_ZERO ? two_over_sqrt_pi * e : 0;
 }
 
 // Element-wise unary functions: y = f(x); backward dx += dy * f'(x).
-void tanh_forward(real *y, const real *x, size_t n);
-void tanh_backward(real *dx, const real *dy, const real *x, const real *y, size_t n);
-void erf_forward(real *y, const real *x, size_t n);
-void erf_backward(real *dx, const real *dy, const real *x, const real *y, size_t n);
-void gelu_forward(real *y, const real *x, size_t n); // exact: 0.5 x (1 + erf(x / sqrt 2))
-void gelu_backward(real *dx, const real *dy, const real *x, const real *y, size_t n);
-void softplus_forward(real *y, const real *x, size_t n); // log(1 + exp(x)), overflow-safe
-void softplus_backward(real *dx, const real *dy, const real *x, const real *y, size_t n);
-void rsqrt_forward(real *y, const real *x, size_t n); // 1 / sqrt(x); NaN for x < 0
-void rsqrt_backward(real *dx, const real *dy, const real *x, const real *y, size_t n);
+void tanh_forward(nl_real *y, const nl_real *x, size_t n);
+void tanh_backward(nl_real *dx, const nl_real *dy, const nl_real *x, const nl_real *y, size_t n);
+void erf_forward(nl_real *y, const nl_real *x, size_t n);
+void erf_backward(nl_real *dx, const nl_real *dy, const nl_real *x, const nl_real *y, size_t n);
+void gelu_forward(nl_real *y, const nl_real *x, size_t n); // exact: 0.5 x (1 + erf(x / sqrt 2))
+void gelu_backward(nl_real *dx, const nl_real *dy, const nl_real *x, const nl_real *y, size_t n);
+void softplus_forward(nl_real *y, const nl_real *x, size_t n); // log(1 + exp(x)), overflow-safe
+void softplus_backward(nl_real *dx, const nl_real *dy, const nl_real *x, const nl_real *y, size_t n);
+void rsqrt_forward(nl_real *y, const nl_real *x, size_t n); // 1 / sqrt(x); NaN for x < 0
+void rsqrt_backward(nl_real *dx, const nl_real *dy, const nl_real *x, const nl_real *y, size_t n);
 
 // Row reductions over the last dim: rows of length C. Accumulated in double.
 // One row: y = softmax of the first `visible` of x's C entries, the rest 0; returns the log-sum-exp
 // of the visible entries. y may be x. softmax_row_from_lse rebuilds such a row in place from its
 // inputs x (in y) and that log-sum-exp.
-double softmax_row(real *y, const real *x, int visible, int C);
-void softmax_row_from_lse(real *y, int visible, int C, real lse);
+double softmax_row(nl_real *y, const nl_real *x, int visible, int C);
+void softmax_row_from_lse(nl_real *y, int visible, int C, nl_real lse);
 // Softmax of each row. causal: row r of each (n, C) block sees only columns <= r (n = rows_per_block);
 // masked entries get exactly 0.
-void softmax_forward(real *y, const real *x, size_t rows, int C, int rows_per_block, bool causal);
+void softmax_forward(nl_real *y, const nl_real *x, size_t rows, int C, int rows_per_block, bool causal);
 // dx += y * (dy - sum_j dy_j y_j), row by row.
-void softmax_backward(real *dx, const real *dy, const real *y, size_t rows, int C);
+void softmax_backward(nl_real *dx, const nl_real *dy, const nl_real *y, size_t rows, int C);
 // Cross-entropy of each row against an integer target; writes the softmax into probs and returns
 // the sum over rows of -log p[target] (the caller divides by rows for the mean).
-double cross_entropy_forward(real *probs, const real *logits, const int32_t *targets, size_t rows,
+double cross_entropy_forward(nl_real *probs, const nl_real *logits, const int32_t *targets, size_t rows,
                              int C);
 // dlogits += scale * (probs - onehot(target)), with scale = dloss / rows for a mean.
-void cross_entropy_backward(real *dlogits, const real *probs, const int32_t *targets, size_t rows,
-                            int C, real scale);
+void cross_entropy_backward(nl_real *dlogits, const nl_real *probs, const int32_t *targets, size_t rows,
+                            int C, nl_real scale);

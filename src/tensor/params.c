@@ -1,12 +1,12 @@
 // The parameter blocks and table-driven allocation and init.
-#include "params.h"
+#include "normlab/params.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#include "check.h"
+#include "normlab/check.h"
 
-#define PAD (64 / sizeof(real)) // elements per 64 bytes
+#define PAD (64 / sizeof(nl_real)) // elements per 64 bytes
 
 int paramset_alloc(ParamSet *ps, const ParamSpec *specs, int n) {
     *ps = (ParamSet){.n = n};
@@ -15,17 +15,17 @@ int paramset_alloc(ParamSet *ps, const ParamSpec *specs, int n) {
     if (!ps->list || !ps->tensors) return paramset_free(ps), -1;
     size_t off = 0;
     for (int i = 0; i < n; i++) {
-        CHECK(specs[i].lr_mult > 0, "parameter %s: lr_mult must be > 0 (1 for the plain learning rate), got %g",
+        NL_CHECK(specs[i].lr_mult > 0, "parameter %s: lr_mult must be > 0 (1 for the plain learning rate), got %g",
               specs[i].name, specs[i].lr_mult);
         ps->list[i] = (Param){.spec = specs[i], .offset = off};
         off += (shape_numel(specs[i].shape) + PAD - 1) / PAD * PAD;
     }
     ps->numel = off;
-    ps->data = aligned_alloc(64, off * sizeof(real));
-    ps->grad = aligned_alloc(64, off * sizeof(real));
+    ps->data = aligned_alloc(64, off * sizeof(nl_real));
+    ps->grad = aligned_alloc(64, off * sizeof(nl_real));
     if (!ps->data || !ps->grad) return paramset_free(ps), -1;
-    memset(ps->data, 0, off * sizeof(real));
-    memset(ps->grad, 0, off * sizeof(real));
+    memset(ps->data, 0, off * sizeof(nl_real));
+    memset(ps->grad, 0, off * sizeof(nl_real));
     for (int i = 0; i < n; i++) {
         Param *p = &ps->list[i];
         ps->tensors[i] = (Tensor){.data = ps->data + p->offset, .grad = ps->grad + p->offset,
@@ -48,12 +48,12 @@ void paramset_init(ParamSet *ps, Rng *rng) {
         Param *p = &ps->list[i];
         size_t n = tensor_numel(p->t);
         for (size_t j = 0; j < n; j++)
-            p->t->data[j] = (real)(p->spec.init == PARAM_INIT_NORMAL ? p->spec.value * rng_normal(rng)
+            p->t->data[j] = (nl_real)(p->spec.init == PARAM_INIT_NORMAL ? p->spec.value * rng_normal(rng)
                                                                      : p->spec.value);
     }
 }
 
-void paramset_zero_grad(ParamSet *ps) { memset(ps->grad, 0, ps->numel * sizeof(real)); }
+void paramset_zero_grad(ParamSet *ps) { memset(ps->grad, 0, ps->numel * sizeof(nl_real)); }
 
 Param *paramset_find(const ParamSet *ps, const char *name) {
     for (int i = 0; i < ps->n; i++)

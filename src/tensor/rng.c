@@ -1,5 +1,5 @@
 // xoshiro256** (Blackman and Vigna) with splitmix64 seeding, as the reference description gives it.
-#include "rng.h"
+#include "normlab/rng.h"
 
 #include <math.h>
 

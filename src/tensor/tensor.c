@@ -1,15 +1,15 @@
 // Shapes and tensor views.
-#include "tensor.h"
+#include "normlab/tensor.h"
 
 #include <stdio.h>
 #include <string.h>
 
 Shape shape_of(int ndim, const int *d) {
-    CHECK(ndim >= 1 && ndim <= TENSOR_MAX_DIMS, "a shape has 1 to %d dims, got %d",
+    NL_CHECK(ndim >= 1 && ndim <= TENSOR_MAX_DIMS, "a shape has 1 to %d dims, got %d",
           TENSOR_MAX_DIMS, ndim);
     Shape s = {.ndim = ndim};
     for (int i = 0; i < ndim; i++) {
-        CHECK(d[i] >= 1, "dim %d of a shape is %d; every dim must be >= 1", i, d[i]);
+        NL_CHECK(d[i] >= 1, "dim %d of a shape is %d; every dim must be >= 1", i, d[i]);
         s.d[i] = d[i];
     }
     return s;
@@ -40,21 +40,21 @@ const char *shape_str(Shape s, char *buf) {
 Tensor *tensor_new(Arena *a, Shape s, bool needs_grad) {
     Tensor *t = arena_alloc(a, sizeof(Tensor));
     size_t n = shape_numel(s);
-    *t = (Tensor){.data = arena_alloc(a, n * sizeof(real)), .shape = s, .needs_grad = needs_grad};
-    if (needs_grad) t->grad = arena_calloc(a, n * sizeof(real));
+    *t = (Tensor){.data = arena_alloc(a, n * sizeof(nl_real)), .shape = s, .needs_grad = needs_grad};
+    if (needs_grad) t->grad = arena_calloc(a, n * sizeof(nl_real));
     return t;
 }
 
 Tensor *tensor_view(Arena *a, const Tensor *t, Shape s) {
     char b1[64], b2[64];
-    CHECK(shape_numel(s) == tensor_numel(t), "cannot view %s as %s: element counts differ",
+    NL_CHECK(shape_numel(s) == tensor_numel(t), "cannot view %s as %s: element counts differ",
           shape_str(t->shape, b1), shape_str(s, b2));
     return tensor_slice(a, t, 0, s);
 }
 
 Tensor *tensor_slice(Arena *a, const Tensor *t, size_t first, Shape s) {
     char b1[64], b2[64];
-    CHECK(first + shape_numel(s) <= tensor_numel(t), "slice %s at %zu is outside %s", shape_str(s, b1),
+    NL_CHECK(first + shape_numel(s) <= tensor_numel(t), "slice %s at %zu is outside %s", shape_str(s, b1),
           first, shape_str(t->shape, b2));
     Tensor *v = arena_alloc(a, sizeof(Tensor));
     *v = *t;
@@ -66,11 +66,11 @@ Tensor *tensor_slice(Arena *a, const Tensor *t, size_t first, Shape s) {
     return v;
 }
 
-void tensor_fill(Tensor *t, real v) {
+void tensor_fill(Tensor *t, nl_real v) {
     size_t n = tensor_numel(t);
     for (size_t i = 0; i < n; i++) t->data[i] = v;
 }
 
 void tensor_zero_grad(Tensor *t) {
-    if (t->grad) memset(t->grad, 0, tensor_numel(t) * sizeof(real));
+    if (t->grad) memset(t->grad, 0, tensor_numel(t) * sizeof(nl_real));
 }

@@ -11,71 +11,71 @@
 #define PARALLEL_MIN 32768
 
 // y = tanh(x);  dy/dx = sech^2(x) (tanh_derivative, kernels.h)
-void tanh_forward(real *y, const real *x, size_t n) {
+void tanh_forward(nl_real *y, const nl_real *x, size_t n) {
 #pragma omp parallel for simd schedule(static) if (n >= PARALLEL_MIN)
     for (size_t i = 0; i < n; i++) y[i] = tanh(x[i]);
 }
-void tanh_backward(real *dx, const real *dy, const real *x, const real *y, size_t n) {
+void tanh_backward(nl_real *dx, const nl_real *dy, const nl_real *x, const nl_real *y, size_t n) {
     (void)y;
 #pragma omp parallel for simd schedule(static) if (n >= PARALLEL_MIN)
     for (size_t i = 0; i < n; i++) dx[i] += dy[i] * tanh_derivative(x[i]);
 }
 
 // y = erf(x);  dy/dx = (2 / sqrt(pi)) exp(-x^2) (erf_derivative, kernels.h)
-void erf_forward(real *y, const real *x, size_t n) {
+void erf_forward(nl_real *y, const nl_real *x, size_t n) {
 #pragma omp parallel for simd schedule(static) if (n >= PARALLEL_MIN)
     for (size_t i = 0; i < n; i++) y[i] = erf(x[i]);
 }
-void erf_backward(real *dx, const real *dy, const real *x, const real *y, size_t n) {
+void erf_backward(nl_real *dx, const nl_real *dy, const nl_real *x, const nl_real *y, size_t n) {
     (void)y;
 #pragma omp parallel for simd schedule(static) if (n >= PARALLEL_MIN)
     for (size_t i = 0; i < n; i++) dx[i] += dy[i] * erf_derivative(x[i]);
 }
 
 // y = 0.5 x (1 + erf(x / sqrt 2));  dy/dx = Phi(x) + x phi(x), Phi/phi the normal cdf/pdf
-static const real INV_SQRT2 = (real)0.70710678118654752440;
-static const real INV_SQRT_2PI = (real)0.39894228040143267794;
-void gelu_forward(real *y, const real *x, size_t n) {
+static const nl_real INV_SQRT2 = (nl_real)0.70710678118654752440;
+static const nl_real INV_SQRT_2PI = (nl_real)0.39894228040143267794;
+void gelu_forward(nl_real *y, const nl_real *x, size_t n) {
 #pragma omp parallel for simd schedule(static) if (n >= PARALLEL_MIN)
-    for (size_t i = 0; i < n; i++) y[i] = (real)0.5 * x[i] * (1 + erf(x[i] * INV_SQRT2));
+    for (size_t i = 0; i < n; i++) y[i] = (nl_real)0.5 * x[i] * (1 + erf(x[i] * INV_SQRT2));
 }
 // Past |x| = GELU_PDF_ZERO, phi(x) would underflow (exp(-x^2/2) < 1e-38 in float) and is taken as 0:
 // x phi(x) is then below 1e-35. exp of such arguments leaves the vector exp's fast path (10x slower
 // per element), which large activations late in training reach.
-#ifdef REAL_IS_DOUBLE
+#ifdef NL_REAL_IS_DOUBLE
 #define GELU_PDF_ZERO 37.0
 #else
 #define GELU_PDF_ZERO 13.0f
 #endif
-void gelu_backward(real *dx, const real *dy, const real *x, const real *y, size_t n) {
+void gelu_backward(nl_real *dx, const nl_real *dy, const nl_real *x, const nl_real *y, size_t n) {
     (void)y;
 #pragma omp parallel for simd schedule(static) if (n >= PARALLEL_MIN)
     for (size_t i = 0; i < n; i++) {
-        real cdf = (real)0.5 * (1 + erf(x[i] * INV_SQRT2));
-        real ax = fabs(x[i]), xc = ax < GELU_PDF_ZERO ? ax : GELU_PDF_ZERO;
-        real pdf = ax < GELU_PDF_ZERO ? INV_SQRT_2PI * exp((real)-0.5 * xc * xc) : 0;
+        nl_real cdf = (nl_real)0.5 * (1 + erf(x[i] * INV_SQRT2));
+        nl_real ax = fabs(x[i]), xc = ax < GELU_PDF_ZERO ? ax : GELU_PDF_ZERO;
+        nl_real pdf = ax < GELU_PDF_ZERO ? INV_SQRT_2PI * exp((nl_real)-0.5 * xc * xc) : 0;
         dx[i] += dy[i] * (cdf + x[i] * pdf);
     }
 }
 
 // y = log(1 + exp(x)), as max(x,0) + log1p(exp(-|x|)) so exp never overflows;
 // dy/dx = sigmoid(x), as exp(x - y) (= 1 / (1 + exp(-x)), also overflow-free)
-void softplus_forward(real *y, const real *x, size_t n) {
+void softplus_forward(nl_real *y, const nl_real *x, size_t n) {
 #pragma omp parallel for simd schedule(static) if (n >= PARALLEL_MIN)
-    for (size_t i = 0; i < n; i++) y[i] = fmax(x[i], (real)0) + log1p(exp(-fabs(x[i])));
+    for (size_t i = 0; i < n; i++) y[i] = fmax(x[i], (nl_real)0) + log1p(exp(-fabs(x[i])));
 }
-void softplus_backward(real *dx, const real *dy, const real *x, const real *y, size_t n) {
+void softplus_backward(nl_real *dx, const nl_real *dy, const nl_real *x, const nl_real *y, size_t n) {
 #pragma omp parallel for simd schedule(static) if (n >= PARALLEL_MIN)
     for (size_t i = 0; i < n; i++) dx[i] += dy[i] * exp(x[i] - y[i]);
 }
 
 // y = 1 / sqrt(x);  dy/dx = -x^(-3/2) / 2 = -y^3 / 2
-void rsqrt_forward(real *y, const real *x, size_t n) {
+void rsqrt_forward(nl_real *y, const nl_real *x, size_t n) {
 #pragma omp parallel for simd schedule(static) if (n >= PARALLEL_MIN)
     for (size_t i = 0; i < n; i++) y[i] = 1 / sqrt(x[i]);
 }
-void rsqrt_backward(real *dx, const real *dy, const real *x, const real *y, size_t n) {
+void rsqrt_backward(nl_real *dx, const nl_real *dy, const nl_real *x, const nl_real *y, size_t n) {
     (void)x;
 #pragma omp parallel for simd schedule(static) if (n >= PARALLEL_MIN)
-    for (size_t i = 0; i < n; i++) dx[i] += dy[i] * (real)-0.5 * y[i] * y[i] * y[i];
+    for (size_t i = 0; i < n; i++) dx[i] += dy[i] * (nl_real)-0.5 * y[i] * y[i] * y[i];
 }

@@ -13,7 +13,7 @@
 #pragma once
 #include <stdbool.h>
 
-#include "../autograd/tape.h"
+#include "normlab/tape.h"
 
 typedef enum NormKind {
     NORM_LN,
@@ -33,13 +33,28 @@ typedef enum NormKind {
 typedef enum NormScalar { NORM_SCALAR_NONE, NORM_SCALAR_ALPHA, NORM_SCALAR_BETA } NormScalar;
 extern const char *const NORM_SCALAR_NAMES[]; // indexed by NormScalar: NULL, "alpha", "beta"
 
-// One row per kind, indexed by NormKind (size checked against NORM_COUNT in norm.c).
+typedef struct Norm Norm;
+
+// How a kind is trained in the GPT by default (the train program's defaults for it; README,
+// "Defaults", has the search behind each): the embedding scale's initial value in units of
+// sqrt(n_embd) (0: off), alpha0 at ln_1, ln_2, ln_f (the beta kinds start at beta0 = 1/alpha0^2),
+// the peak lr, and the lr multiplier of the norms' scalars and the embedding scale.
+typedef struct NormRecipe {
+    double emb_scale, alpha0[3], lr, scalar_lr_mult;
+} NormRecipe;
+
+// The registry: one row per kind, indexed by NormKind (norm.c; its size is checked against
+// NORM_COUNT). A new kind is its source file (the fused op, its forward and its composite form) and
+// one enum entry and row here.
 typedef struct NormInfo {
     const char *name;  // as given to --norm=
     NormScalar scalar; // its scalar parameter (named by NORM_SCALAR_NAMES), if any
     bool shift;        // a second scalar, the shift s added inside the function (derf)
     bool softplus;     // the stored scalar is passed through softplus before use
     const OpDef *op;   // the fused op
+    Tensor *(*forward)(Tape *t, const Norm *n, Tensor *x);   // the fused forward: y (..., C)
+    Tensor *(*composite)(Tape *t, const Norm *n, Tensor *x); // from primitive ops: u, before w and b
+    NormRecipe recipe;
 } NormInfo;
 extern const NormInfo NORM_TABLE[];
 // The name of kind k's scalar parameter ("alpha", "beta"), or NULL.
@@ -48,7 +63,7 @@ static inline const char *norm_scalar_name(NormKind k) { return NORM_SCALAR_NAME
 static inline bool norm_is_elementwise(NormKind k) { return NORM_TABLE[k].scalar != NORM_SCALAR_NONE; }
 
 // One layer instance: the kind and its parameters (views into the model's parameter block).
-typedef struct Norm {
+struct Norm {
     NormKind kind;
     bool composite; // build from primitive ops instead of the fused op (teaching, checking)
     double eps;     // NORM_EPS in the model; 0 for the exactness identities
@@ -56,7 +71,7 @@ typedef struct Norm {
     Tensor *bias;   // (C), or NULL
     Tensor *scalar; // [1]: alpha or beta as stored (raw, for the softplus kinds), or NULL
     Tensor *shift;  // [1]: derf's s, or NULL
-} Norm;
+};
 
 // y = norm(x) over the last dim. x (..., C) -> (..., C).
 Tensor *norm_forward(Tape *t, const Norm *n, Tensor *x);

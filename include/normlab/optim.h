@@ -4,7 +4,7 @@
 #pragma once
 #include <stdbool.h>
 
-#include "../tensor/params.h"
+#include "normlab/params.h"
 
 typedef enum OptimKind { OPTIM_ADAMW, OPTIM_SGD, OPTIM_COUNT } OptimKind;
 extern const char *const OPTIM_NAMES[OPTIM_COUNT]; // "adamw", "sgd"
@@ -20,7 +20,7 @@ typedef struct OptimConfig {
 typedef struct Optimizer {
     OptimConfig cfg;
     size_t numel;  // the parameter blocks' length
-    real *m, *v;   // (numel): AdamW's first and second moments; SGD's momentum buffer is m
+    nl_real *m, *v;   // (numel): AdamW's first and second moments; SGD's momentum buffer is m
     long steps;    // updates taken so far
 } Optimizer;
 

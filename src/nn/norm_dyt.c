@@ -6,19 +6,20 @@
 #include <tgmath.h>
 
 #include "../tensor/kernels.h"
+#include "normlab/ops.h"
 #include "norm_internal.h"
 
 Tensor *dyt_forward(Tape *t, const Norm *n, Tensor *x) {
     Tensor *y = norm_output(t, n, x);
     size_t rows = shape_rows(x->shape);
     int C = shape_last(x->shape);
-    real *th = arena_alloc(t->arena, rows * C * sizeof(real)); // (rows, C)
-    real a = (real)norm_scalar_value(n->kind, n->scalar);
-    const real *w = n->weight->data, *b = norm_bias_or_zeros(t, n, C);
+    nl_real *th = arena_alloc(t->arena, rows * C * sizeof(nl_real)); // (rows, C)
+    nl_real a = (nl_real)norm_scalar_value(n->kind, n->scalar);
+    const nl_real *w = n->weight->data, *b = norm_bias_or_zeros(t, n, C);
 #pragma omp parallel for schedule(static) if (rows * C >= NORM_PARALLEL_MIN)
     for (size_t r = 0; r < rows; r++) {
-        const real *xr = x->data + r * C; // (C)
-        real *tr = th + r * C, *yr = y->data + r * C;
+        const nl_real *xr = x->data + r * C; // (C)
+        nl_real *tr = th + r * C, *yr = y->data + r * C;
 #pragma omp simd
         for (int j = 0; j < C; j++) {
             tr[j] = tanh(a * xr[j]);
@@ -35,20 +36,20 @@ Tensor *dyt_forward(Tape *t, const Norm *n, Tensor *x) {
 //   da    += sum_ij x_ij * dz_ij            (one scalar: sums over every element)
 //   dalpha += da (dyt), or da * sigmoid(alpha) (dytsp: d softplus / d alpha)
 //   dw_j += sum_rows dy_ij * t_ij,   db_j += sum_rows dy_ij
-static void dyt_backward(Node *node) {
+static void dyt_backward(TapeNode *node) {
     NormNode v = norm_node(node);
     NormKind kind = node->iarg[0];
-    const real *th = node->ctx, *w = v.w->data;
-    real *dw = v.w->grad, *db = v.b ? v.b->grad : NULL;
-    real a = (real)norm_scalar_value(kind, v.s);
+    const nl_real *th = node->ctx, *w = v.w->data;
+    nl_real *dw = v.w->grad, *db = v.b ? v.b->grad : NULL;
+    nl_real a = (nl_real)norm_scalar_value(kind, v.s);
     double da = 0;
     for (size_t r = 0; r < v.rows; r++) {
-        const real *xr = v.x->data + r * v.C, *tr = th + r * v.C;
-        const real *dyr = node->out->grad + r * v.C;
-        real *dxr = v.x->grad ? v.x->grad + r * v.C : NULL;
+        const nl_real *xr = v.x->data + r * v.C, *tr = th + r * v.C;
+        const nl_real *dyr = node->out->grad + r * v.C;
+        nl_real *dxr = v.x->grad ? v.x->grad + r * v.C : NULL;
 #pragma omp simd reduction(+ : da)
         for (int j = 0; j < v.C; j++) {
-            real dz = dyr[j] * w[j] * tanh_derivative(a * xr[j]);
+            nl_real dz = dyr[j] * w[j] * tanh_derivative(a * xr[j]);
             da += (double)dz * xr[j];
             if (dxr) dxr[j] += a * dz;
         }
@@ -59,7 +60,12 @@ static void dyt_backward(Node *node) {
 #pragma omp simd
             for (int j = 0; j < v.C; j++) db[j] += dyr[j];
     }
-    if (v.s->grad) v.s->grad[0] += (real)(da * norm_scalar_slope(kind, v.s));
+    if (v.s->grad) v.s->grad[0] += (nl_real)(da * norm_scalar_slope(kind, v.s));
 }
 
 const OpDef DYT_OP = {"dyt", dyt_backward};
+
+// The composite form: tanh(a x) from primitive ops.
+Tensor *dyt_composite(Tape *t, const Norm *n, Tensor *x) {
+    return op_tanh(t, op_mul(t, x, norm_composite_scalar(t, n)));
+}

@@ -4,9 +4,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "arena.h"
-#include "check.h"
-#include "real.h"
+#include "normlab/arena.h"
+#include "normlab/check.h"
+#include "normlab/real.h"
 
 #define TENSOR_MAX_DIMS 4
 
@@ -16,8 +16,8 @@ typedef struct Shape {
 } Shape;
 
 typedef struct Tensor {
-    real *data;       // (numel)
-    real *grad;       // (numel), NULL when needs_grad is false, or while a tape defers it
+    nl_real *data;       // (numel)
+    nl_real *grad;       // (numel), NULL when needs_grad is false, or while a tape defers it
     Shape shape;
     bool needs_grad;
     const char *name; // for reports (gradcheck, non-finite detection); may be NULL
@@ -27,8 +27,8 @@ typedef struct Tensor {
     size_t base_offset;
 } Tensor;
 
-// SHAPE(B, T, C) builds a Shape from 1 to 4 dimensions.
-#define SHAPE(...) \
+// NL_SHAPE(B, T, C) builds a Shape from 1 to 4 dimensions.
+#define NL_SHAPE(...) \
     shape_of((int)(sizeof((int[]){__VA_ARGS__}) / sizeof(int)), (int[]){__VA_ARGS__})
 
 Shape shape_of(int ndim, const int *d);
@@ -51,5 +51,5 @@ Tensor *tensor_view(Arena *a, const Tensor *t, Shape s);
 // A view of numel(s) consecutive elements of t starting at element `first` (e.g. a block of rows of a
 // weight). It shares t's data and grad, so gradients accumulated through it land in t.
 Tensor *tensor_slice(Arena *a, const Tensor *t, size_t first, Shape s);
-void tensor_fill(Tensor *t, real v);
+void tensor_fill(Tensor *t, nl_real v);
 void tensor_zero_grad(Tensor *t);

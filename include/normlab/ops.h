@@ -5,8 +5,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "../tensor/rng.h"
-#include "tape.h"
+#include "normlab/rng.h"
+#include "normlab/tape.h"
 
 typedef enum OpId {
     OP_MATMUL,

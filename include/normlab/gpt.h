@@ -8,9 +8,10 @@
 #pragma once
 #include <stdbool.h>
 
-#include "../autograd/tape.h"
-#include "../tensor/params.h"
-#include "norm.h"
+#include "normlab/nn.h"
+#include "normlab/tape.h"
+#include "normlab/params.h"
+#include "normlab/norm.h"
 
 enum { GPT_LN1, GPT_LN2, GPT_LNF, GPT_NORM_POSITIONS };
 extern const char *const GPT_NORM_POSITION_NAMES[GPT_NORM_POSITIONS]; // "ln_1", "ln_2", "ln_f"
@@ -35,8 +36,8 @@ enum { GPT_SCOPE_LN1, GPT_SCOPE_ATTN, GPT_SCOPE_LN2, GPT_SCOPE_MLP, GPT_BLOCK_SC
 typedef struct GptBlock {
     char scope[GPT_BLOCK_SCOPES][48]; // "transformer.h.{i}.ln_1", ".attn", ".ln_2", ".mlp"
     Norm ln_1, ln_2;
-    Tensor *c_attn_w, *c_attn_b, *attn_proj_w, *attn_proj_b; // (3C,C) (3C) (C,C) (C)
-    Tensor *c_fc_w, *c_fc_b, *mlp_proj_w, *mlp_proj_b;       // (4C,C) (4C) (C,4C) (C)
+    NnAttention attn; // c_attn (3C,C), c_proj (C,C)
+    NnMlp mlp;        // c_fc (4C,C), c_proj (C,4C)
 } GptBlock;
 
 typedef struct Gpt {

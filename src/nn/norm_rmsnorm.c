@@ -3,22 +3,23 @@
 // Saved for backward: rstd per row.
 #include <math.h>
 
+#include "normlab/ops.h"
 #include "norm_internal.h"
 
 Tensor *rmsnorm_forward(Tape *t, const Norm *n, Tensor *x) {
     Tensor *y = norm_output(t, n, x);
     size_t rows = shape_rows(x->shape);
     int C = shape_last(x->shape);
-    real *rstds = arena_alloc(t->arena, rows * sizeof(real)); // (rows)
-    const real *w = n->weight->data, *b = norm_bias_or_zeros(t, n, C);
+    nl_real *rstds = arena_alloc(t->arena, rows * sizeof(nl_real)); // (rows)
+    const nl_real *w = n->weight->data, *b = norm_bias_or_zeros(t, n, C);
 #pragma omp parallel for schedule(static) if (rows * C >= NORM_PARALLEL_MIN)
     for (size_t r = 0; r < rows; r++) {
-        const real *xr = x->data + r * C; // (C)
-        real *yr = y->data + r * C;       // (C)
+        const nl_real *xr = x->data + r * C; // (C)
+        nl_real *yr = y->data + r * C;       // (C)
         double sq = 0;
 #pragma omp simd reduction(+ : sq)
         for (int j = 0; j < C; j++) sq += (double)xr[j] * xr[j];
-        real rstd = (real)(1 / sqrt(sq / C + n->eps));
+        nl_real rstd = (nl_real)(1 / sqrt(sq / C + n->eps));
 #pragma omp simd
         for (int j = 0; j < C; j++) {
             yr[j] = w[j] * (xr[j] * rstd) + b[j];
@@ -32,19 +33,19 @@ Tensor *rmsnorm_forward(Tape *t, const Norm *n, Tensor *x) {
 // With g_j = dy_j * w_j, per row (LayerNorm's backward without the mean term):
 //   dx_j += rstd * (g_j - xhat_j * mean_k(g_k * xhat_k))
 //   dw_j += sum_rows dy_j * xhat_j,   db_j += sum_rows dy_j
-static void rmsnorm_backward(Node *node) {
+static void rmsnorm_backward(TapeNode *node) {
     NormNode v = norm_node(node);
-    const real *rstds = node->ctx, *w = v.w->data;
-    real *dw = v.w->grad, *db = v.b ? v.b->grad : NULL;
+    const nl_real *rstds = node->ctx, *w = v.w->data;
+    nl_real *dw = v.w->grad, *db = v.b ? v.b->grad : NULL;
     for (size_t r = 0; r < v.rows; r++) {
-        const real *xr = v.x->data + r * v.C, *dyr = node->out->grad + r * v.C; // (C)
-        real rstd = rstds[r];
+        const nl_real *xr = v.x->data + r * v.C, *dyr = node->out->grad + r * v.C; // (C)
+        nl_real rstd = rstds[r];
         double gx_sum = 0;
 #pragma omp simd reduction(+ : gx_sum)
         for (int j = 0; j < v.C; j++) gx_sum += dyr[j] * w[j] * (xr[j] * rstd);
-        real gx_mean = (real)(gx_sum / v.C);
+        nl_real gx_mean = (nl_real)(gx_sum / v.C);
         if (v.x->grad) {
-            real *dxr = v.x->grad + r * v.C;
+            nl_real *dxr = v.x->grad + r * v.C;
 #pragma omp simd
             for (int j = 0; j < v.C; j++) dxr[j] += rstd * (dyr[j] * w[j] - xr[j] * rstd * gx_mean);
         }
@@ -58,3 +59,9 @@ static void rmsnorm_backward(Node *node) {
 }
 
 const OpDef RMSNORM_OP = {"rmsnorm", rmsnorm_backward};
+
+// The composite form: x / sqrt(mean(x^2) + eps) from primitive ops.
+Tensor *rmsnorm_composite(Tape *t, const Norm *n, Tensor *x) {
+    Tensor *ms = op_mean_last(t, op_mul(t, x, x)); // (..., 1)
+    return op_mul(t, x, op_rsqrt(t, op_add_scalar(t, ms, n->eps)));
+}

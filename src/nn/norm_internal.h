@@ -2,9 +2,9 @@
 #pragma once
 #include <math.h>
 
-#include "../autograd/tape.h"
-#include "../tensor/check.h"
-#include "norm.h"
+#include "normlab/tape.h"
+#include "normlab/check.h"
+#include "normlab/norm.h"
 
 // Forwards over at least this many elements split their rows between the threads.
 #define NORM_PARALLEL_MIN 32768
@@ -18,7 +18,7 @@ typedef struct NormNode {
     double eps;
 } NormNode;
 
-static inline NormNode norm_node(const Node *n) {
+static inline NormNode norm_node(const TapeNode *n) {
     NormNode v = {.x = n->in[0], .w = n->in[1], .eps = n->arg[0]};
     int k = 2;
     if (n->iarg[1]) v.b = n->in[k++];
@@ -34,7 +34,7 @@ static inline NormNode norm_node(const Node *n) {
 Tensor *norm_output(Tape *t, const Norm *n, Tensor *x);
 void norm_record(Tape *t, const Norm *n, Tensor *x, Tensor *y, void *ctx);
 // The bias, or a row of C zeros: forward loops add it unconditionally (no branch in the loop).
-const real *norm_bias_or_zeros(Tape *t, const Norm *n, int C);
+const nl_real *norm_bias_or_zeros(Tape *t, const Norm *n, int C);
 
 // softplus and its derivative (the sigmoid), in double: the scalar is one number per layer.
 static inline double softplus_d(double z) { return fmax(z, 0) + log1p(exp(-fabs(z))); }
@@ -49,12 +49,16 @@ static inline double norm_scalar_slope(NormKind k, const Tensor *s) {
     return NORM_TABLE[k].softplus ? sigmoid_d(s->data[0]) : 1.0;
 }
 
-// Per-kind fused op bodies (norm_ln.c, norm_rmsnorm.c, norm_dyt.c, norm_dyisru.c, norm_derf.c).
-Tensor *ln_forward(Tape *t, const Norm *n, Tensor *x);
-Tensor *rmsnorm_forward(Tape *t, const Norm *n, Tensor *x);
-Tensor *dyt_forward(Tape *t, const Norm *n, Tensor *x);
-Tensor *dyisru_forward(Tape *t, const Norm *n, Tensor *x);
-Tensor *derf_forward(Tape *t, const Norm *n, Tensor *x);
+// Each kind's file (norm_ln.c, norm_rmsnorm.c, norm_dyt.c, norm_dyisru.c, norm_derf.c): its fused
+// op, the op's forward, and its composite form (u before the affine, from primitive ops).
+#define NORM_KIND(name)                                          \
+    Tensor *name##_forward(Tape *t, const Norm *n, Tensor *x);   \
+    Tensor *name##_composite(Tape *t, const Norm *n, Tensor *x)
+NORM_KIND(ln);
+NORM_KIND(rmsnorm);
+NORM_KIND(dyt);
+NORM_KIND(dyisru);
+NORM_KIND(derf);
 extern const OpDef LN_OP, RMSNORM_OP, DYT_OP, DYISRU_OP, DERF_OP;
-// The composite forms (norm_composite.c).
-Tensor *norm_composite_forward(Tape *t, const Norm *n, Tensor *x);
+// The scalar as used in a composite form: alpha or beta, or its softplus for the softplus kinds.
+Tensor *norm_composite_scalar(Tape *t, const Norm *n);

@@ -7,19 +7,20 @@
 #include <tgmath.h>
 
 #include "../tensor/kernels.h"
+#include "normlab/ops.h"
 #include "norm_internal.h"
 
 Tensor *derf_forward(Tape *t, const Norm *n, Tensor *x) {
     Tensor *y = norm_output(t, n, x);
     size_t rows = shape_rows(x->shape);
     int C = shape_last(x->shape);
-    real *e = arena_alloc(t->arena, rows * C * sizeof(real)); // (rows, C)
-    real a = n->scalar->data[0], s = n->shift->data[0];
-    const real *w = n->weight->data, *b = norm_bias_or_zeros(t, n, C);
+    nl_real *e = arena_alloc(t->arena, rows * C * sizeof(nl_real)); // (rows, C)
+    nl_real a = n->scalar->data[0], s = n->shift->data[0];
+    const nl_real *w = n->weight->data, *b = norm_bias_or_zeros(t, n, C);
 #pragma omp parallel for schedule(static) if (rows * C >= NORM_PARALLEL_MIN)
     for (size_t r = 0; r < rows; r++) {
-        const real *xr = x->data + r * C; // (C)
-        real *er = e + r * C, *yr = y->data + r * C;
+        const nl_real *xr = x->data + r * C; // (C)
+        nl_real *er = e + r * C, *yr = y->data + r * C;
 #pragma omp simd
         for (int j = 0; j < C; j++) {
             er[j] = erf(a * xr[j] + s);
@@ -35,19 +36,19 @@ Tensor *derf_forward(Tape *t, const Norm *n, Tensor *x) {
 //   dx_ij += a * du_ij
 //   da    += sum_ij x_ij * du_ij      ds += sum_ij du_ij      (scalars: sums over every element)
 //   dw_j  += sum_rows dy_ij * e_ij,   db_j += sum_rows dy_ij
-static void derf_backward(Node *node) {
+static void derf_backward(TapeNode *node) {
     NormNode v = norm_node(node);
-    const real *e = node->ctx, *w = v.w->data;
-    real *dw = v.w->grad, *db = v.b ? v.b->grad : NULL;
-    real a = v.s->data[0], s = v.shift->data[0];
+    const nl_real *e = node->ctx, *w = v.w->data;
+    nl_real *dw = v.w->grad, *db = v.b ? v.b->grad : NULL;
+    nl_real a = v.s->data[0], s = v.shift->data[0];
     double da = 0, ds = 0;
     for (size_t r = 0; r < v.rows; r++) {
-        const real *xr = v.x->data + r * v.C, *er = e + r * v.C;
-        const real *dyr = node->out->grad + r * v.C;
-        real *dxr = v.x->grad ? v.x->grad + r * v.C : NULL;
+        const nl_real *xr = v.x->data + r * v.C, *er = e + r * v.C;
+        const nl_real *dyr = node->out->grad + r * v.C;
+        nl_real *dxr = v.x->grad ? v.x->grad + r * v.C : NULL;
 #pragma omp simd reduction(+ : da, ds)
         for (int j = 0; j < v.C; j++) {
-            real du = dyr[j] * w[j] * erf_derivative(a * xr[j] + s);
+            nl_real du = dyr[j] * w[j] * erf_derivative(a * xr[j] + s);
             da += (double)du * xr[j];
             ds += du;
             if (dxr) dxr[j] += a * du;
@@ -59,8 +60,13 @@ static void derf_backward(Node *node) {
 #pragma omp simd
             for (int j = 0; j < v.C; j++) db[j] += dyr[j];
     }
-    if (v.s->grad) v.s->grad[0] += (real)da;
-    if (v.shift->grad) v.shift->grad[0] += (real)ds;
+    if (v.s->grad) v.s->grad[0] += (nl_real)da;
+    if (v.shift->grad) v.shift->grad[0] += (nl_real)ds;
 }
 
 const OpDef DERF_OP = {"derf", derf_backward};
+
+// The composite form: erf(a x + s) from primitive ops.
+Tensor *derf_composite(Tape *t, const Norm *n, Tensor *x) {
+    return op_erf(t, op_add(t, op_mul(t, x, n->scalar), n->shift));
+}

@@ -4,21 +4,21 @@
 #pragma once
 #include <stdbool.h>
 
-#include "../tensor/arena.h"
-#include "../tensor/tensor.h"
+#include "normlab/arena.h"
+#include "normlab/tensor.h"
 
 #define TAPE_MAX_INPUTS 5
 
-typedef struct Node Node;
+typedef struct TapeNode TapeNode;
 
 // What the tape needs to know about an op. Backward reads node->out->grad and accumulates (+=)
 // into the grad of every input that has one (in[i]->grad != NULL), never overwriting.
 typedef struct OpDef {
     const char *name;
-    void (*backward)(Node *n);
+    void (*backward)(TapeNode *n);
 } OpDef;
 
-struct Node {
+struct TapeNode {
     const OpDef *def;
     int n_in;
     Tensor *in[TAPE_MAX_INPUTS];
@@ -51,7 +51,7 @@ typedef struct TapeFreeGrads {
 } TapeFreeGrads;
 
 typedef struct Tape {
-    Node *nodes; // (cap)
+    TapeNode *nodes; // (cap)
     int n, cap;
     Arena *arena;      // where outputs, grads and saved context live: the step arena
     bool grad_enabled; // false: ops compute forward only and record nothing
@@ -103,4 +103,4 @@ void tape_backward(Tape *t, Tensor *loss);
 //   ...compute out->data...
 //   node = tape_record(t, def, out, n_in, in);  NULL when out needs no grad (nothing recorded)
 Tensor *tape_output(Tape *t, Shape s, int n_in, Tensor *const *in);
-Node *tape_record(Tape *t, const OpDef *def, Tensor *out, int n_in, Tensor *const *in);
+TapeNode *tape_record(Tape *t, const OpDef *def, Tensor *out, int n_in, Tensor *const *in);

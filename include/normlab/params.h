@@ -4,8 +4,8 @@
 #pragma once
 #include <stdbool.h>
 
-#include "rng.h"
-#include "tensor.h"
+#include "normlab/rng.h"
+#include "normlab/tensor.h"
 
 #define PARAM_NAME_MAX 80
 
@@ -33,7 +33,7 @@ typedef struct ParamSet {
     Param *list; // (n), in table order
     int n;
     size_t numel;     // block length: every parameter, each padded to a 64-byte boundary
-    real *data, *grad; // (numel) each; padding is zero and stays zero
+    nl_real *data, *grad; // (numel) each; padding is zero and stays zero
     Tensor *tensors;   // (n) the Tensor structs the list points to
 } ParamSet;
 

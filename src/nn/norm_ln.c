@@ -5,10 +5,11 @@
 // Row sums are accumulated in double; `omp simd` lets them vectorise (it allows reordering a sum).
 #include <math.h>
 
+#include "normlab/ops.h"
 #include "norm_internal.h"
 
 typedef struct LnCtx {
-    real *mean, *rstd; // (rows)
+    nl_real *mean, *rstd; // (rows)
 } LnCtx;
 
 Tensor *ln_forward(Tape *t, const Norm *n, Tensor *x) {
@@ -16,20 +17,20 @@ Tensor *ln_forward(Tape *t, const Norm *n, Tensor *x) {
     size_t rows = shape_rows(x->shape);
     int C = shape_last(x->shape);
     LnCtx *ctx = arena_alloc(t->arena, sizeof *ctx);
-    ctx->mean = arena_alloc(t->arena, rows * sizeof(real));
-    ctx->rstd = arena_alloc(t->arena, rows * sizeof(real));
-    const real *w = n->weight->data, *b = norm_bias_or_zeros(t, n, C);
+    ctx->mean = arena_alloc(t->arena, rows * sizeof(nl_real));
+    ctx->rstd = arena_alloc(t->arena, rows * sizeof(nl_real));
+    const nl_real *w = n->weight->data, *b = norm_bias_or_zeros(t, n, C);
 #pragma omp parallel for schedule(static) if (rows * C >= NORM_PARALLEL_MIN)
     for (size_t r = 0; r < rows; r++) {
-        const real *xr = x->data + r * C; // (C)
-        real *yr = y->data + r * C;       // (C)
+        const nl_real *xr = x->data + r * C; // (C)
+        nl_real *yr = y->data + r * C;       // (C)
         double sum = 0, sq = 0;
 #pragma omp simd reduction(+ : sum)
         for (int j = 0; j < C; j++) sum += xr[j];
         double mean_d = sum / C;
 #pragma omp simd reduction(+ : sq)
         for (int j = 0; j < C; j++) sq += (xr[j] - mean_d) * (xr[j] - mean_d);
-        real mean = (real)mean_d, rstd = (real)(1 / sqrt(sq / C + n->eps));
+        nl_real mean = (nl_real)mean_d, rstd = (nl_real)(1 / sqrt(sq / C + n->eps));
 #pragma omp simd
         for (int j = 0; j < C; j++) yr[j] = w[j] * ((xr[j] - mean) * rstd) + b[j];
         ctx->mean[r] = mean;
@@ -42,24 +43,24 @@ Tensor *ln_forward(Tape *t, const Norm *n, Tensor *x) {
 // With g_j = dy_j * w_j (the gradient reaching xhat), per row:
 //   dx_j += rstd * (g_j - mean_k(g_k) - xhat_j * mean_k(g_k * xhat_k))
 //   dw_j += sum_rows dy_j * xhat_j,   db_j += sum_rows dy_j
-static void ln_backward(Node *node) {
+static void ln_backward(TapeNode *node) {
     NormNode v = norm_node(node);
     const LnCtx *ctx = node->ctx;
-    const real *w = v.w->data;
-    real *dw = v.w->grad, *db = v.b ? v.b->grad : NULL;
+    const nl_real *w = v.w->data;
+    nl_real *dw = v.w->grad, *db = v.b ? v.b->grad : NULL;
     for (size_t r = 0; r < v.rows; r++) {
-        const real *xr = v.x->data + r * v.C, *dyr = node->out->grad + r * v.C; // (C)
-        real mean = ctx->mean[r], rstd = ctx->rstd[r];
+        const nl_real *xr = v.x->data + r * v.C, *dyr = node->out->grad + r * v.C; // (C)
+        nl_real mean = ctx->mean[r], rstd = ctx->rstd[r];
         double g_sum = 0, gx_sum = 0;
 #pragma omp simd reduction(+ : g_sum, gx_sum)
         for (int j = 0; j < v.C; j++) {
-            real g = dyr[j] * w[j];
+            nl_real g = dyr[j] * w[j];
             g_sum += g;
             gx_sum += g * ((xr[j] - mean) * rstd);
         }
-        real g_mean = (real)(g_sum / v.C), gx_mean = (real)(gx_sum / v.C);
+        nl_real g_mean = (nl_real)(g_sum / v.C), gx_mean = (nl_real)(gx_sum / v.C);
         if (v.x->grad) {
-            real *dxr = v.x->grad + r * v.C;
+            nl_real *dxr = v.x->grad + r * v.C;
 #pragma omp simd
             for (int j = 0; j < v.C; j++)
                 dxr[j] += rstd * (dyr[j] * w[j] - g_mean - (xr[j] - mean) * rstd * gx_mean);
@@ -74,3 +75,10 @@ static void ln_backward(Node *node) {
 }
 
 const OpDef LN_OP = {"ln", ln_backward};
+
+// The composite form: (x - mean) / sqrt(var + eps) from primitive ops.
+Tensor *ln_composite(Tape *t, const Norm *n, Tensor *x) {
+    Tensor *xc = op_add(t, x, op_scale(t, op_mean_last(t, x), -1)); // x - mean   (..., C)
+    Tensor *var = op_mean_last(t, op_mul(t, xc, xc));                // (..., 1)
+    return op_mul(t, xc, op_rsqrt(t, op_add_scalar(t, var, n->eps)));
+}

@@ -4,7 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#define CHECK(cond, ...)                                                              \
+#define NL_CHECK(cond, ...)                                                              \
     do {                                                                              \
         if (!(cond)) {                                                                \
             fprintf(stderr, "%s:%d: check failed: %s\n  ", __FILE__, __LINE__, #cond); \

@@ -1,12 +1,12 @@
 // The GPT's parameter table and forward pass.
-#include "gpt.h"
+#include "normlab/gpt.h"
 
 #include <math.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "../autograd/ops.h"
+#include "normlab/ops.h"
 
 const char *const GPT_NORM_POSITION_NAMES[GPT_NORM_POSITIONS] = {"ln_1", "ln_2", "ln_f"};
 
@@ -40,16 +40,16 @@ static const Row NORM_ROWS[] = { // under "transformer.h.{i}.ln_1." etc., bound 
     {"shift", D_ONE, D_NONE, W_SHIFT, IF_SHIFT, offsetof(Norm, shift)},
 };
 static const Row ATTN_ROWS[] = { // under "transformer.h.{i}.attn.", bound in GptBlock
-    {"c_attn.weight", D_3C, D_C, W_NORMAL, ALWAYS, offsetof(GptBlock, c_attn_w)},
-    {"c_attn.bias", D_3C, D_NONE, W_ZERO, IF_BIAS, offsetof(GptBlock, c_attn_b)},
-    {"c_proj.weight", D_C, D_C, W_PROJ, ALWAYS, offsetof(GptBlock, attn_proj_w)},
-    {"c_proj.bias", D_C, D_NONE, W_ZERO, IF_BIAS, offsetof(GptBlock, attn_proj_b)},
+    {"c_attn.weight", D_3C, D_C, W_NORMAL, ALWAYS, offsetof(GptBlock, attn.c_attn.weight)},
+    {"c_attn.bias", D_3C, D_NONE, W_ZERO, IF_BIAS, offsetof(GptBlock, attn.c_attn.bias)},
+    {"c_proj.weight", D_C, D_C, W_PROJ, ALWAYS, offsetof(GptBlock, attn.c_proj.weight)},
+    {"c_proj.bias", D_C, D_NONE, W_ZERO, IF_BIAS, offsetof(GptBlock, attn.c_proj.bias)},
 };
 static const Row MLP_ROWS[] = { // under "transformer.h.{i}.mlp.", bound in GptBlock
-    {"c_fc.weight", D_4C, D_C, W_NORMAL, ALWAYS, offsetof(GptBlock, c_fc_w)},
-    {"c_fc.bias", D_4C, D_NONE, W_ZERO, IF_BIAS, offsetof(GptBlock, c_fc_b)},
-    {"c_proj.weight", D_C, D_4C, W_PROJ, ALWAYS, offsetof(GptBlock, mlp_proj_w)},
-    {"c_proj.bias", D_C, D_NONE, W_ZERO, IF_BIAS, offsetof(GptBlock, mlp_proj_b)},
+    {"c_fc.weight", D_4C, D_C, W_NORMAL, ALWAYS, offsetof(GptBlock, mlp.c_fc.weight)},
+    {"c_fc.bias", D_4C, D_NONE, W_ZERO, IF_BIAS, offsetof(GptBlock, mlp.c_fc.bias)},
+    {"c_proj.weight", D_C, D_4C, W_PROJ, ALWAYS, offsetof(GptBlock, mlp.c_proj.weight)},
+    {"c_proj.bias", D_C, D_NONE, W_ZERO, IF_BIAS, offsetof(GptBlock, mlp.c_proj.bias)},
 };
 #define ROWS(r) (r), (int)(sizeof(r) / sizeof((r)[0]))
 
@@ -78,7 +78,7 @@ static bool row_exists(const GptConfig *c, const Row *r) {
 
 static void row_spec(const GptConfig *c, const Row *r, const char *prefix, const double *scalar0, ParamSpec *s) {
     snprintf(s->name, sizeof s->name, "%s%s", prefix, r->name);
-    s->shape = r->d1 == D_NONE ? SHAPE(dim_size(c, r->d0)) : SHAPE(dim_size(c, r->d0), dim_size(c, r->d1));
+    s->shape = r->d1 == D_NONE ? NL_SHAPE(dim_size(c, r->d0)) : NL_SHAPE(dim_size(c, r->d0), dim_size(c, r->d1));
     bool scalar = r->init == W_SCALAR || r->init == W_SHIFT || r->init == W_EMB_SCALE;
     s->lr_mult = scalar && c->scalar_lr_mult > 0 ? c->scalar_lr_mult : 1;
     switch (r->init) { // nanoGPT: N(0, 0.02); residual projections N(0, 0.02/sqrt(2 n_layer))
@@ -87,7 +87,7 @@ static void row_spec(const GptConfig *c, const Row *r, const char *prefix, const
     case W_ZERO: s->init = PARAM_INIT_CONST, s->value = 0; break;
     case W_ONE: s->init = PARAM_INIT_CONST, s->value = 1; break;
     case W_SCALAR:
-        CHECK(scalar0, "a scalar row outside a norm group");
+        NL_CHECK(scalar0, "a scalar row outside a norm group");
         s->init = PARAM_INIT_CONST, s->value = norm_scalar_stored(c->norm, *scalar0);
         break;
     case W_SHIFT: s->init = PARAM_INIT_CONST, s->value = c->shift0; break;
@@ -138,7 +138,7 @@ double gpt_memory_estimate(const GptConfig *c, int B, int T) {
     double C = c->n_embd, L = c->n_layer, V = c->vocab_size, BT = (double)B * T;
     double params = V * C + (double)c->block_size * C + L * (12 * C * C + 13 * C) + 2 * C;
     double activations = L * 20 * BT * C + 3 * BT * V;
-    return (4 * params + activations) * sizeof(real);
+    return (4 * params + activations) * sizeof(nl_real);
 }
 
 const char *gpt_config_check(const GptConfig *c) {
@@ -186,6 +186,7 @@ int gpt_init(Gpt *m, const GptConfig *cfg, Rng *rng) {
         for (int k = 0; k < GPT_BLOCK_SCOPES; k++)
             snprintf(b->scope[k], sizeof b->scope[k], "transformer.h.%d.%s", l, part[k]);
         norm_set_kind(&b->ln_1, &proto), norm_set_kind(&b->ln_2, &proto);
+        b->attn.n_head = cfg->n_head, b->attn.dropout = b->mlp.dropout = cfg->dropout;
     }
     norm_set_kind(&m->ln_f, &proto);
     return 0;
@@ -198,36 +199,15 @@ void gpt_free(Gpt *m) {
 }
 
 // ---- forward -----------------------------------------------------------------------------------
-// y = x W^T + b for W stored [out, in]; b may be NULL.
-static Tensor *linear(Tape *t, Tensor *x, Tensor *w, Tensor *b) {
-    Tensor *y = op_matmul(t, x, w, false, true);
-    return b ? op_add(t, y, b) : y;
-}
-
-// Causal self-attention: c_attn makes q|k|v (B,T,3C), the fused op attends per head, c_proj mixes.
-// x (B,T,C) -> (B,T,C)
-static Tensor *attention(Tape *t, const Gpt *m, const GptBlock *b, Tensor *x, Rng *rng) {
-    Tensor *qkv = linear(t, x, b->c_attn_w, b->c_attn_b);              // (B,T,3C)
-    Tensor *y = op_attention(t, qkv, m->cfg.n_head, m->cfg.dropout, rng); // (B,T,C)
-    y = linear(t, y, b->attn_proj_w, b->attn_proj_b);
-    return op_dropout(t, y, m->cfg.dropout, rng);
-}
-
-// x (B,T,C) -> (B,T,C)
-static Tensor *mlp(Tape *t, const Gpt *m, const GptBlock *b, Tensor *x, Rng *rng) {
-    Tensor *h = op_gelu(t, linear(t, x, b->c_fc_w, b->c_fc_b)); // (B,T,4C)
-    return op_dropout(t, linear(t, h, b->mlp_proj_w, b->mlp_proj_b), m->cfg.dropout, rng);
-}
-
 Tensor *gpt_forward(Tape *t, const Gpt *m, const int32_t *idx, const int32_t *targets, int B, int T,
                     Rng *rng) {
     const GptConfig *c = &m->cfg;
-    CHECK(T >= 1 && T <= c->block_size, "sequence length %d is outside [1, block_size %d]", T,
+    NL_CHECK(T >= 1 && T <= c->block_size, "sequence length %d is outside [1, block_size %d]", T,
           c->block_size);
     int C = c->n_embd;
     tape_set_scope(t, "transformer.wte");
-    Tensor *tok = op_reshape(t, op_embedding(t, m->wte, idx, B * T), SHAPE(B, T, C)); // (B,T,C)
-    Tensor *pos = tensor_slice(t->arena, m->wpe, 0, SHAPE(T, C));                   // (T,C)
+    Tensor *tok = op_reshape(t, op_embedding(t, m->wte, idx, B * T), NL_SHAPE(B, T, C)); // (B,T,C)
+    Tensor *pos = tensor_slice(t->arena, m->wpe, 0, NL_SHAPE(T, C));                   // (T,C)
     Tensor *x = op_add(t, tok, pos);
     if (m->emb_scale) x = op_mul(t, x, m->emb_scale); // the lm_head below still uses the unscaled wte
     x = op_dropout(t, x, c->dropout, rng);
@@ -236,11 +216,11 @@ Tensor *gpt_forward(Tape *t, const Gpt *m, const int32_t *idx, const int32_t *ta
         tape_set_scope(t, b->scope[GPT_SCOPE_LN1]);
         Tensor *h = norm_forward(t, &b->ln_1, x);
         tape_set_scope(t, b->scope[GPT_SCOPE_ATTN]);
-        x = op_add(t, x, attention(t, m, b, h, rng));
+        x = op_add(t, x, nn_attention_forward(t, &b->attn, h, rng));
         tape_set_scope(t, b->scope[GPT_SCOPE_LN2]);
         h = norm_forward(t, &b->ln_2, x);
         tape_set_scope(t, b->scope[GPT_SCOPE_MLP]);
-        x = op_add(t, x, mlp(t, m, b, h, rng));
+        x = op_add(t, x, nn_mlp_forward(t, &b->mlp, h, rng));
     }
     tape_set_scope(t, "transformer.ln_f");
     x = norm_forward(t, &m->ln_f, x);

@@ -5,19 +5,20 @@
 // op reports it (plain dyisru only; softplus keeps B > 0).
 #include <tgmath.h>
 
+#include "normlab/ops.h"
 #include "norm_internal.h"
 
 Tensor *dyisru_forward(Tape *t, const Norm *n, Tensor *x) {
     Tensor *y = norm_output(t, n, x);
     size_t rows = shape_rows(x->shape);
     int C = shape_last(x->shape);
-    real *rs = arena_alloc(t->arena, rows * C * sizeof(real)); // (rows, C)
-    real shift = (real)(norm_scalar_value(n->kind, n->scalar) + n->eps); // B + eps
-    const real *w = n->weight->data, *b = norm_bias_or_zeros(t, n, C);
+    nl_real *rs = arena_alloc(t->arena, rows * C * sizeof(nl_real)); // (rows, C)
+    nl_real shift = (nl_real)(norm_scalar_value(n->kind, n->scalar) + n->eps); // B + eps
+    const nl_real *w = n->weight->data, *b = norm_bias_or_zeros(t, n, C);
 #pragma omp parallel for schedule(static) if (rows * C >= NORM_PARALLEL_MIN)
     for (size_t r = 0; r < rows; r++) {
-        const real *xr = x->data + r * C; // (C)
-        real *rr = rs + r * C, *yr = y->data + r * C;
+        const nl_real *xr = x->data + r * C; // (C)
+        nl_real *rr = rs + r * C, *yr = y->data + r * C;
 #pragma omp simd
         for (int j = 0; j < C; j++) {
             rr[j] = 1 / sqrt(shift + xr[j] * xr[j]);
@@ -33,20 +34,20 @@ Tensor *dyisru_forward(Tape *t, const Norm *n, Tensor *x) {
 //   dB    += sum_ij g_ij * (-x_ij r_ij^3 / 2)   (one scalar: sums over every element)
 //   dbeta += dB (dyisru), or dB * sigmoid(beta) (dyisrusp)
 //   dw_j += sum_rows dy_ij * x_ij r_ij,   db_j += sum_rows dy_ij
-static void dyisru_backward(Node *node) {
+static void dyisru_backward(TapeNode *node) {
     NormNode v = norm_node(node);
     NormKind kind = node->iarg[0];
-    const real *rs = node->ctx, *w = v.w->data;
-    real *dw = v.w->grad, *db = v.b ? v.b->grad : NULL;
-    real shift = (real)(norm_scalar_value(kind, v.s) + v.eps);
+    const nl_real *rs = node->ctx, *w = v.w->data;
+    nl_real *dw = v.w->grad, *db = v.b ? v.b->grad : NULL;
+    nl_real shift = (nl_real)(norm_scalar_value(kind, v.s) + v.eps);
     double dB = 0;
     for (size_t r = 0; r < v.rows; r++) {
-        const real *xr = v.x->data + r * v.C, *rr = rs + r * v.C;
-        const real *dyr = node->out->grad + r * v.C;
-        real *dxr = v.x->grad ? v.x->grad + r * v.C : NULL;
+        const nl_real *xr = v.x->data + r * v.C, *rr = rs + r * v.C;
+        const nl_real *dyr = node->out->grad + r * v.C;
+        nl_real *dxr = v.x->grad ? v.x->grad + r * v.C : NULL;
 #pragma omp simd reduction(+ : dB)
         for (int j = 0; j < v.C; j++) {
-            real g = dyr[j] * w[j], r3 = rr[j] * rr[j] * rr[j];
+            nl_real g = dyr[j] * w[j], r3 = rr[j] * rr[j] * rr[j];
             dB += (double)(g * xr[j] * r3) * -0.5;
             if (dxr) dxr[j] += g * r3 * shift;
         }
@@ -57,7 +58,13 @@ static void dyisru_backward(Node *node) {
 #pragma omp simd
             for (int j = 0; j < v.C; j++) db[j] += dyr[j];
     }
-    if (v.s->grad) v.s->grad[0] += (real)(dB * norm_scalar_slope(kind, v.s));
+    if (v.s->grad) v.s->grad[0] += (nl_real)(dB * norm_scalar_slope(kind, v.s));
 }
 
 const OpDef DYISRU_OP = {"dyisru", dyisru_backward};
+
+// The composite form: x / sqrt(x^2 + beta + eps) from primitive ops.
+Tensor *dyisru_composite(Tape *t, const Norm *n, Tensor *x) {
+    Tensor *den = op_add(t, op_mul(t, x, x), norm_composite_scalar(t, n)); // x^2 + beta
+    return op_mul(t, x, op_rsqrt(t, op_add_scalar(t, den, n->eps)));
+}

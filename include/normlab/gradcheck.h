@@ -17,8 +17,8 @@
 #include <stdbool.h>
 #include <stdio.h>
 
-#include "../tensor/rng.h"
-#include "tape.h"
+#include "normlab/rng.h"
+#include "normlab/tape.h"
 
 // Builds the output y from the inputs on tape t. Called once with grad enabled (then backward), and
 // again for every perturbed element. Must be deterministic given the inputs (pass opts.rng for

@@ -5,7 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../tensor/rng.h"
+#include "normlab/rng.h"
 
 typedef struct Dataset {
     int32_t *tokens;      // (n): the whole text, one token per byte

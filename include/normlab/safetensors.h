@@ -7,13 +7,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../tensor/real.h"
+#include "normlab/real.h"
 
 typedef enum StDtype { ST_F32, ST_F64, ST_I32, ST_I64, ST_DTYPE_COUNT } StDtype;
 extern const char *const ST_DTYPE_NAMES[ST_DTYPE_COUNT]; // "F32", "F64", "I32", "I64"
 
 #define ST_MAX_DIMS 4
-#define ST_REAL (sizeof(real) == 4 ? ST_F32 : ST_F64)
+#define ST_REAL (sizeof(nl_real) == 4 ? ST_F32 : ST_F64)
 
 typedef struct StEntry { // a tensor to write
     const char *name;
@@ -54,5 +54,5 @@ int st_find(const StFile *f, const char *name, StTensor *out); // 0, or -1 when 
 const char *st_meta(const StFile *f, const char *key);        // NULL when absent
 // Copies a float tensor (F32 or F64) of exactly numel elements into out, converting to real.
 // Returns 0, or -1 when the dtype is not a float type or the size differs.
-int st_read_reals(const StTensor *t, real *out, size_t numel);
+int st_read_reals(const StTensor *t, nl_real *out, size_t numel);
 int64_t st_numel(const StTensor *t);

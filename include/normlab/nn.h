@@ -1,0 +1,34 @@
+// Reusable modules, each a small struct of the tensors it reads plus its own config, and a forward
+// that records on a tape (the tape differentiates them; the norms are in normlab/norm.h). A model
+// binds its parameters to these fields (normlab/gpt.h) and calls the forwards.
+#pragma once
+#include "normlab/rng.h"
+#include "normlab/tape.h"
+
+// y = x W^T + b, with W stored [out, in] (PyTorch's nn.NnLinear) and b optional (NULL).
+typedef struct NnLinear {
+    Tensor *weight; // (out, in)
+    Tensor *bias;   // (out), or NULL
+} NnLinear;
+// x (..., in) -> (..., out)
+Tensor *nn_linear_forward(Tape *t, const NnLinear *l, Tensor *x);
+
+// Causal multi-head self-attention, nanoGPT's: c_attn makes q|k|v, each head attends (the fused
+// op_attention), c_proj mixes the heads; dropout on the attention weights and on the output.
+typedef struct NnAttention {
+    NnLinear c_attn; // (3C, C)
+    NnLinear c_proj; // (C, C)
+    int n_head;    // divides C
+    double dropout;
+} NnAttention;
+// x (B,T,C) -> (B,T,C); rng draws the dropout masks (may be NULL when dropout is 0 or grad is off)
+Tensor *nn_attention_forward(Tape *t, const NnAttention *a, Tensor *x, Rng *rng);
+
+// The feed-forward block: c_proj(gelu(c_fc(x))), then dropout.
+typedef struct NnMlp {
+    NnLinear c_fc;   // (4C, C)
+    NnLinear c_proj; // (C, 4C)
+    double dropout;
+} NnMlp;
+// x (B,T,C) -> (B,T,C)
+Tensor *nn_mlp_forward(Tape *t, const NnMlp *m, Tensor *x, Rng *rng);

@@ -1,0 +1,21 @@
+// NnLinear, attention and MLP forwards: compositions of primitive ops (normlab/ops.h), so the tape
+// derives their backward.
+#include "normlab/nn.h"
+
+#include "normlab/ops.h"
+
+Tensor *nn_linear_forward(Tape *t, const NnLinear *l, Tensor *x) {
+    Tensor *y = op_matmul(t, x, l->weight, false, true); // x W^T
+    return l->bias ? op_add(t, y, l->bias) : y;
+}
+
+Tensor *nn_attention_forward(Tape *t, const NnAttention *a, Tensor *x, Rng *rng) {
+    Tensor *qkv = nn_linear_forward(t, &a->c_attn, x);                // (B,T,3C)
+    Tensor *y = op_attention(t, qkv, a->n_head, a->dropout, rng); // (B,T,C)
+    return op_dropout(t, nn_linear_forward(t, &a->c_proj, y), a->dropout, rng);
+}
+
+Tensor *nn_mlp_forward(Tape *t, const NnMlp *m, Tensor *x, Rng *rng) {
+    Tensor *h = op_gelu(t, nn_linear_forward(t, &m->c_fc, x)); // (B,T,4C)
+    return op_dropout(t, nn_linear_forward(t, &m->c_proj, h), m->dropout, rng);
+}
