@@ -14,6 +14,7 @@
 //                   [--batch-size 12] [--vocab 65] [--steps 50] [--warmup-steps 5] [--threads N]
 // Batches are random tokens: the time of a step does not depend on the text.
 #include <cblas.h>
+#include <math.h>
 #include <getopt.h>
 #include <omp.h>
 #include <stdio.h>
@@ -25,6 +26,7 @@
 #include "../examples/cpu_env.h"
 #include "normlab/gpt.h"
 #include "normlab/optim.h"
+#include "normlab/train.h"
 #include "tensor/kernels.h"
 
 typedef struct BenchConfig {
@@ -135,28 +137,13 @@ static double sgemm_only_seconds(const BenchConfig *c) {
     return best;
 }
 
-// ---- one training step, timed in parts ----------------------------------------------------------
-typedef struct Parts {
-    double zero_grad, forward_backward, clip, optimizer, total; // seconds, summed over steps
-} Parts;
-
-static void train_step(Tape *t, Gpt *m, Optimizer *opt, const int32_t *idx, const int32_t *targets,
-                       int B, int T, Parts *p) {
-    double t0 = tape_clock();
-    paramset_zero_grad(&m->params);
-    double t1 = tape_clock();
-    tape_profile_mark(t);
-    Tensor *loss = gpt_forward(t, m, idx, targets, B, T, NULL);
-    tape_backward(t, loss);
-    double t2 = tape_clock();
-    grad_clip(&m->params, grad_norm(&m->params), 1.0);
-    double t3 = tape_clock();
-    optim_step(opt, &m->params, 1e-3);
-    double t4 = tape_clock();
-    tape_reset(t);
-    double t5 = tape_clock();
-    p->zero_grad += t1 - t0, p->forward_backward += t2 - t1, p->clip += t3 - t2;
-    p->optimizer += t4 - t3, p->total += t5 - t0;
+// ---- one training step (normlab/train.h's, the train program's own), timed in parts ------------
+static void bench_train_step(TrainStep *st, const int32_t *idx, const int32_t *targets, int B, int T) {
+    double gnorm;
+    char err[256];
+    double loss = train_forward_backward(st, idx, targets, B, T, 0, &gnorm, err, sizeof err);
+    NL_CHECK(!isnan(loss), "%s", err);
+    train_update(st, gnorm, 1e-3);
 }
 
 static void print_row(const char *name, double fwd, double bwd, double total, int steps) {
@@ -187,36 +174,39 @@ int main(int argc, char **argv) {
     for (int i = 0; i < BT; i++) idx[i] = (int32_t)rng_below(&rng, c.gpt.vocab_size);
     for (int i = 0; i < BT; i++) targets[i] = (int32_t)rng_below(&rng, c.gpt.vocab_size);
 
-    Parts warm = {0}, p = {0};
-    for (int s = 0; s < c.warmup; s++) train_step(&tape, &m, &opt, idx, targets, B, T, &warm);
+    TrainTimes warm = {0}, p = {0};
+    TrainStep st = {.model = &m, .opt = &opt, .tape = &tape, .grad_clip = 1.0, .times = &warm};
+    for (int s = 0; s < c.warmup; s++) bench_train_step(&st, idx, targets, B, T);
     TapeProfile prof = {0};
     tape.profile = &prof;
-    for (int s = 0; s < c.steps; s++) train_step(&tape, &m, &opt, idx, targets, B, T, &p);
+    st.times = &p;
+    for (int s = 0; s < c.steps; s++) bench_train_step(&st, idx, targets, B, T);
     tape.profile = NULL;
+    double total = p.zero_grad + p.forward_backward + p.clip + p.update + p.reset;
     double gemm_s = sgemm_only_seconds(&c);
 
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
-    double ms = 1e3 * p.total / c.steps, flops = flops_per_step(&c);
+    double ms = 1e3 * total / c.steps, flops = flops_per_step(&c);
     printf("bench_step: %s, %d layers, %d heads, %d wide, context %d, batch %d, vocab %d, %d threads, %d steps\n",
            NORM_TABLE[c.gpt.norm].name, c.gpt.n_layer, c.gpt.n_head, c.gpt.n_embd, T, B,
            c.gpt.vocab_size, c.threads, c.steps);
     printf("ours ms_per_step %.3f tokens_per_s %.0f gflop_per_step %.3f gflops %.1f sgemm_gflops %.1f "
            "peak_fraction %.3f peak_rss_mb %.0f\n",
            ms, BT / ms * 1e3, flops * 1e-9, flops / (ms * 1e6), flops / (gemm_s * 1e9),
-           gemm_s / (p.total / c.steps), ru.ru_maxrss / 1024.0);
+           gemm_s / (total / c.steps), ru.ru_maxrss / 1024.0);
     printf("\nper step (ms)              forward  backward     total   share\n");
     double fwd = 0, bwd = 0;
     for (int i = 0; i < prof.n; i++) {
-        print_row(prof.op[i].def->name, prof.op[i].fwd, prof.op[i].bwd, p.total, c.steps);
+        print_row(prof.op[i].def->name, prof.op[i].fwd, prof.op[i].bwd, total, c.steps);
         fwd += prof.op[i].fwd, bwd += prof.op[i].bwd;
     }
-    print_row("(between ops)", p.forward_backward - fwd - bwd, 0, p.total, c.steps);
-    print_row("zero grads", p.zero_grad, 0, p.total, c.steps);
-    print_row("grad norm + clip", p.clip, 0, p.total, c.steps);
-    print_row("optimizer (AdamW)", p.optimizer, 0, p.total, c.steps);
-    print_row("tape reset", p.total - p.zero_grad - p.forward_backward - p.clip - p.optimizer, 0, p.total, c.steps);
-    print_row("step", p.total, 0, p.total, c.steps);
+    print_row("(between ops)", p.forward_backward - fwd - bwd, 0, total, c.steps);
+    print_row("zero grads", p.zero_grad, 0, total, c.steps);
+    print_row("clip", p.clip, 0, total, c.steps);
+    print_row("optimizer (AdamW)", p.update, 0, total, c.steps);
+    print_row("tape reset", p.reset, 0, total, c.steps);
+    print_row("step", total, 0, total, c.steps);
     tape_free(&tape), arena_free(&arena), optim_free(&opt), gpt_free(&m);
     free(idx), free(targets);
     return 0;

@@ -38,71 +38,18 @@ void run_seed(Rng *r, long seed, int stream) {
     rng_seed(r, (uint64_t)seed + 0x9e3779b97f4a7c15ull * (uint64_t)(stream + 1));
 }
 
-// ---- one step ----------------------------------------------------------------------------------
-double train_forward_backward(Run *r, double *norm, char *err, size_t errlen) {
-    int B = (int)r->o.batch_size, T = (int)r->o.block_size;
-    Tape *t = &r->train;
-    paramset_zero_grad(&r->model.params);
-    Tensor *loss = gpt_forward(t, &r->model, r->idx, r->targets, B, T, &r->dropout_rng);
-    double value = loss->data[0];
-    if (!isfinite(value)) {
-        int at = tape_find_nonfinite(t);
-        snprintf(err, errlen, "step %ld: the loss is %g; it started in %s (%s), the first output in forward "
-                 "order to hold a NaN or Inf", r->step, value, at < 0 ? "?" : t->nodes[at].scope,
-                 at < 0 ? "?" : t->nodes[at].def->name);
-        return NAN;
-    }
-    tape_backward(t, loss);
-    *norm = grad_norm(&r->model.params);
-    if (!isfinite(*norm)) { // run backward again, checking each op's grads, to find where it began
-        paramset_zero_grad(&r->model.params);
-        int at = tape_backward_find_nonfinite(t, loss);
-        snprintf(err, errlen, "step %ld: the loss is %.4f but the gradients are not finite; they started in "
-                 "the backward of %s (%s), the first in backward order to write a NaN or Inf", r->step, value,
-                 at < 0 ? "?" : t->nodes[at].scope, at < 0 ? "?" : t->nodes[at].def->name);
-        return NAN;
-    }
-    return value;
+// The step, bound to this run's model, optimizer, tape and options (normlab/train.h).
+static TrainStep run_step(Run *r) {
+    return (TrainStep){.model = &r->model, .opt = &r->opt, .tape = &r->train, .dropout_rng = &r->dropout_rng,
+                       .grad_clip = r->o.grad_clip};
 }
 
-// ---- evaluation: the same eval_iters batches every time ----------------------------------------
+// The same eval_iters batches every time.
 static double evaluate(Run *r, bool val) {
-    int B = (int)r->o.batch_size, T = (int)r->o.block_size;
     Rng rng;
     run_seed(&rng, r->o.seed, STREAM_EVAL + val);
-    double sum = 0;
-    for (long i = 0; i < r->o.eval_iters; i++) {
-        dataset_batch(&r->data, val, B, T, &rng, r->idx, r->targets);
-        sum += gpt_forward(&r->eval, &r->model, r->idx, r->targets, B, T, NULL)->data[0];
-        tape_reset(&r->eval);
-    }
-    return sum / r->o.eval_iters;
-}
-
-// The loss over the whole val split: every non-overlapping window of T tokens, B at a time (the
-// last batch padded with repeats that are not counted). Exact, where evaluate() is a 20-batch
-// estimate: this is the number to compare runs by.
-static double evaluate_full_val(Run *r, size_t *n_tokens) {
-    int B = (int)r->o.batch_size, T = (int)r->o.block_size, V = r->data.vocab_size;
-    const int32_t *val = r->data.tokens + r->data.n_train;
-    size_t windows = (r->data.n - r->data.n_train - 1) / T;
-    nl_real *probs = malloc((size_t)B * T * V * sizeof(nl_real)); // the kernel's scratch (once per run)
-    *n_tokens = windows * T;
-    if (!probs) return NAN;
-    double sum = 0;
-    for (size_t w0 = 0; w0 < windows; w0 += B) {
-        for (int b = 0; b < B; b++) {
-            size_t w = w0 + b < windows ? w0 + b : windows - 1;
-            memcpy(r->idx + (size_t)b * T, val + w * T, T * sizeof(int32_t));
-            memcpy(r->targets + (size_t)b * T, val + w * T + 1, T * sizeof(int32_t));
-        }
-        const nl_real *logits = gpt_forward(&r->eval, &r->model, r->idx, NULL, B, T, NULL)->data; // (B,T,V)
-        size_t real_rows = (size_t)(windows - w0 < (size_t)B ? windows - w0 : (size_t)B) * T;
-        sum += cross_entropy_forward(probs, logits, r->targets, real_rows, V);
-        tape_reset(&r->eval);
-    }
-    free(probs);
-    return sum / (double)(windows * T);
+    return train_eval_batches(&r->eval, &r->model, &r->data, val, (int)r->o.batch_size, (int)r->o.block_size,
+                              r->o.eval_iters, &rng, r->idx, r->targets);
 }
 
 // ---- logs and progress -------------------------------------------------------------------------
@@ -397,7 +344,12 @@ static int train(Run *r, double t0) {
         if (last) break;
         double ts = tape_clock(), lr = optim_lr(&r->opt.cfg, r->step), gnorm = NAN;
         dataset_batch(&r->data, false, (int)o->batch_size, (int)o->block_size, &r->data_rng, r->idx, r->targets);
-        double loss = train_forward_backward(r, &gnorm, err, sizeof err);
+        bool measure = r->log && o->stats_every > 0 && r->step % o->stats_every == 0;
+        TrainStep st = run_step(r);
+        if (measure) stats_attach(&r->stats, &r->train);
+        double loss = train_forward_backward(&st, r->idx, r->targets, (int)o->batch_size, (int)o->block_size,
+                                             r->step, &gnorm, err, sizeof err);
+        if (measure) stats_measure(&r->stats, &r->train);
         if (isnan(loss)) {
             tape_reset(&r->train);
             if (o->on_nonfinite == NONFINITE_STOP || ++run_of_skips > MAX_SKIPS_IN_A_ROW) {
@@ -413,12 +365,9 @@ static int train(Run *r, double t0) {
             continue;
         }
         run_of_skips = 0;
-        bool measure = r->log && o->stats_every > 0 && r->step % o->stats_every == 0;
-        if (measure) stats_measure(&r->stats, &r->train), stats_before_update(&r->stats);
-        grad_clip(&r->model.params, gnorm, o->grad_clip);
-        optim_step(&r->opt, &r->model.params, lr);
+        if (measure) stats_before_update(&r->stats);
+        train_update(&st, gnorm, lr);
         if (measure) stats_after_update(&r->stats);
-        tape_reset(&r->train);
         r->step++; // from here on, r->step counts this step as done
         r->spikes += stats_spike(&r->stats, loss, o->spike_factor);
         double dt = tape_clock() - ts;
@@ -435,7 +384,8 @@ static int train(Run *r, double t0) {
     }
     if (best_step >= 0) {
         size_t n;
-        double full = evaluate_full_val(r, &n);
+        double full = train_eval_full_val(&r->eval, &r->model, &r->data, (int)o->batch_size, (int)o->block_size,
+                                          r->idx, r->targets, &n);
         log_row(r, "eval_val_full", full, 0, 0, 0, tape_clock() - t0, NULL);
         printf("best val loss %.4f at step %ld; wall time %.1f s (%.1f s in training steps)\n"
                "val loss over the whole val split (%zu tokens): %.4f\n", best, best_step, tape_clock() - t0, train_time, n, full);

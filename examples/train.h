@@ -9,7 +9,8 @@
 #include "normlab/gpt.h"
 #include "normlab/optim.h"
 #include "train_options.h"
-#include "train_stats.h"
+#include "normlab/stats.h"
+#include "normlab/train.h"
 
 // Independent random streams, all derived from --seed.
 enum { STREAM_INIT, STREAM_DATA, STREAM_DROPOUT, STREAM_EVAL, STREAM_SAMPLE };
@@ -49,7 +50,3 @@ int checkpoint_restore(Run *r, const StFile *f, char *err, size_t errlen);
 
 // train_dump.c: one step, everything it touched written to path (see --dump-step).
 int dump_step(Run *r, const char *path, char *err, size_t errlen);
-// One forward and backward on the current batch; returns the loss, or NAN with a message in err
-// when the loss or the gradients went non-finite, naming the step and where it began (the module
-// and op). *norm gets the grad norm (before clipping).
-double train_forward_backward(Run *r, double *norm, char *err, size_t errlen);

@@ -27,11 +27,13 @@ int dump_step(Run *r, const char *path, char *err, size_t errlen) {
     memcpy(before, ps->data, ps->numel * sizeof(nl_real));
     double lr = optim_lr(&r->opt.cfg, r->step), gnorm;
     dataset_batch(&r->data, false, (int)o->batch_size, (int)o->block_size, &r->data_rng, r->idx, r->targets);
-    double loss = train_forward_backward(r, &gnorm, err, errlen); // grads before clipping
+    TrainStep st = {.model = &r->model, .opt = &r->opt, .tape = &r->train, .dropout_rng = &r->dropout_rng,
+                    .grad_clip = o->grad_clip};
+    double loss = train_forward_backward(&st, r->idx, r->targets, (int)o->batch_size, (int)o->block_size, r->step,
+                                         &gnorm, err, errlen); // grads before clipping
     if (isnan(loss)) return free(before), free(grads), free(e), free(names), -1;
     memcpy(grads, ps->grad, ps->numel * sizeof(nl_real));
-    grad_clip(ps, gnorm, o->grad_clip);
-    optim_step(&r->opt, ps, lr);
+    train_update(&st, gnorm, lr);
 
     int k = params_entries(ps, before, "", e, names);
     k += params_entries(ps, grads, "grad.", e + k, names + (size_t)k * 128);

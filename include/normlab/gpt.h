@@ -46,6 +46,7 @@ typedef struct Gpt {
     Tensor *wte, *wpe; // (V,C) (block_size,C)
     Tensor *emb_scale; // [1], or NULL when the embedding scale is off
     GptBlock *blocks;  // (n_layer)
+    int *param_block;  // (params.n) the block each parameter belongs to: -1 the embeddings, n_layer ln_f
     Norm ln_f;
 } Gpt;
 

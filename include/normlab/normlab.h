@@ -16,6 +16,8 @@
 //   normlab/optim.h       AdamW, SGD, the schedule, clipping
 //   normlab/dataset.h     character-level text datasets
 //   normlab/safetensors.h, normlab/checkpoint.h   files
+//   normlab/train.h       the training step, written once, and evaluation
+//   normlab/stats.h       instruments: what the layers do inside during training
 // Every public name is prefixed by its module (tensor_, tape_, op_, norm_, gpt_, ...) or by NL_/nl_.
 #pragma once
 #include "normlab/config.h"
@@ -41,3 +43,6 @@
 
 #include "normlab/checkpoint.h"
 #include "normlab/safetensors.h"
+
+#include "normlab/stats.h"
+#include "normlab/train.h"

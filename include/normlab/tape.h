@@ -59,7 +59,16 @@ typedef struct Tape {
     TapeProfile *profile; // NULL: not profiling
     TapeFreeGrads free_grads[TAPE_GRAD_SIZES];
     int n_free_sizes;
+    // An observer the layers report their inputs to (instruments, normlab/stats.h): called by
+    // tape_observe with the layer (e.g. a Norm) and its input, during the forward. NULL: none.
+    void (*observe)(void *ctx, const void *layer, const Tensor *input);
+    void *observe_ctx;
 } Tape;
+
+// A layer's forward reports its input to the tape's observer, if any.
+static inline void tape_observe(Tape *t, const void *layer, const Tensor *input) {
+    if (t->observe) t->observe(t->observe_ctx, layer, input);
+}
 
 // max_nodes bounds one step's graph; the nodes array is allocated once here. Returns 0 or -1.
 int tape_init(Tape *t, Arena *step_arena, int max_nodes);

@@ -104,11 +104,12 @@ typedef struct Walk {
     int k;
 } Walk;
 
-static void walk_group(Walk *w, const char *prefix, const Row *rows, int n, void *base, const double *scalar0) {
+static void walk_group(Walk *w, int block, const char *prefix, const Row *rows, int n, void *base,
+                       const double *scalar0) {
     for (int i = 0; i < n; i++) {
         if (!row_exists(w->c, &rows[i])) continue;
         if (w->specs) row_spec(w->c, &rows[i], prefix, scalar0, &w->specs[w->k]);
-        if (w->m) *(Tensor **)((char *)base + rows[i].field) = w->m->params.list[w->k].t;
+        if (w->m) *(Tensor **)((char *)base + rows[i].field) = w->m->params.list[w->k].t, w->m->param_block[w->k] = block;
         w->k++;
     }
 }
@@ -116,19 +117,19 @@ static void walk_group(Walk *w, const char *prefix, const Row *rows, int n, void
 static int walk(const GptConfig *c, ParamSpec *specs, Gpt *m) {
     Walk w = {.c = c, .specs = specs, .m = m};
     char prefix[64];
-    walk_group(&w, "", ROWS(EMBEDDING_ROWS), m, NULL);
+    walk_group(&w, -1, "", ROWS(EMBEDDING_ROWS), m, NULL);
     for (int l = 0; l < c->n_layer; l++) {
         GptBlock *b = m ? &m->blocks[l] : NULL;
         snprintf(prefix, sizeof prefix, "transformer.h.%d.ln_1.", l);
-        walk_group(&w, prefix, ROWS(NORM_ROWS), b ? &b->ln_1 : NULL, &c->scalar0[GPT_LN1]);
+        walk_group(&w, l, prefix, ROWS(NORM_ROWS), b ? &b->ln_1 : NULL, &c->scalar0[GPT_LN1]);
         snprintf(prefix, sizeof prefix, "transformer.h.%d.attn.", l);
-        walk_group(&w, prefix, ROWS(ATTN_ROWS), b, NULL);
+        walk_group(&w, l, prefix, ROWS(ATTN_ROWS), b, NULL);
         snprintf(prefix, sizeof prefix, "transformer.h.%d.ln_2.", l);
-        walk_group(&w, prefix, ROWS(NORM_ROWS), b ? &b->ln_2 : NULL, &c->scalar0[GPT_LN2]);
+        walk_group(&w, l, prefix, ROWS(NORM_ROWS), b ? &b->ln_2 : NULL, &c->scalar0[GPT_LN2]);
         snprintf(prefix, sizeof prefix, "transformer.h.%d.mlp.", l);
-        walk_group(&w, prefix, ROWS(MLP_ROWS), b, NULL);
+        walk_group(&w, l, prefix, ROWS(MLP_ROWS), b, NULL);
     }
-    walk_group(&w, "transformer.ln_f.", ROWS(NORM_ROWS), m ? &m->ln_f : NULL, &c->scalar0[GPT_LNF]);
+    walk_group(&w, c->n_layer, "transformer.ln_f.", ROWS(NORM_ROWS), m ? &m->ln_f : NULL, &c->scalar0[GPT_LNF]);
     return w.k;
 }
 
@@ -177,6 +178,7 @@ int gpt_init(Gpt *m, const GptConfig *cfg, Rng *rng) {
         return -1;
     }
     free(specs);
+    if (!(m->param_block = malloc(m->params.n * sizeof(int)))) return gpt_free(m), -1;
     paramset_init(&m->params, rng);
     walk(cfg, NULL, m); // every field gets its tensor; the ones whose row does not exist stay NULL
     Norm proto = {.kind = cfg->norm, .composite = cfg->composite, .eps = NORM_EPS};
@@ -195,6 +197,7 @@ int gpt_init(Gpt *m, const GptConfig *cfg, Rng *rng) {
 void gpt_free(Gpt *m) {
     paramset_free(&m->params);
     free(m->blocks);
+    free(m->param_block);
     *m = (Gpt){0};
 }
 

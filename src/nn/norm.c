@@ -92,6 +92,7 @@ const nl_real *norm_bias_or_zeros(Tape *t, const Norm *n, int C) {
 
 Tensor *norm_forward(Tape *t, const Norm *n, Tensor *x) {
     check_params(n, x);
+    tape_observe(t, n, x);
     const NormInfo *info = &NORM_TABLE[n->kind];
     if (!n->composite) return info->forward(t, n, x);
     Tensor *y = op_mul(t, info->composite(t, n, x), n->weight); // the composite form: u, then w and b

@@ -1,5 +1,7 @@
-// The train program's instruments: what the layers do inside, measured every --stats-every steps on
-// the training step itself (no extra forward) and written as extra columns of the --log rows:
+// The instruments: what the layers do inside, measured on a training step itself (no extra forward;
+// the train program does it every --stats-every steps) and written as extra columns of its --log rows.
+// The norms report their inputs to the tape's observer (tape_observe) during the forward, so this
+// reads no op's private layout and works with the composite forms too. The columns:
 //   grad_norm.<g>, update_ratio.<g>   per layer group g: emb (wte, wpe), h<i> (block i), ln_f;
 //                                     the grads' L2 norm before clipping, |p_after - p_before| / |p|
 //   <pos>.in_rms, .in_std, .in_max    per norm position (h<i>.ln_1, h<i>.ln_2, ln_f): the norm's
@@ -31,7 +33,8 @@ typedef struct TrainStats {
     const Norm **norm;      // (n_pos)
     char (*pos_name)[STATS_NAME];
     double *rms, *std, *max, *scalar, *shift, *derived; // (n_pos); derived: sat or slope (NAN: n/a)
-    bool have_norms; // the norm inputs were found on the tape (not with --composite)
+    int n_seen;      // norm inputs reported in this step's forward
+    bool have_norms; // every position reported its input
     // spikes
     double window[SPIKE_WINDOW];
     int n_window, next;
@@ -42,9 +45,10 @@ int stats_init(TrainStats *s, const Gpt *m);
 void stats_free(TrainStats *s);
 // The column names, comma-separated with a leading comma (CSV header).
 void stats_header(const TrainStats *s, FILE *f);
-// After backward, before clipping and the update: grad norms and the norm inputs' statistics (read
-// from the tape's fused norm nodes, so call before tape_reset).
-void stats_measure(TrainStats *s, const Tape *t);
+// Before a measured step's forward: the norms' inputs are measured as the forward reports them.
+void stats_attach(TrainStats *s, Tape *t);
+// After its backward, before clipping and the update: stop observing; the grad norms.
+void stats_measure(TrainStats *s, Tape *t);
 // Around the update: keep the parameters, then compare.
 void stats_before_update(TrainStats *s);
 void stats_after_update(TrainStats *s);

@@ -1,6 +1,6 @@
 // The instruments (train_stats.h): per-group grad norms and update ratios, the norm inputs'
 // statistics, and the loss-spike detector.
-#include "train_stats.h"
+#include "normlab/stats.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -9,13 +9,6 @@
 // |tanh(z)| > 0.99 exactly when |z| > atanh(0.99); |erf(u)| > 0.99 when |u| > erfinv(0.99)
 #define SAT_Z 2.6466524123622461
 #define SAT_U_ERF 1.8213863677184496
-
-// "transformer.h.3.attn.c_attn.weight" -> group 1 + 3; embeddings 0; ln_f last.
-static int group_of_name(const char *name, int n_layer) {
-    int layer;
-    if (sscanf(name, "transformer.h.%d.", &layer) == 1) return 1 + layer;
-    return strncmp(name, "transformer.ln_f", 16) == 0 ? n_layer + 1 : 0;
-}
 
 int stats_init(TrainStats *s, const Gpt *m) {
     const ParamSet *ps = &m->params;
@@ -32,7 +25,7 @@ int stats_init(TrainStats *s, const Gpt *m) {
     bool ok = s->group_of && s->group_name && s->gnorm && s->uratio && s->before && s->norm && s->pos_name;
     for (size_t k = 0; k < sizeof per_pos / sizeof *per_pos; k++) ok &= (*per_pos[k] = malloc(s->n_pos * sizeof(double))) != NULL;
     if (!ok) return stats_free(s), -1;
-    for (int i = 0; i < ps->n; i++) s->group_of[i] = group_of_name(ps->list[i].spec.name, L);
+    for (int i = 0; i < ps->n; i++) s->group_of[i] = 1 + m->param_block[i]; // emb 0, h<i> 1 + i, ln_f L + 1
     snprintf(s->group_name[0], STATS_NAME, "emb");
     for (int l = 0; l < L; l++) {
         snprintf(s->group_name[1 + l], STATS_NAME, "h%d", l);
@@ -99,7 +92,20 @@ static void measure_position(TrainStats *s, int p, const Tensor *x) {
                                      : a + n->eps > 0 ? 1 / sqrt(a + n->eps) : NAN;
 }
 
-void stats_measure(TrainStats *s, const Tape *t) {
+// The tape's observer: a norm's input, during the forward.
+static void observe_norm_input(void *ctx, const void *layer, const Tensor *x) {
+    TrainStats *s = ctx;
+    for (int p = 0; p < s->n_pos; p++)
+        if (layer == s->norm[p]) measure_position(s, p, x), s->n_seen++;
+}
+
+void stats_attach(TrainStats *s, Tape *t) {
+    s->n_seen = 0;
+    t->observe = observe_norm_input, t->observe_ctx = s;
+}
+
+void stats_measure(TrainStats *s, Tape *t) {
+    t->observe = NULL, t->observe_ctx = NULL;
     const ParamSet *ps = &s->model->params;
     for (int g = 0; g < s->n_groups; g++) s->gnorm[g] = 0;
     for (int i = 0; i < ps->n; i++) {
@@ -112,16 +118,7 @@ void stats_measure(TrainStats *s, const Tape *t) {
         s->gnorm[s->group_of[i]] += sq;
     }
     for (int g = 0; g < s->n_groups; g++) s->gnorm[g] = sqrt(s->gnorm[g]);
-    // The fused norm nodes hold each norm's input: in[0], with the layer's weight as in[1].
-    int found = 0;
-    for (int i = 0; i < t->n; i++)
-        for (int p = 0; p < s->n_pos; p++)
-            if (t->nodes[i].n_in > 1 && t->nodes[i].in[1] == s->norm[p]->weight &&
-                t->nodes[i].def == NORM_TABLE[s->model->cfg.norm].op) {
-                measure_position(s, p, t->nodes[i].in[0]);
-                found++;
-            }
-    s->have_norms = found == s->n_pos;
+    s->have_norms = s->n_seen == s->n_pos;
 }
 
 void stats_before_update(TrainStats *s) {

@@ -1,0 +1,42 @@
+// Training a GPT: the step (forward, backward, clip, update), written once and used by the train
+// program, its --dump-step and bench_step; and evaluation (a fixed set of batches, or a whole split).
+#pragma once
+#include <stdint.h>
+
+#include "normlab/dataset.h"
+#include "normlab/gpt.h"
+#include "normlab/optim.h"
+#include "normlab/tape.h"
+
+// Seconds spent in each phase, summed over the steps taken (when TrainStep.times is set).
+typedef struct TrainTimes {
+    double zero_grad, forward_backward, clip, update, reset;
+} TrainTimes;
+
+typedef struct TrainStep {
+    Gpt *model;
+    Optimizer *opt;
+    Tape *tape;        // the step's tape; reset by train_update
+    Rng *dropout_rng;  // draws dropout masks; may be NULL when the model has no dropout
+    double grad_clip;  // clip the global grad norm to this; <= 0: off
+    TrainTimes *times; // NULL: not timed
+} TrainStep;
+
+// Zeroes the grads, runs forward and backward on the batch (idx, targets: (B,T)) and returns the
+// loss, with the global grad norm (before clipping) in *grad_norm. When the loss or a gradient is
+// not finite, returns NAN with a message in err naming the step and where it began (module and op);
+// the tape is then left for the caller to reset (tape_reset).
+double train_forward_backward(TrainStep *s, const int32_t *idx, const int32_t *targets, int B, int T,
+                              long step, double *grad_norm, char *err, size_t errlen);
+// Clips the grads given their norm, takes one optimizer step at lr, and resets the tape.
+void train_update(TrainStep *s, double grad_norm, double lr);
+
+// The mean loss over `batches` batches of (B,T) drawn from the split with rng (the same ones each
+// time for the same rng state). t must have grad disabled. idx, targets: (B*T) scratch.
+double train_eval_batches(Tape *t, const Gpt *m, const Dataset *d, bool val, int B, int T, long batches,
+                          Rng *rng, int32_t *idx, int32_t *targets);
+// The loss over the whole val split: every non-overlapping window of T tokens, B at a time (the
+// last batch padded with repeats that are not counted). Exact, where train_eval_batches estimates.
+// *n_tokens gets the tokens counted. NAN when out of memory.
+double train_eval_full_val(Tape *t, const Gpt *m, const Dataset *d, int B, int T, int32_t *idx,
+                           int32_t *targets, size_t *n_tokens);

@@ -1,0 +1,92 @@
+// The training step and evaluation (normlab/train.h).
+#include "normlab/train.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tensor/kernels.h"
+
+static double lap(TrainTimes *times, double *phase, double since) {
+    double now = tape_clock();
+    if (times) *phase += now - since;
+    return now;
+}
+
+double train_forward_backward(TrainStep *s, const int32_t *idx, const int32_t *targets, int B, int T,
+                              long step, double *gnorm, char *err, size_t errlen) {
+    TrainTimes *tm = s->times;
+    Tape *t = s->tape;
+    double t0 = tape_clock();
+    paramset_zero_grad(&s->model->params);
+    t0 = lap(tm, tm ? &tm->zero_grad : NULL, t0);
+    tape_profile_mark(t); // a profile's first op starts here
+    Tensor *loss = gpt_forward(t, s->model, idx, targets, B, T, s->dropout_rng);
+    double value = loss->data[0];
+    if (!isfinite(value)) {
+        int at = tape_find_nonfinite(t);
+        snprintf(err, errlen, "step %ld: the loss is %g; it started in %s (%s), the first output in forward "
+                 "order to hold a NaN or Inf", step, value, at < 0 ? "?" : t->nodes[at].scope,
+                 at < 0 ? "?" : t->nodes[at].def->name);
+        return NAN;
+    }
+    tape_backward(t, loss);
+    *gnorm = grad_norm(&s->model->params);
+    lap(tm, tm ? &tm->forward_backward : NULL, t0);
+    if (!isfinite(*gnorm)) { // run backward again, checking each op's grads, to find where it began
+        paramset_zero_grad(&s->model->params);
+        int at = tape_backward_find_nonfinite(t, loss);
+        snprintf(err, errlen, "step %ld: the loss is %.4f but the gradients are not finite; they started in "
+                 "the backward of %s (%s), the first in backward order to write a NaN or Inf", step, value,
+                 at < 0 ? "?" : t->nodes[at].scope, at < 0 ? "?" : t->nodes[at].def->name);
+        return NAN;
+    }
+    return value;
+}
+
+void train_update(TrainStep *s, double gnorm, double lr) {
+    TrainTimes *tm = s->times;
+    double t0 = tape_clock();
+    grad_clip(&s->model->params, gnorm, s->grad_clip);
+    t0 = lap(tm, tm ? &tm->clip : NULL, t0);
+    optim_step(s->opt, &s->model->params, lr);
+    t0 = lap(tm, tm ? &tm->update : NULL, t0);
+    tape_reset(s->tape);
+    lap(tm, tm ? &tm->reset : NULL, t0);
+}
+
+double train_eval_batches(Tape *t, const Gpt *m, const Dataset *d, bool val, int B, int T, long batches,
+                          Rng *rng, int32_t *idx, int32_t *targets) {
+    double sum = 0;
+    for (long i = 0; i < batches; i++) {
+        dataset_batch(d, val, B, T, rng, idx, targets);
+        sum += gpt_forward(t, m, idx, targets, B, T, NULL)->data[0];
+        tape_reset(t);
+    }
+    return sum / batches;
+}
+
+double train_eval_full_val(Tape *t, const Gpt *m, const Dataset *d, int B, int T, int32_t *idx,
+                           int32_t *targets, size_t *n_tokens) {
+    int V = d->vocab_size;
+    const int32_t *val = d->tokens + d->n_train;
+    size_t windows = (d->n - d->n_train - 1) / T;
+    nl_real *probs = malloc((size_t)B * T * V * sizeof(nl_real)); // the kernel's scratch (once per call)
+    *n_tokens = windows * T;
+    if (!probs) return NAN;
+    double sum = 0;
+    for (size_t w0 = 0; w0 < windows; w0 += B) {
+        for (int b = 0; b < B; b++) {
+            size_t w = w0 + b < windows ? w0 + b : windows - 1;
+            memcpy(idx + (size_t)b * T, val + w * T, T * sizeof(int32_t));
+            memcpy(targets + (size_t)b * T, val + w * T + 1, T * sizeof(int32_t));
+        }
+        const nl_real *logits = gpt_forward(t, m, idx, NULL, B, T, NULL)->data; // (B,T,V)
+        size_t real_rows = (size_t)(windows - w0 < (size_t)B ? windows - w0 : (size_t)B) * T;
+        sum += cross_entropy_forward(probs, logits, targets, real_rows, V);
+        tape_reset(t);
+    }
+    free(probs);
+    return sum / (double)(windows * T);
+}
