@@ -180,7 +180,7 @@ static int setup(Run *r, int argc, char **argv) {
     cfg.scalar_lr_mult = o->scalar_lr_mult;
     const char *bad = gpt_config_check(&cfg);
     if (bad) return st_close(&ckpt), fail(2, "%s", bad);
-    if (o->resume && checkpoint_check_model(&ckpt, &cfg, err, sizeof err))
+    if (o->resume && checkpoint_check_model(&ckpt, &cfg, o->optim, err, sizeof err))
         return st_close(&ckpt), fail(1, "%s: %s", o->resume, err);
     double need = gpt_memory_estimate(&cfg, (int)o->batch_size, (int)o->block_size),
            have = (double)sysconf(_SC_PHYS_PAGES) * sysconf(_SC_PAGESIZE);

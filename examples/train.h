@@ -44,7 +44,7 @@ int checkpoint_write(const Run *r, const char *path, char *err, size_t errlen);
 int checkpoint_open(Run *r, const char *path, StFile *f, char *err, size_t errlen);
 // Checks that f holds the parameters and both moments of the model cfg describes, with their
 // shapes, before anything is allocated for it.
-int checkpoint_check_model(const StFile *f, const GptConfig *cfg, char *err, size_t errlen);
+int checkpoint_check_model(const StFile *f, const GptConfig *cfg, OptimKind optim, char *err, size_t errlen);
 // Restores parameters, optimizer moments, step, random streams and vocabulary.
 int checkpoint_restore(Run *r, const StFile *f, char *err, size_t errlen);
 

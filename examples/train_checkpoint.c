@@ -1,5 +1,6 @@
-// Checkpoints: the model under nanoGPT's names, the optimizer moments as optimizer.m.* and
-// optimizer.v.*, and in __metadata__ the options, the step, the random streams and the vocabulary.
+// Checkpoints: the model under nanoGPT's names, the optimizer's state blocks as optimizer.<state>.*
+// (named by its row: AdamW's moments m and v, SGD's momentum m), and in __metadata__ the options, the
+// step, the random streams and the vocabulary.
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,9 +41,13 @@ static int rng_parse(const char *s, Rng *g) {
     return 0;
 }
 
+// "optimizer.<state>." for the optimizer's state block j
+static void state_prefix(const OptimInfo *oi, int j, char *out) { sprintf(out, "optimizer.%.40s.", oi->state[j]); }
+
 int checkpoint_write(const Run *r, const char *path, char *err, size_t errlen) {
     const ParamSet *ps = &r->model.params;
-    int n = 3 * ps->n;
+    const OptimInfo *oi = &OPTIM_TABLE[r->opt.cfg.kind];
+    int n = (1 + oi->n_state) * ps->n;
     StEntry *e = malloc(n * sizeof *e);
     char *names = malloc((size_t)n * 128);
     if (!e || !names) {
@@ -50,8 +55,11 @@ int checkpoint_write(const Run *r, const char *path, char *err, size_t errlen) {
         return snprintf(err, errlen, "out of memory writing %s", path), -1;
     }
     int k = params_entries(ps, ps->data, "", e, names);
-    k += params_entries(ps, r->opt.m, "optimizer.m.", e + k, names + (size_t)k * 128);
-    k += params_entries(ps, r->opt.v, "optimizer.v.", e + k, names + (size_t)k * 128);
+    for (int j = 0; j < oi->n_state; j++) {
+        char prefix[64];
+        state_prefix(oi, j, prefix);
+        k += params_entries(ps, r->opt.state[j], prefix, e + k, names + (size_t)k * 128);
+    }
 
     const char *meta[2 * 64];
     char buf[8192], step[32], optim_steps[32], vocab[513], rd[65], rdo[65];
@@ -89,14 +97,18 @@ int checkpoint_open(Run *r, const char *path, StFile *f, char *err, size_t errle
     return 0;
 }
 
-int checkpoint_check_model(const StFile *f, const GptConfig *cfg, char *err, size_t errlen) {
+int checkpoint_check_model(const StFile *f, const GptConfig *cfg, OptimKind optim, char *err, size_t errlen) {
     int n = gpt_param_specs(cfg, NULL);
     ParamSpec *specs = malloc(n * sizeof *specs);
     if (!specs) return snprintf(err, errlen, "out of memory"), -1;
     gpt_param_specs(cfg, specs);
     StTensor t;
-    int rc = specs_check(f, specs, n, "", err, errlen) || specs_check(f, specs, n, "optimizer.m.", err, errlen) ||
-             specs_check(f, specs, n, "optimizer.v.", err, errlen) ? -1 : 0;
+    int rc = specs_check(f, specs, n, "", err, errlen);
+    for (int j = 0; !rc && j < OPTIM_TABLE[optim].n_state; j++) {
+        char prefix[64];
+        state_prefix(&OPTIM_TABLE[optim], j, prefix);
+        rc = specs_check(f, specs, n, prefix, err, errlen);
+    }
     if (!rc && !cfg->emb_scale && st_find(f, "transformer.emb_scale", &t) == 0) // it would be dropped unseen
         rc = -1, snprintf(err, errlen, "the checkpoint's model has an embedding scale: resume it without --emb-scale=off");
     free(specs);
@@ -105,10 +117,13 @@ int checkpoint_check_model(const StFile *f, const GptConfig *cfg, char *err, siz
 
 int checkpoint_restore(Run *r, const StFile *f, char *err, size_t errlen) {
     ParamSet *ps = &r->model.params;
-    if (params_read(f, ps, ps->data, "", err, errlen) ||
-        params_read(f, ps, r->opt.m, "optimizer.m.", err, errlen) ||
-        params_read(f, ps, r->opt.v, "optimizer.v.", err, errlen))
-        return -1;
+    if (params_read(f, ps, ps->data, "", err, errlen)) return -1;
+    const OptimInfo *oi = &OPTIM_TABLE[r->opt.cfg.kind];
+    for (int j = 0; j < oi->n_state; j++) {
+        char prefix[64];
+        state_prefix(oi, j, prefix);
+        if (params_read(f, ps, r->opt.state[j], prefix, err, errlen)) return -1;
+    }
     const char *step = st_meta(f, "step"), *vocab = st_meta(f, "vocab");
     char *end;
     unsigned char v[256];

@@ -97,16 +97,21 @@ static const char *absent_value(const OptRow *r) {
     return NULL;
 }
 
-// The names of each T_CHOICE option's values, stored as their index.
+// The names of each T_CHOICE option's values, stored as their index: rows of a table whose first
+// member is the name (stride: the row's size).
 typedef struct Choices {
     size_t field;
-    const char *const *names;
+    const void *rows;
+    size_t stride;
     int n;
 } Choices;
 static const Choices CHOICES[] = {
-    {F(optim), OPTIM_NAMES, OPTIM_COUNT},
-    {F(on_nonfinite), NONFINITE_NAMES, NONFINITE_COUNT},
+    {F(optim), OPTIM_TABLE, sizeof OPTIM_TABLE[0], OPTIM_COUNT},
+    {F(on_nonfinite), NONFINITE_NAMES, sizeof NONFINITE_NAMES[0], NONFINITE_COUNT},
 };
+static const char *choice_name(const Choices *c, int k) {
+    return *(const char *const *)((const char *)c->rows + (size_t)k * c->stride);
+}
 
 static const Choices *choices_of(const OptRow *r) {
     for (size_t i = 0; i < sizeof CHOICES / sizeof CHOICES[0]; i++)
@@ -174,8 +179,8 @@ static const char *set_value(TrainOptions *o, const OptRow *r, const char *text)
         static char why[128];
         size_t n = snprintf(why, sizeof why, "is not one of ");
         for (int k = 0; k < c->n; k++) {
-            if (strcmp(text, c->names[k]) == 0) return *FIELD(o, r, int) = k, NULL;
-            n += snprintf(why + n, n < sizeof why ? sizeof why - n : 0, "%s%s", k ? "|" : "", c->names[k]);
+            if (strcmp(text, choice_name(c, k)) == 0) return *FIELD(o, r, int) = k, NULL;
+            n += snprintf(why + n, n < sizeof why ? sizeof why - n : 0, "%s%s", k ? "|" : "", choice_name(c, k));
         }
         return why;
     }
@@ -190,7 +195,7 @@ static void format_value(const TrainOptions *o, const OptRow *r, char *buf, size
     case T_BOOL: snprintf(buf, len, "%s", *FIELD(o, r, bool) ? "true" : "false"); break;
     case T_STR: snprintf(buf, len, "%s", *FIELD(o, r, const char *) ? *FIELD(o, r, const char *) : ""); break;
     case T_NORM: snprintf(buf, len, "%s", NORM_TABLE[*FIELD(o, r, int)].name); break;
-    case T_CHOICE: snprintf(buf, len, "%s", choices_of(r)->names[*FIELD(o, r, int)]); break;
+    case T_CHOICE: snprintf(buf, len, "%s", choice_name(choices_of(r), *FIELD(o, r, int))); break;
     case T_EMB_SCALE:
         if (o->emb_scale_mode == EMB_SCALE_VALUE) snprintf(buf, len, "%.17g", o->emb_scale);
         else snprintf(buf, len, "%s", o->emb_scale_mode == EMB_SCALE_AUTO ? "auto" : "off");
@@ -381,7 +386,7 @@ void options_print(const TrainOptions *o, FILE *f) {
     }
     if (o->emb_scale_mode == EMB_SCALE_VALUE) fprintf(f, "embed:    x (wte[idx] + wpe), learnable, from %g\n", o->emb_scale);
     fprintf(f, "optim:    %s, lr %g -> %g (warmup %ld, cosine to step %ld), betas %g/%g, wd %g, clip %g\n",
-            OPTIM_NAMES[o->optim], o->lr, o->min_lr, o->warmup, o->lr_decay_steps, o->beta1, o->beta2,
+            OPTIM_TABLE[o->optim].name, o->lr, o->min_lr, o->warmup, o->lr_decay_steps, o->beta1, o->beta2,
             o->weight_decay, o->grad_clip);
     fprintf(f, "run:      %ld steps of %ld x %ld tokens, eval every %ld over %ld batches, seed %ld, %ld threads\n",
             o->steps, o->batch_size, o->block_size, o->eval_interval, o->eval_iters, o->seed, o->threads);

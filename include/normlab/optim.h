@@ -1,13 +1,15 @@
 // Optimizers (AdamW and SGD with momentum, torch semantics), global-norm gradient clipping and the
-// learning-rate schedule. They see only the parameter blocks (tensor/params.h): the moments live in
-// blocks of the same layout.
+// learning-rate schedule. They see only the parameter blocks (normlab/params.h): an optimizer's
+// state (AdamW's moments, SGD's momentum) lives in blocks of the same layout. One row per optimizer
+// (OPTIM_TABLE, optim.c) says its name, its state blocks' names and its update: a new optimizer is
+// its update function and one row.
 #pragma once
 #include <stdbool.h>
 
 #include "normlab/params.h"
 
 typedef enum OptimKind { OPTIM_ADAMW, OPTIM_SGD, OPTIM_COUNT } OptimKind;
-extern const char *const OPTIM_NAMES[OPTIM_COUNT]; // "adamw", "sgd"
+#define OPTIM_MAX_STATE 2
 
 typedef struct OptimConfig {
     OptimKind kind;
@@ -19,10 +21,22 @@ typedef struct OptimConfig {
 
 typedef struct Optimizer {
     OptimConfig cfg;
-    size_t numel;  // the parameter blocks' length
-    nl_real *m, *v;   // (numel): AdamW's first and second moments; SGD's momentum buffer is m
-    long steps;    // updates taken so far
+    size_t numel;                     // the parameter blocks' length
+    nl_real *state[OPTIM_MAX_STATE]; // (numel) each, as many as the row names; zero at the start
+    long steps;                       // updates taken so far
 } Optimizer;
+
+// One parameter's update at step t (1-based): p and g its data and grad, state its slices of the
+// state blocks, n its length, lr its learning rate (the schedule's x its lr_mult), wd its decay.
+typedef void (*OptimUpdate)(const OptimConfig *c, nl_real *p, const nl_real *g, nl_real *const *state, size_t n,
+                            double lr, double wd, long t);
+typedef struct OptimInfo {
+    const char *name;                     // as given to --optim
+    int n_state;                          // state blocks; checkpoints name them optimizer.<state>.<param>
+    const char *state[OPTIM_MAX_STATE];
+    OptimUpdate update;
+} OptimInfo;
+extern const OptimInfo OPTIM_TABLE[OPTIM_COUNT];
 
 int optim_init(Optimizer *o, const OptimConfig *cfg, size_t numel); // 0, or -1 out of memory
 void optim_free(Optimizer *o);

@@ -6,21 +6,17 @@
 #include <stdlib.h>
 #include <string.h>
 
-const char *const OPTIM_NAMES[OPTIM_COUNT] = {"adamw", "sgd"};
-
 int optim_init(Optimizer *o, const OptimConfig *cfg, size_t numel) {
     *o = (Optimizer){.cfg = *cfg, .numel = numel};
-    o->m = aligned_alloc(64, numel * sizeof(nl_real));
-    o->v = aligned_alloc(64, numel * sizeof(nl_real));
-    if (!o->m || !o->v) return optim_free(o), -1;
-    memset(o->m, 0, numel * sizeof(nl_real));
-    memset(o->v, 0, numel * sizeof(nl_real));
+    for (int k = 0; k < OPTIM_TABLE[cfg->kind].n_state; k++) {
+        if (!(o->state[k] = aligned_alloc(64, numel * sizeof(nl_real)))) return optim_free(o), -1;
+        memset(o->state[k], 0, numel * sizeof(nl_real));
+    }
     return 0;
 }
 
 void optim_free(Optimizer *o) {
-    free(o->m);
-    free(o->v);
+    for (int k = 0; k < OPTIM_MAX_STATE; k++) free(o->state[k]);
     *o = (Optimizer){0};
 }
 
@@ -31,8 +27,9 @@ void optim_free(Optimizer *o) {
 //   p *= 1 - lr wd                    (decoupled decay; decaying parameters only)
 //   m += (1 - b1) (g - m);  v = b2 v + (1 - b2) g^2
 //   p -= lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)
-static void adamw_update(nl_real *p, const nl_real *g, nl_real *m, nl_real *v, size_t n, double lr, double wd,
-                         const OptimConfig *c, long t) {
+static void adamw_update(const OptimConfig *c, nl_real *p, const nl_real *g, nl_real *const *state, size_t n,
+                         double lr, double wd, long t) {
+    nl_real *m = state[0], *v = state[1];
     nl_real decay = (nl_real)(1 - lr * wd), b1 = (nl_real)c->beta1, b2 = (nl_real)c->beta2;
     nl_real step_size = (nl_real)(lr / (1 - pow(c->beta1, (double)t)));
     nl_real bc2_sqrt = (nl_real)sqrt(1 - pow(c->beta2, (double)t)), eps = (nl_real)c->eps;
@@ -47,8 +44,10 @@ static void adamw_update(nl_real *p, const nl_real *g, nl_real *m, nl_real *v, s
 
 // torch.optim.SGD with momentum mu (dampening 0), coupled weight decay:
 //   d = g + wd p;  buf = d on the first step, else mu buf + d;  p -= lr buf
-static void sgd_update(nl_real *p, const nl_real *g, nl_real *buf, size_t n, double lr, double wd, double mu,
-                       long t) {
+static void sgd_update(const OptimConfig *c, nl_real *p, const nl_real *g, nl_real *const *state, size_t n,
+                       double lr, double wd, long t) {
+    nl_real *buf = state[0];
+    double mu = c->beta1;
 #pragma omp parallel for simd schedule(static) if (n >= OPTIM_PARALLEL_MIN)
     for (size_t i = 0; i < n; i++) {
         nl_real d = g[i] + (nl_real)wd * p[i];
@@ -57,16 +56,22 @@ static void sgd_update(nl_real *p, const nl_real *g, nl_real *buf, size_t n, dou
     }
 }
 
+// AdamW's state is its two moments; SGD's, the momentum buffer (named m, as checkpoints always have).
+const OptimInfo OPTIM_TABLE[OPTIM_COUNT] = {
+    [OPTIM_ADAMW] = {"adamw", 2, {"m", "v"}, adamw_update},
+    [OPTIM_SGD] = {"sgd", 1, {"m"}, sgd_update},
+};
+
 void optim_step(Optimizer *o, ParamSet *ps, double lr) {
+    const OptimInfo *info = &OPTIM_TABLE[o->cfg.kind];
     o->steps++;
     for (int i = 0; i < ps->n; i++) {
         const Param *pr = &ps->list[i];
         size_t off = pr->offset, n = tensor_numel(pr->t);
-        double wd = param_decays(pr) ? o->cfg.weight_decay : 0, plr = lr * pr->spec.lr_mult;
-        if (o->cfg.kind == OPTIM_ADAMW)
-            adamw_update(ps->data + off, ps->grad + off, o->m + off, o->v + off, n, plr, wd, &o->cfg, o->steps);
-        else
-            sgd_update(ps->data + off, ps->grad + off, o->m + off, n, plr, wd, o->cfg.beta1, o->steps);
+        double wd = param_decays(pr) ? o->cfg.weight_decay : 0;
+        nl_real *state[OPTIM_MAX_STATE];
+        for (int k = 0; k < info->n_state; k++) state[k] = o->state[k] + off;
+        info->update(&o->cfg, ps->data + off, ps->grad + off, state, n, lr * pr->spec.lr_mult, wd, o->steps);
     }
 }
 
