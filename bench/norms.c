@@ -69,7 +69,7 @@ int main(int argc, char **argv) {
            "one thread, median of %d alternating measurements. GB/s, and %% of the copy rate.\n\n",
            sizeof(nl_real), NL_REAL_NAME, reps);
     printf("%5s %6s %8s |", "C", "rows", "copy");
-    for (int k = 0; k < NORM_COUNT; k++) printf(" %14s", NORM_TABLE[k].name);
+    for (int k = 0; k < NORM_COUNT; k++) printf(" %14s", NORM_TABLE[k]->name);
     printf("\n");
     Rng rng;
     rng_seed(&rng, 1);
@@ -98,10 +98,10 @@ int main(int argc, char **argv) {
                 copy[r] = moved / timed(run_copy, &b, inner) / 1e9;
                 for (int k = 0; k < NORM_COUNT; k++) {
                     b.norm = (Norm){.kind = k, .eps = NORM_EPS, .weight = w, .bias = bias,
-                                    .scalar = NORM_TABLE[k].scalar ? s : NULL,
-                                    .shift = NORM_TABLE[k].shift ? shift : NULL};
-                    if (NORM_TABLE[k].scalar) // alpha0 0.5, beta0 4
-                        s->data[0] = (nl_real)norm_scalar_stored(k, NORM_TABLE[k].scalar == NORM_SCALAR_ALPHA ? 0.5 : 4);
+                                    .scalar = NORM_TABLE[k]->scalar ? s : NULL,
+                                    .shift = NORM_TABLE[k]->shift ? shift : NULL};
+                    if (NORM_TABLE[k]->scalar) // alpha0 0.5, beta0 4
+                        s->data[0] = (nl_real)norm_scalar_stored(k, NORM_TABLE[k]->scalar == NORM_SCALAR_ALPHA ? 0.5 : 4);
                     run_norm(&b); // warm
                     norm[k][r] = moved / timed(run_norm, &b, inner) / 1e9;
                 }

@@ -65,7 +65,7 @@ static int parse(BenchConfig *c, int argc, char **argv) {
             return 2;
         }
     }
-    bool alpha = NORM_TABLE[c->gpt.norm].scalar == NORM_SCALAR_ALPHA;
+    bool alpha = NORM_TABLE[c->gpt.norm]->scalar == NORM_SCALAR_ALPHA;
     for (int p = 0; p < GPT_NORM_POSITIONS; p++) c->gpt.scalar0[p] = alpha ? 0.5 : 4.0;
     const char *bad = gpt_config_check(&c->gpt);
     if (bad || c->batch < 1 || c->steps < 1 || c->warmup < 0 || c->threads < 1)
@@ -189,7 +189,7 @@ int main(int argc, char **argv) {
     getrusage(RUSAGE_SELF, &ru);
     double ms = 1e3 * total / c.steps, flops = flops_per_step(&c);
     printf("bench_step: %s, %d layers, %d heads, %d wide, context %d, batch %d, vocab %d, %d threads, %d steps\n",
-           NORM_TABLE[c.gpt.norm].name, c.gpt.n_layer, c.gpt.n_head, c.gpt.n_embd, T, B,
+           NORM_TABLE[c.gpt.norm]->name, c.gpt.n_layer, c.gpt.n_head, c.gpt.n_embd, T, B,
            c.gpt.vocab_size, c.threads, c.steps);
     printf("ours ms_per_step %.3f tokens_per_s %.0f gflop_per_step %.3f gflops %.1f sgemm_gflops %.1f "
            "peak_fraction %.3f peak_rss_mb %.0f\n",

@@ -58,6 +58,10 @@ long)
     one 11.3137 1    3      2e-3  1
     one 16      1    2      1.5e-3 1
     one 16      1    2      1e-3  10
+    # lr 2e-3 was the largest step forward at 2000 steps: further along it
+    one 22.627  1    1      3e-3  1
+    one 22.627  1    1      4e-3  1
+    one 32      1    1      2e-3  1
     sweep "$out/long" --norms ln,rmsnorm --seeds 1 --steps 2000 --lrs 1e-3
     ;;
 *) echo "usage: $0 proxy|combine|long|confirm" >&2; exit 2 ;;

@@ -173,7 +173,7 @@ static int setup(Run *r, int argc, char **argv) {
         const char *v = st_meta(&ckpt, "vocab");
         cfg.vocab_size = v ? (int)strlen(v) / 2 : 0;
     }
-    bool alpha = NORM_TABLE[o->norm].scalar == NORM_SCALAR_ALPHA;
+    bool alpha = NORM_TABLE[o->norm]->scalar == NORM_SCALAR_ALPHA;
     for (int p = 0; p < GPT_NORM_POSITIONS; p++) cfg.scalar0[p] = alpha ? o->alpha0_pos[p] : o->beta0_pos[p];
     cfg.shift0 = o->shift0;
     cfg.emb_scale = o->emb_scale_mode == EMB_SCALE_VALUE, cfg.emb_scale0 = o->emb_scale;
@@ -248,8 +248,8 @@ static void print_learned_scalars(const Run *r) {
     const Gpt *m = &r->model;
     if (m->emb_scale) printf("emb_scale: %.4g (started at %g)\n", m->emb_scale->data[0], r->o.emb_scale);
     if (!norm_is_elementwise(r->o.norm)) return;
-    bool alpha = NORM_TABLE[r->o.norm].scalar == NORM_SCALAR_ALPHA;
-    for (int shift = 0; shift <= NORM_TABLE[r->o.norm].shift; shift++)
+    bool alpha = NORM_TABLE[r->o.norm]->scalar == NORM_SCALAR_ALPHA;
+    for (int shift = 0; shift <= NORM_TABLE[r->o.norm]->shift; shift++)
         for (int p = 0; p < GPT_NORM_POSITIONS; p++) {
             printf("%s %s:", shift ? "shift" : norm_scalar_name(r->o.norm), GPT_NORM_POSITION_NAMES[p]);
             for (int l = 0; l < (p == GPT_LNF ? 1 : m->cfg.n_layer); l++) {

@@ -45,7 +45,7 @@ int dump_step(Run *r, const char *path, char *err, size_t errlen) {
     e[k++] = (StEntry){"loss", ST_F32, 1, {1}, &loss32};
 
     char v[13][40];
-    snprintf(v[0], 40, "%s", NORM_TABLE[o->norm].name);
+    snprintf(v[0], 40, "%s", NORM_TABLE[o->norm]->name);
     snprintf(v[1], 40, "%ld", o->n_layer);
     snprintf(v[2], 40, "%ld", o->n_head);
     snprintf(v[3], 40, "%ld", o->n_embd);

@@ -127,7 +127,7 @@ _Static_assert(sizeof ROWS / sizeof ROWS[0] <= 64, "TrainOptions.set has 64 bits
 static const char *norm_names(void) {
     static char buf[128];
     buf[0] = 0;
-    for (int k = 0; k < NORM_COUNT; k++) strcat(strcat(buf, k ? "|" : ""), NORM_TABLE[k].name);
+    for (int k = 0; k < NORM_COUNT; k++) strcat(strcat(buf, k ? "|" : ""), NORM_TABLE[k]->name);
     return buf;
 }
 
@@ -194,7 +194,7 @@ static void format_value(const TrainOptions *o, const OptRow *r, char *buf, size
     case T_DOUBLE: snprintf(buf, len, "%.17g", *FIELD(o, r, double)); break;
     case T_BOOL: snprintf(buf, len, "%s", *FIELD(o, r, bool) ? "true" : "false"); break;
     case T_STR: snprintf(buf, len, "%s", *FIELD(o, r, const char *) ? *FIELD(o, r, const char *) : ""); break;
-    case T_NORM: snprintf(buf, len, "%s", NORM_TABLE[*FIELD(o, r, int)].name); break;
+    case T_NORM: snprintf(buf, len, "%s", NORM_TABLE[*FIELD(o, r, int)]->name); break;
     case T_CHOICE: snprintf(buf, len, "%s", choice_name(choices_of(r), *FIELD(o, r, int))); break;
     case T_EMB_SCALE:
         if (o->emb_scale_mode == EMB_SCALE_VALUE) snprintf(buf, len, "%.17g", o->emb_scale);
@@ -231,12 +231,12 @@ static void usage(FILE *f) {
     fprintf(f, "  %-22s %s\n\nThe norms' recipes (the defaults of --emb-scale, --alpha0 per position, --lr and\n"
                "--scalar-lr-mult; any of them given wins; README, \"Defaults\"):\n", "--help", "this text");
     for (int k = 0; k < NORM_COUNT; k++) {
-        const NormRecipe *rc = &NORM_TABLE[k].recipe;
-        fprintf(f, "  %-9s emb-scale ", NORM_TABLE[k].name);
+        const NormRecipe *rc = &NORM_TABLE[k]->recipe;
+        fprintf(f, "  %-9s emb-scale ", NORM_TABLE[k]->name);
         rc->emb_scale > 0 ? fprintf(f, "%g x sqrt(n-embd)", rc->emb_scale) : fprintf(f, "off");
         if (norm_is_elementwise(k))
             fprintf(f, ", alpha0 ln_1 %g, ln_2 %g, ln_f %g%s, scalar-lr-mult %g", rc->alpha0[0], rc->alpha0[1],
-                    rc->alpha0[2], NORM_TABLE[k].scalar == NORM_SCALAR_BETA ? " (as beta0 = 1/alpha0^2)" : "",
+                    rc->alpha0[2], NORM_TABLE[k]->scalar == NORM_SCALAR_BETA ? " (as beta0 = 1/alpha0^2)" : "",
                     rc->scalar_lr_mult);
         fprintf(f, ", lr %g\n", rc->lr);
     }
@@ -308,7 +308,7 @@ static double beta0_of(double alpha0) {
 }
 
 void options_derive(TrainOptions *o) {
-    const NormRecipe *rc = &NORM_TABLE[o->norm].recipe;
+    const NormRecipe *rc = &NORM_TABLE[o->norm]->recipe;
     if (!is_set(o, row_index("lr"))) o->lr = rc->lr;
     if (!is_set(o, row_index("scalar-lr-mult"))) o->scalar_lr_mult = rc->scalar_lr_mult;
     if (o->emb_scale_mode == EMB_SCALE_AUTO) {
@@ -376,12 +376,12 @@ int options_from_meta(TrainOptions *o, const char *(*lookup)(void *, const char 
 
 void options_print(const TrainOptions *o, FILE *f) {
     fprintf(f, "model:    norm %s%s, %ld layers, %ld heads, %ld wide, context %ld, bias %s, dropout %g\n",
-            NORM_TABLE[o->norm].name, o->composite ? " (composite)" : "", o->n_layer, o->n_head,
+            NORM_TABLE[o->norm]->name, o->composite ? " (composite)" : "", o->n_layer, o->n_head,
             o->n_embd, o->block_size, o->bias ? "on" : "off", o->dropout);
     if (norm_is_elementwise(o->norm)) {
-        const double *v = NORM_TABLE[o->norm].scalar == NORM_SCALAR_ALPHA ? o->alpha0_pos : o->beta0_pos;
+        const double *v = NORM_TABLE[o->norm]->scalar == NORM_SCALAR_ALPHA ? o->alpha0_pos : o->beta0_pos;
         fprintf(f, "init:     %s0 ln_1 %g, ln_2 %g, ln_f %g", norm_scalar_name(o->norm), v[0], v[1], v[2]);
-        if (NORM_TABLE[o->norm].shift) fprintf(f, "; shift0 %g", o->shift0);
+        if (NORM_TABLE[o->norm]->shift) fprintf(f, "; shift0 %g", o->shift0);
         fprintf(f, "; scalars learn at lr x %g\n", o->scalar_lr_mult);
     }
     if (o->emb_scale_mode == EMB_SCALE_VALUE) fprintf(f, "embed:    x (wte[idx] + wpe), learnable, from %g\n", o->emb_scale);

@@ -12,11 +12,11 @@ static inline Norm make_norm(Fixture *fx, NormKind kind, int C, bool bias, doubl
     n.weight = rand_tensor(fx, NL_SHAPE(C), true, w_std, "weight");
     for (int j = 0; j < C; j++) n.weight->data[j] += 1;
     if (bias) n.bias = rand_tensor(fx, NL_SHAPE(C), true, 0.1, "bias");
-    if (NORM_TABLE[kind].scalar) {
+    if (NORM_TABLE[kind]->scalar) {
         n.scalar = rand_tensor(fx, NL_SHAPE(1), true, 0, norm_scalar_name(kind));
         n.scalar->data[0] = (nl_real)norm_scalar_stored(kind, effective);
     }
-    if (NORM_TABLE[kind].shift) {
+    if (NORM_TABLE[kind]->shift) {
         n.shift = rand_tensor(fx, NL_SHAPE(1), true, 0, "shift");
         n.shift->data[0] = (nl_real)0.3;
     }
@@ -41,5 +41,5 @@ static inline Tensor *f_norm(Tape *t, Tensor *const *in, void *ctx) {
 
 // A typical effective scalar per kind: alpha 0.5 (DyT's default) or beta 4 (= 1 / 0.5^2).
 static inline double default_scalar(NormKind k) {
-    return NORM_TABLE[k].scalar == NORM_SCALAR_BETA ? 4.0 : 0.5;
+    return NORM_TABLE[k]->scalar == NORM_SCALAR_BETA ? 4.0 : 0.5;
 }

@@ -10,7 +10,7 @@ static GptConfig tiny(NormKind k, bool bias) {
     GptConfig c = {.vocab_size = 5, .block_size = 6, .n_layer = 2, .n_head = 2, .n_embd = 8,
                    .bias = bias, .norm = k};
     for (int p = 0; p < GPT_NORM_POSITIONS; p++)
-        c.scalar0[p] = NORM_TABLE[k].scalar == NORM_SCALAR_BETA ? 4 : 0.5;
+        c.scalar0[p] = NORM_TABLE[k]->scalar == NORM_SCALAR_BETA ? 4 : 0.5;
     return c;
 }
 
@@ -83,7 +83,7 @@ static int nanogpt_names(const GptConfig *c, char (*out)[PARAM_NAME_MAX]) {
         ADD(pre "weight", __VA_ARGS__);                      \
         if (c->bias) ADD(pre "bias", __VA_ARGS__);           \
         if (scalar) ADD(pre "%s", __VA_ARGS__, scalar);      \
-        if (NORM_TABLE[c->norm].shift) ADD(pre "shift", __VA_ARGS__); \
+        if (NORM_TABLE[c->norm]->shift) ADD(pre "shift", __VA_ARGS__); \
     } while (0)
     ADD("transformer.wte.weight");
     ADD("transformer.wpe.weight");
@@ -120,10 +120,10 @@ static void test_names_are_nanogpts(void **state) {
             rng_seed(&rng, 1);
             assert_int_equal(gpt_init(&m, &c, &rng), 0);
             int n = nanogpt_names(&c, want);
-            if (m.params.n != n) fail_msg("%s bias %d scale %d: %d parameters, nanoGPT has %d", NORM_TABLE[k].name, c.bias, c.emb_scale, m.params.n, n);
+            if (m.params.n != n) fail_msg("%s bias %d scale %d: %d parameters, nanoGPT has %d", NORM_TABLE[k]->name, c.bias, c.emb_scale, m.params.n, n);
             for (int i = 0; i < n; i++)
                 if (strcmp(m.params.list[i].spec.name, want[i]))
-                    fail_msg("%s: parameter %d is '%s', nanoGPT calls it '%s'", NORM_TABLE[k].name, i, m.params.list[i].spec.name, want[i]);
+                    fail_msg("%s: parameter %d is '%s', nanoGPT calls it '%s'", NORM_TABLE[k]->name, i, m.params.list[i].spec.name, want[i]);
             // the bindings, spot-checked by name
             assert_true(m.blocks[1].mlp.c_proj.weight == paramset_find(&m.params, "transformer.h.1.mlp.c_proj.weight")->t);
             assert_true(m.blocks[0].attn.c_proj.weight == paramset_find(&m.params, "transformer.h.0.attn.c_proj.weight")->t);
@@ -152,9 +152,9 @@ static void test_gradcheck_whole_model(void **state) {
         for (int i = 0; i < m.params.n; i++) in[i] = m.params.list[i].t;
         GradcheckResult r;
         int failed = gradcheck(&fx->tape, f_gpt, &m, in, m.params.n, NULL, &r);
-        print_message("    %-8s bias %d emb_scale %d: %zu parameters checked, max error %.2e\n", NORM_TABLE[k].name,
+        print_message("    %-8s bias %d emb_scale %d: %zu parameters checked, max error %.2e\n", NORM_TABLE[k]->name,
                       c.bias, c.emb_scale, r.n_checked, r.max_err);
-        if (failed) fail_msg("%s: %zu of %zu failed, worst %.3g in %s", NORM_TABLE[k].name, r.n_failed,
+        if (failed) fail_msg("%s: %zu of %zu failed, worst %.3g in %s", NORM_TABLE[k]->name, r.n_failed,
                              r.n_checked, r.max_err, in[r.worst_input]->name);
         assert_int_equal(r.n_checked, paramset_count(&m.params));
         free(in);

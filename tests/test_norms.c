@@ -51,7 +51,7 @@ static void test_gradcheck_every_layer(void **state) {
                 const Case *cs = &CASES[c];
                 // the large case saturates DyT at alpha = 30 (alpha x ~ 45 at 1.5 sd)
                 double s = cs->scalar ? cs->scalar : default_scalar(k);
-                if (cs->scalar == 1e4 && NORM_TABLE[k].scalar == NORM_SCALAR_ALPHA) s = 30;
+                if (cs->scalar == 1e4 && NORM_TABLE[k]->scalar == NORM_SCALAR_ALPHA) s = 30;
                 Norm n = make_norm(fx, k, cs->C, bias, s, 0.3);
                 Tensor *x = rand_tensor(fx, NL_SHAPE(cs->rows, cs->C), true, 0, "x");
                 cs->fill(x->data, cs->rows, cs->C, &fx->rng);
@@ -62,10 +62,10 @@ static void test_gradcheck_every_layer(void **state) {
                 if (gradcheck(&fx->tape, f_norm, &n, in, n_in, &o, &r))
                     fail_msg("%s, %s, bias %d: %zu of %zu failed; worst %.3g in input %d element %zu "
                              "(analytic %.10g, numeric %.10g)",
-                             NORM_TABLE[k].name, cs->what, bias, r.n_failed, r.n_checked, r.max_err,
+                             NORM_TABLE[k]->name, cs->what, bias, r.n_failed, r.n_checked, r.max_err,
                              r.worst_input, r.worst_index, r.worst_analytic, r.worst_numeric);
                 print_message("    %-8s %-40s bias %d: %3zu elements, max error %.2e\n",
-                              NORM_TABLE[k].name, cs->what, bias, r.n_checked, r.max_err);
+                              NORM_TABLE[k]->name, cs->what, bias, r.n_checked, r.max_err);
             }
 }
 
@@ -112,9 +112,9 @@ static void test_fused_equals_composite(void **state) {
             n.composite = true;
             assert_int_equal(forward_backward(fx, &n, x, r, composite), len);
             double d = max_rel_diff(fused, composite, len);
-            print_message("    %-8s bias %d: outputs and %zu grads agree to %.1e\n", NORM_TABLE[k].name,
+            print_message("    %-8s bias %d: outputs and %zu grads agree to %.1e\n", NORM_TABLE[k]->name,
                           bias, len - ROWS * C, d);
-            if (!(d <= SAME_TOL)) fail_msg("%s bias %d: fused and composite differ by %.3g", NORM_TABLE[k].name, bias, d);
+            if (!(d <= SAME_TOL)) fail_msg("%s bias %d: fused and composite differ by %.3g", NORM_TABLE[k]->name, bias, d);
         }
 }
 
@@ -144,7 +144,7 @@ static void test_known_answers(void **state) {
         n.eps = 0;
         tensor_fill(n.bias, 0);
         assert_values(norm_forward(&fx->tape, &n, x)->data, known[i].want, 4, 10 * VAL_TOL);
-        if (NORM_TABLE[n.kind].softplus) // the stored value is the inverse softplus
+        if (NORM_TABLE[n.kind]->softplus) // the stored value is the inverse softplus
             assert_true(fabs(n.scalar->data[0] - (known[i].scalar == 1 ? log(M_E - 1) : log(exp(2.0) - 1))) < 10 * VAL_TOL);
         // the affine part: y = w * u + b
         set_values(n.weight, (double[]){2, -1, 0.5, 0});
@@ -229,8 +229,8 @@ static void test_dyisru_below_minus_eps_is_found(void **state) {
 static void test_table_and_parse(void **state) {
     (void)state;
     for (int k = 0; k < NORM_COUNT; k++) {
-        assert_int_equal(norm_kind_parse(NORM_TABLE[k].name), k);
-        assert_non_null(NORM_TABLE[k].op);
+        assert_int_equal(norm_kind_parse(NORM_TABLE[k]->name), k);
+        assert_non_null(NORM_TABLE[k]->op);
         double v = 0.37;
         assert_true(fabs(norm_scalar_effective(k, norm_scalar_stored(k, v)) - v) < 1e-12);
     }

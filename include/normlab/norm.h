@@ -8,23 +8,21 @@
 //   derf      y = w * erf(alpha * x + s) + b
 // w per channel; b per channel and optional; alpha/beta and derf's shift s one scalar per layer
 // instance (shape [1]).
-// Each has a fused op with a hand-derived backward (norm_<name>.c; docs/derivations.md) and a
-// composite form built from primitive ops (norm_composite.c), which the tape differentiates.
+// Each has a fused op with a hand-derived backward and a composite form built from primitive ops,
+// which the tape differentiates, in its own file (src/nn/norm_<name>.c; docs/derivations.md).
 #pragma once
 #include <stdbool.h>
 
 #include "normlab/tape.h"
 
-typedef enum NormKind {
-    NORM_LN,
-    NORM_RMSNORM,
-    NORM_DYT,
-    NORM_DYISRU,
-    NORM_DYTSP,
-    NORM_DYISRUSP,
-    NORM_DERF,
-    NORM_COUNT
-} NormKind;
+// The registry of kinds, in order: X(ENUM, name). A new kind is one line here and its file
+// src/nn/norm_<file>.c, which defines the kind's row `const NormInfo NORM_INFO_<name>` (below: its
+// scalars, fused op, forward, composite form and training recipe) and is listed in src/meson.build.
+#define NORM_KINDS(X)                                                                      \
+    X(LN, ln) X(RMSNORM, rmsnorm) X(DYT, dyt) X(DYISRU, dyisru) X(DYTSP, dytsp) X(DYISRUSP, dyisrusp) \
+    X(DERF, derf)
+#define NORM_KIND_ENUM_(E, name) NORM_##E,
+typedef enum NormKind { NORM_KINDS(NORM_KIND_ENUM_) NORM_COUNT } NormKind;
 
 #define NORM_EPS 1e-5
 
@@ -43,9 +41,7 @@ typedef struct NormRecipe {
     double emb_scale, alpha0[3], lr, scalar_lr_mult;
 } NormRecipe;
 
-// The registry: one row per kind, indexed by NormKind (norm.c; its size is checked against
-// NORM_COUNT). A new kind is its source file (the fused op, its forward and its composite form) and
-// one enum entry and row here.
+// A kind's row in the registry, defined in the kind's own file.
 typedef struct NormInfo {
     const char *name;  // as given to --norm=
     NormScalar scalar; // its scalar parameter (named by NORM_SCALAR_NAMES), if any
@@ -56,11 +52,12 @@ typedef struct NormInfo {
     Tensor *(*composite)(Tape *t, const Norm *n, Tensor *x); // from primitive ops: u, before w and b
     NormRecipe recipe;
 } NormInfo;
-extern const NormInfo NORM_TABLE[];
+// The rows, indexed by NormKind (norm.c gathers them from NORM_KINDS).
+extern const NormInfo *const NORM_TABLE[NORM_COUNT];
 // The name of kind k's scalar parameter ("alpha", "beta"), or NULL.
-static inline const char *norm_scalar_name(NormKind k) { return NORM_SCALAR_NAMES[NORM_TABLE[k].scalar]; }
+static inline const char *norm_scalar_name(NormKind k) { return NORM_SCALAR_NAMES[NORM_TABLE[k]->scalar]; }
 // Whether kind k is element-wise (a surrogate: dyt, dyisru, their softplus forms, derf).
-static inline bool norm_is_elementwise(NormKind k) { return NORM_TABLE[k].scalar != NORM_SCALAR_NONE; }
+static inline bool norm_is_elementwise(NormKind k) { return NORM_TABLE[k]->scalar != NORM_SCALAR_NONE; }
 
 // One layer instance: the kind and its parameters (views into the model's parameter block).
 struct Norm {

@@ -68,9 +68,9 @@ static int dim_size(const GptConfig *c, Dim d) {
 static bool row_exists(const GptConfig *c, const Row *r) {
     switch (r->when) {
     case IF_BIAS: return c->bias;
-    case IF_ALPHA: return NORM_TABLE[c->norm].scalar == NORM_SCALAR_ALPHA;
-    case IF_BETA: return NORM_TABLE[c->norm].scalar == NORM_SCALAR_BETA;
-    case IF_SHIFT: return NORM_TABLE[c->norm].shift;
+    case IF_ALPHA: return NORM_TABLE[c->norm]->scalar == NORM_SCALAR_ALPHA;
+    case IF_BETA: return NORM_TABLE[c->norm]->scalar == NORM_SCALAR_BETA;
+    case IF_SHIFT: return NORM_TABLE[c->norm]->shift;
     case IF_EMB_SCALE: return c->emb_scale;
     default: return true;
     }
@@ -150,11 +150,11 @@ const char *gpt_config_check(const GptConfig *c) {
     if (c->n_embd % c->n_head) return "n_embd must be divisible by n_head";
     if (!(c->dropout >= 0 && c->dropout < 1)) return "dropout must be in [0, 1)";
     if ((int)c->norm < 0 || c->norm >= NORM_COUNT) return "unknown norm";
-    if (NORM_TABLE[c->norm].scalar)
+    if (NORM_TABLE[c->norm]->scalar)
         for (int p = 0; p < GPT_NORM_POSITIONS; p++) {
             double v = c->scalar0[p];
             if (!isfinite(v)) return "alpha0/beta0 must be finite";
-            if (NORM_TABLE[c->norm].softplus && !(v > 0)) return "the softplus norms need alpha0/beta0 > 0";
+            if (NORM_TABLE[c->norm]->softplus && !(v > 0)) return "the softplus norms need alpha0/beta0 > 0";
         }
     if (!isfinite(c->shift0)) return "shift0 must be finite";
     if (c->emb_scale && !isfinite(c->emb_scale0)) return "the embedding scale's initial value must be finite";

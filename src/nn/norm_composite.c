@@ -6,5 +6,5 @@
 #include "norm_internal.h"
 
 Tensor *norm_composite_scalar(Tape *t, const Norm *n) {
-    return NORM_TABLE[n->kind].softplus ? op_softplus(t, n->scalar) : n->scalar;
+    return NORM_TABLE[n->kind]->softplus ? op_softplus(t, n->scalar) : n->scalar;
 }

@@ -10,7 +10,7 @@
 #include "normlab/ops.h"
 #include "norm_internal.h"
 
-Tensor *derf_forward(Tape *t, const Norm *n, Tensor *x) {
+static Tensor *derf_forward(Tape *t, const Norm *n, Tensor *x) {
     Tensor *y = norm_output(t, n, x);
     size_t rows = shape_rows(x->shape);
     int C = shape_last(x->shape);
@@ -64,9 +64,13 @@ static void derf_backward(TapeNode *node) {
     if (v.shift->grad) v.shift->grad[0] += (nl_real)ds;
 }
 
-const OpDef DERF_OP = {"derf", derf_backward};
+static const OpDef DERF_OP = {"derf", derf_backward};
 
 // The composite form: erf(a x + s) from primitive ops.
-Tensor *derf_composite(Tape *t, const Norm *n, Tensor *x) {
+static Tensor *derf_composite(Tape *t, const Norm *n, Tensor *x) {
     return op_erf(t, op_add(t, op_mul(t, x, n->scalar), n->shift));
 }
+
+// Recipe: README, "Defaults".
+const NormInfo NORM_INFO_derf = {"derf", NORM_SCALAR_ALPHA, true, false, &DERF_OP, derf_forward, derf_composite,
+                                {1, {1, 1, 1}, 1e-3, 1}};

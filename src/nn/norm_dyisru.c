@@ -8,7 +8,7 @@
 #include "normlab/ops.h"
 #include "norm_internal.h"
 
-Tensor *dyisru_forward(Tape *t, const Norm *n, Tensor *x) {
+static Tensor *dyisru_forward(Tape *t, const Norm *n, Tensor *x) {
     Tensor *y = norm_output(t, n, x);
     size_t rows = shape_rows(x->shape);
     int C = shape_last(x->shape);
@@ -61,10 +61,16 @@ static void dyisru_backward(TapeNode *node) {
     if (v.s->grad) v.s->grad[0] += (nl_real)(dB * norm_scalar_slope(kind, v.s));
 }
 
-const OpDef DYISRU_OP = {"dyisru", dyisru_backward};
+static const OpDef DYISRU_OP = {"dyisru", dyisru_backward};
 
 // The composite form: x / sqrt(x^2 + beta + eps) from primitive ops.
-Tensor *dyisru_composite(Tape *t, const Norm *n, Tensor *x) {
+static Tensor *dyisru_composite(Tape *t, const Norm *n, Tensor *x) {
     Tensor *den = op_add(t, op_mul(t, x, x), norm_composite_scalar(t, n)); // x^2 + beta
     return op_mul(t, x, op_rsqrt(t, op_add_scalar(t, den, n->eps)));
 }
+
+// Recipes: README, "Defaults" (alpha0 as beta0 = 1/alpha0^2).
+const NormInfo NORM_INFO_dyisru = {"dyisru", NORM_SCALAR_BETA, false, false, &DYISRU_OP, dyisru_forward,
+                                  dyisru_composite, {1, {1, 1, 1}, 1e-3, 1}};
+const NormInfo NORM_INFO_dyisrusp = {"dyisrusp", NORM_SCALAR_BETA, false, true, &DYISRU_OP, dyisru_forward,
+                                    dyisru_composite, {1, {1, 1, 1}, 1e-3, 1}};

@@ -9,7 +9,7 @@
 #include "normlab/ops.h"
 #include "norm_internal.h"
 
-Tensor *dyt_forward(Tape *t, const Norm *n, Tensor *x) {
+static Tensor *dyt_forward(Tape *t, const Norm *n, Tensor *x) {
     Tensor *y = norm_output(t, n, x);
     size_t rows = shape_rows(x->shape);
     int C = shape_last(x->shape);
@@ -63,9 +63,15 @@ static void dyt_backward(TapeNode *node) {
     if (v.s->grad) v.s->grad[0] += (nl_real)(da * norm_scalar_slope(kind, v.s));
 }
 
-const OpDef DYT_OP = {"dyt", dyt_backward};
+static const OpDef DYT_OP = {"dyt", dyt_backward};
 
 // The composite form: tanh(a x) from primitive ops.
-Tensor *dyt_composite(Tape *t, const Norm *n, Tensor *x) {
+static Tensor *dyt_composite(Tape *t, const Norm *n, Tensor *x) {
     return op_tanh(t, op_mul(t, x, norm_composite_scalar(t, n)));
 }
+
+// Recipes: README, "Defaults".
+const NormInfo NORM_INFO_dyt = {"dyt", NORM_SCALAR_ALPHA, false, false, &DYT_OP, dyt_forward, dyt_composite,
+                               {1, {1, 1, 1}, 1e-3, 1}};
+const NormInfo NORM_INFO_dytsp = {"dytsp", NORM_SCALAR_ALPHA, false, true, &DYT_OP, dyt_forward, dyt_composite,
+                                 {1, {1, 1, 1}, 1e-3, 1}};

@@ -22,8 +22,8 @@ static inline NormNode norm_node(const TapeNode *n) {
     NormNode v = {.x = n->in[0], .w = n->in[1], .eps = n->arg[0]};
     int k = 2;
     if (n->iarg[1]) v.b = n->in[k++];
-    if (NORM_TABLE[n->iarg[0]].scalar) v.s = n->in[k++];
-    if (NORM_TABLE[n->iarg[0]].shift) v.shift = n->in[k++];
+    if (NORM_TABLE[n->iarg[0]]->scalar) v.s = n->in[k++];
+    if (NORM_TABLE[n->iarg[0]]->shift) v.shift = n->in[k++];
     v.C = shape_last(v.x->shape);
     v.rows = shape_rows(v.x->shape);
     return v;
@@ -46,19 +46,12 @@ static inline double norm_scalar_value(NormKind k, const Tensor *s) {
     return norm_scalar_effective(k, s->data[0]);
 }
 static inline double norm_scalar_slope(NormKind k, const Tensor *s) {
-    return NORM_TABLE[k].softplus ? sigmoid_d(s->data[0]) : 1.0;
+    return NORM_TABLE[k]->softplus ? sigmoid_d(s->data[0]) : 1.0;
 }
 
-// Each kind's file (norm_ln.c, norm_rmsnorm.c, norm_dyt.c, norm_dyisru.c, norm_derf.c): its fused
-// op, the op's forward, and its composite form (u before the affine, from primitive ops).
-#define NORM_KIND(name)                                          \
-    Tensor *name##_forward(Tape *t, const Norm *n, Tensor *x);   \
-    Tensor *name##_composite(Tape *t, const Norm *n, Tensor *x)
-NORM_KIND(ln);
-NORM_KIND(rmsnorm);
-NORM_KIND(dyt);
-NORM_KIND(dyisru);
-NORM_KIND(derf);
-extern const OpDef LN_OP, RMSNORM_OP, DYT_OP, DYISRU_OP, DERF_OP;
+// The recipe of ln and rmsnorm: nanoGPT's CPU configuration (no embedding scale; lr 1e-3).
+// Fields: emb_scale (x sqrt(n_embd); 0 off), alpha0 {ln_1, ln_2, ln_f}, lr, scalar_lr_mult.
+#define NORM_RECIPE_NANOGPT {0, {0.5, 0.5, 0.5}, 1e-3, 1}
+
 // The scalar as used in a composite form: alpha or beta, or its softplus for the softplus kinds.
 Tensor *norm_composite_scalar(Tape *t, const Norm *n);

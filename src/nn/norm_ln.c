@@ -12,7 +12,7 @@ typedef struct LnCtx {
     nl_real *mean, *rstd; // (rows)
 } LnCtx;
 
-Tensor *ln_forward(Tape *t, const Norm *n, Tensor *x) {
+static Tensor *ln_forward(Tape *t, const Norm *n, Tensor *x) {
     Tensor *y = norm_output(t, n, x);
     size_t rows = shape_rows(x->shape);
     int C = shape_last(x->shape);
@@ -74,11 +74,14 @@ static void ln_backward(TapeNode *node) {
     }
 }
 
-const OpDef LN_OP = {"ln", ln_backward};
+static const OpDef LN_OP = {"ln", ln_backward};
 
 // The composite form: (x - mean) / sqrt(var + eps) from primitive ops.
-Tensor *ln_composite(Tape *t, const Norm *n, Tensor *x) {
+static Tensor *ln_composite(Tape *t, const Norm *n, Tensor *x) {
     Tensor *xc = op_add(t, x, op_scale(t, op_mean_last(t, x), -1)); // x - mean   (..., C)
     Tensor *var = op_mean_last(t, op_mul(t, xc, xc));                // (..., 1)
     return op_mul(t, xc, op_rsqrt(t, op_add_scalar(t, var, n->eps)));
 }
+
+const NormInfo NORM_INFO_ln = {"ln", NORM_SCALAR_NONE, false, false, &LN_OP, ln_forward, ln_composite,
+                              NORM_RECIPE_NANOGPT};

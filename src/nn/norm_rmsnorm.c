@@ -6,7 +6,7 @@
 #include "normlab/ops.h"
 #include "norm_internal.h"
 
-Tensor *rmsnorm_forward(Tape *t, const Norm *n, Tensor *x) {
+static Tensor *rmsnorm_forward(Tape *t, const Norm *n, Tensor *x) {
     Tensor *y = norm_output(t, n, x);
     size_t rows = shape_rows(x->shape);
     int C = shape_last(x->shape);
@@ -58,10 +58,13 @@ static void rmsnorm_backward(TapeNode *node) {
     }
 }
 
-const OpDef RMSNORM_OP = {"rmsnorm", rmsnorm_backward};
+static const OpDef RMSNORM_OP = {"rmsnorm", rmsnorm_backward};
 
 // The composite form: x / sqrt(mean(x^2) + eps) from primitive ops.
-Tensor *rmsnorm_composite(Tape *t, const Norm *n, Tensor *x) {
+static Tensor *rmsnorm_composite(Tape *t, const Norm *n, Tensor *x) {
     Tensor *ms = op_mean_last(t, op_mul(t, x, x)); // (..., 1)
     return op_mul(t, x, op_rsqrt(t, op_add_scalar(t, ms, n->eps)));
 }
+
+const NormInfo NORM_INFO_rmsnorm = {"rmsnorm", NORM_SCALAR_NONE, false, false, &RMSNORM_OP, rmsnorm_forward,
+                                   rmsnorm_composite, NORM_RECIPE_NANOGPT};

@@ -50,7 +50,7 @@ void stats_free(TrainStats *s) {
 static const char *derived_name(NormKind k) {
     static const char *const names[] = {[NORM_SCALAR_NONE] = NULL, [NORM_SCALAR_ALPHA] = "sat",
                                         [NORM_SCALAR_BETA] = "slope"};
-    return names[NORM_TABLE[k].scalar];
+    return names[NORM_TABLE[k]->scalar];
 }
 
 void stats_header(const TrainStats *s, FILE *f) {
@@ -60,8 +60,8 @@ void stats_header(const TrainStats *s, FILE *f) {
     for (int p = 0; p < s->n_pos; p++) {
         const char *n = s->pos_name[p];
         fprintf(f, ",%s.in_rms,%s.in_std,%s.in_max", n, n, n);
-        if (NORM_TABLE[k].scalar) fprintf(f, ",%s.%s,%s.%s", n, norm_scalar_name(k), n, derived_name(k));
-        if (NORM_TABLE[k].shift) fprintf(f, ",%s.shift", n);
+        if (NORM_TABLE[k]->scalar) fprintf(f, ",%s.%s,%s.%s", n, norm_scalar_name(k), n, derived_name(k));
+        if (NORM_TABLE[k]->shift) fprintf(f, ",%s.shift", n);
     }
     if (s->model->emb_scale) fprintf(f, ",emb_scale");
 }
@@ -88,7 +88,7 @@ static void measure_position(TrainStats *s, int p, const Tensor *x) {
     s->max[p] = mx;
     s->scalar[p] = a;
     s->shift[p] = n->shift ? sh : NAN;
-    s->derived[p] = !n->scalar ? NAN : NORM_TABLE[k].scalar == NORM_SCALAR_ALPHA ? (double)sat / len
+    s->derived[p] = !n->scalar ? NAN : NORM_TABLE[k]->scalar == NORM_SCALAR_ALPHA ? (double)sat / len
                                      : a + n->eps > 0 ? 1 / sqrt(a + n->eps) : NAN;
 }
 
@@ -160,17 +160,17 @@ void stats_write(const TrainStats *s, FILE *f, bool json) {
         put(f, json, key, "in_rms", have ? s->rms[p] : NAN);
         put(f, json, key, "in_std", have ? s->std[p] : NAN);
         put(f, json, key, "in_max", have ? s->max[p] : NAN);
-        if (!NORM_TABLE[k].scalar) continue;
+        if (!NORM_TABLE[k]->scalar) continue;
         put(f, json, key, norm_scalar_name(k), have ? s->scalar[p] : NAN);
         put(f, json, key, derived_name(k), have ? s->derived[p] : NAN);
-        if (NORM_TABLE[k].shift) put(f, json, key, "shift", have ? s->shift[p] : NAN);
+        if (NORM_TABLE[k]->shift) put(f, json, key, "shift", have ? s->shift[p] : NAN);
     }
     if (s->model->emb_scale) put(f, json, "emb_scale", "", s->model->emb_scale->data[0]);
 }
 
 void stats_write_empty(const TrainStats *s, FILE *f) {
     NormKind k = s->model->cfg.norm;
-    int per_pos = 3 + (NORM_TABLE[k].scalar ? 2 : 0) + NORM_TABLE[k].shift;
+    int per_pos = 3 + (NORM_TABLE[k]->scalar ? 2 : 0) + NORM_TABLE[k]->shift;
     int cols = 2 * s->n_groups + s->n_pos * per_pos + (s->model->emb_scale != NULL);
     for (int i = 0; i < cols; i++) fputc(',', f);
 }
