@@ -249,7 +249,8 @@ static void print_learned_scalars(const Run *r) {
     if (m->emb_scale) printf("emb_scale: %.4g (started at %g)\n", m->emb_scale->data[0], r->o.emb_scale);
     if (!norm_is_elementwise(r->o.norm)) return;
     bool alpha = NORM_TABLE[r->o.norm]->scalar == NORM_SCALAR_ALPHA;
-    for (int shift = 0; shift <= NORM_TABLE[r->o.norm]->shift; shift++)
+    int scalars = NORM_TABLE[r->o.norm]->shift ? 2 : 1; // alpha or beta, then derf's shift
+    for (int shift = 0; shift < scalars; shift++)
         for (int p = 0; p < GPT_NORM_POSITIONS; p++) {
             printf("%s %s:", shift ? "shift" : norm_scalar_name(r->o.norm), GPT_NORM_POSITION_NAMES[p]);
             for (int l = 0; l < (p == GPT_LNF ? 1 : m->cfg.n_layer); l++) {

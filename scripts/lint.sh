@@ -20,9 +20,11 @@ cd "$root"
 deps_ensure
 deps_tool cppcheck cppcheck
 deps_tool clang-tidy clang-tidy
+# clang-tidy parses with clang's headers, and omp.h comes with clang's OpenMP (libomp-dev)
+echo '#include <omp.h>' | clang -fsyntax-only -x c - 2>/dev/null || deps_install "clang-tidy (omp.h)" libomp-dev
 build_dir build # for compile_commands.json
 status=0
-cppcheck --enable=warning,portability,performance --std=c11 -q -D_DEFAULT_SOURCE -Isrc -Iexamples \
+cppcheck --enable=warning,portability,performance --std=c11 -q -D_DEFAULT_SOURCE -Iinclude -Ibuild/include -Isrc -Iexamples \
     --suppressions-list=scripts/cppcheck.supp --error-exitcode=1 src examples fuzz tests bench || status=1
 checks='-*,clang-analyzer-*,bugprone-*,-bugprone-easily-swappable-parameters,-bugprone-narrowing-conversions'
 checks+=',-bugprone-implicit-widening-of-multiplication-result,-bugprone-suspicious-string-compare'

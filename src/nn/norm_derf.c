@@ -40,6 +40,7 @@ static void derf_backward(TapeNode *node) {
     NormNode v = norm_node(node);
     const nl_real *e = node->ctx, *w = v.w->data;
     nl_real *dw = v.w->grad, *db = v.b ? v.b->grad : NULL;
+    NL_CHECK(v.s && v.shift, "derf: a node without its alpha and shift");
     nl_real a = v.s->data[0], s = v.shift->data[0];
     double da = 0, ds = 0;
     for (size_t r = 0; r < v.rows; r++) {

@@ -1,4 +1,4 @@
-// The instruments (train_stats.h): per-group grad norms and update ratios, the norm inputs'
+// The instruments (normlab/stats.h): per-group grad norms and update ratios, the norm inputs'
 // statistics, and the loss-spike detector.
 #include "normlab/stats.h"
 
