@@ -54,12 +54,7 @@ static void derf_backward(TapeNode *node) {
             ds += du;
             if (dxr) dxr[j] += a * du;
         }
-        if (dw)
-#pragma omp simd
-            for (int j = 0; j < v.C; j++) dw[j] += dyr[j] * er[j];
-        if (db)
-#pragma omp simd
-            for (int j = 0; j < v.C; j++) db[j] += dyr[j];
+        norm_affine_grads_row(dyr, er, dw, db, v.C);
     }
     if (v.s->grad) v.s->grad[0] += (nl_real)da;
     if (v.shift->grad) v.shift->grad[0] += (nl_real)ds;

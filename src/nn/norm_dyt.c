@@ -53,12 +53,7 @@ static void dyt_backward(TapeNode *node) {
             da += (double)dz * xr[j];
             if (dxr) dxr[j] += a * dz;
         }
-        if (dw)
-#pragma omp simd
-            for (int j = 0; j < v.C; j++) dw[j] += dyr[j] * tr[j];
-        if (db)
-#pragma omp simd
-            for (int j = 0; j < v.C; j++) db[j] += dyr[j];
+        norm_affine_grads_row(dyr, tr, dw, db, v.C);
     }
     if (v.s->grad) v.s->grad[0] += (nl_real)(da * norm_scalar_slope(kind, v.s));
 }

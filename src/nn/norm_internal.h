@@ -53,5 +53,16 @@ static inline double norm_scalar_slope(NormKind k, const Tensor *s) {
 // Fields: emb_scale (x sqrt(n_embd); 0 off), alpha0 {ln_1, ln_2, ln_f}, lr, scalar_lr_mult.
 #define NORM_RECIPE_NANOGPT {0, {0.5, 0.5, 0.5}, 1e-3, 1}
 
+// The per-channel affine part's grads for one row whose squashed values u were saved (DyT, Derf):
+// dw_j += dy_j u_j, db_j += dy_j (either may be NULL).
+static inline void norm_affine_grads_row(const nl_real *dy, const nl_real *u, nl_real *dw, nl_real *db, int C) {
+    if (dw)
+#pragma omp simd
+        for (int j = 0; j < C; j++) dw[j] += dy[j] * u[j];
+    if (db)
+#pragma omp simd
+        for (int j = 0; j < C; j++) db[j] += dy[j];
+}
+
 // The scalar as used in a composite form: alpha or beta, or its softplus for the softplus kinds.
 Tensor *norm_composite_scalar(Tape *t, const Norm *n);
