@@ -59,7 +59,6 @@ long)
     # lr 2e-3 was the largest step forward at 2000 steps: further along it
     one 22.627  1    1      3e-3  1
     one 22.627  1    1      4e-3  1
-    one 32      1    1      2e-3  1
     # alpha moving slower (dytsp's softplus slows it by sigmoid(raw) = 0.73 at alpha 1, and dytsp
     # beat dyt at 3e-3): the scalars at 0.3 x lr
     NORMS_SLOW=${NORMS_SLOW:-dyt,derf,dyisrusp}

@@ -229,7 +229,8 @@ static void usage(FILE *f) {
         fputc('\n', f);
     }
     fprintf(f, "  %-22s %s\n\nThe norms' recipes (the defaults of --emb-scale, --alpha0 per position, --lr and\n"
-               "--scalar-lr-mult; any of them given wins; README, \"Defaults\"):\n", "--help", "this text");
+               "--scalar-lr-mult; any of them given wins; with --emb-scale=off, lr and the multiplier are\n"
+               "nanoGPT's 1e-3 and 1 unless given; README, \"Defaults\"):\n", "--help", "this text");
     for (int k = 0; k < NORM_COUNT; k++) {
         const NormRecipe *rc = &NORM_TABLE[k]->recipe;
         fprintf(f, "  %-9s emb-scale ", NORM_TABLE[k]->name);
@@ -308,9 +309,13 @@ static double beta0_of(double alpha0) {
 }
 
 void options_derive(TrainOptions *o) {
+    // The recipes' lr and multiplier were tuned with the embedding scale on; with --emb-scale=off the
+    // literature's plain setup (nanoGPT's lr, the scalars at the plain lr: ln's recipe) applies, so
+    // --emb-scale=off --alpha0=0.5 is the surrogates' plain init, exactly as before the recipes.
     const NormRecipe *rc = &NORM_TABLE[o->norm]->recipe;
-    if (!is_set(o, row_index("lr"))) o->lr = rc->lr;
-    if (!is_set(o, row_index("scalar-lr-mult"))) o->scalar_lr_mult = rc->scalar_lr_mult;
+    const NormRecipe *train_rc = o->emb_scale_mode == EMB_SCALE_OFF ? &NORM_TABLE[NORM_LN]->recipe : rc;
+    if (!is_set(o, row_index("lr"))) o->lr = train_rc->lr;
+    if (!is_set(o, row_index("scalar-lr-mult"))) o->scalar_lr_mult = train_rc->scalar_lr_mult;
     if (o->emb_scale_mode == EMB_SCALE_AUTO) {
         bool on = norm_is_elementwise(o->norm) && rc->emb_scale > 0;
         o->emb_scale_mode = on ? EMB_SCALE_VALUE : EMB_SCALE_OFF;

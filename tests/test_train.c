@@ -244,6 +244,18 @@ static void test_bad_input(void **state) {
     }
     assert_int_equal(run("--help", out, sizeof out), 0);
     assert_non_null(strstr(out, "--alpha0-ln2"));
+    // the recipes: an element-wise norm's defaults, and the plain init one option away
+#define SMALL "--n-layer 1 --n-head 2 --n-embd 16 --block-size 16 --batch-size 4 --eval-iters 2 --threads 1 --steps 0 --sample 0"
+    assert_int_equal(run(SMALL " --norm=derf tiny.txt", out, sizeof out), 0);
+    if (!strstr(out, "embed:    x (wte[idx] + wpe), learnable, from 8\n") || !strstr(out, "lr 0.003 ") ||
+        !strstr(out, "alpha0 ln_1 1, ln_2 1, ln_f 1; shift0 0"))
+        fail_msg("derf's recipe (scale 2 sqrt(16) = 8, lr 3e-3, alpha0 1) not in:\n%s", out);
+    assert_int_equal(run(SMALL " --norm=dyt --emb-scale=off --alpha0=0.5 tiny.txt", out, sizeof out), 0);
+    if (strstr(out, "embed:") || !strstr(out, "lr 0.001 ") || !strstr(out, "alpha0 ln_1 0.5, ln_2 0.5, ln_f 0.5"))
+        fail_msg("--emb-scale=off --alpha0=0.5 is not the plain init:\n%s", out);
+    assert_int_equal(run(SMALL " --norm=ln tiny.txt", out, sizeof out), 0);
+    if (strstr(out, "embed:") || !strstr(out, "lr 0.001 ")) fail_msg("ln has no recipe beyond nanoGPT's:\n%s", out);
+#undef SMALL
 }
 
 // ---- instruments and divergence ----------------------------------------------------------------

@@ -69,4 +69,4 @@ static Tensor *derf_composite(Tape *t, const Norm *n, Tensor *x) {
 
 // Recipe: README, "Defaults".
 const NormInfo NORM_INFO_derf = {"derf", NORM_SCALAR_ALPHA, true, false, &DERF_OP, derf_forward, derf_composite,
-                                {1, {1, 1, 1}, 1e-3, 1}};
+                                {2, {1, 1, 1}, 3e-3, 1}};

@@ -144,15 +144,17 @@ def main():
         e = (g - g_ref).abs().max().item() / scale  # relative to the tensor's largest gradient
         if e > worst["grad"][0]:
             worst["grad"] = (e, k)
-        # each element moves by at most about lr in one AdamW step: errors in units of lr
+        # each element moves by at most about lr in one AdamW step: errors in units of lr, beyond the
+        # two float ulps of the parameter itself that the update's rounding order may cost
         a_ref, a = params[k].detach(), t["after." + k]
-        e2 = (a - a_ref).abs().max().item() / (lr * (mult if k in scalar else 1))
+        slack = 2 * torch.finfo(a_ref.dtype).eps * a_ref.abs()
+        e2 = ((a - a_ref).abs() - slack).clamp(min=0).max().item() / (lr * (mult if k in scalar else 1))
         if e2 > worst["after"][0]:
             worst["after"] = (e2, k)
         if verbose:
             print(f"  {k:40} grad err {e:.1e}   after err {e2:.1e} lr")
     print(f"  worst gradient error {worst['grad'][0]:.1e} (relative to the tensor's max) in {worst['grad'][1]}")
-    print(f"  worst update error   {worst['after'][0]:.1e} (in units of lr) in {worst['after'][1]}")
+    print(f"  worst update error   {worst['after'][0]:.1e} (in units of lr, beyond 2 ulps) in {worst['after'][1]}")
     ok &= worst["grad"][0] < (1e-9 if tight else 1e-4)
     ok &= worst["after"][0] < (1e-9 if tight else 1e-3)
     print("  OK" if ok else "  MISMATCH")
