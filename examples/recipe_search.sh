@@ -12,6 +12,7 @@
 #                                       reward speed): results/recipe/long/results.csv
 #   examples/recipe_search.sh confirm   the chosen recipes and the literature's plain init, 2000
 #                                       steps, seeds 1-3, beside LayerNorm: results/recipe/confirm/
+#   examples/recipe_search.sh report    the tables of every stage: results/recipe/TABLES.md
 # The start (the DyT and Derf authors' GPT-2 recipe): embedding scale sqrt(n_embd) = 11.3137,
 # alpha0 1 at ln_1, ln_2 and ln_f, lr 1e-3, the scalars at the plain lr. The dyisru kinds take
 # alpha0 as beta0 = 1/alpha0^2 (the same slope at 0).
@@ -70,12 +71,30 @@ confirm)
     # seeds 1-3; then each surrogate at the literature's plain init (no scale, alpha0 0.5, lr 1e-3)
     rm -f "$out/train" # the program with the chosen recipes
     "$root/train" --help >/dev/null && cp "$root/build/examples/train" "$out/train"
-    for norm in ln rmsnorm ${norms//,/ }; do
-        lr=$("$out/train" --help | awk -v n=$norm '$1 == n {print $NF}')
-        sweep "$out/confirm" --norms $norm --inits= --seeds 1,2,3 --steps 2000 --lrs $lr
+    # the norms grouped by their recipe's lr (one sweep each, so both cores stay busy)
+    recipes=$("$out/train" --help | awk '/^The norms. recipes/ {on = 1; next} on && NF == 0 {exit} on && $1 != "--scalar-lr-mult;" && $1 !~ /nanoGPT/ {print $1, $NF}')
+    for lr in $(echo "$recipes" | awk '{print $2}' | sort -u); do
+        at=$(echo "$recipes" | awk -v lr=$lr '$2 == lr {printf "%s%s", sep, $1; sep = ","}')
+        sweep "$out/confirm" --norms "$at" --inits= --seeds 1,2,3 --steps 2000 --lrs $lr
     done
     sweep "$out/confirm" --norms "$norms" --inits=0.5 --opt emb-scale=off --opt scalar-lr-mult=1 \
         --seeds 1,2,3 --steps 2000 --lrs 1e-3
     ;;
-*) echo "usage: $0 proxy|combine|long|confirm" >&2; exit 2 ;;
+report)
+    {
+        echo "# The recipe search, every run (written by examples/recipe_search.sh report)"
+        echo
+        echo "Loss: best_val is the best 20-batch validation estimate of a run, full_val the whole"
+        echo "validation split at its end; seeds are the train program's --seed."
+        for stage in confirm long combine proxy; do
+            [ -f "$out/$stage/results.csv" ] || continue
+            echo
+            echo "## $stage"
+            echo
+            (cd "$root" && python3 examples/sweep.py table "results/recipe/$stage" --metric full_val)
+        done
+    } > "$out/TABLES.md"
+    echo "wrote $out/TABLES.md"
+    ;;
+*) echo "usage: $0 proxy|combine|long|confirm|report" >&2; exit 2 ;;
 esac
