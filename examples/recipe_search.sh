@@ -12,6 +12,7 @@
 #                                       reward speed): results/recipe/long/results.csv
 #   examples/recipe_search.sh confirm   the chosen recipes and the literature's plain init, 2000
 #                                       steps, seeds 1-3, beside LayerNorm: results/recipe/confirm/
+#   examples/recipe_search.sh runnerup  each norm's second-best setting, seeds 1-3 (into confirm/)
 #   examples/recipe_search.sh report    the tables of every stage: results/recipe/TABLES.md
 # The start (the DyT and Derf authors' GPT-2 recipe): embedding scale sqrt(n_embd) = 11.3137,
 # alpha0 1 at ln_1, ln_2 and ln_f, lr 1e-3, the scalars at the plain lr. The dyisru kinds take
@@ -80,6 +81,14 @@ confirm)
     sweep "$out/confirm" --norms "$norms" --inits=0.5 --opt emb-scale=off --opt scalar-lr-mult=1 \
         --seeds 1,2,3 --steps 2000 --lrs 1e-3
     ;;
+runnerup)
+    # the second-best setting of each norm at 2000 steps (results/recipe/long), seeds 1-3 too
+    s2=22.62741699796952 # 2 sqrt(128), exactly what the recipe's "auto" gives
+    r=(--inits= --seeds 1,2,3 --steps 2000 --opt alpha0-ln1=1 --opt scalar-lr-mult=1)
+    sweep "$out/confirm" --norms dyt "${r[@]}" --lrs 1e-3 --opt emb-scale=$s2 --opt alpha0-ln2+alpha0-lnf=1
+    sweep "$out/confirm" --norms dyisru,dytsp,derf "${r[@]}" --lrs 2e-3 --opt emb-scale=$s2 --opt alpha0-ln2+alpha0-lnf=1
+    sweep "$out/confirm" --norms dyisrusp "${r[@]}" --lrs 1e-3 --opt emb-scale=11.3137 --opt alpha0-ln2+alpha0-lnf=3
+    ;;
 report)
     {
         echo "# The recipe search, every run (written by examples/recipe_search.sh report)"
@@ -96,5 +105,5 @@ report)
     } > "$out/TABLES.md"
     echo "wrote $out/TABLES.md"
     ;;
-*) echo "usage: $0 proxy|combine|long|confirm|report" >&2; exit 2 ;;
+*) echo "usage: $0 proxy|combine|long|confirm|runnerup|report" >&2; exit 2 ;;
 esac

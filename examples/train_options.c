@@ -215,7 +215,7 @@ static void usage(FILE *f) {
             "usage: ./train [options] [DATASET]\n\n"
             "Trains a character-level GPT (nanoGPT's, with the norm layer of your choice) on DATASET:\n"
             "a name in data/ (default: tinyshakespeare, see data/README.md) or a .txt / .txt.gz file.\n"
-            "Defaults are nanoGPT's CPU configuration.\n\n");
+            "Defaults are nanoGPT's CPU configuration; the element-wise norms add their recipe (below).\n\n");
     for (int i = 0; i < N_ROWS; i++) {
         const OptRow *r = &ROWS[i];
         char left[48];
