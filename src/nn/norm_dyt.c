@@ -69,4 +69,4 @@ static Tensor *dyt_composite(Tape *t, const Norm *n, Tensor *x) {
 const NormInfo NORM_INFO_dyt = {"dyt", NORM_SCALAR_ALPHA, false, false, &DYT_OP, dyt_forward, dyt_composite,
                                {2, {1, 1, 1}, 2e-3, 1}};
 const NormInfo NORM_INFO_dytsp = {"dytsp", NORM_SCALAR_ALPHA, false, true, &DYT_OP, dyt_forward, dyt_composite,
-                                 {2, {1, 1, 1}, 3e-3, 1}};
+                                 {2, {1, 1, 1}, 2e-3, 1}};
