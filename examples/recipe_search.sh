@@ -34,6 +34,11 @@ axes() { # the --opt axes with one factor replaced by its list
     echo --opt emb-scale=$s --opt alpha0-ln1=$x1 --opt alpha0-ln2+alpha0-lnf=$x2 --opt scalar-lr-mult=$m
 }
 
+plain() {
+    sweep "$out/confirm" --norms "$norms" --inits=0.5 --opt emb-scale=off --opt scalar-lr-mult=1 \
+        --seeds "${PLAIN_SEEDS:-1,2,3}" --steps 2000 --lrs 1e-3
+}
+
 case ${1:-proxy} in
 proxy)
     p=(--norms "$norms" --inits= --seeds 1 --steps 1000)
@@ -78,12 +83,14 @@ confirm)
         at=$(echo "$recipes" | awk -v lr=$lr '$2 == lr {printf "%s%s", sep, $1; sep = ","}')
         sweep "$out/confirm" --norms "$at" --inits= --seeds 1,2,3 --steps 2000 --lrs $lr
     done
-    sweep "$out/confirm" --norms "$norms" --inits=0.5 --opt emb-scale=off --opt scalar-lr-mult=1 \
-        --seeds 1,2,3 --steps 2000 --lrs 1e-3
+    plain
+    ;;
+plain) # the plain init alone (PLAIN_SEEDS: which seeds, default 1,2,3)
+    plain
     ;;
 runnerup)
     # the second-best setting of each norm at 2000 steps (results/recipe/long), seeds 1-3 too
-    s2=22.62741699796952 # 2 sqrt(128), exactly what the recipe's "auto" gives
+    s2=22.627416997969522 # 2 sqrt(128), the same double as the recipe's "auto" (repr of 2*math.sqrt(128))
     r=(--inits= --seeds 1,2,3 --steps 2000 --opt alpha0-ln1=1 --opt scalar-lr-mult=1)
     sweep "$out/confirm" --norms dyt "${r[@]}" --lrs 1e-3 --opt emb-scale=$s2 --opt alpha0-ln2+alpha0-lnf=1
     sweep "$out/confirm" --norms dyisru,dytsp,derf "${r[@]}" --lrs 2e-3 --opt emb-scale=$s2 --opt alpha0-ln2+alpha0-lnf=1
