@@ -330,21 +330,27 @@ def spread(losses):
     return statistics.stdev(losses) if len(losses) > 1 and all(math.isfinite(x) for x in losses) else math.nan
 
 
+def ref_key(r):
+    """A run's initial value and options, as reference_init compares them ("" init: the recipe's)."""
+    return (r["init"] if r["init_kind"] == "alpha0" else "", r["opts"])
+
+
 def reference_init(rows, norm):
-    """The initial value a norm's lr sweep, curves and inside plots use: alpha0 0.5 (the default) when
-    the grid has it, else the alpha0 value run at the most learning rates (ties: the largest)."""
-    lrs = {}
+    """The runs a norm's lr sweep, curves and inside plots use, as (init, opts): the initial value
+    and --opt setting run at the most learning rates (ties: alpha0 0.5, then no options, then the
+    largest alpha0), so runs of other settings are not averaged in. Raw and 2-D runs never are."""
+    at = {}
     for r in rows:
-        if r["norm"] == norm and r["init_kind"] == "alpha0" and not r["init_pos"]:
-            lrs.setdefault(r["init"], set()).add(r["lr"])
-    if "0.5" in lrs or not lrs:
-        return "0.5"
-    return max(lrs, key=lambda v: (len(lrs[v]), float(v)))
+        if r["norm"] == norm and not r["init_pos"] and r["init_kind"] in ("none", "alpha0"):
+            at.setdefault(ref_key(r), set()).add(r["lr"])
+    if not at:
+        return ("", "")
+    return max(at, key=lambda k: (len(at[k]), k[0] == "0.5", k[1] == "", float(k[0] or 0)))
 
 
-def at_reference(r, init):
-    """Whether r is one of the runs at the reference init (every run of ln and rmsnorm is)."""
-    return not r["init_pos"] and (r["init_kind"] == "none" or (r["init_kind"] == "alpha0" and r["init"] == init))
+def at_reference(r, ref):
+    """Whether r is one of the reference runs (reference_init)."""
+    return not r["init_pos"] and r["init_kind"] in ("none", "alpha0") and ref_key(r) == tuple(ref)
 
 
 def summarize(rows, base_lr, metric):
@@ -415,7 +421,9 @@ def cmd_summary(a):
                 m = v.get("per_lr", {}).get(lr)
                 cells.append("-" if not m else f4(m[0]) + (f" +- {m[1]:.3f}" if math.isfinite(m[1]) else "")
                              + (f" ({m[2]}/{m[3]})" if m[2] else ""))
-            init = f"alpha0 {v['init']}" if SURROGATES.get(norm) else "-"
+            init_v, opts_v = v["init"]
+            init = "-" if not SURROGATES.get(norm) else f"alpha0 {init_v}" if init_v else "recipe"
+            init += f", {opts_v}" if opts_v else ""
             print(f"| {norm} | {init} | " + " | ".join(cells) + " |")
     grid = [r for r in rows if r["init_kind"] != "none" and r["lr"] == a.base_lr and not r["init_pos"]]
     if grid:
