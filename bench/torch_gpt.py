@@ -74,14 +74,19 @@ class Block(nn.Module):
         self.ln_2 = Norm(a.norm, C, a.bias, scalar0(a, "ln2"), a.shift0)
         self.c_attn, self.c_proj = nn.Linear(C, 3 * C, bias=a.bias), nn.Linear(C, C, bias=a.bias)
         self.c_fc, self.mlp_proj = nn.Linear(C, 4 * C, bias=a.bias), nn.Linear(4 * C, C, bias=a.bias)
-        self.n_head = a.n_head
+        self.n_head, self.sdpa = a.n_head, a.attention == "sdpa"
 
     def forward(self, x, mask):
         B, T, C = x.shape
         q, k, v = self.c_attn(self.ln_1(x)).split(C, dim=2)
         q, k, v = (t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for t in (q, k, v))
-        att = F.softmax((q @ k.transpose(-2, -1)).mul_(1.0 / math.sqrt(C // self.n_head)).masked_fill(mask[:T, :T], float("-inf")), dim=-1)
-        x = x + self.c_proj((att @ v).transpose(1, 2).contiguous().view(B, T, C))
+        if self.sdpa:  # PyTorch's fused attention (flash / memory-efficient kernels on CPU)
+            y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        else:
+            att = F.softmax((q @ k.transpose(-2, -1)).mul_(1.0 / math.sqrt(C // self.n_head))
+                            .masked_fill(mask[:T, :T], float("-inf")), dim=-1)
+            y = att @ v
+        x = x + self.c_proj(y.transpose(1, 2).contiguous().view(B, T, C))
         return x + self.mlp_proj(F.gelu(self.c_fc(self.ln_2(x))))
 
 
@@ -162,6 +167,11 @@ def main():
     p.add_argument("--min-lr", type=float, default=1e-4)
     p.add_argument("--warmup", type=int, default=100)
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--attention", choices=["sdpa", "manual"], default="sdpa",
+                   help="sdpa: F.scaled_dot_product_attention (default); manual: softmax(q k^T) v as nanoGPT's fallback")
+    p.add_argument("--compile", action="store_true", help="torch.compile the model (inductor; needs a C++ compiler)")
+    p.add_argument("--adamw", choices=["foreach", "fused"], default="fused",
+                   help="PyTorch's AdamW implementation (default fused: one kernel for all parameters)")
     p.add_argument("--seed", type=int, default=1337)
     p.add_argument("--init", help="start from the parameters in this safetensors file (train's names)")
     p.add_argument("--data", default=os.path.join(os.path.dirname(__file__), "..", "data", "tinyshakespeare.txt.gz"))
@@ -185,7 +195,8 @@ def main():
     groups = [{"params": decay, "weight_decay": 0.1, "mult": 1.0}, {"params": other, "weight_decay": 0.0, "mult": 1.0}]
     if scalar:  # the norms' scalars and the embedding scale learn at lr x --scalar-lr-mult
         groups.append({"params": scalar, "weight_decay": 0.0, "mult": a.scalar_lr_mult})
-    opt = torch.optim.AdamW(groups, lr=a.lr, betas=(0.9, 0.99), eps=1e-8)
+    opt = torch.optim.AdamW(groups, lr=a.lr, betas=(0.9, 0.99), eps=1e-8, **{a.adamw: True})
+    run_model = torch.compile(model) if a.compile else model
     T, B = a.block_size, a.batch_size
 
     def batch(split):
@@ -196,7 +207,7 @@ def main():
         for g in opt.param_groups:
             g["lr"] = lr_at(a, it) * g["mult"]
         x, y = batch(train)
-        loss = model(x, y)
+        loss = run_model(x, y)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
