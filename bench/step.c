@@ -13,7 +13,6 @@
 // Usage: bench_step [--norm ln] [--n-layer 4] [--n-head 4] [--n-embd 128] [--block-size 64]
 //                   [--batch-size 12] [--vocab 65] [--steps 50] [--warmup-steps 5] [--threads N]
 // Batches are random tokens: the time of a step does not depend on the text.
-#include <cblas.h>
 #include <math.h>
 #include <getopt.h>
 #include <omp.h>
@@ -24,6 +23,7 @@
 #include <unistd.h>
 
 #include "../examples/cpu_env.h"
+#include "gemm_shapes.h"
 #include "normlab/gpt.h"
 #include "normlab/optim.h"
 #include "normlab/train.h"
@@ -73,56 +73,21 @@ static int parse(BenchConfig *c, int argc, char **argv) {
     return 0;
 }
 
-// ---- the sgemm limit: the step's matmuls alone, as the model issues them ------------------------
-typedef struct GemmShape {
-    bool ta, tb;
-    int M, N, K, lda, ldb, ldc;
-    long count; // calls per step
-} GemmShape;
-
-// A linear layer y (BT,out) = x (BT,in) W^T and its two backward gemms (dx = dy W, dW = dy^T x).
-static int add_linear(GemmShape *s, int k, int BT, int out, int in, long times) {
-    s[k++] = (GemmShape){false, true, BT, out, in, in, in, out, times};
-    s[k++] = (GemmShape){false, false, BT, in, out, out, in, in, times};
-    s[k++] = (GemmShape){true, false, out, in, BT, out, in, in, times};
-    return k;
-}
-
-// The step's gemms (see ops_attention.c for the attention ones: one per head, on strided q|k|v).
+// ---- the sgemm limit: the step's matmuls alone, as the model issues them (gemm_shapes.h) --------
 static int step_gemms(const BenchConfig *c, GemmShape *s) {
-    int B = c->batch, T = c->gpt.block_size, C = c->gpt.n_embd, H = c->gpt.n_head, hd = C / H;
-    int BT = B * T, L = c->gpt.n_layer, k = 0;
-    k = add_linear(s, k, BT, 3 * C, C, L);
-    k = add_linear(s, k, BT, C, C, L);
-    k = add_linear(s, k, BT, 4 * C, C, L);
-    k = add_linear(s, k, BT, C, 4 * C, L);
-    k = add_linear(s, k, BT, c->gpt.vocab_size, C, 1);
-    long heads = (long)L * B * H;
-    s[k++] = (GemmShape){false, true, T, T, hd, 3 * C, 3 * C, T, heads};  // s = q k^T
-    s[k++] = (GemmShape){false, false, T, hd, T, T, 3 * C, C, heads};     // y = p v
-    s[k++] = (GemmShape){false, true, T, T, hd, C, 3 * C, T, 2 * heads};  // dp = dy v^T, s again
-    s[k++] = (GemmShape){true, false, T, hd, T, T, C, 3 * C, heads};      // dv = p^T dy
-    s[k++] = (GemmShape){false, false, T, hd, T, T, 3 * C, 3 * C, heads}; // dq = ds k
-    s[k++] = (GemmShape){true, false, T, hd, T, T, 3 * C, 3 * C, heads};  // dk = ds^T q
-    return k;
+    return gemm_shapes_step(s, c->gpt.n_layer, c->gpt.n_head, c->gpt.n_embd, c->gpt.block_size, c->batch,
+                            c->gpt.vocab_size);
 }
 
 static double flops_per_step(const BenchConfig *c) {
-    double B = c->batch, T = c->gpt.block_size, C = c->gpt.n_embd, V = c->gpt.vocab_size;
-    double macs = c->gpt.n_layer * (12 * B * T * C * C + 2 * B * T * T * C) + B * T * C * V;
-    return 6 * macs;
+    return gemm_shapes_flops(c->gpt.n_layer, c->gpt.n_embd, c->gpt.block_size, c->batch, c->gpt.vocab_size);
 }
 
 // Seconds the step's gemms take by themselves: each shape timed in a loop of its own count.
 static double sgemm_only_seconds(const BenchConfig *c) {
-    GemmShape s[32];
+    GemmShape s[GEMM_SHAPES_MAX];
     int n = step_gemms(c, s);
-    size_t biggest = 0;
-    for (int i = 0; i < n; i++) {
-        size_t a = (size_t)(s[i].ta ? s[i].K : s[i].M) * s[i].lda, b = (size_t)(s[i].tb ? s[i].N : s[i].K) * s[i].ldb;
-        size_t cc = (size_t)s[i].M * s[i].ldc;
-        biggest = a > biggest ? a : biggest, biggest = b > biggest ? b : biggest, biggest = cc > biggest ? cc : biggest;
-    }
+    size_t biggest = (size_t)gemm_shapes_biggest(s, n);
     nl_real *A = calloc(biggest, sizeof(nl_real)), *Bm = calloc(biggest, sizeof(nl_real)), *Cm = calloc(biggest, sizeof(nl_real));
     double best = 1e30;
     for (int rep = 0; rep < 3; rep++) { // the fastest of 3 passes: the limit, not the average
@@ -156,8 +121,7 @@ int main(int argc, char **argv) {
     BenchConfig c;
     int rc = parse(&c, argc, argv);
     if (rc) return rc;
-    openblas_set_num_threads(c.threads);
-    omp_set_num_threads(c.threads);
+    blas_threads_set(c.threads);
     cpu_flush_subnormals();
     int B = c.batch, T = c.gpt.block_size, BT = B * T;
     Rng rng;

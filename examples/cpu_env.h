@@ -12,7 +12,7 @@
 #include <pmmintrin.h>
 #include <xmmintrin.h>
 
-char *openblas_get_corename(void);
+#include "normlab/blas.h"
 
 // Subnormal numbers (below 1.2e-38 in float) cost the CPU a microcode assist per operation, 100x an
 // ordinary one. Training produces them late in a run (saturated tanh and gelu tails, peaked softmax
@@ -31,7 +31,8 @@ static inline void cpu_flush_subnormals(void) {
 
 static inline void cpu_env_reexec(char **argv) {
     if (getenv("NORMLAB_NO_REEXEC") || getenv("NORMLAB_REEXECED")) return;
-    if (getenv("OPENBLAS_CORETYPE") || strcmp(openblas_get_corename(), "Prescott") != 0) return;
+    const char *core_now = blas_core(); // NULL: not OpenBLAS
+    if (getenv("OPENBLAS_CORETYPE") || !core_now || strcmp(core_now, "Prescott") != 0) return;
     __builtin_cpu_init();
     const char *core = __builtin_cpu_supports("avx512f") ? "SkylakeX"
                        : __builtin_cpu_supports("avx2")  ? "Haswell"

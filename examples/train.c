@@ -2,7 +2,6 @@
 //   ./train --norm=dyt tinyshakespeare        (./train --help for everything)
 // This file: setup, the training loop, evaluation, progress and logs, sampling. Options live in
 // train_options.c, checkpoints in train_checkpoint.c, --dump-step in train_dump.c.
-#include <cblas.h>
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
@@ -162,8 +161,9 @@ static int setup(Run *r, int argc, char **argv) {
         bool append = o->resume != NULL;
         if (!(r->log = fopen(o->log, append ? "a" : "w"))) return st_close(&ckpt), fail(1, "--log %s cannot be written: %s", o->log, strerror(errno));
     }
-    openblas_set_num_threads((int)o->threads);
-    omp_set_num_threads((int)o->threads);
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    if (o->threads == 0) train_threads_init(&r->team, cores > 0 ? (int)cores : 1); // auto
+    else blas_threads_set((int)o->threads);
     cpu_flush_subnormals();
 
     GptConfig cfg = {.vocab_size = r->have_text ? r->data.vocab_size : 0, .block_size = (int)o->block_size,
@@ -372,6 +372,7 @@ static int train(Run *r, double t0) {
         r->step++; // from here on, r->step counts this step as done
         r->spikes += stats_spike(&r->stats, loss, o->spike_factor);
         double dt = tape_clock() - ts;
+        if (o->threads == 0) train_threads_step(&r->team, dt);
         train_time += dt;
         tps = (double)o->batch_size * o->block_size / dt;
         log_row(r, "train", loss, lr, gnorm, tps, tape_clock() - t0, measure ? &r->stats : NULL);

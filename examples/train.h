@@ -33,6 +33,7 @@ typedef struct Run {
     int argc;             // the command line, for the resume command printed on an interrupt
     char **argv;
     long skipped, spikes; // steps skipped for a non-finite loss or grad (--on-nonfinite=skip); loss spikes
+    TrainThreads team;    // --threads auto: the team size, following the cores free
 } Run;
 
 void run_seed(Rng *r, long seed, int stream);

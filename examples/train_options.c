@@ -67,7 +67,8 @@ static const OptRow ROWS[] = {
     // running
     {"eval-interval", T_LONG, F(eval_interval), "250", 1, 1e9, OPT_SAVED, "evaluate every this many steps"},
     {"eval-iters", T_LONG, F(eval_iters), "20", 1, 1e6, OPT_SAVED, "batches per evaluation (the same ones each time)"},
-    {"threads", T_LONG, F(threads), "all cores", 1, 4096, 0, "threads for BLAS and the kernels"},
+    {"threads", T_LONG, F(threads), "auto", 1, 4096, 0,
+     "threads for BLAS and the kernels (auto: all cores, fewer while other programs hold some)"},
     {"log", T_STR, F(log), "", NOMAX, 0, "write a row per step and per eval to PATH (.csv, or .jsonl/.json)"},
     {"save", T_STR, F(save), "", NOMAX, 0, "write a checkpoint to PATH at the end (and with --save-every)"},
     {"save-every", T_LONG, F(save_every), "0", 0, 1e9, 0, "also save every this many steps (0: only at the end)"},
@@ -139,6 +140,7 @@ static const char *set_value(TrainOptions *o, const OptRow *r, const char *text)
     errno = 0;
     switch (r->type) {
     case T_LONG: {
+        if (!strcmp(r->def, "auto") && !strcmp(text, "auto")) return *FIELD(o, r, long) = 0, NULL; // auto: 0
         long v = strtol(text, &end, 10);
         if (end == text || *end || errno) return "is not a whole number";
         if (v < r->min || (r->max >= r->min && v > r->max)) return OUT_OF_RANGE;
@@ -190,7 +192,10 @@ static const char *set_value(TrainOptions *o, const OptRow *r, const char *text)
 
 static void format_value(const TrainOptions *o, const OptRow *r, char *buf, size_t len) {
     switch (r->type) {
-    case T_LONG: snprintf(buf, len, "%ld", *FIELD(o, r, long)); break;
+    case T_LONG:
+        if (!strcmp(r->def, "auto") && *FIELD(o, r, long) == 0) snprintf(buf, len, "auto");
+        else snprintf(buf, len, "%ld", *FIELD(o, r, long));
+        break;
     case T_DOUBLE: snprintf(buf, len, "%.17g", *FIELD(o, r, double)); break;
     case T_BOOL: snprintf(buf, len, "%s", *FIELD(o, r, bool) ? "true" : "false"); break;
     case T_STR: snprintf(buf, len, "%s", *FIELD(o, r, const char *) ? *FIELD(o, r, const char *) : ""); break;
@@ -255,8 +260,6 @@ static void defaults(TrainOptions *o) {
     for (int i = 0; i < N_ROWS; i++)
         if (ROWS[i].type != T_STR) set_value(o, &ROWS[i], ROWS[i].def);
     o->prompt = "\n";
-    long cores = sysconf(_SC_NPROCESSORS_ONLN);
-    o->threads = cores > 0 ? cores : 1;
 }
 
 int options_parse(TrainOptions *o, int argc, char **argv) {
@@ -393,6 +396,10 @@ void options_print(const TrainOptions *o, FILE *f) {
     fprintf(f, "optim:    %s, lr %g -> %g (warmup %ld, cosine to step %ld), betas %g/%g, wd %g, clip %g\n",
             OPTIM_TABLE[o->optim].name, o->lr, o->min_lr, o->warmup, o->lr_decay_steps, o->beta1, o->beta2,
             o->weight_decay, o->grad_clip);
-    fprintf(f, "run:      %ld steps of %ld x %ld tokens, eval every %ld over %ld batches, seed %ld, %ld threads\n",
-            o->steps, o->batch_size, o->block_size, o->eval_interval, o->eval_iters, o->seed, o->threads);
+    char team[64];
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    if (o->threads) snprintf(team, sizeof team, "%ld threads", o->threads);
+    else snprintf(team, sizeof team, "threads auto (up to %ld)", cores > 0 ? cores : 1);
+    fprintf(f, "run:      %ld steps of %ld x %ld tokens, eval every %ld over %ld batches, seed %ld, %s\n",
+            o->steps, o->batch_size, o->block_size, o->eval_interval, o->eval_iters, o->seed, team);
 }

@@ -54,10 +54,16 @@ deps_tool() {
 # build_dir DIR [meson options...]: configure DIR (relative to the repository) once, then bring it
 # up to date. Works from any current directory.
 NORMLAB_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+. "$NORMLAB_ROOT/scripts/blas.sh"
 build_dir() {
     local dir=$NORMLAB_ROOT/$1
     shift
     if [ ! -f "$dir/build.ninja" ]; then
+        case " $* " in
+        *" -Dblas="*) ;;
+        *) set -- "$@" "-Dblas=$(blas_choose)" ;; # the fastest BLAS here (scripts/blas.sh)
+        esac
+        echo "building normlab in ${dir#"$NORMLAB_ROOT"/}/ (first use: meson setup, then ninja, about 15 s)" >&2
         meson setup "$dir" "$NORMLAB_ROOT" "$@" >"$dir.setup.log" 2>&1 || {
             cat "$dir.setup.log" >&2
             echo "error: meson setup $dir failed (log above)" >&2

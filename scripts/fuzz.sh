@@ -17,9 +17,9 @@ secs=${1:-60}
 shift || true
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=(fuzz_checkpoint fuzz_dataset fuzz_options)
-# -Dblas=system: clang's OpenMP runtime and OpenBLAS's OpenMP build would be two runtimes in one process
+# -Dblas=openblas: clang's OpenMP runtime and OpenBLAS's OpenMP build would be two runtimes in one process
 CC=clang build_dir build-fuzz -Dfuzz=true -Db_sanitize=address,undefined -Db_lundef=false \
-    -Dbuildtype=debugoptimized -Dblas=system -Dnative=false
+    -Dbuildtype=debugoptimized -Dblas=openblas -Dnative=false
 for t in "${targets[@]}"; do
     corpus=$root/build-fuzz/corpus/$t crashes=$root/build-fuzz/crashes/$t
     mkdir -p "$corpus" "$crashes"

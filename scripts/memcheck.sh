@@ -11,7 +11,7 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 . "$root/scripts/deps.sh"
 deps_ensure
 deps_tool valgrind valgrind
-build_dir build-valgrind -Dnative=false -Dbuildtype=debugoptimized
+build_dir build-valgrind -Dblas=openblas-openmp -Dnative=false -Dbuildtype=debugoptimized
 train=$root/build-valgrind/examples/train
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT

@@ -74,12 +74,81 @@ static void bcast_backward(const Bcast *p, BcastOp op, const nl_real *dy, const 
     }
 }
 
+// The common cases, contiguous and in parallel: one operand has the output's shape ("full") and the
+// other either the same shape, one element, or the output's trailing dims (a row of nb elements
+// repeated over the leading dims: the position embedding added to every batch). Each element's
+// sums run in the generic loops' order, so results are the same.
+typedef enum { TILE_NONE, TILE_SAME, TILE_SCALAR, TILE_ROWS } Tiling;
+#define BCAST_PARALLEL_MIN 32768
+
+// How x (right-aligned, padded to 4 dims) repeats in the output of plan p.
+static Tiling bcast_tiling(Shape x, const Bcast *p) {
+    int off = 4 - x.ndim, k = 0;
+    while (k < 4 && (k < off || x.d[k - off] == 1)) k++; // its leading 1s
+    for (int i = k; i < 4; i++)
+        if (x.d[i - off] != p->d[i]) return TILE_NONE;
+    size_t nx = 1, n = 1;
+    for (int i = 0; i < 4; i++) nx *= i >= off ? (size_t)x.d[i - off] : 1, n *= (size_t)p->d[i];
+    return nx == n ? TILE_SAME : nx == 1 ? TILE_SCALAR : TILE_ROWS;
+}
+
+// y = f op g where f is full and g tiles as `tg` with ng elements.
+static void tiled_forward(BcastOp op, Tiling tg, nl_real *y, const nl_real *f, const nl_real *g, size_t n,
+                          size_t ng) {
+    if (tg == TILE_ROWS) {
+#pragma omp parallel for schedule(static) if (n >= BCAST_PARALLEL_MIN)
+        for (size_t o = 0; o < n / ng; o++)
+#pragma omp simd
+            for (size_t i = 0; i < ng; i++)
+                y[o * ng + i] = op == BC_ADD ? f[o * ng + i] + g[i] : f[o * ng + i] * g[i];
+        return;
+    }
+    size_t gs = tg == TILE_SAME ? 1 : 0; // g's stride
+#pragma omp parallel for simd schedule(static) if (n >= BCAST_PARALLEL_MIN)
+    for (size_t k = 0; k < n; k++) y[k] = op == BC_ADD ? f[k] + g[k * gs] : f[k] * g[k * gs];
+}
+
+// df += dy (add) or dy * g (mul), f full; then dg += dy (add) or dy * f (mul), summed over the
+// repeats in order (g's columns split between threads, never a sum).
+static void tiled_backward(BcastOp op, Tiling tg, const nl_real *dy, const nl_real *f, const nl_real *g,
+                           nl_real *df, nl_real *dg, size_t n, size_t ng) {
+    size_t gs = tg == TILE_SAME ? 1 : 0, rows = n / ng;
+    if (df && tg == TILE_ROWS) {
+#pragma omp parallel for schedule(static) if (n >= BCAST_PARALLEL_MIN)
+        for (size_t o = 0; o < rows; o++)
+#pragma omp simd
+            for (size_t i = 0; i < ng; i++) df[o * ng + i] += op == BC_ADD ? dy[o * ng + i] : dy[o * ng + i] * g[i];
+    } else if (df) {
+#pragma omp parallel for simd schedule(static) if (n >= BCAST_PARALLEL_MIN)
+        for (size_t k = 0; k < n; k++) df[k] += op == BC_ADD ? dy[k] : dy[k] * g[k * gs];
+    }
+    if (!dg) return;
+    if (tg == TILE_SAME) {
+#pragma omp parallel for simd schedule(static) if (n >= BCAST_PARALLEL_MIN)
+        for (size_t k = 0; k < n; k++) dg[k] += op == BC_ADD ? dy[k] : dy[k] * f[k];
+    } else if (tg == TILE_SCALAR) { // one sum over every element: in order, on one thread
+        for (size_t k = 0; k < n; k++) dg[0] += op == BC_ADD ? dy[k] : dy[k] * f[k];
+    } else {
+#pragma omp parallel for schedule(static) if (n >= BCAST_PARALLEL_MIN)
+        for (size_t i0 = 0; i0 < ng; i0 += 16) { // 16 columns (64 bytes) at a time, rows in order
+            size_t i1 = i0 + 16 < ng ? i0 + 16 : ng;
+            for (size_t o = 0; o < rows; o++)
+#pragma omp simd
+                for (size_t i = i0; i < i1; i++) dg[i] += op == BC_ADD ? dy[o * ng + i] : dy[o * ng + i] * f[o * ng + i];
+        }
+    }
+}
+
 static Tensor *bcast_op(Tape *t, Tensor *a, Tensor *b, BcastOp op) {
     Shape os;
     Bcast p = bcast_plan(a->shape, b->shape, &os);
     Tensor *in[] = {a, b};
     Tensor *y = tape_output(t, os, 2, in);
-    bcast_forward(&p, op, y->data, a->data, b->data);
+    Tiling ta = bcast_tiling(a->shape, &p), tb = bcast_tiling(b->shape, &p);
+    size_t n = tensor_numel(y);
+    if (ta == TILE_SAME && tb != TILE_NONE) tiled_forward(op, tb, y->data, a->data, b->data, n, tensor_numel(b));
+    else if (tb == TILE_SAME && ta != TILE_NONE) tiled_forward(op, ta, y->data, b->data, a->data, n, tensor_numel(a));
+    else bcast_forward(&p, op, y->data, a->data, b->data);
     record(t, op == BC_ADD ? OP_ADD : OP_MUL, y, 2, in);
     return y;
 }
@@ -88,8 +157,14 @@ static void bcast_op_backward(TapeNode *n, BcastOp op) {
     Tensor *a = n->in[0], *b = n->in[1];
     Shape os;
     Bcast p = bcast_plan(a->shape, b->shape, &os);
+    Tiling ta = bcast_tiling(a->shape, &p), tb = bcast_tiling(b->shape, &p);
+    size_t len = tensor_numel(n->out);
     // a and b may be the same tensor (x + x, x * x): both terms land in its grad
-    bcast_backward(&p, op, n->out->grad, a->data, b->data, a->grad, b->grad);
+    if (ta == TILE_SAME && tb != TILE_NONE)
+        tiled_backward(op, tb, n->out->grad, a->data, b->data, a->grad, b->grad, len, tensor_numel(b));
+    else if (tb == TILE_SAME && ta != TILE_NONE)
+        tiled_backward(op, ta, n->out->grad, b->data, a->data, b->grad, a->grad, len, tensor_numel(a));
+    else bcast_backward(&p, op, n->out->grad, a->data, b->data, a->grad, b->grad);
 }
 
 // y = a + b;  da += dy, db += dy (summed over broadcast dims)

@@ -42,20 +42,35 @@ static void derf_backward(TapeNode *node) {
     nl_real *dw = v.w->grad, *db = v.b ? v.b->grad : NULL;
     NL_CHECK(v.s && v.shift, "derf: a node without its alpha and shift");
     nl_real a = v.s->data[0], s = v.shift->data[0];
-    double da = 0, ds = 0;
-    for (size_t r = 0; r < v.rows; r++) {
-        const nl_real *xr = v.x->data + r * v.C, *er = e + r * v.C;
-        const nl_real *dyr = node->out->grad + r * v.C;
-        nl_real *dxr = v.x->grad ? v.x->grad + r * v.C : NULL;
-#pragma omp simd reduction(+ : da, ds)
-        for (int j = 0; j < v.C; j++) {
-            nl_real du = dyr[j] * w[j] * erf_derivative(a * xr[j] + s);
-            da += (double)du * xr[j];
-            ds += du;
-            if (dxr) dxr[j] += a * du;
+    nl_real *dx = v.x->grad;
+    double *da_col = norm_columns_alloc(2, v.C), *ds_col = da_col + v.C; // per column (norm_internal.h)
+#pragma omp parallel num_threads(norm_backward_threads(v.rows, v.C))
+    {
+        int j0, j1;
+        norm_thread_columns(v.C, &j0, &j1);
+        for (size_t r = 0; r < v.rows; r++) {
+            const nl_real *xr = v.x->data + r * v.C, *er = e + r * v.C; // (C)
+            const nl_real *dyr = node->out->grad + r * v.C;
+            if (dx) // two loops, not a branch in one: a branch keeps an AVX2 build from vectorising it
+#pragma omp simd
+                for (int j = j0; j < j1; j++) {
+                    nl_real du = dyr[j] * w[j] * erf_derivative(a * xr[j] + s);
+                    da_col[j] += (double)du * xr[j];
+                    ds_col[j] += du;
+                    dx[r * v.C + j] += a * du;
+                }
+            else
+#pragma omp simd
+                for (int j = j0; j < j1; j++) {
+                    nl_real du = dyr[j] * w[j] * erf_derivative(a * xr[j] + s);
+                    da_col[j] += (double)du * xr[j];
+                    ds_col[j] += du;
+                }
+            norm_affine_grads_cols(dyr, er, dw, db, j0, j1);
         }
-        norm_affine_grads_row(dyr, er, dw, db, v.C);
     }
+    double da = norm_columns_sum(da_col, v.C), ds = norm_columns_sum(ds_col, v.C);
+    free(da_col);
     if (v.s->grad) v.s->grad[0] += (nl_real)da;
     if (v.shift->grad) v.shift->grad[0] += (nl_real)ds;
 }

@@ -1,6 +1,8 @@
 // Shared by the fused norm ops: the node's input layout and the scalar parameter's softplus chain.
 #pragma once
 #include <math.h>
+#include <omp.h>
+#include <stdlib.h>
 
 #include "normlab/tape.h"
 #include "normlab/check.h"
@@ -53,15 +55,45 @@ static inline double norm_scalar_slope(NormKind k, const Tensor *s) {
 // Fields: emb_scale (x sqrt(n_embd); 0 off), alpha0 {ln_1, ln_2, ln_f}, lr, scalar_lr_mult.
 #define NORM_RECIPE_NANOGPT {0, {0.5, 0.5, 0.5}, 1e-3, 1}
 
-// The per-channel affine part's grads for one row whose squashed values u were saved (DyT, Derf):
-// dw_j += dy_j u_j, db_j += dy_j (either may be NULL).
-static inline void norm_affine_grads_row(const nl_real *dy, const nl_real *u, nl_real *dw, nl_real *db, int C) {
+// Backward in parallel with results that do not depend on the thread count. The sums over rows (dw,
+// db) split the columns between the threads, not the rows: each column's sum runs over the rows in
+// order, as on one thread. A scalar's grad (a sum over every element) is summed per column over the
+// rows (in double), then over the columns in order (norm_columns_sum).
+// The team for a backward over rows x C elements: one thread below NORM_PARALLEL_MIN.
+static inline int norm_backward_threads(size_t rows, int C) {
+    return rows * (size_t)C < NORM_PARALLEL_MIN ? 1 : omp_get_max_threads();
+}
+// This thread's columns [*j0, *j1): blocks of 16 (64 bytes of floats), consecutive in thread order.
+static inline void norm_thread_columns(int C, int *j0, int *j1) {
+    int t = omp_get_thread_num(), n = omp_get_num_threads();
+    int blocks = (C + 15) / 16, per = blocks / n, extra = blocks % n;
+    int b0 = t * per + (t < extra ? t : extra), b1 = b0 + per + (t < extra ? 1 : 0);
+    *j0 = b0 * 16 < C ? b0 * 16 : C;
+    *j1 = b1 * 16 < C ? b1 * 16 : C;
+}
+// Per-column accumulators for a scalar's grad: k arrays of C doubles, zeroed (freed by the caller).
+static inline double *norm_columns_alloc(int k, int C) {
+    double *acc = calloc((size_t)k * C, sizeof *acc);
+    NL_CHECK(acc, "out of memory for %d x %d accumulators", k, C);
+    return acc;
+}
+// sum acc[0 .. C), in order
+static inline double norm_columns_sum(const double *acc, int C) {
+    double s = 0;
+    for (int j = 0; j < C; j++) s += acc[j];
+    return s;
+}
+
+// The per-channel affine part's grads, columns [j0, j1) of one row whose squashed values u were
+// saved (DyT, Derf, DyISRU): dw_j += dy_j u_j, db_j += dy_j (either may be NULL).
+static inline void norm_affine_grads_cols(const nl_real *dy, const nl_real *u, nl_real *dw, nl_real *db, int j0,
+                                          int j1) {
     if (dw)
 #pragma omp simd
-        for (int j = 0; j < C; j++) dw[j] += dy[j] * u[j];
+        for (int j = j0; j < j1; j++) dw[j] += dy[j] * u[j];
     if (db)
 #pragma omp simd
-        for (int j = 0; j < C; j++) db[j] += dy[j];
+        for (int j = j0; j < j1; j++) db[j] += dy[j];
 }
 
 // The scalar as used in a composite form: alpha or beta, or its softplus for the softplus kinds.

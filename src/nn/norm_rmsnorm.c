@@ -37,24 +37,34 @@ static void rmsnorm_backward(TapeNode *node) {
     NormNode v = norm_node(node);
     const nl_real *rstds = node->ctx, *w = v.w->data;
     nl_real *dw = v.w->grad, *db = v.b ? v.b->grad : NULL;
-    for (size_t r = 0; r < v.rows; r++) {
-        const nl_real *xr = v.x->data + r * v.C, *dyr = node->out->grad + r * v.C; // (C)
-        nl_real rstd = rstds[r];
-        double gx_sum = 0;
+    nl_real *dx = v.x->grad;
+    // dx row by row, split by rows; dw and db split by columns (norm_internal.h): no sum changes order
+#pragma omp parallel num_threads(norm_backward_threads(v.rows, v.C))
+    {
+        if (dx)
+#pragma omp for schedule(static) nowait
+            for (size_t r = 0; r < v.rows; r++) {
+                const nl_real *xr = v.x->data + r * v.C, *dyr = node->out->grad + r * v.C; // (C)
+                nl_real rstd = rstds[r], *dxr = dx + r * v.C;
+                double gx_sum = 0;
 #pragma omp simd reduction(+ : gx_sum)
-        for (int j = 0; j < v.C; j++) gx_sum += dyr[j] * w[j] * (xr[j] * rstd);
-        nl_real gx_mean = (nl_real)(gx_sum / v.C);
-        if (v.x->grad) {
-            nl_real *dxr = v.x->grad + r * v.C;
+                for (int j = 0; j < v.C; j++) gx_sum += dyr[j] * w[j] * (xr[j] * rstd);
+                nl_real gx_mean = (nl_real)(gx_sum / v.C);
 #pragma omp simd
-            for (int j = 0; j < v.C; j++) dxr[j] += rstd * (dyr[j] * w[j] - xr[j] * rstd * gx_mean);
+                for (int j = 0; j < v.C; j++) dxr[j] += rstd * (dyr[j] * w[j] - xr[j] * rstd * gx_mean);
+            }
+        int j0, j1;
+        norm_thread_columns(v.C, &j0, &j1);
+        for (size_t r = 0; r < v.rows; r++) {
+            const nl_real *xr = v.x->data + r * v.C, *dyr = node->out->grad + r * v.C; // (C)
+            nl_real rstd = rstds[r];
+            if (dw)
+#pragma omp simd
+                for (int j = j0; j < j1; j++) dw[j] += dyr[j] * (xr[j] * rstd);
+            if (db)
+#pragma omp simd
+                for (int j = j0; j < j1; j++) db[j] += dyr[j];
         }
-        if (dw)
-#pragma omp simd
-            for (int j = 0; j < v.C; j++) dw[j] += dyr[j] * (xr[j] * rstd);
-        if (db)
-#pragma omp simd
-            for (int j = 0; j < v.C; j++) db[j] += dyr[j];
     }
 }
 

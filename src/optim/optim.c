@@ -2,6 +2,8 @@
 // (weight decay is per parameter: only matrices and embeddings decay).
 #include "normlab/optim.h"
 
+#include "../tensor/kernels.h"
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -82,11 +84,19 @@ double optim_lr(const OptimConfig *c, long step) {
     return c->min_lr + 0.5 * (1 + cos(M_PI * ratio)) * (c->lr - c->min_lr);
 }
 
+// In fixed chunks (kernels.h): the norm, and so clipping, does not depend on the thread count.
 double grad_norm(const ParamSet *ps) {
-    double sq = 0;
-#pragma omp parallel for simd schedule(static) reduction(+ : sq) if (ps->numel >= OPTIM_PARALLEL_MIN)
-    for (size_t i = 0; i < ps->numel; i++) sq += (double)ps->grad[i] * ps->grad[i];
-    return sqrt(sq);
+    double part[FIXED_SUM_PARTS];
+    size_t n = ps->numel, chunk = fixed_sum_chunk(n, OPTIM_PARALLEL_MIN / 2), parts = (n + chunk - 1) / chunk;
+#pragma omp parallel for schedule(static) if (parts > 1)
+    for (size_t p = 0; p < parts; p++) {
+        size_t i1 = (p + 1) * chunk < n ? (p + 1) * chunk : n;
+        double sq = 0;
+#pragma omp simd reduction(+ : sq)
+        for (size_t i = p * chunk; i < i1; i++) sq += (double)ps->grad[i] * ps->grad[i];
+        part[p] = sq;
+    }
+    return sqrt(fixed_sum_total(part, parts));
 }
 
 void grad_clip(ParamSet *ps, double norm, double max_norm) {

@@ -4,6 +4,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "normlab/real.h"
 #include "vecmath.h"
@@ -17,6 +18,44 @@ void gemm_ld(bool ta, bool tb, int M, int N, int K, nl_real alpha, const nl_real
 static inline void gemm(bool ta, bool tb, int M, int N, int K, nl_real alpha, const nl_real *A,
                         const nl_real *B, nl_real beta, nl_real *C) {
     gemm_ld(ta, tb, M, N, K, alpha, A, ta ? M : K, B, tb ? K : N, beta, C, N);
+}
+
+// Parallel sums whose result does not depend on the thread count: [0, n) is cut into at most
+// FIXED_SUM_PARTS chunks of a length that depends on n alone (at least min_chunk); each chunk is
+// summed on one thread, and the chunk sums are added in order (their array: FIXED_SUM_PARTS long).
+#define FIXED_SUM_PARTS 256
+static inline size_t fixed_sum_chunk(size_t n, size_t min_chunk) {
+    size_t c = (n + FIXED_SUM_PARTS - 1) / FIXED_SUM_PARTS;
+    return c < min_chunk ? min_chunk : c;
+}
+static inline double fixed_sum_total(const double *part, size_t parts) {
+    double s = 0;
+    for (size_t p = 0; p < parts; p++) s += part[p];
+    return s;
+}
+
+// Branch-free selects for the `omp simd` loops that call a vector libm function. Written as `?:`, a
+// clamp before the call and a "0 past the bound" after it became control flow around the call (gcc
+// splits the path where the argument is a known constant and sinks the call into the other arm),
+// which only AVX-512's masked calls vectorise: an AVX2 build ran GELU backward scalar, 5x slower.
+// As bit masks they are straight-line code on every ISA, with the same values.
+#ifdef NL_REAL_IS_DOUBLE
+typedef uint64_t real_bits;
+#else
+typedef uint32_t real_bits;
+#endif
+// v where keep, else +0
+static inline nl_real real_keep_if(nl_real v, bool keep) {
+    real_bits u;
+    memcpy(&u, &v, sizeof u);
+    u &= (real_bits)0 - (real_bits)keep;
+    memcpy(&v, &u, sizeof v);
+    return v;
+}
+// min(a, bound) for a >= 0 (bound for NaN): exact, a + 0 or 0 + bound
+static inline nl_real real_clamp_above(nl_real a, nl_real bound) {
+    bool below = a < bound;
+    return real_keep_if(a, below) + real_keep_if(bound, !below);
 }
 
 // tanh'(z) = 1 - tanh(z)^2 = sech(z)^2 = 4 e / (1 + e)^2 with e = exp(-2|z|).
@@ -34,13 +73,13 @@ static inline void gemm(bool ta, bool tb, int M, int N, int K, nl_real alpha, co
 #define TANH_DERIVATIVE_ZERO 44.0f
 #endif
 static inline nl_real tanh_derivative(nl_real z) {
-    nl_real az = z < 0 ? -z : z, clamped = az < TANH_DERIVATIVE_ZERO ? az : TANH_DERIVATIVE_ZERO;
+    nl_real az = z < 0 ? -z : z, clamped = real_clamp_above(az, TANH_DERIVATIVE_ZERO);
 #ifdef NL_REAL_IS_DOUBLE
     nl_real e = exp(-2 * clamped);
 #else
     nl_real e = expf(-2 * clamped);
 #endif
-    return az < TANH_DERIVATIVE_ZERO ? 4 * e / ((1 + e) * (1 + e)) : 0;
+    return real_keep_if(4 * e / ((1 + e) * (1 + e)), az < TANH_DERIVATIVE_ZERO);
 }
 
 // erf'(u) = (2 / sqrt(pi)) exp(-u^2). Past |u| = ERF_DERIVATIVE_ZERO, exp(-u^2) would be subnormal
@@ -51,14 +90,14 @@ static inline nl_real tanh_derivative(nl_real z) {
 #define ERF_DERIVATIVE_ZERO 9.0f
 #endif
 static inline nl_real erf_derivative(nl_real u) {
-    nl_real au = u < 0 ? -u : u, clamped = au < ERF_DERIVATIVE_ZERO ? au : ERF_DERIVATIVE_ZERO;
+    nl_real au = u < 0 ? -u : u, clamped = real_clamp_above(au, ERF_DERIVATIVE_ZERO);
     const nl_real two_over_sqrt_pi = (nl_real)1.12837916709551257390;
 #ifdef NL_REAL_IS_DOUBLE
     nl_real e = exp(-clamped * clamped);
 #else
     nl_real e = expf(-clamped * clamped);
 #endif
-    return au < ERF_DERIVATIVE_ZERO ? two_over_sqrt_pi * e : 0;
+    return real_keep_if(two_over_sqrt_pi * e, au < ERF_DERIVATIVE_ZERO);
 }
 
 // Element-wise unary functions: y = f(x); backward dx += dy * f'(x).

@@ -71,14 +71,20 @@ void softmax_backward(nl_real *dx, const nl_real *dy, const nl_real *y, size_t r
 // loss_r = log sum_k exp(x_k) - x_target = -log p_target
 double cross_entropy_forward(nl_real *probs, const nl_real *logits, const int32_t *targets, size_t rows,
                              int C) {
-    double total = 0;
-#pragma omp parallel for schedule(static) reduction(+ : total) if (rows * (size_t)C > 65536)
-    for (size_t r = 0; r < rows; r++) {
-        int t = targets[r];
-        NL_CHECK(t >= 0 && t < C, "cross-entropy target %d of row %zu is outside [0, %d)", t, r, C);
-        total += softmax_row(probs + r * C, logits + r * C, C, C) - (double)logits[r * C + t];
+    double part[FIXED_SUM_PARTS]; // rows in fixed chunks: the loss does not depend on the thread count
+    size_t chunk = fixed_sum_chunk(rows, 65536 / (size_t)C + 1), parts = (rows + chunk - 1) / chunk;
+#pragma omp parallel for schedule(static) if (parts > 1)
+    for (size_t p = 0; p < parts; p++) {
+        size_t r1 = (p + 1) * chunk < rows ? (p + 1) * chunk : rows;
+        double total = 0;
+        for (size_t r = p * chunk; r < r1; r++) {
+            int t = targets[r];
+            NL_CHECK(t >= 0 && t < C, "cross-entropy target %d of row %zu is outside [0, %d)", t, r, C);
+            total += softmax_row(probs + r * C, logits + r * C, C, C) - (double)logits[r * C + t];
+        }
+        part[p] = total;
     }
-    return total;
+    return fixed_sum_total(part, parts);
 }
 // dloss_r/dx_j = p_j - [j == target]
 void cross_entropy_backward(nl_real *dlogits, const nl_real *probs, const int32_t *targets, size_t rows,

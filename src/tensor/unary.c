@@ -52,8 +52,8 @@ void gelu_backward(nl_real *dx, const nl_real *dy, const nl_real *x, const nl_re
 #pragma omp parallel for simd schedule(static) if (n >= PARALLEL_MIN)
     for (size_t i = 0; i < n; i++) {
         nl_real cdf = (nl_real)0.5 * (1 + erf(x[i] * INV_SQRT2));
-        nl_real ax = fabs(x[i]), xc = ax < GELU_PDF_ZERO ? ax : GELU_PDF_ZERO;
-        nl_real pdf = ax < GELU_PDF_ZERO ? INV_SQRT_2PI * exp((nl_real)-0.5 * xc * xc) : 0;
+        nl_real ax = fabs(x[i]), xc = real_clamp_above(ax, GELU_PDF_ZERO);
+        nl_real pdf = real_keep_if(INV_SQRT_2PI * exp((nl_real)-0.5 * xc * xc), ax < GELU_PDF_ZERO);
         dx[i] += dy[i] * (cdf + x[i] * pdf);
     }
 }

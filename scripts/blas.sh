@@ -1,0 +1,126 @@
+# Sourced by scripts/deps.sh: which BLAS a new build links (meson -Dblas=). The first setup on a
+# machine installs the candidates it can, times each on the training step's own gemms with all the
+# cores (bench/blas_pick.c, about 10 s), and keeps the fastest in .deps/blas-choice; later setups
+# reuse it. Candidates: Debian's OpenBLAS (OpenMP build; always there), Debian's BLIS (OpenMP
+# build; installed when apt-get can), and Intel's oneMKL on Intel CPUs (its PyPI wheels, unpacked
+# into .deps/mkl; about 230 MB). NORMLAB_BLAS=NAME skips the choice; rm .deps/blas-choice makes it
+# again. Run directly: scripts/blas.sh [choose|mkl|table]   (table: the docs' measurements)
+
+BLAS_DEPS=$NORMLAB_ROOT/.deps
+BLAS_MKL_VERSION=2026.2.0 # the version measured in docs/performance.md
+
+blas_multiarch() { cc -print-multiarch 2>/dev/null || echo x86_64-linux-gnu; }
+
+# blas_mkl_fetch: oneMKL's wheels from PyPI (pip download: nothing is installed into any Python),
+# unpacked into .deps/mkl/{lib,include}. Returns 1, with a message, when that cannot be done.
+blas_mkl_fetch() {
+    [ -f "$BLAS_DEPS/mkl/include/mkl_cblas.h" ] && return 0
+    local wheels=$BLAS_DEPS/wheels py
+    py=$(command -v python3 || true)
+    if [ -z "$py" ] || ! "$py" -m pip --version >/dev/null 2>&1; then
+        echo "blas: oneMKL skipped (it comes from PyPI and needs python3 -m pip)" >&2
+        return 1
+    fi
+    echo "blas: fetching oneMKL $BLAS_MKL_VERSION from PyPI into .deps/mkl (about 230 MB)" >&2
+    mkdir -p "$wheels" "$BLAS_DEPS/mkl"
+    "$py" -m pip download -q --no-deps --only-binary=:all: -d "$wheels" \
+        "mkl==$BLAS_MKL_VERSION" "mkl-include==$BLAS_MKL_VERSION" >&2 || {
+        echo "blas: oneMKL skipped: pip could not download it" >&2
+        return 1
+    }
+    local w
+    for w in "$wheels"/mkl-"$BLAS_MKL_VERSION"-*.whl "$wheels"/mkl_include-"$BLAS_MKL_VERSION"-*.whl; do
+        "$py" - "$w" "$BLAS_DEPS/mkl" <<'EOF' || return 1
+import sys, zipfile, os, stat
+wheel, dest = sys.argv[1], sys.argv[2]
+with zipfile.ZipFile(wheel) as z:  # a wheel's *.data/data/X goes to <prefix>/X
+    for info in z.infolist():
+        parts = info.filename.split("/")
+        if len(parts) > 3 and parts[0].endswith(".data") and parts[1] == "data" and not info.is_dir():
+            out = os.path.join(dest, *parts[2:])
+            os.makedirs(os.path.dirname(out), exist_ok=True)
+            with z.open(info) as src, open(out, "wb") as dst:
+                dst.write(src.read())
+            os.chmod(out, 0o755 if ".so" in out else 0o644)
+EOF
+    done
+    rm -rf "$wheels"
+    [ -f "$BLAS_DEPS/mkl/include/mkl_cblas.h" ]
+}
+
+# blas_candidates: NAME=LIBRARY for each BLAS present (after installing what can be installed).
+blas_candidates() {
+    local ma
+    ma=$(blas_multiarch)
+    echo "openblas-openmp=/usr/lib/$ma/openblas-openmp/libopenblas.so.0"
+    if [ ! -f "/usr/lib/$ma/blis-openmp/libblis.so" ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        echo "blas: installing Debian's BLIS (libblis-openmp-dev) to compare it" >&2
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libblis-openmp-dev >/dev/null 2>&1 ||
+            echo "blas: BLIS skipped: apt-get could not install it" >&2
+    fi
+    [ -f "/usr/lib/$ma/blis-openmp/libblis.so" ] && echo "blis=/usr/lib/$ma/blis-openmp/libblis.so.4"
+    if grep -q GenuineIntel /proc/cpuinfo 2>/dev/null && blas_mkl_fetch; then
+        echo "mkl=$BLAS_DEPS/mkl/lib/libmkl_rt.so.3"
+    fi
+}
+
+blas_pick_tool() {
+    mkdir -p "$BLAS_DEPS"
+    local tool=$BLAS_DEPS/blas_pick
+    if [ ! -x "$tool" ] || [ "$NORMLAB_ROOT/bench/blas_pick.c" -nt "$tool" ]; then
+        cc -O2 -std=c11 -fopenmp "$NORMLAB_ROOT/bench/blas_pick.c" -o "$tool" -ldl || return 1
+    fi
+    echo "$tool"
+}
+
+# blas_choose: prints the -Dblas value for a new build (see the top of this file).
+blas_choose() {
+    if [ -n "${NORMLAB_BLAS:-}" ]; then
+        echo "$NORMLAB_BLAS"
+        return
+    fi
+    local choice=$BLAS_DEPS/blas-choice
+    if [ ! -s "$choice" ]; then
+        local tool out
+        tool=$(blas_pick_tool) || { echo openblas-openmp; return; }
+        echo "blas: timing the BLAS libraries on the training step's gemms (once per machine)" >&2
+        # shellcheck disable=SC2046
+        out=$("$tool" $(blas_candidates)) || { echo openblas-openmp; return; }
+        echo "$out" | sed 's/^/  /' >&2
+        echo "$out" | tail -n 1 >"$choice"
+        echo "blas: chose $(cat "$choice"); another: NORMLAB_BLAS=NAME, or meson configure build -Dblas=NAME" >&2
+    fi
+    cat "$choice"
+}
+
+# blas_table: the measurements docs/performance.md quotes: each candidate (and a current OpenBLAS
+# from PyPI's scipy-openblas32, pthreads, for comparison only) at 1, 2 and all threads, both configs.
+blas_table() {
+    local tool cands j cfg py
+    tool=$(blas_pick_tool)
+    cands=$(blas_candidates)
+    py=$(command -v python3)
+    if "$py" -m pip download -q --no-deps --only-binary=:all: -d "$BLAS_DEPS/wheels" scipy-openblas32 >&2; then
+        mkdir -p "$BLAS_DEPS/scipy-openblas"
+        "$py" -m zipfile -e "$BLAS_DEPS"/wheels/scipy_openblas32-*.whl "$BLAS_DEPS/scipy-openblas"
+        cands="$cands scipy-openblas=$(find "$BLAS_DEPS/scipy-openblas" -name 'libscipy_openblas*.so' | head -1)"
+    fi
+    for cfg in default big; do
+        for j in $(printf '%s\n' 1 2 "$(nproc)" | sort -un); do
+            # shellcheck disable=SC2086
+            "$tool" --config $cfg --threads "$j" --passes $([ $cfg = big ] && echo 1 || echo 3) $cands
+        done
+    done
+}
+
+if [ "${BASH_SOURCE[0]}" = "$0" ]; then # run directly
+    set -euo pipefail
+    NORMLAB_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+    BLAS_DEPS=$NORMLAB_ROOT/.deps
+    case ${1:-choose} in
+    choose) blas_choose ;;
+    mkl) blas_mkl_fetch ;;
+    table) blas_table ;;
+    *) echo "usage: scripts/blas.sh [choose|mkl|table]" >&2; exit 2 ;;
+    esac
+fi

@@ -1,0 +1,45 @@
+// The team size that follows the cores actually free (normlab/train.h, TrainThreads).
+#include "normlab/blas.h"
+#include "normlab/train.h"
+
+enum {
+    FIRST_TRIAL = 50,   // steps before the first trial (the first steps warm caches and the arena)
+    MIN_INTERVAL = 200, // steps between trials after a change of team ...
+    MAX_INTERVAL = 1600, // ... doubling to this while trials lose
+    TRIAL_STEPS = 5,    // a trial's steps; the first, where the team changes, is not counted
+    SLOW_RUN = 3,       // this many steps in a row 1.5x slower than the mean start a trial early
+};
+
+void train_threads_init(TrainThreads *tt, int max) {
+    *tt = (TrainThreads){.max = max > 0 ? max : 1, .now = max > 0 ? max : 1, .next = FIRST_TRIAL,
+                         .interval = MIN_INTERVAL};
+    blas_threads_set(tt->now);
+}
+
+static void trial_end(TrainThreads *tt) {
+    double mean = tt->sum / (TRIAL_STEPS - 1);
+    if (mean < 0.95 * tt->base) { // the trial team was faster: keep it
+        tt->now = tt->trial, tt->base = mean, tt->interval = MIN_INTERVAL;
+    } else {
+        tt->interval = tt->interval * 2 < MAX_INTERVAL ? tt->interval * 2 : MAX_INTERVAL;
+    }
+    blas_threads_set(tt->now);
+    tt->trial = 0, tt->next = tt->steps + tt->interval, tt->slow = 0;
+}
+
+void train_threads_step(TrainThreads *tt, double seconds) {
+    tt->steps++;
+    if (tt->max == 1) return;
+    if (tt->trial) {
+        if (++tt->n > 1) tt->sum += seconds; // the first trial step pays for the change
+        if (tt->n == TRIAL_STEPS) trial_end(tt);
+        return;
+    }
+    tt->slow = tt->base > 0 && seconds > 1.5 * tt->base ? tt->slow + 1 : 0;
+    tt->base = tt->base > 0 ? 0.8 * tt->base + 0.2 * seconds : seconds;
+    if (tt->slow >= SLOW_RUN && tt->next > tt->steps + 1) tt->next = tt->steps + 1, tt->interval = MIN_INTERVAL;
+    if (tt->steps < tt->next) return;
+    tt->trial = tt->now == tt->max ? tt->now / 2 : (tt->now * 2 < tt->max ? tt->now * 2 : tt->max);
+    tt->n = 0, tt->sum = 0;
+    blas_threads_set(tt->trial);
+}

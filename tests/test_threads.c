@@ -1,0 +1,136 @@
+// The thread team: our parallel kernels give the same bits at any team size (so --threads auto may
+// change the team mid-run), and TrainThreads keeps the faster team when cores are taken or freed.
+#include <omp.h>
+#include <string.h>
+
+#include "norm_util.h"
+#include "normlab/blas.h"
+#include "normlab/optim.h"
+#include "normlab/train.h"
+
+// Runs f's forward and backward with a team of `threads` and copies every input's grad into out
+// (consecutively). loss = sum(f(in) * g), so every output element carries its own weight.
+typedef Tensor *(*Forward)(Tape *t, Tensor *const *in, void *ctx);
+static size_t grads_at(Fixture *fx, int threads, Forward f, void *ctx, Tensor **in, int n_in, Tensor *g,
+                       nl_real *out) {
+    omp_set_num_threads(threads);
+    for (int i = 0; i < n_in; i++) memset(in[i]->grad, 0, tensor_numel(in[i]) * sizeof(nl_real));
+    Tensor *y = f(&fx->tape, in, ctx);
+    tape_backward(&fx->tape, op_sum(&fx->tape, op_mul(&fx->tape, y, g)));
+    size_t k = 0;
+    for (int i = 0; i < n_in; i++, k += tensor_numel(in[i - 1]))
+        memcpy(out + k, in[i]->grad, tensor_numel(in[i]) * sizeof(nl_real));
+    tape_reset(&fx->tape);
+    return k;
+}
+
+// The grads with 1 thread and with 3 (an uneven split of rows and of 16-column blocks) must be
+// identical, bit for bit.
+static void expect_same_at_any_team(Fixture *fx, const char *what, Forward f, void *ctx, Tensor **in, int n_in,
+                                    Shape out_shape) {
+    Tensor *g = rand_tensor(fx, out_shape, false, 1, "g");
+    size_t total = 0;
+    for (int i = 0; i < n_in; i++) total += tensor_numel(in[i]);
+    nl_real *one = calloc(total, sizeof *one), *three = calloc(total, sizeof *three);
+    assert_non_null(one), assert_non_null(three);
+    grads_at(fx, 1, f, ctx, in, n_in, g, one);
+    grads_at(fx, 3, f, ctx, in, n_in, g, three);
+    for (size_t k = 0; k < total; k++)
+        if (memcmp(&one[k], &three[k], sizeof one[k]))
+            fail_msg("%s: grad element %zu is %.9g with 1 thread, %.9g with 3", what, k, (double)one[k],
+                     (double)three[k]);
+    free(one), free(three);
+}
+
+// rows x C = 600 x 72: above the kernels' parallel thresholds; 72 columns are 5 blocks of 16.
+static void test_norms_same_at_any_team(void **state) {
+    Fixture *fx = *state;
+    for (int k = 0; k < NORM_COUNT; k++)
+        for (int bias = 0; bias < 2; bias++) {
+            Norm n = make_norm(fx, k, 72, bias, default_scalar(k), 0.3);
+            Tensor *x = rand_tensor(fx, NL_SHAPE(600, 72), true, 1.5, "x"), *in[5];
+            int n_in = norm_inputs(&n, x, in);
+            char what[64];
+            snprintf(what, sizeof what, "%s, bias %d", NORM_TABLE[k]->name, bias);
+            expect_same_at_any_team(fx, what, f_norm, &n, in, n_in, x->shape);
+        }
+}
+
+static Tensor *f_add(Tape *t, Tensor *const *in, void *ctx) { return ctx ? op_mul(t, in[0], in[1]) : op_add(t, in[0], in[1]); }
+
+// The broadcasting add and mul: same shapes, and a (T,C) row block repeated over the batch (the
+// position embedding), whose grad sums over the batch.
+static void test_add_same_at_any_team(void **state) {
+    Fixture *fx = *state;
+    for (int mul = 0; mul < 2; mul++) {
+        Tensor *a = rand_tensor(fx, NL_SHAPE(12, 64, 72), true, 1, "a");
+        Tensor *same = rand_tensor(fx, NL_SHAPE(12, 64, 72), true, 1, "b");
+        Tensor *rows = rand_tensor(fx, NL_SHAPE(64, 72), true, 1, "b");
+        Tensor *in1[] = {a, same}, *in2[] = {a, rows}, *in3[] = {rows, a};
+        void *ctx = mul ? (void *)1 : NULL;
+        expect_same_at_any_team(fx, mul ? "mul, same shape" : "add, same shape", f_add, ctx, in1, 2, a->shape);
+        expect_same_at_any_team(fx, mul ? "mul, rows" : "add, rows", f_add, ctx, in2, 2, a->shape);
+        expect_same_at_any_team(fx, mul ? "mul, rows first" : "add, rows first", f_add, ctx, in3, 2, a->shape);
+    }
+}
+
+// The loss of cross-entropy and the global grad norm are sums over everything.
+static void test_sums_same_at_any_team(void **state) {
+    Fixture *fx = *state;
+    enum { ROWS = 3000, V = 65 };
+    Tensor *logits = rand_tensor(fx, NL_SHAPE(ROWS, V), true, 2, "logits");
+    int32_t targets[ROWS];
+    for (int r = 0; r < ROWS; r++) targets[r] = (int32_t)rng_below(&fx->rng, V);
+    double loss[2];
+    for (int i = 0; i < 2; i++) {
+        omp_set_num_threads(i ? 3 : 1);
+        loss[i] = op_cross_entropy(&fx->tape, logits, targets)->data[0];
+        tape_reset(&fx->tape);
+    }
+    assert_memory_equal(&loss[0], &loss[1], sizeof loss[0]);
+
+    ParamSet ps = {.numel = 1000003};
+    ps.grad = calloc(ps.numel, sizeof *ps.grad);
+    assert_non_null(ps.grad);
+    for (size_t k = 0; k < ps.numel; k++) ps.grad[k] = (nl_real)rng_normal(&fx->rng);
+    double norm[2];
+    for (int i = 0; i < 2; i++) omp_set_num_threads(i ? 3 : 1), norm[i] = grad_norm(&ps);
+    assert_memory_equal(&norm[0], &norm[1], sizeof norm[0]);
+    free(ps.grad);
+}
+
+// ---- TrainThreads on simulated step times -------------------------------------------------------
+// Two cores, measured (the default config): 23 ms a step with 2 threads alone, 36 with 1; with a
+// thread more than the free cores, 75 (the team waits for a descheduled thread at every region).
+static double step_seconds(int team, int free_cores) {
+    if (team > free_cores) return 0.075;
+    return team == 1 ? 0.036 : 0.023;
+}
+
+static int run_steps(TrainThreads *tt, int steps, int free_cores) {
+    for (int s = 0; s < steps; s++) train_threads_step(tt, step_seconds(tt->trial ? tt->trial : tt->now, free_cores));
+    return tt->now;
+}
+
+static void test_team_follows_free_cores(void **state) {
+    (void)state;
+    TrainThreads tt;
+    train_threads_init(&tt, 2);
+    assert_int_equal(run_steps(&tt, 1000, 2), 2); // alone: trials of 1 thread lose
+    assert_int_equal(run_steps(&tt, 20, 1), 1);   // another run takes a core: slow steps bring a trial
+    assert_int_equal(run_steps(&tt, 3000, 1), 1); // ... and the team stays at 1 while it runs
+    assert_int_equal(run_steps(&tt, 3500, 2), 2); // it ends: a later trial of 2 wins
+    assert_int_equal(omp_get_max_threads(), 2);      // the team was set, not only recorded
+    train_threads_init(&tt, 1);
+    assert_int_equal(run_steps(&tt, 100, 1), 1);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_norms_same_at_any_team, fixture_setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_add_same_at_any_team, fixture_setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_sums_same_at_any_team, fixture_setup, fixture_teardown),
+        cmocka_unit_test(test_team_follows_free_cores),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
