@@ -1,20 +1,25 @@
-#!/usr/bin/python3
-"""Side by side: our training step against the same model in PyTorch, alternating in one run.
+#!/usr/bin/env python3
+"""Side by side: our training step against the same model in today's PyTorch, alternating in one run.
 
-  bench/compare.py [--pairs N] [--big-pairs N] [--threads N] [--only default|big]
+  bench/compare.py [--pairs N] [--big-pairs N] [--threads N] [--only default|big|share] [--build DIR]
 
-For each configuration it runs, N times over: bench_step (ours), then torch_gpt.py at its two best
-settings on this machine: its default (1 intra-op thread; OpenBLAS uses the cores) and
-2 intra-op threads with OMP_WAIT_POLICY=PASSIVE; the faster of the two is the pair's PyTorch time.
-Both sides get OPENBLAS_CORETYPE (when unset) naming this CPU's kernels: under this VM OpenBLAS
-otherwise falls back to its SSE3 kernels and PyTorch runs 2x slower (our programs set it for
-themselves, examples/cpu_env.h). The host's speed drifts, so only ratios of neighbouring runs count: the table gives each pair's
-ratio (PyTorch ms / ours ms: > 1 means we are faster) and their median.
+PyTorch runs at its best (bench/torch_gpt.py): SDPA attention, fused LayerNorm, fused AdamW, the same
+threads as ours, and the faster of eager and torch.compile, chosen per configuration by one run of
+each before the pairs. Then, N times over: bench_step (ours), then PyTorch. The host's speed drifts,
+so only ratios of neighbouring runs count: the table gives each pair's ratio (PyTorch ms / ours ms:
+> 1 means we are faster) and their median.
 
-Configurations: nanoGPT's CPU config (4 layers, 4 heads, 128 wide, context 64, batch 12) with
-ln, rmsnorm, dyt, dyisru; and nanoGPT's shakespeare_char config (6 layers, 6 heads, 384 wide,
-context 256, batch 64) with ln, a few steps. Needs build/bench/bench_step (./run-tests or ./train
-builds it) and Debian's python3-torch.
+Configurations:
+  default  nanoGPT's CPU config (4 layers, 4 heads, 128 wide, context 64, batch 12), every norm
+  big      nanoGPT's shakespeare_char config (6 layers, 6 heads, 384 wide, context 256, batch 64),
+           ln; then ours with --recompute once, for its peak memory against PyTorch's
+  share    two default `train` runs started together on all the cores (each with the default
+           --threads auto) against one alone: each one's speed as a share of the solo run's
+
+Our side is DIR/bench/bench_step and DIR/examples/train (DIR: build, the README's build). Both sides
+get OPENBLAS_CORETYPE naming this CPU's kernels when unset (under VMs OpenBLAS may not recognise the
+CPU and fall back to slow kernels; our programs set it for themselves, examples/cpu_env.h).
+Python: the default python3 with PyTorch from PyPI (python3 -m pip install torch==2.13.0).
 """
 import argparse
 import os
@@ -22,12 +27,13 @@ import re
 import statistics
 import subprocess
 import sys
+import time
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
-OURS = os.path.join(ROOT, "build", "bench", "bench_step")
 TORCH = os.path.join(ROOT, "bench", "torch_gpt.py")
 DEFAULT = ["--n-layer", "4", "--n-head", "4", "--n-embd", "128", "--block-size", "64", "--batch-size", "12"]
 BIG = ["--n-layer", "6", "--n-head", "6", "--n-embd", "384", "--block-size", "256", "--batch-size", "64"]
+NORMS = ["ln", "rmsnorm", "dyt", "dytsp", "dyisru", "dyisrusp", "derf"]
 
 
 def coretype_env():
@@ -38,22 +44,71 @@ def coretype_env():
         {"OPENBLAS_CORETYPE": "Haswell"} if " avx2" in flags else {}
 
 
-def run(cmd, env=None):
-    out = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, **coretype_env(), **(env or {})})
+def run(cmd):
+    out = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, **coretype_env()})
     if out.returncode:
-        sys.exit(f"failed: {' '.join(cmd)}\n{out.stderr}")
+        sys.exit(f"failed: {' '.join(cmd)}\n{out.stderr[-3000:]}")
     line = next(l for l in out.stdout.splitlines() if l.startswith(("ours ", "torch ")))
     return {k: float(v) for k, v in re.findall(r"(\w+) ([-\d.]+)", line)}
 
 
-def pair(shape, norm, steps, warmup, threads):
-    ours = run([OURS, "--norm", norm, *shape, "--steps", str(steps), "--warmup-steps", str(warmup),
-                "--threads", str(threads)])
-    common = [sys.executable, TORCH, "time", "--norm", norm, *shape, "--steps", str(steps),
-              "--warmup-steps", str(warmup)]
-    t1 = run(common + ["--threads", "1"])
-    t2 = run(common + ["--threads", str(threads)], {"OMP_WAIT_POLICY": "PASSIVE"})
-    return ours, min(t1, t2, key=lambda t: t["ms_per_step"])
+def ours(a, shape, norm, steps, warmup, extra=()):
+    return run([os.path.join(a.build, "bench", "bench_step"), "--norm", norm, *shape, "--steps", str(steps),
+                "--warmup-steps", str(warmup), "--threads", str(a.threads), *extra])
+
+
+def torch(a, shape, norm, steps, warmup, compiled):
+    return run([sys.executable, TORCH, "time", "--norm", norm, *shape, "--steps", str(steps),
+                "--warmup-steps", str(warmup), "--threads", str(a.threads), *(["--compile"] if compiled else [])])
+
+
+def torch_mode(a, shape, norm, steps, warmup):
+    """PyTorch's faster mode here: one eager run and one compiled run (compiling in its warm-up)."""
+    eager = torch(a, shape, norm, steps, warmup, False)["ms_per_step"]
+    compiled = torch(a, shape, norm, steps, max(warmup, 3), True)["ms_per_step"]
+    print(f"  PyTorch {norm}: eager {eager:.1f} ms, torch.compile {compiled:.1f} ms -> "
+          f"{'compile' if compiled < eager else 'eager'}", flush=True)
+    return compiled < eager
+
+
+def pairs(a, name, shape, norm, steps, warmup, n):
+    compiled = torch_mode(a, shape, norm, steps, warmup)
+    ratios, o_ms, t_ms, frac, rss_o, rss_t = [], [], [], [], [], []
+    for _ in range(n):
+        o = ours(a, shape, norm, steps, warmup)
+        t = torch(a, shape, norm, steps, max(warmup, 3) if compiled else warmup, compiled)
+        ratios.append(t["ms_per_step"] / o["ms_per_step"])
+        o_ms.append(o["ms_per_step"]), t_ms.append(t["ms_per_step"]), frac.append(o["peak_fraction"])
+        rss_o.append(o["peak_rss_mb"]), rss_t.append(t["peak_rss_mb"])
+    med = statistics.median
+    print(f"| {name} | {norm} | {med(o_ms):.1f} | {med(t_ms):.1f} ({'compile' if compiled else 'eager'}) | "
+          f"{' '.join(f'{r:.2f}' for r in ratios)} | **{med(ratios):.2f}** | {100 * med(frac):.0f}% | "
+          f"{max(rss_o):.0f} MB | {max(rss_t):.0f} MB |", flush=True)
+    return max(rss_t)
+
+
+def share(a):
+    """Two default train runs at once against one alone: each one's speed as a share of the solo's."""
+    cmd = [os.path.join(a.build, "examples", "train"), "--norm=ln", "--steps", "400", "--eval-interval",
+           "100000", "--eval-iters", "1", "--sample", "0", "--quiet", "tinyshakespeare"]
+    env = {**os.environ, **coretype_env()}
+
+    def wall(procs):
+        t0 = time.perf_counter()
+        ps = [subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, cwd=ROOT)
+              for _ in range(procs)]
+        ends = []
+        for p in ps:
+            if p.wait():
+                sys.exit(f"failed: {' '.join(cmd)}\n{p.stderr.read().decode()[-2000:]}")
+            ends.append(time.perf_counter() - t0)
+        return ends
+
+    for _ in range(a.pairs if a.only == "share" else 2):
+        solo = wall(1)[0]
+        both = wall(2)
+        print(f"| 400 ln steps, --threads auto | {solo:.1f} s | {both[0]:.1f} s, {both[1]:.1f} s | "
+              f"{100 * solo / both[0]:.0f}%, {100 * solo / both[1]:.0f}% |", flush=True)
 
 
 def main():
@@ -61,29 +116,33 @@ def main():
     p.add_argument("--pairs", type=int, default=5, help="pairs per default-config norm (default 5)")
     p.add_argument("--big-pairs", type=int, default=3, help="pairs for the 6L/384 config (default 3)")
     p.add_argument("--threads", type=int, default=os.cpu_count())
-    p.add_argument("--only", choices=["default", "big"])
+    p.add_argument("--only", choices=["default", "big", "share"])
+    p.add_argument("--build", default=os.path.join(ROOT, "build"), help="our build directory (default build/)")
     a = p.parse_args()
-    if not os.path.exists(OURS):
-        sys.exit(f"{OURS} is missing: build first (./run-tests, or ninja -C build)")
-    jobs = []
-    if a.only != "big":
-        jobs += [("4L/128", DEFAULT, n, 30, 5, a.pairs) for n in ("ln", "rmsnorm", "dyt", "dyisru")]
-    if a.only != "default":
-        jobs += [("6L/384", BIG, "ln", 2, 1, a.big_pairs)]
-    print(f"{a.threads} threads; ratio = PyTorch ms/step / ours (> 1: ours faster)\n")
-    print(f"{'config':7s} {'norm':8s} {'ours ms':>9s} {'torch ms':>9s} {'ratios per pair':32s} {'median':>7s} "
-          f"{'%peak':>6s} {'RSS ours':>9s} {'RSS torch':>9s}")
-    for name, shape, norm, steps, warmup, n in jobs:
-        ratios, ours_ms, torch_ms, peak, rss_o, rss_t = [], [], [], [], [], []
-        for _ in range(n):
-            o, t = pair(shape, norm, steps, warmup, a.threads)
-            ratios.append(t["ms_per_step"] / o["ms_per_step"])
-            ours_ms.append(o["ms_per_step"]), torch_ms.append(t["ms_per_step"])
-            peak.append(o["peak_fraction"]), rss_o.append(o["peak_rss_mb"]), rss_t.append(t["peak_rss_mb"])
-        med = statistics.median
-        print(f"{name:7s} {norm:8s} {med(ours_ms):9.1f} {med(torch_ms):9.1f} "
-              f"{' '.join(f'{r:.2f}' for r in ratios):32s} {med(ratios):7.2f} {100 * med(peak):5.0f}% "
-              f"{max(rss_o):7.0f}MB {max(rss_t):7.0f}MB", flush=True)
+    for prog in ("bench/bench_step", "examples/train"):
+        if not os.path.exists(os.path.join(a.build, prog)):
+            sys.exit(f"{a.build}/{prog} is missing: build first (./run-tests, or ninja -C {a.build})")
+    blas = subprocess.run([os.path.join(a.build, "bench", "bench_step"), "--steps", "1", "--warmup-steps", "0"],
+                          capture_output=True, text=True).stdout.split("BLAS ")[-1].split()[0]
+    import torch as t  # only for its version
+    cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
+    print(f"{cpu}, {os.cpu_count()} cores; {a.threads} threads each; ours with BLAS {blas}; PyTorch {t.__version__}\n"
+          f"ratio = PyTorch ms/step / ours (> 1: ours faster)\n")
+    if a.only in (None, "default", "big"):
+        print("| config | norm | ours ms | PyTorch ms (mode) | ratio per pair | median | % of sgemm limit | "
+              "RSS ours | RSS PyTorch |\n|---|---|---|---|---|---|---|---|---|")
+    if a.only in (None, "default"):
+        for norm in NORMS:
+            pairs(a, "4L/128, T 64, B 12", DEFAULT, norm, 30, 5, a.pairs)
+    if a.only in (None, "big"):
+        rss_torch = pairs(a, "6L/384, T 256, B 64", BIG, "ln", 2, 1, a.big_pairs)
+        r = ours(a, BIG, "ln", 2, 1, ["--recompute"])
+        print(f"| 6L/384, --recompute | ln | {r['ms_per_step']:.1f} | | | | {100 * r['peak_fraction']:.0f}% | "
+              f"{r['peak_rss_mb']:.0f} MB ({r['peak_rss_mb'] / rss_torch:.2f} of PyTorch's) | |", flush=True)
+    if a.only in (None, "share"):
+        print("\n| two train runs started together | one alone | each of the two | share of the solo speed |\n"
+              "|---|---|---|---|")
+        share(a)
 
 
 if __name__ == "__main__":

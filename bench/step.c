@@ -12,6 +12,7 @@
 //
 // Usage: bench_step [--norm ln] [--n-layer 4] [--n-head 4] [--n-embd 128] [--block-size 64]
 //                   [--batch-size 12] [--vocab 65] [--steps 50] [--warmup-steps 5] [--threads N]
+//                   [--recompute]   (Gpt.recompute: one block's activations at a time)
 // Batches are random tokens: the time of a step does not depend on the text.
 #include <math.h>
 #include <getopt.h>
@@ -24,6 +25,7 @@
 
 #include "../examples/cpu_env.h"
 #include "gemm_shapes.h"
+#include "normlab/blas.h"
 #include "normlab/gpt.h"
 #include "normlab/optim.h"
 #include "normlab/train.h"
@@ -32,6 +34,7 @@
 typedef struct BenchConfig {
     GptConfig gpt;
     int batch, steps, warmup, threads;
+    bool recompute;
 } BenchConfig;
 
 static int parse(BenchConfig *c, int argc, char **argv) {
@@ -39,7 +42,7 @@ static int parse(BenchConfig *c, int argc, char **argv) {
         {"norm", 1, 0, 'n'},       {"n-layer", 1, 0, 'l'}, {"n-head", 1, 0, 'h'},
         {"n-embd", 1, 0, 'e'},     {"block-size", 1, 0, 't'}, {"batch-size", 1, 0, 'b'},
         {"vocab", 1, 0, 'v'},      {"steps", 1, 0, 's'},   {"warmup-steps", 1, 0, 'w'},
-        {"threads", 1, 0, 'j'},    {"help", 0, 0, '?'},    {0, 0, 0, 0}};
+        {"threads", 1, 0, 'j'},    {"recompute", 0, 0, 'r'}, {"help", 0, 0, '?'},  {0, 0, 0, 0}};
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     *c = (BenchConfig){.gpt = {.vocab_size = 65, .block_size = 64, .n_layer = 4, .n_head = 4,
                                .n_embd = 128, .norm = NORM_LN},
@@ -60,6 +63,7 @@ static int parse(BenchConfig *c, int argc, char **argv) {
         case 's': c->steps = v; break;
         case 'w': c->warmup = v; break;
         case 'j': c->threads = v; break;
+        case 'r': c->recompute = true; break;
         default:
             fprintf(stderr, "usage: see the comment at the top of bench/step.c\n");
             return 2;
@@ -130,10 +134,12 @@ int main(int argc, char **argv) {
     Optimizer opt;
     Arena arena;
     Tape tape;
+    GptRecompute recompute;
     OptimConfig oc = {.kind = OPTIM_ADAMW, .lr = 1e-3, .beta1 = 0.9, .beta2 = 0.99, .eps = 1e-8, .weight_decay = 0.1};
     int32_t *idx = malloc(BT * sizeof(int32_t)), *targets = malloc(BT * sizeof(int32_t));
     if (gpt_init(&m, &c.gpt, &rng) || optim_init(&opt, &oc, m.params.numel) || !idx || !targets ||
-        arena_init(&arena, "bench step", 0) || tape_init(&tape, &arena, 4096 + 64 * c.gpt.n_layer))
+        arena_init(&arena, "bench step", 0) || tape_init(&tape, &arena, 4096 + 64 * c.gpt.n_layer) ||
+        (c.recompute && gpt_recompute_init(&m, &recompute)))
         return fprintf(stderr, "bench_step: out of memory\n"), 1;
     for (int i = 0; i < BT; i++) idx[i] = (int32_t)rng_below(&rng, c.gpt.vocab_size);
     for (int i = 0; i < BT; i++) targets[i] = (int32_t)rng_below(&rng, c.gpt.vocab_size);
@@ -152,9 +158,9 @@ int main(int argc, char **argv) {
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     double ms = 1e3 * total / c.steps, flops = flops_per_step(&c);
-    printf("bench_step: %s, %d layers, %d heads, %d wide, context %d, batch %d, vocab %d, %d threads, %d steps\n",
-           NORM_TABLE[c.gpt.norm]->name, c.gpt.n_layer, c.gpt.n_head, c.gpt.n_embd, T, B,
-           c.gpt.vocab_size, c.threads, c.steps);
+    printf("bench_step: %s, %d layers, %d heads, %d wide, context %d, batch %d, vocab %d, %d threads, %d steps%s, "
+           "BLAS %s\n", NORM_TABLE[c.gpt.norm]->name, c.gpt.n_layer, c.gpt.n_head, c.gpt.n_embd, T, B,
+           c.gpt.vocab_size, c.threads, c.steps, c.recompute ? ", recompute" : "", blas_name());
     printf("ours ms_per_step %.3f tokens_per_s %.0f gflop_per_step %.3f gflops %.1f sgemm_gflops %.1f "
            "peak_fraction %.3f peak_rss_mb %.0f\n",
            ms, BT / ms * 1e3, flops * 1e-9, flops / (ms * 1e6), flops / (gemm_s * 1e9),
@@ -171,6 +177,7 @@ int main(int argc, char **argv) {
     print_row("optimizer (AdamW)", p.update, 0, total, c.steps);
     print_row("tape reset", p.reset, 0, total, c.steps);
     print_row("step", total, 0, total, c.steps);
+    if (c.recompute) gpt_recompute_free(&m, &recompute);
     tape_free(&tape), arena_free(&arena), optim_free(&opt), gpt_free(&m);
     free(idx), free(targets);
     return 0;

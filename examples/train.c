@@ -202,6 +202,8 @@ static int setup(Run *r, int argc, char **argv) {
         arena_init(&r->sample_arena, "sample", 0) || tape_init(&r->train, &r->train_arena, 4096 + 64 * cfg.n_layer) ||
         tape_init(&r->eval, &r->eval_arena, 4096 + 64 * cfg.n_layer) || tape_init(&r->sample, &r->sample_arena, 4096 + 64 * cfg.n_layer))
         return st_close(&ckpt), fail(1, "out of memory building the model");
+    if (o->recompute && gpt_recompute_init(&r->model, &r->recompute))
+        return st_close(&ckpt), fail(1, "out of memory for --recompute");
     tape_set_grad_enabled(&r->eval, false);
     tape_set_grad_enabled(&r->sample, false);
     if (stats_init(&r->stats, &r->model)) return st_close(&ckpt), fail(1, "out of memory for the instruments");
@@ -232,6 +234,7 @@ static void teardown(Run *r) {
     tape_free(&r->train), tape_free(&r->eval), tape_free(&r->sample);
     arena_free(&r->train_arena), arena_free(&r->eval_arena), arena_free(&r->sample_arena);
     optim_free(&r->opt);
+    if (r->model.recompute) gpt_recompute_free(&r->model, &r->recompute);
     gpt_free(&r->model);
     dataset_free(&r->data);
     free(r->idx), free(r->targets);

@@ -34,6 +34,7 @@ typedef struct Run {
     char **argv;
     long skipped, spikes; // steps skipped for a non-finite loss or grad (--on-nonfinite=skip); loss spikes
     TrainThreads team;    // --threads auto: the team size, following the cores free
+    GptRecompute recompute; // --recompute: the blocks' scratch tape
 } Run;
 
 void run_seed(Rng *r, long seed, int stream);

@@ -78,6 +78,8 @@ static const OptRow ROWS[] = {
     {"prompt", T_STR, F(prompt), "\\n", NOMAX, 0, "text the sample starts from"},
     {"dump-step", T_STR, F(dump_step), "", NOMAX, 0, "do one training step, write everything it touched to PATH, exit"},
     {"quiet", T_BOOL, F(quiet), "false", NOMAX, 0, "no progress lines"},
+    {"recompute", T_BOOL, F(recompute), "false", NOMAX, 0,
+     "keep one block's activations at a time, recomputing them in backward: less memory, ~1/3 more work"},
     // instruments and divergence
     {"stats-every", T_LONG, F(stats_every), "10", 0, 1e9, 0, "log the instruments every N steps (0: off; with --log)"},
     {"on-nonfinite", T_CHOICE, F(on_nonfinite), "stop", NOMAX, 0,

@@ -20,7 +20,7 @@ typedef struct TrainOptions {
     long seed, eval_interval, eval_iters, threads, save_every, sample;
     double temperature;
     const char *log, *save, *resume, *prompt, *dump_step;
-    bool quiet;
+    bool quiet, recompute;
     long stats_every;
     int on_nonfinite; // NonfiniteAction
     double spike_factor;

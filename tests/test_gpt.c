@@ -1,5 +1,7 @@
 // The GPT: its parameter table (nanoGPT's names, shapes, count, init) and a gradient check of the
 // whole model, every parameter, for every norm (tight in the double build).
+#include <string.h>
+
 #include "normlab/gpt.h"
 #include "test_util.h"
 
@@ -173,11 +175,53 @@ static void test_config_check(void **state) {
     assert_non_null(gpt_config_check(&c));
 }
 
+// Recomputation (Gpt.recompute) gives the loss and every parameter's grad of the ordinary step, bit
+// for bit: every norm, with dropout (the recomputed blocks must draw the same masks) and without.
+static void test_recompute_same_grads(void **state) {
+    (void)state;
+    for (int k = 0; k < NORM_COUNT; k++)
+        for (int drop = 0; drop < 2; drop++) {
+            GptConfig c = tiny(k, drop);
+            c.dropout = drop ? 0.2 : 0;
+            Gpt m;
+            GptRecompute rc;
+            Rng rng;
+            Arena arena;
+            Tape tape;
+            rng_seed(&rng, 7);
+            assert_int_equal(gpt_init(&m, &c, &rng), 0);
+            assert_int_equal(arena_init(&arena, "test", 0) || tape_init(&tape, &arena, 1024), 0);
+            size_t n = m.params.numel;
+            nl_real *grads[2] = {malloc(n * sizeof(nl_real)), malloc(n * sizeof(nl_real))};
+            double loss[2];
+            for (int r = 0; r < 2; r++) {
+                if (r) assert_int_equal(gpt_recompute_init(&m, &rc), 0);
+                paramset_zero_grad(&m.params);
+                Rng drop_rng;
+                rng_seed(&drop_rng, 99);
+                Tensor *l = gpt_forward(&tape, &m, IDX, TARGETS, B, T, &drop_rng);
+                loss[r] = l->data[0];
+                tape_backward(&tape, l);
+                memcpy(grads[r], m.params.grad, n * sizeof(nl_real));
+                tape_reset(&tape);
+            }
+            assert_memory_equal(&loss[0], &loss[1], sizeof loss[0]);
+            for (size_t i = 0; i < n; i++)
+                if (memcmp(&grads[0][i], &grads[1][i], sizeof grads[0][i]))
+                    fail_msg("%s, dropout %d: grad %zu is %.9g, recomputed %.9g", NORM_TABLE[k]->name, drop, i,
+                             (double)grads[0][i], (double)grads[1][i]);
+            free(grads[0]), free(grads[1]);
+            gpt_recompute_free(&m, &rc);
+            tape_free(&tape), arena_free(&arena), gpt_free(&m);
+        }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_parameter_table_is_nanogpts),
         cmocka_unit_test(test_names_are_nanogpts),
         cmocka_unit_test(test_config_check),
+        cmocka_unit_test(test_recompute_same_grads),
         cmocka_unit_test_setup_teardown(test_gradcheck_whole_model, fixture_setup, fixture_teardown),
     };
     return cmocka_run_group_tests_name("gpt (" NL_REAL_NAME ")", tests, NULL, NULL);

@@ -35,13 +35,26 @@ enum { GPT_SCOPE_LN1, GPT_SCOPE_ATTN, GPT_SCOPE_LN2, GPT_SCOPE_MLP, GPT_BLOCK_SC
 
 typedef struct GptBlock {
     char scope[GPT_BLOCK_SCOPES][48]; // "transformer.h.{i}.ln_1", ".attn", ".ln_2", ".mlp"
+    char name[40];                    // "transformer.h.{i}": the recomputed block's node
     Norm ln_1, ln_2;
     NnAttention attn; // c_attn (3C,C), c_proj (C,C)
     NnMlp mlp;        // c_fc (4C,C), c_proj (C,4C)
 } GptBlock;
 
+// Activation recomputation (llm.c's -r, PyTorch's activation checkpointing). With Gpt.recompute
+// set, gpt_forward keeps only each block's output on the step's tape: the block runs on rc's own
+// tape, whose memory is reused by the next block. In backward, each block runs its forward again on
+// that tape and then its backward. Peak memory: the blocks' outputs and one block's activations
+// instead of every block's; the cost, one more forward of the blocks per step (about a third more
+// FLOPs). The same ops in the same order, on the same numbers: results are identical, bit for bit.
+typedef struct GptRecompute {
+    Arena arena;
+    Tape tape;
+} GptRecompute;
+
 typedef struct Gpt {
     GptConfig cfg;
+    struct GptRecompute *recompute; // NULL: every activation stays on the step's tape
     ParamSet params;
     Tensor *wte, *wpe; // (V,C) (block_size,C)
     Tensor *emb_scale; // [1], or NULL when the embedding scale is off
@@ -56,6 +69,9 @@ int gpt_param_specs(const GptConfig *cfg, ParamSpec *specs);
 // of memory. cfg must be valid (gpt_config_check).
 int gpt_init(Gpt *m, const GptConfig *cfg, Rng *rng);
 void gpt_free(Gpt *m);
+// Sets up m->recompute in rc (0, or -1 when out of memory); gpt_recompute_free undoes it.
+int gpt_recompute_init(Gpt *m, GptRecompute *rc);
+void gpt_recompute_free(Gpt *m, GptRecompute *rc);
 // About how many bytes training cfg on (B,T) batches takes: parameters, grads and two optimizer
 // moments, plus a step's saved activations (about 20 (B,T,C) tensors per layer, the logits and their
 // softmax). In double, so absurd sizes give a large number rather than an overflow. For refusing a

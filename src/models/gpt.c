@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "normlab/ops.h"
 
@@ -187,6 +188,7 @@ int gpt_init(Gpt *m, const GptConfig *cfg, Rng *rng) {
         static const char *const part[GPT_BLOCK_SCOPES] = {"ln_1", "attn", "ln_2", "mlp"};
         for (int k = 0; k < GPT_BLOCK_SCOPES; k++)
             snprintf(b->scope[k], sizeof b->scope[k], "transformer.h.%d.%s", l, part[k]);
+        snprintf(b->name, sizeof b->name, "transformer.h.%d", l);
         norm_set_kind(&b->ln_1, &proto), norm_set_kind(&b->ln_2, &proto);
         b->attn.n_head = cfg->n_head, b->attn.dropout = b->mlp.dropout = cfg->dropout;
     }
@@ -202,6 +204,91 @@ void gpt_free(Gpt *m) {
 }
 
 // ---- forward -----------------------------------------------------------------------------------
+// One block, pre-norm: x + attn(ln_1(x)), then + mlp(ln_2(.)). (B,T,C) -> (B,T,C)
+static Tensor *block_forward(Tape *t, const GptBlock *b, Tensor *x, Rng *rng) {
+    tape_set_scope(t, b->scope[GPT_SCOPE_LN1]);
+    Tensor *h = norm_forward(t, &b->ln_1, x);
+    tape_set_scope(t, b->scope[GPT_SCOPE_ATTN]);
+    x = op_add(t, x, nn_attention_forward(t, &b->attn, h, rng));
+    tape_set_scope(t, b->scope[GPT_SCOPE_LN2]);
+    h = norm_forward(t, &b->ln_2, x);
+    tape_set_scope(t, b->scope[GPT_SCOPE_MLP]);
+    return op_add(t, x, nn_mlp_forward(t, &b->mlp, h, rng));
+}
+
+// ---- recomputation (Gpt.recompute) -------------------------------------------------------------
+int gpt_recompute_init(Gpt *m, GptRecompute *rc) {
+    // a block's graph is a few dozen nodes; its arena is measured on the first block
+    if (arena_init(&rc->arena, "recompute", 0) || tape_init(&rc->tape, &rc->arena, 256)) return -1;
+    m->recompute = rc;
+    return 0;
+}
+
+void gpt_recompute_free(Gpt *m, GptRecompute *rc) {
+    tape_free(&rc->tape), arena_free(&rc->arena);
+    m->recompute = NULL;
+}
+
+typedef struct BlockCtx {
+    const Gpt *m;
+    int layer;
+    bool has_rng;
+    Rng rng; // the dropout generator as the block found it: the recomputation draws the same masks
+} BlockCtx;
+
+// The block's forward again, on the recompute tape, then its backward from y's grad: the scalar
+// sum(y * dy) has d/dy = dy exactly. The block's input is a leaf there whose grad is x's own.
+static void block_recompute_backward(TapeNode *n) {
+    const BlockCtx *c = n->ctx;
+    Tape *rt = &c->m->recompute->tape;
+    Tensor x = *n->in[0], dy = *n->out;
+    x.base = NULL, x.needs_grad = x.grad != NULL;
+    dy.data = n->out->grad, dy.grad = NULL, dy.needs_grad = false, dy.base = NULL;
+    Rng rng = c->rng;
+    Tensor *y = block_forward(rt, &c->m->blocks[c->layer], &x, c->has_rng ? &rng : NULL);
+    tape_set_scope(rt, NULL);
+    tape_backward(rt, op_sum(rt, op_mul(rt, y, &dy)));
+    tape_reset(rt);
+}
+static const OpDef BLOCK_RECOMPUTE_OP = {"block (recomputed)", block_recompute_backward};
+
+// The recompute arena is sized by its first use (arena.h), which must then be the largest: a
+// block's forward and backward, not the forward alone. So that first use is a dry run: forward,
+// then backward from a zero dy, which adds only zeros to the parameters' grads (+0 stays +0).
+static void recompute_arena_measure(const Gpt *m, int l, Tensor *x, const Rng *rng) {
+    Tape *rt = &m->recompute->tape;
+    Tensor in = *x, dy;
+    in.grad = NULL, in.needs_grad = false, in.base = NULL;
+    Rng r = rng ? *rng : (Rng){0};
+    Tensor *y = block_forward(rt, &m->blocks[l], &in, rng ? &r : NULL);
+    dy = *y;
+    dy.data = arena_calloc(rt->arena, tensor_numel(y) * sizeof(nl_real)), dy.needs_grad = false;
+    if (y->needs_grad) tape_backward(rt, op_sum(rt, op_mul(rt, y, &dy)));
+    tape_set_scope(rt, NULL);
+    tape_reset(rt);
+}
+
+// The block on the recompute tape (its memory reused at once); only its output stays on t.
+static Tensor *block_forward_recompute(Tape *t, const Gpt *m, int l, Tensor *x, Rng *rng) {
+    Tape *rt = &m->recompute->tape;
+    if (rt->arena->measuring) recompute_arena_measure(m, l, x, rng);
+    Tensor *y = tape_output(t, x->shape, 1, &x);
+    y->needs_grad = t->grad_enabled; // the block's parameters need grads even if x does not
+    BlockCtx *c = arena_alloc(t->arena, sizeof *c);
+    *c = (BlockCtx){.m = m, .layer = l, .has_rng = rng != NULL};
+    if (rng) c->rng = *rng;
+    rt->observe = t->observe, rt->observe_ctx = t->observe_ctx; // instruments see the block's layers
+    Tensor *out = block_forward(rt, &m->blocks[l], x, rng);
+    memcpy(y->data, out->data, tensor_numel(y) * sizeof(nl_real));
+    rt->observe = NULL, rt->observe_ctx = NULL;
+    tape_set_scope(rt, NULL);
+    tape_reset(rt);
+    tape_set_scope(t, m->blocks[l].name);
+    TapeNode *n = tape_record(t, &BLOCK_RECOMPUTE_OP, y, 1, &x);
+    if (n) n->ctx = c;
+    return y;
+}
+
 Tensor *gpt_forward(Tape *t, const Gpt *m, const int32_t *idx, const int32_t *targets, int B, int T,
                     Rng *rng) {
     const GptConfig *c = &m->cfg;
@@ -214,17 +301,9 @@ Tensor *gpt_forward(Tape *t, const Gpt *m, const int32_t *idx, const int32_t *ta
     Tensor *x = op_add(t, tok, pos);
     if (m->emb_scale) x = op_mul(t, x, m->emb_scale); // the lm_head below still uses the unscaled wte
     x = op_dropout(t, x, c->dropout, rng);
-    for (int l = 0; l < c->n_layer; l++) {
-        const GptBlock *b = &m->blocks[l];
-        tape_set_scope(t, b->scope[GPT_SCOPE_LN1]);
-        Tensor *h = norm_forward(t, &b->ln_1, x);
-        tape_set_scope(t, b->scope[GPT_SCOPE_ATTN]);
-        x = op_add(t, x, nn_attention_forward(t, &b->attn, h, rng));
-        tape_set_scope(t, b->scope[GPT_SCOPE_LN2]);
-        h = norm_forward(t, &b->ln_2, x);
-        tape_set_scope(t, b->scope[GPT_SCOPE_MLP]);
-        x = op_add(t, x, nn_mlp_forward(t, &b->mlp, h, rng));
-    }
+    bool recompute = m->recompute && t->grad_enabled;
+    for (int l = 0; l < c->n_layer; l++)
+        x = recompute ? block_forward_recompute(t, m, l, x, rng) : block_forward(t, &m->blocks[l], x, rng);
     tape_set_scope(t, "transformer.ln_f");
     x = norm_forward(t, &m->ln_f, x);
     tape_set_scope(t, "lm_head");
