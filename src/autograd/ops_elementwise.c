@@ -113,6 +113,14 @@ static void tiled_forward(BcastOp op, Tiling tg, nl_real *y, const nl_real *f, c
 static void tiled_backward(BcastOp op, Tiling tg, const nl_real *dy, const nl_real *f, const nl_real *g,
                            nl_real *df, nl_real *dg, size_t n, size_t ng) {
     size_t gs = tg == TILE_SAME ? 1 : 0, rows = n / ng;
+    if (tg == TILE_SAME && df && dg && df != dg) { // the residual add: one pass over dy for both
+#pragma omp parallel for simd schedule(static) if (n >= BCAST_PARALLEL_MIN)
+        for (size_t k = 0; k < n; k++) {
+            df[k] += op == BC_ADD ? dy[k] : dy[k] * g[k];
+            dg[k] += op == BC_ADD ? dy[k] : dy[k] * f[k];
+        }
+        return;
+    }
     if (df && tg == TILE_ROWS) {
 #pragma omp parallel for schedule(static) if (n >= BCAST_PARALLEL_MIN)
         for (size_t o = 0; o < rows; o++)

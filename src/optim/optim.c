@@ -40,7 +40,8 @@ static void adamw_update(const OptimConfig *c, nl_real *p, const nl_real *g, nl_
         p[i] *= decay;
         m[i] += (1 - b1) * (g[i] - m[i]);
         v[i] = b2 * v[i] + (1 - b2) * g[i] * g[i];
-        p[i] -= step_size * m[i] / (sqrt(v[i]) / bc2_sqrt + eps);
+        nl_real denom = real_sqrt(v[i]) / bc2_sqrt + eps;
+        p[i] -= step_size * m[i] / denom;
     }
 }
 

@@ -20,6 +20,13 @@ static inline void gemm(bool ta, bool tb, int M, int N, int K, nl_real alpha, co
     gemm_ld(ta, tb, M, N, K, alpha, A, ta ? M : K, B, tb ? K : N, beta, C, N);
 }
 
+// sqrt in the real type (math.h's sqrt would take float through double)
+#ifdef NL_REAL_IS_DOUBLE
+#define real_sqrt sqrt
+#else
+#define real_sqrt sqrtf
+#endif
+
 // Parallel sums whose result does not depend on the thread count: [0, n) is cut into at most
 // FIXED_SUM_PARTS chunks of a length that depends on n alone (at least min_chunk); each chunk is
 // summed on one thread, and the chunk sums are added in order (their array: FIXED_SUM_PARTS long).
