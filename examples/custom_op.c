@@ -20,8 +20,8 @@ static void cube_backward_broken(TapeNode *n) { // drops the factor 3/2: must be
     for (size_t i = 0; i < tensor_numel(x); i++)
         x->grad[i] += n->out->grad[i] * 2 * x->data[i] * x->data[i];
 }
-static const OpDef CUBE = {"cube", cube_backward};
-static const OpDef CUBE_BROKEN = {"cube (broken)", cube_backward_broken};
+static const OpDef CUBE = {.name = "cube", .backward = cube_backward};
+static const OpDef CUBE_BROKEN = {.name = "cube (broken)", .backward = cube_backward_broken};
 
 static Tensor *op_cube(Tape *t, Tensor *x, const OpDef *def) {
     Tensor *y = tape_output(t, x->shape, 1, &x); // 1. allocate the output

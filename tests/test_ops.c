@@ -133,8 +133,10 @@ static void test_unary_known(void **state) {
     assert_true(tanh_derivative(2 * TANH_DERIVATIVE_ZERO) == 0);
     assert_true(tanh_derivative(-2 * TANH_DERIVATIVE_ZERO) == 0);
     // gelu' = Phi(x) + x phi(x): exact at 5 and -2; 1 and 0 far out, where phi underflows
-    nl_real gx[] = {5, -2, 60, -60}, gy[4], gdy[] = {1, 1, 1, 1}, gdx[4] = {0};
-    gelu_backward(gdx, gdy, gx, gy, 4);
+    nl_real gx[] = {5, -2, 60, -60}, gdy[] = {1, 1, 1, 1}, gdx[4] = {0}, gdx_w[4] = {NAN, NAN, NAN, NAN};
+    gelu_backward(gdx, gdy, gx, false, 4);
+    gelu_backward(gdx_w, gdy, gx, true, 4); // writing, over whatever was there: the same values
+    assert_memory_equal(gdx, gdx_w, sizeof gdx);
     for (int i = 0; i < 2; i++) {
         double z = gx[i], exact = 0.5 * erfc(-z / sqrt(2.0)) + z * exp(-z * z / 2) / sqrt(2 * M_PI);
         assert_true(fabs(gdx[i] / exact - 1) < 1e-4);

@@ -126,8 +126,8 @@ static void mul_backward_drops_b(TapeNode *n) {
 static void backward_writes_nan(TapeNode *n) {
     for (size_t i = 0; i < tensor_numel(n->in[0]); i++) n->in[0]->grad[i] += NAN;
 }
-static const OpDef BROKEN_MUL = {"mul (db dropped)", mul_backward_drops_b};
-static const OpDef NAN_OP = {"nan backward", backward_writes_nan};
+static const OpDef BROKEN_MUL = {.name = "mul (db dropped)", .backward = mul_backward_drops_b};
+static const OpDef NAN_OP = {.name = "nan backward", .backward = backward_writes_nan};
 
 static Tensor *f_broken_mul(Tape *t, Tensor *const *in, void *ctx) {
     (void)ctx;
@@ -208,7 +208,7 @@ static void test_always_on_checks(void **state) {
 static void poison_backward(TapeNode *n) {
     for (size_t i = 0; i < tensor_numel(n->out); i++) n->in[0]->grad[i] += i == 0 ? NAN : n->out->grad[i];
 }
-static const OpDef POISON = {"poison", poison_backward};
+static const OpDef POISON = {.name = "poison", .backward = poison_backward};
 static Tensor *op_poison(Tape *t, Tensor *x) {
     Tensor *y = tape_output(t, x->shape, 1, &x);
     memcpy(y->data, x->data, tensor_numel(x) * sizeof(nl_real));

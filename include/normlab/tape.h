@@ -13,9 +13,14 @@ typedef struct TapeNode TapeNode;
 
 // What the tape needs to know about an op. Backward reads node->out->grad and accumulates (+=)
 // into the grad of every input that has one (in[i]->grad != NULL), never overwriting.
+// With writes_fresh set, the tape may hand the backward an input whose grad it has not zeroed
+// (Tensor.grad_fresh): the backward must then write that grad whole (=, or a gemm with beta 0) and
+// clear the flag. It saves zeroing a buffer and reading it back: the activations' grads, most of
+// them reached by one op only (a matmul's input, gelu's, the residual adds').
 typedef struct OpDef {
     const char *name;
     void (*backward)(TapeNode *n);
+    bool writes_fresh;
 } OpDef;
 
 struct TapeNode {

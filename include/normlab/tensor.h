@@ -20,6 +20,7 @@ typedef struct Tensor {
     nl_real *grad;       // (numel), NULL when needs_grad is false, or while a tape defers it
     Shape shape;
     bool needs_grad;
+    bool grad_fresh; // grad holds no values yet: the backward that reaches it first writes it (OpDef)
     const char *name; // for reports (gradcheck, non-finite detection); may be NULL
     // A view or slice: the tensor it views, and where in it (in elements). Its grad is base's grad
     // from there on, even when base's grad is only allocated later (autograd/tape.c).

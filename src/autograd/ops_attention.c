@@ -93,6 +93,8 @@ void attention_backward(TapeNode *n) {
     int T = d.T, C = d.C, C3 = 3 * C;
     size_t TT = (size_t)T * T;
     const nl_real *x = qkv->data;
+    // each head's dq, dk, dv are written by one gemm each: beta 0 when the grad is fresh (tape.h)
+    nl_real beta = grad_take_fresh(qkv) ? 0 : 1;
 #pragma omp parallel for schedule(static)
     for (int bh = 0; bh < d.B * d.H; bh++) {
         int b = bh / d.H, h = bh % d.H;
@@ -107,7 +109,7 @@ void attention_backward(TapeNode *n) {
             memcpy(pd, p, TT * sizeof(nl_real));
             attn_dropout(pd, &d, ctx->seed, bh);
         }
-        gemm_ld(true, false, T, d.hd, T, 1, pd, T, dy, C, 1, dv, C3);
+        gemm_ld(true, false, T, d.hd, T, 1, pd, T, dy, C, beta, dv, C3);
         gemm_ld(false, true, T, T, d.hd, 1, dy, C, v, C3, 0, dp, T);
         attn_dropout(dp, &d, ctx->seed, bh);
         for (int i = 0; i < T; i++) { // dS, in place of dP
@@ -118,7 +120,7 @@ void attention_backward(TapeNode *n) {
 #pragma omp simd
             for (int j = 0; j < T; j++) dpr[j] = pr[j] * (dpr[j] - (nl_real)dot);
         }
-        gemm_ld(false, false, T, d.hd, T, d.scale, dp, T, k, C3, 1, dq, C3);
-        gemm_ld(true, false, T, d.hd, T, d.scale, dp, T, q, C3, 1, dk, C3);
+        gemm_ld(false, false, T, d.hd, T, d.scale, dp, T, k, C3, beta, dq, C3);
+        gemm_ld(true, false, T, d.hd, T, d.scale, dp, T, q, C3, beta, dk, C3);
     }
 }

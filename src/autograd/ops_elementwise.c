@@ -1,6 +1,8 @@
 // Element-wise ops: add and mul with broadcasting, the scalar affine map, and the unary functions.
 #include "ops_internal.h"
 
+#include <string.h>
+
 #include "../tensor/kernels.h"
 
 // ---- broadcasting ----------------------------------------------------------------------------
@@ -109,11 +111,23 @@ static void tiled_forward(BcastOp op, Tiling tg, nl_real *y, const nl_real *f, c
 }
 
 // df += dy (add) or dy * g (mul), f full; then dg += dy (add) or dy * f (mul), summed over the
-// repeats in order (g's columns split between threads, never a sum).
+// repeats in order (g's columns split between threads, never a sum). wf, wg: the grad is fresh
+// (tape.h) and must be written whole.
 static void tiled_backward(BcastOp op, Tiling tg, const nl_real *dy, const nl_real *f, const nl_real *g,
-                           nl_real *df, nl_real *dg, size_t n, size_t ng) {
+                           nl_real *df, nl_real *dg, bool wf, bool wg, size_t n, size_t ng) {
     size_t gs = tg == TILE_SAME ? 1 : 0, rows = n / ng;
-    if (tg == TILE_SAME && df && dg && df != dg) { // the residual add: one pass over dy for both
+    if (tg == TILE_SAME && df && dg && df != dg && wf && wg) { // the residual add: both grads fresh
+#pragma omp parallel for simd schedule(static) if (n >= BCAST_PARALLEL_MIN)
+        for (size_t k = 0; k < n; k++) {
+            df[k] = op == BC_ADD ? dy[k] : dy[k] * g[k];
+            dg[k] = op == BC_ADD ? dy[k] : dy[k] * f[k];
+        }
+        return;
+    }
+    // otherwise a fresh grad is zeroed, and the loops add to it
+    if (wf && df) memset(df, 0, n * sizeof *df);
+    if (wg && dg) memset(dg, 0, (tg == TILE_SAME ? n : ng) * sizeof *dg);
+    if (tg == TILE_SAME && df && dg && df != dg) { // one pass over dy for both
 #pragma omp parallel for simd schedule(static) if (n >= BCAST_PARALLEL_MIN)
         for (size_t k = 0; k < n; k++) {
             df[k] += op == BC_ADD ? dy[k] : dy[k] * g[k];
@@ -167,12 +181,18 @@ static void bcast_op_backward(TapeNode *n, BcastOp op) {
     Bcast p = bcast_plan(a->shape, b->shape, &os);
     Tiling ta = bcast_tiling(a->shape, &p), tb = bcast_tiling(b->shape, &p);
     size_t len = tensor_numel(n->out);
-    // a and b may be the same tensor (x + x, x * x): both terms land in its grad
+    // a and b may be the same tensor (x + x, x * x): both terms land in its grad, which is fresh for
+    // the first at most (grad_take_fresh clears the flag)
+    bool wa = a->grad && grad_take_fresh(a), wb = b->grad && grad_take_fresh(b);
     if (ta == TILE_SAME && tb != TILE_NONE)
-        tiled_backward(op, tb, n->out->grad, a->data, b->data, a->grad, b->grad, len, tensor_numel(b));
+        tiled_backward(op, tb, n->out->grad, a->data, b->data, a->grad, b->grad, wa, wb, len, tensor_numel(b));
     else if (tb == TILE_SAME && ta != TILE_NONE)
-        tiled_backward(op, ta, n->out->grad, b->data, a->data, b->grad, a->grad, len, tensor_numel(a));
-    else bcast_backward(&p, op, n->out->grad, a->data, b->data, a->grad, b->grad);
+        tiled_backward(op, ta, n->out->grad, b->data, a->data, b->grad, a->grad, wb, wa, len, tensor_numel(a));
+    else {
+        if (wa) memset(a->grad, 0, tensor_numel(a) * sizeof(nl_real));
+        if (wb) memset(b->grad, 0, tensor_numel(b) * sizeof(nl_real));
+        bcast_backward(&p, op, n->out->grad, a->data, b->data, a->grad, b->grad);
+    }
 }
 
 // y = a + b;  da += dy, db += dy (summed over broadcast dims)
@@ -223,7 +243,10 @@ Tensor *op_erf(Tape *t, Tensor *x) { return unary(t, x, OP_ERF, erf_forward); }
 void erf_op_backward(TapeNode *n) { unary_backward(n, erf_backward); }
 
 Tensor *op_gelu(Tape *t, Tensor *x) { return unary(t, x, OP_GELU, gelu_forward); }
-void gelu_op_backward(TapeNode *n) { unary_backward(n, gelu_backward); }
+void gelu_op_backward(TapeNode *n) { // writes a fresh grad (tape.h): gelu's input is c_fc's output
+    Tensor *x = n->in[0];
+    if (x->grad) gelu_backward(x->grad, n->out->grad, x->data, grad_take_fresh(x), tensor_numel(x));
+}
 
 Tensor *op_softplus(Tape *t, Tensor *x) { return unary(t, x, OP_SOFTPLUS, softplus_forward); }
 void softplus_op_backward(TapeNode *n) { unary_backward(n, softplus_backward); }

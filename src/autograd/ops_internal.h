@@ -19,6 +19,14 @@ void embedding_backward(TapeNode *n);
 void dropout_backward(TapeNode *n);
 void attention_backward(TapeNode *n);
 
+// Whether x's grad is fresh (OpDef.writes_fresh): the caller then writes it whole. Clears the flag,
+// so a second use of the same tensor in the op adds to what the first wrote.
+static inline bool grad_take_fresh(Tensor *x) {
+    bool fresh = x->grad_fresh;
+    x->grad_fresh = false;
+    return fresh;
+}
+
 // Record a node of a primitive op.
 static inline TapeNode *record(Tape *t, OpId op, Tensor *out, int n_in, Tensor *const *in) {
     return tape_record(t, &OP_TABLE[op], out, n_in, in);

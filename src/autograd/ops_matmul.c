@@ -66,18 +66,22 @@ void matmul_backward(TapeNode *n) {
     bool ta = n->iarg[0], tb = n->iarg[1];
     Shape os;
     MatmulDims m = matmul_dims(a, b, ta, tb, &os);
+    // beta 0 writes a fresh grad (OpDef.writes_fresh): a's slices are disjoint; a b shared by every
+    // slice is written by the first and added to by the rest
+    bool fresh_a = a->grad && grad_take_fresh(a), fresh_b = b->grad && grad_take_fresh(b);
     for (int i = 0; i < m.batch; i++) {
+        nl_real beta_a = fresh_a ? 0 : 1, beta_b = fresh_b && (m.b_step || i == 0) ? 0 : 1;
         const nl_real *A = a->data + i * m.a_step, *B = b->data + i * m.b_step;
         const nl_real *dC = c->grad + i * m.c_step;
         if (a->grad) {
             nl_real *dA = a->grad + i * m.a_step;
-            if (!ta) gemm(false, !tb, m.M, m.K, m.N, 1, dC, B, 1, dA);
-            else gemm(tb, true, m.K, m.M, m.N, 1, B, dC, 1, dA);
+            if (!ta) gemm(false, !tb, m.M, m.K, m.N, 1, dC, B, beta_a, dA);
+            else gemm(tb, true, m.K, m.M, m.N, 1, B, dC, beta_a, dA);
         }
         if (b->grad) {
             nl_real *dB = b->grad + i * m.b_step;
-            if (!tb) gemm(!ta, false, m.K, m.N, m.M, 1, A, dC, 1, dB);
-            else gemm(true, ta, m.N, m.K, m.M, 1, dC, A, 1, dB);
+            if (!tb) gemm(!ta, false, m.K, m.N, m.M, 1, A, dC, beta_b, dB);
+            else gemm(true, ta, m.N, m.K, m.M, 1, dC, A, beta_b, dB);
         }
     }
 }

@@ -77,11 +77,12 @@ static TapeFreeGrads *free_list(Tape *t, size_t bytes) {
     return &t->free_grads[t->n_free_sizes++];
 }
 
-// Gives x a zeroed grad if it needs one and has none yet; a view's is its base's.
-static void grad_ensure(Tape *t, Tensor *x) {
+// Gives x a zeroed grad if it needs one and has none yet; a view's is its base's. With fresh_ok,
+// the grad is not zeroed but flagged grad_fresh, for a backward that writes it whole (OpDef).
+static void grad_ensure(Tape *t, Tensor *x, bool fresh_ok) {
     if (!x->needs_grad || x->grad) return;
     if (x->base) {
-        grad_ensure(t, x->base);
+        grad_ensure(t, x->base, false);
         x->grad = x->base->grad + x->base_offset;
         return;
     }
@@ -90,10 +91,11 @@ static void grad_ensure(Tape *t, Tensor *x) {
     if (f && f->head) {
         x->grad = f->head;
         f->head = *(void **)f->head;
-        memset(x->grad, 0, bytes);
+        if (!fresh_ok) memset(x->grad, 0, bytes);
     } else {
-        x->grad = arena_calloc(t->arena, bytes);
+        x->grad = fresh_ok ? arena_alloc(t->arena, bytes) : arena_calloc(t->arena, bytes);
     }
+    x->grad_fresh = fresh_ok;
 }
 
 static void grad_release(Tape *t, Tensor *x) {
@@ -142,14 +144,17 @@ static int backward(Tape *t, Tensor *loss, bool check) {
     NL_CHECK(tensor_numel(loss) == 1, "backward starts from a scalar loss; this tensor has %zu elements",
           tensor_numel(loss));
     NL_CHECK(loss->needs_grad, "the loss needs no grad: no parameter fed it, or grad was disabled");
-    grad_ensure(t, loss);
+    grad_ensure(t, loss, false);
     loss->grad[0] = 1;
     for (int i = t->n - 1; i >= 0; i--) {
         TapeNode *n = &t->nodes[i];
         if (!n->out->grad) continue; // nothing downstream of this output reached the loss
         double t0 = t->profile ? tape_clock() : 0;
-        for (int k = 0; k < n->n_in; k++) grad_ensure(t, n->in[k]);
+        for (int k = 0; k < n->n_in; k++) grad_ensure(t, n->in[k], n->def->writes_fresh);
         n->def->backward(n);
+        for (int k = 0; k < n->n_in; k++)
+            NL_CHECK(!n->in[k]->grad_fresh, "the backward of %s left the grad of its input %d unwritten",
+                     n->def->name, k);
         for (int k = 0; check && k < n->n_in; k++)
             if (n->in[k]->grad && !all_finite(n->in[k]->grad, tensor_numel(n->in[k]))) return i;
         grad_release(t, n->out);

@@ -250,7 +250,7 @@ static void block_recompute_backward(TapeNode *n) {
     tape_backward(rt, op_sum(rt, op_mul(rt, y, &dy)));
     tape_reset(rt);
 }
-static const OpDef BLOCK_RECOMPUTE_OP = {"block (recomputed)", block_recompute_backward};
+static const OpDef BLOCK_RECOMPUTE_OP = {.name = "block (recomputed)", .backward = block_recompute_backward};
 
 // The recompute arena is sized by its first use (arena.h), which must then be the largest: a
 // block's forward and backward, not the forward alone. So that first use is a dry run: forward,

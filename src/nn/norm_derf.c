@@ -75,7 +75,7 @@ static void derf_backward(TapeNode *node) {
     if (v.shift->grad) v.shift->grad[0] += (nl_real)ds;
 }
 
-static const OpDef DERF_OP = {"derf", derf_backward};
+static const OpDef DERF_OP = {.name = "derf", .backward = derf_backward};
 
 // The composite form: erf(a x + s) from primitive ops.
 static Tensor *derf_composite(Tape *t, const Norm *n, Tensor *x) {

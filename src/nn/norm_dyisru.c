@@ -75,7 +75,7 @@ static void dyisru_backward(TapeNode *node) {
     if (v.s->grad) v.s->grad[0] += (nl_real)(dB * norm_scalar_slope(kind, v.s));
 }
 
-static const OpDef DYISRU_OP = {"dyisru", dyisru_backward};
+static const OpDef DYISRU_OP = {.name = "dyisru", .backward = dyisru_backward};
 
 // The composite form: x / sqrt(x^2 + beta + eps) from primitive ops.
 static Tensor *dyisru_composite(Tape *t, const Norm *n, Tensor *x) {

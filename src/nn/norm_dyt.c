@@ -69,7 +69,7 @@ static void dyt_backward(TapeNode *node) {
     if (v.s->grad) v.s->grad[0] += (nl_real)(da * norm_scalar_slope(kind, v.s));
 }
 
-static const OpDef DYT_OP = {"dyt", dyt_backward};
+static const OpDef DYT_OP = {.name = "dyt", .backward = dyt_backward};
 
 // The composite form: tanh(a x) from primitive ops.
 static Tensor *dyt_composite(Tape *t, const Norm *n, Tensor *x) {

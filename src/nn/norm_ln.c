@@ -84,7 +84,7 @@ static void ln_backward(TapeNode *node) {
     }
 }
 
-static const OpDef LN_OP = {"ln", ln_backward};
+static const OpDef LN_OP = {.name = "ln", .backward = ln_backward};
 
 // The composite form: (x - mean) / sqrt(var + eps) from primitive ops.
 static Tensor *ln_composite(Tape *t, const Norm *n, Tensor *x) {

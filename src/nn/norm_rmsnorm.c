@@ -68,7 +68,7 @@ static void rmsnorm_backward(TapeNode *node) {
     }
 }
 
-static const OpDef RMSNORM_OP = {"rmsnorm", rmsnorm_backward};
+static const OpDef RMSNORM_OP = {.name = "rmsnorm", .backward = rmsnorm_backward};
 
 // The composite form: x / sqrt(mean(x^2) + eps) from primitive ops.
 static Tensor *rmsnorm_composite(Tape *t, const Norm *n, Tensor *x) {

@@ -113,7 +113,7 @@ void tanh_backward(nl_real *dx, const nl_real *dy, const nl_real *x, const nl_re
 void erf_forward(nl_real *y, const nl_real *x, size_t n);
 void erf_backward(nl_real *dx, const nl_real *dy, const nl_real *x, const nl_real *y, size_t n);
 void gelu_forward(nl_real *y, const nl_real *x, size_t n); // exact: 0.5 x (1 + erf(x / sqrt 2))
-void gelu_backward(nl_real *dx, const nl_real *dy, const nl_real *x, const nl_real *y, size_t n);
+void gelu_backward(nl_real *dx, const nl_real *dy, const nl_real *x, bool write, size_t n); // write: =
 void softplus_forward(nl_real *y, const nl_real *x, size_t n); // log(1 + exp(x)), overflow-safe
 void softplus_backward(nl_real *dx, const nl_real *dy, const nl_real *x, const nl_real *y, size_t n);
 void rsqrt_forward(nl_real *y, const nl_real *x, size_t n); // 1 / sqrt(x); NaN for x < 0
@@ -136,4 +136,4 @@ double cross_entropy_forward(nl_real *probs, const nl_real *logits, const int32_
                              int C);
 // dlogits += scale * (probs - onehot(target)), with scale = dloss / rows for a mean.
 void cross_entropy_backward(nl_real *dlogits, const nl_real *probs, const int32_t *targets, size_t rows,
-                            int C, nl_real scale);
+                            int C, nl_real scale, bool write); // write: = (a fresh grad), not +=

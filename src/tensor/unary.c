@@ -47,14 +47,20 @@ void gelu_forward(nl_real *y, const nl_real *x, size_t n) {
 #else
 #define GELU_PDF_ZERO 13.0f
 #endif
-void gelu_backward(nl_real *dx, const nl_real *dy, const nl_real *x, const nl_real *y, size_t n) {
-    (void)y;
+// dx += dy gelu'(x), or with `write`, dx = dy gelu'(x) (a fresh grad: tape.h)
+static inline nl_real gelu_slope(nl_real x) {
+    nl_real cdf = (nl_real)0.5 * (1 + erf(x * INV_SQRT2));
+    nl_real ax = fabs(x), xc = real_clamp_above(ax, GELU_PDF_ZERO);
+    nl_real pdf = real_keep_if(INV_SQRT_2PI * exp((nl_real)-0.5 * xc * xc), ax < GELU_PDF_ZERO);
+    return cdf + x * pdf;
+}
+void gelu_backward(nl_real *dx, const nl_real *dy, const nl_real *x, bool write, size_t n) {
+    if (write) {
 #pragma omp parallel for simd schedule(static) if (n >= PARALLEL_MIN)
-    for (size_t i = 0; i < n; i++) {
-        nl_real cdf = (nl_real)0.5 * (1 + erf(x[i] * INV_SQRT2));
-        nl_real ax = fabs(x[i]), xc = real_clamp_above(ax, GELU_PDF_ZERO);
-        nl_real pdf = real_keep_if(INV_SQRT_2PI * exp((nl_real)-0.5 * xc * xc), ax < GELU_PDF_ZERO);
-        dx[i] += dy[i] * (cdf + x[i] * pdf);
+        for (size_t i = 0; i < n; i++) dx[i] = dy[i] * gelu_slope(x[i]);
+    } else {
+#pragma omp parallel for simd schedule(static) if (n >= PARALLEL_MIN)
+        for (size_t i = 0; i < n; i++) dx[i] += dy[i] * gelu_slope(x[i]);
     }
 }
 

@@ -3,8 +3,8 @@
 #include "normlab/train.h"
 
 enum {
-    FIRST_TRIAL = 50,   // steps before the first trial (the first steps warm caches and the arena)
-    MIN_INTERVAL = 200, // steps between trials after a change of team ...
+    FIRST_TRIAL = 10,   // steps before the first trial (the first steps warm caches and the arena)
+    MIN_INTERVAL = 100, // steps between trials after a change of team ...
     MAX_INTERVAL = 1600, // ... doubling to this while trials lose
     TRIAL_STEPS = 5,    // a trial's steps; the first, where the team changes, is not counted
     SLOW_RUN = 3,       // this many steps in a row 1.5x slower than the mean start a trial early
