@@ -85,14 +85,16 @@ int main(int argc, char **argv) {
     GemmShape s[GEMM_SHAPES_MAX];
     int n = gemm_shapes_step(s, L, H, C, T, B, V);
     double flops = gemm_shapes_flops(L, C, T, B, V);
-    // OpenBLAS reads these when it loads: its kernels for this CPU (under VMs it may see a generic
-    // model; examples/cpu_env.h) and MKL's OpenMP layer (libgomp, not Intel's runtime).
+    // Read when each library loads: OpenBLAS's kernels for this CPU (under VMs it may see a generic
+    // model; examples/cpu_env.h); MKL's OpenMP layer (libgomp, not Intel's runtime) and its strict
+    // reproducibility, as the build runs it.
     if (!getenv("OPENBLAS_CORETYPE")) {
         __builtin_cpu_init();
         if (__builtin_cpu_supports("avx512f")) setenv("OPENBLAS_CORETYPE", "SkylakeX", 1);
         else if (__builtin_cpu_supports("avx2")) setenv("OPENBLAS_CORETYPE", "Haswell", 1);
     }
     setenv("MKL_THREADING_LAYER", "GNU", 1);
+    setenv("MKL_CBWR", "AUTO,STRICT", 0); // as our build runs it (src/tensor/gemm.c)
     omp_set_num_threads(threads);
     printf("blas_pick: %s config (%d layers, %d wide, context %d, batch %d), %d threads, best of %d passes\n",
            config, L, C, T, B, threads, passes);

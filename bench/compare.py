@@ -124,9 +124,12 @@ def main():
             sys.exit(f"{a.build}/{prog} is missing: build first (./run-tests, or ninja -C {a.build})")
     blas = subprocess.run([os.path.join(a.build, "bench", "bench_step"), "--steps", "1", "--warmup-steps", "0"],
                           capture_output=True, text=True).stdout.split("BLAS ")[-1].split()[0]
-    import torch as t  # only for its version
+    # PyTorch's version from a child: importing torch here would grow this process to ~200 MB, and a
+    # child's peak RSS (getrusage) starts from its parent's size at fork, even across exec
+    version = subprocess.run([sys.executable, "-c", "import torch; print(torch.__version__)"],
+                             capture_output=True, text=True).stdout.strip()
     cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
-    print(f"{cpu}, {os.cpu_count()} cores; {a.threads} threads each; ours with BLAS {blas}; PyTorch {t.__version__}\n"
+    print(f"{cpu}, {os.cpu_count()} cores; {a.threads} threads each; ours with BLAS {blas}; PyTorch {version}\n"
           f"ratio = PyTorch ms/step / ours (> 1: ours faster)\n")
     if a.only in (None, "default", "big"):
         print("| config | norm | ours ms | PyTorch ms (mode) | ratio per pair | median | % of sgemm limit | "

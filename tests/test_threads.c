@@ -5,6 +5,7 @@
 
 #include "norm_util.h"
 #include "normlab/blas.h"
+#include "normlab/gpt.h"
 #include "normlab/optim.h"
 #include "normlab/train.h"
 
@@ -116,7 +117,9 @@ static void test_team_follows_free_cores(void **state) {
     (void)state;
     TrainThreads tt;
     train_threads_init(&tt, 2);
-    assert_int_equal(run_steps(&tt, 1000, 2), 2); // alone: trials of 1 thread lose
+    assert_int_equal(tt.now, 1);                  // half the cores to begin with
+    assert_int_equal(run_steps(&tt, 100, 2), 2);  // alone: the first trial, of 2 threads, wins
+    assert_int_equal(run_steps(&tt, 1000, 2), 2); // ... and trials of 1 thread lose
     assert_int_equal(run_steps(&tt, 20, 1), 1);   // another run takes a core: slow steps bring a trial
     assert_int_equal(run_steps(&tt, 3000, 1), 1); // ... and the team stays at 1 while it runs
     assert_int_equal(run_steps(&tt, 3500, 2), 2); // it ends: a later trial of 2 wins
@@ -125,12 +128,36 @@ static void test_team_follows_free_cores(void **state) {
     assert_int_equal(run_steps(&tt, 100, 1), 1);
 }
 
+// The step arena is measured on the first step; a larger team afterwards (--threads auto grows it)
+// must still fit: the attention's per-thread scratch is sized for a thread per core, not the team.
+static void test_team_grows_after_first_step(void **state) {
+    (void)state;
+    GptConfig c = {.vocab_size = 5, .block_size = 8, .n_layer = 1, .n_head = 2, .n_embd = 16, .norm = NORM_LN};
+    Gpt m;
+    Rng rng;
+    Arena arena;
+    Tape tape;
+    rng_seed(&rng, 3);
+    assert_int_equal(gpt_init(&m, &c, &rng), 0);
+    assert_int_equal(arena_init(&arena, "step", 0) || tape_init(&tape, &arena, 256), 0);
+    int32_t idx[16], targets[16];
+    for (int i = 0; i < 16; i++) idx[i] = i % 5, targets[i] = (i + 1) % 5;
+    for (int team = 1; team <= 4; team++) {
+        omp_set_num_threads(team);
+        Tensor *loss = gpt_forward(&tape, &m, idx, targets, 2, 8, NULL);
+        tape_backward(&tape, loss);
+        tape_reset(&tape);
+    }
+    tape_free(&tape), arena_free(&arena), gpt_free(&m);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_norms_same_at_any_team, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_add_same_at_any_team, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_sums_same_at_any_team, fixture_setup, fixture_teardown),
         cmocka_unit_test(test_team_follows_free_cores),
+        cmocka_unit_test(test_team_grows_after_first_step),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

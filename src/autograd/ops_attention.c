@@ -51,8 +51,14 @@ static void attn_dropout(nl_real *p, const AttnDims *d, uint64_t seed, int bh) {
 typedef struct AttnCtx {
     nl_real *lse;     // (B,H,T) log sum_j exp(s_ij) over the visible j
     nl_real *scratch; // per thread: 3 (T,T) matrices (the forward uses the first)
+    int team;         // threads the scratch has room for
     uint64_t seed; // dropout's draw for this op
 } AttnCtx;
+
+static int attn_team(const AttnCtx *ctx) {
+    int n = omp_get_max_threads();
+    return n < ctx->team ? n : ctx->team;
+}
 
 Tensor *op_attention(Tape *t, Tensor *qkv, int n_head, double dropout, Rng *rng) {
     NL_CHECK(dropout >= 0 && dropout < 1, "dropout probability %g is outside [0, 1)", dropout);
@@ -61,10 +67,14 @@ Tensor *op_attention(Tape *t, Tensor *qkv, int n_head, double dropout, Rng *rng)
     Tensor *y = tape_output(t, NL_SHAPE(d.B, T, C), 1, &qkv);
     AttnCtx *ctx = arena_alloc(t->arena, sizeof *ctx);
     ctx->lse = arena_alloc(t->arena, (size_t)d.B * d.H * T * sizeof(nl_real));
-    ctx->scratch = arena_alloc(t->arena, (size_t)omp_get_max_threads() * 3 * T * T * sizeof(nl_real));
+    // Room for a thread per core, whatever the team now: the team may change between steps (train's
+    // --threads auto) and a measured arena must not grow after its first step. A larger team (more
+    // threads than cores) runs this op with one thread per core.
+    ctx->team = omp_get_num_procs();
+    ctx->scratch = arena_alloc(t->arena, (size_t)ctx->team * 3 * T * T * sizeof(nl_real));
     ctx->seed = d.p > 0 ? rng_u64(rng) : 0;
     const nl_real *x = qkv->data;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) num_threads(attn_team(ctx))
     for (int bh = 0; bh < d.B * d.H; bh++) {
         int b = bh / d.H, h = bh % d.H;
         nl_real *p = ctx->scratch + (size_t)omp_get_thread_num() * 3 * T * T; // (T,T)
@@ -95,7 +105,7 @@ void attention_backward(TapeNode *n) {
     const nl_real *x = qkv->data;
     // each head's dq, dk, dv are written by one gemm each: beta 0 when the grad is fresh (tape.h)
     nl_real beta = grad_take_fresh(qkv) ? 0 : 1;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) num_threads(attn_team(ctx))
     for (int bh = 0; bh < d.B * d.H; bh++) {
         int b = bh / d.H, h = bh % d.H;
         nl_real *p = ctx->scratch + (size_t)omp_get_thread_num() * 3 * TT, *dp = p + TT, *pd = p; // (T,T)
