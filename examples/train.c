@@ -11,7 +11,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
+
+#include <sys/stat.h>
 
 #include "normlab/ops.h"
 #include "tensor/kernels.h"
@@ -26,6 +29,7 @@
 static int fail(int status, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
+    fflush(stdout); // what was printed before the error comes before it in a shared log
     fprintf(stderr, "train: error: ");
     vfprintf(stderr, fmt, ap);
     fprintf(stderr, "\n");
@@ -77,10 +81,13 @@ static void format_time(double s, char *buf) {
     else sprintf(buf, "%ld:%02ld", t / 60, t % 60);
 }
 
-static void progress(const Run *r, double loss, double lr, double tps, double elapsed, double per_step, bool tty) {
+// The ETA counts the evaluations still to come at the mean time of those so far (eval_s each).
+static void progress(const Run *r, double loss, double lr, double tps, double elapsed, double per_step,
+                     double eval_s, bool tty) {
     char el[32], eta[32];
+    long ei = r->o.eval_interval, evals = r->o.steps / ei - r->step / ei + (r->o.steps % ei != 0);
     format_time(elapsed, el);
-    format_time(per_step * (r->o.steps - r->step), eta);
+    format_time(per_step * (r->o.steps - r->step) + eval_s * evals, eta);
     printf("%sstep %*ld/%ld  loss %.4f  lr %.2e  %6.0f tok/s  %s elapsed  ETA %s%s", tty ? "\r" : "",
            (int)snprintf(NULL, 0, "%ld", r->o.steps), r->step, r->o.steps, loss, lr, tps, el, eta,
            tty ? "\033[K" : "\n");
@@ -88,6 +95,16 @@ static void progress(const Run *r, double loss, double lr, double tps, double el
 }
 
 // ---- sampling ----------------------------------------------------------------------------------
+// A sampled byte, as it is; on a terminal, control bytes (and, for a text that looked binary, every
+// byte above 0x7e) as \xHH, so that a sample never sends the terminal escape sequences.
+static void put_symbol(const Run *r, unsigned char b) {
+    static int tty = -1;
+    if (tty < 0) tty = isatty(STDOUT_FILENO);
+    bool control = (b < 0x20 && b != '\n' && b != '\t') || b == 0x7f || (r->binary && b > 0x7e);
+    if (tty && control) printf("\\x%02x", b);
+    else putchar(b);
+}
+
 // Generates o.sample characters after the prompt. The forward always runs on a full (1, T) window
 // (causal attention: position i sees only 0..i), so the sample arena keeps one size.
 static int sample_text(Run *r) {
@@ -99,7 +116,8 @@ static int sample_text(Run *r) {
     if (n == 0) prompt[n++] = 0; // an empty prompt starts from the first symbol
     Rng rng;
     run_seed(&rng, r->o.seed, STREAM_SAMPLE);
-    printf("\n---- sample (%ld characters, temperature %g) ----\n%s", r->o.sample, r->o.temperature, r->o.prompt);
+    printf("\n---- sample (%ld characters, temperature %g) ----\n", r->o.sample, r->o.temperature);
+    for (const char *c = r->o.prompt; *c; c++) put_symbol(r, (unsigned char)*c);
     int len = 0; // window: the last min(T, all) tokens of prompt + generated
     for (int i = 0; i < n; i++) {
         if (len == T) memmove(ctx, ctx + 1, (T - 1) * sizeof(int32_t)), len--;
@@ -115,7 +133,7 @@ static int sample_text(Run *r) {
         for (int j = 0; j < V; j++)
             if ((u -= p[j] / sum) < 0) { next = j; break; }
         tape_reset(&r->sample);
-        putchar(r->data.vocab[next]);
+        put_symbol(r, r->data.vocab[next]);
         if (len == T) memmove(ctx, ctx + 1, (T - 1) * sizeof(int32_t)), len--;
         ctx[len++] = next;
     }
@@ -125,8 +143,33 @@ static int sample_text(Run *r) {
 }
 
 // ---- setup -------------------------------------------------------------------------------------
+// Creates the folders above path that do not exist yet (as mkdir -p), saying so. 0, or 1 after an
+// error message naming the folder that could not be made.
+static int make_parents(const char *what, const char *path) {
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (!slash || slash == dir) return 0;
+    *slash = 0;
+    struct stat st;
+    if (stat(dir, &st) == 0) return 0;
+    for (char *p = dir + 1;; p++) {
+        if (*p == '/' || *p == 0) {
+            char c = *p;
+            *p = 0;
+            if (mkdir(dir, 0777) && errno != EEXIST)
+                return fail(1, "%s %s: cannot create the folder %s: %s", what, path, dir, strerror(errno));
+            *p = c;
+            if (!c) break;
+        }
+    }
+    fprintf(stderr, "train: created the folder %s for %s\n", dir, what);
+    return 0;
+}
+
 // Fails before any training when PATH's directory cannot take a new file.
 static int check_writable(const char *what, const char *path) {
+    if (make_parents(what, path)) return 1;
     char tmp[4200];
     snprintf(tmp, sizeof tmp, "%s.tmp.XXXXXX", path);
     int fd = mkstemp(tmp);
@@ -134,6 +177,23 @@ static int check_writable(const char *what, const char *path) {
     close(fd);
     unlink(tmp);
     return 0;
+}
+
+// A text whose bytes are more than 1% control bytes (not tab, newline, carriage return or form
+// feed) is probably not text: say so (training on bytes goes on).
+static void warn_if_binary(Run *r) {
+    size_t control = 0;
+    bool nul = false;
+    for (size_t i = 0; i < r->data.n; i++) {
+        unsigned char b = r->data.vocab[r->data.tokens[i]];
+        control += (b < 0x20 && !strchr("\t\n\r\f", b)) || b == 0x7f;
+        nul |= b == 0;
+    }
+    if (control * 100 <= r->data.n) return;
+    r->binary = true;
+    fprintf(stderr, "train: warning: %s does not look like text: %.0f%% of its bytes are control bytes%s (%d "
+            "symbols). Training goes on, byte by byte; samples show such bytes as \\xHH on a terminal.\n",
+            r->data_path, 100.0 * control / r->data.n, nul ? ", NUL among them" : "", r->data.vocab_size);
 }
 
 static int setup(Run *r, int argc, char **argv) {
@@ -144,6 +204,7 @@ static int setup(Run *r, int argc, char **argv) {
     StFile ckpt = {0};
     if (o->resume && checkpoint_open(r, o->resume, &ckpt, err, sizeof err)) return fail(1, "%s", err);
     options_derive(o);
+    options_warn_unused(o);
     bool need_text = !o->resume || o->steps > 0 || o->dump_step;
     if (need_text) {
         if (dataset_resolve(o->dataset, NORMLAB_DATA_DIR, r->data_path, sizeof r->data_path, err, sizeof err) ||
@@ -152,14 +213,22 @@ static int setup(Run *r, int argc, char **argv) {
             return fail(1, "%s", err);
         }
         r->have_text = true;
+        warn_if_binary(r);
         if (dataset_check_context(&r->data, (int)o->block_size, err, sizeof err)) return st_close(&ckpt), fail(1, "%s", err);
     }
     if (o->save && check_writable("--save", o->save)) return st_close(&ckpt), 1;
     if (o->log) {
+        if (make_parents("--log", o->log)) return st_close(&ckpt), 1;
         size_t n = strlen(o->log);
         r->log_json = n >= 5 && (!strcmp(o->log + n - 5, ".json") || (n >= 6 && !strcmp(o->log + n - 6, ".jsonl")));
         bool append = o->resume != NULL;
         if (!(r->log = fopen(o->log, append ? "a" : "w"))) return st_close(&ckpt), fail(1, "--log %s cannot be written: %s", o->log, strerror(errno));
+        // the run's effective options beside the log: runs/x.csv -> runs/x.config
+        const char *dot = strrchr(o->log, '.'), *slash = strrchr(o->log, '/');
+        int stem = dot && (!slash || dot > slash) ? (int)(dot - o->log) : (int)n;
+        snprintf(r->config_path, sizeof r->config_path, "%.*s.config", stem, o->log);
+        if (options_write_config(o, r->config_path))
+            return st_close(&ckpt), fail(1, "%s cannot be written: %s", r->config_path, strerror(errno));
     }
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     if (o->threads == 0) train_threads_init(&r->team, cores > 0 ? (int)cores : 1); // auto
@@ -266,12 +335,15 @@ static void print_learned_scalars(const Run *r) {
 }
 
 // ---- interrupts --------------------------------------------------------------------------------
-// The first SIGINT or SIGTERM lets the current step finish; the loop then writes a checkpoint and
-// prints how to resume. A second one leaves at once, removing the checkpoint's temp file if a write
-// was under way (the checkpoint itself is replaced only by rename, so it is never half-written).
-#define INTERRUPT_SAVE "train-interrupted.safetensors" // where the checkpoint goes without --save
+// The first SIGINT or SIGTERM says at once what happens next, lets the current step finish; the
+// loop then writes a checkpoint and prints how to resume. A second one leaves at once, removing the
+// checkpoint's temp file if a write was under way (the checkpoint itself is replaced only by rename,
+// so it is never half-written). The checkpoint goes to --save; without it, beside the --log file
+// (its name with .interrupted.safetensors); without either, into runs/ with the time in its name.
 static volatile sig_atomic_t interrupted; // the first signal's number
+static char interrupt_save[4200];          // where the checkpoint goes
 static char interrupt_tmp[4200];           // the temp file of the checkpoint being written
+static char interrupt_note[4400];          // printed by the handler itself, at once
 
 static void on_signal(int sig) {
     if (interrupted) {
@@ -279,10 +351,28 @@ static void on_signal(int sig) {
         _exit(128 + sig);
     }
     interrupted = sig;
+    ssize_t w = write(STDERR_FILENO, interrupt_note, strlen(interrupt_note)); // async-signal-safe
+    (void)w;
 }
 
 static void interrupts_install(const TrainOptions *o) {
-    st_temp_path(o->save ? o->save : INTERRUPT_SAVE, interrupt_tmp, sizeof interrupt_tmp);
+    if (o->save) {
+        snprintf(interrupt_save, sizeof interrupt_save, "%s", o->save);
+    } else if (o->log) {
+        const char *dot = strrchr(o->log, '.'), *slash = strrchr(o->log, '/');
+        int stem = dot && (!slash || dot > slash) ? (int)(dot - o->log) : (int)strlen(o->log);
+        snprintf(interrupt_save, sizeof interrupt_save, "%.*s.interrupted.safetensors", stem, o->log);
+    } else {
+        char when[32];
+        time_t now = time(NULL);
+        strftime(when, sizeof when, "%Y%m%d-%H%M%S", localtime(&now));
+        snprintf(interrupt_save, sizeof interrupt_save, "runs/interrupted-%s-%s.safetensors",
+                 NORM_TABLE[o->norm]->name, when);
+    }
+    snprintf(interrupt_note, sizeof interrupt_note,
+             "\ninterrupt: finishing this step, then writing a checkpoint to %s (interrupt again to "
+             "leave at once, without it)\n", interrupt_save);
+    st_temp_path(interrupt_save, interrupt_tmp, sizeof interrupt_tmp);
     struct sigaction sa = {.sa_handler = on_signal};
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
@@ -302,10 +392,10 @@ static void print_quoted(const char *a) {
 
 // After the step in flight: checkpoint, the command that resumes, exit status 128 + signal.
 static int interrupt_exit(Run *r) {
-    const char *path = r->o.save ? r->o.save : INTERRUPT_SAVE;
+    const char *path = interrupt_save;
     char err[1024];
     printf("\ninterrupted (signal %d) after step %ld: writing %s\n", (int)interrupted, r->step, path);
-    if (checkpoint_write(r, path, err, sizeof err)) {
+    if (make_parents("the interrupt's checkpoint", path) == 0 && checkpoint_write(r, path, err, sizeof err)) {
         fail(1, "%s; no checkpoint was written for this interrupt", err);
         return 128 + interrupted;
     }
@@ -331,14 +421,18 @@ static int interrupt_exit(Run *r) {
 static int train(Run *r, double t0) {
     const TrainOptions *o = &r->o;
     bool tty = isatty(STDOUT_FILENO), quiet = o->quiet;
-    long every = o->eval_interval / 5 > 0 ? o->eval_interval / 5 : 1; // progress lines off a terminal
-    double best = INFINITY, train_time = 0, tps = 0;
+    // off a terminal, a progress line every eval_interval/5 steps, and at least every PROGRESS_S seconds
+    long every = o->eval_interval / 5 > 0 ? o->eval_interval / 5 : 1;
+    const double PROGRESS_S = 10;
+    double best = INFINITY, train_time = 0, tps = 0, eval_time = 0, last_line = tape_clock();
+    long evals = 0;
     long best_step = -1, start = r->step, run_of_skips = 0;
     char err[1024];
     for (;;) {
         bool last = r->step >= o->steps;
         if (r->have_text && (r->step % o->eval_interval == 0 || last) && (r->step > start || start == 0 || last)) {
-            double tl = evaluate(r, false), vl = evaluate(r, true), el = tape_clock() - t0;
+            double te = tape_clock(), tl = evaluate(r, false), vl = evaluate(r, true), el = tape_clock() - t0;
+            eval_time += tape_clock() - te, evals++;
             if (vl < best) best = vl, best_step = r->step;
             if (tty && !quiet) printf("\r\033[K");
             printf("step %ld: train loss %.4f, val loss %.4f%s\n", r->step, tl, vl, vl == best ? " (best)" : "");
@@ -379,8 +473,11 @@ static int train(Run *r, double t0) {
         train_time += dt;
         tps = (double)o->batch_size * o->block_size / dt;
         log_row(r, "train", loss, lr, gnorm, tps, tape_clock() - t0, measure ? &r->stats : NULL);
-        if (!quiet && (tty || r->step % every == 0))
-            progress(r, loss, lr, tps, tape_clock() - t0, train_time / (r->step - start), tty);
+        if (!quiet && (tty || r->step % every == 0 || tape_clock() - last_line >= PROGRESS_S)) {
+            progress(r, loss, lr, tps, tape_clock() - t0, train_time / (r->step - start),
+                     evals ? eval_time / evals : 0, tty);
+            last_line = tape_clock();
+        }
         if (o->save && o->save_every > 0 && r->step % o->save_every == 0) {
             int rc = save(r);
             if (rc) return rc;
@@ -422,9 +519,13 @@ int main(int argc, char **argv) {
     printf("normlab train (%s build): %s, %d symbols\n", NL_REAL_NAME,
            r.have_text ? r.data_path : r.o.resume, r.data.vocab_size);
     options_print(&r.o, stdout);
+    if (r.config_path[0]) printf("config:   %s (./train --config %s runs it again)\n", r.config_path, r.config_path);
     printf("params:   %zu%s\n\n", paramset_count(&r.model.params),
            r.step ? " (resumed)" : "");
     if (r.step) printf("resuming at step %ld\n", r.step);
+    if (r.o.resume && r.o.steps > 0 && r.step >= r.o.steps)
+        printf("the checkpoint is at step %ld and --steps is %ld: nothing to train (give --steps above %ld "
+               "to train on); evaluating%s only\n", r.step, r.o.steps, r.step, r.o.sample > 0 ? " and sampling" : "");
     fflush(stdout);
     rc = train(&r, t0);
     if (!rc && interrupted) rc = interrupt_exit(&r); // during the last evaluation

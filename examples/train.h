@@ -19,7 +19,9 @@ typedef struct Run {
     TrainOptions o;
     Dataset data; // text and vocabulary (vocabulary only when sampling a checkpoint without text)
     bool have_text;
+    bool binary; // the text looked binary (setup warns; samples escape its high bytes on a terminal)
     char data_path[4096];
+    char config_path[4200]; // the run's options, written beside --log
     Gpt model;
     Optimizer opt;
     Arena train_arena, eval_arena, sample_arena; // each measured on its first use, fixed after

@@ -69,7 +69,10 @@ static const OptRow ROWS[] = {
     {"eval-iters", T_LONG, F(eval_iters), "20", 1, 1e6, OPT_SAVED, "batches per evaluation (the same ones each time)"},
     {"threads", T_LONG, F(threads), "auto", 1, 4096, 0,
      "threads for BLAS and the kernels (auto: all cores, fewer while other programs hold some)"},
-    {"log", T_STR, F(log), "", NOMAX, 0, "write a row per step and per eval to PATH (.csv, or .jsonl/.json)"},
+    {"config", T_STR, F(config), "", NOMAX, 0,
+     "read options from PATH first: lines 'name = value' (long names; # comments); the command line wins"},
+    {"log", T_STR, F(log), "", NOMAX, 0,
+     "write a row per step and per eval to PATH (.csv, or .jsonl/.json), and the run's options beside it (.config)"},
     {"save", T_STR, F(save), "", NOMAX, 0, "write a checkpoint to PATH at the end (and with --save-every)"},
     {"save-every", T_LONG, F(save_every), "0", 0, 1e9, 0, "also save every this many steps (0: only at the end)"},
     {"resume", T_STR, F(resume), "", NOMAX, 0, "continue from the checkpoint at PATH"},
@@ -264,8 +267,123 @@ static void defaults(TrainOptions *o) {
     o->prompt = "\n";
 }
 
+// Why option `name` does nothing in this run (its norm, its other options), or NULL when it counts.
+static const char *option_unused(const TrainOptions *o, const char *name) {
+    const NormInfo *k = NORM_TABLE[o->norm];
+    static char why[128];
+    if (!strncmp(name, "alpha0", 6) && k->scalar != NORM_SCALAR_ALPHA)
+        return snprintf(why, sizeof why, "--norm=%s %s", k->name,
+                        k->scalar == NORM_SCALAR_BETA ? "has beta, not alpha: --beta0" : "has no alpha"), why;
+    if (!strncmp(name, "beta0", 5) && strncmp(name, "beta1", 5) && k->scalar != NORM_SCALAR_BETA)
+        return snprintf(why, sizeof why, "--norm=%s %s", k->name,
+                        k->scalar == NORM_SCALAR_ALPHA ? "has alpha, not beta: --alpha0" : "has no beta"), why;
+    bool any_scalar = k->scalar != NORM_SCALAR_NONE || o->emb_scale_mode == EMB_SCALE_VALUE;
+    static const struct { const char *name; int rule; const char *why; } RULES[] = {
+        {"shift0", 0, "only derf has a shift"},
+        {"scalar-lr-mult", 1, "this run has no scalars (no alpha, beta, shift or embedding scale)"},
+        {"temperature", 2, "--sample=0: no sample is drawn"},
+        {"prompt", 2, "--sample=0: no sample is drawn"},
+        {"save-every", 3, "without --save nothing is saved"},
+        {"stats-every", 4, "the instruments are written to the --log file only"},
+    };
+    bool unused[] = {!k->shift, !any_scalar, o->sample == 0, !o->save, !o->log};
+    for (size_t i = 0; i < sizeof RULES / sizeof RULES[0]; i++)
+        if (!strcmp(name, RULES[i].name) && unused[RULES[i].rule]) return RULES[i].why;
+    return NULL;
+}
+
+int options_warn_unused(const TrainOptions *o) {
+    int n = 0;
+    for (int i = 0; i < N_ROWS; i++) {
+        const char *why = o->given >> i & 1 ? option_unused(o, ROWS[i].name) : NULL;
+        if (why) n++, fprintf(stderr, "train: warning: --%s does nothing here: %s\n", ROWS[i].name, why);
+    }
+    return n;
+}
+
+// ---- --config FILE -------------------------------------------------------------------------------
+// One option per line: `name = value`, `name value`, or `name` alone for a switch; the long
+// options' names, with or without the leading --; `#` starts a comment (so a value cannot hold one);
+// `\n` in a value is a newline. `dataset = NAME` sets the positional argument. The file is read
+// before the command line, whose options win. Its text stays in a static buffer (the values point
+// into it).
+static char config_text[1 << 16];
+
+static char *trim(char *s) {
+    while (*s == ' ' || *s == '\t' || *s == '\r') s++;
+    char *e = s + strlen(s);
+    while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r')) *--e = 0;
+    return s;
+}
+
+static int config_read(TrainOptions *o, const char *path) {
+    FILE *f = fopen(path, "r");
+    if (!f) return fprintf(stderr, "train: error: --config %s: %s\n", path, strerror(errno)), 2;
+    size_t n = fread(config_text, 1, sizeof config_text, f);
+    fclose(f);
+    if (n == sizeof config_text) return fprintf(stderr, "train: error: --config %s is over 64 KB\n", path), 2;
+    config_text[n] = 0;
+    int line = 0;
+    for (char *s = config_text, *next; s; s = next) {
+        line++;
+        if ((next = strchr(s, '\n'))) *next++ = 0;
+        char *hash = strchr(s, '#');
+        if (hash) *hash = 0;
+        s = trim(s);
+        if (!*s) continue;
+        if (!strncmp(s, "--", 2)) s += 2;
+        size_t k = strcspn(s, "= \t");
+        char *value = s + k;
+        if (*value) *value++ = 0;
+        value = trim(value);
+        if (*value == '=') value = trim(value + 1);
+        for (char *r = value, *w = value;; r++) { // \n -> newline, \\ -> backslash
+            if (r[0] == '\\' && (r[1] == 'n' || r[1] == '\\')) *w++ = *++r == 'n' ? '\n' : '\\';
+            else *w++ = *r;
+            if (!*r) break;
+        }
+        if (!strcmp(s, "dataset")) {
+            o->dataset = value;
+            continue;
+        }
+        int i = row_index(s);
+        if (i < 0 || !strcmp(s, "config"))
+            return fprintf(stderr, "train: error: %s:%d: %s is not an option of ./train --help\n", path, line, s), 2;
+        const char *why = set_value(o, &ROWS[i], *value || ROWS[i].type != T_BOOL ? value : "true");
+        if (why) return fprintf(stderr, "train: error: %s:%d: %s = %s %s\n", path, line, s, value, why), 2;
+        o->set |= 1ull << i, o->given |= 1ull << i;
+    }
+    return 0;
+}
+
+int options_write_config(const TrainOptions *o, const char *path) {
+    FILE *f = fopen(path, "w");
+    if (!f) return -1;
+    fprintf(f, "# The options of a normlab train run, every one at its effective value:\n"
+               "#   ./train --config %s   runs it again (give --log/--save to keep its outputs apart)\n"
+               "dataset = %s\n", path, o->dataset);
+    for (int i = 0; i < N_ROWS; i++) {
+        const OptRow *r = &ROWS[i];
+        char v[4200];
+        format_value(o, r, v, sizeof v);
+        bool io = !strcmp(r->name, "log") || !strcmp(r->name, "save") || !strcmp(r->name, "resume") ||
+                  !strcmp(r->name, "config") || !strcmp(r->name, "dump-step");
+        if ((io && !v[0]) || option_unused(o, r->name)) continue; // what does nothing is left out
+        fprintf(f, "%s%s = ", io ? "# " : "", r->name);
+        for (const char *c = v; *c; c++) *c == '\n' ? fputs("\\n", f) : *c == '\\' ? fputs("\\\\", f) : fputc(*c, f);
+        fputc('\n', f);
+    }
+    return fclose(f) ? -1 : 0;
+}
+
 int options_parse(TrainOptions *o, int argc, char **argv) {
     defaults(o);
+    for (int i = 1; i < argc; i++) { // --config first: the command line's own options win over it
+        const char *path = !strncmp(argv[i], "--config=", 9) ? argv[i] + 9
+                           : !strcmp(argv[i], "--config") && i + 1 < argc ? argv[i + 1] : NULL;
+        int rc = path ? config_read(o, path) : 0;
+        if (rc) return rc;
+    }
     struct option longopts[N_ROWS + 2];
     for (int i = 0; i < N_ROWS; i++)
         longopts[i] = (struct option){ROWS[i].name, ROWS[i].type == T_BOOL ? no_argument : required_argument, NULL, 1000 + i};
@@ -293,6 +411,7 @@ int options_parse(TrainOptions *o, int argc, char **argv) {
             return 2;
         }
         o->set |= 1ull << (c - 1000);
+        o->given |= 1ull << (c - 1000);
     }
     if (optind < argc) o->dataset = argv[optind++];
     if (optind < argc) {

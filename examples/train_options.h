@@ -19,12 +19,13 @@ typedef struct TrainOptions {
     int optim; // OptimKind
     long seed, eval_interval, eval_iters, threads, save_every, sample;
     double temperature;
-    const char *log, *save, *resume, *prompt, *dump_step;
+    const char *log, *save, *resume, *prompt, *dump_step, *config;
     bool quiet, recompute;
     long stats_every;
     int on_nonfinite; // NonfiniteAction
     double spike_factor;
-    unsigned long long set; // bit i: option row i was given on the command line or restored
+    unsigned long long set;   // bit i: option row i was given on the command line or restored
+    unsigned long long given; // bit i: option row i was given on the command line (or --config)
 } TrainOptions;
 
 typedef enum { NONFINITE_STOP, NONFINITE_SKIP, NONFINITE_COUNT } NonfiniteAction;
@@ -55,5 +56,11 @@ void options_to_meta(const TrainOptions *o, const char **meta, int *n, char *buf
 // with a message in err.
 int options_from_meta(TrainOptions *o, const char *(*lookup)(void *ctx, const char *key), void *ctx,
                       char *err, size_t errlen);
+// Warns (stderr) about each option given that does nothing for this norm or run, e.g. --alpha0
+// with --norm=ln or --temperature with --sample=0. Call after options_derive. Returns how many.
+int options_warn_unused(const TrainOptions *o);
+// Writes every option's effective value to path, as a --config file that reruns the run (the
+// outputs --log, --save and the inputs --resume, --config as comments). 0, or -1 (errno).
+int options_write_config(const TrainOptions *o, const char *path);
 // Prints the configuration, grouped, one line per group.
 void options_print(const TrainOptions *o, FILE *f);

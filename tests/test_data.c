@@ -117,9 +117,14 @@ static void test_resolve(void **state) {
     assert_int_equal(dataset_resolve("shakes", dir, out, sizeof out, err, sizeof err), 0);
     assert_string_equal(out, p);
     assert_int_equal(dataset_resolve(p, "/nowhere", out, sizeof out, err, sizeof err), 0); // a path
-    assert_int_equal(dataset_resolve("nosuch", dir, out, sizeof out, err, sizeof err), -1);
+    assert_int_equal(dataset_resolve("tinyshakespeare", "/nowhere", out, sizeof out, err, sizeof err), -1);
     assert_non_null(strstr(err, "fetch.sh")); // says how to get it
     assert_non_null(strstr(err, "Offline"));
+    // another name: what the folder holds, and that fetch.sh fetches tinyshakespeare only
+    assert_int_equal(dataset_resolve("nosuch", dir, out, sizeof out, err, sizeof err), -1);
+    assert_non_null(strstr(err, "holds: "));
+    assert_non_null(strstr(err, "shakes"));
+    assert_non_null(strstr(err, "fetches tinyshakespeare only"));
 }
 
 int main(void) {

@@ -30,6 +30,36 @@ static int run(const char *args, char *out, size_t len) {
     return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
+// Writes text to the file name in the test's folder; reads one back (at most len - 1 bytes).
+static void write_file(const char *name, const char *text) {
+    char path[400];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+static void read_file(const char *name, char *buf, size_t len) {
+    char path[400];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    buf[fread(buf, 1, len - 1, f)] = 0;
+    fclose(f);
+}
+
+// Whether two CSV logs hold the same rows' first three fields (step, kind, loss): timings differ.
+static bool same_losses(const char *a, const char *b) {
+    for (;;) {
+        size_t la = strcspn(a, "\n"), lb = strcspn(b, "\n");
+        const char *ca = a, *cb = b;
+        for (int k = 0; k < 3 && ca && cb; k++) ca = strchr(ca + 1, ','), cb = strchr(cb + 1, ',');
+        if (!ca || !cb || ca - a != cb - b || strncmp(a, b, (size_t)(ca - a))) return la == 0 && lb == 0 && !*a && !*b;
+        a += la + (a[la] != 0), b += lb + (b[lb] != 0);
+        if (!*a || !*b) return !*a && !*b;
+    }
+}
+
 static int setup(void **state) {
     (void)state;
     if (!mkdtemp(dir)) return -1;
@@ -229,10 +259,16 @@ static void test_bad_input(void **state) {
         {"--emb-scale=big tiny.txt", 2, "is not auto, off or a finite number"},
         {"--emb-scale=0 tiny.txt", 2, "out of range"},
         {"--norm=derf --shift0=inf tiny.txt", 2, "not a finite number"},
-        {TINY " --steps 5 --save /nonexistent/dir/x.st tiny.txt", 1, "cannot be written"},
-        {TINY " --log /nonexistent/dir/x.csv tiny.txt", 1, "cannot be written"},
+        // folders are created, but not under a file (even as root)
+        {TINY " --steps 5 --save tiny.txt/dir/x.st tiny.txt", 1, "cannot create the folder tiny.txt/dir"},
+        {TINY " --log tiny.txt/x.csv tiny.txt", 1, "cannot be written"},
+        {"--config nosuch.conf tiny.txt", 2, "--config nosuch.conf: No such file"},
+        {"--config bad.conf tiny.txt", 2, "bad.conf:2: frobnicate is not an option"},
+        {"--config badvalue.conf tiny.txt", 2, "badvalue.conf:1: lr = fast is not a finite number"},
         {TINY " --sample 5 --prompt '@#' tiny.txt", 2, "byte 0 (0x40, '@') is not in the vocabulary"},
     };
+    write_file("bad.conf", "# a comment\nfrobnicate = 3\n");
+    write_file("badvalue.conf", "lr = fast\n");
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         const char *want = cases[i].want;
         int status = run(cases[i].args, out, sizeof out);
@@ -396,9 +432,58 @@ static void test_interrupt_saves_and_says_how_to_resume(void **state) {
     snprintf(resume, sizeof resume, "$T %.*s --steps %ld", (int)strcspn(cmd, "\n"), cmd, step + 2);
     status = run_script(resume, out, sizeof out);
     if (status != 0 || !strstr(out, "resuming at step")) fail_msg("resume: exit %d:\n%s", status, out);
+    // without --save: beside --log; without either, in runs/ (created), never the current folder;
+    // the first signal says at once what happens next
+    status = run_and_signal(TINY " --steps 100000000 --log logs/x.csv tiny.txt", "sleep 0.3; kill -TERM $p", out, sizeof out);
+    if (status != 143 || !strstr(out, "interrupt: finishing this step, then writing a checkpoint to logs/x.interrupted.safetensors") ||
+        !strstr(out, "writing logs/x.interrupted.safetensors"))
+        fail_msg("SIGTERM with --log: exit %d:\n%s", status, out);
     status = run_and_signal(TINY " --steps 100000000 tiny.txt", "kill -TERM $p", out, sizeof out);
-    if (status != 143 || !strstr(out, "writing train-interrupted.safetensors")) fail_msg("SIGTERM: exit %d:\n%s", status, out);
+    if (status != 143 || !strstr(out, "writing runs/interrupted-ln-")) fail_msg("SIGTERM: exit %d:\n%s", status, out);
     assert_int_equal(temp_files_left(), 0);
+}
+
+// The rough edges a new user met: each answered with a message, and --config with the options a
+// run wrote beside its log reruns it exactly.
+static void test_rough_edges_answered(void **state) {
+    (void)state;
+    static char out[16384];
+    // options that do nothing for this norm or run: a warning each, and the run goes on
+    int status = run(TINY " --steps 2 --norm ln --alpha0 5 --shift0 1 --temperature 2 tiny.txt", out, sizeof out);
+    if (status || !strstr(out, "warning: --alpha0 does nothing here: --norm=ln has no alpha") ||
+        !strstr(out, "warning: --shift0 does nothing here: only derf has a shift") ||
+        !strstr(out, "warning: --temperature does nothing here: --sample=0"))
+        fail_msg("unused options: exit %d:\n%s", status, out);
+    // a resume with nothing to do says so
+    assert_int_equal(run(TINY " --steps 6 --save six.st tiny.txt", out, sizeof out), 0);
+    status = run(TINY " --steps 3 --resume six.st tiny.txt", out, sizeof out);
+    if (status || !strstr(out, "the checkpoint is at step 6 and --steps is 3: nothing to train"))
+        fail_msg("resume with nothing to do: exit %d:\n%s", status, out);
+    // a binary-looking text: a warning (samples then escape control bytes on a terminal)
+    char bin[400];
+    snprintf(bin, sizeof bin, "%s/bin.txt", dir);
+    FILE *f = fopen(bin, "wb");
+    assert_non_null(f);
+    for (int i = 0; i < 4000; i++) fputc(i % 7 ? "abcdefg"[i % 7] : i % 3, f); // NUL, 0x01, 0x02
+    fclose(f);
+    status = run(TINY " --steps 1 bin.txt", out, sizeof out);
+    if (status || !strstr(out, "does not look like text") || !strstr(out, "NUL among them"))
+        fail_msg("binary dataset: exit %d:\n%s", status, out);
+    // an unknown name lists what data/ holds, and what fetch.sh fetches
+    status = run("shakespeare", out, sizeof out);
+    if (status != 1 || !strstr(out, "holds: ") || !strstr(out, "fetch.sh fetches tinyshakespeare only"))
+        fail_msg("unknown dataset: exit %d:\n%s", status, out);
+    // --log makes its folders and writes the run's options beside it; --config of that file reruns
+    // the run bit for bit (the log's losses), and the command line wins over the file
+    assert_int_equal(run(TINY " --steps 8 --norm dyt --eval-interval 4 --log new/a.csv tiny.txt", out, sizeof out), 0);
+    if (!strstr(out, "created the folder new for --log") || !strstr(out, "config:   new/a.config"))
+        fail_msg("--log's folder and config:\n%s", out);
+    assert_int_equal(run("--config new/a.config --log new/b.csv --quiet", out, sizeof out), 0);
+    char a[8192], b[8192];
+    read_file("new/a.csv", a, sizeof a), read_file("new/b.csv", b, sizeof b);
+    if (!same_losses(a, b)) fail_msg("--config rerun differs:\n%s\n---\n%s", a, b);
+    assert_int_equal(run("--config new/a.config --steps 4 --log new/c.csv --quiet", out, sizeof out), 0);
+    if (!strstr(out, "run:      4 steps")) fail_msg("the command line does not win over --config:\n%s", out);
 }
 
 // A second SIGINT leaves at once, in the middle of a slow step: no checkpoint and no temp file.
@@ -441,6 +526,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_divergence_named),
         cmocka_unit_test(test_interrupt_saves_and_says_how_to_resume),
         cmocka_unit_test(test_second_interrupt_leaves_at_once),
+        cmocka_unit_test(test_rough_edges_answered),
         cmocka_unit_test(test_runs_are_deterministic),
     };
     return cmocka_run_group_tests_name("train program", tests, setup, NULL);

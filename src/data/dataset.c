@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/stat.h>
 #include <zlib.h>
 
@@ -113,11 +114,31 @@ int dataset_resolve(const char *arg, const char *data_dir, char *out, size_t out
         snprintf(out, outlen, "%s/%s%s", data_dir, arg, ext[i]);
         if (is_file(out)) return 0;
     }
+    if (strcmp(arg, "tinyshakespeare") == 0) {
+        snprintf(err, errlen,
+                 "dataset '%s' not found: looked for %s/%s.txt.gz and %s/%s.txt.\n"
+                 "  Get it with: %s/fetch.sh   (downloads it once)\n"
+                 "  Offline: copy %s.txt.gz (or the plain text as %s.txt) into %s/ by hand.",
+                 arg, data_dir, arg, data_dir, arg, data_dir, arg, arg, data_dir);
+        return -1;
+    }
+    // another name: say what the data folder holds, and that fetch.sh knows one dataset only
+    char have[1024] = "";
+    size_t used = 0;
+    DIR *dir = opendir(data_dir);
+    for (struct dirent *e; dir && (e = readdir(dir));) {
+        size_t n = strlen(e->d_name);
+        int cut = n > 7 && !strcmp(e->d_name + n - 7, ".txt.gz") ? 7 : n > 4 && !strcmp(e->d_name + n - 4, ".txt") ? 4 : 0;
+        if (cut && used < sizeof have)
+            used += snprintf(have + used, sizeof have - used, "%s%.*s", used ? ", " : "", (int)(n - cut), e->d_name);
+    }
+    if (dir) closedir(dir);
     snprintf(err, errlen,
-             "dataset '%s' not found: looked for %s/%s.txt.gz and %s/%s.txt.\n"
-             "  Get it with: %s/fetch.sh   (downloads it once)\n"
-             "  Offline: copy %s.txt.gz (or the plain text as %s.txt) into %s/ by hand.",
-             arg, data_dir, arg, data_dir, arg, data_dir, arg, arg, data_dir);
+             "dataset '%s' not found: no %s/%s.txt.gz or %s/%s.txt.\n"
+             "  %s/ holds: %s.\n"
+             "  %s/fetch.sh fetches tinyshakespeare only; for another text, give its path (a .txt or\n"
+             "  .txt.gz file) or copy it into %s/ as %s.txt.",
+             arg, data_dir, arg, data_dir, arg, data_dir, used ? have : "no datasets yet", data_dir, data_dir, arg);
     return -1;
 }
 
