@@ -59,7 +59,7 @@ POSITIONS = {"ln1": "ln1", "ln2": "ln2", "lnf": "lnf"}
 FIELDS = ["job", "norm", "lr", "init_kind", "init", "init_pos", "init_pos_value", "opts", "seed", "steps",
           "best_val", "best_step", "final_val", "full_val", "final_train", "nonfinite", "diverged",
           "diverge_step", "spikes", "wall_s", "exit"]
-UNSTABLE = 1.1  # a loss above 1.1 x the best counts as unstable (SCIENCE.md's I and S)
+UNSTABLE = 1.1  # a loss above 1.1 x the best counts as unstable (the I and S metrics: README, docs/stability.md)
 
 
 def softplus(x):

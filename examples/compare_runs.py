@@ -1,0 +1,433 @@
+#!/usr/bin/env python3
+"""Compare training runs at a glance: figures and one self-contained HTML report.
+
+  examples/compare_runs.py RUN... [--out DIR] [--smooth N] [--label RUN=NAME ...]
+
+RUN is any mix of:
+  a --log file of ./train (.csv, or .jsonl / .json)
+  a sweep folder of examples/sweep.py (its logs/*.csv)
+  a checkpoint (.safetensors): its recorded options and final scalars join the tables
+Runs whose options (the .config file ./train writes beside a log) differ only in --seed form one
+setting, drawn as the mean over seeds with a band from the lowest to the highest seed. Runs are
+never dropped: a log without rows is listed as such in the report.
+
+Writes DIR (default compare/): one figure per quantity as PNG and SVG (training loss per step,
+smoothed with the raw values faint; validation loss over steps and over wall time; each instrument
+the logs carry: alpha, beta, shift, saturation, norm-input rms, grad norm, update ratio, embedding
+scale) and report.html: every figure inline as SVG, the results table (best and whole-split val
+loss, tokens/s, wall time, diverged at) and the runs' options, readable offline with no script.
+Python: the default python3 with matplotlib (python3 -m pip install matplotlib).
+"""
+import argparse
+import csv
+import glob
+import html
+import io
+import json
+import math
+import os
+import statistics
+import struct
+import sys
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+# Instrument families: a log column's name after "h{i}." or "ln_f." ends with one of these.
+INSTRUMENTS = [("alpha", "alpha (DyT, Derf: the scalar inside the squashing)"),
+               ("beta", "beta (DyISRU)"), ("shift", "shift (Derf)"),
+               ("sat", "saturation: fraction of outputs past 0.99 of their bound"),
+               ("in_rms", "rms of the norm's input"),
+               ("attn_entropy", "attention entropy"), ("attn_max_logit", "largest attention logit")]
+POSITIONS = ["ln_1", "ln_2", "ln_f"]
+
+
+# ---- reading runs ----------------------------------------------------------------------------------
+def read_log(path):
+    """The log's rows as dicts of floats (NaN where empty), plus the kind column as a string."""
+    rows = []
+    if path.endswith((".jsonl", ".json")):
+        with open(path) as f:
+            for line in f:
+                line = line.strip()
+                if line:
+                    rows.append(json.loads(line))
+    else:
+        with open(path, newline="") as f:
+            rows = list(csv.DictReader(f))
+    out = []
+    for r in rows:
+        d = {"kind": r.get("kind", "")}
+        for k, v in r.items():
+            if k != "kind":
+                try:
+                    d[k] = float(v) if v not in ("", None) else math.nan
+                except (TypeError, ValueError):
+                    d[k] = math.nan
+        out.append(d)
+    return out
+
+
+def read_config(path):
+    """The options ./train wrote beside a log (x.config for x.csv), or {}."""
+    cfg = {}
+    if os.path.exists(path):
+        for line in open(path):
+            line = line.split("#", 1)[0].strip()
+            if "=" in line:
+                k, v = (s.strip() for s in line.split("=", 1))
+                cfg[k] = v
+    return cfg
+
+
+def read_checkpoint(path):
+    """A checkpoint's metadata (its options) and its scalar tensors (alpha, beta, shift, emb_scale)."""
+    with open(path, "rb") as f:
+        n = struct.unpack("<Q", f.read(8))[0]
+        header = json.loads(f.read(n))
+        data = f.read()
+    meta = header.pop("__metadata__", {})
+    scalars = {}
+    for name, t in header.items():
+        if t.get("shape") in ([1], []) and name.endswith(("alpha", "beta", "shift", "emb_scale")):
+            lo, hi = t["data_offsets"]
+            fmt = {"F32": "<f", "F64": "<d"}.get(t["dtype"])
+            if fmt:
+                scalars[name] = struct.unpack(fmt, data[lo:hi])[0]
+    return meta, scalars
+
+
+class Run:
+    def __init__(self, name, path, rows=None, config=None, meta=None, scalars=None):
+        self.name, self.path = name, path
+        self.rows, self.config = rows or [], config or {}
+        self.meta, self.scalars = meta or {}, scalars or {}
+
+    def series(self, kind, column, x="step", keep_nan=False):
+        """(x, value) of the rows of this kind; rows without the value (an instrument logged every
+        --stats-every steps) are left out unless keep_nan (a non-finite loss is a divergence)."""
+        pts = [(r.get(x, math.nan), r.get(column, math.nan)) for r in self.rows if r["kind"] == kind]
+        return [p for p in pts if not math.isnan(p[0]) and (keep_nan or not math.isnan(p[1]))]
+
+    def columns(self):
+        cols = set()
+        for r in self.rows:
+            cols.update(k for k, v in r.items() if k != "kind" and not (isinstance(v, float) and math.isnan(v)))
+        return cols
+
+
+def load(paths, labels):
+    runs = []
+    for p in paths:
+        if os.path.isdir(p):
+            logs = sorted(glob.glob(os.path.join(p, "logs", "*.csv"))) or sorted(glob.glob(os.path.join(p, "*.csv")))
+            if not logs:
+                sys.exit(f"compare_runs: {p} is a folder without logs (a sweep folder has logs/*.csv)")
+            for q in logs:
+                if os.path.basename(q) != "results.csv":
+                    runs.append(log_run(q, labels))
+        elif p.endswith(".safetensors"):
+            meta, scalars = read_checkpoint(p)
+            runs.append(Run(labels.get(p, os.path.splitext(os.path.basename(p))[0]), p, meta=meta, scalars=scalars))
+        elif os.path.exists(p):
+            runs.append(log_run(p, labels))
+        else:
+            sys.exit(f"compare_runs: {p}: no such file or folder")
+    return runs
+
+
+def log_run(path, labels):
+    stem = os.path.splitext(path)[0]
+    return Run(labels.get(path, os.path.basename(stem)), path, rows=read_log(path), config=read_config(stem + ".config"))
+
+
+def unique_names(runs, labels):
+    """A file's name is its label unless two runs share it: then its folder too."""
+    names = [r.name for r in runs]
+    for r in runs:
+        if names.count(r.name) > 1 and r.path not in labels:
+            r.name = os.path.join(os.path.basename(os.path.dirname(os.path.abspath(r.path))), r.name)
+
+
+# ---- settings: runs that differ only in their seed -----------------------------------------------
+IGNORED = {"seed", "log", "save", "resume", "config", "threads", "dump-step", "quiet"}
+
+
+def settings(runs):
+    """Groups of log runs with equal options but the seed; each run without a .config alone."""
+    groups = {}
+    for r in runs:
+        if not r.rows:
+            continue
+        key = tuple(sorted((k, v) for k, v in r.config.items() if k not in IGNORED)) if r.config else ("run", r.path)
+        groups.setdefault(key, []).append(r)
+    out = []
+    for members in groups.values():
+        label = members[0].name if len(members) == 1 else f"{common_label(members)} ({len(members)} seeds)"
+        out.append((label, members))
+    return out
+
+
+def common_label(members):
+    names = [m.name for m in members]
+    prefix = os.path.commonprefix(names).rstrip("_-./ ")
+    return prefix or names[0]
+
+
+# ---- figures ---------------------------------------------------------------------------------------
+def ema(values, n):
+    if n <= 1:
+        return values
+    a, out, m = 2 / (n + 1), [], None
+    for v in values:
+        m = v if m is None or math.isnan(m) else (m if math.isnan(v) else a * v + (1 - a) * m)
+        out.append(m)
+    return out
+
+
+def mean_band(members, kind, column, x):
+    """Mean over seeds and min/max at the x values every member has."""
+    per = [dict(m.series(kind, column, x)) for m in members]
+    xs = sorted(set.intersection(*(set(p) for p in per))) if per else []
+    mean, lo, hi = [], [], []
+    for xv in xs:
+        vals = [p[xv] for p in per if not math.isnan(p[xv])]
+        mean.append(statistics.fmean(vals) if vals else math.nan)
+        lo.append(min(vals) if vals else math.nan)
+        hi.append(max(vals) if vals else math.nan)
+    return xs, mean, lo, hi
+
+
+class Figures:
+    def __init__(self, out):
+        self.out, self.made = out, []  # (name, title, svg text, lines with data)
+
+    def save(self, fig, name, title, lines):
+        fig.tight_layout()
+        fig.savefig(os.path.join(self.out, name + ".png"), dpi=110)
+        buf = io.StringIO()
+        fig.savefig(buf, format="svg")
+        plt.close(fig)
+        svg = buf.getvalue()
+        svg = svg[svg.index("<svg"):]  # inline: drop the XML prolog and doctype
+        with open(os.path.join(self.out, name + ".svg"), "w") as f:
+            f.write(buf.getvalue())
+        self.made.append((name, title, svg, lines))
+
+
+def plot_lines(ax, groups, kind, column, x, smooth=0, raw=False):
+    """One line per setting (mean over seeds, band min-max); returns how many lines have data."""
+    n = 0
+    for i, (label, members) in enumerate(groups):
+        if x == "elapsed_sec":  # wall times differ between seeds: a line per run, the setting's colour
+            for j, m in enumerate(members):
+                pts = m.series(kind, column, x)
+                if len(pts) >= 2:
+                    ax.plot(*zip(*pts), color=f"C{i % 10}", linewidth=1.4, marker=".",
+                            label=label if j == 0 else None)
+                    n += 1
+            continue
+        xs, mean, lo, hi = mean_band(members, kind, column, x)
+        if len(xs) < 2:
+            continue
+        color = f"C{i % 10}"
+        if raw:
+            ax.plot(xs, mean, color=color, alpha=0.2, linewidth=0.8)
+        ax.plot(xs, ema(mean, smooth) if smooth else mean, color=color, label=label, linewidth=1.6)
+        if len(members) > 1:
+            ax.fill_between(xs, ema(lo, smooth) if smooth else lo, ema(hi, smooth) if smooth else hi,
+                            color=color, alpha=0.15, linewidth=0)
+        n += 1
+    return n
+
+
+def loss_figures(figs, groups, smooth):
+    specs = [("train_loss", "Training loss per step (smoothed; raw faint)", "train", "loss", "step", smooth, True),
+             ("val_loss", "Validation loss (20-batch estimate) over steps", "eval_val", "loss", "step", 0, False),
+             ("val_loss_time", "Validation loss over wall time", "eval_val", "loss", "elapsed_sec", 0, False)]
+    for name, title, kind, column, x, sm, raw in specs:
+        fig, ax = plt.subplots(figsize=(8, 4.8))
+        n = plot_lines(ax, groups, kind, column, x, sm, raw)
+        ax.set_title(title)
+        ax.set_xlabel("seconds" if x == "elapsed_sec" else "step")
+        ax.set_ylabel("loss")
+        ax.grid(alpha=0.3)
+        if n:
+            ax.legend(fontsize=8)
+        figs.save(fig, name, title, n)
+
+
+def instrument_figures(figs, groups):
+    cols = set()
+    for _, members in groups:
+        for m in members:
+            cols |= m.columns()
+    for family, title in INSTRUMENTS:
+        present = [p for p in POSITIONS if any(c.endswith(f"{p}.{family}") for c in cols)]
+        if not present:
+            continue
+        fig, axes = plt.subplots(1, len(present), figsize=(4.2 * len(present), 3.8), squeeze=False)
+        total = 0
+        for ax, pos in zip(axes[0], present):
+            layer_cols = sorted(c for c in cols if c.endswith(f"{pos}.{family}"))
+            for i, (label, members) in enumerate(groups):
+                for j, c in enumerate(layer_cols):
+                    xs, mean, lo, hi = mean_band(members, "train", c, "step")
+                    if len(xs) < 2:
+                        continue
+                    layer = c.split(".")[0] if c.startswith("h") else "final"
+                    ax.plot(xs, mean, color=f"C{i % 10}", alpha=0.35 + 0.65 * (j + 1) / len(layer_cols),
+                            linewidth=1.2, label=f"{label}, {layer}" if len(layer_cols) <= 4 else None)
+                    total += 1
+            ax.set_title(pos)
+            ax.set_xlabel("step")
+            ax.grid(alpha=0.3)
+        axes[0][0].set_ylabel(family)
+        if total:
+            axes[0][-1].legend(fontsize=6)
+        fig.suptitle(title + " (a line per layer; darker: deeper)", fontsize=10)
+        figs.save(fig, "instrument_" + family, title, total)
+    for column, title in [("grad_norm", "Gradient norm (before clipping)"), ("emb_scale", "Embedding scale")]:
+        if column not in cols:
+            continue
+        fig, ax = plt.subplots(figsize=(8, 4))
+        n = plot_lines(ax, groups, "train", column, "step", smooth=20, raw=True)
+        ax.set_title(title)
+        ax.set_xlabel("step")
+        ax.grid(alpha=0.3)
+        if column == "grad_norm":
+            ax.set_yscale("log")
+        if n:
+            ax.legend(fontsize=8)
+        figs.save(fig, column, title, n)
+    ratio_cols = sorted(c for c in cols if c.startswith("update_ratio."))
+    if ratio_cols:
+        fig, ax = plt.subplots(figsize=(8, 4))
+        n = 0
+        for i, (label, members) in enumerate(groups):
+            for j, c in enumerate(ratio_cols):
+                xs, mean, _, _ = mean_band(members, "train", c, "step")
+                if len(xs) >= 2:
+                    ax.plot(xs, mean, color=f"C{i % 10}", alpha=0.3 + 0.7 * (j + 1) / len(ratio_cols), linewidth=1,
+                            label=label if j == len(ratio_cols) - 1 else None)
+                    n += 1
+        ax.set_yscale("log")
+        ax.set_title("Update ratio |dW| / |W| per group (embeddings, blocks, ln_f; darker: deeper)")
+        ax.set_xlabel("step")
+        ax.grid(alpha=0.3)
+        if n:
+            ax.legend(fontsize=8)
+        figs.save(fig, "update_ratio", "Update ratio per group", n)
+
+
+# ---- tables ----------------------------------------------------------------------------------------
+def run_summary(r):
+    """best val, whole val, tokens/s, wall time, diverged at (None: finished finite)."""
+    val = [v for _, v in r.series("eval_val", "loss") if not math.isnan(v)]
+    full = [v for _, v in r.series("eval_val_full", "loss") if not math.isnan(v)]
+    tps = [v for _, v in r.series("train", "tokens_per_sec") if not math.isnan(v) and v > 0]
+    wall = [v for _, v in r.series("train", "elapsed_sec")] + [v for _, v in r.series("eval_val", "elapsed_sec")]
+    bad = [s for s, v in r.series("train", "loss", keep_nan=True) if math.isnan(v) or math.isinf(v)]
+    return (min(val) if val else math.nan, full[-1] if full else math.nan,
+            statistics.median(tps) if tps else math.nan, max(wall) if wall else math.nan, bad[0] if bad else None)
+
+
+def fmt(v, digits=4):
+    return "-" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.{digits}f}"
+
+
+def results_table(groups, runs):
+    rows = []
+    for label, members in groups:
+        s = [run_summary(m) for m in members]
+
+        def agg(k, d=4):
+            vals = [x[k] for x in s if x[k] is not None and not math.isnan(x[k])]
+            if not vals:
+                return "-"
+            m = statistics.fmean(vals)
+            return f"{m:.{d}f}" + (f" ± {statistics.stdev(vals):.{d}f}" if len(vals) > 1 else "")
+
+        div = [str(int(x[4])) for x in s if x[4] is not None]
+        rows.append([label, str(len(members)), agg(0), agg(1), agg(2, 0), agg(3, 1), ", ".join(div) or "-"])
+    for r in runs:
+        if not r.rows and not r.meta:
+            rows.append([r.name, "0", "(no rows in the log)", "", "", "", ""])
+    return ["setting", "runs", "best val", "whole val", "tokens/s", "wall s", "diverged at step"], rows
+
+
+def options_table(runs):
+    """The options that differ between the runs (all of them when there is one run)."""
+    opts = [r.config or {k: str(v) for k, v in r.meta.items()} for r in runs]
+    keys = sorted({k for o in opts for k in o})
+    differing = [k for k in keys if len({o.get(k, "") for o in opts}) > 1] if len(runs) > 1 else keys
+    return ["run"] + differing, [[r.name] + [o.get(k, "") for k in differing] for r, o in zip(runs, opts)]
+
+
+def scalars_table(runs):
+    ck = [r for r in runs if r.scalars]
+    names = sorted({n for r in ck for n in r.scalars})
+    return ["checkpoint"] + names, [[r.name] + [fmt(r.scalars.get(n), 4) for n in names] for r in ck]
+
+
+def html_table(head, rows):
+    h = "".join(f"<th>{html.escape(c)}</th>" for c in head)
+    b = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in r) + "</tr>" for r in rows)
+    return f"<table><thead><tr>{h}</tr></thead><tbody>{b}</tbody></table>"
+
+
+def write_report(out, figs, runs, groups):
+    parts = ["<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>normlab: compared runs</title>",
+             "<style>body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}"
+             "table{border-collapse:collapse;margin:1em 0;font-size:13px}td,th{border:1px solid #ccc;padding:3px 7px}"
+             "th{background:#f3f3f3}figure{margin:1.5em 0}svg{max-width:100%;height:auto}"
+             "figcaption{font-size:13px;color:#555}</style></head><body>",
+             f"<h1>Compared runs</h1><p>{len(runs)} runs in {len(groups)} settings (runs that differ only in "
+             "their seed are one setting: a mean line, and a band from the lowest to the highest seed).</p>",
+             "<h2>Results</h2>", html_table(*results_table(groups, runs))]
+    for name, title, svg, lines in figs.made:
+        parts.append(f"<figure id='{name}' data-lines='{lines}'>{svg}<figcaption>{html.escape(title)}"
+                     f" ({lines} line{'s' if lines != 1 else ''} with data)</figcaption></figure>")
+    sc = scalars_table(runs)
+    if sc[1]:
+        parts += ["<h2>Scalars in the checkpoints</h2>", html_table(*sc)]
+    parts += ["<h2>Options</h2><p>The options that differ between the runs (from each log's .config file, or a "
+              "checkpoint's metadata).</p>", html_table(*options_table(runs)),
+              "<h2>Files</h2><ul>" + "".join(f"<li>{html.escape(r.name)}: {html.escape(r.path)}</li>" for r in runs) +
+              "</ul><p id='end'>normlab examples/compare_runs.py</p></body></html>"]
+    path = os.path.join(out, "report.html")
+    with open(path, "w") as f:
+        f.write("\n".join(parts))
+    return path
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("runs", nargs="+", help="log files, sweep folders, checkpoints")
+    p.add_argument("--out", default="compare", help="folder for the figures and report.html (default compare/)")
+    p.add_argument("--smooth", type=int, default=20, help="EMA span of the training-loss curve (default 20 steps)")
+    p.add_argument("--label", action="append", default=[], metavar="RUN=NAME", help="a run's name in the figures")
+    a = p.parse_args()
+    labels = dict(x.split("=", 1) for x in a.label)
+    runs = load(a.runs, labels)
+    unique_names(runs, labels)
+    os.makedirs(a.out, exist_ok=True)
+    groups = settings(runs)
+    empty = [r for r in runs if not r.rows and not r.meta]
+    for r in empty:
+        print(f"compare_runs: {r.path} has no rows (listed in the report)", file=sys.stderr)
+    figs = Figures(a.out)
+    loss_figures(figs, groups, a.smooth)
+    instrument_figures(figs, groups)
+    path = write_report(a.out, figs, runs, groups)
+    head, rows = results_table(groups, runs)
+    width = [max(len(str(x)) for x in col) for col in zip(head, *rows)]
+    for r in [head] + rows:
+        print("  ".join(str(c).ljust(w) for c, w in zip(r, width)))
+    print(f"\n{len(figs.made)} figures (PNG and SVG) and {path}")
+
+
+if __name__ == "__main__":
+    main()
