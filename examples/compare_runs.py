@@ -26,6 +26,7 @@ import io
 import json
 import math
 import os
+import re
 import statistics
 import struct
 import sys
@@ -156,12 +157,14 @@ IGNORED = {"seed", "log", "save", "resume", "config", "threads", "dump-step", "q
 
 
 def settings(runs):
-    """Groups of log runs with equal options but the seed; each run without a .config alone."""
+    """Groups of log runs with equal options but the seed. A log without a .config (older runs)
+    groups by its file name without a seed suffix (sweep.py names its runs ..._s1, ..._s2)."""
     groups = {}
     for r in runs:
         if not r.rows:
             continue
-        key = tuple(sorted((k, v) for k, v in r.config.items() if k not in IGNORED)) if r.config else ("run", r.path)
+        unseeded = os.path.join(os.path.dirname(r.path), re.sub(r"[_-]s\d+$", "", r.name))
+        key = tuple(sorted((k, v) for k, v in r.config.items() if k not in IGNORED)) if r.config else ("name", unseeded)
         groups.setdefault(key, []).append(r)
     out = []
     for members in groups.values():
@@ -171,12 +174,25 @@ def settings(runs):
 
 
 def common_label(members):
-    names = [m.name for m in members]
+    names = [re.sub(r"[_-]s\d+$", "", m.name) for m in members]
     prefix = os.path.commonprefix(names).rstrip("_-./ ")
     return prefix or names[0]
 
 
 # ---- figures ---------------------------------------------------------------------------------------
+N_GROUPS = 1  # settings in this comparison (set in main): more than 10 take colours from tab20
+
+
+def color(i):
+    return plt.get_cmap("tab20")(i % 20) if N_GROUPS > 10 else f"C{i % 10}"
+
+
+def legend(ax, n, size=8):
+    """Inside the axes for a few lines; beside them, outside, for many."""
+    if n > 6:
+        ax.legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.01, 1), borderaxespad=0)
+    elif n:
+        ax.legend(fontsize=size)
 def ema(values, n):
     if n <= 1:
         return values
@@ -206,9 +222,9 @@ class Figures:
 
     def save(self, fig, name, title, lines):
         fig.tight_layout()
-        fig.savefig(os.path.join(self.out, name + ".png"), dpi=110)
+        fig.savefig(os.path.join(self.out, name + ".png"), dpi=110, bbox_inches="tight")
         buf = io.StringIO()
-        fig.savefig(buf, format="svg")
+        fig.savefig(buf, format="svg", bbox_inches="tight")
         plt.close(fig)
         svg = buf.getvalue()
         svg = svg[svg.index("<svg"):]  # inline: drop the XML prolog and doctype
@@ -225,20 +241,20 @@ def plot_lines(ax, groups, kind, column, x, smooth=0, raw=False):
             for j, m in enumerate(members):
                 pts = m.series(kind, column, x)
                 if len(pts) >= 2:
-                    ax.plot(*zip(*pts), color=f"C{i % 10}", linewidth=1.4, marker=".",
+                    ax.plot(*zip(*pts), color=color(i), linewidth=1.4, marker=".",
                             label=label if j == 0 else None)
                     n += 1
             continue
         xs, mean, lo, hi = mean_band(members, kind, column, x)
         if len(xs) < 2:
             continue
-        color = f"C{i % 10}"
+        c = color(i)
         if raw:
-            ax.plot(xs, mean, color=color, alpha=0.2, linewidth=0.8)
-        ax.plot(xs, ema(mean, smooth) if smooth else mean, color=color, label=label, linewidth=1.6)
+            ax.plot(xs, mean, color=c, alpha=0.2, linewidth=0.8)
+        ax.plot(xs, ema(mean, smooth) if smooth else mean, color=c, label=label, linewidth=1.6)
         if len(members) > 1:
             ax.fill_between(xs, ema(lo, smooth) if smooth else lo, ema(hi, smooth) if smooth else hi,
-                            color=color, alpha=0.15, linewidth=0)
+                            color=c, alpha=0.15, linewidth=0)
         n += 1
     return n
 
@@ -248,14 +264,13 @@ def loss_figures(figs, groups, smooth):
              ("val_loss", "Validation loss (20-batch estimate) over steps", "eval_val", "loss", "step", 0, False),
              ("val_loss_time", "Validation loss over wall time", "eval_val", "loss", "elapsed_sec", 0, False)]
     for name, title, kind, column, x, sm, raw in specs:
-        fig, ax = plt.subplots(figsize=(8, 4.8))
+        fig, ax = plt.subplots(figsize=(8 if len(groups) <= 6 else 12, 4.8))
         n = plot_lines(ax, groups, kind, column, x, sm, raw)
         ax.set_title(title)
         ax.set_xlabel("seconds" if x == "elapsed_sec" else "step")
         ax.set_ylabel("loss")
         ax.grid(alpha=0.3)
-        if n:
-            ax.legend(fontsize=8)
+        legend(ax, n)
         figs.save(fig, name, title, n)
 
 
@@ -277,16 +292,22 @@ def instrument_figures(figs, groups):
                     xs, mean, lo, hi = mean_band(members, "train", c, "step")
                     if len(xs) < 2:
                         continue
-                    layer = c.split(".")[0] if c.startswith("h") else "final"
-                    ax.plot(xs, mean, color=f"C{i % 10}", alpha=0.35 + 0.65 * (j + 1) / len(layer_cols),
-                            linewidth=1.2, label=f"{label}, {layer}" if len(layer_cols) <= 4 else None)
+                    ax.plot(xs, mean, color=color(i), alpha=0.35 + 0.65 * (j + 1) / len(layer_cols),
+                            linewidth=1.2, label=label if j == len(layer_cols) - 1 else None)
                     total += 1
             ax.set_title(pos)
             ax.set_xlabel("step")
             ax.grid(alpha=0.3)
         axes[0][0].set_ylabel(family)
-        if total:
-            axes[0][-1].legend(fontsize=6)
+        handles, names = {}, []
+        for ax in axes[0]:  # one legend entry per setting, below the panels
+            for h, l in zip(*ax.get_legend_handles_labels()):
+                if l not in handles:
+                    handles[l] = h
+                    names.append(l)
+        if handles:
+            fig.legend([handles[l] for l in names], names, loc="upper center", bbox_to_anchor=(0.5, 0.0),
+                       ncol=2 if len(names) > 4 else len(names), fontsize=7)
         fig.suptitle(title + " (a line per layer; darker: deeper)", fontsize=10)
         figs.save(fig, "instrument_" + family, title, total)
     for column, title in [("grad_norm", "Gradient norm (before clipping)"), ("emb_scale", "Embedding scale")]:
@@ -299,8 +320,7 @@ def instrument_figures(figs, groups):
         ax.grid(alpha=0.3)
         if column == "grad_norm":
             ax.set_yscale("log")
-        if n:
-            ax.legend(fontsize=8)
+        legend(ax, n)
         figs.save(fig, column, title, n)
     ratio_cols = sorted(c for c in cols if c.startswith("update_ratio."))
     if ratio_cols:
@@ -310,15 +330,14 @@ def instrument_figures(figs, groups):
             for j, c in enumerate(ratio_cols):
                 xs, mean, _, _ = mean_band(members, "train", c, "step")
                 if len(xs) >= 2:
-                    ax.plot(xs, mean, color=f"C{i % 10}", alpha=0.3 + 0.7 * (j + 1) / len(ratio_cols), linewidth=1,
+                    ax.plot(xs, mean, color=color(i), alpha=0.3 + 0.7 * (j + 1) / len(ratio_cols), linewidth=1,
                             label=label if j == len(ratio_cols) - 1 else None)
                     n += 1
         ax.set_yscale("log")
         ax.set_title("Update ratio |dW| / |W| per group (embeddings, blocks, ln_f; darker: deeper)")
         ax.set_xlabel("step")
         ax.grid(alpha=0.3)
-        if n:
-            ax.legend(fontsize=8)
+        legend(ax, len(groups))
         figs.save(fig, "update_ratio", "Update ratio per group", n)
 
 
@@ -415,6 +434,8 @@ def main():
     unique_names(runs, labels)
     os.makedirs(a.out, exist_ok=True)
     groups = settings(runs)
+    global N_GROUPS
+    N_GROUPS = len(groups)
     empty = [r for r in runs if not r.rows and not r.meta]
     for r in empty:
         print(f"compare_runs: {r.path} has no rows (listed in the report)", file=sys.stderr)

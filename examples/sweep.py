@@ -3,7 +3,8 @@
 
   sweep.py run OUT [grid options] [-- train options]   run the grid's jobs into OUT (resumable)
   sweep.py summary OUT                                  tables per norm from OUT/results.csv
-  sweep.py plots OUT [--to DIR]                         gnuplot PNG and SVG from the results and logs
+  sweep.py plots OUT [--to DIR]                         gnuplot PNG and SVG from the results and logs, and
+                                                        every run in DIR/report (examples/compare_runs.py)
   sweep.py table OUT                                    every configuration: mean and spread over seeds
 
 The grid is norms x learning rates x initial values x seeds. Initial values (the surrogates only):
@@ -576,6 +577,16 @@ def cmd_plots(a):
             gnuplot(script + "unset multiplot", "init_grid", to, size=f"900,{420 * rows_}")
             made.append("init_grid")
     print(f"sweep: wrote {', '.join(m + '.png/.svg' for m in made)} in {to}")
+    # The figures above show one setting per norm (base lr, reference init, first seed; the lr sweep
+    # at the reference init). Every run, nothing left out: examples/compare_runs.py on the folder.
+    shown = {n: reference_init(rows, n) for n in norms}
+    print("sweep: val_curves, alpha and saturation show per norm lr %g, init %s, first seed; %d runs in all: "
+          "see %s" % (a.base_lr, ", ".join(f"{n} {v}" for n, v in shown.items()), len(rows),
+                      os.path.join(to, "report", "report.html")))
+    p = subprocess.run([sys.executable, os.path.join(os.path.dirname(os.path.abspath(__file__)), "compare_runs.py"),
+                        a.out, "--out", os.path.join(to, "report")], capture_output=True, text=True)
+    if p.returncode:
+        sys.exit(f"sweep: error: compare_runs.py failed:\n{p.stderr}")
     return 0
 
 

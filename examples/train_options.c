@@ -378,7 +378,7 @@ int options_write_config(const TrainOptions *o, const char *path) {
 
 int options_parse(TrainOptions *o, int argc, char **argv) {
     defaults(o);
-    for (int i = 1; i < argc; i++) { // --config first: the command line's own options win over it
+    for (int i = 1; i < argc && argv[i]; i++) { // --config first: the command line's own options win
         const char *path = !strncmp(argv[i], "--config=", 9) ? argv[i] + 9
                            : !strcmp(argv[i], "--config") && i + 1 < argc ? argv[i + 1] : NULL;
         int rc = path ? config_read(o, path) : 0;

@@ -56,5 +56,5 @@ void cross_entropy_op_backward(TapeNode *n) {
     CrossEntropyCtx *ctx = n->ctx;
     size_t rows = shape_rows(x->shape);
     cross_entropy_backward(x->grad, ctx->probs, ctx->targets, rows, shape_last(x->shape),
-                           n->out->grad[0] / (nl_real)rows, grad_take_fresh(x)); // fresh: tape.h
+                           n->out->grad[0] / (nl_real)rows);
 }

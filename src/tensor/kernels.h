@@ -136,4 +136,4 @@ double cross_entropy_forward(nl_real *probs, const nl_real *logits, const int32_
                              int C);
 // dlogits += scale * (probs - onehot(target)), with scale = dloss / rows for a mean.
 void cross_entropy_backward(nl_real *dlogits, const nl_real *probs, const int32_t *targets, size_t rows,
-                            int C, nl_real scale, bool write); // write: = (a fresh grad), not +=
+                            int C, nl_real scale);

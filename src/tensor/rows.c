@@ -88,17 +88,13 @@ double cross_entropy_forward(nl_real *probs, const nl_real *logits, const int32_
 }
 // dloss_r/dx_j = p_j - [j == target]
 void cross_entropy_backward(nl_real *dlogits, const nl_real *probs, const int32_t *targets, size_t rows,
-                            int C, nl_real scale, bool write) {
+                            int C, nl_real scale) {
 #pragma omp parallel for schedule(static) if (rows * (size_t)C > 65536)
     for (size_t r = 0; r < rows; r++) {
         nl_real *dr = dlogits + r * C;
         const nl_real *pr = probs + r * C;
-        if (write)
 #pragma omp simd
-            for (int j = 0; j < C; j++) dr[j] = scale * pr[j];
-        else
-#pragma omp simd
-            for (int j = 0; j < C; j++) dr[j] += scale * pr[j];
+        for (int j = 0; j < C; j++) dr[j] += scale * pr[j];
         dr[targets[r]] -= scale;
     }
 }
