@@ -11,7 +11,7 @@ out=${1:-$root/runs/study}
 . "$root/scripts/deps.sh"
 deps_ensure
 build_dir build
-deps_tool gnuplot gnuplot-nox
+python3 -c "import matplotlib" 2>/dev/null || python3 -m pip install -q matplotlib # sweep.py plots
 data=$root/data/tinyshakespeare.txt.gz
 [ -f "$data" ] || "$root/data/fetch.sh"
 mkdir -p "$out"

@@ -3,7 +3,7 @@
 
   sweep.py run OUT [grid options] [-- train options]   run the grid's jobs into OUT (resumable)
   sweep.py summary OUT                                  tables per norm from OUT/results.csv
-  sweep.py plots OUT [--to DIR]                         gnuplot PNG and SVG from the results and logs, and
+  sweep.py plots OUT [--to DIR]                         PNG and SVG from the results and logs (matplotlib), and
                                                         every run in DIR/report (examples/compare_runs.py)
   sweep.py table OUT                                    every configuration: mean and spread over seeds
 
@@ -446,73 +446,65 @@ def cmd_summary(a):
 
 
 # ---- plots ----------------------------------------------------------------------------------------
-def gnuplot(script, name, to, size="900,560"):
-    """Renders script (which plots to the current output) as name.png and name.svg in to."""
-    for term, ext in ((f"pngcairo size {size} font ',10'", "png"), (f"svg size {size} font 'sans,10'", "svg")):
-        full = f"set terminal {term} noenhanced\nset output '{os.path.join(to, name + '.' + ext)}'\n{script}\nunset output\n"
-        p = subprocess.run(["gnuplot"], input=full, text=True, capture_output=True)
-        if p.returncode:
-            sys.exit(f"sweep: error: gnuplot failed on {name}:\n{p.stderr}")
-
-
-def write_dat(path, blocks):
-    """Blocks of rows, separated by two blank lines (gnuplot's index)."""
-    with open(path, "w") as f:
-        for rows in blocks:
-            for row in rows:
-                f.write(" ".join(str(x) for x in row) + "\n")
-            f.write("\n\n")
-
-
+# matplotlib, through examples/compare_runs.py's figure code (the same colours, legends, PNG + SVG).
 def cmd_plots(a):
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import compare_runs as cr  # noqa: E402 (needs matplotlib: python3 -m pip install matplotlib)
+    plt = cr.plt
     rows = load_results(a.out)
     to = a.to or os.path.join(a.out, "plots")
     os.makedirs(to, exist_ok=True)
-    dat = lambda n: os.path.join(to, n + ".dat")
+    figs = cr.Figures(to)
     norms = [n for n in NORMS if any(r["norm"] == n for r in rows)]
-    made = []
+    cr.N_GROUPS = len(norms)
 
-    # 1. validation loss over steps and over wall time, one run per norm: base lr, reference init, first seed
-    curves = []
-    for norm in norms:
-        init = reference_init(rows, norm)
-        rs = sorted([r for r in rows if r["norm"] == norm and r["lr"] == a.base_lr and at_reference(r, init)],
-                    key=lambda r: r["seed"])
-        if rs:
-            log = read_log(os.path.join(a.out, "logs", rs[0]["job"] + ".csv"))
-            curves.append((norm, [(int(r["step"]), r["elapsed_sec"], r["loss"]) for r in log if r["kind"] == "eval_val"]))
-    if curves:
-        write_dat(dat("val_curves"), [c[1] for c in curves])
-        plots = ", ".join(f"'{dat('val_curves')}' index {i} using {{x}}:3 with linespoints title '{n}'"
-                          for i, (n, _) in enumerate(curves))
-        gnuplot("set title 'Validation loss (20-batch estimate), lr %g, reference init'\nset xlabel 'step'\n"
-                "set ylabel 'val loss'\nset grid\nplot %s" % (a.base_lr, plots.replace("{x}", "1")), "val_curves", to)
-        gnuplot("set title 'Validation loss over wall time, lr %g'\nset xlabel 'seconds'\nset ylabel 'val loss'\n"
-                "set grid\nplot %s" % (a.base_lr, plots.replace("{x}", "2")), "val_curves_time", to)
-        made += ["val_curves", "val_curves_time"]
+    # 1. validation loss over steps and over wall time: base lr, reference init, every seed (a line each)
+    for name, x, xlabel in (("val_curves", "step", "step"), ("val_curves_time", "elapsed_sec", "seconds")):
+        fig, ax = plt.subplots(figsize=(9, 5))
+        n = 0
+        for i, norm in enumerate(norms):
+            init = reference_init(rows, norm)
+            rs = sorted([r for r in rows if r["norm"] == norm and r["lr"] == a.base_lr and at_reference(r, init)],
+                        key=lambda r: r["seed"])
+            for j, r in enumerate(rs):
+                log = read_log(os.path.join(a.out, "logs", r["job"] + ".csv"))
+                pts = [(float(q[x]), q["loss"]) for q in log if q["kind"] == "eval_val" and q.get(x) is not None]
+                if len(pts) >= 2:
+                    ax.plot(*zip(*pts), color=cr.color(i), marker=".", linewidth=1.2,
+                            label=f"{norm} ({' '.join(str(x) for x in init if x) or 'default'}, {len(rs)} seeds)"
+                            if j == 0 else None)
+                    n += 1
+        ax.set_title(f"Validation loss (20-batch estimate), lr {a.base_lr:g}, each norm's reference init, every seed")
+        ax.set_xlabel(xlabel), ax.set_ylabel("val loss"), ax.grid(alpha=0.3)
+        cr.legend(ax, len(norms))
+        figs.save(fig, name, ax.get_title(), n)
 
-    # 2. the stability frontier: best val vs learning rate (mean and range over seeds); diverged at the top
+    # 2. the stability frontier: best val vs learning rate (mean, min-max over seeds); diverged at the top
     s = summarize(rows, a.base_lr, a.metric)
-    blocks, names = [], []
     cap = max((r["best_val"] for r in rows if math.isfinite(r["best_val"])), default=5) + 0.2
-    for norm in norms:
+    fig, ax = plt.subplots(figsize=(9, 5))
+    n = 0
+    for i, norm in enumerate(norms):
         pts = []
-        for lr, (m, sd, d, n) in s[norm].get("per_lr", {}).items():
+        for lr in sorted(s[norm].get("per_lr", {})):
             vals = [min(loss_of(r, a.metric), cap) for r in rows if r["norm"] == norm and r["lr"] == lr and
                     at_reference(r, s[norm]["init"])]
-            pts.append((lr, mean(vals), min(vals), max(vals)))
+            if vals:
+                pts.append((lr, mean(vals), min(vals), max(vals)))
         if pts:
-            blocks.append(sorted(pts)), names.append(norm)
-    if blocks:
-        write_dat(dat("lr_sweep"), blocks)
-        plots = ", ".join(f"'{dat('lr_sweep')}' index {i} using 1:2:3:4 with yerrorlines title '{n}'" for i, n in enumerate(names))
-        gnuplot(f"set title 'Best val loss vs learning rate (mean, min-max over seeds; {cap:.2f} = diverged)'\n"
-                "set logscale x\nset xlabel 'peak learning rate'\nset ylabel 'best val loss'\nset grid\n"
-                f"set yrange [:{cap + 0.05}]\nplot {plots}", "lr_sweep", to)
-        made.append("lr_sweep")
+            lrs, m, lo, hi = zip(*pts)
+            ax.errorbar(lrs, m, yerr=[[x - y for x, y in zip(m, lo)], [y - x for x, y in zip(m, hi)]], marker="o",
+                        capsize=3, color=cr.color(i), label=norm)
+            n += 1
+    ax.axhline(cap, color="grey", linestyle=":", linewidth=1)
+    ax.set_xscale("log"), ax.grid(alpha=0.3)
+    ax.set_title(f"Best val loss vs learning rate (mean, min-max over seeds; {cap:.2f} = diverged)")
+    ax.set_xlabel("peak learning rate"), ax.set_ylabel("best val loss")
+    cr.legend(ax, n)
+    figs.save(fig, "lr_sweep", ax.get_title(), n)
 
     # 3 and 4. what alpha does inside, and how much of DyT saturates: base lr, reference init, first seed
-    for norm in [n for n in norms if SURROGATES.get(n)]:
+    for i, norm in enumerate(n for n in norms if SURROGATES.get(n)):
         init = reference_init(rows, norm)
         rs = sorted([r for r in rows if r["norm"] == norm and r["lr"] == a.base_lr and r["init_kind"] == "alpha0"
                      and at_reference(r, init)], key=lambda r: r["seed"])
@@ -524,65 +516,68 @@ def cmd_plots(a):
             continue
         scalar = SURROGATES[norm]
         positions = [k[: -len(".in_std")] for k in log[0] if k.endswith(".in_std")]
-        blocks = [[(int(r["step"]), r[f"{p}.{scalar}"], 1 / r[f"{p}.in_std"] if r[f"{p}.in_std"] else math.nan,
-                    r[f"{p}.sat" if scalar == "alpha" else f"{p}.slope"]) for r in log] for p in positions]
-        write_dat(dat(f"inside_{norm}"), blocks)
-        # the scalar (or DyISRU's slope 1/sqrt(beta)) against 1/std(x), at the first and last ln_1 and at ln_f
-        col, what, name = (2, "alpha", "alpha_vs_std") if scalar == "alpha" else (4, "1/sqrt(beta)", "slope_vs_std")
-        shown = [(i, p) for i, p in enumerate(positions) if p in ("h0.ln_1", f"h{len(positions) // 2 - 1}.ln_1", "ln_f")]
-        plots = ", ".join(f"'{dat('inside_' + norm)}' index {i} using 1:{col} with lines lw 2 lc {c + 1} title '{p} {what}', "
-                          f"'' index {i} using 1:3 with lines dt 2 lc {c + 1} title '{p} 1/std(x)'"
-                          for c, (i, p) in enumerate(shown))
-        gnuplot(f"set title '{norm}: {what} over training against 1/std of the norm input (lr {a.base_lr:g}, alpha0 {init})'\n"
-                "set logscale y\nset xlabel 'step'\nset grid\nset key outside right\n"
-                f"plot {plots}", f"{name}_{norm}", to)
-        made.append(f"{name}_{norm}")
+        what, name = ("alpha", "alpha_vs_std") if scalar == "alpha" else ("1/sqrt(beta)", "slope_vs_std")
+        shown = [p for p in positions if p in ("h0.ln_1", f"h{len(positions) // 2 - 1}.ln_1", "ln_f")]
+        fig, ax = plt.subplots(figsize=(9, 5))
+        steps = [int(r["step"]) for r in log]
+        for c, p in enumerate(shown):
+            ys = [r[f"{p}.{scalar}"] if scalar == "alpha" else r[f"{p}.slope"] for r in log]
+            inv = [1 / r[f"{p}.in_std"] if r[f"{p}.in_std"] else math.nan for r in log]
+            ax.plot(steps, ys, color=f"C{c}", linewidth=2, label=f"{p} {what}")
+            ax.plot(steps, inv, color=f"C{c}", linestyle="--", label=f"{p} 1/std(x)")
+        ax.set_yscale("log"), ax.grid(alpha=0.3), ax.set_xlabel("step")
+        ax.set_title(f"{norm}: {what} against 1/std of its input (lr {a.base_lr:g}, "
+                     f"{' '.join(str(x) for x in init if x)}, seed {rs[0]['seed']})", fontsize=10)
+        cr.legend(ax, 2 * len(shown))
+        figs.save(fig, f"{name}_{norm}", ax.get_title(), 2 * len(shown))
         if scalar == "alpha":
-            plots = ", ".join(f"'{dat('inside_' + norm)}' index {i} using 1:4 with lines title '{p}'" for i, p in enumerate(positions))
-            gnuplot(f"set title '{norm}: fraction of outputs with |tanh(alpha x)| > 0.99'\nset xlabel 'step'\n"
-                    "set ylabel 'saturated fraction'\nset grid\nset key outside right\n"
-                    f"plot {plots}", f"saturation_{norm}", to)
-            made.append(f"saturation_{norm}")
+            fig, ax = plt.subplots(figsize=(9, 5))
+            for c, p in enumerate(positions):
+                ax.plot(steps, [r[f"{p}.sat"] for r in log], label=p, linewidth=1.2)
+            ax.set_title(f"{norm}: fraction of outputs with |tanh(alpha x)| > 0.99")
+            ax.set_xlabel("step"), ax.set_ylabel("saturated fraction"), ax.grid(alpha=0.3)
+            cr.legend(ax, len(positions))
+            figs.save(fig, f"saturation_{norm}", ax.get_title(), len(positions))
 
     # 5. the init grid as a heat map: base value x the separate position's value, per norm
     two_d = [r for r in rows if r["lr"] == a.base_lr and r["init_kind"] == "alpha0"]
     pos = next((r["init_pos"] for r in two_d if r["init_pos"]), None)
-    if pos:
-        maps = []
-        for norm in norms:
-            mine = [r for r in two_d if r["norm"] == norm]
-            if not any(r["init_pos"] for r in mine):
-                continue
-            cells = {}
-            for r in mine:
-                y = float(r["init_pos_value"]) if r["init_pos"] else float(r["init"])
-                cells.setdefault((float(r["init"]), y), []).append(loss_of(r, a.metric))
-            xs, ys = sorted({k[0] for k in cells}), sorted({k[1] for k in cells})
-            if len(xs) > 1 and len(ys) > 1:
-                maps.append((norm, xs, ys, cells))
-        if maps:
-            script = "set palette defined (0 '#4575b4', 1 '#ffffbf', 2 '#d73027')\n"
-            rows_, cols = (len(maps) + 1) // 2, min(len(maps), 2)
-            script += f"set multiplot layout {rows_},{cols} title 'Best val loss over the init grid (lr {a.base_lr:g}): x every position, y {pos} alone'\n"
-            for norm, xs, ys, cells in maps:
-                path = dat(f"grid_{norm}")
-                with open(path, "w") as f:
-                    for j, y in enumerate(ys):
-                        f.write(" ".join(f4(mean(cells.get((x, y), [math.nan]))).replace("diverged", "NaN").replace("-", "NaN")
-                                         for x in xs) + "\n")
-                script += (f"set title '{norm}'\nunset key\nset xlabel 'alpha0 (all)'\nset ylabel 'alpha0 at {pos}'\n"
-                           f"set xtics ({', '.join(repr(fmt(x)) + ' ' + str(i) for i, x in enumerate(xs))})\n"
-                           f"set ytics ({', '.join(repr(fmt(y)) + ' ' + str(j) for j, y in enumerate(ys))})\n"
-                           f"plot '{path}' matrix with image, '' matrix using 1:2:($3 == $3 ? sprintf('%.2f', $3) : '') with labels\n")
-            gnuplot(script + "unset multiplot", "init_grid", to, size=f"900,{420 * rows_}")
-            made.append("init_grid")
-    print(f"sweep: wrote {', '.join(m + '.png/.svg' for m in made)} in {to}")
-    # The figures above show one setting per norm (base lr, reference init, first seed; the lr sweep
-    # at the reference init). Every run, nothing left out: examples/compare_runs.py on the folder.
-    shown = {n: reference_init(rows, n) for n in norms}
-    print("sweep: val_curves, alpha and saturation show per norm lr %g, init %s, first seed; %d runs in all: "
-          "see %s" % (a.base_lr, ", ".join(f"{n} {v}" for n, v in shown.items()), len(rows),
-                      os.path.join(to, "report", "report.html")))
+    maps = []
+    for norm in norms if pos else []:
+        mine = [r for r in two_d if r["norm"] == norm]
+        if not any(r["init_pos"] for r in mine):
+            continue
+        cells = {}
+        for r in mine:
+            y = float(r["init_pos_value"]) if r["init_pos"] else float(r["init"])
+            cells.setdefault((float(r["init"]), y), []).append(loss_of(r, a.metric))
+        xs, ys = sorted({k[0] for k in cells}), sorted({k[1] for k in cells})
+        if len(xs) > 1 and len(ys) > 1:
+            maps.append((norm, xs, ys, cells))
+    if maps:
+        cols, rows_ = min(len(maps), 2), (len(maps) + 1) // 2
+        fig, axes = plt.subplots(rows_, cols, figsize=(5 * cols, 4.2 * rows_), squeeze=False)
+        for k, (norm, xs, ys, cells) in enumerate(maps):
+            ax = axes[k // cols][k % cols]
+            grid = [[mean(cells.get((x, y), [math.nan])) for x in xs] for y in ys]
+            shown = [[v if math.isfinite(v) else math.nan for v in row] for row in grid]
+            ax.imshow(shown, origin="lower", cmap="RdYlBu_r", aspect="auto")
+            for yi, row in enumerate(grid):
+                for xi, v in enumerate(row):
+                    ax.text(xi, yi, "div" if v == math.inf else ("" if math.isnan(v) else f"{v:.2f}"),
+                            ha="center", va="center", fontsize=7)
+            ax.set_xticks(range(len(xs)), [fmt(x) for x in xs]), ax.set_yticks(range(len(ys)), [fmt(y) for y in ys])
+            ax.set_title(norm), ax.set_xlabel("alpha0 (all)"), ax.set_ylabel(f"alpha0 at {pos}")
+        for k in range(len(maps), rows_ * cols):
+            axes[k // cols][k % cols].axis("off")
+        fig.suptitle(f"Best val loss over the init grid (lr {a.base_lr:g}): x every position, y {pos} alone")
+        figs.save(fig, "init_grid", "init grid", len(maps))
+    print(f"sweep: wrote {', '.join(m[0] + '.png/.svg' for m in figs.made)} in {to}")
+    # The figures above show each norm's reference init (and the base lr); every run, nothing left
+    # out, is in the comparison report of examples/compare_runs.py on the whole folder.
+    print("sweep: val_curves, alpha and saturation show each norm at lr %g and its reference init (%s); %d runs "
+          "in all: see %s" % (a.base_lr, ", ".join(f"{n} {' '.join(str(x) for x in reference_init(rows, n) if x) or 'default'}" for n in norms), len(rows),
+                              os.path.join(to, "report", "report.html")))
     p = subprocess.run([sys.executable, os.path.join(os.path.dirname(os.path.abspath(__file__)), "compare_runs.py"),
                         a.out, "--out", os.path.join(to, "report")], capture_output=True, text=True)
     if p.returncode:
