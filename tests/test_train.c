@@ -486,6 +486,29 @@ static void test_rough_edges_answered(void **state) {
     if (!strstr(out, "run:      4 steps")) fail_msg("the command line does not win over --config:\n%s", out);
 }
 
+// Off a terminal, progress comes at least every 10 s, even when eval_interval / 5 steps take longer;
+// and the ETA counts the evaluations to come (here they are nearly all of the run's time).
+static void test_progress_and_eta(void **state) {
+    (void)state;
+    static char out[16384];
+    const char *no_quiet = "--n-layer 1 --n-head 2 --n-embd 16 --block-size 16 --batch-size 4 --warmup 0 --threads 1 --sample 0";
+    char args[1024];
+    snprintf(args, sizeof args, "%s --steps 100000000 --eval-interval 50000000 --eval-iters 2 tiny.txt", no_quiet);
+    int status = run_and_signal(args, "sleep 11.5; kill -INT $p", out, sizeof out);
+    if (status != 130 || !strstr(out, "step ") || !strstr(out, " tok/s "))
+        fail_msg("no progress line within 11.5 s (every 10 million steps by the step rule): exit %d:\n%s", status, out);
+    // 20 steps; 5 evaluations of 2 x 4000 batches each: ~all of the time is evaluation
+    snprintf(args, sizeof args, "%s --steps 20 --eval-interval 5 --eval-iters 4000 tiny.txt", no_quiet);
+    assert_int_equal(run(args, out, sizeof out), 0);
+    const char *line = strstr(out, "step  1/20"); // off a terminal every step here (eval_interval / 5 = 1)
+    assert_non_null(line);
+    int em, es, am, as;
+    assert_int_equal(sscanf(strstr(line, "tok/s") + 6, "%d:%d elapsed  ETA %d:%d", &em, &es, &am, &as), 4);
+    double total = atof(strstr(out, "wall time ") + strlen("wall time "));
+    double predicted = em * 60 + es + am * 60 + as;
+    if (predicted < 0.5 * total) fail_msg("the ETA at step 1 said %.0f s in all; the run took %.1f s:\n%s", predicted, total, out);
+}
+
 // A second SIGINT leaves at once, in the middle of a slow step: no checkpoint and no temp file.
 static void test_second_interrupt_leaves_at_once(void **state) {
     (void)state;
@@ -527,6 +550,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_interrupt_saves_and_says_how_to_resume),
         cmocka_unit_test(test_second_interrupt_leaves_at_once),
         cmocka_unit_test(test_rough_edges_answered),
+        cmocka_unit_test(test_progress_and_eta),
         cmocka_unit_test(test_runs_are_deterministic),
     };
     return cmocka_run_group_tests_name("train program", tests, setup, NULL);
