@@ -371,6 +371,9 @@ static void test_divergence_named(void **state) {
     int status = run(diverge, out, sizeof out);
     if (status != 1 || !strstr(out, "step 1: the loss is") || !strstr(out, "started in transformer.h.0.ln_1 (dyisru)"))
         fail_msg("exit %d, output:\n%s", status, out);
+    // stdout and stderr in one stream (a pipe here, as in a log file): the error after what came before it
+    if (!strstr(out, "step 0: train loss") || strstr(out, "train: error") < strstr(out, "step 0: train loss"))
+        fail_msg("the error line comes before the output printed ahead of it:\n%s", out);
     assert_int_equal(run(TINY " --norm=dyisru --beta0-ln2=-0.5 --steps 3 tiny.txt", out, sizeof out), 1);
     assert_non_null(strstr(out, "step 0: the loss is"));
     assert_non_null(strstr(out, "transformer.h.0.ln_2 (dyisru)")); // ln_1 is fine: its beta is 4
