@@ -84,6 +84,25 @@ static inline double norm_columns_sum(const double *acc, int C) {
     return s;
 }
 
+// LayerNorm's and RMSNorm's dw_j += sum_rows dy_j xhat_j and db_j += sum_rows dy_j, xhat_j =
+// (x_j - mean) rstd rebuilt from each row's saved mean (NULL: 0, RMSNorm) and rstd. Called by every
+// thread of a team: each takes its columns (norm_thread_columns) over all rows, in order.
+static inline void norm_xhat_affine_grads(const NormNode *v, const nl_real *dy, const nl_real *mean,
+                                          const nl_real *rstd, nl_real *dw, nl_real *db) {
+    int j0, j1;
+    norm_thread_columns(v->C, &j0, &j1);
+    for (size_t r = 0; r < v->rows; r++) {
+        const nl_real *xr = v->x->data + r * v->C, *dyr = dy + r * v->C; // (C)
+        nl_real m = mean ? mean[r] : 0, s = rstd[r];
+        if (dw)
+#pragma omp simd
+            for (int j = j0; j < j1; j++) dw[j] += dyr[j] * ((xr[j] - m) * s);
+        if (db)
+#pragma omp simd
+            for (int j = j0; j < j1; j++) db[j] += dyr[j];
+    }
+}
+
 // The per-channel affine part's grads, columns [j0, j1) of one row whose squashed values u were
 // saved (DyT, Derf, DyISRU): dw_j += dy_j u_j, db_j += dy_j (either may be NULL).
 static inline void norm_affine_grads_cols(const nl_real *dy, const nl_real *u, nl_real *dw, nl_real *db, int j0,

@@ -53,18 +53,7 @@ static void rmsnorm_backward(TapeNode *node) {
 #pragma omp simd
                 for (int j = 0; j < v.C; j++) dxr[j] += rstd * (dyr[j] * w[j] - xr[j] * rstd * gx_mean);
             }
-        int j0, j1;
-        norm_thread_columns(v.C, &j0, &j1);
-        for (size_t r = 0; r < v.rows; r++) {
-            const nl_real *xr = v.x->data + r * v.C, *dyr = node->out->grad + r * v.C; // (C)
-            nl_real rstd = rstds[r];
-            if (dw)
-#pragma omp simd
-                for (int j = j0; j < j1; j++) dw[j] += dyr[j] * (xr[j] * rstd);
-            if (db)
-#pragma omp simd
-                for (int j = j0; j < j1; j++) db[j] += dyr[j];
-        }
+        norm_xhat_affine_grads(&v, node->out->grad, NULL, rstds, dw, db);
     }
 }
 
