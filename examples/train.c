@@ -143,6 +143,14 @@ static int sample_text(Run *r) {
 }
 
 // ---- setup -------------------------------------------------------------------------------------
+// A file beside the --log file: its path with the extension replaced by suffix (runs/x.csv,
+// ".config" -> runs/x.config).
+static void beside_log(const char *log, const char *suffix, char *out, size_t len) {
+    const char *dot = strrchr(log, '.'), *slash = strrchr(log, '/');
+    int stem = dot && (!slash || dot > slash) ? (int)(dot - log) : (int)strlen(log);
+    snprintf(out, len, "%.*s%s", stem, log, suffix);
+}
+
 // Creates the folders above path that do not exist yet (as mkdir -p), saying so. 0, or 1 after an
 // error message naming the folder that could not be made.
 static int make_parents(const char *what, const char *path) {
@@ -224,9 +232,7 @@ static int setup(Run *r, int argc, char **argv) {
         bool append = o->resume != NULL;
         if (!(r->log = fopen(o->log, append ? "a" : "w"))) return st_close(&ckpt), fail(1, "--log %s cannot be written: %s", o->log, strerror(errno));
         // the run's effective options beside the log: runs/x.csv -> runs/x.config
-        const char *dot = strrchr(o->log, '.'), *slash = strrchr(o->log, '/');
-        int stem = dot && (!slash || dot > slash) ? (int)(dot - o->log) : (int)n;
-        snprintf(r->config_path, sizeof r->config_path, "%.*s.config", stem, o->log);
+        beside_log(o->log, ".config", r->config_path, sizeof r->config_path);
         if (options_write_config(o, r->config_path))
             return st_close(&ckpt), fail(1, "%s cannot be written: %s", r->config_path, strerror(errno));
     }
@@ -359,9 +365,7 @@ static void interrupts_install(const TrainOptions *o) {
     if (o->save) {
         snprintf(interrupt_save, sizeof interrupt_save, "%s", o->save);
     } else if (o->log) {
-        const char *dot = strrchr(o->log, '.'), *slash = strrchr(o->log, '/');
-        int stem = dot && (!slash || dot > slash) ? (int)(dot - o->log) : (int)strlen(o->log);
-        snprintf(interrupt_save, sizeof interrupt_save, "%.*s.interrupted.safetensors", stem, o->log);
+        beside_log(o->log, ".interrupted.safetensors", interrupt_save, sizeof interrupt_save);
     } else {
         char when[32];
         time_t now = time(NULL);
