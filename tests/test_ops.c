@@ -383,6 +383,66 @@ static void test_attention_grads(void **state) {
     assert_int_equal(gradcheck(t, f_attention_dropout, &rng, &qkv, 1, &o, &r), 0);
 }
 
+// ---- what the ops report to an observer (the instruments) ----------------------------------------
+typedef struct Seen {
+    int n_attn, n_logits;
+    AttentionSeen a;
+    LogitsSeen z;
+} Seen;
+static void seen_attention(void *ctx, const AttentionSeen *a) { ((Seen *)ctx)->a = *a, ((Seen *)ctx)->n_attn++; }
+static void seen_logits(void *ctx, const LogitsSeen *z) { ((Seen *)ctx)->z = *z, ((Seen *)ctx)->n_logits++; }
+
+// The fused attention's entropy and largest logit, and the cross-entropy's log Z, against the same
+// quantities computed here in double from the scores and logits; observing changes no output.
+static void test_ops_report_to_observer(void **state) {
+    Fixture *fx = *state;
+    int B = 2, T = 6, C = 8, H = 2, hd = C / H, V = 7;
+    Tensor *qkv = rand_tensor(fx, NL_SHAPE(B, T, 3 * C), false, 2, "qkv");
+    Tensor *logits = rand_tensor(fx, NL_SHAPE(B, T, V), false, 3, "logits");
+    int32_t targets[12] = {0, 1, 2, 3, 4, 5, 6, 0, 1, 2, 3, 4};
+    Tensor *plain = op_attention(&fx->tape, qkv, H, 0, NULL);
+    nl_real plain_loss = op_cross_entropy(&fx->tape, logits, targets)->data[0];
+    Seen seen = {0};
+    TapeObserver obs = {.ctx = &seen, .attention = seen_attention, .logits = seen_logits};
+    fx->tape.observer = &obs;
+    Tensor *observed = op_attention(&fx->tape, qkv, H, 0, NULL);
+    nl_real observed_loss = op_cross_entropy(&fx->tape, logits, targets)->data[0];
+    fx->tape.observer = NULL;
+    assert_int_equal(seen.n_attn, 1), assert_int_equal(seen.n_logits, 1);
+    assert_memory_equal(plain->data, observed->data, tensor_numel(plain) * sizeof(nl_real));
+    assert_true(plain_loss == observed_loss);
+    // by hand: s_ij = q_i.k_j / sqrt(hd) over j <= i, p = softmax, entropy -sum p log p
+    double head_entropy[2] = {0}, max_logit = -INFINITY;
+    for (int b = 0; b < B; b++)
+        for (int h = 0; h < H; h++)
+            for (int i = 0; i < T; i++) {
+                double s[6], mx = -INFINITY, sum = 0, ent = 0;
+                for (int j = 0; j <= i; j++) {
+                    const nl_real *q = qkv->data + ((size_t)b * T + i) * 3 * C + h * hd;
+                    const nl_real *k = qkv->data + ((size_t)b * T + j) * 3 * C + C + h * hd;
+                    s[j] = 0;
+                    for (int c = 0; c < hd; c++) s[j] += (double)q[c] * k[c];
+                    s[j] /= sqrt(hd), mx = fmax(mx, s[j]);
+                }
+                for (int j = 0; j <= i; j++) sum += exp(s[j] - mx);
+                for (int j = 0; j <= i; j++) {
+                    double p = exp(s[j] - mx) / sum;
+                    ent -= p > 0 ? p * log(p) : 0;
+                }
+                head_entropy[h] += ent / (B * T), max_logit = fmax(max_logit, mx);
+            }
+    assert_true(fabs(seen.a.entropy - (head_entropy[0] + head_entropy[1]) / 2) < 1e-5);
+    assert_true(fabs(seen.a.entropy_min - fmin(head_entropy[0], head_entropy[1])) < 1e-5);
+    assert_true(fabs(seen.a.max_logit - max_logit) < 1e-5);
+    double z_mean = 0, z_max = -INFINITY;
+    for (int r = 0; r < B * T; r++) {
+        double sum = 0;
+        for (int v = 0; v < V; v++) sum += exp((double)logits->data[r * V + v]);
+        z_mean += log(sum) / (B * T), z_max = fmax(z_max, log(sum));
+    }
+    assert_true(fabs(seen.z.log_z_mean - z_mean) < 1e-5 && fabs(seen.z.log_z_max - z_max) < 1e-5);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_matmul_known, fixture_setup, fixture_teardown),
@@ -407,6 +467,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_dropout, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_attention_known, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_attention_grads, fixture_setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_ops_report_to_observer, fixture_setup, fixture_teardown),
     };
     return cmocka_run_group_tests_name("ops (" NL_REAL_NAME ")", tests, NULL, NULL);
 }

@@ -336,6 +336,10 @@ static void test_instruments_logged(void **state) {
         mx = column_of(header, "h0.ln_2.in_max"), alpha = column_of(header, "ln_f.alpha"), sat = column_of(header, "ln_f.sat");
     assert_true(rms > 0 && std > 0 && mx > 0 && alpha > 0 && sat > 0);
     assert_int_equal(column_of(header, "h0.ln_1.beta"), -1);
+    int sat2 = column_of(header, "ln_f.sat2"), ent = column_of(header, "h0.attn_entropy"),
+        ent_min = column_of(header, "h0.attn_entropy_min"), logit = column_of(header, "h0.attn_max_logit"),
+        z_mean = column_of(header, "log_z_mean"), z_max = column_of(header, "log_z_max");
+    assert_true(sat2 > 0 && ent > 0 && ent_min > 0 && logit > 0 && z_mean > 0 && z_max > 0);
     int measured = 0, rows = 0;
     while (fgets(line, sizeof line, f)) {
         long step;
@@ -354,6 +358,13 @@ static void test_instruments_logged(void **state) {
         assert_true(field(line, std) <= field(line, rms) * (1 + 1e-6) && field(line, rms) <= field(line, mx));
         assert_true(fabs(field(line, alpha) - 0.7) < 0.2);
         assert_true(field(line, sat) >= 0 && field(line, sat) <= 1);
+        assert_true(field(line, sat2) >= field(line, sat) && field(line, sat2) <= 1); // |alpha x| > 2 includes > 2.65
+        // entropies: 0 <= the lowest head's <= the mean <= uniform attention's (TINY's context is 16)
+        double uniform = 0;
+        for (int t = 1; t <= 16; t++) uniform += log(t) / 16;
+        assert_true(field(line, ent_min) >= 0 && field(line, ent_min) <= field(line, ent) + 1e-6);
+        assert_true(field(line, ent) <= uniform + 1e-6 && isfinite(field(line, logit)));
+        assert_true(field(line, z_mean) <= field(line, z_max) && field(line, z_mean) > 0);
     }
     fclose(f);
     assert_int_equal(rows, 12);

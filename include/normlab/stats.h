@@ -1,7 +1,8 @@
 // The instruments: what the layers do inside, measured on a training step itself (no extra forward;
 // the train program does it every --stats-every steps) and written as extra columns of its --log rows.
-// The norms report their inputs to the tape's observer (tape_observe) during the forward, so this
-// reads no op's private layout and works with the composite forms too. The columns:
+// The norms report their inputs, the attention op and the cross-entropy what they saw, to the tape's
+// observer (TapeObserver) during the forward: this reads no op's private layout, makes no second
+// pass over the activations, and works with the composite forms too. The columns:
 //   grad_norm.<g>, update_ratio.<g>   per layer group g: emb (wte, wpe), h<i> (block i), ln_f;
 //                                     the grads' L2 norm before clipping, |p_after - p_before| / |p|
 //   <pos>.in_rms, .in_std, .in_max    per norm position (h<i>.ln_1, h<i>.ln_2, ln_f): the norm's
@@ -11,7 +12,17 @@
 //   <pos>.shift                       Derf: the shift s
 //   <pos>.sat                         DyT kinds: fraction of outputs with |tanh(alpha x)| > 0.99;
 //                                     Derf: with |erf(alpha x + s)| > 0.99
+//   <pos>.sat2                        DyT kinds and Derf: fraction with |alpha x + s| > 2 (s = 0
+//                                     for DyT), the threshold of recent saturation studies
 //   <pos>.slope                       DyISRU kinds: the slope at 0, 1/sqrt(beta + eps)
+//   h<i>.attn_entropy                 block i's attention: entropy of each row's distribution (nats),
+//                                     mean over heads, batch and rows (row t sees t+1 tokens, so at
+//                                     most log(t+1): uniform attention over T 64 gives 3.2)
+//   h<i>.attn_entropy_min             that mean for its lowest-entropy head (collapse shows here)
+//   h<i>.attn_max_logit               the largest pre-softmax logit q.k / sqrt(hd) in the batch
+//   log_z_mean, log_z_max             the output logits' log sum exp over the vocabulary, mean and max
+//                                     over the batch's positions (what z-loss penalises; log V = 4.17
+//                                     for uniform logits)
 // And loss spikes: a step whose loss exceeds spike_factor x the median of the last SPIKE_WINDOW.
 #pragma once
 #include <stdbool.h>
@@ -32,9 +43,13 @@ typedef struct TrainStats {
     int n_pos;              // norm positions, in forward order
     const Norm **norm;      // (n_pos)
     char (*pos_name)[STATS_NAME];
-    double *rms, *std, *max, *scalar, *shift, *derived; // (n_pos); derived: sat or slope (NAN: n/a)
-    int n_seen;      // norm inputs reported in this step's forward
-    bool have_norms; // every position reported its input
+    double *rms, *std, *max, *scalar, *shift, *derived, *sat2; // (n_pos); derived: sat or slope (NAN: n/a)
+    int n_layer;
+    AttentionSeen *attn; // (n_layer) in forward order
+    LogitsSeen logits;
+    TapeObserver observer;
+    int n_seen, n_attn_seen, n_logits_seen; // reports in this step's forward
+    bool have_norms, have_attn, have_logits; // every position / layer reported, the logits once
     // spikes
     double window[SPIKE_WINDOW];
     int n_window, next;

@@ -7,10 +7,13 @@
 // Saved for backward: the log-sum-exp of each row of s (B,H,T), from which backward rebuilds p after
 // recomputing s: one more small gemm per head instead of keeping B*H*T*T probabilities (100 MB per
 // layer at nanoGPT's 6L/384 shape). The (b,h) blocks are independent and run in parallel.
+// When the tape's observer asks (the instruments), the forward writes p beside s instead of over it
+// and measures each row's entropy (lse - sum_j p_j s_j) and the largest logit on the way.
 #include "ops_internal.h"
 
 #include <math.h>
 #include <omp.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "../tensor/kernels.h"
@@ -60,6 +63,36 @@ static int attn_team(const AttnCtx *ctx) {
     return n < ctx->team ? n : ctx->team;
 }
 
+// The instruments' measures of one (b,h) block, from its scores s and probabilities p (T,T) and
+// its rows' log-sum-exp: a row's entropy -sum_j p_j log p_j = lse - sum_j p_j s_j, since
+// log p_j = s_j - lse. seen[0]: the entropies summed over rows, seen[1]: the largest score.
+static void attn_seen_block(double *seen, const nl_real *s, const nl_real *p, const nl_real *lse, int T) {
+    double entropy = 0, mx = -INFINITY;
+    for (int i = 0; i < T; i++) {
+        const nl_real *sr = s + (size_t)i * T, *pr = p + (size_t)i * T;
+        double dot = 0;
+        for (int j = 0; j <= i; j++) dot += (double)pr[j] * sr[j], mx = fmax(mx, sr[j]);
+        entropy += fmax((double)lse[i] - dot, 0); // rounding can take a one-column row below 0
+    }
+    seen[0] = entropy, seen[1] = mx;
+}
+
+// Sums the blocks' measures in a fixed order and reports them; frees seen.
+static void attn_seen_report(Tape *t, double *seen, const AttnDims *d) {
+    AttentionSeen a = {.entropy_min = INFINITY, .max_logit = -INFINITY};
+    for (int h = 0; h < d->H; h++) {
+        double head = 0;
+        for (int b = 0; b < d->B; b++) {
+            const double *v = seen + 2 * ((size_t)b * d->H + h);
+            head += v[0], a.max_logit = fmax(a.max_logit, v[1]);
+        }
+        head /= (double)d->B * d->T;
+        a.entropy += head / d->H, a.entropy_min = fmin(a.entropy_min, head);
+    }
+    free(seen);
+    t->observer->attention(t->observer->ctx, &a);
+}
+
 Tensor *op_attention(Tape *t, Tensor *qkv, int n_head, double dropout, Rng *rng) {
     NL_CHECK(dropout >= 0 && dropout < 1, "dropout probability %g is outside [0, 1)", dropout);
     AttnDims d = attn_dims(qkv, n_head, t->grad_enabled ? dropout : 0);
@@ -74,17 +107,22 @@ Tensor *op_attention(Tape *t, Tensor *qkv, int n_head, double dropout, Rng *rng)
     ctx->scratch = arena_alloc(t->arena, (size_t)ctx->team * 3 * T * T * sizeof(nl_real));
     ctx->seed = d.p > 0 ? rng_u64(rng) : 0;
     const nl_real *x = qkv->data;
+    // Asked by an observer: each (b,h) block's entropy summed over rows and its largest logit
+    double *seen = t->observer && t->observer->attention ? malloc(2 * (size_t)d.B * d.H * sizeof(double)) : NULL;
 #pragma omp parallel for schedule(static) num_threads(attn_team(ctx))
     for (int bh = 0; bh < d.B * d.H; bh++) {
         int b = bh / d.H, h = bh % d.H;
-        nl_real *p = ctx->scratch + (size_t)omp_get_thread_num() * 3 * T * T; // (T,T)
+        nl_real *s = ctx->scratch + (size_t)omp_get_thread_num() * 3 * T * T; // (T,T)
+        nl_real *p = seen ? s + (size_t)T * T : s; // observed: keep s beside p
         const nl_real *q = x + q_at(&d, b, h), *k = q + C, *v = q + 2 * C;
-        gemm_ld(false, true, T, T, d.hd, d.scale, q, C3, k, C3, 0, p, T);
+        gemm_ld(false, true, T, T, d.hd, d.scale, q, C3, k, C3, 0, s, T);
         for (int i = 0; i < T; i++) // row i sees columns 0..i
-            ctx->lse[(size_t)bh * T + i] = (nl_real)softmax_row(p + (size_t)i * T, p + (size_t)i * T, i + 1, T);
+            ctx->lse[(size_t)bh * T + i] = (nl_real)softmax_row(p + (size_t)i * T, s + (size_t)i * T, i + 1, T);
+        if (seen) attn_seen_block(seen + 2 * (size_t)bh, s, p, ctx->lse + (size_t)bh * T, T);
         attn_dropout(p, &d, ctx->seed, bh);
         gemm_ld(false, false, T, d.hd, T, 1, p, T, v, C3, 0, y->data + y_at(&d, b, h), C);
     }
+    if (seen) attn_seen_report(t, seen, &d);
     TapeNode *n = record(t, OP_ATTENTION, y, 1, &qkv);
     if (n) n->ctx = ctx, n->iarg[0] = n_head, n->arg[0] = d.p;
     return y;

@@ -2,6 +2,8 @@
 // The row kernels and their derivations live in tensor/rows.c.
 #include "ops_internal.h"
 
+#include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "../tensor/kernels.h"
@@ -32,13 +34,25 @@ typedef struct CrossEntropyCtx {
     int32_t *targets; // (rows)
 } CrossEntropyCtx;
 
+// The instruments' log Z over the rows, in row order; frees log_z.
+static void logits_seen_report(Tape *t, double *log_z, size_t rows) {
+    LogitsSeen z = {.log_z_max = -INFINITY};
+    for (size_t r = 0; r < rows; r++) z.log_z_mean += log_z[r], z.log_z_max = fmax(z.log_z_max, log_z[r]);
+    z.log_z_mean /= (double)rows;
+    free(log_z);
+    t->observer->logits(t->observer->ctx, &z);
+}
+
 // loss = mean_r -log softmax(x_r)[t_r];  dx_r += dloss / rows * (softmax(x_r) - onehot(t_r))
 Tensor *op_cross_entropy(Tape *t, Tensor *logits, const int32_t *targets) {
     size_t rows = shape_rows(logits->shape);
     int V = shape_last(logits->shape);
     Tensor *loss = tape_output(t, NL_SHAPE(1), 1, &logits);
     nl_real *probs = arena_alloc(t->arena, rows * V * sizeof(nl_real));
-    double total = cross_entropy_forward(probs, logits->data, targets, rows, V);
+    bool observed = t->observer && t->observer->logits;
+    double *log_z = observed ? malloc(rows * sizeof(double)) : NULL;
+    double total = cross_entropy_forward(probs, log_z, logits->data, targets, rows, V);
+    if (log_z) logits_seen_report(t, log_z, rows);
     loss->data[0] = (nl_real)(total / (double)rows);
     TapeNode *n = record(t, OP_CROSS_ENTROPY, loss, 1, &logits);
     if (n) {

@@ -277,10 +277,10 @@ static Tensor *block_forward_recompute(Tape *t, const Gpt *m, int l, Tensor *x, 
     BlockCtx *c = arena_alloc(t->arena, sizeof *c);
     *c = (BlockCtx){.m = m, .layer = l, .has_rng = rng != NULL};
     if (rng) c->rng = *rng;
-    rt->observe = t->observe, rt->observe_ctx = t->observe_ctx; // instruments see the block's layers
+    rt->observer = t->observer; // the instruments see the block's layers
     Tensor *out = block_forward(rt, &m->blocks[l], x, rng);
     memcpy(y->data, out->data, tensor_numel(y) * sizeof(nl_real));
-    rt->observe = NULL, rt->observe_ctx = NULL;
+    rt->observer = NULL;
     tape_set_scope(rt, NULL);
     tape_reset(rt);
     tape_set_scope(t, m->blocks[l].name);

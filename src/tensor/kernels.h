@@ -130,9 +130,10 @@ void softmax_row_from_lse(nl_real *y, int visible, int C, nl_real lse);
 void softmax_forward(nl_real *y, const nl_real *x, size_t rows, int C, int rows_per_block, bool causal);
 // dx += y * (dy - sum_j dy_j y_j), row by row.
 void softmax_backward(nl_real *dx, const nl_real *dy, const nl_real *y, size_t rows, int C);
-// Cross-entropy of each row against an integer target; writes the softmax into probs and returns
-// the sum over rows of -log p[target] (the caller divides by rows for the mean).
-double cross_entropy_forward(nl_real *probs, const nl_real *logits, const int32_t *targets, size_t rows,
+// Cross-entropy of each row against an integer target; writes the softmax into probs, each row's
+// log-sum-exp into log_z (when not NULL: the instruments') and returns the sum over rows of
+// -log p[target] (the caller divides by rows for the mean).
+double cross_entropy_forward(nl_real *probs, double *log_z, const nl_real *logits, const int32_t *targets, size_t rows,
                              int C);
 // dlogits += scale * (probs - onehot(target)), with scale = dloss / rows for a mean.
 void cross_entropy_backward(nl_real *dlogits, const nl_real *probs, const int32_t *targets, size_t rows,

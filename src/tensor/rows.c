@@ -69,7 +69,7 @@ void softmax_backward(nl_real *dx, const nl_real *dy, const nl_real *y, size_t r
 }
 
 // loss_r = log sum_k exp(x_k) - x_target = -log p_target
-double cross_entropy_forward(nl_real *probs, const nl_real *logits, const int32_t *targets, size_t rows,
+double cross_entropy_forward(nl_real *probs, double *log_z, const nl_real *logits, const int32_t *targets, size_t rows,
                              int C) {
     double part[FIXED_SUM_PARTS]; // rows in fixed chunks: the loss does not depend on the thread count
     size_t chunk = fixed_sum_chunk(rows, 65536 / (size_t)C + 1), parts = (rows + chunk - 1) / chunk;
@@ -80,7 +80,9 @@ double cross_entropy_forward(nl_real *probs, const nl_real *logits, const int32_
         for (size_t r = p * chunk; r < r1; r++) {
             int t = targets[r];
             NL_CHECK(t >= 0 && t < C, "cross-entropy target %d of row %zu is outside [0, %d)", t, r, C);
-            total += softmax_row(probs + r * C, logits + r * C, C, C) - (double)logits[r * C + t];
+            double lse = softmax_row(probs + r * C, logits + r * C, C, C);
+            if (log_z) log_z[r] = lse;
+            total += lse - (double)logits[r * C + t];
         }
         part[p] = total;
     }

@@ -9,11 +9,18 @@
 // |tanh(z)| > 0.99 exactly when |z| > atanh(0.99); |erf(u)| > 0.99 when |u| > erfinv(0.99)
 #define SAT_Z 2.6466524123622461
 #define SAT_U_ERF 1.8213863677184496
+#define SAT2 2.0 // |alpha x + s| > 2: the saturation studies' threshold
+
+static void observe_norm_input(void *ctx, const void *layer, const Tensor *x);
+static void observe_attention(void *ctx, const AttentionSeen *a);
+static void observe_logits(void *ctx, const LogitsSeen *z);
 
 int stats_init(TrainStats *s, const Gpt *m) {
     const ParamSet *ps = &m->params;
     int L = m->cfg.n_layer;
-    *s = (TrainStats){.model = m, .n_groups = L + 2, .n_pos = 2 * L + 1};
+    *s = (TrainStats){.model = m, .n_groups = L + 2, .n_pos = 2 * L + 1, .n_layer = L};
+    s->observer = (TapeObserver){.ctx = s, .norm_input = observe_norm_input, .attention = observe_attention,
+                                 .logits = observe_logits};
     s->group_of = malloc(ps->n * sizeof(int));
     s->group_name = malloc(s->n_groups * sizeof *s->group_name);
     s->gnorm = malloc(s->n_groups * sizeof(double));
@@ -21,8 +28,10 @@ int stats_init(TrainStats *s, const Gpt *m) {
     s->before = malloc(ps->numel * sizeof(nl_real));
     s->norm = malloc(s->n_pos * sizeof *s->norm); // NOLINT(bugprone-sizeof-expression): an array of pointers
     s->pos_name = malloc(s->n_pos * sizeof *s->pos_name);
-    double **per_pos[] = {&s->rms, &s->std, &s->max, &s->scalar, &s->shift, &s->derived};
-    bool ok = s->group_of && s->group_name && s->gnorm && s->uratio && s->before && s->norm && s->pos_name;
+    s->attn = malloc(L * sizeof *s->attn);
+    double **per_pos[] = {&s->rms, &s->std, &s->max, &s->scalar, &s->shift, &s->derived, &s->sat2};
+    bool ok = s->group_of && s->group_name && s->gnorm && s->uratio && s->before && s->norm && s->pos_name &&
+              s->attn;
     for (size_t k = 0; k < sizeof per_pos / sizeof *per_pos; k++) ok &= (*per_pos[k] = malloc(s->n_pos * sizeof(double))) != NULL;
     if (!ok) return stats_free(s), -1;
     for (int i = 0; i < ps->n; i++) s->group_of[i] = 1 + m->param_block[i]; // emb 0, h<i> 1 + i, ln_f L + 1
@@ -41,8 +50,8 @@ int stats_init(TrainStats *s, const Gpt *m) {
 
 void stats_free(TrainStats *s) {
     free(s->group_of), free(s->group_name), free(s->gnorm), free(s->uratio), free(s->before);
-    free(s->norm), free(s->pos_name);
-    free(s->rms), free(s->std), free(s->max), free(s->scalar), free(s->shift), free(s->derived);
+    free(s->norm), free(s->pos_name), free(s->attn);
+    free(s->rms), free(s->std), free(s->max), free(s->scalar), free(s->shift), free(s->derived), free(s->sat2);
     *s = (TrainStats){0};
 }
 
@@ -53,6 +62,9 @@ static const char *derived_name(NormKind k) {
     return names[NORM_TABLE[k]->scalar];
 }
 
+// DyT kinds and Derf: the squashing's argument alpha x + s has a sat2 column.
+static bool has_sat2(NormKind k) { return NORM_TABLE[k]->scalar == NORM_SCALAR_ALPHA; }
+
 void stats_header(const TrainStats *s, FILE *f) {
     NormKind k = s->model->cfg.norm;
     for (int g = 0; g < s->n_groups; g++) fprintf(f, ",grad_norm.%s", s->group_name[g]);
@@ -61,8 +73,11 @@ void stats_header(const TrainStats *s, FILE *f) {
         const char *n = s->pos_name[p];
         fprintf(f, ",%s.in_rms,%s.in_std,%s.in_max", n, n, n);
         if (NORM_TABLE[k]->scalar) fprintf(f, ",%s.%s,%s.%s", n, norm_scalar_name(k), n, derived_name(k));
+        if (has_sat2(k)) fprintf(f, ",%s.sat2", n);
         if (NORM_TABLE[k]->shift) fprintf(f, ",%s.shift", n);
     }
+    for (int l = 0; l < s->n_layer; l++) fprintf(f, ",h%d.attn_entropy,h%d.attn_entropy_min,h%d.attn_max_logit", l, l, l);
+    fprintf(f, ",log_z_mean,log_z_max");
     if (s->model->emb_scale) fprintf(f, ",emb_scale");
 }
 
@@ -72,15 +87,15 @@ static void measure_position(TrainStats *s, int p, const Tensor *x) {
     const Norm *n = s->norm[p];
     double a = n->scalar ? norm_scalar_effective(k, n->scalar->data[0]) : NAN;
     double sh = n->shift ? n->shift->data[0] : 0, sat_at = n->shift ? SAT_U_ERF : SAT_Z;
-    size_t len = tensor_numel(x), sat = 0;
+    size_t len = tensor_numel(x), sat = 0, sat2 = 0;
     double sum = 0, sq = 0, mx = 0;
     const nl_real *v = x->data;
-#pragma omp parallel for simd schedule(static) reduction(+ : sum, sq, sat) reduction(max : mx)
+#pragma omp parallel for simd schedule(static) reduction(+ : sum, sq, sat, sat2) reduction(max : mx)
     for (size_t i = 0; i < len; i++) {
-        double e = v[i];
+        double e = v[i], u = fabs(a * e + sh);
         sum += e, sq += e * e;
         mx = fmax(mx, fabs(e));
-        sat += fabs(a * e + sh) > sat_at;
+        sat += u > sat_at, sat2 += u > SAT2;
     }
     double mean = sum / len;
     s->rms[p] = sqrt(sq / len);
@@ -90,22 +105,33 @@ static void measure_position(TrainStats *s, int p, const Tensor *x) {
     s->shift[p] = n->shift ? sh : NAN;
     s->derived[p] = !n->scalar ? NAN : NORM_TABLE[k]->scalar == NORM_SCALAR_ALPHA ? (double)sat / len
                                      : a + n->eps > 0 ? 1 / sqrt(a + n->eps) : NAN;
+    s->sat2[p] = has_sat2(k) ? (double)sat2 / len : NAN;
 }
 
-// The tape's observer: a norm's input, during the forward.
+// The tape's observer, during the forward: a norm's input; the attention ops, one per block in
+// order; the loss's logits.
 static void observe_norm_input(void *ctx, const void *layer, const Tensor *x) {
     TrainStats *s = ctx;
     for (int p = 0; p < s->n_pos; p++)
         if (layer == s->norm[p]) measure_position(s, p, x), s->n_seen++;
 }
+static void observe_attention(void *ctx, const AttentionSeen *a) {
+    TrainStats *s = ctx;
+    if (s->n_attn_seen < s->n_layer) s->attn[s->n_attn_seen] = *a;
+    s->n_attn_seen++;
+}
+static void observe_logits(void *ctx, const LogitsSeen *z) {
+    TrainStats *s = ctx;
+    s->logits = *z, s->n_logits_seen++;
+}
 
 void stats_attach(TrainStats *s, Tape *t) {
-    s->n_seen = 0;
-    t->observe = observe_norm_input, t->observe_ctx = s;
+    s->n_seen = s->n_attn_seen = s->n_logits_seen = 0;
+    t->observer = &s->observer;
 }
 
 void stats_measure(TrainStats *s, Tape *t) {
-    t->observe = NULL, t->observe_ctx = NULL;
+    t->observer = NULL;
     const ParamSet *ps = &s->model->params;
     for (int g = 0; g < s->n_groups; g++) s->gnorm[g] = 0;
     for (int i = 0; i < ps->n; i++) {
@@ -119,6 +145,7 @@ void stats_measure(TrainStats *s, Tape *t) {
     }
     for (int g = 0; g < s->n_groups; g++) s->gnorm[g] = sqrt(s->gnorm[g]);
     s->have_norms = s->n_seen == s->n_pos;
+    s->have_attn = s->n_attn_seen == s->n_layer, s->have_logits = s->n_logits_seen == 1;
 }
 
 void stats_before_update(TrainStats *s) {
@@ -163,15 +190,25 @@ void stats_write(const TrainStats *s, FILE *f, bool json) {
         if (!NORM_TABLE[k]->scalar) continue;
         put(f, json, key, norm_scalar_name(k), have ? s->scalar[p] : NAN);
         put(f, json, key, derived_name(k), have ? s->derived[p] : NAN);
+        if (has_sat2(k)) put(f, json, key, "sat2", have ? s->sat2[p] : NAN);
         if (NORM_TABLE[k]->shift) put(f, json, key, "shift", have ? s->shift[p] : NAN);
     }
+    for (int l = 0; l < s->n_layer; l++) {
+        const AttentionSeen *a = &s->attn[l];
+        snprintf(key, sizeof key, "h%d.", l);
+        put(f, json, key, "attn_entropy", s->have_attn ? a->entropy : NAN);
+        put(f, json, key, "attn_entropy_min", s->have_attn ? a->entropy_min : NAN);
+        put(f, json, key, "attn_max_logit", s->have_attn ? a->max_logit : NAN);
+    }
+    put(f, json, "log_z_mean", "", s->have_logits ? s->logits.log_z_mean : NAN);
+    put(f, json, "log_z_max", "", s->have_logits ? s->logits.log_z_max : NAN);
     if (s->model->emb_scale) put(f, json, "emb_scale", "", s->model->emb_scale->data[0]);
 }
 
 void stats_write_empty(const TrainStats *s, FILE *f) {
     NormKind k = s->model->cfg.norm;
-    int per_pos = 3 + (NORM_TABLE[k]->scalar ? 2 : 0) + NORM_TABLE[k]->shift;
-    int cols = 2 * s->n_groups + s->n_pos * per_pos + (s->model->emb_scale != NULL);
+    int per_pos = 3 + (NORM_TABLE[k]->scalar ? 2 : 0) + has_sat2(k) + NORM_TABLE[k]->shift;
+    int cols = 2 * s->n_groups + s->n_pos * per_pos + 3 * s->n_layer + 2 + (s->model->emb_scale != NULL);
     for (int i = 0; i < cols; i++) fputc(',', f);
 }
 

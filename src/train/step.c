@@ -84,7 +84,7 @@ double train_eval_full_val(Tape *t, const Gpt *m, const Dataset *d, int B, int T
         }
         const nl_real *logits = gpt_forward(t, m, idx, NULL, B, T, NULL)->data; // (B,T,V)
         size_t real_rows = (size_t)(windows - w0 < (size_t)B ? windows - w0 : (size_t)B) * T;
-        sum += cross_entropy_forward(probs, logits, targets, real_rows, V);
+        sum += cross_entropy_forward(probs, NULL, logits, targets, real_rows, V);
         tape_reset(t);
     }
     free(probs);
