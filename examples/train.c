@@ -37,10 +37,6 @@ static int fail(int status, const char *fmt, ...) {
     return status;
 }
 
-void run_seed(Rng *r, long seed, int stream) {
-    rng_seed(r, (uint64_t)seed + 0x9e3779b97f4a7c15ull * (uint64_t)(stream + 1));
-}
-
 // The step, bound to this run's model, optimizer, tape and options (normlab/train.h).
 static TrainStep run_step(Run *r) {
     return (TrainStep){.model = &r->model, .opt = &r->opt, .tape = &r->train, .dropout_rng = &r->dropout_rng,
@@ -241,18 +237,12 @@ static int setup(Run *r, int argc, char **argv) {
     else blas_threads_set((int)o->threads);
     cpu_flush_subnormals();
 
-    GptConfig cfg = {.vocab_size = r->have_text ? r->data.vocab_size : 0, .block_size = (int)o->block_size,
-                     .n_layer = (int)o->n_layer, .n_head = (int)o->n_head, .n_embd = (int)o->n_embd,
-                     .bias = o->bias, .dropout = o->dropout, .norm = o->norm, .composite = o->composite};
+    int vocab = r->have_text ? r->data.vocab_size : 0;
     if (o->resume && !r->have_text) { // the vocabulary comes from the checkpoint
         const char *v = st_meta(&ckpt, "vocab");
-        cfg.vocab_size = v ? (int)strlen(v) / 2 : 0;
+        vocab = v ? (int)strlen(v) / 2 : 0;
     }
-    bool alpha = NORM_TABLE[o->norm]->scalar == NORM_SCALAR_ALPHA;
-    for (int p = 0; p < GPT_NORM_POSITIONS; p++) cfg.scalar0[p] = alpha ? o->alpha0_pos[p] : o->beta0_pos[p];
-    cfg.shift0 = o->shift0;
-    cfg.emb_scale = o->emb_scale_mode == EMB_SCALE_VALUE, cfg.emb_scale0 = o->emb_scale;
-    cfg.scalar_lr_mult = o->scalar_lr_mult;
+    GptConfig cfg = options_gpt_config(o, vocab);
     const char *bad = gpt_config_check(&cfg);
     if (bad) return st_close(&ckpt), fail(2, "%s", bad);
     if (o->resume && checkpoint_check_model(&ckpt, &cfg, o->optim, err, sizeof err))

@@ -39,7 +39,9 @@ typedef struct Run {
     GptRecompute recompute; // --recompute: the blocks' scratch tape
 } Run;
 
-void run_seed(Rng *r, long seed, int stream);
+static inline void run_seed(Rng *r, long seed, int stream) {
+    rng_seed(r, (uint64_t)seed + 0x9e3779b97f4a7c15ull * (uint64_t)(stream + 1));
+}
 
 // train_checkpoint.c
 int checkpoint_write(const Run *r, const char *path, char *err, size_t errlen);

@@ -524,3 +524,14 @@ void options_print(const TrainOptions *o, FILE *f) {
     fprintf(f, "run:      %ld steps of %ld x %ld tokens, eval every %ld over %ld batches, seed %ld, %s\n",
             o->steps, o->batch_size, o->block_size, o->eval_interval, o->eval_iters, o->seed, team);
 }
+
+GptConfig options_gpt_config(const TrainOptions *o, int vocab_size) {
+    GptConfig cfg = {.vocab_size = vocab_size, .block_size = (int)o->block_size, .n_layer = (int)o->n_layer,
+                     .n_head = (int)o->n_head, .n_embd = (int)o->n_embd, .bias = o->bias, .dropout = o->dropout,
+                     .norm = o->norm, .composite = o->composite, .shift0 = o->shift0,
+                     .emb_scale = o->emb_scale_mode == EMB_SCALE_VALUE, .emb_scale0 = o->emb_scale,
+                     .scalar_lr_mult = o->scalar_lr_mult};
+    bool alpha = NORM_TABLE[o->norm]->scalar == NORM_SCALAR_ALPHA;
+    for (int p = 0; p < GPT_NORM_POSITIONS; p++) cfg.scalar0[p] = alpha ? o->alpha0_pos[p] : o->beta0_pos[p];
+    return cfg;
+}

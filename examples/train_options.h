@@ -4,6 +4,8 @@
 #include <stdbool.h>
 #include <stdio.h>
 
+#include "normlab/gpt.h"
+
 typedef struct TrainOptions {
     const char *dataset; // the positional argument
     int norm;            // NormKind
@@ -62,5 +64,7 @@ int options_warn_unused(const TrainOptions *o);
 // Writes every option's effective value to path, as a --config file that reruns the run (the
 // outputs --log, --save and the inputs --resume, --config as comments). 0, or -1 (errno).
 int options_write_config(const TrainOptions *o, const char *path);
+// The model the options describe (after options_derive), for a text of vocab_size symbols.
+GptConfig options_gpt_config(const TrainOptions *o, int vocab_size);
 // Prints the configuration, grouped, one line per group.
 void options_print(const TrainOptions *o, FILE *f);

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# The drop-in test of docs/stability.md: trains the default LN and RMSNorm models (2000 steps, seed
+# 1337: the README's first command with --norm=ln / rmsnorm), then replaces their norms by fitted DyT
+# and DyISRU (build/examples/dropin) and evaluates them.
+#   examples/dropin.sh [OUT]     (default results/stability/dropin; OUT/results.csv gathers both)
+# The checkpoints (OUT/*.safetensors, 3 MB each) are kept for reuse but not committed.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+out=${1:-$root/results/stability/dropin}
+. "$root/scripts/deps.sh"
+deps_ensure
+build_dir build
+data=$root/data/tinyshakespeare.txt.gz
+[ -f "$data" ] || "$root/data/fetch.sh"
+mkdir -p "$out"
+for norm in ln rmsnorm; do
+    [ -f "$out/$norm.safetensors" ] ||
+        "$root/build/examples/train" --norm=$norm --save "$out/$norm.safetensors" --log "$out/$norm.csv" \
+            --sample 0 --quiet "$data" > "$out/$norm.train.out"
+    "$root/build/examples/dropin" "$out/$norm.safetensors" --data "$data" --csv "$out/$norm.dropin.csv" | tee "$out/$norm.dropin.out"
+done
+{ head -1 "$out/ln.dropin.csv"; tail -n +2 -q "$out/ln.dropin.csv" "$out/rmsnorm.dropin.csv"; } > "$out/results.csv"
+echo "dropin: results in $out/results.csv"
