@@ -13,8 +13,8 @@ never dropped: a log without rows is listed as such in the report.
 
 Writes DIR (default compare/): one figure per quantity as PNG and SVG (training loss per step,
 smoothed with the raw values faint; validation loss over steps and over wall time; each instrument
-the logs carry: alpha, beta, shift, saturation, norm-input rms, grad norm, update ratio, embedding
-scale) and report.html: every figure inline as SVG, the results table (best and whole-split val
+the logs carry: alpha, beta, shift, both saturations, norm-input rms, attention entropy and largest
+logit per block, log Z, grad norm, update ratio, embedding scale) and report.html: every figure inline as SVG, the results table (best and whole-split val
 loss, tokens/s, wall time, diverged at) and the runs' options, readable offline with no script.
 Python: the default python3 with matplotlib (python3 -m pip install matplotlib).
 """
@@ -36,13 +36,19 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-# Instrument families: a log column's name after "h{i}." or "ln_f." ends with one of these.
+plt.rcParams["svg.hashsalt"] = "normlab"  # the same figure gives the same SVG (no churn in git)
+
+# Instrument families per norm position: a log column's name ends with "<position>.<family>".
 INSTRUMENTS = [("alpha", "alpha (DyT, Derf: the scalar inside the squashing)"),
                ("beta", "beta (DyISRU)"), ("shift", "shift (Derf)"),
                ("sat", "saturation: fraction of outputs past 0.99 of their bound"),
-               ("in_rms", "rms of the norm's input"),
-               ("attn_entropy", "attention entropy"), ("attn_max_logit", "largest attention logit")]
+               ("sat2", "saturation: fraction with |alpha x + s| > 2"),
+               ("in_rms", "rms of the norm's input")]
 POSITIONS = ["ln_1", "ln_2", "ln_f"]
+# Per block: a column "h{i}.<family>", one panel with a line per block.
+BLOCK_INSTRUMENTS = [("attn_entropy", "Attention entropy, mean over heads (nats)"),
+                     ("attn_entropy_min", "Attention entropy of the lowest head (nats)"),
+                     ("attn_max_logit", "Largest attention logit")]
 
 
 # ---- reading runs ----------------------------------------------------------------------------------
@@ -222,9 +228,9 @@ class Figures:
 
     def save(self, fig, name, title, lines):
         fig.tight_layout()
-        fig.savefig(os.path.join(self.out, name + ".png"), dpi=110, bbox_inches="tight")
+        fig.savefig(os.path.join(self.out, name + ".png"), dpi=110, bbox_inches="tight", metadata={"Software": None})
         buf = io.StringIO()
-        fig.savefig(buf, format="svg", bbox_inches="tight")
+        fig.savefig(buf, format="svg", bbox_inches="tight", metadata={"Date": None})
         plt.close(fig)
         svg = buf.getvalue()
         svg = svg[svg.index("<svg"):]  # inline: drop the XML prolog and doctype
@@ -310,7 +316,27 @@ def instrument_figures(figs, groups):
                        ncol=2 if len(names) > 4 else len(names), fontsize=7)
         fig.suptitle(title + " (a line per layer; darker: deeper)", fontsize=10)
         figs.save(fig, "instrument_" + family, title, total)
-    for column, title in [("grad_norm", "Gradient norm (before clipping)"), ("emb_scale", "Embedding scale")]:
+    for family, title in BLOCK_INSTRUMENTS:
+        block_cols = sorted((c for c in cols if re.fullmatch(rf"h\d+\.{family}", c)), key=lambda c: int(c[1:c.index(".")]))
+        if not block_cols:
+            continue
+        fig, ax = plt.subplots(figsize=(8, 4))
+        n = 0
+        for i, (label, members) in enumerate(groups):
+            for j, c in enumerate(block_cols):
+                xs, mean, _, _ = mean_band(members, "train", c, "step")
+                if len(xs) >= 2:
+                    ax.plot(xs, mean, color=color(i), alpha=0.3 + 0.7 * (j + 1) / len(block_cols), linewidth=1.2,
+                            label=label if j == len(block_cols) - 1 else None)
+                    n += 1
+        ax.set_title(title + " (a line per block; darker: deeper)", fontsize=10)
+        ax.set_xlabel("step")
+        ax.grid(alpha=0.3)
+        legend(ax, len(groups))
+        figs.save(fig, "instrument_" + family, title, n)
+    for column, title in [("grad_norm", "Gradient norm (before clipping)"), ("emb_scale", "Embedding scale"),
+                          ("log_z_max", "Largest log Z of the output logits (what z-loss penalises)"),
+                          ("log_z_mean", "Mean log Z of the output logits")]:
         if column not in cols:
             continue
         fig, ax = plt.subplots(figsize=(8, 4))

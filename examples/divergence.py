@@ -116,6 +116,24 @@ def moves(stats_rows, columns):
     return sorted(found, key=lambda m: (m[0], [f for f, *_ in FAMILIES].index(m[1]), m[2]))
 
 
+PEAKS = [  # (results column, log column pattern, max or min): the extremes a run's instruments reached
+    ("peak_attn_logit", re.compile(r"^h\d+\.attn_max_logit$"), max),
+    ("min_attn_entropy", re.compile(r"^h\d+\.attn_entropy_min$"), min),
+    ("peak_log_z", re.compile(r"^log_z_max$"), max),
+    ("peak_sat2", re.compile(r"^(?:h\d+\.ln_[12]|ln_f)\.sat2$"), max),
+]
+
+
+def peaks(rows, columns):
+    """The run's extremes over its measured steps (before any non-finite one): {column: value or ""}."""
+    out = {}
+    for name, pattern, pick in PEAKS:
+        cols = [c for c in columns if pattern.match(c)]
+        vals = [r[c] for r in rows if r["kind"] == "train" for c in cols if finite(r.get(c))]
+        out[name] = f"{pick(vals):.6g}" if vals else ""
+    return out
+
+
 def analyse(rows, columns, diverged, out_text=""):
     """diverge_step, diverge_layer, first_moved, lead_steps and moves of one run's log rows (dicts of
     floats with a "kind"), for sweep.py's results; empty strings where they do not apply."""

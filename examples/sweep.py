@@ -31,8 +31,15 @@ results.csv, one row per job: job, norm, lr, init_kind (none|alpha0|raw), init (
 init_pos and init_pos_value (the 2-D grid's separate position), seed, steps, best_val (best 20-batch
 val estimate), best_step, final_val (the last evaluation), full_val (the whole val split, at the end),
 final_train (mean train loss of the last 50 steps), nonfinite (the run stopped on a NaN/Inf),
-diverged (nonfinite, or final_val > 1.1 x best_val), diverge_step (the non-finite step, or the first
-evaluation above 1.1 x the best so far), spikes, wall_s, exit.
+diverged (nonfinite, or final_val > 1.1 x best_val), diverge_step (from the training loss, as
+divergence.py says; the first evaluation above 1.1 x the best so far where the loss shows none),
+spikes, wall_s, exit; for diverged runs (divergence.py) diverge_layer, first_moved (the instrument
+family that moved first), lead_steps (how many steps before the divergence) and moves (every series'
+first move near it, "family:where@step"); and the extremes the instruments reached: peak_attn_logit
+(over blocks), min_attn_entropy (the lowest head's, over blocks), peak_log_z (log_z_max), peak_sat2.
+
+  sweep.py refresh OUT     recomputes every row's outcome from its log (after this tool changed);
+                           refuses while a sweep runs into OUT
 
 summary: per norm, L1 (best mean-over-seeds loss on the 1-D grid, or at the default init for ln and
 rmsnorm), L2 (best over the 2-D grid: its alpha0-scale values, 1-D ones included), I1/I2 (fraction of the grid's runs
@@ -45,6 +52,7 @@ configurations). "Loss" is best_val; --metric full_val uses the whole val split 
 import argparse
 import concurrent.futures
 import csv
+import fcntl
 import math
 import os
 import signal
@@ -53,13 +61,16 @@ import subprocess
 import sys
 import time
 
+import divergence
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NORMS = ["ln", "rmsnorm", "dyt", "dyisru", "dytsp", "dyisrusp", "derf"]
 SURROGATES = {"dyt": "alpha", "dyisru": "beta", "dytsp": "alpha", "dyisrusp": "beta", "derf": "alpha"}
 POSITIONS = {"ln1": "ln1", "ln2": "ln2", "lnf": "lnf"}
 FIELDS = ["job", "norm", "lr", "init_kind", "init", "init_pos", "init_pos_value", "opts", "seed", "steps",
           "best_val", "best_step", "final_val", "full_val", "final_train", "nonfinite", "diverged",
-          "diverge_step", "spikes", "wall_s", "exit"]
+          "diverge_step", "spikes", "wall_s", "exit", "diverge_layer", "first_moved", "lead_steps", "moves",
+          "peak_attn_logit", "min_attn_entropy", "peak_log_z", "peak_sat2"]
 UNSTABLE = 1.1  # a loss above 1.1 x the best counts as unstable (the I and S metrics: README, docs/stability.md)
 
 
@@ -124,6 +135,8 @@ def expand(a):
                         continue  # the 2-D grid is over alpha0-scale values; its diagonal is the 1-D grid
                     for combo, seed in [(c, int(s)) for c in combos for s in a.seeds.split(",")]:
                         args = [f"--norm={norm}", f"--lr={fmt(lr)}", f"--seed={seed}", f"--steps={a.steps}"]
+                        if a.min_lr_ratio:
+                            args.append(f"--min-lr={lr * a.min_lr_ratio:.6g}")
                         name = f"{norm}_lr{fmt(lr)}"
                         if kind == "alpha0":
                             args += scalar_args(norm, value)
@@ -157,8 +170,12 @@ def read_log(path):
 
 
 def outcome(log_path, steps):
-    """What a finished job's log says: best/final val, divergence, spikes."""
+    """What a finished job's log says: best/final val, divergence (divergence.py), spikes."""
     rows = read_log(log_path)
+    with open(log_path) as f:
+        columns = next(csv.reader(f), [])
+    out_path = log_path[:-len(".csv")] + ".out"
+    out_text = open(out_path, errors="replace").read() if os.path.exists(out_path) else ""
     evals = [(int(r["step"]), r["loss"]) for r in rows if r["kind"] == "eval_val"]
     train = [r for r in rows if r["kind"] == "train"]
     full = [r["loss"] for r in rows if r["kind"] == "eval_val_full"]
@@ -176,11 +193,15 @@ def outcome(log_path, steps):
         running = min(running, v)
     if nonfinite:
         diverge_step = nonfinite[0] if diverge_step == "" else min(diverge_step, nonfinite[0])
+    diverged = bool(nonfinite) or final > UNSTABLE * best
+    step, where = divergence.analyse(rows, columns, diverged, out_text)
+    if step is not None:
+        diverge_step = step
     last = [r["loss"] for r in train[-50:] if r["loss"] is not None and math.isfinite(r["loss"])]
-    return {"best_val": best, "best_step": best_step, "final_val": final,
+    return {**where, **divergence.peaks(rows, columns), "best_val": best, "best_step": best_step, "final_val": final,
             "full_val": full[-1] if full else math.inf,
             "final_train": statistics.mean(last) if last else math.inf,
-            "nonfinite": int(bool(nonfinite)), "diverged": int(bool(nonfinite) or final > UNSTABLE * best),
+            "nonfinite": int(bool(nonfinite)), "diverged": int(diverged),
             "diverge_step": diverge_step, "spikes": int(train[-1]["spikes"]) if train else 0}
 
 
@@ -215,8 +236,46 @@ def done_jobs(results):
         return {r["job"] for r in csv.DictReader(f)}
 
 
+def lock(out):
+    """An exclusive lock on OUT while a sweep runs into it (None: another process holds it)."""
+    f = open(os.path.join(out, ".sweep.lock"), "w")
+    try:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        f.close()
+        return None
+    return f
+
+
+def cmd_refresh(a):
+    results = os.path.join(a.out, "results.csv")
+    held = lock(a.out) if os.path.isdir(a.out) else None
+    if held is None:
+        sys.exit(f"sweep: error: {a.out} does not exist or a sweep is running into it")
+    with open(results) as f:
+        reader = csv.DictReader(f)
+        fields = list(reader.fieldnames) + [k for k in FIELDS if k not in reader.fieldnames]
+        rows = list(reader)
+    n = 0
+    for r in rows:
+        log = os.path.join(a.out, "logs", r["job"] + ".csv")
+        if os.path.exists(log) and r["exit"] in ("0", "1"):
+            r.update({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in outcome(log, int(r["steps"])).items()})
+            n += 1
+    with open(results + ".tmp", "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
+        w.writeheader()
+        w.writerows(rows)
+    os.replace(results + ".tmp", results)
+    print(f"sweep: {n} of {len(rows)} rows recomputed from their logs in {results}")
+    return 0
+
+
 def cmd_run(a, extra):
     os.makedirs(os.path.join(a.out, "logs"), exist_ok=True)
+    held = lock(a.out)
+    if held is None:
+        sys.exit(f"sweep: error: another sweep is running into {a.out}")
     results = os.path.join(a.out, "results.csv")
     train_bin = a.train or os.path.join(ROOT, "build", "examples", "train")
     if not os.access(train_bin, os.X_OK):
@@ -620,9 +679,12 @@ def main():
     r.add_argument("--opt", action="append", help="NAME=V1,V2: an axis over a train option (repeatable)")
     r.add_argument("--seeds", default="1")
     r.add_argument("--steps", type=int, default=2000)
+    r.add_argument("--min-lr-ratio", type=float, default=0,
+                   help="end the cosine decay at lr x this (default: the train program's --min-lr)")
     r.add_argument("--jobs", type=int, default=2, help="jobs at a time")
     r.add_argument("--threads", type=int, default=0, help="threads per job (default: cores / jobs)")
     r.add_argument("--train", help="the train program (default: build/examples/train)")
+    sub.add_parser("refresh", help="recompute the outcomes from the logs").add_argument("out")
     for name in ("summary", "plots", "table"):
         q = sub.add_parser(name)
         q.add_argument("out")
@@ -640,7 +702,7 @@ def main():
         if a.jobs < 1:
             sys.exit("sweep: error: --jobs must be >= 1")
         return cmd_run(a, extra)
-    return {"summary": cmd_summary, "plots": cmd_plots, "table": cmd_table}[a.cmd](a)
+    return {"summary": cmd_summary, "plots": cmd_plots, "table": cmd_table, "refresh": cmd_refresh}[a.cmd](a)
 
 
 if __name__ == "__main__":

@@ -55,6 +55,10 @@ def main():
     good &= check("a run that did not diverge: nothing", step is None and not any(res.values()))
     step, res = divergence.analyse(log(logit_at=99999, grad_at=99999), COLUMNS, True)
     good &= check(f"a divergence no instrument saw: no first mover (got {res['first_moved']!r})", step and res["first_moved"] == "")
+    p = divergence.peaks(log(), COLUMNS)
+    good &= check(f"peaks: attention logit ~12, entropy ~1.5, log Z ~6, sat2 ~0.3 (got {p})",
+                  11.6 < float(p["peak_attn_logit"]) < 12.4 and 1.45 < float(p["min_attn_entropy"]) < 1.5 and
+                  6 < float(p["peak_log_z"]) < 6.2 and 0.3 < float(p["peak_sat2"]) < 0.31)
     return 0 if good else 1
 
 

@@ -1,0 +1,290 @@
+#!/usr/bin/env python3
+"""The tables and figures of docs/stability.md, from the study's committed results alone.
+
+  examples/stability_report.py [OUT] [--doc docs/stability.md] [--figures DIR]
+
+OUT (default results/stability) holds what examples/study.sh committed: frontier/results.csv (seven
+norms at their defaults over the lr grid), scale_off/results.csv (DyT and Derf without the embedding
+scale) and dropin/results.csv (examples/dropin.sh). Each table replaces the text between the doc's
+<!-- report:NAME --> and <!-- /report:NAME --> lines; the figures go to DIR (default: the doc's
+folder/stability) as PNG and SVG. No log is read: a clean clone regenerates everything.
+
+The loss of a run is full_val, the whole val split at its end (a run that went non-finite has none).
+Per norm, over its lr grid and seeds: best = the lowest mean over seeds at one lr; I = the fraction of
+its runs whose loss is above 1.1 x best or missing; S = the mean loss of the other runs minus best;
+the largest stable lr = the largest at which every seed finished, did not diverge and came within
+1.1 x best. Divergence, its step and layer, the first instrument to move and its lead: divergence.py.
+"""
+import argparse
+import collections
+import csv
+import math
+import os
+import statistics
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from compare_runs import Figures, plt  # noqa: E402
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+NORMS = ["ln", "rmsnorm", "dyt", "dyisru", "dytsp", "dyisrusp", "derf"]
+UNSTABLE = 1.1
+
+
+def read_csv(path):
+    if not os.path.exists(path):
+        return []
+    with open(path) as f:
+        return list(csv.DictReader(f))
+
+
+def loss(r):
+    v = float(r["full_val"]) if r.get("full_val") not in (None, "") else math.inf
+    return v if r["nonfinite"] == "0" and math.isfinite(v) else math.inf
+
+
+def settings(out):
+    """[(label, norm, runs)]: the frontier's norms, then the scale-off ablation's."""
+    front, off = read_csv(os.path.join(out, "frontier", "results.csv")), read_csv(os.path.join(out, "scale_off", "results.csv"))
+    s = [(n, n, [r for r in front if r["norm"] == n]) for n in NORMS]
+    s += [(f"{n}, scale off", n, [r for r in off if r["norm"] == n]) for n in ("dyt", "derf")]
+    return [x for x in s if x[2]]
+
+
+def by_lr(runs):
+    g = collections.defaultdict(list)
+    for r in runs:
+        g[float(r["lr"])].append(r)
+    return dict(sorted(g.items()))
+
+
+def metrics(runs):
+    grid = by_lr(runs)
+    means = {lr: statistics.fmean(loss(r) for r in rs) for lr, rs in grid.items()}
+    finite = {lr: m for lr, m in means.items() if math.isfinite(m)}
+    if not finite:
+        return None
+    best_lr = min(finite, key=finite.get)
+    best = finite[best_lr]
+    ok = lambda r: math.isfinite(loss(r)) and loss(r) <= UNSTABLE * best
+    stable = [lr for lr, rs in grid.items() if all(ok(r) and r["diverged"] == "0" for r in rs)]
+    good = [loss(r) for r in runs if ok(r)]
+    seeds = statistics.pstdev([loss(r) for r in grid[best_lr]]) if len(grid[best_lr]) > 1 else math.nan
+    return {"best_lr": best_lr, "best": best, "best_std": seeds, "max_stable": max(stable) if stable else None,
+            "I": sum(not ok(r) for r in runs) / len(runs), "S": statistics.fmean(good) - best if good else math.nan,
+            "runs": len(runs), "seeds": sorted({int(r["seed"]) for r in runs}),
+            "diverged": sum(r["diverged"] == "1" for r in runs), "nonfinite": sum(r["nonfinite"] == "1" for r in runs)}
+
+
+def md(head, rows):
+    return "\n".join(["| " + " | ".join(head) + " |", "|" + "---|" * len(head)] + ["| " + " | ".join(map(str, r)) + " |" for r in rows])
+
+
+def table_frontier(sets):
+    rows = []
+    for label, _, runs in sets:
+        m = metrics(runs)
+        if not m:
+            rows.append([label, len(runs), "-", "-", "-", "-", "-", "-"])
+            continue
+        rows.append([label, f"{m['runs']} ({','.join(map(str, m['seeds']))})", f"{m['best_lr']:g}",
+                     f"**{m['best']:.4f}**" + (f" +- {m['best_std']:.4f}" if math.isfinite(m["best_std"]) else ""), f"{m['max_stable']:g}" if m["max_stable"] else "none",
+                     f"{100 * m['I']:.0f}%", f"{m['S']:.4f}", f"{m['diverged']} ({m['nonfinite']} non-finite)"])
+    return md(["norm", "runs (seeds)", "best lr", "best loss +- std over seeds", "largest stable lr", "I", "S",
+               "diverged (non-finite)"], rows)
+
+
+def table_grid(sets):
+    lrs = sorted({float(r["lr"]) for _, _, runs in sets for r in runs})
+    rows = []
+    for label, _, runs in sets:
+        grid, row = by_lr(runs), [label]
+        for lr in lrs:
+            rs = grid.get(lr, [])
+            if not rs:
+                row.append("")
+                continue
+            vals, div = [loss(r) for r in rs], sum(r["diverged"] == "1" for r in rs)
+            fin = [v for v in vals if math.isfinite(v)]
+            cell = f"{statistics.fmean(fin):.3f}" if fin else "NaN"
+            if len(fin) > 1:
+                cell += f" +- {statistics.pstdev(fin):.3f}"
+            if div:
+                cell += f" (div {div}/{len(rs)})"
+            row.append(cell)
+        rows.append(row)
+    return md(["norm"] + [f"{lr:g}" for lr in lrs], rows)
+
+
+def diverged_runs(sets):
+    return [(label, r) for label, _, runs in sets for r in runs if r["diverged"] == "1"]
+
+
+def table_leads(sets):
+    rows = []
+    for label, _, runs in sets:
+        div = [r for r in runs if r["diverged"] == "1"]
+        if not div:
+            continue
+        steps = [int(float(r["diverge_step"])) for r in div if r.get("diverge_step") not in (None, "")]
+        movers = collections.Counter(r.get("first_moved") or "none" for r in div)
+        leads = [int(float(r["lead_steps"])) for r in div if r.get("lead_steps") not in (None, "")]
+        layers = collections.Counter(r.get("diverge_layer") or "?" for r in div)
+        rows.append([label, len(div), f"{statistics.median(steps):.0f}" if steps else "-",
+                     ", ".join(f"{k} {v}" for k, v in layers.most_common(3)),
+                     ", ".join(f"{k} {v}" for k, v in movers.most_common()),
+                     f"{statistics.median(leads):.0f} ({min(leads)}..{max(leads)})" if leads else "-"])
+    if not rows:
+        return "No run diverged."
+    return md(["norm", "diverged runs", "median divergence step", "where (most often)", "first to move (runs)",
+               "lead, steps: median (range)"], rows)
+
+
+def table_diverged(sets):
+    rows = []
+    for label, r in diverged_runs(sets):
+        moves = (r.get("moves") or "").split()
+        rows.append([label, f"{float(r['lr']):g}", r["seed"], r.get("diverge_step", ""), r.get("diverge_layer", "") or "-",
+                     r.get("first_moved", "") or "none", r.get("lead_steps", "") or "-",
+                     " ".join(moves[:4]) + (f" (+{len(moves) - 4})" if len(moves) > 4 else "")])
+    if not rows:
+        return "No run diverged."
+    return md(["norm", "lr", "seed", "step", "layer", "first moved", "lead", "first moves (family:where@step)"], rows)
+
+
+def table_dropin(rows):
+    losses = collections.defaultdict(dict)
+    for r in rows:
+        if r["row"] == "loss":
+            losses[r["model"]][r["position"]] = float(r["val_loss"])
+    out = []
+    for model, d in losses.items():
+        orig = d.get(model, math.nan)
+        out.append([model, f"{orig:.4f}", f"{d.get('dyt', math.nan):.4f} ({d.get('dyt', math.nan) - orig:+.3f})",
+                    f"{d.get('dyisru', math.nan):.4f} ({d.get('dyisru', math.nan) - orig:+.3f})"])
+    return md(["trained model", "its val loss", "DyT in each norm's place", "DyISRU in each norm's place"], out) if out else "Not run yet."
+
+
+def table_fits(rows):
+    out = [[r["model"], r["position"], f"{float(r['dyt_alpha']):.4g}", f"{float(r['dyt_mar']):.4f}",
+            f"{float(r['dyt_mar_tail']):.4f}", f"{float(r['dyisru_beta']):.4g}", f"{float(r['dyisru_mar']):.4f}",
+            f"{float(r['dyisru_mar_tail']):.4f}", f"{float(r['tail_from']):.3g}"] for r in rows if r["row"] == "fit"]
+    return md(["model", "norm", "DyT alpha", "MAR", "MAR top 1%", "DyISRU beta", "MAR", "MAR top 1%",
+               "top 1%: abs x >="], out) if out else "Not run yet."
+
+
+# ---- figures ---------------------------------------------------------------------------------------
+def frontier_figure(figs, sets, name, title, top):
+    fig, ax = plt.subplots(figsize=(8, 5))
+    n = 0
+    for i, (label, _, runs) in enumerate(sets):
+        grid = by_lr(runs)
+        xs, mean, lo, hi, bad = [], [], [], [], []
+        for lr, rs in grid.items():
+            fin = [loss(r) for r in rs if math.isfinite(loss(r))]
+            bad += [lr] * (len(rs) - len(fin))
+            if fin:
+                xs.append(lr), mean.append(statistics.fmean(fin)), lo.append(min(fin)), hi.append(max(fin))
+        style = "--" if "scale off" in label else "-"
+        c = f"C{i % 10}"
+        ax.plot(xs, [min(m, top) for m in mean], style, marker="o", ms=3, color=c, label=label)
+        ax.fill_between(xs, [min(v, top) for v in lo], [min(v, top) for v in hi], color=c, alpha=0.15, linewidth=0)
+        if bad:
+            ax.plot(bad, [top] * len(bad), "x", color=c, ms=7)
+        n += 1
+    ax.set_xscale("log"), ax.set_ylim(top=top)
+    ax.set_xlabel("peak learning rate"), ax.set_ylabel("val loss, whole split, at the end")
+    ax.set_title(title, fontsize=10), ax.grid(alpha=0.3, which="both")
+    if n:
+        ax.legend(fontsize=8)
+    figs.save(fig, name, title, n)
+
+
+def instruments_figure(figs, sets):
+    """The extremes each run's instruments reached, against lr: one panel per instrument."""
+    panels = [("peak_attn_logit", "largest attention logit in the run", True),
+              ("min_attn_entropy", "lowest attention entropy of a head (nats)", False),
+              ("peak_log_z", "largest log Z of the output logits", False),
+              ("peak_sat2", "largest fraction with |alpha x + s| > 2", False)]
+    fig, axes = plt.subplots(2, 2, figsize=(11, 7.5))
+    n = 0
+    for ax, (col, title, logy) in zip(axes.flat, panels):
+        for i, (label, _, runs) in enumerate(sets):
+            pts = collections.defaultdict(list)
+            for r in runs:
+                if r.get(col) not in (None, ""):
+                    pts[float(r["lr"])].append(float(r[col]))
+            if not pts:
+                continue
+            xs = sorted(pts)
+            ax.plot(xs, [statistics.fmean(pts[x]) for x in xs], "--" if "scale off" in label else "-", marker="o",
+                    ms=3, color=f"C{i % 10}", label=label)
+            n += 1
+        ax.set_xscale("log"), ax.set_title(title, fontsize=9), ax.grid(alpha=0.3, which="both")
+        if logy:
+            ax.set_yscale("log")
+        ax.set_xlabel("peak learning rate", fontsize=8)
+    axes.flat[0].legend(fontsize=7)
+    fig.suptitle("What the instruments reached in each run (mean over seeds)", fontsize=10)
+    figs.save(fig, "instruments_vs_lr", "instrument extremes against lr", n)
+
+
+def dropin_figure(figs, rows):
+    fits = [r for r in rows if r["row"] == "fit"]
+    models = sorted({r["model"] for r in fits})
+    if not models:
+        return
+    fig, axes = plt.subplots(1, len(models), figsize=(6 * len(models), 4), squeeze=False)
+    for ax, model in zip(axes[0], models):
+        rs = [r for r in fits if r["model"] == model]
+        xs = range(len(rs))
+        for k, (col, label, c) in enumerate([("dyt_mar", "DyT, all", "C0"), ("dyt_mar_tail", "DyT, top 1% |x|", "C9"),
+                                             ("dyisru_mar", "DyISRU, all", "C3"), ("dyisru_mar_tail", "DyISRU, top 1% |x|", "C1")]):
+            ax.bar([x + 0.2 * k - 0.3 for x in xs], [float(r[col]) for r in rs], 0.2, label=label, color=c)
+        ax.set_xticks(list(xs)), ax.set_xticklabels([r["position"] for r in rs], rotation=45, fontsize=7)
+        ax.set_ylabel("mean |fit - norm output|"), ax.set_title(f"{model} model: fit residuals per norm", fontsize=10)
+        ax.grid(alpha=0.3, axis="y"), ax.legend(fontsize=7)
+    figs.save(fig, "dropin_residuals", "fit residuals per norm", len(models))
+
+
+# ---- the doc ---------------------------------------------------------------------------------------
+def fill(doc, tables):
+    with open(doc) as f:
+        text = f.read()
+    for name, body in tables.items():
+        start, end = f"<!-- report:{name} -->", f"<!-- /report:{name} -->"
+        if start not in text or end not in text:
+            sys.exit(f"stability_report: error: {doc} has no {start} ... {end} block")
+        a, b = text.index(start) + len(start), text.index(end)
+        text = text[:a] + "\n" + body + "\n" + text[b:]
+    with open(doc, "w") as f:
+        f.write(text)
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("out", nargs="?", default=os.path.join(ROOT, "results", "stability"))
+    p.add_argument("--doc", default=os.path.join(ROOT, "docs", "stability.md"))
+    p.add_argument("--figures", help="where the figures go (default: DOC's folder/stability)")
+    a = p.parse_args()
+    figdir = a.figures or os.path.join(os.path.dirname(os.path.abspath(a.doc)), "stability")
+    os.makedirs(figdir, exist_ok=True)
+    sets = settings(a.out)
+    dropin = read_csv(os.path.join(a.out, "dropin", "results.csv"))
+    front = [s for s in sets if "scale off" not in s[0]]
+    ablation = [s for s in sets if s[1] in ("dyt", "derf")]
+    figs = Figures(figdir)
+    frontier_figure(figs, front, "frontier", "seven norms at their defaults, 2000 steps: mean over seeds, band min-max, x: a seed without a loss", 3.0)
+    frontier_figure(figs, ablation, "frontier_scale_off", "DyT and Derf with and without the embedding scale", 3.4)
+    instruments_figure(figs, sets)
+    dropin_figure(figs, dropin)
+    tables = {"frontier": table_frontier(sets), "grid": table_grid(sets), "leads": table_leads(sets),
+              "diverged": table_diverged(sets), "dropin": table_dropin(dropin), "fits": table_fits(dropin)}
+    fill(a.doc, tables)
+    n = sum(len(s[2]) for s in sets)
+    print(f"stability_report: {n} runs, {len(dropin)} drop-in rows; {a.doc} tables and {len(figs.made)} figures in {figdir}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
