@@ -93,6 +93,87 @@ static double whole_val(const Run *r, const Gpt *m, size_t *n_tokens) {
     return loss;
 }
 
+// Everything the program holds, freed in one place on every way out.
+typedef struct Dropin {
+    Run r;
+    StFile ckpt;
+    Recorder rec;
+    FILE *csv;
+} Dropin;
+
+static int finish(Dropin *d, int status) {
+    st_close(&d->ckpt);
+    for (int p = 0; p < d->rec.n_pos; p++) free(d->rec.x[p]);
+    if (d->csv) fclose(d->csv);
+    Run *r = &d->r;
+    gpt_free(&r->model), optim_free(&r->opt), dataset_free(&r->data);
+    free(r->idx), free(r->targets);
+    tape_free(&r->eval), arena_free(&r->eval_arena);
+    return status;
+}
+
+static int fail(Dropin *d, int status, const char *fmt, const char *a, const char *b) {
+    fprintf(stderr, "dropin: error: ");
+    fprintf(stderr, fmt, a, b);
+    fputc('\n', stderr);
+    return finish(d, status);
+}
+
+// Loads the model and its text (1-3 above), records the norms' inputs (1).
+static int load_and_record(Dropin *d, const char *path, const char *data, long batches) {
+    Run *r = &d->r;
+    char err[1024];
+    char *defaults[] = {"dropin", NULL};
+    optind = 1;
+    if (options_parse(&r->o, 1, defaults)) return 2;
+    if (checkpoint_open(r, path, &d->ckpt, err, sizeof err)) return fail(d, 1, "%s%s", err, "");
+    options_derive(&r->o);
+    if (r->o.norm != NORM_LN && r->o.norm != NORM_RMSNORM)
+        return fail(d, 2, "%s is a %s model; the drop-in test replaces LN or RMSNorm", path, NORM_TABLE[r->o.norm]->name);
+    if (dataset_resolve(data ? data : r->o.dataset, NORMLAB_DATA_DIR, r->data_path, sizeof r->data_path, err, sizeof err) ||
+        dataset_load(&r->data, r->data_path, err, sizeof err))
+        return fail(d, 1, "%s%s", err, "");
+    r->have_text = true;
+    GptConfig cfg = options_gpt_config(&r->o, r->data.vocab_size);
+    OptimConfig oc = {.kind = r->o.optim, .lr = r->o.lr};
+    int B = (int)r->o.batch_size, T = (int)r->o.block_size, C = cfg.n_embd;
+    const char *bad = gpt_config_check(&cfg);
+    if (bad || checkpoint_check_model(&d->ckpt, &cfg, r->o.optim, err, sizeof err))
+        return fail(d, 1, "%s: %s", path, bad ? bad : err);
+    Rng init;
+    rng_seed(&init, 1);
+    if (gpt_init(&r->model, &cfg, &init) || optim_init(&r->opt, &oc, r->model.params.numel) ||
+        !(r->idx = malloc((size_t)B * T * sizeof(int32_t))) || !(r->targets = malloc((size_t)B * T * sizeof(int32_t))) ||
+        arena_init(&r->eval_arena, "eval", 0) || tape_init(&r->eval, &r->eval_arena, 4096 + 64 * cfg.n_layer))
+        return fail(d, 1, "out of memory%s%s", "", "");
+    int rc = checkpoint_restore(r, &d->ckpt, err, sizeof err);
+    st_close(&d->ckpt);
+    if (rc) return fail(d, 1, "%s: %s", path, err);
+    tape_set_grad_enabled(&r->eval, false);
+
+    Recorder *rec = &d->rec;
+    *rec = (Recorder){.m = &r->model, .n_pos = 2 * cfg.n_layer + 1, .rows_per_batch = (size_t)B * T};
+    rec->cap_rows = rec->rows_per_batch * batches;
+    for (int l = 0; l < cfg.n_layer; l++) {
+        rec->norm[2 * l] = &r->model.blocks[l].ln_1, rec->norm[2 * l + 1] = &r->model.blocks[l].ln_2;
+        snprintf(rec->name[2 * l], sizeof rec->name[0], "h%d.ln_1", l);
+        snprintf(rec->name[2 * l + 1], sizeof rec->name[0], "h%d.ln_2", l);
+    }
+    rec->norm[rec->n_pos - 1] = &r->model.ln_f;
+    snprintf(rec->name[rec->n_pos - 1], sizeof rec->name[0], "ln_f");
+    for (int p = 0; p < rec->n_pos; p++)
+        if (!(rec->x[p] = malloc(rec->cap_rows * C * sizeof(nl_real)))) return fail(d, 1, "out of memory%s%s", "", "");
+    TapeObserver obs = {.ctx = rec, .norm_input = record_input};
+    Rng eval_rng;
+    run_seed(&eval_rng, r->o.seed, STREAM_EVAL + 1); // the train program's val batches
+    r->eval.observer = &obs;
+    double loss = train_eval_batches(&r->eval, &r->model, &r->data, true, B, T, batches, &eval_rng, r->idx, r->targets);
+    r->eval.observer = NULL;
+    printf("%s: %s model, %d layers, C %d; fits on %ld val batches (%zu values per norm; their loss %.4f)\n", path,
+           NORM_TABLE[r->o.norm]->name, cfg.n_layer, C, batches, rec->cap_rows * C, loss);
+    return 0;
+}
+
 int main(int argc, char **argv) {
     long batches = 8, threads = 0;
     const char *csv = NULL, *data = NULL;
@@ -111,99 +192,54 @@ int main(int argc, char **argv) {
     const char *path = argv[optind];
     if (threads) blas_threads_set((int)threads);
 
-    static Run r;
-    char err[1024];
-    char *defaults[] = {"dropin", NULL};
-    optind = 1;
-    if (options_parse(&r.o, 1, defaults)) return 2;
-    StFile f = {0};
-    if (checkpoint_open(&r, path, &f, err, sizeof err)) return fprintf(stderr, "dropin: error: %s\n", err), 1;
-    options_derive(&r.o);
-    if (r.o.norm != NORM_LN && r.o.norm != NORM_RMSNORM) {
-        fprintf(stderr, "dropin: error: %s is a %s model; the drop-in test replaces LN or RMSNorm\n", path,
-                NORM_TABLE[r.o.norm]->name);
-        return st_close(&f), 2;
-    }
-    if (dataset_resolve(data ? data : r.o.dataset, NORMLAB_DATA_DIR, r.data_path, sizeof r.data_path, err, sizeof err) ||
-        dataset_load(&r.data, r.data_path, err, sizeof err))
-        return st_close(&f), fprintf(stderr, "dropin: error: %s\n", err), 1;
-    r.have_text = true;
-    GptConfig cfg = options_gpt_config(&r.o, r.data.vocab_size);
-    OptimConfig oc = {.kind = r.o.optim, .lr = r.o.lr};
-    int B = (int)r.o.batch_size, T = (int)r.o.block_size, C = cfg.n_embd;
-    Rng init;
-    rng_seed(&init, 1);
-    const char *bad = gpt_config_check(&cfg);
-    if (bad || checkpoint_check_model(&f, &cfg, r.o.optim, err, sizeof err))
-        return st_close(&f), fprintf(stderr, "dropin: error: %s: %s\n", path, bad ? bad : err), 1;
-    if (gpt_init(&r.model, &cfg, &init) || optim_init(&r.opt, &oc, r.model.params.numel) ||
-        !(r.idx = malloc((size_t)B * T * sizeof(int32_t))) || !(r.targets = malloc((size_t)B * T * sizeof(int32_t))) ||
-        arena_init(&r.eval_arena, "eval", 0) || tape_init(&r.eval, &r.eval_arena, 4096 + 64 * cfg.n_layer))
-        return st_close(&f), fprintf(stderr, "dropin: error: out of memory\n"), 1;
-    int rc = checkpoint_restore(&r, &f, err, sizeof err);
-    st_close(&f);
-    if (rc) return fprintf(stderr, "dropin: error: %s: %s\n", path, err), 1;
-    tape_set_grad_enabled(&r.eval, false);
-
-    // 1. the norms' inputs on the val batches
-    Recorder rec = {.m = &r.model, .n_pos = 2 * cfg.n_layer + 1, .rows_per_batch = (size_t)B * T};
-    rec.cap_rows = rec.rows_per_batch * batches;
-    for (int l = 0; l < cfg.n_layer; l++) {
-        rec.norm[2 * l] = &r.model.blocks[l].ln_1, rec.norm[2 * l + 1] = &r.model.blocks[l].ln_2;
-        snprintf(rec.name[2 * l], sizeof rec.name[0], "h%d.ln_1", l);
-        snprintf(rec.name[2 * l + 1], sizeof rec.name[0], "h%d.ln_2", l);
-    }
-    rec.norm[rec.n_pos - 1] = &r.model.ln_f;
-    snprintf(rec.name[rec.n_pos - 1], sizeof rec.name[0], "ln_f");
-    for (int p = 0; p < rec.n_pos; p++)
-        if (!(rec.x[p] = malloc(rec.cap_rows * C * sizeof(nl_real)))) return fprintf(stderr, "dropin: error: out of memory\n"), 1;
-    TapeObserver obs = {.ctx = &rec, .norm_input = record_input};
-    Rng eval_rng;
-    run_seed(&eval_rng, r.o.seed, STREAM_EVAL + 1); // the train program's val batches
-    r.eval.observer = &obs;
-    double recorded_loss = train_eval_batches(&r.eval, &r.model, &r.data, true, B, T, batches, &eval_rng, r.idx, r.targets);
-    r.eval.observer = NULL;
+    static Dropin d;
+    int rc = load_and_record(&d, path, data, batches);
+    if (rc) return rc;
+    Run *r = &d.r;
+    Recorder *rec = &d.rec;
+    int C = r->model.cfg.n_embd;
 
     // 2. the fits
-    DropinTarget target = r.o.norm == NORM_LN ? DROPIN_LN : DROPIN_RMSNORM;
+    DropinTarget target = r->o.norm == NORM_LN ? DROPIN_LN : DROPIN_RMSNORM;
     DropinFit dyt[MAX_POS], isru[MAX_POS];
-    FILE *out = csv ? fopen(csv, "w") : NULL;
-    if (csv && !out) return fprintf(stderr, "dropin: error: --csv %s cannot be written\n", csv), 1;
-    if (out) fprintf(out, "model,row,position,dyt_alpha,dyt_mar,dyt_mar_tail,dyisru_beta,dyisru_mar,dyisru_mar_tail,tail_from,val_loss\n");
-    printf("%s: %s model, %d layers, C %d; fits on %ld val batches (%zu values per norm; their loss %.4f)\n",
-           path, NORM_TABLE[r.o.norm]->name, cfg.n_layer, C, batches, rec.cap_rows * C, recorded_loss);
+    if (csv && !(d.csv = fopen(csv, "w"))) return fail(&d, 1, "--csv %s cannot be written%s", csv, "");
+    if (d.csv)
+        fprintf(d.csv, "model,row,position,dyt_alpha,dyt_mar,dyt_mar_tail,dyisru_beta,dyisru_mar,dyisru_mar_tail,tail_from,val_loss\n");
     printf("%-9s %12s %10s %12s | %12s %10s %12s | %s\n", "norm", "DyT alpha", "MAR", "MAR top 1%", "DyISRU beta",
            "MAR", "MAR top 1%", "top 1% from |x| =");
-    for (int p = 0; p < rec.n_pos; p++) {
+    const char *name = NORM_TABLE[r->o.norm]->name;
+    for (int p = 0; p < rec->n_pos; p++) {
         OutlierPoints pts;
-        if (dropin_points(rec.x[p], rec.rows[p], C, 0, C, target, rec.norm[p]->eps, &pts))
-            return fprintf(stderr, "dropin: error: out of memory\n"), 1;
+        if (dropin_points(rec->x[p], rec->rows[p], C, 0, C, target, rec->norm[p]->eps, &pts))
+            return fail(&d, 1, "out of memory%s%s", "", "");
         dyt[p] = dropin_fit(FIT_DYT, &pts), isru[p] = dropin_fit(FIT_DYISRU, &pts);
         outlier_points_free(&pts);
-        printf("%-9s %12.6g %10.4f %12.4f | %12.6g %10.4f %12.4f | %.4g\n", rec.name[p], dyt[p].fit.param, dyt[p].mar,
+        printf("%-9s %12.6g %10.4f %12.4f | %12.6g %10.4f %12.4f | %.4g\n", rec->name[p], dyt[p].fit.param, dyt[p].mar,
                dyt[p].mar_tail, isru[p].fit.param, isru[p].mar, isru[p].mar_tail, dyt[p].tail_from);
-        if (out)
-            fprintf(out, "%s,fit,%s,%.9g,%.6g,%.6g,%.9g,%.6g,%.6g,%.6g,\n", NORM_TABLE[r.o.norm]->name, rec.name[p],
-                    dyt[p].fit.param, dyt[p].mar, dyt[p].mar_tail, isru[p].fit.param, isru[p].mar, isru[p].mar_tail,
-                    dyt[p].tail_from);
+        if (d.csv)
+            fprintf(d.csv, "%s,fit,%s,%.9g,%.6g,%.6g,%.9g,%.6g,%.6g,%.6g,\n", name, rec->name[p], dyt[p].fit.param,
+                    dyt[p].mar, dyt[p].mar_tail, isru[p].fit.param, isru[p].mar, isru[p].mar_tail, dyt[p].tail_from);
     }
 
     // 3 and 4. the swapped models, and the whole val split
     size_t n_tokens;
     double loss[3];
-    loss[0] = whole_val(&r, &r.model, &n_tokens);
+    loss[0] = whole_val(r, &r->model, &n_tokens);
     const NormKind kinds[2] = {NORM_DYT, NORM_DYISRU};
     for (int k = 0; k < 2; k++) {
         Gpt m;
-        if (swapped_model(&r, kinds[k], k == 0 ? dyt : isru, rec.n_pos, &m)) return fprintf(stderr, "dropin: error: out of memory\n"), 1;
-        loss[1 + k] = whole_val(&r, &m, &n_tokens);
+        if (swapped_model(r, kinds[k], k == 0 ? dyt : isru, rec->n_pos, &m)) return fail(&d, 1, "out of memory%s%s", "", "");
+        loss[1 + k] = whole_val(r, &m, &n_tokens);
         gpt_free(&m);
     }
-    printf("whole val split (%zu tokens): %s %.4f, DyT in its place %.4f, DyISRU in its place %.4f\n", n_tokens,
-           NORM_TABLE[r.o.norm]->name, loss[0], loss[1], loss[2]);
-    const char *model[3] = {NORM_TABLE[r.o.norm]->name, "dyt", "dyisru"};
-    for (int k = 0; out && k < 3; k++) fprintf(out, "%s,loss,%s,,,,,,,,%.6f\n", NORM_TABLE[r.o.norm]->name, model[k], loss[k]);
-    if (out && fclose(out)) return fprintf(stderr, "dropin: error: --csv %s: write failed\n", csv), 1;
-    for (int p = 0; p < rec.n_pos; p++) free(rec.x[p]);
-    return 0;
+    printf("whole val split (%zu tokens): %s %.4f, DyT in its place %.4f, DyISRU in its place %.4f\n", n_tokens, name,
+           loss[0], loss[1], loss[2]);
+    const char *model[3] = {name, "dyt", "dyisru"};
+    for (int k = 0; d.csv && k < 3; k++) fprintf(d.csv, "%s,loss,%s,,,,,,,,%.6f\n", name, model[k], loss[k]);
+    if (d.csv) {
+        int bad = ferror(d.csv) | fclose(d.csv);
+        d.csv = NULL;
+        if (bad) return fail(&d, 1, "--csv %s: write failed%s", csv, "");
+    }
+    return finish(&d, 0);
 }

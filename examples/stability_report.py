@@ -44,8 +44,12 @@ def loss(r):
 
 
 def settings(out):
-    """[(label, norm, runs)]: the frontier's norms, then the scale-off ablation's."""
+    """[(label, norm, runs)]: the frontier's norms, then the scale-off ablation's. Each run knows its
+    sweep folder (run["sweep"])."""
     front, off = read_csv(os.path.join(out, "frontier", "results.csv")), read_csv(os.path.join(out, "scale_off", "results.csv"))
+    for rows, sweep in ((front, "frontier"), (off, "scale_off")):
+        for r in rows:
+            r["sweep"] = sweep
     s = [(n, n, [r for r in front if r["norm"] == n]) for n in NORMS]
     s += [(f"{n}, scale off", n, [r for r in off if r["norm"] == n]) for n in ("dyt", "derf")]
     return [x for x in s if x[2]]
@@ -229,6 +233,77 @@ def instruments_figure(figs, sets):
     figs.save(fig, "instruments_vs_lr", "instrument extremes against lr", n)
 
 
+# ---- traces: the instruments around a divergence ------------------------------------------------
+# A move "family:where" names a log column (divergence.py's families).
+def move_column(family, where, columns):
+    names = {"attn_logit": [f"{where}.attn_max_logit"], "attn_entropy": [f"{where}.attn_entropy_min"],
+             "log_z": ["log_z_max"], "alpha": [f"{where}.alpha", f"{where}.beta"], "saturation": [f"{where}.sat2", f"{where}.sat"],
+             "grad_norm": [f"grad_norm.{where}"]}[family]
+    return next((c for c in names if c in columns), None)
+
+
+def trace_runs(sets):
+    """One diverged run per setting with a divergence step: the one at the lowest lr (then seed)."""
+    picked = []
+    for label, _, runs in sets:
+        div = sorted((r for r in runs if r["diverged"] == "1" and r.get("diverge_step") not in (None, "")),
+                     key=lambda r: (float(r["lr"]), int(r["seed"])))
+        if div:
+            picked.append((label, div[0]))
+    return picked
+
+
+def write_traces(out, sets):
+    """OUT/traces/<job>.csv for each traced run whose log is here and whose trace is not: its training
+    loss and the series that moved, at the measured steps from 600 before the divergence to 50 after.
+    They are committed, so the figure needs no log."""
+    os.makedirs(os.path.join(out, "traces"), exist_ok=True)
+    for _, r in trace_runs(sets):
+        path, log = os.path.join(out, "traces", r["job"] + ".csv"), os.path.join(out, r["sweep"], "logs", r["job"] + ".csv")
+        if os.path.exists(path) or not os.path.exists(log):
+            continue
+        with open(log) as f:
+            reader = csv.DictReader(f)
+            columns, rows = reader.fieldnames, [x for x in reader if x["kind"] == "train"]
+        step = int(float(r["diverge_step"]))
+        moved = [m.split("@")[0].split(":") for m in (r.get("moves") or "").split()]
+        cols = [c for c in dict.fromkeys(move_column(f, w, columns) for f, w in moved) if c]
+        keep = [x for x in rows if step - 600 <= int(x["step"]) <= step + 50 and x.get("grad_norm.emb")]
+        with open(path, "w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(["step", "loss"] + cols)
+            w.writerows([[x["step"], x["loss"]] + [x[c] for c in cols] for x in keep])
+
+
+def traces_figure(figs, out, sets):
+    picked = [(label, r) for label, r in trace_runs(sets) if os.path.exists(os.path.join(out, "traces", r["job"] + ".csv"))]
+    if not picked:
+        return
+    cols = min(3, len(picked))
+    nrows = (len(picked) + cols - 1) // cols
+    fig, axes = plt.subplots(nrows, cols, figsize=(5 * cols, 3.6 * nrows), squeeze=False)
+    for ax in axes.flat[len(picked):]:
+        ax.axis("off")
+    for ax, (label, r) in zip(axes.flat, picked):
+        rows = read_csv(os.path.join(out, "traces", r["job"] + ".csv"))
+        step = int(float(r["diverge_step"]))
+        xs = [int(x["step"]) - step for x in rows]
+        for j, c in enumerate(k for k in (rows[0].keys() if rows else []) if k not in ("step", "loss")):
+            vals = [float(x[c]) if x[c] not in ("", "nan") else math.nan for x in rows]
+            base = next((v for v in vals if math.isfinite(v) and v > 0), math.nan)
+            ax.plot(xs, [v / base for v in vals], linewidth=1.1, color=f"C{j % 10}", label=c)
+        ax.set_yscale("log"), ax.axvline(0, color="k", linewidth=0.8)
+        ax2 = ax.twinx()
+        ax2.plot(xs, [float(x["loss"]) if x["loss"] not in ("", "nan") else math.nan for x in rows], color="0.4",
+                 linewidth=0.8, linestyle=":")
+        ax2.set_ylabel("training loss (dotted)", fontsize=7)
+        ax.set_title(f"{label}, lr {float(r['lr']):g}, seed {r['seed']}: diverged at {step}", fontsize=8)
+        ax.set_xlabel("steps from the divergence", fontsize=8), ax.set_ylabel("value / its first in the window", fontsize=7)
+        ax.legend(fontsize=6, loc="upper left"), ax.grid(alpha=0.3)
+    fig.suptitle("The instruments that moved, before and at each setting's first divergence", fontsize=10)
+    figs.save(fig, "divergence_traces", "instruments before a divergence", len(picked))
+
+
 def dropin_figure(figs, rows):
     fits = [r for r in rows if r["row"] == "fit"]
     models = sorted({r["model"] for r in fits})
@@ -277,6 +352,8 @@ def main():
     frontier_figure(figs, front, "frontier", "seven norms at their defaults, 2000 steps: mean over seeds, band min-max, x: a seed without a loss", 3.0)
     frontier_figure(figs, ablation, "frontier_scale_off", "DyT and Derf with and without the embedding scale", 3.4)
     instruments_figure(figs, sets)
+    write_traces(a.out, sets)
+    traces_figure(figs, a.out, sets)
     dropin_figure(figs, dropin)
     tables = {"frontier": table_frontier(sets), "grid": table_grid(sets), "leads": table_leads(sets),
               "diverged": table_diverged(sets), "dropin": table_dropin(dropin), "fits": table_fits(dropin)}
