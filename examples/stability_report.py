@@ -228,7 +228,8 @@ def instruments_figure(figs, sets):
         if logy:
             ax.set_yscale("log")
         ax.set_xlabel("peak learning rate", fontsize=8)
-    axes.flat[0].legend(fontsize=7)
+    if n:
+        axes.flat[0].legend(fontsize=7)
     fig.suptitle("What the instruments reached in each run (mean over seeds)", fontsize=10)
     figs.save(fig, "instruments_vs_lr", "instrument extremes against lr", n)
 
@@ -336,30 +337,60 @@ def fill(doc, tables):
         f.write(text)
 
 
-def main():
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("out", nargs="?", default=os.path.join(ROOT, "results", "stability"))
-    p.add_argument("--doc", default=os.path.join(ROOT, "docs", "stability.md"))
-    p.add_argument("--figures", help="where the figures go (default: DOC's folder/stability)")
-    a = p.parse_args()
-    figdir = a.figures or os.path.join(os.path.dirname(os.path.abspath(a.doc)), "stability")
+def generate(out, doc, figdir, traces=True):
+    """Rewrites doc's tables and the figures in figdir from out's results (and, with traces, writes the
+    traces missing from OUT/traces from the logs that are here); returns a summary line."""
     os.makedirs(figdir, exist_ok=True)
-    sets = settings(a.out)
-    dropin = read_csv(os.path.join(a.out, "dropin", "results.csv"))
+    sets = settings(out)
+    dropin = read_csv(os.path.join(out, "dropin", "results.csv"))
     front = [s for s in sets if "scale off" not in s[0]]
     ablation = [s for s in sets if s[1] in ("dyt", "derf")]
     figs = Figures(figdir)
     frontier_figure(figs, front, "frontier", "seven norms at their defaults, 2000 steps: mean over seeds, band min-max, x: a seed without a loss", 3.0)
     frontier_figure(figs, ablation, "frontier_scale_off", "DyT and Derf with and without the embedding scale", 3.4)
     instruments_figure(figs, sets)
-    write_traces(a.out, sets)
-    traces_figure(figs, a.out, sets)
+    if traces:
+        write_traces(out, sets)
+    traces_figure(figs, out, sets)
     dropin_figure(figs, dropin)
     tables = {"frontier": table_frontier(sets), "grid": table_grid(sets), "leads": table_leads(sets),
               "diverged": table_diverged(sets), "dropin": table_dropin(dropin), "fits": table_fits(dropin)}
-    fill(a.doc, tables)
+    fill(doc, tables)
     n = sum(len(s[2]) for s in sets)
-    print(f"stability_report: {n} runs, {len(dropin)} drop-in rows; {a.doc} tables and {len(figs.made)} figures in {figdir}")
+    return f"{n} runs, {len(dropin)} drop-in rows; {doc} tables and {len(figs.made)} figures in {figdir}"
+
+
+def check(out, doc):
+    """Exit status 1 when doc's tables differ from what out's results give (the figures are not compared)."""
+    import difflib
+    import shutil
+    import tempfile
+    with tempfile.TemporaryDirectory() as tmp:
+        copy = os.path.join(tmp, "stability.md")
+        shutil.copy(doc, copy)
+        generate(out, copy, os.path.join(tmp, "figures"), traces=False)
+        with open(doc) as f, open(copy) as g:
+            before, after = f.read(), g.read()
+    if before != after:
+        sys.stdout.writelines(difflib.unified_diff(before.splitlines(True), after.splitlines(True), doc, "regenerated"))
+        print(f"stability_report: {doc} is not what {out} gives: run examples/stability_report.py")
+        return 1
+    print(f"stability_report: {doc}'s tables are what {out} gives")
+    return 0
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("out", nargs="?", default=os.path.join(ROOT, "results", "stability"))
+    p.add_argument("--doc", default=os.path.join(ROOT, "docs", "stability.md"))
+    p.add_argument("--figures", help="where the figures go (default: DOC's folder/stability)")
+    p.add_argument("--check", action="store_true",
+                   help="change nothing: exit 1 when DOC's tables differ from what the results give (CI)")
+    a = p.parse_args()
+    if a.check:
+        return check(a.out, a.doc)
+    figdir = a.figures or os.path.join(os.path.dirname(os.path.abspath(a.doc)), "stability")
+    print("stability_report: " + generate(a.out, a.doc, figdir))
     return 0
 
 
