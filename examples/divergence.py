@@ -1,11 +1,12 @@
-"""Where a run diverged, and which instrument moved first (used by sweep.py for every finished job).
+"""Where a run's loss blew up, and which instrument moved first (used by sweep.py for every finished job).
 
-A run diverged when its loss went non-finite or its final val estimate ended above 1.1 x its best
-(sweep.py's `diverged`). Its divergence step here is read off the training loss, which the train
-program logs every step (the val estimate comes only every 250):
+A blow-up is read off the training loss, which the train program logs every step (the val estimate
+comes only every 250); its step is the run's divergence step:
   - a non-finite loss: the first step with one;
   - otherwise: the first step where the loss's trailing 20-step mean exceeds 1.1 x its lowest value so
     far and stays above 1.05 x it for the next 100 steps (or to the end of the run).
+A run can blow up and recover (the loss falls again as the learning rate decays); sweep.py's
+`diverged` says whether it ended badly (non-finite, or its last val estimate above 1.1 x its best).
 
 The instruments (the train log's columns, every --stats-every steps; normlab/stats.h) are grouped in
 families, one series per layer or norm position. A series has *moved* at a measured step t when its
@@ -17,10 +18,13 @@ the family's threshold, and stays departed at the next two measurements (or unti
   alpha         <pos>.alpha or .beta    the norm's scalar                x1.5 either way
   saturation    <pos>.sat2 (or .sat)    fraction with |alpha x + s| > 2  rises by 0.1
   grad_norm     grad_norm.<group>       a layer group's grad norm        rises x3
-For a diverged run, the first mover is the series that moved earliest within the 400 steps before its
+For a run that blew up, the first mover is the series that moved earliest within the 400 steps before its
 divergence step (up to 10 steps after it, the measuring interval); its lead is the divergence step
-minus the step it moved at. The divergence layer is where the train program found the first
-non-finite value (its message names the module), else the first mover's layer or position.
+minus the step it moved at. Families whose series moved at that same measured step are all named
+("attn_logit+saturation"): 10 steps cannot order them. A move can be seen from the first measured
+step with three measurements in its baseline window, step 71 at --stats-every 10. The divergence layer is where the train program found the first
+non-finite value (its message names the module), else the first mover's layer or position ("n places"
+when series in several moved at that step).
 """
 import math
 import re
@@ -134,13 +138,14 @@ def peaks(rows, columns):
     return out
 
 
-def analyse(rows, columns, diverged, out_text=""):
-    """diverge_step, diverge_layer, first_moved, lead_steps and moves of one run's log rows (dicts of
-    floats with a "kind"), for sweep.py's results; empty strings where they do not apply."""
+def analyse(rows, columns, out_text=""):
+    """The divergence step (None: the loss never blew up) and diverge_layer, first_moved, lead_steps and
+    moves of one run's log rows (dicts of floats with a "kind"), for sweep.py's results; empty strings
+    where they do not apply."""
     res = {"diverge_layer": "", "first_moved": "", "lead_steps": "", "moves": ""}
     train = [r for r in rows if r["kind"] == "train"]
     stats_rows = [r for r in train if any(c.startswith("grad_norm.") and r.get(c) is not None for c in columns)]
-    if not diverged or not train:
+    if not train:
         return None, res
     step = divergence_step(train)
     if step is None:
@@ -149,8 +154,11 @@ def analyse(rows, columns, diverged, out_text=""):
     res["moves"] = " ".join(f"{f}:{w}@{t}" for t, f, w in found)
     if found:
         t, family, where = found[0]
-        res["first_moved"], res["lead_steps"] = family, step - t
-        res["diverge_layer"] = where if where != "-" else ""
+        # families that moved at the same measured step moved together, as far as 10 steps can tell
+        together = list(dict.fromkeys(f for s, f, _ in found if s == t))
+        res["first_moved"], res["lead_steps"] = "+".join(together), step - t
+        places = list(dict.fromkeys(w for s, _, w in found if s == t and w != "-"))
+        res["diverge_layer"] = places[0] if len(places) == 1 else f"{len(places)} places" if places else ""
     m = re.search(r"started in (\S+)", out_text)
     if m:
         res["diverge_layer"] = m.group(1)

@@ -13,7 +13,8 @@ The loss of a run is full_val, the whole val split at its end (a run that went n
 Per norm, over its lr grid and seeds: best = the lowest mean over seeds at one lr; I = the fraction of
 its runs whose loss is above 1.1 x best or missing; S = the mean loss of the other runs minus best;
 the largest stable lr = the largest at which every seed finished, did not diverge and came within
-1.1 x best. Divergence, its step and layer, the first instrument to move and its lead: divergence.py.
+1.1 x best. A blow-up of the training loss (recovered from or not), its step and place, the first
+instrument to move and its lead: divergence.py.
 """
 import argparse
 import collections
@@ -76,8 +77,13 @@ def metrics(runs):
     seeds = statistics.pstdev([loss(r) for r in grid[best_lr]]) if len(grid[best_lr]) > 1 else math.nan
     return {"best_lr": best_lr, "best": best, "best_std": seeds, "max_stable": max(stable) if stable else None,
             "I": sum(not ok(r) for r in runs) / len(runs), "S": statistics.fmean(good) - best if good else math.nan,
-            "runs": len(runs), "seeds": sorted({int(r["seed"]) for r in runs}),
+            "runs": len(runs), "seeds": sorted({int(r["seed"]) for r in runs}), "blowups": len(blowups(runs)),
             "diverged": sum(r["diverged"] == "1" for r in runs), "nonfinite": sum(r["nonfinite"] == "1" for r in runs)}
+
+
+def blowups(runs):
+    """The runs whose training loss blew up (divergence.py), recovered or not."""
+    return [r for r in runs if r.get("diverge_step") not in (None, "")]
 
 
 def md(head, rows):
@@ -89,13 +95,13 @@ def table_frontier(sets):
     for label, _, runs in sets:
         m = metrics(runs)
         if not m:
-            rows.append([label, len(runs), "-", "-", "-", "-", "-", "-"])
+            rows.append([label, len(runs), "-", "-", "-", "-", "-", "-", "-"])
             continue
         rows.append([label, f"{m['runs']} ({','.join(map(str, m['seeds']))})", f"{m['best_lr']:g}",
                      f"**{m['best']:.4f}**" + (f" +- {m['best_std']:.4f}" if math.isfinite(m["best_std"]) else ""), f"{m['max_stable']:g}" if m["max_stable"] else "none",
-                     f"{100 * m['I']:.0f}%", f"{m['S']:.4f}", f"{m['diverged']} ({m['nonfinite']} non-finite)"])
+                     f"{100 * m['I']:.0f}%", f"{m['S']:.4f}", m["blowups"], f"{m['diverged']} ({m['nonfinite']})"])
     return md(["norm", "runs (seeds)", "best lr", "best loss +- std over seeds", "largest stable lr", "I", "S",
-               "diverged (non-finite)"], rows)
+               "loss blew up", "ended diverged (non-finite)"], rows)
 
 
 def table_grid(sets):
@@ -120,40 +126,38 @@ def table_grid(sets):
     return md(["norm"] + [f"{lr:g}" for lr in lrs], rows)
 
 
-def diverged_runs(sets):
-    return [(label, r) for label, _, runs in sets for r in runs if r["diverged"] == "1"]
-
-
 def table_leads(sets):
     rows = []
     for label, _, runs in sets:
-        div = [r for r in runs if r["diverged"] == "1"]
+        div = blowups(runs)
         if not div:
             continue
         steps = [int(float(r["diverge_step"])) for r in div if r.get("diverge_step") not in (None, "")]
         movers = collections.Counter(r.get("first_moved") or "none" for r in div)
         leads = [int(float(r["lead_steps"])) for r in div if r.get("lead_steps") not in (None, "")]
         layers = collections.Counter(r.get("diverge_layer") or "?" for r in div)
-        rows.append([label, len(div), f"{statistics.median(steps):.0f}" if steps else "-",
+        rows.append([label, f"{len(div)} ({sum(r['diverged'] == '1' for r in div)})", f"{statistics.median(steps):.0f}" if steps else "-",
                      ", ".join(f"{k} {v}" for k, v in layers.most_common(3)),
                      ", ".join(f"{k} {v}" for k, v in movers.most_common()),
                      f"{statistics.median(leads):.0f} ({min(leads)}..{max(leads)})" if leads else "-"])
     if not rows:
-        return "No run diverged."
-    return md(["norm", "diverged runs", "median divergence step", "where (most often)", "first to move (runs)",
+        return "No run's loss blew up."
+    return md(["norm", "blew up (ended diverged)", "median step", "where (most often)", "first to move (runs)",
                "lead, steps: median (range)"], rows)
 
 
 def table_diverged(sets):
     rows = []
-    for label, r in diverged_runs(sets):
-        moves = (r.get("moves") or "").split()
-        rows.append([label, f"{float(r['lr']):g}", r["seed"], r.get("diverge_step", ""), r.get("diverge_layer", "") or "-",
-                     r.get("first_moved", "") or "none", r.get("lead_steps", "") or "-",
-                     " ".join(moves[:4]) + (f" (+{len(moves) - 4})" if len(moves) > 4 else "")])
+    for label, _, runs in sets:
+        for r in blowups(runs):
+            moves = (r.get("moves") or "").split()
+            ended = "non-finite" if r["nonfinite"] == "1" else "diverged" if r["diverged"] == "1" else "recovered"
+            rows.append([label, f"{float(r['lr']):g}", r["seed"], r["diverge_step"], ended, r.get("diverge_layer", "") or "-",
+                         r.get("first_moved", "") or "none", r.get("lead_steps", "") or "-",
+                         " ".join(moves[:4]) + (f" (+{len(moves) - 4})" if len(moves) > 4 else "")])
     if not rows:
-        return "No run diverged."
-    return md(["norm", "lr", "seed", "step", "layer", "first moved", "lead", "first moves (family:where@step)"], rows)
+        return "No run's loss blew up."
+    return md(["norm", "lr", "seed", "step", "ended", "where", "first moved", "lead", "first moves (family:where@step)"], rows)
 
 
 def table_dropin(rows):
@@ -244,11 +248,10 @@ def move_column(family, where, columns):
 
 
 def trace_runs(sets):
-    """One diverged run per setting with a divergence step: the one at the lowest lr (then seed)."""
+    """One run per setting whose loss blew up: the one at the lowest lr (then seed)."""
     picked = []
     for label, _, runs in sets:
-        div = sorted((r for r in runs if r["diverged"] == "1" and r.get("diverge_step") not in (None, "")),
-                     key=lambda r: (float(r["lr"]), int(r["seed"])))
+        div = sorted(blowups(runs), key=lambda r: (float(r["lr"]), int(r["seed"])))
         if div:
             picked.append((label, div[0]))
     return picked
@@ -298,10 +301,10 @@ def traces_figure(figs, out, sets):
         ax2.plot(xs, [float(x["loss"]) if x["loss"] not in ("", "nan") else math.nan for x in rows], color="0.4",
                  linewidth=0.8, linestyle=":")
         ax2.set_ylabel("training loss (dotted)", fontsize=7)
-        ax.set_title(f"{label}, lr {float(r['lr']):g}, seed {r['seed']}: diverged at {step}", fontsize=8)
+        ax.set_title(f"{label}, lr {float(r['lr']):g}, seed {r['seed']}: blew up at {step}", fontsize=8)
         ax.set_xlabel("steps from the divergence", fontsize=8), ax.set_ylabel("value / its first in the window", fontsize=7)
         ax.legend(fontsize=6, loc="upper left"), ax.grid(alpha=0.3)
-    fig.suptitle("The instruments that moved, before and at each setting's first divergence", fontsize=10)
+    fig.suptitle("The instruments that moved, around each setting's first blow-up (lowest lr)", fontsize=10)
     figs.save(fig, "divergence_traces", "instruments before a divergence", len(picked))
 
 

@@ -31,11 +31,11 @@ results.csv, one row per job: job, norm, lr, init_kind (none|alpha0|raw), init (
 init_pos and init_pos_value (the 2-D grid's separate position), seed, steps, best_val (best 20-batch
 val estimate), best_step, final_val (the last evaluation), full_val (the whole val split, at the end),
 final_train (mean train loss of the last 50 steps), nonfinite (the run stopped on a NaN/Inf),
-diverged (nonfinite, or final_val > 1.1 x best_val), diverge_step (from the training loss, as
-divergence.py says; the first evaluation above 1.1 x the best so far where the loss shows none),
-spikes, wall_s, exit; for diverged runs (divergence.py) diverge_layer, first_moved (the instrument
-family that moved first), lead_steps (how many steps before the divergence) and moves (every series'
-first move near it, "family:where@step"); and the extremes the instruments reached: peak_attn_logit
+diverged (nonfinite, or final_val > 1.1 x best_val), diverge_step (where the training loss blew up,
+as divergence.py says, whether or not the run recovered; for a diverged run whose loss shows none,
+the first evaluation above 1.1 x the best so far), spikes, wall_s, exit; for runs that blew up
+(divergence.py) diverge_layer, first_moved (the instrument family that moved first), lead_steps
+(how many steps before the blow-up) and moves (every series' first move near it, "family:where@step"); and the extremes the instruments reached: peak_attn_logit
 (over blocks), min_attn_entropy (the lowest head's, over blocks), peak_log_z (log_z_max), peak_sat2.
 
   sweep.py refresh OUT     recomputes every row's outcome from its log (after this tool changed);
@@ -194,9 +194,9 @@ def outcome(log_path, steps):
     if nonfinite:
         diverge_step = nonfinite[0] if diverge_step == "" else min(diverge_step, nonfinite[0])
     diverged = bool(nonfinite) or final > UNSTABLE * best
-    step, where = divergence.analyse(rows, columns, diverged, out_text)
-    if step is not None:
-        diverge_step = step
+    step, where = divergence.analyse(rows, columns, out_text)
+    if step is not None or not diverged:
+        diverge_step = "" if step is None else step
     last = [r["loss"] for r in train[-50:] if r["loss"] is not None and math.isfinite(r["loss"])]
     return {**where, **divergence.peaks(rows, columns), "best_val": best, "best_step": best_step, "final_val": final,
             "full_val": full[-1] if full else math.inf,
