@@ -150,14 +150,22 @@ def table_diverged(sets):
     rows = []
     for label, _, runs in sets:
         for r in blowups(runs):
-            moves = (r.get("moves") or "").split()
-            ended = "non-finite" if r["nonfinite"] == "1" else "diverged" if r["diverged"] == "1" else "recovered"
+            ended = "non-finite" if r["nonfinite"] == "1" else f"{loss(r):.2f}" + (" (diverged)" if r["diverged"] == "1" else "")
             rows.append([label, f"{float(r['lr']):g}", r["seed"], r["diverge_step"], ended, r.get("diverge_layer", "") or "-",
-                         r.get("first_moved", "") or "none", r.get("lead_steps", "") or "-",
-                         " ".join(moves[:4]) + (f" (+{len(moves) - 4})" if len(moves) > 4 else "")])
+                         r.get("first_moved", "") or "none", r.get("lead_steps", "") or "-", moves_by_family(r.get("moves") or "")])
     if not rows:
         return "No run's loss blew up."
-    return md(["norm", "lr", "seed", "step", "ended", "where", "first moved", "lead", "first moves (family:where@step)"], rows)
+    return md(["norm", "lr", "seed", "step", "val loss at the end", "where", "first moved", "lead",
+               "each family's first move: where@step (+ other series)"], rows)
+
+
+def moves_by_family(moves):
+    """"a:h0@71 a:h1@71 b:x@90" -> "a h0@71 (+1), b x@90": each family's earliest series, and how many more."""
+    fam = {}
+    for m in moves.split():
+        family, rest = m.split(":", 1)
+        fam.setdefault(family, []).append(rest)
+    return ", ".join(f"{f} {v[0]}" + (f" (+{len(v) - 1})" if len(v) > 1 else "") for f, v in fam.items())
 
 
 def table_dropin(rows):
