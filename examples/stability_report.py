@@ -13,7 +13,8 @@ The loss of a run is full_val, the whole val split at its end (a run that went n
 Per norm, over its lr grid and seeds: best = the lowest mean over seeds at one lr; I = the fraction of
 its runs whose loss is above 1.1 x best or missing; S = the mean loss of the other runs minus best;
 the largest stable lr = the largest at which every seed finished, did not diverge and came within
-1.1 x best. A blow-up of the training loss (recovered from or not), its step and place, the first
+1.1 x best; "near unigram" = a run that ended at 3.0 or above (the unigram model scores 3.347), the
+surrogates' usual failure at a large lr (a collapse, with no blow-up when the loss never came down). A blow-up of the training loss (recovered from or not), its step and place, the first
 instrument to move and its lead: divergence.py.
 """
 import argparse
@@ -30,6 +31,7 @@ from compare_runs import Figures, plt  # noqa: E402
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NORMS = ["ln", "rmsnorm", "dyt", "dyisru", "dytsp", "dyisrusp", "derf"]
 UNSTABLE = 1.1
+COLLAPSED = 3.0  # a run ending at or above this never got far from the unigram model's 3.347
 
 
 def read_csv(path):
@@ -78,6 +80,7 @@ def metrics(runs):
     return {"best_lr": best_lr, "best": best, "best_std": seeds, "max_stable": max(stable) if stable else None,
             "I": sum(not ok(r) for r in runs) / len(runs), "S": statistics.fmean(good) - best if good else math.nan,
             "runs": len(runs), "seeds": sorted({int(r["seed"]) for r in runs}), "blowups": len(blowups(runs)),
+            "collapsed": sum(math.isfinite(loss(r)) and loss(r) >= COLLAPSED for r in runs),
             "diverged": sum(r["diverged"] == "1" for r in runs), "nonfinite": sum(r["nonfinite"] == "1" for r in runs)}
 
 
@@ -95,13 +98,13 @@ def table_frontier(sets):
     for label, _, runs in sets:
         m = metrics(runs)
         if not m:
-            rows.append([label, len(runs), "-", "-", "-", "-", "-", "-", "-"])
+            rows.append([label, len(runs), "-", "-", "-", "-", "-", "-", "-", "-"])
             continue
         rows.append([label, f"{m['runs']} ({','.join(map(str, m['seeds']))})", f"{m['best_lr']:g}",
                      f"**{m['best']:.4f}**" + (f" +- {m['best_std']:.4f}" if math.isfinite(m["best_std"]) else ""), f"{m['max_stable']:g}" if m["max_stable"] else "none",
-                     f"{100 * m['I']:.0f}%", f"{m['S']:.4f}", m["blowups"], f"{m['diverged']} ({m['nonfinite']})"])
+                     f"{100 * m['I']:.0f}%", f"{m['S']:.4f}", m["collapsed"], m["blowups"], f"{m['diverged']} ({m['nonfinite']})"])
     return md(["norm", "runs (seeds)", "best lr", "best loss +- std over seeds", "largest stable lr", "I", "S",
-               "loss blew up", "ended diverged (non-finite)"], rows)
+               "ended near unigram (>= 3.0)", "loss blew up", "ended diverged (non-finite)"], rows)
 
 
 def table_grid(sets):
