@@ -214,11 +214,11 @@ int main(int argc, char **argv) {
             return fail(&d, 1, "out of memory%s%s", "", "");
         dyt[p] = dropin_fit(FIT_DYT, &pts), isru[p] = dropin_fit(FIT_DYISRU, &pts);
         outlier_points_free(&pts);
-        printf("%-9s %12.6g %10.4f %12.4f | %12.6g %10.4f %12.4f | %.4g\n", rec->name[p], dyt[p].fit.param, dyt[p].mar,
-               dyt[p].mar_tail, isru[p].fit.param, isru[p].mar, isru[p].mar_tail, dyt[p].tail_from);
+        printf("%-9s %12.6g %10.4f %12.4f | %12.6g %10.4f %12.4f | %.4g\n", rec->name[p], dyt[p].fit.param, dyt[p].fit.mar,
+               dyt[p].mar_tail, isru[p].fit.param, isru[p].fit.mar, isru[p].mar_tail, dyt[p].tail_from);
         if (d.csv)
             fprintf(d.csv, "%s,fit,%s,%.9g,%.6g,%.6g,%.9g,%.6g,%.6g,%.6g,\n", name, rec->name[p], dyt[p].fit.param,
-                    dyt[p].mar, dyt[p].mar_tail, isru[p].fit.param, isru[p].mar, isru[p].mar_tail, dyt[p].tail_from);
+                    dyt[p].fit.mar, dyt[p].mar_tail, isru[p].fit.param, isru[p].fit.mar, isru[p].mar_tail, dyt[p].tail_from);
     }
 
     // 3 and 4. the swapped models, and the whole val split

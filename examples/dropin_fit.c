@@ -35,8 +35,7 @@ DropinFit dropin_fit(FitKind kind, const OutlierPoints *p) {
     for (int i = 0; i < p->n; i++) sq += p->x[i] * p->x[i];
     double slope_at_0 = 1 / sqrt(sq / p->n); // a layer's slope is about 1 / the input's rms
     double start = kind == FIT_DYT ? slope_at_0 / p->bound : pow(p->bound / slope_at_0, 2);
-    DropinFit d = {.fit = outlier_fit(kind, p, start), .mar = 0};
-    d.mar = d.fit.mar;
+    DropinFit d = {.fit = outlier_fit(kind, p, start)};
     // the tail: the 1% of pairs with the largest |x|
     double *sorted = malloc(p->n * sizeof(double));
     if (!sorted) return d.mar_tail = d.tail_from = NAN, d;

@@ -18,8 +18,7 @@ int dropin_points(const nl_real *x, size_t rows, int C, int c0, int c1, DropinTa
                   OutlierPoints *p);
 
 typedef struct DropinFit {
-    Fit fit;           // param: alpha (DyT) or beta (DyISRU), fitted with bound = p->bound
-    double mar;        // mean |f(x) - y| over every pair
+    Fit fit;           // param: alpha (DyT) or beta (DyISRU), fitted with bound = p->bound; mar: over every pair
     double mar_tail;   // over the 1% of pairs with the largest |x| (at least one)
     double tail_from;  // the smallest |x| in that tail
 } DropinFit;

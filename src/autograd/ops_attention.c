@@ -63,18 +63,13 @@ static int attn_team(const AttnCtx *ctx) {
     return n < ctx->team ? n : ctx->team;
 }
 
-// The instruments' measures of one (b,h) block, from its scores s and probabilities p (T,T) and
-// its rows' log-sum-exp: a row's entropy -sum_j p_j log p_j = lse - sum_j p_j s_j, since
-// log p_j = s_j - lse. seen[0]: the entropies summed over rows, seen[1]: the largest score.
-static void attn_seen_block(double *seen, const nl_real *s, const nl_real *p, const nl_real *lse, int T) {
-    double entropy = 0, mx = -INFINITY;
-    for (int i = 0; i < T; i++) {
-        const nl_real *sr = s + (size_t)i * T, *pr = p + (size_t)i * T;
-        double dot = 0;
-        for (int j = 0; j <= i; j++) dot += (double)pr[j] * sr[j], mx = fmax(mx, sr[j]);
-        entropy += fmax((double)lse[i] - dot, 0); // rounding can take a one-column row below 0
-    }
-    seen[0] = entropy, seen[1] = mx;
+// The instruments' measures of one row of a (b,h) block, from its visible scores s, probabilities p
+// and log-sum-exp: the entropy -sum_j p_j log p_j = lse - sum_j p_j s_j, since log p_j = s_j - lse.
+// seen[0] sums the block's entropies over rows, seen[1] keeps its largest score.
+static void attn_seen_row(double *seen, const nl_real *s, const nl_real *p, int visible, double lse) {
+    double dot = 0, mx = seen[1];
+    for (int j = 0; j < visible; j++) dot += (double)p[j] * s[j], mx = fmax(mx, s[j]);
+    seen[0] += fmax(lse - dot, 0), seen[1] = mx; // rounding can take a one-column row below 0
 }
 
 // Sums the blocks' measures in a fixed order and reports them; frees seen.
@@ -116,9 +111,12 @@ Tensor *op_attention(Tape *t, Tensor *qkv, int n_head, double dropout, Rng *rng)
         nl_real *p = seen ? s + (size_t)T * T : s; // observed: keep s beside p
         const nl_real *q = x + q_at(&d, b, h), *k = q + C, *v = q + 2 * C;
         gemm_ld(false, true, T, T, d.hd, d.scale, q, C3, k, C3, 0, s, T);
-        for (int i = 0; i < T; i++) // row i sees columns 0..i
-            ctx->lse[(size_t)bh * T + i] = (nl_real)softmax_row(p + (size_t)i * T, s + (size_t)i * T, i + 1, T);
-        if (seen) attn_seen_block(seen + 2 * (size_t)bh, s, p, ctx->lse + (size_t)bh * T, T);
+        if (seen) seen[2 * bh] = 0, seen[2 * bh + 1] = -INFINITY;
+        for (int i = 0; i < T; i++) { // row i sees columns 0..i
+            double lse = softmax_row(p + (size_t)i * T, s + (size_t)i * T, i + 1, T);
+            ctx->lse[(size_t)bh * T + i] = (nl_real)lse;
+            if (seen) attn_seen_row(seen + 2 * (size_t)bh, s + (size_t)i * T, p + (size_t)i * T, i + 1, lse);
+        }
         attn_dropout(p, &d, ctx->seed, bh);
         gemm_ld(false, false, T, d.hd, T, 1, p, T, v, C3, 0, y->data + y_at(&d, b, h), C);
     }
