@@ -10,7 +10,8 @@ scale) and dropin/results.csv (examples/dropin.sh). Each table replaces the text
 folder/stability) as PNG and SVG. No log is read: a clean clone regenerates everything.
 
 The loss of a run is full_val, the whole val split at its end (a run that went non-finite has none).
-Per norm, over its lr grid and seeds: best = the lowest mean over seeds at one lr; I = the fraction of
+Per norm, over its lr grid and the seeds that have run at every lr of it: best = the lowest mean over
+seeds at one lr; I = the fraction of
 its runs whose loss is above 1.1 x best or missing; S = the mean loss of the other runs minus best;
 the largest stable lr = the largest at which every seed finished, did not diverge and came within
 1.1 x best; "near unigram" = a run that ended at 3.0 or above (the unigram model scores 3.347), the
@@ -65,7 +66,16 @@ def by_lr(runs):
     return dict(sorted(g.items()))
 
 
+def complete_seeds(runs):
+    """The runs of the seeds that have every lr of the grid (all of them while no seed is complete):
+    a seed half-way through would weigh some learning rates and not others."""
+    lrs = {r["lr"] for r in runs}
+    seeds = {s for s in {r["seed"] for r in runs} if {r["lr"] for r in runs if r["seed"] == s} == lrs}
+    return [r for r in runs if r["seed"] in seeds] or runs
+
+
 def metrics(runs):
+    runs = complete_seeds(runs)
     grid = by_lr(runs)
     means = {lr: statistics.fmean(loss(r) for r in rs) for lr, rs in grid.items()}
     finite = {lr: m for lr, m in means.items() if math.isfinite(m)}
