@@ -280,6 +280,20 @@ def loss_figures(figs, groups, smooth):
         figs.save(fig, name, title, n)
 
 
+def plot_depth(ax, groups, columns, faint=0.3, linewidth=1.2):
+    """A line per setting and column (layers in order: darker is deeper), the setting named once.
+    Returns the lines drawn."""
+    n = 0
+    for i, (label, members) in enumerate(groups):
+        for j, c in enumerate(columns):
+            xs, mean, _, _ = mean_band(members, "train", c, "step")
+            if len(xs) >= 2:
+                ax.plot(xs, mean, color=color(i), alpha=faint + (1 - faint) * (j + 1) / len(columns),
+                        linewidth=linewidth, label=label if j == len(columns) - 1 else None)
+                n += 1
+    return n
+
+
 def instrument_figures(figs, groups):
     cols = set()
     for _, members in groups:
@@ -292,15 +306,7 @@ def instrument_figures(figs, groups):
         fig, axes = plt.subplots(1, len(present), figsize=(4.2 * len(present), 3.8), squeeze=False)
         total = 0
         for ax, pos in zip(axes[0], present):
-            layer_cols = sorted(c for c in cols if c.endswith(f"{pos}.{family}"))
-            for i, (label, members) in enumerate(groups):
-                for j, c in enumerate(layer_cols):
-                    xs, mean, lo, hi = mean_band(members, "train", c, "step")
-                    if len(xs) < 2:
-                        continue
-                    ax.plot(xs, mean, color=color(i), alpha=0.35 + 0.65 * (j + 1) / len(layer_cols),
-                            linewidth=1.2, label=label if j == len(layer_cols) - 1 else None)
-                    total += 1
+            total += plot_depth(ax, groups, sorted(c for c in cols if c.endswith(f"{pos}.{family}")), faint=0.35)
             ax.set_title(pos)
             ax.set_xlabel("step")
             ax.grid(alpha=0.3)
@@ -321,14 +327,7 @@ def instrument_figures(figs, groups):
         if not block_cols:
             continue
         fig, ax = plt.subplots(figsize=(8, 4))
-        n = 0
-        for i, (label, members) in enumerate(groups):
-            for j, c in enumerate(block_cols):
-                xs, mean, _, _ = mean_band(members, "train", c, "step")
-                if len(xs) >= 2:
-                    ax.plot(xs, mean, color=color(i), alpha=0.3 + 0.7 * (j + 1) / len(block_cols), linewidth=1.2,
-                            label=label if j == len(block_cols) - 1 else None)
-                    n += 1
+        n = plot_depth(ax, groups, block_cols)
         ax.set_title(title + " (a line per block; darker: deeper)", fontsize=10)
         ax.set_xlabel("step")
         ax.grid(alpha=0.3)
@@ -351,14 +350,7 @@ def instrument_figures(figs, groups):
     ratio_cols = sorted(c for c in cols if c.startswith("update_ratio."))
     if ratio_cols:
         fig, ax = plt.subplots(figsize=(8, 4))
-        n = 0
-        for i, (label, members) in enumerate(groups):
-            for j, c in enumerate(ratio_cols):
-                xs, mean, _, _ = mean_band(members, "train", c, "step")
-                if len(xs) >= 2:
-                    ax.plot(xs, mean, color=color(i), alpha=0.3 + 0.7 * (j + 1) / len(ratio_cols), linewidth=1,
-                            label=label if j == len(ratio_cols) - 1 else None)
-                    n += 1
+        n = plot_depth(ax, groups, ratio_cols, linewidth=1)
         ax.set_yscale("log")
         ax.set_title("Update ratio |dW| / |W| per group (embeddings, blocks, ln_f; darker: deeper)")
         ax.set_xlabel("step")
