@@ -40,7 +40,7 @@ static int fail(int status, const char *fmt, ...) {
 // The step, bound to this run's model, optimizer, tape and options (normlab/train.h).
 static TrainStep run_step(Run *r) {
     return (TrainStep){.model = &r->model, .opt = &r->opt, .tape = &r->train, .dropout_rng = &r->dropout_rng,
-                       .grad_clip = r->o.grad_clip};
+                       .grad_clip = r->o.grad_clip, .accum = (int)r->o.grad_accum, .dist = &r->dist};
 }
 
 // The same eval_iters batches every time.
@@ -208,7 +208,16 @@ static int setup(Run *r, int argc, char **argv) {
     StFile ckpt = {0};
     if (o->resume && checkpoint_open(r, o->resume, &ckpt, err, sizeof err)) return fail(1, "%s", err);
     options_derive(o);
-    options_warn_unused(o);
+    const Dist *d = &r->dist;
+    if (d->rank == 0) options_warn_unused(o);
+    if (o->batch_size % (d->size * o->grad_accum))
+        return st_close(&ckpt), fail(2, "--batch-size %ld does not split into %d process%s x --grad-accum %ld: give a "
+                                     "multiple of %ld (the batch is the whole step's, over every process)",
+                                     o->batch_size, d->size, d->size > 1 ? "es" : "", o->grad_accum,
+                                     d->size * o->grad_accum);
+    if (d->size > 1 && o->dump_step)
+        return st_close(&ckpt), fail(2, "--dump-step records one process's step: run it without mpirun");
+    if (d->rank > 0) o->log = o->save = NULL, o->sample = 0; // rank 0 alone logs, saves and samples
     bool need_text = !o->resume || o->steps > 0 || o->dump_step;
     if (need_text) {
         if (dataset_resolve(o->dataset, NORMLAB_DATA_DIR, r->data_path, sizeof r->data_path, err, sizeof err) ||
@@ -217,7 +226,7 @@ static int setup(Run *r, int argc, char **argv) {
             return fail(1, "%s", err);
         }
         r->have_text = true;
-        warn_if_binary(r);
+        if (r->dist.rank == 0) warn_if_binary(r);
         if (dataset_check_context(&r->data, (int)o->block_size, err, sizeof err)) return st_close(&ckpt), fail(1, "%s", err);
     }
     if (o->save && check_writable("--save", o->save)) return st_close(&ckpt), 1;
@@ -232,7 +241,7 @@ static int setup(Run *r, int argc, char **argv) {
         if (options_write_config(o, r->config_path))
             return st_close(&ckpt), fail(1, "%s cannot be written: %s", r->config_path, strerror(errno));
     }
-    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    long cores = sysconf(_SC_NPROCESSORS_ONLN) / d->local_size; // this host's cores, shared by its processes
     if (o->threads == 0) train_threads_init(&r->team, cores > 0 ? (int)cores : 1); // auto
     else blas_threads_set((int)o->threads);
     cpu_flush_subnormals();
@@ -272,6 +281,8 @@ static int setup(Run *r, int argc, char **argv) {
     tape_set_grad_enabled(&r->eval, false);
     tape_set_grad_enabled(&r->sample, false);
     if (stats_init(&r->stats, &r->model)) return st_close(&ckpt), fail(1, "out of memory for the instruments");
+    if (dist_buckets_init(&r->dist, &r->model.params, (size_t)(o->bucket_mb * 1e6), !o->no_overlap))
+        return st_close(&ckpt), fail(1, "out of memory for the data parallel buckets");
     if (r->log && !r->log_json && ftell(r->log) == 0) {
         fprintf(r->log, "step,kind,loss,lr,grad_norm,tokens_per_sec,elapsed_sec,skipped,spikes");
         stats_header(&r->stats, r->log);
@@ -351,7 +362,8 @@ static void on_signal(int sig) {
     (void)w;
 }
 
-static void interrupts_install(const TrainOptions *o) {
+// Under mpirun, which passes an interrupt on to every process as SIGTERM, rank 0 alone speaks (say).
+static void interrupts_install(const TrainOptions *o, bool say) {
     if (o->save) {
         snprintf(interrupt_save, sizeof interrupt_save, "%s", o->save);
     } else if (o->log) {
@@ -363,10 +375,12 @@ static void interrupts_install(const TrainOptions *o) {
         snprintf(interrupt_save, sizeof interrupt_save, "runs/interrupted-%s-%s.safetensors",
                  NORM_TABLE[o->norm]->name, when);
     }
-    snprintf(interrupt_note, sizeof interrupt_note,
-             "\ninterrupt: finishing this step, then writing a checkpoint to %s (interrupt again to "
-             "leave at once, without it)\n", interrupt_save);
-    st_temp_path(interrupt_save, interrupt_tmp, sizeof interrupt_tmp);
+    if (say) {
+        snprintf(interrupt_note, sizeof interrupt_note,
+                 "\ninterrupt: finishing this step, then writing a checkpoint to %s (interrupt again to "
+                 "leave at once, without it)\n", interrupt_save);
+        st_temp_path(interrupt_save, interrupt_tmp, sizeof interrupt_tmp);
+    }
     struct sigaction sa = {.sa_handler = on_signal};
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
@@ -384,16 +398,18 @@ static void print_quoted(const char *a) {
     printf("'");
 }
 
-// After the step in flight: checkpoint, the command that resumes, exit status 128 + signal.
-static int interrupt_exit(Run *r) {
+// The checkpoint and the command that resumes (rank 0).
+static void interrupt_save_checkpoint(Run *r) {
     const char *path = interrupt_save;
     char err[1024];
     printf("\ninterrupted (signal %d) after step %ld: writing %s\n", (int)interrupted, r->step, path);
     if (make_parents("the interrupt's checkpoint", path) == 0 && checkpoint_write(r, path, err, sizeof err)) {
         fail(1, "%s; no checkpoint was written for this interrupt", err);
-        return 128 + interrupted;
+        return;
     }
-    printf("to resume:\n  ./train");
+    printf("to resume:\n  ");
+    if (r->dist.size > 1) printf("mpirun -np %d ", r->dist.size); // or any other number of processes
+    printf("./train");
     for (int i = 1; i < r->argc; i++) {
         const char *a = r->argv[i];
         if (!strcmp(a, "--resume")) { i++; continue; } // replaced by the new checkpoint
@@ -404,6 +420,14 @@ static int interrupt_exit(Run *r) {
     print_quoted(path);
     printf("\n");
     fflush(stdout);
+}
+
+// After the step in flight: rank 0 saves, the others wait for it (mpirun ends every process as soon
+// as one exits with an error); exit status 128 + signal.
+static int interrupt_exit(Run *r) {
+    if (r->dist.rank == 0) interrupt_save_checkpoint(r);
+    double done = 0;
+    dist_sum(&r->dist, &done, 1);
     return 128 + interrupted;
 }
 
@@ -414,7 +438,9 @@ static int interrupt_exit(Run *r) {
 
 static int train(Run *r, double t0) {
     const TrainOptions *o = &r->o;
-    bool tty = isatty(STDOUT_FILENO), quiet = o->quiet;
+    Dist *d = &r->dist;
+    // under mpirun stdout is a pseudo-terminal whatever mpirun's own is: progress lines as for a log
+    bool tty = isatty(STDOUT_FILENO) && d->size == 1, quiet = o->quiet;
     // off a terminal, a progress line every eval_interval/5 steps, and at least every PROGRESS_S seconds
     long every = o->eval_interval / 5 > 0 ? o->eval_interval / 5 : 1;
     const double PROGRESS_S = 10;
@@ -424,7 +450,11 @@ static int train(Run *r, double t0) {
     char err[1024];
     for (;;) {
         bool last = r->step >= o->steps;
-        if (r->have_text && (r->step % o->eval_interval == 0 || last) && (r->step > start || start == 0 || last)) {
+        bool eval = r->have_text && (r->step % o->eval_interval == 0 || last) && (r->step > start || start == 0 || last);
+        if (eval && !dist_params_agree(d, &r->model.params)) // cheap, and it would break everything after
+            return fail(1, "step %ld: the processes' parameters differ (they must stay identical: the same "
+                        "averaged grads, the same update); this MPI's allreduce gave ranks different sums", r->step);
+        if (eval && d->rank == 0) {
             double te = tape_clock(), tl = evaluate(r, false), vl = evaluate(r, true), el = tape_clock() - t0;
             eval_time += tape_clock() - te, evals++;
             if (vl < best) best = vl, best_step = r->step;
@@ -435,15 +465,20 @@ static int train(Run *r, double t0) {
         }
         if (last) break;
         double ts = tape_clock(), lr = optim_lr(&r->opt.cfg, r->step), gnorm = NAN;
+        // every process draws the whole batch (the same stream as one process) and takes its rows
         dataset_batch(&r->data, false, (int)o->batch_size, (int)o->block_size, &r->data_rng, r->idx, r->targets);
+        int rows = (int)o->batch_size / d->size;
+        size_t mine = (size_t)d->rank * rows * o->block_size;
         bool measure = r->log && o->stats_every > 0 && r->step % o->stats_every == 0;
         TrainStep st = run_step(r);
         if (measure) stats_attach(&r->stats, &r->train);
-        double loss = train_forward_backward(&st, r->idx, r->targets, (int)o->batch_size, (int)o->block_size,
+        double loss = train_forward_backward(&st, r->idx + mine, r->targets + mine, rows, (int)o->block_size,
                                              r->step, &gnorm, err, sizeof err);
         if (measure) stats_measure(&r->stats, &r->train);
         if (isnan(loss)) {
             tape_reset(&r->train);
+            if (d->rank > 0 && !strstr(err, "another process")) // where it began, seen on this rank's rows
+                fprintf(stderr, "train: rank %d: %s\n", d->rank, err);
             if (o->on_nonfinite == NONFINITE_STOP || ++run_of_skips > MAX_SKIPS_IN_A_ROW) {
                 log_row(r, "train", NAN, lr, NAN, 0, tape_clock() - t0, NULL);
                 if (tty && !quiet) printf("\r\033[K");
@@ -476,8 +511,17 @@ static int train(Run *r, double t0) {
             int rc = save(r);
             if (rc) return rc;
         }
+        if (d->size > 1) { // the processes stop after the same step
+            double any = interrupted;
+            dist_sum(&r->dist, &any, 1);
+            if (any && !interrupted) interrupted = SIGTERM;
+        }
         if (interrupted) return interrupt_exit(r);
     }
+    if (d->size > 1 && r->step > start)
+        printf("data parallel: %d processes, %.2f ms per step in MPI calls on rank 0 (%.1f%% of its step time), "
+               "%s\n", d->size, 1e3 * d->comm_s / (r->step - start), 100 * d->comm_s / train_time,
+               o->no_overlap ? "grads reduced after backward (--no-overlap)" : "overlapped with backward");
     if (best_step >= 0) {
         size_t n;
         double full = train_eval_full_val(&r->eval, &r->model, &r->data, (int)o->batch_size, (int)o->block_size,
@@ -496,10 +540,15 @@ int main(int argc, char **argv) {
     cpu_env_reexec(argv);
     double t0 = tape_clock();
     Run r = {0};
+    char err0[1024];
+    if (dist_init(&r.dist, &argc, &argv, err0, sizeof err0)) return fail(1, "%s", err0);
+    // under mpirun, rank 0 alone prints (the others' errors and warnings still reach stderr)
+    if (r.dist.rank > 0 && !freopen("/dev/null", "w", stdout)) return fail(1, "cannot silence stdout: %s", strerror(errno));
     int rc = setup(&r, argc, argv);
     if (rc) {
         teardown(&r);
-        return rc < 0 ? 0 : rc;
+        if (rc < 0) dist_finalize(&r.dist); // --help: every process
+        return rc < 0 ? 0 : rc;             // an error: mpirun ends the others
     }
     if (r.o.dump_step) {
         char err[1024];
@@ -509,10 +558,13 @@ int main(int argc, char **argv) {
         return rc;
     }
     r.argc = argc, r.argv = argv;
-    interrupts_install(&r.o); // before the header, so whoever reads it can signal us
+    interrupts_install(&r.o, r.dist.rank == 0); // before the header, so whoever reads it can signal us
     printf("normlab train (%s build): %s, %d symbols\n", NL_REAL_NAME,
            r.have_text ? r.data_path : r.o.resume, r.data.vocab_size);
     options_print(&r.o, stdout);
+    if (r.dist.size > 1) printf("data parallel: %d processes (%d on this host), each %ld of the %ld sequences per step%s\n",
+                                r.dist.size, r.dist.local_size, r.o.batch_size / r.dist.size, r.o.batch_size,
+                                r.o.grad_accum > 1 ? ", in micro-batches (--grad-accum)" : "");
     if (r.config_path[0]) printf("config:   %s (./train --config %s runs it again)\n", r.config_path, r.config_path);
     printf("params:   %zu%s\n\n", paramset_count(&r.model.params),
            r.step ? " (resumed)" : "");
@@ -527,5 +579,6 @@ int main(int argc, char **argv) {
     if (!rc && r.o.save) printf("saved %s (step %ld)\n", r.o.save, r.step);
     if (!rc && r.o.sample > 0) rc = sample_text(&r);
     teardown(&r);
+    if (!rc) dist_finalize(&r.dist);
     return rc;
 }

@@ -37,6 +37,7 @@ typedef struct Run {
     long skipped, spikes; // steps skipped for a non-finite loss or grad (--on-nonfinite=skip); loss spikes
     TrainThreads team;    // --threads auto: the team size, following the cores free
     GptRecompute recompute; // --recompute: the blocks' scratch tape
+    Dist dist;              // under mpirun: this process among the others (normlab/dist.h)
 } Run;
 
 static inline void run_seed(Rng *r, long seed, int stream) {

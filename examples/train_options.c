@@ -83,6 +83,12 @@ static const OptRow ROWS[] = {
     {"quiet", T_BOOL, F(quiet), "false", NOMAX, 0, "no progress lines"},
     {"recompute", T_BOOL, F(recompute), "false", NOMAX, 0,
      "keep one block's activations at a time, recomputing them in backward: less memory, ~1/3 more work"},
+    {"grad-accum", T_LONG, F(grad_accum), "1", 1, 65536, 0,
+     "split each step's batch into this many micro-batches whose grads add up: the same step, less memory"},
+    // data parallel (mpirun -np N ./train ...: docs/distributed.md)
+    {"no-overlap", T_BOOL, F(no_overlap), "false", NOMAX, 0,
+     "under mpirun: reduce the grads after backward, not bucket by bucket during it (to compare)"},
+    {"bucket-mb", T_DOUBLE, F(bucket_mb), "1", 1e-3, 1e4, 0, "under mpirun: megabytes of grads per allreduce"},
     // instruments and divergence
     {"stats-every", T_LONG, F(stats_every), "10", 0, 1e9, 0, "log the instruments every N steps (0: off; with --log)"},
     {"on-nonfinite", T_CHOICE, F(on_nonfinite), "stop", NOMAX, 0,

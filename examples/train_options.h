@@ -22,7 +22,9 @@ typedef struct TrainOptions {
     long seed, eval_interval, eval_iters, threads, save_every, sample;
     double temperature;
     const char *log, *save, *resume, *prompt, *dump_step, *config;
-    bool quiet, recompute;
+    bool quiet, recompute, no_overlap;
+    long grad_accum;
+    double bucket_mb;
     long stats_every;
     int on_nonfinite; // NonfiniteAction
     double spike_factor;

@@ -51,6 +51,19 @@ deps_tool() {
     command -v "$program" >/dev/null 2>&1 || deps_install "$program" "$@"
 }
 
+# deps_mpi: Open MPI, for data parallel training (docs/distributed.md) and its tests. Optional: as root
+# with apt-get, installed when missing; otherwise a note says what to install, and everything else
+# goes on without it.
+deps_mpi() {
+    command -v mpirun >/dev/null 2>&1 && pkg-config --exists ompi-c 2>/dev/null && return 0
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        deps_install "data parallel training" openmpi-bin libopenmpi-dev
+    else
+        echo "note: Open MPI is not installed: data parallel training and its tests are left out" \
+             "(sudo apt-get install -y openmpi-bin libopenmpi-dev adds them)" >&2
+    fi
+}
+
 # build_dir DIR [meson options...]: configure DIR (relative to the repository) once, then bring it
 # up to date. Works from any current directory.
 NORMLAB_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -67,6 +80,17 @@ build_dir() {
         meson setup "$dir" "$NORMLAB_ROOT" "$@" >"$dir.setup.log" 2>&1 || {
             cat "$dir.setup.log" >&2
             echo "error: meson setup $dir failed (log above)" >&2
+            exit 1
+        }
+        rm -f "$dir.setup.log"
+    elif pkg-config --exists ompi-c 2>/dev/null && [ -f "$dir/include/normlab/config.h" ] &&
+        ! grep -q "define NL_HAVE_MPI" "$dir/include/normlab/config.h" &&
+        ! grep -o '"name": "mpi"[^}]*' "$dir/meson-info/intro-buildoptions.json" | grep -q '"disabled"'; then
+        # Open MPI arrived after this folder was configured: find it (-Dmpi=auto)
+        echo "Open MPI found: configuring ${dir#"$NORMLAB_ROOT"/}/ again to build with it" >&2
+        meson setup --reconfigure "$dir" "$NORMLAB_ROOT" >"$dir.setup.log" 2>&1 || {
+            cat "$dir.setup.log" >&2
+            echo "error: meson setup --reconfigure $dir failed (log above)" >&2
             exit 1
         }
         rm -f "$dir.setup.log"

@@ -18,6 +18,7 @@
 //   normlab/safetensors.h, normlab/checkpoint.h   files
 //   normlab/train.h       the training step, written once, and evaluation
 //   normlab/stats.h       instruments: what the layers do inside during training
+//   normlab/dist.h        data parallel training on MPI
 //   normlab/blas.h        the BLAS built with, and the thread count
 // Every public name is prefixed by its module (tensor_, tape_, op_, norm_, gpt_, ...) or by NL_/nl_.
 #pragma once
@@ -46,5 +47,6 @@
 #include "normlab/safetensors.h"
 
 #include "normlab/blas.h"
+#include "normlab/dist.h"
 #include "normlab/stats.h"
 #include "normlab/train.h"

@@ -65,7 +65,16 @@ typedef struct Tape {
     TapeFreeGrads free_grads[TAPE_GRAD_SIZES];
     int n_free_sizes;
     const struct TapeObserver *observer; // the instruments' (below); NULL: none
+    const struct TapeHook *hook;         // told of each node's backward (below); NULL: none
 } Tape;
+
+// Called by tape_backward after each node's backward (node: its index; nodes run from t->n - 1 down
+// to 0), so that work on grads already complete can start while backward goes on: data parallel
+// training starts the allreduce of a layer's grads there (normlab/dist.h).
+typedef struct TapeHook {
+    void *ctx;
+    void (*after_node)(void *ctx, int node);
+} TapeHook;
 
 // What the fused attention op saw in one forward (over its whole batch), and what the cross-entropy
 // saw of the logits.
@@ -128,6 +137,9 @@ double tape_clock(void); // seconds, monotonic
 // reads them after that). So a step holds the forward's activations but only the grads in flight,
 // and after backward only leaf tensors (parameters, inputs) have grads to read.
 void tape_backward(Tape *t, Tensor *loss);
+// The same from d loss / d loss = seed: the grads come out times seed (gradient accumulation and data
+// parallel training seed 1 / the number of micro-batches, so the grads they add up are the mean's).
+void tape_backward_seeded(Tape *t, Tensor *loss, double seed);
 
 // For op implementations (built-in and user-defined), in this order:
 //   out = tape_output(t, shape, n_in, in);   allocates out; it needs grad iff grad is enabled and

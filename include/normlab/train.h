@@ -4,6 +4,7 @@
 #include <stdint.h>
 
 #include "normlab/dataset.h"
+#include "normlab/dist.h"
 #include "normlab/gpt.h"
 #include "normlab/optim.h"
 #include "normlab/tape.h"
@@ -20,12 +21,18 @@ typedef struct TrainStep {
     Rng *dropout_rng;  // draws dropout masks; may be NULL when the model has no dropout
     double grad_clip;  // clip the global grad norm to this; <= 0: off
     TrainTimes *times; // NULL: not timed
+    int accum;         // micro-batches per step (gradient accumulation); 0 or 1: one
+    Dist *dist;        // data parallel: the grads are averaged over its ranks; NULL: alone
 } TrainStep;
 
-// Zeroes the grads, runs forward and backward on the batch (idx, targets: (B,T)) and returns the
-// loss, with the global grad norm (before clipping) in *grad_norm. When the loss or a gradient is
-// not finite, returns NAN with a message in err naming the step and where it began (module and op);
-// the tape is then left for the caller to reset (tape_reset).
+// Zeroes the grads, runs forward and backward on the batch (idx, targets: (B,T)), in `accum`
+// micro-batches of B/accum rows whose grads add up, and returns the loss (the mean over the
+// micro-batches), with the global grad norm (before clipping) in *grad_norm. With a Dist, (idx,
+// targets) are this rank's share of the step's batch: the loss and the grads are then the mean over
+// every rank's, the same on each. When the loss or a gradient is not finite, returns NAN with a
+// message in err naming the step and where it began (module and op; under a Dist, on this rank: a
+// rank whose share was healthy says that another's was not); the tape is then left for the caller to
+// reset (tape_reset). Every rank returns NAN together.
 double train_forward_backward(TrainStep *s, const int32_t *idx, const int32_t *targets, int B, int T,
                               long step, double *grad_norm, char *err, size_t errlen);
 // Clips the grads given their norm, takes one optimizer step at lr, and resets the tape.

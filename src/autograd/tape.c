@@ -138,14 +138,15 @@ int tape_find_nonfinite(const Tape *t) {
     return -1;
 }
 
-// The reverse sweep; with check, stops at the first node whose backward wrote a non-finite grad
-// into one of its inputs and returns its index (-1: none, or no check).
-static int backward(Tape *t, Tensor *loss, bool check) {
+// The reverse sweep from d loss = seed; with check, stops at the first node whose backward wrote a
+// non-finite grad into one of its inputs and returns its index (-1: none, or no check); the hook is
+// told of each node otherwise.
+static int backward(Tape *t, Tensor *loss, double seed, bool check) {
     NL_CHECK(tensor_numel(loss) == 1, "backward starts from a scalar loss; this tensor has %zu elements",
           tensor_numel(loss));
     NL_CHECK(loss->needs_grad, "the loss needs no grad: no parameter fed it, or grad was disabled");
     grad_ensure(t, loss, false);
-    loss->grad[0] = 1;
+    loss->grad[0] = (nl_real)seed;
     for (int i = t->n - 1; i >= 0; i--) {
         TapeNode *n = &t->nodes[i];
         if (!n->out->grad) continue; // nothing downstream of this output reached the loss
@@ -159,9 +160,11 @@ static int backward(Tape *t, Tensor *loss, bool check) {
             if (n->in[k]->grad && !all_finite(n->in[k]->grad, tensor_numel(n->in[k]))) return i;
         grad_release(t, n->out);
         if (t->profile) *profile_slot(t->profile, n->def, true) += tape_clock() - t0;
+        if (t->hook && !check) t->hook->after_node(t->hook->ctx, i);
     }
     return -1;
 }
 
-void tape_backward(Tape *t, Tensor *loss) { backward(t, loss, false); }
-int tape_backward_find_nonfinite(Tape *t, Tensor *loss) { return backward(t, loss, true); }
+void tape_backward(Tape *t, Tensor *loss) { backward(t, loss, 1, false); }
+void tape_backward_seeded(Tape *t, Tensor *loss, double seed) { backward(t, loss, seed, false); }
+int tape_backward_find_nonfinite(Tape *t, Tensor *loss) { return backward(t, loss, 1, true); }

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "normlab/check.h"
 #include "tensor/kernels.h"
 
 static double lap(TrainTimes *times, double *phase, double since) {
@@ -14,32 +15,62 @@ static double lap(TrainTimes *times, double *phase, double since) {
     return now;
 }
 
+// Where a non-finite loss began: the first op output holding a NaN or Inf, in forward order.
+static void describe_forward_fault(const Tape *t, long step, double value, char *err, size_t errlen) {
+    int at = tape_find_nonfinite(t);
+    snprintf(err, errlen, "step %ld: the loss is %g; it started in %s (%s), the first output in forward "
+             "order to hold a NaN or Inf", step, value, at < 0 ? "?" : t->nodes[at].scope,
+             at < 0 ? "?" : t->nodes[at].def->name);
+}
+
 double train_forward_backward(TrainStep *s, const int32_t *idx, const int32_t *targets, int B, int T,
                               long step, double *gnorm, char *err, size_t errlen) {
     TrainTimes *tm = s->times;
     Tape *t = s->tape;
+    Dist *d = s->dist;
+    int K = s->accum > 1 ? s->accum : 1, N = d ? d->size : 1, b = B / K;
+    NL_CHECK(B % K == 0, "a batch of %d rows does not split into %d micro-batches", B, K);
     double t0 = tape_clock();
     paramset_zero_grad(&s->model->params);
     t0 = lap(tm, tm ? &tm->zero_grad : NULL, t0);
-    tape_profile_mark(t); // a profile's first op starts here
-    Tensor *loss = gpt_forward(t, s->model, idx, targets, B, T, s->dropout_rng);
-    double value = loss->data[0];
-    if (!isfinite(value)) {
-        int at = tape_find_nonfinite(t);
-        snprintf(err, errlen, "step %ld: the loss is %g; it started in %s (%s), the first output in forward "
-                 "order to hold a NaN or Inf", step, value, at < 0 ? "?" : t->nodes[at].scope,
-                 at < 0 ? "?" : t->nodes[at].def->name);
+    const TapeObserver *observer = t->observer; // the instruments look at the first micro-batch
+    double sum[2] = {0, 0};                     // the losses; the micro-batches whose loss was not finite
+    Tensor *loss = NULL;
+    err[0] = 0;
+    for (int k = 0; k < K; k++) {
+        if (k > 0) tape_reset(t), t->observer = NULL;
+        tape_profile_mark(t); // a profile's first op starts here
+        loss = gpt_forward(t, s->model, idx + (size_t)k * b * T, targets + (size_t)k * b * T, b, T,
+                                   s->dropout_rng);
+        double value = loss->data[0];
+        if (!isfinite(value) && !sum[1]++) describe_forward_fault(t, step, value, err, errlen);
+        if (sum[1] && N == 1) return t->observer = observer, NAN; // alone: nobody waits for these grads
+        // under a Dist, backward runs even so: every rank takes part in every reduction
+        if (k == K - 1 && d) dist_backward_begin(d, t);
+        tape_backward_seeded(t, loss, 1.0 / ((double)K * N)); // the grads of the mean over K x N
+        sum[0] += value;
+    }
+    t->observer = observer;
+    if (d) dist_grads_finish(d, t), dist_sum(d, sum, 2);
+    double value = sum[0] / ((double)K * N);
+    if (sum[1]) {
+        if (!err[0]) snprintf(err, errlen, "step %ld: the loss is %g on another process's share of the batch "
+                              "(that process says where it began)", step, value);
         return NAN;
     }
-    tape_backward(t, loss);
     *gnorm = grad_norm(&s->model->params);
     lap(tm, tm ? &tm->forward_backward : NULL, t0);
     if (!isfinite(*gnorm)) { // run backward again, checking each op's grads, to find where it began
         paramset_zero_grad(&s->model->params);
-        int at = tape_backward_find_nonfinite(t, loss);
-        snprintf(err, errlen, "step %ld: the loss is %.4f but the gradients are not finite; they started in "
-                 "the backward of %s (%s), the first in backward order to write a NaN or Inf", step, value,
-                 at < 0 ? "?" : t->nodes[at].scope, at < 0 ? "?" : t->nodes[at].def->name);
+        int at = tape_backward_find_nonfinite(t, loss); // the last micro-batch's: what the tape holds
+        if (at < 0 && (K > 1 || N > 1))
+            snprintf(err, errlen, "step %ld: the loss is %.4f but the gradients are not finite; they started on "
+                     "%s", step, value, N > 1 ? "another process's share of the batch or an earlier micro-batch"
+                                               : "an earlier micro-batch");
+        else
+            snprintf(err, errlen, "step %ld: the loss is %.4f but the gradients are not finite; they started in "
+                     "the backward of %s (%s), the first in backward order to write a NaN or Inf", step, value,
+                     at < 0 ? "?" : t->nodes[at].scope, at < 0 ? "?" : t->nodes[at].def->name);
         return NAN;
     }
     return value;

@@ -1,0 +1,64 @@
+// Data parallel training on MPI: N processes (ranks), each holding the whole model and taking 1/N of
+// every batch. Backward leaves each rank the grads of its share; they are summed over the ranks
+// (MPI_Allreduce, in buckets started while backward goes on), so every rank takes the same optimizer
+// step from the same grads and the parameters stay identical, bit for bit. docs/distributed.md.
+//
+// A process not started by mpirun with more than one process, or a library built without MPI
+// (meson -Dmpi=disabled, or no libopenmpi-dev), is a world of one: every call below then does
+// nothing, or the obvious, and costs nothing.
+#pragma once
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "normlab/params.h"
+#include "normlab/tape.h"
+
+// A range of the parameters' grads (ParamSet.grad, in elements) reduced as one message. It is
+// complete once backward has run node ready_at, the first node in forward order that reads one of its
+// parameters (-1: some parameter is read by no node directly, e.g. under --recompute, whose blocks
+// write their parameters' grads from inside one node: then only once backward is done).
+typedef struct DistBucket {
+    size_t begin, end;
+    int ready_at;
+} DistBucket;
+
+typedef struct Dist {
+    int rank, size;             // this process, and how many there are (1: alone)
+    int local_rank, local_size; // the same among the processes on this host (for the thread count)
+    bool overlap;               // start each bucket's allreduce as soon as backward completes it
+    ParamSet *params;
+    DistBucket *buckets; // (n_buckets) in the order backward completes them
+    int n_buckets, next; // next: the first bucket not started in this backward
+    int *param_node;     // (params->n) scratch: the first node reading each parameter
+    void *requests;      // (n_buckets) MPI_Request
+    TapeHook hook;
+    double comm_s;       // seconds inside MPI calls for the grads and scalars, summed over steps
+    void *comm;          // the MPI communicator (MPI_Comm), when size > 1
+} Dist;
+
+// How many processes the launcher (mpirun, mpiexec) started this one among; 1 when none did.
+int dist_launched_size(void);
+// Joins the processes mpirun started (MPI_Init), or makes a world of one when there are none.
+// Returns 0, or -1 with a message in err: started by mpirun with several processes by a build without
+// MPI (each would train a model of its own).
+int dist_init(Dist *d, int *argc, char ***argv, char *err, size_t errlen);
+// Splits ps's grads into buckets of about bucket_bytes (whole parameters, in their table's order),
+// for the reductions. 0, or -1 when out of memory.
+int dist_buckets_init(Dist *d, ParamSet *ps, size_t bucket_bytes, bool overlap);
+// Leaves MPI (after the last collective call); frees the buckets.
+void dist_finalize(Dist *d);
+// Ends every process with this exit status: for a rank that fails where the others cannot know.
+void dist_abort(Dist *d, int status);
+
+// The grads' reduction, around the backward whose grads are the step's last (the last
+// micro-batch's): dist_backward_begin(d, t) before tape_backward finds where each bucket completes
+// and hooks t; dist_grads_finish(d, t) after it starts what is left, waits for every bucket and
+// unhooks t. The grads are then the sum over the ranks (the caller seeds backward with 1/N for the
+// mean). With overlap off, one reduction of every grad starts in dist_grads_finish.
+void dist_backward_begin(Dist *d, Tape *t);
+void dist_grads_finish(Dist *d, Tape *t);
+
+// x[0..n) summed over the ranks, in place; the same on every rank.
+void dist_sum(Dist *d, double *x, int n);
+// True when every rank holds the same bits in ps's parameters (a hash of them compared).
+bool dist_params_agree(Dist *d, const ParamSet *ps);

@@ -1,0 +1,172 @@
+#!/usr/bin/env python3
+"""Data parallel training under Open MPI (docs/distributed.md), against one process.
+
+  dist_test.py TRAIN MPIRUN SOURCE_ROOT
+
+A small model (2 layers, 64 wide, context 32, batch 12) trains 50 steps on the repository's own
+docs as text, with one process and with mpirun -np 2 and 3 at the same global batch:
+- every step's loss within 1e-5 relative of one process's (its grad norm within 1e-4), the
+  whole-split val loss within 1e-4;
+- --grad-accum 2 (one process, and 2 processes) against one batch twice the size: the same;
+- a second run with the same N, --no-overlap (the grads reduced after backward) and --recompute
+  (the blocks' grads reduced at the end): bit-identical losses and checkpoints;
+- a checkpoint written under 2 processes resumes under 3 and goes on as the one-process run;
+- a rank killed mid-run ends the run (mpirun's abort) within a timeout, and the last checkpoint
+  resumes.
+The default python3 (pyenv's 3.11 on the project's machines); nothing beyond the standard library.
+"""
+import glob
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+TRAIN, MPIRUN, ROOT = sys.argv[1:4]
+COMMON = ["--n-layer", "2", "--n-embd", "64", "--n-head", "4", "--block-size", "32", "--batch-size", "12",
+          "--steps", "50", "--warmup", "5", "--lr", "3e-3", "--eval-interval", "25", "--eval-iters", "4", "--sample", "0", "--threads", "1",
+          "--stats-every", "0", "--quiet"]
+# mpirun as root (CI containers) and more processes than cores (3 on a 2-core machine)
+ENV = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
+           OMPI_MCA_rmaps_base_oversubscribe="1")
+failures = []
+
+
+def check(ok, what):
+    print(("ok    " if ok else "FAIL  ") + what, flush=True)
+    if not ok:
+        failures.append(what)
+
+
+def command(n, args):
+    return ([MPIRUN, "-np", str(n)] if n > 1 else []) + [TRAIN] + COMMON + args
+
+
+def run(n, name, *args, text=None):
+    """Trains with n processes; returns ({step: loss}, the whole val loss, the output, {step: grad norm})."""
+    log = os.path.join(tmp, name + ".csv")
+    p = subprocess.run(command(n, list(args) + ["--log", log, text or corpus]), env=ENV,
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=300)
+    if p.returncode != 0:
+        sys.exit(f"{name}: exit {p.returncode}:\n{p.stdout}")
+    losses, norms, full = {}, {}, None
+    for line in open(log).read().splitlines()[1:]:
+        f = line.split(",")
+        if f[1] == "train":
+            losses[int(f[0])], norms[int(f[0])] = f[2], f[4]
+        elif f[1] == "eval_val_full":
+            full = float(f[2])
+    return losses, full, p.stdout, norms
+
+
+def close(a, b, name, steps=range(1, 51)):
+    """Every step's loss within 1e-5 relative, the whole-split val within 1e-4."""
+    rel = max(abs(float(a[0][s]) - float(b[0][s])) / abs(float(a[0][s])) for s in steps)
+    check(rel <= 1e-5, f"{name}: step losses within 1e-5 relative (largest {rel:.2e} over {len(steps)} steps)")
+    rel = max(abs(float(a[3][s]) - float(b[3][s])) / abs(float(a[3][s])) for s in steps)
+    check(rel <= 1e-4, f"{name}: grad norms within 1e-4 relative (largest {rel:.2e})")
+    if a[1] is not None and b[1] is not None:
+        check(abs(a[1] - b[1]) <= 1e-4, f"{name}: whole val {b[1]:.6f} against {a[1]:.6f} (within 1e-4)")
+
+
+def same(a, b, name, files=()):
+    check(a[0] == b[0] and a[3] == b[3], f"{name}: the same losses and grad norms at every step, to the log's digits")
+    for x, y in files:
+        check(open(x, "rb").read() == open(y, "rb").read(), f"{name}: {os.path.basename(y)} identical to "
+              f"{os.path.basename(x)}, byte for byte")
+
+
+def checkpoint_step(path):
+    """The step a safetensors checkpoint holds (its header's metadata)."""
+    with open(path, "rb") as f:
+        n = int.from_bytes(f.read(8), "little")
+        return int(json.loads(f.read(n))["__metadata__"]["step"])
+
+
+def rank_pid(rank, marker):
+    """The pid of the train process of that rank whose command line holds marker."""
+    for env in glob.glob("/proc/[0-9]*/environ"):
+        try:
+            pid = env.split("/")[2]
+            cmd = open(f"/proc/{pid}/cmdline", "rb").read()
+            if marker.encode() in cmd and b"mpirun" not in cmd.split(b"\0")[0] and \
+                    f"OMPI_COMM_WORLD_RANK={rank}\0".encode() in open(env, "rb").read():
+                return int(pid)
+        except OSError:
+            continue
+    return None
+
+
+with tempfile.TemporaryDirectory() as tmp:
+    corpus = os.path.join(tmp, "text.txt")
+    with open(corpus, "w") as out:
+        for doc in ["README.md"] + sorted(glob.glob(os.path.join(ROOT, "docs", "*.md"))):
+            out.write(open(os.path.join(ROOT, doc)).read())
+    ck = lambda name: os.path.join(tmp, name + ".safetensors")
+
+    one = run(1, "one", "--save", ck("one"))
+    two = run(2, "two", "--save", ck("two"))
+    close(one, two, "2 processes against 1")
+    check("data parallel: 2 processes" in two[2], "2 processes: the run says so")
+    close(one, run(3, "three"), "3 processes against 1")
+
+    double = run(1, "b24", "--batch-size", "24")
+    close(double, run(1, "accum", "--batch-size", "24", "--grad-accum", "2"), "--grad-accum 2 against batch 24")
+    close(double, run(2, "accum2", "--batch-size", "24", "--grad-accum", "2"),
+          "2 processes x --grad-accum 2 against batch 24")
+
+    same(two, run(2, "two_again", "--save", ck("two_again")), "2 processes, again",
+         [(ck("two"), ck("two_again"))])
+    same(two, run(2, "no_overlap", "--no-overlap", "--save", ck("no_overlap")), "--no-overlap",
+         [(ck("two"), ck("no_overlap"))])
+    same(two, run(2, "recompute", "--recompute", "--save", ck("recompute")), "--recompute under 2 processes",
+         [(ck("two"), ck("recompute"))])
+    same(two, run(2, "small_buckets", "--bucket-mb", "0.01"), "--bucket-mb 0.01 (a bucket per parameter or so)")
+
+    # a checkpoint of 2 processes at step 25 resumes under 3 and goes on as one process did
+    run(2, "half", "--steps", "25", "--lr-decay-steps", "50", "--save", ck("half"))
+    resumed = run(3, "resumed", "--resume", ck("half"))
+    close(one, resumed, "saved under 2 processes at step 25, resumed under 3", steps=range(26, 51))
+
+    # bad usage: a batch that does not split
+    p = subprocess.run(command(2, ["--batch-size", "13", corpus]), env=ENV, stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT, text=True, timeout=120)
+    check(p.returncode != 0 and "--batch-size 13 does not split into 2 processes" in p.stdout,
+          "--batch-size 13 under 2 processes: a clear error")
+
+    # a rank killed mid-run: mpirun ends the run (not a hang), and the last checkpoint resumes
+    kill_ck = ck("killed")
+    proc = subprocess.Popen(command(2, ["--steps", "100000", "--save-every", "10", "--save", kill_ck, corpus]),
+                            env=ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.time() + 120
+    while not os.path.exists(kill_ck) and time.time() < deadline:
+        time.sleep(0.2)
+    pid = rank_pid(1, kill_ck)
+    check(pid is not None, "the run wrote a checkpoint and its rank 1 was found")
+    if pid:
+        os.kill(pid, signal.SIGKILL)
+        start = time.time()
+        try:
+            out, _ = proc.communicate(timeout=60)
+            ended = True
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out, ended = proc.communicate()[0], False
+        check(ended and proc.returncode != 0, f"rank 1 killed: the run ended in {time.time() - start:.1f} s "
+              f"(exit {proc.returncode}), not hung")
+        check("signal 9" in out or "Killed" in out, "rank 1 killed: mpirun says so")
+        print("  " + "\n  ".join(l for l in out.splitlines() if "signal" in l or "Killed" in l))
+        at = checkpoint_step(kill_ck)
+        p = subprocess.run(command(2, ["--steps", str(at + 10), "--resume", kill_ck, corpus]), env=ENV,
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=300)
+        check(p.returncode == 0 and f"resuming at step {at}" in p.stdout,
+              f"the last checkpoint before the kill (step {at}) resumes under 2 processes")
+    else:
+        proc.kill()
+        proc.communicate()
+
+if failures:
+    sys.exit(f"{len(failures)} check(s) failed")
+print("dist_test: all checks passed")
