@@ -24,7 +24,11 @@ runs the surrogates at their recipe's initial values (./train --help lists the r
 
 Jobs run --jobs at a time, the cores split between them (--threads each). A job is written to
 OUT/results.csv only when it has finished, so an interrupted sweep run again skips what is done and
-redoes the rest. Each job's log is OUT/logs/<job>.csv (the train program's --log) and its output
+redoes the rest. Across hosts: `mpirun -np N --hostfile H python3 examples/sweep.py run OUT ...`
+makes N sweep workers; worker k runs the grid's jobs k, k+N, k+2N, ... (whole training runs, each
+alone), --jobs at a time with the host's cores split among its workers' jobs. OUT (and the train
+program, and the data) must be reachable at the same path on every host (a shared folder that
+takes POSIX locks, as NFS does: the rows are appended under a lock). docs/distributed.md. Each job's log is OUT/logs/<job>.csv (the train program's --log) and its output
 OUT/logs/<job>.out.
 
 results.csv, one row per job: job, norm, lr, init_kind (none|alpha0|raw), init (the value given),
@@ -205,15 +209,31 @@ def outcome(log_path, steps):
             "diverge_step": diverge_step, "spikes": int(train[-1]["spikes"]) if train else 0}
 
 
+# The launcher's variables: a sweep worker under mpirun runs each train program alone, which must
+# not take itself for one of mpirun's processes.
+LAUNCHER_ENV = ("OMPI_", "PMI_", "PMIX_", "HYDRA_", "MPI_LOCAL")
+
+
+def workers():
+    """(this worker, how many, how many on this host) when mpirun started several; else (0, 1, 1)."""
+    env = os.environ
+    for rank, size, local in (("OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE", "OMPI_COMM_WORLD_LOCAL_SIZE"),
+                              ("PMI_RANK", "PMI_SIZE", "MPI_LOCALNRANKS")):
+        if env.get(size):
+            return int(env.get(rank, 0)), int(env[size]), int(env.get(local) or env[size])
+    return 0, 1, 1
+
+
 def run_job(job, out, train_bin, threads, extra, stop):
     name, fields, args = job
     log, txt = os.path.join(out, "logs", name + ".csv"), os.path.join(out, "logs", name + ".out")
     cmd = [train_bin, *args, f"--threads={threads}", f"--log={log}", "--quiet", "--sample=0", *extra]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(LAUNCHER_ENV)}
     t0 = time.monotonic()
     with open(txt, "w") as f:
         f.write(" ".join(cmd) + "\n")
         f.flush()
-        p = subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT, start_new_session=True)
+        p = subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT, start_new_session=True, env=env)
         while p.poll() is None:
             if stop[0]:
                 os.killpg(p.pid, signal.SIGTERM)
@@ -247,6 +267,25 @@ def lock(out):
     return f
 
 
+def append_row(results, row):
+    """Appends a job's row to results.csv under a lock (the workers of a sweep share the file), with
+    the header first when the file is new, in the columns of a file an older version wrote."""
+    with open(results, "a+", newline="") as f:
+        fcntl.lockf(f, fcntl.LOCK_EX)
+        try:
+            f.seek(0)
+            fields = next(csv.reader(f), None) or FIELDS
+            f.seek(0, os.SEEK_END)
+            w = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
+            if f.tell() == 0:
+                w.writeheader()
+            w.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in ((k, row.get(k, "")) for k in fields)})
+            f.flush()
+            os.fsync(f.fileno())
+        finally:
+            fcntl.lockf(f, fcntl.LOCK_UN)
+
+
 def cmd_refresh(a):
     results = os.path.join(a.out, "results.csv")
     held = lock(a.out) if os.path.isdir(a.out) else None
@@ -273,54 +312,48 @@ def cmd_refresh(a):
 
 def cmd_run(a, extra):
     os.makedirs(os.path.join(a.out, "logs"), exist_ok=True)
-    held = lock(a.out)
+    rank, size, local = workers()
+    me = f"sweep (worker {rank} of {size})" if size > 1 else "sweep"
+    held = lock(a.out) if rank == 0 else True  # the workers of one sweep share the folder
     if held is None:
         sys.exit(f"sweep: error: another sweep is running into {a.out}")
     results = os.path.join(a.out, "results.csv")
     train_bin = a.train or os.path.join(ROOT, "build", "examples", "train")
     if not os.access(train_bin, os.X_OK):
-        sys.exit(f"sweep: error: {train_bin} is not built yet: run ./train --help once (it builds), or pass --train")
+        sys.exit(f"{me}: error: {train_bin} is not built yet: run ./train --help once (it builds), or pass --train")
     jobs = expand(a)
+    mine = jobs[rank::size]  # the grid's order is the same for every worker
     done = done_jobs(results)
-    todo = [j for j in jobs if j[0] not in done]
-    threads = a.threads or max(1, (os.cpu_count() or 1) // a.jobs)
-    print(f"sweep: {len(jobs)} jobs in the grid, {len(jobs) - len(todo)} already done, {len(todo)} to run, "
-          f"{a.jobs} at a time with {threads} thread(s) each", flush=True)
-    new_file = not os.path.exists(results)
+    todo = [j for j in mine if j[0] not in done]
+    threads = a.threads or max(1, (os.cpu_count() or 1) // (a.jobs * local))
+    print(f"{me}: {len(jobs)} jobs in the grid{f', {len(mine)} of them this worker' + chr(39) + 's' if size > 1 else ''}, "
+          f"{len(mine) - len(todo)} already done, {len(todo)} to run, {a.jobs} at a time with {threads} thread(s) each",
+          flush=True)
     stop = [False]
     t0 = time.monotonic()
-    with open(results, "a", newline="") as f:
-        fields = FIELDS
-        if not new_file:  # keep the columns of a file written by an older version of this tool
-            with open(results) as old:
-                fields = next(csv.reader(old), FIELDS)
-        w = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
-        if new_file:
-            w.writeheader()
-        pool = concurrent.futures.ThreadPoolExecutor(a.jobs)
-        futures = [pool.submit(run_job, j, a.out, train_bin, threads, extra, stop) for j in todo]
-        n = 0
-        try:
-            for fut in concurrent.futures.as_completed(futures):
-                row = fut.result()
-                if row is None:
-                    continue
-                w.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in ((k, row.get(k, "")) for k in fields)})
-                f.flush()
-                n += 1
-                eta = (time.monotonic() - t0) / n * (len(todo) - n)
-                print(f"[{n}/{len(todo)}] {row['job']}: best val {row['best_val']:.4f}"
-                      f"{' DIVERGED at ' + str(row['diverge_step']) if row['diverged'] else ''}"
-                      f" ({row['wall_s']} s; ETA {eta / 60:.0f} min)", flush=True)
-        except KeyboardInterrupt:
-            stop[0] = True
-            for fut in futures:
-                fut.cancel()
-            pool.shutdown(wait=True)
-            print(f"\nsweep: interrupted; {n} jobs finished this time. Run the same command again to go on.")
-            return 130
-        pool.shutdown()
-    print(f"sweep: done, {n} jobs in {(time.monotonic() - t0) / 60:.1f} min; results in {results}")
+    pool = concurrent.futures.ThreadPoolExecutor(a.jobs)
+    futures = [pool.submit(run_job, j, a.out, train_bin, threads, extra, stop) for j in todo]
+    n = 0
+    try:
+        for fut in concurrent.futures.as_completed(futures):
+            row = fut.result()
+            if row is None:
+                continue
+            append_row(results, row)
+            n += 1
+            eta = (time.monotonic() - t0) / n * (len(todo) - n)
+            print(f"{'worker ' + str(rank) + ': ' if size > 1 else ''}[{n}/{len(todo)}] {row['job']}: best val "
+                  f"{row['best_val']:.4f}{' DIVERGED at ' + str(row['diverge_step']) if row['diverged'] else ''}"
+                  f" ({row['wall_s']} s; ETA {eta / 60:.0f} min)", flush=True)
+    except KeyboardInterrupt:
+        stop[0] = True
+        for fut in futures:
+            fut.cancel()
+        pool.shutdown(wait=True)
+        print(f"\n{me}: interrupted; {n} jobs finished this time. Run the same command again to go on.")
+        return 130
+    pool.shutdown()
+    print(f"{me}: done, {n} jobs in {(time.monotonic() - t0) / 60:.1f} min; results in {results}")
     return 0
 
 

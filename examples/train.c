@@ -293,6 +293,10 @@ static int setup(Run *r, int argc, char **argv) {
         st_close(&ckpt);
         if (rc) return fail(1, "%s: %s", o->resume, err);
     }
+    if (d->rank > 0) { // dropout masks: a stream per rank (rank 0's is one process's; a checkpoint keeps it)
+        Rng from = r->dropout_rng;
+        run_seed(&r->dropout_rng, (long)(rng_u64(&from) >> 1) + d->rank, STREAM_DROPOUT);
+    }
     for (const char *c = o->prompt; o->sample > 0 && *c; c++) { // before training, not after
         unsigned char b = (unsigned char)*c;
         char shown[8] = "";
@@ -562,9 +566,12 @@ int main(int argc, char **argv) {
     printf("normlab train (%s build): %s, %d symbols\n", NL_REAL_NAME,
            r.have_text ? r.data_path : r.o.resume, r.data.vocab_size);
     options_print(&r.o, stdout);
-    if (r.dist.size > 1) printf("data parallel: %d processes (%d on this host), each %ld of the %ld sequences per step%s\n",
-                                r.dist.size, r.dist.local_size, r.o.batch_size / r.dist.size, r.o.batch_size,
-                                r.o.grad_accum > 1 ? ", in micro-batches (--grad-accum)" : "");
+    if (r.dist.size > 1)
+        printf("data parallel: %d processes (%d on this host), each %ld of the %ld sequences per step%s; grads "
+               "reduced: %.2f MB per step, in %d buckets%s\n", r.dist.size, r.dist.local_size,
+               r.o.batch_size / r.dist.size, r.o.batch_size, r.o.grad_accum > 1 ? " (in --grad-accum micro-batches)" : "",
+               r.model.params.numel * sizeof(nl_real) / 1e6, r.o.no_overlap ? 1 : r.dist.n_buckets,
+               r.o.threads ? "" : "; threads auto: up to this host's cores / its processes each");
     if (r.config_path[0]) printf("config:   %s (./train --config %s runs it again)\n", r.config_path, r.config_path);
     printf("params:   %zu%s\n\n", paramset_count(&r.model.params),
            r.step ? " (resumed)" : "");

@@ -261,7 +261,8 @@ static void usage(FILE *f) {
                "  ./train --norm=dyt tinyshakespeare\n"
                "  ./train --norm=dyisru --lr=3e-3 --log=runs/dyisru.csv --save=runs/dyisru.safetensors\n"
                "  ./train --steps 0 --resume runs/dyisru.safetensors --sample 500 --prompt \"ROMEO:\"\n"
-               "  ./train --norm=dyt --emb-scale=off --alpha0=0.5 tinyshakespeare   (the literature's plain init)\n");
+               "  ./train --norm=dyt --emb-scale=off --alpha0=0.5 tinyshakespeare   (the literature's plain init)\n"
+               "  mpirun -np 2 ./train --norm=ln tinyshakespeare   (2 processes, one model: docs/distributed.md)\n");
 }
 
 static void defaults(TrainOptions *o) {

@@ -12,7 +12,8 @@ docs as text, with one process and with mpirun -np 2 and 3 at the same global ba
   (the blocks' grads reduced at the end): bit-identical losses and checkpoints;
 - a checkpoint written under 2 processes resumes under 3 and goes on as the one-process run;
 - a rank killed mid-run ends the run (mpirun's abort) within a timeout, and the last checkpoint
-  resumes.
+  resumes;
+- mpirun -np 2 examples/sweep.py run: the grid split between two workers, every job run once.
 The default python3 (pyenv's 3.11 on the project's machines); nothing beyond the standard library.
 """
 import glob
@@ -166,6 +167,23 @@ with tempfile.TemporaryDirectory() as tmp:
     else:
         proc.kill()
         proc.communicate()
+
+    # the sweep tool's workers: mpirun -np 2 sweep.py run splits the grid, each job run once
+    out = os.path.join(tmp, "sweep")
+    tiny = [a for a in COMMON if a not in ("--quiet",)]
+    tiny[tiny.index("--steps"):tiny.index("--steps") + 2] = []
+    p = subprocess.run([MPIRUN, "-np", "2", sys.executable, os.path.join(ROOT, "examples", "sweep.py"), "run", out,
+                        "--norms", "ln,rmsnorm", "--lrs", "1e-3,3e-3", "--steps", "10", "--jobs", "1", "--train", TRAIN,
+                        "--"] + tiny + [corpus], env=ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                       timeout=300)
+    rows = open(os.path.join(out, "results.csv")).read().splitlines() if os.path.exists(os.path.join(out, "results.csv")) else []
+    jobs = sorted(r.split(",")[0] for r in rows[1:])
+    check(p.returncode == 0 and len(jobs) == 4 and len(set(jobs)) == 4 and rows[0].startswith("job,"),
+          f"mpirun -np 2 sweep.py: 4 jobs, each once, one header ({len(rows) - 1} rows)")
+    check("worker 0 of 2" in p.stdout and "worker 1 of 2" in p.stdout and "2 of them this worker's" in p.stdout,
+          "mpirun -np 2 sweep.py: two workers, 2 jobs each")
+    if p.returncode:
+        print(p.stdout)
 
 if failures:
     sys.exit(f"{len(failures)} check(s) failed")

@@ -41,13 +41,12 @@ static int param_at(const ParamSet *ps, size_t off) {
 static size_t request_size(void) { return sizeof(MPI_Request); }
 
 int dist_init(Dist *d, int *argc, char ***argv, char *err, size_t errlen) {
-    (void)err, (void)errlen;
     alone(d);
     if (dist_launched_size() <= 1) return 0; // no MPI_Init: a plain run pays nothing for MPI
     int provided;
     MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided); // only the main thread calls MPI
     d->comm = malloc(sizeof(MPI_Comm));
-    if (!d->comm) MPI_Abort(MPI_COMM_WORLD, 1);
+    if (!d->comm) return snprintf(err, errlen, "out of memory joining the other processes"), -1;
     MPI_Comm_dup(MPI_COMM_WORLD, (MPI_Comm *)d->comm);
     MPI_Comm_rank(COMM(d), &d->rank);
     MPI_Comm_size(COMM(d), &d->size);
