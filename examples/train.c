@@ -565,13 +565,12 @@ int main(int argc, char **argv) {
     interrupts_install(&r.o, r.dist.rank == 0); // before the header, so whoever reads it can signal us
     printf("normlab train (%s build): %s, %d symbols\n", NL_REAL_NAME,
            r.have_text ? r.data_path : r.o.resume, r.data.vocab_size);
-    options_print(&r.o, stdout);
+    options_print(&r.o, r.team.max > 0 ? r.team.max : sysconf(_SC_NPROCESSORS_ONLN), stdout);
     if (r.dist.size > 1)
         printf("data parallel: %d processes (%d on this host), each %ld of the %ld sequences per step%s; grads "
-               "reduced: %.2f MB per step, in %d buckets%s\n", r.dist.size, r.dist.local_size,
+               "reduced: %.2f MB per step, in %d buckets\n", r.dist.size, r.dist.local_size,
                r.o.batch_size / r.dist.size, r.o.batch_size, r.o.grad_accum > 1 ? " (in --grad-accum micro-batches)" : "",
-               r.model.params.numel * sizeof(nl_real) / 1e6, r.o.no_overlap ? 1 : r.dist.n_buckets,
-               r.o.threads ? "" : "; threads auto: up to this host's cores / its processes each");
+               r.model.params.numel * sizeof(nl_real) / 1e6, r.o.no_overlap ? 1 : r.dist.n_buckets);
     if (r.config_path[0]) printf("config:   %s (./train --config %s runs it again)\n", r.config_path, r.config_path);
     printf("params:   %zu%s\n\n", paramset_count(&r.model.params),
            r.step ? " (resumed)" : "");

@@ -510,7 +510,7 @@ int options_from_meta(TrainOptions *o, const char *(*lookup)(void *, const char 
     return 0;
 }
 
-void options_print(const TrainOptions *o, FILE *f) {
+void options_print(const TrainOptions *o, long cores, FILE *f) {
     fprintf(f, "model:    norm %s%s, %ld layers, %ld heads, %ld wide, context %ld, bias %s, dropout %g\n",
             NORM_TABLE[o->norm]->name, o->composite ? " (composite)" : "", o->n_layer, o->n_head,
             o->n_embd, o->block_size, o->bias ? "on" : "off", o->dropout);
@@ -525,7 +525,6 @@ void options_print(const TrainOptions *o, FILE *f) {
             OPTIM_TABLE[o->optim].name, o->lr, o->min_lr, o->warmup, o->lr_decay_steps, o->beta1, o->beta2,
             o->weight_decay, o->grad_clip);
     char team[64];
-    long cores = sysconf(_SC_NPROCESSORS_ONLN);
     if (o->threads) snprintf(team, sizeof team, "%ld threads", o->threads);
     else snprintf(team, sizeof team, "threads auto (up to %ld)", cores > 0 ? cores : 1);
     fprintf(f, "run:      %ld steps of %ld x %ld tokens, eval every %ld over %ld batches, seed %ld, %s\n",

@@ -68,5 +68,5 @@ int options_warn_unused(const TrainOptions *o);
 int options_write_config(const TrainOptions *o, const char *path);
 // The model the options describe (after options_derive), for a text of vocab_size symbols.
 GptConfig options_gpt_config(const TrainOptions *o, int vocab_size);
-// Prints the configuration, grouped, one line per group.
-void options_print(const TrainOptions *o, FILE *f);
+// Prints the configuration, grouped, one line per group; cores: the most threads --threads auto takes.
+void options_print(const TrainOptions *o, long cores, FILE *f);
