@@ -311,6 +311,7 @@ static int setup(Run *r, int argc, char **argv) {
 static void teardown(Run *r) {
     if (r->log) fclose(r->log);
     stats_free(&r->stats);
+    dist_buckets_free(&r->dist);
     tape_free(&r->train), tape_free(&r->eval), tape_free(&r->sample);
     arena_free(&r->train_arena), arena_free(&r->eval_arena), arena_free(&r->sample_arena);
     optim_free(&r->opt);

@@ -45,6 +45,8 @@ int dist_init(Dist *d, int *argc, char ***argv, char *err, size_t errlen);
 // Splits ps's grads into buckets of about bucket_bytes (whole parameters, in their table's order),
 // for the reductions. 0, or -1 when out of memory.
 int dist_buckets_init(Dist *d, ParamSet *ps, size_t bucket_bytes, bool overlap);
+// Frees the buckets (also when a run ends without dist_finalize, on an error).
+void dist_buckets_free(Dist *d);
 // Leaves MPI (after the last collective call); frees the buckets.
 void dist_finalize(Dist *d);
 // Ends every process with this exit status: for a rank that fails where the others cannot know.

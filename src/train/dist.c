@@ -63,7 +63,8 @@ void dist_finalize(Dist *d) {
         MPI_Comm_free((MPI_Comm *)d->comm);
         MPI_Finalize();
     }
-    free(d->comm), free(d->buckets), free(d->param_node), free(d->requests);
+    free(d->comm);
+    dist_buckets_free(d);
     alone(d);
 }
 
@@ -141,7 +142,7 @@ int dist_init(Dist *d, int *argc, char ***argv, char *err, size_t errlen) {
 }
 
 void dist_finalize(Dist *d) {
-    free(d->buckets), free(d->param_node), free(d->requests);
+    dist_buckets_free(d);
     alone(d);
 }
 
@@ -157,6 +158,11 @@ void dist_sum(Dist *d, double *x, int n) { (void)d, (void)x, (void)n; }
 bool dist_params_agree(Dist *d, const ParamSet *ps) { return (void)d, (void)ps, true; }
 
 #endif
+
+void dist_buckets_free(Dist *d) {
+    free(d->buckets), free(d->param_node), free(d->requests);
+    d->buckets = NULL, d->param_node = NULL, d->requests = NULL, d->n_buckets = 0;
+}
 
 int dist_buckets_init(Dist *d, ParamSet *ps, size_t bucket_bytes, bool overlap) {
     d->params = ps, d->overlap = overlap, d->n_buckets = 0;
