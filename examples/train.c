@@ -427,6 +427,14 @@ static void interrupt_save_checkpoint(Run *r) {
     fflush(stdout);
 }
 
+// Under mpirun: interrupted on every process when it is on any (the processes act together).
+static void interrupts_agree(Run *r) {
+    if (r->dist.size == 1) return;
+    double any = interrupted;
+    dist_sum(&r->dist, &any, 1);
+    if (any && !interrupted) interrupted = SIGTERM;
+}
+
 // After the step in flight: rank 0 saves, the others wait for it (mpirun ends every process as soon
 // as one exits with an error); exit status 128 + signal.
 static int interrupt_exit(Run *r) {
@@ -516,11 +524,7 @@ static int train(Run *r, double t0) {
             int rc = save(r);
             if (rc) return rc;
         }
-        if (d->size > 1) { // the processes stop after the same step
-            double any = interrupted;
-            dist_sum(&r->dist, &any, 1);
-            if (any && !interrupted) interrupted = SIGTERM;
-        }
+        interrupts_agree(r); // the processes stop after the same step
         if (interrupted) return interrupt_exit(r);
     }
     if (d->size > 1 && r->step > start)
@@ -581,7 +585,8 @@ int main(int argc, char **argv) {
                "to train on); evaluating%s only\n", r.step, r.o.steps, r.step, r.o.sample > 0 ? " and sampling" : "");
     fflush(stdout);
     rc = train(&r, t0);
-    if (!rc && interrupted) rc = interrupt_exit(&r); // during the last evaluation
+    if (!rc) interrupts_agree(&r); // an interrupt during the last evaluation
+    if (!rc && interrupted) rc = interrupt_exit(&r);
     if (!rc && r.o.save) rc = save(&r);
     if (!rc && r.o.save) printf("saved %s (step %ld)\n", r.o.save, r.step);
     if (!rc && r.o.sample > 0) rc = sample_text(&r);
