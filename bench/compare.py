@@ -29,6 +29,8 @@ import subprocess
 import sys
 import time
 
+from machine import cpu_name  # bench/machine.py
+
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 TORCH = os.path.join(ROOT, "bench", "torch_gpt.py")
 DEFAULT = ["--n-layer", "4", "--n-head", "4", "--n-embd", "128", "--block-size", "64", "--batch-size", "12"]
@@ -128,7 +130,7 @@ def main():
     # child's peak RSS (getrusage) starts from its parent's size at fork, even across exec
     version = subprocess.run([sys.executable, "-c", "import torch; print(torch.__version__)"],
                              capture_output=True, text=True).stdout.strip()
-    cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
+    cpu = cpu_name()
     print(f"{cpu}, {os.cpu_count()} cores; {a.threads} threads each; ours with BLAS {blas}; PyTorch {version}\n"
           f"ratio = PyTorch ms/step / ours (> 1: ours faster)\n")
     if a.only in (None, "default", "big"):

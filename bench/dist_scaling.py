@@ -18,24 +18,15 @@ takes beyond one rank's compute (dp - share), which also counts the ranks waitin
 import argparse
 import csv
 import os
-import platform
 import re
 import statistics
 import subprocess
 import tempfile
 
+from machine import cpu_name  # bench/machine.py
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ENV = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
-
-
-def cpu_name():
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def run(a, name, procs, threads, batch, extra, tmp):

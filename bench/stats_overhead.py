@@ -12,23 +12,14 @@ ratio on/off and their median: 1.03 would be 3% slower with the instruments.
 import argparse
 import csv
 import os
-import platform
 import statistics
 import subprocess
 import sys
 import tempfile
 
+from machine import cpu_name  # bench/machine.py
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def cpu_name():
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def train_seconds(train, norm, steps, stats_every, data, tmp):
