@@ -40,8 +40,7 @@ double train_forward_backward(TrainStep *s, const int32_t *idx, const int32_t *t
     for (int k = 0; k < K; k++) {
         if (k > 0) tape_reset(t), t->observer = NULL;
         tape_profile_mark(t); // a profile's first op starts here
-        loss = gpt_forward(t, s->model, idx + (size_t)k * b * T, targets + (size_t)k * b * T, b, T,
-                                   s->dropout_rng);
+        loss = gpt_forward(t, s->model, idx + (size_t)k * b * T, targets + (size_t)k * b * T, b, T, s->dropout_rng);
         double value = loss->data[0];
         if (!isfinite(value) && !sum[1]++) describe_forward_fault(t, step, value, err, errlen);
         if (sum[1] && N == 1) return t->observer = observer, NAN; // alone: nobody waits for these grads
