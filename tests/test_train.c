@@ -551,6 +551,38 @@ static void test_runs_are_deterministic(void **state) {
     assert_int_not_equal(run_script("cmp -s det1.st det3.st", out, sizeof out), 0); // a test that can fail
 }
 
+// The largest relative difference between two logs' training losses, step by step (-1: the logs
+// do not hold the same steps).
+static double loss_gap(const char *a, const char *b) {
+    double gap = 0;
+    for (;;) {
+        const char *ra = strstr(a, ",train,"), *rb = strstr(b, ",train,");
+        if (!ra || !rb) return !ra && !rb ? gap : -1;
+        double la = strtod(ra + 7, NULL), lb = strtod(rb + 7, NULL);
+        gap = fmax(gap, fabs(la - lb) / fabs(la));
+        a = ra + 7, b = rb + 7;
+    }
+}
+
+// --grad-accum K: K micro-batches whose grads add up make the step of one batch (to rounding); a
+// batch that does not split is refused.
+static void test_grad_accum_matches_one_batch(void **state) {
+    (void)state;
+    char out[8192], a[16384], b[16384];
+    assert_int_equal(run(TINY " --steps 30 --log acc1.csv --stats-every 0 tiny.txt", out, sizeof out), 0);
+    assert_int_equal(run(TINY " --steps 30 --grad-accum 2 --log acc2.csv --stats-every 0 tiny.txt", out, sizeof out), 0);
+    read_file("acc1.csv", a, sizeof a), read_file("acc2.csv", b, sizeof b);
+    double gap = loss_gap(a, b);
+    if (gap < 0 || gap > 1e-5) fail_msg("--grad-accum 2 against one batch: largest relative loss gap %g", gap);
+    assert_int_equal(run(TINY " --steps 30 --grad-accum 4 --log acc4.csv --stats-every 0 tiny.txt", out, sizeof out), 0);
+    read_file("acc4.csv", b, sizeof b);
+    gap = loss_gap(a, b);
+    if (gap < 0 || gap > 1e-5) fail_msg("--grad-accum 4 against one batch: largest relative loss gap %g", gap);
+    int status = run(TINY " --steps 2 --grad-accum 3 tiny.txt", out, sizeof out);
+    if (status != 2 || !strstr(out, "--batch-size 4 does not split into 1 process x --grad-accum 3: give a multiple of 3"))
+        fail_msg("--grad-accum 3 with --batch-size 4: exit %d:\n%s", status, out);
+}
+
 int main(int argc, char **argv) {
     if (argc < 2) return fprintf(stderr, "usage: test_train PATH-TO-TRAIN\n"), 2;
     train_bin = argv[1];
@@ -566,6 +598,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_rough_edges_answered),
         cmocka_unit_test(test_progress_and_eta),
         cmocka_unit_test(test_runs_are_deterministic),
+        cmocka_unit_test(test_grad_accum_matches_one_batch),
     };
     return cmocka_run_group_tests_name("train program", tests, setup, NULL);
 }
