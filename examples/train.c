@@ -490,11 +490,12 @@ static int train(Run *r, double t0) {
         if (measure) stats_measure(&r->stats, &r->train);
         if (isnan(loss)) {
             tape_reset(&r->train);
-            if (d->rank > 0 && !strstr(err, "another process")) // where it began, seen on this rank's rows
+            if (d->rank > 0 && st.fault_here) // where it began, seen on this rank's rows
                 fprintf(stderr, "train: rank %d: %s\n", d->rank, err);
             if (o->on_nonfinite == NONFINITE_STOP || ++run_of_skips > MAX_SKIPS_IN_A_ROW) {
                 log_row(r, "train", NAN, lr, NAN, 0, tape_clock() - t0, NULL);
                 if (tty && !quiet) printf("\r\033[K");
+                if (d->rank > 0) return 1; // rank 0 says it (and this rank said where, if it saw)
                 return fail(1, "%s. %sThe run stops here%s.", err,
                             run_of_skips > MAX_SKIPS_IN_A_ROW ? "Too many non-finite steps in a row (skipped). " : "",
                             o->save ? "; the last checkpoint written is untouched" : "");

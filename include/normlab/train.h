@@ -23,6 +23,7 @@ typedef struct TrainStep {
     TrainTimes *times; // NULL: not timed
     int accum;         // micro-batches per step (gradient accumulation); 0 or 1: one
     Dist *dist;        // data parallel: the grads are averaged over its ranks; NULL: alone
+    bool fault_here;   // out: after a NAN, this process's own rows showed where it began (err says where)
 } TrainStep;
 
 // Zeroes the grads, runs forward and backward on the batch (idx, targets: (B,T)), in `accum`

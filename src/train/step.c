@@ -36,13 +36,13 @@ double train_forward_backward(TrainStep *s, const int32_t *idx, const int32_t *t
     const TapeObserver *observer = t->observer; // the instruments look at the first micro-batch
     double sum[2] = {0, 0};                     // the losses; the micro-batches whose loss was not finite
     Tensor *loss = NULL;
-    err[0] = 0;
+    err[0] = 0, s->fault_here = false;
     for (int k = 0; k < K; k++) {
         if (k > 0) tape_reset(t), t->observer = NULL;
         tape_profile_mark(t); // a profile's first op starts here
         loss = gpt_forward(t, s->model, idx + (size_t)k * b * T, targets + (size_t)k * b * T, b, T, s->dropout_rng);
         double value = loss->data[0];
-        if (!isfinite(value) && !sum[1]++) describe_forward_fault(t, step, value, err, errlen);
+        if (!isfinite(value) && !sum[1]++) describe_forward_fault(t, step, value, err, errlen), s->fault_here = true;
         if (sum[1] && N == 1) return t->observer = observer, NAN; // alone: nobody waits for these grads
         // under a Dist, backward runs even so: every rank takes part in every reduction
         if (k == K - 1 && d) dist_backward_begin(d, t);
@@ -62,6 +62,7 @@ double train_forward_backward(TrainStep *s, const int32_t *idx, const int32_t *t
     if (!isfinite(*gnorm)) { // run backward again, checking each op's grads, to find where it began
         paramset_zero_grad(&s->model->params);
         int at = tape_backward_find_nonfinite(t, loss); // the last micro-batch's: what the tape holds
+        s->fault_here = at >= 0;
         if (at < 0 && (K > 1 || N > 1))
             snprintf(err, errlen, "step %ld: the loss is %.4f but the gradients are not finite; they started on "
                      "%s", step, value, N > 1 ? "another process's share of the batch or an earlier micro-batch"
