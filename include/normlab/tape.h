@@ -135,7 +135,7 @@ double tape_clock(void); // seconds, monotonic
 // Op outputs get their grad buffers here, not in the forward: zeroed just before the first backward
 // that adds to them, and given back for reuse once their producer's backward has run (nothing
 // reads them after that). So a step holds the forward's activations but only the grads in flight,
-// and after backward only leaf tensors (parameters, inputs) have grads to read.
+// and after backward only leaf tensors (parameters, inputs) and the loss have grads to read.
 void tape_backward(Tape *t, Tensor *loss);
 // The same from d loss / d loss = seed: the grads come out times seed (gradient accumulation and data
 // parallel training seed 1 / the number of micro-batches, so the grads they add up are the mean's).

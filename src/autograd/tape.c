@@ -158,7 +158,9 @@ static int backward(Tape *t, Tensor *loss, double seed, bool check) {
                      n->def->name, k);
         for (int k = 0; check && k < n->n_in; k++)
             if (n->in[k]->grad && !all_finite(n->in[k]->grad, tensor_numel(n->in[k]))) return i;
-        grad_release(t, n->out);
+        // the loss's grad (one element: too small for the free lists) is kept for a second sweep
+        // (tape_backward_find_nonfinite), which would otherwise take it anew from a measured arena
+        if (n->out != loss) grad_release(t, n->out);
         if (t->profile) *profile_slot(t->profile, n->def, true) += tape_clock() - t0;
         if (t->hook && !check) t->hook->after_node(t->hook->ctx, i);
     }
