@@ -24,12 +24,14 @@ runs the surrogates at their recipe's initial values (./train --help lists the r
 
 Jobs run --jobs at a time, the cores split between them (--threads each). A job is written to
 OUT/results.csv only when it has finished, so an interrupted sweep run again skips what is done and
-redoes the rest. Across hosts: `mpirun -np N --hostfile H python3 examples/sweep.py run OUT ...`
-makes N sweep workers; worker k runs the grid's jobs k, k+N, k+2N, ... (whole training runs, each
-alone), --jobs at a time with the host's cores split among its workers' jobs. OUT (and the train
-program, and the data) must be reachable at the same path on every host (a shared folder that
-takes POSIX locks, as NFS does: the rows are appended under a lock). docs/distributed.md. Each job's log is OUT/logs/<job>.csv (the train program's --log) and its output
+redoes the rest. Each job's log is OUT/logs/<job>.csv (the train program's --log) and its output
 OUT/logs/<job>.out.
+
+Across hosts: `mpirun -np N --hostfile H python3 examples/sweep.py run OUT ...` makes N sweep
+workers; worker k runs the grid's jobs k, k+N, k+2N, ... (whole training runs, each alone), --jobs
+at a time with the host's cores split among its workers' jobs. OUT (and the train program, and the
+data) must be reachable at the same path on every host (a shared folder that takes POSIX locks, as
+NFS does: the rows are appended under a lock). docs/distributed.md.
 
 results.csv, one row per job: job, norm, lr, init_kind (none|alpha0|raw), init (the value given),
 init_pos and init_pos_value (the 2-D grid's separate position), seed, steps, best_val (best 20-batch
@@ -88,6 +90,11 @@ def floats(text):
 
 def fmt(v):
     return f"{v:g}"
+
+
+def cell(v):
+    """A results.csv cell: floats to 6 significant digits, the rest as they are."""
+    return f"{v:.6g}" if isinstance(v, float) else v
 
 
 # ---- the grid -------------------------------------------------------------------------------------
@@ -279,7 +286,7 @@ def append_row(results, row):
             w = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
             if f.tell() == 0:
                 w.writeheader()
-            w.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in ((k, row.get(k, "")) for k in fields)})
+            w.writerow({k: cell(row.get(k, "")) for k in fields})
             f.flush()
             os.fsync(f.fileno())
         finally:
@@ -299,7 +306,7 @@ def cmd_refresh(a):
     for r in rows:
         log = os.path.join(a.out, "logs", r["job"] + ".csv")
         if os.path.exists(log) and r["exit"] in ("0", "1"):
-            r.update({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in outcome(log, int(r["steps"])).items()})
+            r.update({k: cell(v) for k, v in outcome(log, int(r["steps"])).items()})
             n += 1
     with open(results + ".tmp", "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
@@ -326,9 +333,9 @@ def cmd_run(a, extra):
     done = done_jobs(results)
     todo = [j for j in mine if j[0] not in done]
     threads = a.threads or max(1, (os.cpu_count() or 1) // (a.jobs * local))
-    print(f"{me}: {len(jobs)} jobs in the grid{f', {len(mine)} of them this worker' + chr(39) + 's' if size > 1 else ''}, "
-          f"{len(mine) - len(todo)} already done, {len(todo)} to run, {a.jobs} at a time with {threads} thread(s) each",
-          flush=True)
+    share = f", {len(mine)} of them this worker's" if size > 1 else ""
+    print(f"{me}: {len(jobs)} jobs in the grid{share}, {len(mine) - len(todo)} already done, {len(todo)} to run, "
+          f"{a.jobs} at a time with {threads} thread(s) each", flush=True)
     stop = [False]
     t0 = time.monotonic()
     pool = concurrent.futures.ThreadPoolExecutor(a.jobs)
