@@ -205,8 +205,9 @@ static void test_always_on_checks(void **state) {
 
 // ---- finding where a NaN began ----------------------------------------------------------------
 // y = x in forward; a backward that writes NaN: a fault that only the backward shows.
+static bool poison_on = true; // false: poison passes its grad through unharmed
 static void poison_backward(TapeNode *n) {
-    for (size_t i = 0; i < tensor_numel(n->out); i++) n->in[0]->grad[i] += i == 0 ? NAN : n->out->grad[i];
+    for (size_t i = 0; i < tensor_numel(n->out); i++) n->in[0]->grad[i] += i == 0 && poison_on ? NAN : n->out->grad[i];
 }
 static const OpDef POISON = {.name = "poison", .backward = poison_backward};
 static Tensor *op_poison(Tape *t, Tensor *x) {
@@ -234,6 +235,30 @@ static void test_backward_finds_where_nonfinite_began(void **state) {
     assert_int_equal(at, 1);
     assert_string_equal(t->nodes[at].def->name, "poison");
     assert_string_equal(t->nodes[at].scope, "b");
+}
+
+// The checking sweep fits in a measured step arena, sized by a healthy first step: a later step
+// whose grads went non-finite is diagnosed, not ended by "arena exhausted" (the loss's one-element
+// grad, too small for the free lists, was once taken anew by the second sweep).
+static void test_backward_again_fits_a_measured_arena(void **state) {
+    Fixture *fx = *state;
+    Tensor *x = rand_tensor(fx, NL_SHAPE(4, 8), true, 1, "x");
+    Arena a;
+    Tape t;
+    assert_int_equal(arena_init(&a, "step", 0), 0);
+    assert_int_equal(tape_init(&t, &a, 64), 0);
+    for (int step = 0; step < 2; step++) {
+        poison_on = step == 1;
+        Tensor *loss = op_sum(&t, op_tanh(&t, op_poison(&t, op_tanh(&t, x))));
+        tape_backward(&t, loss);
+        if (step == 1) {
+            tensor_zero_grad(x);
+            assert_int_equal(tape_backward_find_nonfinite(&t, loss), 1);
+        }
+        tape_reset(&t);
+    }
+    poison_on = true;
+    tape_free(&t), arena_free(&a);
 }
 
 // The checking sweep is backward run again: on a healthy graph it finds nothing and gives the same
@@ -268,6 +293,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_always_on_checks, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_backward_finds_where_nonfinite_began, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_backward_again_gives_the_same_grads, fixture_setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_backward_again_fits_a_measured_arena, fixture_setup, fixture_teardown),
     };
     return cmocka_run_group_tests_name("tape (" NL_REAL_NAME ")", tests, NULL, NULL);
 }

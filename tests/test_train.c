@@ -389,12 +389,6 @@ static void test_divergence_named(void **state) {
     assert_non_null(strstr(out, "step 0: the loss is"));
     assert_non_null(strstr(out, "transformer.h.0.ln_2 (dyisru)")); // ln_1 is fine: its beta is 4
 
-    // finite loss, non-finite grads: backward runs again to find where; that second sweep must fit
-    // in the step's measured arena (it once needed the loss's grad anew and aborted)
-    status = run(TINY " --norm=dyisrusp --lr=30 --steps 300 tiny.txt", out, sizeof out);
-    if (status != 1 || !strstr(out, "but the gradients are not finite; they started in the backward of"))
-        fail_msg("non-finite grads: exit %d, output:\n%s", status, out);
-
     char skip[1024];
     snprintf(skip, sizeof skip, "%s --on-nonfinite=skip", diverge);
     assert_int_equal(run(skip, out, sizeof out), 1);
