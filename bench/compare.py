@@ -46,22 +46,32 @@ def coretype_env():
         {"OPENBLAS_CORETYPE": "Haswell"} if " avx2" in flags else {}
 
 
-def run(cmd):
-    out = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, **coretype_env()})
+class RunFailed(Exception):
+    pass
+
+
+def run(cmd, timeout=None):
+    """The numbers on the "ours ..." or "torch ..." line a benchmark prints; RunFailed if it fails."""
+    try:
+        out = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, **coretype_env()},
+                             timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise RunFailed(f"timed out after {timeout} s: {' '.join(cmd)}")
     if out.returncode:
-        sys.exit(f"failed: {' '.join(cmd)}\n{out.stderr[-3000:]}")
+        raise RunFailed(f"failed: {' '.join(cmd)}\n{out.stderr[-3000:]}")
     line = next(l for l in out.stdout.splitlines() if l.startswith(("ours ", "torch ")))
     return {k: float(v) for k, v in re.findall(r"(\w+) ([-\d.]+)", line)}
 
 
-def ours(a, shape, norm, steps, warmup, extra=()):
+def ours(a, shape, norm, steps, warmup, extra=(), timeout=None):
     return run([os.path.join(a.build, "bench", "bench_step"), "--norm", norm, *shape, "--steps", str(steps),
-                "--warmup-steps", str(warmup), "--threads", str(a.threads), *extra])
+                "--warmup-steps", str(warmup), "--threads", str(a.threads), *extra], timeout)
 
 
-def torch(a, shape, norm, steps, warmup, compiled):
+def torch(a, shape, norm, steps, warmup, compiled, timeout=None):
     return run([sys.executable, TORCH, "time", "--norm", norm, *shape, "--steps", str(steps),
-                "--warmup-steps", str(warmup), "--threads", str(a.threads), *(["--compile"] if compiled else [])])
+                "--warmup-steps", str(warmup), "--threads", str(a.threads), *(["--compile"] if compiled else [])],
+               timeout)
 
 
 def torch_mode(a, shape, norm, steps, warmup):
@@ -152,4 +162,7 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except RunFailed as e:
+        sys.exit(str(e))

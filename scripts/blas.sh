@@ -4,33 +4,37 @@
 # reuse it. Candidates: Debian's OpenBLAS (OpenMP build; always there), Debian's BLIS (OpenMP
 # build; installed when apt-get can), and Intel's oneMKL on Intel CPUs (its PyPI wheels, unpacked
 # into .deps/mkl; about 230 MB). NORMLAB_BLAS=NAME skips the choice; rm .deps/blas-choice makes it
-# again. Run directly: scripts/blas.sh [choose|mkl|table]   (table: the docs' measurements)
+# again. Run directly: scripts/blas.sh [choose|mkl|mkl-static|table]   (table: the docs' measurements)
 
 BLAS_DEPS=$NORMLAB_ROOT/.deps
 BLAS_MKL_VERSION=2026.2.0 # the version measured in docs/performance.md
 
 blas_multiarch() { cc -print-multiarch 2>/dev/null || echo x86_64-linux-gnu; }
 
-# blas_mkl_fetch: oneMKL's wheels from PyPI (pip download: nothing is installed into any Python),
-# unpacked into .deps/mkl/{lib,include}. Returns 1, with a message, when that cannot be done.
+# blas_mkl_fetch [static]: oneMKL's wheels from PyPI (pip download: nothing is installed into any
+# Python), unpacked into .deps/mkl/{lib,include}; with "static", its static libraries (mkl-static)
+# into .deps/mkl-static/lib, for a build that travels (scripts/portable_build.sh). Returns 1, with a
+# message, when that cannot be done.
 blas_mkl_fetch() {
-    [ -f "$BLAS_DEPS/mkl/include/mkl_cblas.h" ] && return 0
-    local wheels=$BLAS_DEPS/wheels py
+    local dest=$BLAS_DEPS/mkl have=include/mkl_cblas.h pkgs="mkl mkl-include" size="about 230 MB"
+    [ "${1:-}" = static ] && dest=$BLAS_DEPS/mkl-static have=lib/libmkl_core.a pkgs=mkl-static size="about 220 MB"
+    [ -f "$dest/$have" ] && return 0
+    local wheels=$BLAS_DEPS/wheels py p w specs=()
     py=$(command -v python3 || true)
     if [ -z "$py" ] || ! "$py" -m pip --version >/dev/null 2>&1; then
         echo "blas: oneMKL skipped (it comes from PyPI and needs python3 -m pip)" >&2
         return 1
     fi
-    echo "blas: fetching oneMKL $BLAS_MKL_VERSION from PyPI into .deps/mkl (about 230 MB)" >&2
-    mkdir -p "$wheels" "$BLAS_DEPS/mkl"
-    "$py" -m pip download -q --no-deps --only-binary=:all: -d "$wheels" \
-        "mkl==$BLAS_MKL_VERSION" "mkl-include==$BLAS_MKL_VERSION" >&2 || {
+    echo "blas: fetching oneMKL $BLAS_MKL_VERSION ($pkgs) from PyPI into ${dest#"$NORMLAB_ROOT"/} ($size)" >&2
+    for p in $pkgs; do specs+=("$p==$BLAS_MKL_VERSION"); done
+    mkdir -p "$wheels" "$dest"
+    "$py" -m pip download -q --no-deps --only-binary=:all: -d "$wheels" "${specs[@]}" >&2 || {
         echo "blas: oneMKL skipped: pip could not download it" >&2
         return 1
     }
-    local w
-    for w in "$wheels"/mkl-"$BLAS_MKL_VERSION"-*.whl "$wheels"/mkl_include-"$BLAS_MKL_VERSION"-*.whl; do
-        "$py" - "$w" "$BLAS_DEPS/mkl" <<'EOF' || return 1
+    for p in $pkgs; do
+        for w in "$wheels/${p//-/_}-$BLAS_MKL_VERSION"-*.whl; do
+            "$py" - "$w" "$dest" <<'EOF' || return 1
 import sys, zipfile, os, stat
 wheel, dest = sys.argv[1], sys.argv[2]
 with zipfile.ZipFile(wheel) as z:  # a wheel's *.data/data/X goes to <prefix>/X
@@ -43,9 +47,10 @@ with zipfile.ZipFile(wheel) as z:  # a wheel's *.data/data/X goes to <prefix>/X
                 dst.write(src.read())
             os.chmod(out, 0o755 if ".so" in out else 0o644)
 EOF
+        done
     done
     rm -rf "$wheels"
-    [ -f "$BLAS_DEPS/mkl/include/mkl_cblas.h" ]
+    [ -f "$dest/$have" ]
 }
 
 # blas_candidates: NAME=LIBRARY for each BLAS present (after installing what can be installed).
@@ -120,7 +125,8 @@ if [ "${BASH_SOURCE[0]}" = "$0" ]; then # run directly
     case ${1:-choose} in
     choose) blas_choose ;;
     mkl) blas_mkl_fetch ;;
+    mkl-static) blas_mkl_fetch static ;;
     table) blas_table ;;
-    *) echo "usage: scripts/blas.sh [choose|mkl|table]" >&2; exit 2 ;;
+    *) echo "usage: scripts/blas.sh [choose|mkl|mkl-static|table]" >&2; exit 2 ;;
     esac
 fi
