@@ -2,8 +2,9 @@
 // and says where the time goes.
 //
 // Prints ms/step, tokens/s, model FLOPs per step, achieved GFLOP/s, the sgemm rate on the step's own
-// matmul shapes (measured here, same threads: the limit a step can approach), peak resident memory,
-// and a per-op breakdown of forward and backward that adds up to the step.
+// matmul shapes (measured here, same threads: the limit a step can approach), the cores' FMA peak
+// (the limit no gemm can pass), peak resident memory, and a per-op breakdown of forward and
+// backward that adds up to the step.
 //
 // FLOPs per step count the matmuls only (everything else is O(B T C) and negligible beside them):
 //   forward multiply-adds = n_layer (12 B T C^2 + 2 B T^2 C) + B T C V
@@ -106,6 +107,48 @@ static double sgemm_only_seconds(const BenchConfig *c) {
     return best;
 }
 
+// ---- the FMA peak: what no gemm on these cores can pass ----------------------------------------
+// Each thread of the team runs independent chains of fused multiply-adds on the widest vectors the
+// CPU has (a BLAS picks its kernels at run time, whatever this build targets); 10 chains cover the
+// FMA's latency on two ports. The fastest of 5 passes; 0 on a CPU without FMA.
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+enum { PEAK_CHAINS = 10, PEAK_ITERS = 2000000 };
+#define PEAK_PASS(name, isa, Vec, lanes, set1, fma, store)                                                \
+    __attribute__((target(isa))) static double name(void) {                                            \
+        double t0 = tape_clock(), sink = 0;                                                             \
+        int team = 1;                                                                                   \
+        _Pragma("omp parallel reduction(+ : sink)") {                                                   \
+            Vec a[PEAK_CHAINS], m = set1(0.999999f), c = set1(1e-7f);                                   \
+            float out[lanes];                                                                           \
+            for (int i = 0; i < PEAK_CHAINS; i++) a[i] = set1((float)i);                                \
+            for (long it = 0; it < PEAK_ITERS; it++) {                                                  \
+                _Pragma("GCC unroll 10") for (int i = 0; i < PEAK_CHAINS; i++) a[i] = fma(a[i], m, c); \
+            }                                                                                           \
+            for (int i = 0; i < PEAK_CHAINS; i++) store(out, a[i]), sink += out[0]; /* keeps them */    \
+            _Pragma("omp master") team = omp_get_num_threads();                                         \
+        }                                                                                               \
+        double dt = tape_clock() - t0;                                                                  \
+        return sink == sink ? team * 2.0 * (lanes) * PEAK_CHAINS * PEAK_ITERS / dt / 1e9 : 0;           \
+    }
+PEAK_PASS(peak_pass_avx512, "avx512f", __m512, 16, _mm512_set1_ps, _mm512_fmadd_ps, _mm512_storeu_ps)
+PEAK_PASS(peak_pass_avx2, "avx2,fma", __m256, 8, _mm256_set1_ps, _mm256_fmadd_ps, _mm256_storeu_ps)
+
+static double fma_peak_gflops(void) {
+    double (*pass)(void) = __builtin_cpu_supports("avx512f")                                  ? peak_pass_avx512
+                           : __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") ? peak_pass_avx2
+                                                                                            : NULL;
+    double best = 0;
+    for (int rep = 0; pass && rep < 5; rep++) {
+        double g = pass();
+        best = g > best ? g : best;
+    }
+    return best;
+}
+#else
+static double fma_peak_gflops(void) { return 0; }
+#endif
+
 // ---- one training step (normlab/train.h's, the train program's own), timed in parts ------------
 static void bench_train_step(TrainStep *st, const int32_t *idx, const int32_t *targets, int B, int T) {
     double gnorm;
@@ -153,7 +196,7 @@ int main(int argc, char **argv) {
     for (int s = 0; s < c.steps; s++) bench_train_step(&st, idx, targets, B, T);
     tape.profile = NULL;
     double total = p.zero_grad + p.forward_backward + p.clip + p.update + p.reset;
-    double gemm_s = sgemm_only_seconds(&c);
+    double gemm_s = sgemm_only_seconds(&c), peak = fma_peak_gflops();
 
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
@@ -162,9 +205,13 @@ int main(int argc, char **argv) {
            "BLAS %s\n", NORM_TABLE[c.gpt.norm]->name, c.gpt.n_layer, c.gpt.n_head, c.gpt.n_embd, T, B,
            c.gpt.vocab_size, c.threads, c.steps, c.recompute ? ", recompute" : "", blas_name());
     printf("ours ms_per_step %.3f tokens_per_s %.0f gflop_per_step %.3f gflops %.1f sgemm_gflops %.1f "
-           "peak_fraction %.3f peak_rss_mb %.0f\n",
+           "peak_fraction %.3f peak_rss_mb %.0f fma_peak_gflops %.1f\n",
            ms, BT / ms * 1e3, flops * 1e-9, flops / (ms * 1e6), flops / (gemm_s * 1e9),
-           gemm_s / (total / c.steps), ru.ru_maxrss / 1024.0);
+           gemm_s / (total / c.steps), ru.ru_maxrss / 1024.0, peak);
+    if (peak > 0)
+        printf("the step's gemms: %.2f ms at the sgemm rate on their shapes (%.0f%% of the FMA peak), %.2f ms "
+               "at the FMA peak; the rest of the step: %.2f ms\n", 1e3 * gemm_s,
+               100 * flops / (gemm_s * 1e9) / peak, flops / (peak * 1e6), ms - 1e3 * gemm_s);
     printf("\nper step (ms)              forward  backward     total   share\n");
     double fwd = 0, bwd = 0;
     for (int i = 0; i < prof.n; i++) {
