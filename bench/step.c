@@ -14,6 +14,7 @@
 // Usage: bench_step [--norm ln] [--n-layer 4] [--n-head 4] [--n-embd 128] [--block-size 64]
 //                   [--batch-size 12] [--vocab 65] [--steps 50] [--warmup-steps 5] [--threads N]
 //                   [--recompute]   (Gpt.recompute: one block's activations at a time)
+//                   [--gemm-shapes] (each gemm shape's own rate, besides the sgemm limit)
 // Batches are random tokens: the time of a step does not depend on the text.
 #include <math.h>
 #include <getopt.h>
@@ -35,7 +36,7 @@
 typedef struct BenchConfig {
     GptConfig gpt;
     int batch, steps, warmup, threads;
-    bool recompute;
+    bool recompute, gemm_shapes;
 } BenchConfig;
 
 static int parse(BenchConfig *c, int argc, char **argv) {
@@ -43,7 +44,8 @@ static int parse(BenchConfig *c, int argc, char **argv) {
         {"norm", 1, 0, 'n'},       {"n-layer", 1, 0, 'l'}, {"n-head", 1, 0, 'h'},
         {"n-embd", 1, 0, 'e'},     {"block-size", 1, 0, 't'}, {"batch-size", 1, 0, 'b'},
         {"vocab", 1, 0, 'v'},      {"steps", 1, 0, 's'},   {"warmup-steps", 1, 0, 'w'},
-        {"threads", 1, 0, 'j'},    {"recompute", 0, 0, 'r'}, {"help", 0, 0, '?'},  {0, 0, 0, 0}};
+        {"threads", 1, 0, 'j'},    {"recompute", 0, 0, 'r'}, {"gemm-shapes", 0, 0, 'g'},
+        {"help", 0, 0, '?'},       {0, 0, 0, 0}};
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     *c = (BenchConfig){.gpt = {.vocab_size = 65, .block_size = 64, .n_layer = 4, .n_head = 4,
                                .n_embd = 128, .norm = NORM_LN},
@@ -65,6 +67,7 @@ static int parse(BenchConfig *c, int argc, char **argv) {
         case 'w': c->warmup = v; break;
         case 'j': c->threads = v; break;
         case 'r': c->recompute = true; break;
+        case 'g': c->gemm_shapes = true; break;
         default:
             fprintf(stderr, "usage: see the comment at the top of bench/step.c\n");
             return 2;
@@ -88,23 +91,31 @@ static double flops_per_step(const BenchConfig *c) {
     return gemm_shapes_flops(c->gpt.n_layer, c->gpt.n_embd, c->gpt.block_size, c->batch, c->gpt.vocab_size);
 }
 
-// Seconds the step's gemms take by themselves: each shape timed in a loop of its own count.
-static double sgemm_only_seconds(const BenchConfig *c) {
+// Seconds the step's gemms take by themselves: each shape timed in a loop of its own count, the
+// fastest of 3 passes (the limit, not the average). With print, each shape's rate.
+static double sgemm_only_seconds(const BenchConfig *c, bool print) {
     GemmShape s[GEMM_SHAPES_MAX];
     int n = step_gemms(c, s);
     size_t biggest = (size_t)gemm_shapes_biggest(s, n);
     nl_real *A = calloc(biggest, sizeof(nl_real)), *Bm = calloc(biggest, sizeof(nl_real)), *Cm = calloc(biggest, sizeof(nl_real));
-    double best = 1e30;
-    for (int rep = 0; rep < 3; rep++) { // the fastest of 3 passes: the limit, not the average
-        double t0 = tape_clock();
-        for (int i = 0; i < n; i++)
+    double total = 0;
+    if (print) printf("\n%-22s %11s %9s %9s\n", "the step's gemms", "calls/step", "ms/step", "GFLOP/s");
+    for (int i = 0; i < n; i++) {
+        double best = 1e30;
+        for (int rep = 0; rep < 3; rep++) {
+            double t0 = tape_clock();
             for (long j = 0; j < s[i].count; j++)
                 gemm_ld(s[i].ta, s[i].tb, s[i].M, s[i].N, s[i].K, 1, A, s[i].lda, Bm, s[i].ldb, 0, Cm, s[i].ldc);
-        double dt = tape_clock() - t0;
-        best = dt < best ? dt : best;
+            double dt = tape_clock() - t0;
+            best = dt < best ? dt : best;
+        }
+        total += best;
+        if (print)
+            printf("  %c%c M %4d N %4d K %4d %11ld %9.3f %9.1f\n", s[i].ta ? 'T' : 'N', s[i].tb ? 'T' : 'N', s[i].M,
+                   s[i].N, s[i].K, s[i].count, 1e3 * best, 2.0 * s[i].M * s[i].N * s[i].K * s[i].count / best / 1e9);
     }
     free(A), free(Bm), free(Cm);
-    return best;
+    return total;
 }
 
 // ---- the FMA peak: what no gemm on these cores can pass ----------------------------------------
@@ -198,7 +209,7 @@ int main(int argc, char **argv) {
     for (int s = 0; s < c.steps; s++) bench_train_step(&st, idx, targets, B, T);
     tape.profile = NULL;
     double total = p.zero_grad + p.forward_backward + p.clip + p.update + p.reset;
-    double gemm_s = sgemm_only_seconds(&c), peak = fma_peak_gflops();
+    double gemm_s = sgemm_only_seconds(&c, false), peak = fma_peak_gflops();
 
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
@@ -226,6 +237,7 @@ int main(int argc, char **argv) {
     print_row("optimizer (AdamW)", p.update, 0, total, c.steps);
     print_row("tape reset", p.reset, 0, total, c.steps);
     print_row("step", total, 0, total, c.steps);
+    if (c.gemm_shapes) sgemm_only_seconds(&c, true);
     if (c.recompute) gpt_recompute_free(&m, &recompute);
     tape_free(&tape), arena_free(&arena), optim_free(&opt), gpt_free(&m);
     free(idx), free(targets);
