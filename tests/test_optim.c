@@ -1,4 +1,7 @@
 // AdamW and SGD on examples worked by hand, the schedule's values, and clipping.
+#include <omp.h>
+#include <string.h>
+
 #include "normlab/optim.h"
 #include "test_util.h"
 
@@ -109,6 +112,48 @@ static void test_clip(void **state) {
     paramset_free(&ps);
 }
 
+// optim_step updates all the parameters in one parallel region, each thread a slice of the flat
+// array that cuts through parameters: with 3 threads, over parameters of odd lengths (large enough
+// for the team, with decay and without, lr_mult 1 and 7), two steps give exactly the numbers of
+// each parameter's update run whole, as a serial loop.
+static void test_step_in_slices_matches_whole_params(void **state) {
+    (void)state;
+    ParamSpec specs[4] = {{"a", NL_SHAPE(101, 199), PARAM_INIT_CONST, 0, 1}, {"b", NL_SHAPE(7), PARAM_INIT_CONST, 0, 7},
+                          {"c", NL_SHAPE(30013), PARAM_INIT_CONST, 0, 1}, {"d", NL_SHAPE(3, 3), PARAM_INIT_CONST, 0, 7}};
+    for (int kind = 0; kind < OPTIM_COUNT; kind++) {
+        ParamSet ps[2];
+        Optimizer o[2];
+        OptimConfig c = {.kind = kind, .beta1 = 0.9, .beta2 = 0.99, .eps = 1e-8, .weight_decay = 0.1};
+        Rng rng;
+        rng_seed(&rng, 5);
+        for (int k = 0; k < 2; k++) {
+            assert_int_equal(paramset_alloc(&ps[k], specs, 4), 0);
+            assert_int_equal(optim_init(&o[k], &c, ps[k].numel), 0);
+        }
+        assert_true(ps[0].numel >= 32768); // over OPTIM_PARALLEL_MIN: the team takes it
+        for (size_t i = 0; i < ps[0].numel; i++) ps[0].data[i] = ps[1].data[i] = (nl_real)rng_normal(&rng);
+        for (int step = 1; step <= 2; step++) {
+            for (size_t i = 0; i < ps[0].numel; i++) ps[0].grad[i] = ps[1].grad[i] = (nl_real)rng_normal(&rng);
+            omp_set_num_threads(3);
+            optim_step(&o[0], &ps[0], 0.01);
+            o[1].steps++; // the reference: each parameter whole, in order, on this thread
+            for (int i = 0; i < ps[1].n; i++) {
+                const Param *pr = &ps[1].list[i];
+                nl_real *st[OPTIM_MAX_STATE];
+                for (int k = 0; k < OPTIM_TABLE[kind].n_state; k++) st[k] = o[1].state[k] + pr->offset;
+                OPTIM_TABLE[kind].update(&c, ps[1].data + pr->offset, ps[1].grad + pr->offset, st,
+                                         tensor_numel(pr->t), 0.01 * pr->spec.lr_mult,
+                                         param_decays(pr) ? c.weight_decay : 0, o[1].steps);
+            }
+            assert_memory_equal(ps[0].data, ps[1].data, ps[0].numel * sizeof(nl_real));
+            for (int k = 0; k < OPTIM_TABLE[kind].n_state; k++)
+                assert_memory_equal(o[0].state[k], o[1].state[k], ps[0].numel * sizeof(nl_real));
+        }
+        omp_set_num_threads(1);
+        for (int k = 0; k < 2; k++) optim_free(&o[k]), paramset_free(&ps[k]);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_adamw_by_hand),
@@ -116,6 +161,7 @@ int main(void) {
         cmocka_unit_test(test_sgd_momentum_by_hand),
         cmocka_unit_test(test_schedule),
         cmocka_unit_test(test_clip),
+        cmocka_unit_test(test_step_in_slices_matches_whole_params),
     };
     return cmocka_run_group_tests_name("optim (" NL_REAL_NAME ")", tests, NULL, NULL);
 }

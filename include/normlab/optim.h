@@ -26,8 +26,9 @@ typedef struct Optimizer {
     long steps;                       // updates taken so far
 } Optimizer;
 
-// One parameter's update at step t (1-based): p and g its data and grad, state its slices of the
-// state blocks, n its length, lr its learning rate (the schedule's x its lr_mult), wd its decay.
+// The update of a stretch of one parameter at step t (1-based), element by element: p and g its data
+// and grad, state its slices of the state blocks, n its length, lr its learning rate (the schedule's
+// x its lr_mult), wd its decay. optim_step calls it from its threads.
 typedef void (*OptimUpdate)(const OptimConfig *c, nl_real *p, const nl_real *g, nl_real *const *state, size_t n,
                             double lr, double wd, long t);
 typedef struct OptimInfo {

@@ -1,10 +1,12 @@
-// AdamW and SGD updates, clipping, and the schedule. Each update is one flat loop per parameter
-// (weight decay is per parameter: only matrices and embeddings decay).
+// AdamW and SGD updates, clipping, and the schedule. Each update is a flat loop over a stretch of
+// one parameter (weight decay and the lr multiplier are per parameter: only matrices and embeddings
+// decay); optim_step runs them for all the parameters in one parallel region.
 #include "normlab/optim.h"
 
 #include "../tensor/kernels.h"
 
 #include <math.h>
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -35,7 +37,7 @@ static void adamw_update(const OptimConfig *c, nl_real *p, const nl_real *g, nl_
     nl_real decay = (nl_real)(1 - lr * wd), b1 = (nl_real)c->beta1, b2 = (nl_real)c->beta2;
     nl_real step_size = (nl_real)(lr / (1 - pow(c->beta1, (double)t)));
     nl_real bc2_sqrt = (nl_real)sqrt(1 - pow(c->beta2, (double)t)), eps = (nl_real)c->eps;
-#pragma omp parallel for simd schedule(static) if (n >= OPTIM_PARALLEL_MIN)
+#pragma omp simd
     for (size_t i = 0; i < n; i++) {
         p[i] *= decay;
         m[i] += (1 - b1) * (g[i] - m[i]);
@@ -51,7 +53,7 @@ static void sgd_update(const OptimConfig *c, nl_real *p, const nl_real *g, nl_re
                        double lr, double wd, long t) {
     nl_real *buf = state[0];
     double mu = c->beta1;
-#pragma omp parallel for simd schedule(static) if (n >= OPTIM_PARALLEL_MIN)
+#pragma omp simd
     for (size_t i = 0; i < n; i++) {
         nl_real d = g[i] + (nl_real)wd * p[i];
         buf[i] = t == 1 ? d : (nl_real)mu * buf[i] + d;
@@ -65,16 +67,28 @@ const OptimInfo OPTIM_TABLE[OPTIM_COUNT] = {
     [OPTIM_SGD] = {"sgd", 1, {"m"}, sgd_update},
 };
 
+// One parallel region for every parameter (a region per parameter kept the small ones serial and
+// woke the team a dozen times a step): each thread takes a contiguous slice of the flat array, whole
+// cache lines, and updates the stretches of the parameters that fall in it. The updates are element
+// by element, so the slices do not change the numbers.
 void optim_step(Optimizer *o, ParamSet *ps, double lr) {
     const OptimInfo *info = &OPTIM_TABLE[o->cfg.kind];
-    o->steps++;
-    for (int i = 0; i < ps->n; i++) {
-        const Param *pr = &ps->list[i];
-        size_t off = pr->offset, n = tensor_numel(pr->t);
-        double wd = param_decays(pr) ? o->cfg.weight_decay : 0;
-        nl_real *state[OPTIM_MAX_STATE];
-        for (int k = 0; k < info->n_state; k++) state[k] = o->state[k] + off;
-        info->update(&o->cfg, ps->data + off, ps->grad + off, state, n, lr * pr->spec.lr_mult, wd, o->steps);
+    long t = ++o->steps;
+#pragma omp parallel if (ps->numel >= OPTIM_PARALLEL_MIN)
+    {
+        size_t per = (ps->numel + omp_get_num_threads() - 1) / omp_get_num_threads();
+        per = (per + 15) / 16 * 16;
+        size_t a = (size_t)omp_get_thread_num() * per, b = a + per;
+        for (int i = 0; i < ps->n; i++) {
+            const Param *pr = &ps->list[i];
+            size_t lo = pr->offset > a ? pr->offset : a, end = pr->offset + tensor_numel(pr->t);
+            size_t hi = end < b ? end : b;
+            if (lo >= hi) continue;
+            nl_real *state[OPTIM_MAX_STATE];
+            for (int k = 0; k < info->n_state; k++) state[k] = o->state[k] + lo;
+            info->update(&o->cfg, ps->data + lo, ps->grad + lo, state, hi - lo, lr * pr->spec.lr_mult,
+                         param_decays(pr) ? o->cfg.weight_decay : 0, t);
+        }
     }
 }
 
