@@ -1,6 +1,5 @@
 // AdamW and SGD on examples worked by hand, the schedule's values, and clipping.
 #include <omp.h>
-#include <string.h>
 
 #include "normlab/optim.h"
 #include "test_util.h"
