@@ -63,9 +63,13 @@ def run(cmd, timeout=None):
     return {k: float(v) for k, v in re.findall(r"(\w+) ([-\d.]+)", line)}
 
 
+def ours_cmd(a, shape, norm, steps, warmup, extra=()):
+    return [os.path.join(a.build, "bench", "bench_step"), "--norm", norm, *shape, "--steps", str(steps),
+            "--warmup-steps", str(warmup), "--threads", str(a.threads), *extra]
+
+
 def ours(a, shape, norm, steps, warmup, extra=(), timeout=None):
-    return run([os.path.join(a.build, "bench", "bench_step"), "--norm", norm, *shape, "--steps", str(steps),
-                "--warmup-steps", str(warmup), "--threads", str(a.threads), *extra], timeout)
+    return run(ours_cmd(a, shape, norm, steps, warmup, extra), timeout)
 
 
 def torch(a, shape, norm, steps, warmup, compiled, timeout=None):

@@ -19,7 +19,7 @@ import subprocess
 import sys
 import types
 
-from compare import BIG, DEFAULT, ROOT, RunFailed, ours, torch
+from compare import BIG, DEFAULT, ROOT, RunFailed, ours, ours_cmd, torch
 from machine import cpu_name  # bench/machine.py
 
 
@@ -27,9 +27,7 @@ def breakdown(a, shape, norm, log, warmup):
     """bench_step's whole output (the per-op breakdown) appended to the log."""
     if not log:
         return
-    out = subprocess.run([os.path.join(a.build, "bench", "bench_step"), "--norm", norm, *shape, "--steps",
-                          str(max(warmup, 5)), "--warmup-steps", str(warmup), "--threads", str(a.threads)],
-                         capture_output=True, text=True)
+    out = subprocess.run(ours_cmd(a, shape, norm, max(warmup, 5), warmup), capture_output=True, text=True)
     with open(log, "a") as f:
         f.write(out.stdout + out.stderr + "\n")
 

@@ -92,30 +92,36 @@ static double flops_per_step(const BenchConfig *c) {
 }
 
 // Seconds the step's gemms take by themselves: each shape timed in a loop of its own count, the
-// fastest of 3 passes (the limit, not the average). With print, each shape's rate.
-static double sgemm_only_seconds(const BenchConfig *c, bool print) {
+// fastest of 3 passes (the limit, not the average), into each[] (GEMM_SHAPES_MAX); returns the sum.
+static double sgemm_only_seconds(const BenchConfig *c, double *each) {
     GemmShape s[GEMM_SHAPES_MAX];
     int n = step_gemms(c, s);
     size_t biggest = (size_t)gemm_shapes_biggest(s, n);
     nl_real *A = calloc(biggest, sizeof(nl_real)), *Bm = calloc(biggest, sizeof(nl_real)), *Cm = calloc(biggest, sizeof(nl_real));
     double total = 0;
-    if (print) printf("\n%-22s %11s %9s %9s\n", "the step's gemms", "calls/step", "ms/step", "GFLOP/s");
     for (int i = 0; i < n; i++) {
-        double best = 1e30;
+        each[i] = 1e30;
         for (int rep = 0; rep < 3; rep++) {
             double t0 = tape_clock();
             for (long j = 0; j < s[i].count; j++)
                 gemm_ld(s[i].ta, s[i].tb, s[i].M, s[i].N, s[i].K, 1, A, s[i].lda, Bm, s[i].ldb, 0, Cm, s[i].ldc);
             double dt = tape_clock() - t0;
-            best = dt < best ? dt : best;
+            each[i] = dt < each[i] ? dt : each[i];
         }
-        total += best;
-        if (print)
-            printf("  %c%c M %4d N %4d K %4d %11ld %9.3f %9.1f\n", s[i].ta ? 'T' : 'N', s[i].tb ? 'T' : 'N', s[i].M,
-                   s[i].N, s[i].K, s[i].count, 1e3 * best, 2.0 * s[i].M * s[i].N * s[i].K * s[i].count / best / 1e9);
+        total += each[i];
     }
     free(A), free(Bm), free(Cm);
     return total;
+}
+
+// --gemm-shapes: each shape's rate, from sgemm_only_seconds' times.
+static void print_gemm_shapes(const BenchConfig *c, const double *each) {
+    GemmShape s[GEMM_SHAPES_MAX];
+    int n = step_gemms(c, s);
+    printf("\n%-22s %11s %9s %9s\n", "the step's gemms", "calls/step", "ms/step", "GFLOP/s");
+    for (int i = 0; i < n; i++)
+        printf("  %c%c M %4d N %4d K %4d %11ld %9.3f %9.1f\n", s[i].ta ? 'T' : 'N', s[i].tb ? 'T' : 'N', s[i].M,
+               s[i].N, s[i].K, s[i].count, 1e3 * each[i], 2.0 * s[i].M * s[i].N * s[i].K * s[i].count / each[i] / 1e9);
 }
 
 // ---- the FMA peak: what no gemm on these cores can pass ----------------------------------------
@@ -209,7 +215,7 @@ int main(int argc, char **argv) {
     for (int s = 0; s < c.steps; s++) bench_train_step(&st, idx, targets, B, T);
     tape.profile = NULL;
     double total = p.zero_grad + p.forward_backward + p.clip + p.update + p.reset;
-    double gemm_s = sgemm_only_seconds(&c, false), peak = fma_peak_gflops();
+    double each[GEMM_SHAPES_MAX], gemm_s = sgemm_only_seconds(&c, each), peak = fma_peak_gflops();
 
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
@@ -237,7 +243,7 @@ int main(int argc, char **argv) {
     print_row("optimizer (AdamW)", p.update, 0, total, c.steps);
     print_row("tape reset", p.reset, 0, total, c.steps);
     print_row("step", total, 0, total, c.steps);
-    if (c.gemm_shapes) sgemm_only_seconds(&c, true);
+    if (c.gemm_shapes) print_gemm_shapes(&c, each);
     if (c.recompute) gpt_recompute_free(&m, &recompute);
     tape_free(&tape), arena_free(&arena), optim_free(&opt), gpt_free(&m);
     free(idx), free(targets);
