@@ -31,12 +31,19 @@ import statistics
 import struct
 import sys
 
-import matplotlib
+try:
+    import matplotlib
+except ImportError:  # the one thing these tools need beyond Python (stability_report and sweep import us)
+    sys.exit(f"{os.path.basename(sys.argv[0])}: error: this needs matplotlib, which {sys.executable} lacks: "
+             f"{os.path.basename(sys.executable)} -m pip install matplotlib")
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 plt.rcParams["svg.hashsalt"] = "normlab"  # the same figure gives the same SVG (no churn in git)
+plt.rcParams["text.parse_math"] = False  # a run named cost$5_and_$6 is a name, not mathtext
+
+from runfiles import read_config, read_log, write_file  # noqa: E402
 
 # Instrument families per norm position: a log column's name ends with "<position>.<family>".
 INSTRUMENTS = [("alpha", "alpha (DyT, Derf: the scalar inside the squashing)"),
@@ -52,43 +59,6 @@ BLOCK_INSTRUMENTS = [("attn_entropy", "Attention entropy, mean over heads (nats)
 
 
 # ---- reading runs ----------------------------------------------------------------------------------
-def read_log(path):
-    """The log's rows as dicts of floats (NaN where empty), plus the kind column as a string."""
-    rows = []
-    if path.endswith((".jsonl", ".json")):
-        with open(path) as f:
-            for line in f:
-                line = line.strip()
-                if line:
-                    rows.append(json.loads(line))
-    else:
-        with open(path, newline="") as f:
-            rows = list(csv.DictReader(f))
-    out = []
-    for r in rows:
-        d = {"kind": r.get("kind", "")}
-        for k, v in r.items():
-            if k != "kind":
-                try:
-                    d[k] = float(v) if v not in ("", None) else math.nan
-                except (TypeError, ValueError):
-                    d[k] = math.nan
-        out.append(d)
-    return out
-
-
-def read_config(path):
-    """The options ./train wrote beside a log (x.config for x.csv), or {}."""
-    cfg = {}
-    if os.path.exists(path):
-        for line in open(path):
-            line = line.split("#", 1)[0].strip()
-            if "=" in line:
-                k, v = (s.strip() for s in line.split("=", 1))
-                cfg[k] = v
-    return cfg
-
-
 def read_checkpoint(path):
     """A checkpoint's metadata (its options) and its scalar tensors (alpha, beta, shift, emb_scale)."""
     with open(path, "rb") as f:
@@ -107,10 +77,11 @@ def read_checkpoint(path):
 
 
 class Run:
-    def __init__(self, name, path, rows=None, config=None, meta=None, scalars=None):
+    def __init__(self, name, path, rows=None, config=None, meta=None, scalars=None, problems=None):
         self.name, self.path = name, path
         self.rows, self.config = rows or [], config or {}
         self.meta, self.scalars = meta or {}, scalars or {}
+        self.problems = problems or []  # what was wrong with its files (listed in the report)
 
     def series(self, kind, column, x="step", keep_nan=False):
         """(x, value) of the rows of this kind; rows without the value (an instrument logged every
@@ -136,8 +107,12 @@ def load(paths, labels):
                 if os.path.basename(q) != "results.csv":
                     runs.append(log_run(q, labels))
         elif p.endswith(".safetensors"):
-            meta, scalars = read_checkpoint(p)
-            runs.append(Run(labels.get(p, os.path.splitext(os.path.basename(p))[0]), p, meta=meta, scalars=scalars))
+            name = labels.get(p, os.path.splitext(os.path.basename(p))[0])
+            try:
+                meta, scalars = read_checkpoint(p)
+                runs.append(Run(name, p, meta=meta, scalars=scalars))
+            except (OSError, ValueError, KeyError, TypeError, struct.error) as e:
+                runs.append(Run(name, p, problems=[f"not a readable checkpoint ({e.__class__.__name__}: {e})"]))
         elif os.path.exists(p):
             runs.append(log_run(p, labels))
         else:
@@ -147,7 +122,9 @@ def load(paths, labels):
 
 def log_run(path, labels):
     stem = os.path.splitext(path)[0]
-    return Run(labels.get(path, os.path.basename(stem)), path, rows=read_log(path), config=read_config(stem + ".config"))
+    rows, problems = read_log(path)
+    return Run(labels.get(path, os.path.basename(stem)), path, rows=rows, config=read_config(stem + ".config"),
+               problems=problems)
 
 
 def unique_names(runs, labels):
@@ -228,14 +205,15 @@ class Figures:
 
     def save(self, fig, name, title, lines):
         fig.tight_layout()
-        fig.savefig(os.path.join(self.out, name + ".png"), dpi=110, bbox_inches="tight", metadata={"Software": None})
+        png = io.BytesIO()
+        fig.savefig(png, format="png", dpi=110, bbox_inches="tight", metadata={"Software": None})
         buf = io.StringIO()
         fig.savefig(buf, format="svg", bbox_inches="tight", metadata={"Date": None})
         plt.close(fig)
+        write_file(os.path.join(self.out, name + ".png"), png.getvalue())  # never through a planted link
+        write_file(os.path.join(self.out, name + ".svg"), buf.getvalue())
         svg = buf.getvalue()
         svg = svg[svg.index("<svg"):]  # inline: drop the XML prolog and doctype
-        with open(os.path.join(self.out, name + ".svg"), "w") as f:
-            f.write(buf.getvalue())
         self.made.append((name, title, svg, lines))
 
 
@@ -280,18 +258,41 @@ def loss_figures(figs, groups, smooth):
         figs.save(fig, name, title, n)
 
 
-def plot_depth(ax, groups, columns, faint=0.3, linewidth=1.2):
-    """A line per setting and column (layers in order: darker is deeper), the setting named once.
-    Returns the lines drawn."""
-    n = 0
-    for i, (label, members) in enumerate(groups):
-        for j, c in enumerate(columns):
-            xs, mean, _, _ = mean_band(members, "train", c, "step")
+def small_multiples(figs, groups, name, title, panels, logy=False):
+    """One panel per layer (panels: [(panel title, column)], in depth order), a line per setting in
+    its own colour, the same y axis in every panel so that layers compare at a glance."""
+    ncols = min(len(panels), 4 if len(panels) % 3 else 3)
+    nrows = (len(panels) + ncols - 1) // ncols
+    fig, axes = plt.subplots(nrows, ncols, figsize=(3.3 * ncols, 2.5 * nrows + 0.6), squeeze=False,
+                             sharex=True, sharey=True)
+    total = 0
+    for ax, (panel, column) in zip(axes.flat, panels):
+        for i, (label, members) in enumerate(groups):
+            xs, mean, lo, hi = mean_band(members, "train", column, "step")
             if len(xs) >= 2:
-                ax.plot(xs, mean, color=color(i), alpha=faint + (1 - faint) * (j + 1) / len(columns),
-                        linewidth=linewidth, label=label if j == len(columns) - 1 else None)
-                n += 1
-    return n
+                ax.plot(xs, mean, color=color(i), linewidth=1.3, label=label)
+                if len(members) > 1:
+                    ax.fill_between(xs, lo, hi, color=color(i), alpha=0.15, linewidth=0)
+                total += 1
+        ax.set_title(panel, fontsize=9)
+        ax.grid(alpha=0.3)
+        if logy:
+            ax.set_yscale("log")
+    for ax in axes.flat[len(panels):]:
+        ax.axis("off")
+    for ax in axes[-1]:
+        ax.set_xlabel("step", fontsize=8)
+    handles, names = axes.flat[0].get_legend_handles_labels()
+    if handles:  # one entry per setting, below the panels
+        fig.legend(handles, names, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=min(len(names), 3), fontsize=7)
+    fig.suptitle(title, fontsize=10)
+    figs.save(fig, name, title, total)
+
+
+def depth_order(column):
+    """Sort key: the embeddings, then block 0, 1, ..., then ln_f; ln_1 before ln_2 within a block."""
+    m = re.match(r"(?:[a-z_]+\.)?h(\d+)\.", column)
+    return (1, int(m.group(1)), column) if m else (0 if ".emb" in column else 2, 0, column)
 
 
 def instrument_figures(figs, groups):
@@ -300,39 +301,15 @@ def instrument_figures(figs, groups):
         for m in members:
             cols |= m.columns()
     for family, title in INSTRUMENTS:
-        present = [p for p in POSITIONS if any(c.endswith(f"{p}.{family}") for c in cols)]
-        if not present:
-            continue
-        fig, axes = plt.subplots(1, len(present), figsize=(4.2 * len(present), 3.8), squeeze=False)
-        total = 0
-        for ax, pos in zip(axes[0], present):
-            total += plot_depth(ax, groups, sorted(c for c in cols if c.endswith(f"{pos}.{family}")), faint=0.35)
-            ax.set_title(pos)
-            ax.set_xlabel("step")
-            ax.grid(alpha=0.3)
-        axes[0][0].set_ylabel(family)
-        handles, names = {}, []
-        for ax in axes[0]:  # one legend entry per setting, below the panels
-            for h, l in zip(*ax.get_legend_handles_labels()):
-                if l not in handles:
-                    handles[l] = h
-                    names.append(l)
-        if handles:
-            fig.legend([handles[l] for l in names], names, loc="upper center", bbox_to_anchor=(0.5, 0.0),
-                       ncol=2 if len(names) > 4 else len(names), fontsize=7)
-        fig.suptitle(title + " (a line per layer; darker: deeper)", fontsize=10)
-        figs.save(fig, "instrument_" + family, title, total)
+        mine = sorted((c for c in cols if any(c.endswith(f"{p}.{family}") for p in POSITIONS)), key=depth_order)
+        if mine:
+            small_multiples(figs, groups, "instrument_" + family, title + ", per layer",
+                            [(c[: -len(family) - 1], c) for c in mine])
     for family, title in BLOCK_INSTRUMENTS:
-        block_cols = sorted((c for c in cols if re.fullmatch(rf"h\d+\.{family}", c)), key=lambda c: int(c[1:c.index(".")]))
-        if not block_cols:
-            continue
-        fig, ax = plt.subplots(figsize=(8, 4))
-        n = plot_depth(ax, groups, block_cols)
-        ax.set_title(title + " (a line per block; darker: deeper)", fontsize=10)
-        ax.set_xlabel("step")
-        ax.grid(alpha=0.3)
-        legend(ax, len(groups))
-        figs.save(fig, "instrument_" + family, title, n)
+        mine = sorted((c for c in cols if re.fullmatch(rf"h\d+\.{family}", c)), key=depth_order)
+        if mine:
+            small_multiples(figs, groups, "instrument_" + family, title + ", per block",
+                            [(f"block {c[1:c.index('.')]}", c) for c in mine], logy=family == "attn_max_logit")
     for column, title in [("grad_norm", "Gradient norm (before clipping)"), ("emb_scale", "Embedding scale"),
                           ("log_z_max", "Largest log Z of the output logits (what z-loss penalises)"),
                           ("log_z_mean", "Mean log Z of the output logits")]:
@@ -347,16 +324,10 @@ def instrument_figures(figs, groups):
             ax.set_yscale("log")
         legend(ax, n)
         figs.save(fig, column, title, n)
-    ratio_cols = sorted(c for c in cols if c.startswith("update_ratio."))
+    ratio_cols = sorted((c for c in cols if c.startswith("update_ratio.")), key=depth_order)
     if ratio_cols:
-        fig, ax = plt.subplots(figsize=(8, 4))
-        n = plot_depth(ax, groups, ratio_cols, linewidth=1)
-        ax.set_yscale("log")
-        ax.set_title("Update ratio |dW| / |W| per group (embeddings, blocks, ln_f; darker: deeper)")
-        ax.set_xlabel("step")
-        ax.grid(alpha=0.3)
-        legend(ax, len(groups))
-        figs.save(fig, "update_ratio", "Update ratio per group", n)
+        small_multiples(figs, groups, "update_ratio", "Update ratio |dW| / |W| per group (embeddings, blocks, ln_f)",
+                        [(c[len("update_ratio."):], c) for c in ratio_cols], logy=True)
 
 
 # ---- tables ----------------------------------------------------------------------------------------
@@ -395,18 +366,49 @@ def results_table(groups, runs):
     return ["setting", "runs", "best val", "whole val", "tokens/s", "wall s", "diverged at step"], rows
 
 
+def shown(values):
+    """Option values as a reader wants them: numbers in 6 significant digits (0.003, 22.6274, not
+    0.0030000000000000001 or 22.627416997969522) unless that would make two different values look
+    alike; everything else as written."""
+    def short(v):
+        try:
+            return f"{float(v):.6g}" if v.strip() and v.strip().lower() not in ("nan", "inf", "-inf") else v
+        except ValueError:
+            return v
+    out = [short(v) for v in values]
+    return out if len(set(out)) == len(set(values)) else [f"{float(v)!r}" if short(v) != v else v for v in values]
+
+
 def options_table(runs):
     """The options that differ between the runs (all of them when there is one run)."""
     opts = [r.config or {k: str(v) for k, v in r.meta.items()} for r in runs]
     keys = sorted({k for o in opts for k in o})
     differing = [k for k in keys if len({o.get(k, "") for o in opts}) > 1] if len(runs) > 1 else keys
-    return ["run"] + differing, [[r.name] + [o.get(k, "") for k in differing] for r, o in zip(runs, opts)]
+    columns = [shown([o.get(k, "") for o in opts]) for k in differing]
+    return ["run"] + differing, [[r.name] + [col[i] for col in columns] for i, r in enumerate(runs)]
 
 
 def scalars_table(runs):
     ck = [r for r in runs if r.scalars]
     names = sorted({n for r in ck for n in r.scalars})
     return ["checkpoint"] + names, [[r.name] + [fmt(r.scalars.get(n), 4) for n in names] for r in ck]
+
+
+HEALTHY = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "results", "defaults", "seeds",
+                       "healthy.csv")
+
+
+def healthy_lines():
+    """figure name -> what a healthy run shows there: the range the seven norms' default runs logged
+    (results/defaults/seeds/healthy.csv, written by examples/stability_report.py from their logs)."""
+    out = {}
+    if os.path.exists(HEALTHY):
+        with open(HEALTHY, newline="") as f:
+            for r in csv.DictReader(f):
+                text = (f"A healthy run: {r['p5']} to {r['p95']} (5th-95th percentile of every value logged after step "
+                        f"{r['after_step']} by {r['runs']} runs of {', '.join(r['norms'].split())} at their defaults).")
+                out["instrument_" + r["family"]] = out[r["family"]] = text
+    return out
 
 
 def html_table(head, rows):
@@ -424,9 +426,16 @@ def write_report(out, figs, runs, groups):
              f"<h1>Compared runs</h1><p>{len(runs)} runs in {len(groups)} settings (runs that differ only in "
              "their seed are one setting: a mean line, and a band from the lowest to the highest seed).</p>",
              "<h2>Results</h2>", html_table(*results_table(groups, runs))]
+    healthy = healthy_lines()
     for name, title, svg, lines in figs.made:
         parts.append(f"<figure id='{name}' data-lines='{lines}'>{svg}<figcaption>{html.escape(title)}"
-                     f" ({lines} line{'s' if lines != 1 else ''} with data)</figcaption></figure>")
+                     f" ({lines} line{'s' if lines != 1 else ''} with data). {html.escape(healthy.get(name, ''))}"
+                     "</figcaption></figure>")
+    problems = [(r.name, r.path, x) for r in runs for x in r.problems]
+    if problems:
+        parts += ["<h2 id='problems'>Problems in the files</h2><p>What was wrong with the runs' files; the rows "
+                  "named were left out, the rest of each run is shown.</p>",
+                  html_table(["run", "file", "problem"], problems)]
     sc = scalars_table(runs)
     if sc[1]:
         parts += ["<h2>Scalars in the checkpoints</h2>", html_table(*sc)]
@@ -435,8 +444,7 @@ def write_report(out, figs, runs, groups):
               "<h2>Files</h2><ul>" + "".join(f"<li>{html.escape(r.name)}: {html.escape(r.path)}</li>" for r in runs) +
               "</ul><p id='end'>normlab examples/compare_runs.py</p></body></html>"]
     path = os.path.join(out, "report.html")
-    with open(path, "w") as f:
-        f.write("\n".join(parts))
+    write_file(path, "\n".join(parts))
     return path
 
 
@@ -457,6 +465,9 @@ def main():
     empty = [r for r in runs if not r.rows and not r.meta]
     for r in empty:
         print(f"compare_runs: {r.path} has no rows (listed in the report)", file=sys.stderr)
+    for r in runs:
+        for x in r.problems:
+            print(f"compare_runs: warning: {r.path}: {x} (listed in the report)", file=sys.stderr)
     figs = Figures(a.out)
     loss_figures(figs, groups, a.smooth)
     instrument_figures(figs, groups)

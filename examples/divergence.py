@@ -1,7 +1,7 @@
 """Where a run's loss blew up, and which instrument moved first (used by sweep.py for every finished job).
 
 A blow-up is read off the training loss, which the train program logs every step (the val estimate
-comes only every 250); its step is the run's divergence step:
+comes only every eval-interval steps); its step is the run's divergence step:
   - a non-finite loss: the first step with one;
   - otherwise: the first step where the loss's trailing 20-step mean exceeds 1.1 x its lowest value so
     far and stays above 1.05 x it for the next 100 steps (or to the end of the run).

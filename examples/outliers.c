@@ -1,4 +1,4 @@
-// The seed paper's outlier experiment (README, "The outlier experiment"), and the study it did not do.
+// The seed paper's outlier experiment (docs/engine.md, "The outlier experiment"), and the study it did not do.
 //
 //   outliers FILE          the sample from FILE (one number a line, # comments), e.g. the paper's
 //   outliers --seed N      a sample of 100 values of 2 * N(0,1) drawn with seed N

@@ -21,6 +21,7 @@ instrument to move and its lead: divergence.py.
 import argparse
 import collections
 import csv
+import glob
 import math
 import os
 import statistics
@@ -115,6 +116,83 @@ def table_frontier(sets):
                      f"{100 * m['I']:.0f}%", f"{m['S']:.4f}", m["collapsed"], m["blowups"], f"{m['diverged']} ({m['nonfinite']})"])
     return md(["norm", "runs (seeds)", "best lr", "best loss +- std over seeds", "largest stable lr", "I", "S",
                "ended near unigram (>= 3.0)", "loss blew up", "ended diverged (non-finite)"], rows)
+
+
+def table_defaults(defaults_dir, sets):
+    """The README's table: each norm at its defaults (./train --norm=NORM --seed S, seeds 1-3, from
+    examples/defaults.sh), its gap to ln there, and at nanoGPT's lr 1e-3 on the frontier; wall time and
+    tokens/s of the run that had the machine to itself (seed 1, every core)."""
+    runs = read_csv(os.path.join(defaults_dir, "results.csv"))
+    if not runs:
+        return "(no results in " + os.path.relpath(defaults_dir, ROOT) + " yet: examples/defaults.sh)"
+    machine = open(os.path.join(defaults_dir, "machine.txt")).read().strip() if os.path.exists(
+        os.path.join(defaults_dir, "machine.txt")) else "an unnamed machine"
+    front = {norm: by_lr(complete_seeds(rs)) for _, norm, rs in sets if "scale off" not in _}
+    stats = {}
+    for norm in NORMS:
+        mine = [r for r in runs if r["norm"] == norm]
+        if mine:
+            ls = [loss(r) for r in mine]
+            solo = [r for r in mine if r["seed"] == "1"] or mine
+            at3 = [loss(r) for r in front.get(norm, {}).get(1e-3, [])]
+            stats[norm] = (mine[0]["lr"], statistics.fmean(ls), statistics.pstdev(ls) if len(ls) > 1 else math.nan,
+                           sorted(int(r["seed"]) for r in mine), float(solo[0]["wall_s"]),
+                           float(solo[0]["tokens_per_sec"] or "nan"), statistics.fmean(at3) if at3 else math.nan)
+    ln = stats.get("ln")
+    gap = lambda v, ref: "-" if ref is None or not math.isfinite(v) else f"{v - ref:+.3f}"
+    rows = []
+    for norm, (lr, m, sd, seeds, wall, tps, at3) in stats.items():
+        rows.append([f"`{norm}`", lr, f"**{m:.3f}** +- {sd:.3f}" if math.isfinite(sd) else f"**{m:.3f}**",
+                     "-" if norm == "ln" else gap(m, ln and ln[1]), f"{at3:.3f}" if math.isfinite(at3) else "-",
+                     "-" if norm == "ln" else gap(at3, ln and ln[6]), f"{wall:.0f} s", f"{tps / 1000:.0f}k"])
+    head = ["`--norm=`", "default lr", "whole val loss at the defaults (mean +- std, seeds "
+            + ",".join(map(str, stats[next(iter(stats))][3])) + ")", "gap to `ln` (each at its best lr)",
+            "at lr 1e-3 (the frontier)", "gap to `ln` at lr 1e-3", "time per run", "tokens/s"]
+    return md(head, rows) + f"\n\nMeasured on {machine}; time and tokens/s: seed 1, alone on the machine."
+
+
+PLAIN = ("grad_norm", "log_z_max", "log_z_mean", "emb_scale")  # instrument columns that are their own family
+
+
+def instrument_family(column):
+    """The figure family of a log column (compare_runs draws one figure per family), or None."""
+    if column in PLAIN:
+        return column
+    if column.startswith("update_ratio."):
+        return "update_ratio"
+    if "." not in column or column.startswith("grad_norm."):
+        return None
+    return column.rsplit(".", 1)[1]
+
+
+def write_healthy(defaults_dir, after=200):
+    """DIR/healthy.csv, when the runs' logs are here: per instrument family, the 5th to 95th percentile
+    of every value the default runs logged after the warmup (step > after), and the norms that have
+    it. It is committed, so compare_runs can say what a healthy run shows without any log."""
+    logs = sorted(glob.glob(os.path.join(defaults_dir, "logs", "*.csv")))
+    runs = {r["job"]: r for r in read_csv(os.path.join(defaults_dir, "results.csv"))}
+    values, norms = collections.defaultdict(list), collections.defaultdict(set)
+    for path in logs:
+        job = os.path.basename(path)[:-4]
+        if job not in runs or runs[job]["diverged"] != "0":
+            continue
+        for x in read_csv(path):
+            if x["kind"] != "train" or int(x["step"]) <= after:
+                continue
+            for c, v in x.items():
+                fam = instrument_family(c) if v not in ("", None) else None
+                if fam and math.isfinite(float(v)):
+                    values[fam].append(float(v))
+                    norms[fam].add(runs[job]["norm"])
+    if not values:
+        return
+    with open(os.path.join(defaults_dir, "healthy.csv"), "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["family", "p5", "p95", "norms", "runs", "after_step"])
+        for fam in sorted(values):
+            v = sorted(values[fam])
+            w.writerow([fam, f"{v[len(v) // 20]:.3g}", f"{v[len(v) * 19 // 20]:.3g}",
+                        " ".join(n for n in NORMS if n in norms[fam]), len(logs), after])
 
 
 def table_grid(sets):
@@ -300,32 +378,38 @@ def write_traces(out, sets):
             w.writerows([[x["step"], x["loss"]] + [x[c] for c in cols] for x in keep])
 
 
-def traces_figure(figs, out, sets):
+def traces_figure(figs, out, sets, series=3):
+    """A column per traced run: its training loss on top, then the first `series` instruments that
+    moved (in the order divergence.py found them), each in its own units on its own axis; the
+    divergence step at 0."""
     picked = [(label, r) for label, r in trace_runs(sets) if os.path.exists(os.path.join(out, "traces", r["job"] + ".csv"))]
     if not picked:
         return
-    cols = min(3, len(picked))
-    nrows = (len(picked) + cols - 1) // cols
-    fig, axes = plt.subplots(nrows, cols, figsize=(5 * cols, 3.6 * nrows), squeeze=False)
-    for ax in axes.flat[len(picked):]:
-        ax.axis("off")
-    for ax, (label, r) in zip(axes.flat, picked):
+    num = lambda x: float(x) if x not in ("", "nan", None) else math.nan
+    fig, axes = plt.subplots(series + 1, len(picked), figsize=(3.2 * len(picked), 1.9 * (series + 1)), squeeze=False,
+                             sharex="col")
+    for k, (label, r) in enumerate(picked):
         rows = read_csv(os.path.join(out, "traces", r["job"] + ".csv"))
         step = int(float(r["diverge_step"]))
         xs = [int(x["step"]) - step for x in rows]
-        for j, c in enumerate(k for k in (rows[0].keys() if rows else []) if k not in ("step", "loss")):
-            vals = [float(x[c]) if x[c] not in ("", "nan") else math.nan for x in rows]
-            base = next((v for v in vals if math.isfinite(v) and v > 0), math.nan)
-            ax.plot(xs, [v / base for v in vals], linewidth=1.1, color=f"C{j % 10}", label=c)
-        ax.set_yscale("log"), ax.axvline(0, color="k", linewidth=0.8)
-        ax2 = ax.twinx()
-        ax2.plot(xs, [float(x["loss"]) if x["loss"] not in ("", "nan") else math.nan for x in rows], color="0.4",
-                 linewidth=0.8, linestyle=":")
-        ax2.set_ylabel("training loss (dotted)", fontsize=7)
-        ax.set_title(f"{label}, lr {float(r['lr']):g}, seed {r['seed']}: blew up at {step}", fontsize=8)
-        ax.set_xlabel("steps from the divergence", fontsize=8), ax.set_ylabel("value / its first in the window", fontsize=7)
-        ax.legend(fontsize=6, loc="upper left"), ax.grid(alpha=0.3)
-    fig.suptitle("The instruments that moved, around each setting's first blow-up (lowest lr)", fontsize=10)
+        cols = [c for c in (rows[0].keys() if rows else []) if c not in ("step", "loss")][:series]
+        for j, c in enumerate(["loss"] + cols):
+            ax = axes[j][k]
+            vals = [num(x[c]) for x in rows]
+            ax.plot(xs, vals, color="0.25" if j == 0 else f"C{j - 1}", linewidth=1.1)
+            finite = [v for v in vals if math.isfinite(v)]
+            if finite and min(finite) > 0 and max(finite) > 30 * min(finite):
+                ax.set_yscale("log")
+            ax.axvline(0, color="k", linewidth=0.7, linestyle="--")
+            ax.set_title(("training loss" if j == 0 else c), fontsize=7.5)
+            ax.tick_params(labelsize=7)
+            ax.grid(alpha=0.3)
+        for ax in axes[len(cols) + 1:, k]:
+            ax.axis("off")
+        axes[0][k].set_title(f"{label}, lr {float(r['lr']):g}, seed {r['seed']}\ntraining loss", fontsize=8)
+        axes[len(cols)][k].set_xlabel("steps from the blow-up", fontsize=7.5)
+    fig.suptitle("Before each setting's first blow-up (its lowest lr): the loss, then the instruments that moved first",
+                 fontsize=10)
     figs.save(fig, "divergence_traces", "instruments before a divergence", len(picked))
 
 
@@ -361,6 +445,14 @@ def fill(doc, tables):
         f.write(text)
 
 
+def fill_readme(readme, out, write=True):
+    """Rewrites the README's defaults table (from out/../defaults/seeds and the frontier)."""
+    defaults_dir = os.path.join(os.path.dirname(os.path.abspath(out)), "defaults", "seeds")
+    if write:
+        write_healthy(defaults_dir)
+    fill(readme, {"defaults": table_defaults(defaults_dir, settings(out))})
+
+
 def generate(out, doc, figdir, traces=True):
     """Rewrites doc's tables and the figures in figdir from out's results (and, with traces, writes the
     traces missing from OUT/traces from the logs that are here); returns a summary line."""
@@ -384,37 +476,48 @@ def generate(out, doc, figdir, traces=True):
     return f"{n} runs, {len(dropin)} drop-in rows; {doc} tables and {len(figs.made)} figures in {figdir}"
 
 
-def check(out, doc):
-    """Exit status 1 when doc's tables differ from what out's results give (the figures are not compared)."""
+def check(out, doc, readme):
+    """Exit status 1 when doc's or the README's tables differ from what out's results give (the figures
+    are not compared)."""
     import difflib
     import shutil
     import tempfile
+    bad = 0
     with tempfile.TemporaryDirectory() as tmp:
-        copy = os.path.join(tmp, "stability.md")
-        shutil.copy(doc, copy)
-        generate(out, copy, os.path.join(tmp, "figures"), traces=False)
-        with open(doc) as f, open(copy) as g:
-            before, after = f.read(), g.read()
-    if before != after:
-        sys.stdout.writelines(difflib.unified_diff(before.splitlines(True), after.splitlines(True), doc, "regenerated"))
-        print(f"stability_report: {doc} is not what {out} gives: run examples/stability_report.py")
-        return 1
-    print(f"stability_report: {doc}'s tables are what {out} gives")
-    return 0
+        copies = [(doc, os.path.join(tmp, "stability.md")), (readme, os.path.join(tmp, "README.md"))]
+        for path, copy in copies:
+            shutil.copy(path, copy)
+        generate(out, copies[0][1], os.path.join(tmp, "figures"), traces=False)
+        fill_readme(copies[1][1], out, write=False)
+        for path, copy in copies:
+            with open(path) as f, open(copy) as g:
+                before, after = f.read(), g.read()
+            if before != after:
+                sys.stdout.writelines(difflib.unified_diff(before.splitlines(True), after.splitlines(True), path,
+                                                           "regenerated"))
+                print(f"stability_report: {path} is not what {out} gives: run examples/stability_report.py")
+                bad = 1
+    if not bad:
+        print(f"stability_report: {doc}'s and {readme}'s tables are what {out} gives")
+    return bad
 
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("out", nargs="?", default=os.path.join(ROOT, "results", "stability"))
     p.add_argument("--doc", default=os.path.join(ROOT, "docs", "stability.md"))
+    p.add_argument("--readme", default=os.path.join(ROOT, "README.md"),
+                   help="the README whose defaults table is rewritten (from OUT/../defaults/seeds)")
     p.add_argument("--figures", help="where the figures go (default: DOC's folder/stability)")
     p.add_argument("--check", action="store_true",
                    help="change nothing: exit 1 when DOC's tables differ from what the results give (CI)")
     a = p.parse_args()
     if a.check:
-        return check(a.out, a.doc)
+        return check(a.out, a.doc, a.readme)
     figdir = a.figures or os.path.join(os.path.dirname(os.path.abspath(a.doc)), "stability")
     print("stability_report: " + generate(a.out, a.doc, figdir))
+    fill_readme(a.readme, a.out)
+    print(f"stability_report: {a.readme}'s defaults table rewritten")
     return 0
 
 

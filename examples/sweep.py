@@ -7,7 +7,13 @@
                                                         every run in DIR/report (examples/compare_runs.py)
   sweep.py table OUT                                    every configuration: mean and spread over seeds
 
-The grid is norms x learning rates x initial values x seeds. Initial values (the surrogates only):
+The grid is norms x learning rates x initial values x seeds. With no grid options a job runs exactly
+what `./train --norm=NORM --seed=S --steps=N` runs: each norm's defaults (its recipe and its
+default lr, as ./train --help lists them; the schedule ./train uses, cosine to lr/10); every option
+given only overrides, and each job's effective options are in OUT/logs/<job>.config.
+  --lrs 1e-3,3e-3        peak learning rates (default: each norm's own; the job is then named
+                         NORM_lrdefault_..., and results.csv's lr column holds the lr it ran at)
+Initial values (the surrogates only; default: the recipe's):
   --inits 0.5,1,2        1-D: the effective alpha0 at every norm position (dyisru kinds get
                          beta0 = 1/alpha0^2: the same slope at 0)
   --raw-inits=-2,-1,1    the softplus kinds only: the stored raw value, effective = softplus(raw)
@@ -15,8 +21,7 @@ The grid is norms x learning rates x initial values x seeds. Initial values (the
                          starts with a minus sign, or argparse takes it for an option)
   --init2 ln2:0.5,2,3    2-D: for every 1-D value, one position (ln1, ln2 or lnf) takes each of these
                          instead (alpha0-scale values, like --inits)
-ln and rmsnorm have no initial value: they run once per learning rate and seed. --inits= (empty)
-runs the surrogates at their recipe's initial values (./train --help lists the recipes).
+ln and rmsnorm have no initial value: they run once per learning rate and seed.
   --opt NAME=V1,V2       one more axis: any train option (without its dashes) over these values;
                          repeat it for more axes (--opt emb-scale=8,11.3 --opt scalar-lr-mult=1,10);
                          NAME1+NAME2=V1,V2 gives both options each value together.
@@ -39,7 +44,7 @@ val estimate), best_step, final_val (the last evaluation), full_val (the whole v
 final_train (mean train loss of the last 50 steps), nonfinite (the run stopped on a NaN/Inf),
 diverged (nonfinite, or final_val > 1.1 x best_val), diverge_step (where the training loss blew up,
 as divergence.py says, whether or not the run recovered; for a diverged run whose loss shows none,
-the first evaluation above 1.1 x the best so far), spikes, wall_s, exit; for runs that blew up
+the first evaluation above 1.1 x the best so far), spikes, wall_s, tokens_per_sec (median over the steps), exit; for runs that blew up
 (divergence.py) diverge_layer, first_moved (the instrument family that moved first), lead_steps
 (how many steps before the blow-up) and moves (every series' first move near it, "family:where@step"); and the extremes the instruments reached: peak_attn_logit
 (over blocks), min_attn_entropy (the lowest head's, over blocks), peak_log_z (log_z_max), peak_sat2.
@@ -47,18 +52,19 @@ the first evaluation above 1.1 x the best so far), spikes, wall_s, exit; for run
   sweep.py refresh OUT     recomputes every row's outcome from its log (after this tool changed);
                            refuses while a sweep runs into OUT
 
-summary: per norm, L1 (best mean-over-seeds loss on the 1-D grid, or at the default init for ln and
-rmsnorm), L2 (best over the 2-D grid: its alpha0-scale values, 1-D ones included), I1/I2 (fraction of the grid's runs
-whose best_val exceeds 1.1 x L1/L2, or that went non-finite), S1/S2 (mean best_val of the other runs,
-minus L1/L2), the largest stable learning rate (the largest whose seeds all finish finite and within
-1.1 x the norm's best mean over the lr sweep, which is taken at alpha0 0.5, or where the grid has no
-0.5, at the alpha0 run at the most learning rates), and the seed spread (std over seeds, median over
-configurations). "Loss" is best_val; --metric full_val uses the whole val split instead.
+summary: per norm, over every learning rate of the grid (--base-lr X: at X only), L1 (the best
+mean-over-seeds loss of one init everywhere: the 1-D grid, or the recipe's init), L2 (the best over
+the 2-D grid, 1-D values included), I1/I2 (fraction of those runs whose loss exceeds 1.1 x L1/L2, or
+that went non-finite), S1/S2 (mean loss of the other runs, minus L1/L2), best lr, the largest stable
+learning rate (the largest whose seeds all finish finite and within 1.1 x the norm's best mean over
+the lr sweep, taken at the init run at the most learning rates), and the seed spread (std over
+seeds, median over configurations). "Loss" is best_val; --metric full_val uses the whole val split.
 """
 import argparse
 import concurrent.futures
 import csv
 import fcntl
+import io
 import math
 import os
 import signal
@@ -68,6 +74,7 @@ import sys
 import time
 
 import divergence
+from runfiles import read_config, write_file
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NORMS = ["ln", "rmsnorm", "dyt", "dyisru", "dytsp", "dyisrusp", "derf"]
@@ -75,9 +82,9 @@ SURROGATES = {"dyt": "alpha", "dyisru": "beta", "dytsp": "alpha", "dyisrusp": "b
 POSITIONS = {"ln1": "ln1", "ln2": "ln2", "lnf": "lnf"}
 FIELDS = ["job", "norm", "lr", "init_kind", "init", "init_pos", "init_pos_value", "opts", "seed", "steps",
           "best_val", "best_step", "final_val", "full_val", "final_train", "nonfinite", "diverged",
-          "diverge_step", "spikes", "wall_s", "exit", "diverge_layer", "first_moved", "lead_steps", "moves",
+          "diverge_step", "spikes", "wall_s", "tokens_per_sec", "exit", "diverge_layer", "first_moved", "lead_steps", "moves",
           "peak_attn_logit", "min_attn_entropy", "peak_log_z", "peak_sat2"]
-UNSTABLE = 1.1  # a loss above 1.1 x the best counts as unstable (the I and S metrics: README, docs/stability.md)
+UNSTABLE = 1.1  # a loss above 1.1 x the best counts as unstable (the I and S metrics: docs/training.md, docs/stability.md)
 
 
 def softplus(x):
@@ -139,16 +146,16 @@ def expand(a):
             if pos not in POSITIONS:
                 sys.exit(f"sweep: error: --init2 takes ln1|ln2|lnf:values, got {a.init2}")
             second += [(pos, v) for v in floats(values)]
-        for lr in floats(a.lrs):
+        for lr in floats(a.lrs) or [None]:  # None: the norm's default lr (./train --help)
             for kind, value in inits:
                 for pos, pv in second:
                     if pos and (kind != "alpha0" or pv == value):
                         continue  # the 2-D grid is over alpha0-scale values; its diagonal is the 1-D grid
                     for combo, seed in [(c, int(s)) for c in combos for s in a.seeds.split(",")]:
-                        args = [f"--norm={norm}", f"--lr={fmt(lr)}", f"--seed={seed}", f"--steps={a.steps}"]
-                        if a.min_lr_ratio:
-                            args.append(f"--min-lr={lr * a.min_lr_ratio:.6g}")
-                        name = f"{norm}_lr{fmt(lr)}"
+                        args = [f"--norm={norm}", f"--seed={seed}", f"--steps={a.steps}"]
+                        if lr is not None:
+                            args.append(f"--lr={fmt(lr)}")
+                        name = f"{norm}_lr{'default' if lr is None else fmt(lr)}"
                         if kind == "alpha0":
                             args += scalar_args(norm, value)
                             name += f"_a{fmt(value)}"
@@ -162,7 +169,7 @@ def expand(a):
                             args += [f"--{one}={v}" for one in k.split("+")]
                             name += f"_{k}-{v}"
                         name += f"_s{seed}"
-                        fields = {"job": name, "norm": norm, "lr": fmt(lr), "init_kind": kind,
+                        fields = {"job": name, "norm": norm, "lr": "" if lr is None else fmt(lr), "init_kind": kind,
                                   "init": "" if value is None else fmt(value), "init_pos": pos or "",
                                   "init_pos_value": "" if pv is None else fmt(pv),
                                   "opts": " ".join(f"{k}={v}" for k, v in combo), "seed": seed, "steps": a.steps}
@@ -209,11 +216,13 @@ def outcome(log_path, steps):
     if step is not None or not diverged:
         diverge_step = "" if step is None else step
     last = [r["loss"] for r in train[-50:] if r["loss"] is not None and math.isfinite(r["loss"])]
+    speed = [r["tokens_per_sec"] for r in train if r.get("tokens_per_sec")]
     return {**where, **divergence.peaks(rows, columns), "best_val": best, "best_step": best_step, "final_val": final,
             "full_val": full[-1] if full else math.inf,
             "final_train": statistics.mean(last) if last else math.inf,
             "nonfinite": int(bool(nonfinite)), "diverged": int(diverged),
-            "diverge_step": diverge_step, "spikes": int(train[-1]["spikes"]) if train else 0}
+            "diverge_step": diverge_step, "spikes": int(train[-1]["spikes"]) if train else 0,
+            "tokens_per_sec": statistics.median(speed) if speed else ""}
 
 
 # The launcher's variables: a sweep worker under mpirun runs each train program alone, which must
@@ -248,6 +257,8 @@ def run_job(job, out, train_bin, threads, extra, stop):
                 return None
             time.sleep(0.2)
     row = dict(fields, wall_s=f"{time.monotonic() - t0:.1f}", exit=p.returncode)
+    if not row["lr"]:  # the norm's default: the one the run took, as its .config says
+        row["lr"] = read_config(log[:-len(".csv")] + ".config").get("lr", "")
     if p.returncode not in (0, 1) or not os.path.exists(log):
         row.update(best_val=math.inf, final_val=math.inf, full_val=math.inf, final_train=math.inf,
                    nonfinite=0, diverged=1, diverge_step="", spikes=0, best_step=-1)
@@ -277,7 +288,8 @@ def lock(out):
 def append_row(results, row):
     """Appends a job's row to results.csv under a lock (the workers of a sweep share the file), with
     the header first when the file is new, in the columns of a file an older version wrote."""
-    with open(results, "a+", newline="") as f:
+    fd = os.open(results, os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW, 0o644)  # never through a link
+    with os.fdopen(fd, "a+", newline="") as f:
         fcntl.lockf(f, fcntl.LOCK_EX)
         try:
             f.seek(0)
@@ -308,11 +320,11 @@ def cmd_refresh(a):
         if os.path.exists(log) and r["exit"] in ("0", "1"):
             r.update({k: cell(v) for k, v in outcome(log, int(r["steps"])).items()})
             n += 1
-    with open(results + ".tmp", "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
-        w.writeheader()
-        w.writerows(rows)
-    os.replace(results + ".tmp", results)
+    buf = io.StringIO(newline="")
+    w = csv.DictWriter(buf, fieldnames=fields, extrasaction="ignore")
+    w.writeheader()
+    w.writerows(rows)
+    write_file(results, buf.getvalue())
     print(f"sweep: {n} of {len(rows)} rows recomputed from their logs in {results}")
     return 0
 
@@ -366,17 +378,34 @@ def cmd_run(a, extra):
 
 # ---- summary --------------------------------------------------------------------------------------
 def load_results(out):
+    """results.csv's rows, numbers as numbers. A row that is not whole (torn, or hand-edited) is left
+    out with a warning naming its line; a file without the needed columns is an error, not a traceback."""
     path = os.path.join(out, "results.csv")
     if not os.path.exists(path):
         sys.exit(f"sweep: error: {path} does not exist (run the sweep first)")
-    with open(path) as f:
-        rows = list(csv.DictReader(f))
-    for r in rows:
-        r.setdefault("opts", "")  # results from before the --opt axes
-        for k in ("lr", "best_val", "final_val", "full_val", "final_train", "wall_s"):
-            r[k] = float(r[k])
-        for k in ("seed", "steps", "nonfinite", "diverged", "spikes"):
-            r[k] = int(r[k])
+    with open(path, errors="replace", newline="") as f:
+        reader = csv.DictReader(f)
+        need = {"job", "norm", "lr", "seed", "steps", "best_val", "diverged"}
+        missing = need - set(reader.fieldnames or [])
+        if missing:
+            sys.exit(f"sweep: error: {path} is not a sweep's results.csv: no {', '.join(sorted(missing))} column")
+        rows, bad = [], []
+        for n, r in enumerate(reader, 2):
+            try:
+                for k in ("init_kind", "init", "init_pos", "init_pos_value", "opts"):
+                    r[k] = r.get(k) or ("none" if k == "init_kind" else "")  # results from before these columns
+                if r["norm"] not in NORMS:
+                    raise ValueError(r["norm"])
+                for k in ("lr", "best_val", "final_val", "full_val", "final_train", "wall_s"):
+                    r[k] = float(r[k] if k in ("lr", "best_val") else r.get(k) or "inf")
+                for k in ("seed", "steps", "nonfinite", "diverged", "spikes"):
+                    r[k] = int(r[k] if k in ("seed", "steps", "diverged") else r.get(k) or 0)
+                rows.append(r)
+            except (TypeError, ValueError):
+                bad.append(n)
+    if bad:
+        print(f"sweep: warning: {path}: line{'s' if len(bad) > 1 else ''} {', '.join(map(str, bad))} "
+              f"not whole (a torn or edited row): left out", file=sys.stderr)
     return rows
 
 
@@ -460,7 +489,7 @@ def summarize(rows, base_lr, metric):
         mine = [r for r in rows if r["norm"] == norm]
         if not mine:
             continue
-        at_base = [r for r in mine if r["lr"] == base_lr]
+        at_base = [r for r in mine if base_lr is None or r["lr"] == base_lr]
         one_d = [r for r in at_base if not r["init_pos"]]
         two_d = [r for r in at_base if r["init_kind"] == "alpha0"] if any(r["init_pos"] for r in at_base) else []
         init = reference_init(mine, norm)
@@ -489,6 +518,15 @@ def summarize(rows, base_lr, metric):
     return out
 
 
+def lr_per_norm(s, base_lr):
+    """The lr each norm's init grid, curves and inside plots show: --base-lr, or the norm's best."""
+    return {norm: base_lr if base_lr is not None else v.get("best_lr") for norm, v in s.items()}
+
+
+def lr_words(base_lr):
+    return "each norm's best lr" if base_lr is None else f"lr {base_lr:g}"
+
+
 def f4(v):
     return "diverged" if v == math.inf else ("-" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.4f}")
 
@@ -497,7 +535,8 @@ def cmd_summary(a):
     rows = load_results(a.out)
     s = summarize(rows, a.base_lr, a.metric)
     steps = sorted({r["steps"] for r in rows})
-    print(f"{len(rows)} runs ({', '.join(map(str, steps))} steps), loss = {a.metric}, base lr {a.base_lr:g}\n")
+    over = "over every lr" if a.base_lr is None else f"at lr {a.base_lr:g} only"
+    print(f"{len(rows)} runs ({', '.join(map(str, steps))} steps), loss = {a.metric}; L, I, S {over}\n")
     print("| norm | L1 | I1 | S1 | L2 | I2 | S2 | best lr | largest stable lr | seed spread |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     for norm, v in s.items():
@@ -525,9 +564,10 @@ def cmd_summary(a):
             init = "-" if not SURROGATES.get(norm) else f"alpha0 {init_v}" if init_v else "recipe"
             init += f", {opts_v}" if opts_v else ""
             print(f"| {norm} | {init} | " + " | ".join(cells) + " |")
-    grid = [r for r in rows if r["init_kind"] != "none" and r["lr"] == a.base_lr and not r["init_pos"]]
+    at = lr_per_norm(s, a.base_lr)
+    grid = [r for r in rows if r["init_kind"] != "none" and r["lr"] == at.get(r["norm"]) and not r["init_pos"]]
     if grid:
-        print(f"\nThe 1-D init grid at lr {a.base_lr:g}: mean over seeds (diverged runs of all)\n")
+        print(f"\nThe 1-D init grid at {lr_words(a.base_lr)}: mean over seeds (diverged runs of all)\n")
         keys = sorted({(r["init_kind"], float(r["init"])) for r in grid})
         print("| norm | " + " | ".join(f"{'alpha0' if k == 'alpha0' else 'raw'} {v:g}" for k, v in keys) + " |")
         print("|---|" + "---|" * len(keys))
@@ -555,6 +595,8 @@ def cmd_plots(a):
     os.makedirs(to, exist_ok=True)
     figs = cr.Figures(to)
     norms = [n for n in NORMS if any(r["norm"] == n for r in rows)]
+    s = summarize(rows, a.base_lr, a.metric)
+    at = lr_per_norm(s, a.base_lr)
     cr.N_GROUPS = len(norms)
 
     # 1. validation loss over steps and over wall time: base lr, reference init, every seed (a line each)
@@ -563,7 +605,7 @@ def cmd_plots(a):
         n = 0
         for i, norm in enumerate(norms):
             init = reference_init(rows, norm)
-            rs = sorted([r for r in rows if r["norm"] == norm and r["lr"] == a.base_lr and at_reference(r, init)],
+            rs = sorted([r for r in rows if r["norm"] == norm and r["lr"] == at[norm] and at_reference(r, init)],
                         key=lambda r: r["seed"])
             for j, r in enumerate(rs):
                 log = read_log(os.path.join(a.out, "logs", r["job"] + ".csv"))
@@ -573,13 +615,12 @@ def cmd_plots(a):
                             label=f"{norm} ({' '.join(str(x) for x in init if x) or 'default'}, {len(rs)} seeds)"
                             if j == 0 else None)
                     n += 1
-        ax.set_title(f"Validation loss (20-batch estimate), lr {a.base_lr:g}, each norm's reference init, every seed")
+        ax.set_title(f"Validation loss (20-batch estimate), {lr_words(a.base_lr)}, each norm's reference init, every seed")
         ax.set_xlabel(xlabel), ax.set_ylabel("val loss"), ax.grid(alpha=0.3)
         cr.legend(ax, len(norms))
         figs.save(fig, name, ax.get_title(), n)
 
     # 2. the stability frontier: best val vs learning rate (mean, min-max over seeds); diverged at the top
-    s = summarize(rows, a.base_lr, a.metric)
     cap = max((r["best_val"] for r in rows if math.isfinite(r["best_val"])), default=5) + 0.2
     fig, ax = plt.subplots(figsize=(9, 5))
     n = 0
@@ -605,7 +646,7 @@ def cmd_plots(a):
     # 3 and 4. what alpha does inside, and how much of DyT saturates: base lr, reference init, first seed
     for i, norm in enumerate(n for n in norms if SURROGATES.get(n)):
         init = reference_init(rows, norm)
-        rs = sorted([r for r in rows if r["norm"] == norm and r["lr"] == a.base_lr and r["init_kind"] == "alpha0"
+        rs = sorted([r for r in rows if r["norm"] == norm and r["lr"] == at[norm]
                      and at_reference(r, init)], key=lambda r: r["seed"])
         if not rs:
             continue
@@ -625,7 +666,7 @@ def cmd_plots(a):
             ax.plot(steps, ys, color=f"C{c}", linewidth=2, label=f"{p} {what}")
             ax.plot(steps, inv, color=f"C{c}", linestyle="--", label=f"{p} 1/std(x)")
         ax.set_yscale("log"), ax.grid(alpha=0.3), ax.set_xlabel("step")
-        ax.set_title(f"{norm}: {what} against 1/std of its input (lr {a.base_lr:g}, "
+        ax.set_title(f"{norm}: {what} against 1/std of its input (lr {at[norm]:g}, "
                      f"{' '.join(str(x) for x in init if x)}, seed {rs[0]['seed']})", fontsize=10)
         cr.legend(ax, 2 * len(shown))
         figs.save(fig, f"{name}_{norm}", ax.get_title(), 2 * len(shown))
@@ -639,7 +680,7 @@ def cmd_plots(a):
             figs.save(fig, f"saturation_{norm}", ax.get_title(), len(positions))
 
     # 5. the init grid as a heat map: base value x the separate position's value, per norm
-    two_d = [r for r in rows if r["lr"] == a.base_lr and r["init_kind"] == "alpha0"]
+    two_d = [r for r in rows if r["lr"] == at.get(r["norm"]) and r["init_kind"] == "alpha0"]
     pos = next((r["init_pos"] for r in two_d if r["init_pos"]), None)
     maps = []
     for norm in norms if pos else []:
@@ -669,13 +710,13 @@ def cmd_plots(a):
             ax.set_title(norm), ax.set_xlabel("alpha0 (all)"), ax.set_ylabel(f"alpha0 at {pos}")
         for k in range(len(maps), rows_ * cols):
             axes[k // cols][k % cols].axis("off")
-        fig.suptitle(f"Best val loss over the init grid (lr {a.base_lr:g}): x every position, y {pos} alone")
+        fig.suptitle(f"Best val loss over the init grid ({lr_words(a.base_lr)}): x every position, y {pos} alone")
         figs.save(fig, "init_grid", "init grid", len(maps))
     print(f"sweep: wrote {', '.join(m[0] + '.png/.svg' for m in figs.made)} in {to}")
     # The figures above show each norm's reference init (and the base lr); every run, nothing left
     # out, is in the comparison report of examples/compare_runs.py on the whole folder.
-    print("sweep: val_curves, alpha and saturation show each norm at lr %g and its reference init (%s); %d runs "
-          "in all: see %s" % (a.base_lr, ", ".join(f"{n} {' '.join(str(x) for x in reference_init(rows, n) if x) or 'default'}" for n in norms), len(rows),
+    print("sweep: val_curves, alpha and saturation show each norm at %s and its reference init (%s); %d runs "
+          "in all: see %s" % (lr_words(a.base_lr), ", ".join(f"{n} {' '.join(str(x) for x in reference_init(rows, n) if x) or 'default'}" for n in norms), len(rows),
                               os.path.join(to, "report", "report.html")))
     p = subprocess.run([sys.executable, os.path.join(os.path.dirname(os.path.abspath(__file__)), "compare_runs.py"),
                         a.out, "--out", os.path.join(to, "report")], capture_output=True, text=True)
@@ -712,15 +753,14 @@ def main():
     r = sub.add_parser("run", help="run a grid")
     r.add_argument("out", help="the sweep's directory (results.csv, logs/)")
     r.add_argument("--norms", default=",".join(NORMS))
-    r.add_argument("--lrs", default="1e-3", help="peak learning rates, comma-separated")
-    r.add_argument("--inits", default="0.5", help="alpha0-scale initial values (surrogates)")
+    r.add_argument("--lrs", default="", help="peak learning rates, comma-separated (default: each norm's own, "
+                   "as ./train --help lists)")
+    r.add_argument("--inits", default="", help="alpha0-scale initial values (surrogates; default: the norm's recipe)")
     r.add_argument("--raw-inits", default="", help="raw stored values (softplus kinds)")
     r.add_argument("--init2", default="", help="POS:values, the 2-D grid's separate position (ln1|ln2|lnf)")
     r.add_argument("--opt", action="append", help="NAME=V1,V2: an axis over a train option (repeatable)")
     r.add_argument("--seeds", default="1")
     r.add_argument("--steps", type=int, default=2000)
-    r.add_argument("--min-lr-ratio", type=float, default=0,
-                   help="end the cosine decay at lr x this (default: the train program's --min-lr)")
     r.add_argument("--jobs", type=int, default=2, help="jobs at a time")
     r.add_argument("--threads", type=int, default=0, help="threads per job (default: cores / jobs)")
     r.add_argument("--train", help="the train program (default: build/examples/train)")
@@ -728,7 +768,9 @@ def main():
     for name in ("summary", "plots", "table"):
         q = sub.add_parser(name)
         q.add_argument("out")
-        q.add_argument("--base-lr", type=float, default=1e-3, help="the lr of the init grids and curves")
+        q.add_argument("--base-lr", type=float, default=None,
+                       help="only this lr: the summary's L, I, S, the init grids and the curves (default: L, I, S "
+                            "over every lr; the grids and curves at each norm's best)")
         q.add_argument("--metric", default="best_val", choices=["best_val", "full_val", "final_val"])
         if name == "plots":
             q.add_argument("--to", help="where the plots go (default OUT/plots)")

@@ -171,15 +171,30 @@ static int make_parents(const char *what, const char *path) {
     return 0;
 }
 
-// Fails before any training when PATH's directory cannot take a new file.
-static int check_writable(const char *what, const char *path) {
-    if (make_parents(what, path)) return 1;
-    char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s.tmp.XXXXXX", path);
-    int fd = mkstemp(tmp);
-    if (fd < 0) return fail(1, "%s %s cannot be written: %s (checked before training)", what, path, strerror(errno));
-    close(fd);
-    unlink(tmp);
+// Before any training: the run's outputs (--save, --log and the .config beside it) can be written
+// (folders made, no directory, link or device in the way), are not one another, do not overwrite
+// --resume's checkpoint with a log, and no other live run writes them (a lock each, held until the
+// end). 0, or the exit status (2 for outputs that collide, 1 otherwise) after the message.
+static int outputs_claim(Run *r) {
+    const TrainOptions *o = &r->o;
+    char err[1024];
+    if (o->log) beside_log(o->log, ".config", r->config_path, sizeof r->config_path);
+    const struct { const char *what, *path; } out[] = {{"--save", o->save}, {"--log", o->log},
+                                                       {"--log's .config", o->log ? r->config_path : NULL}};
+    for (int i = 0; i < 3; i++) {
+        if (!out[i].path) continue;
+        if (make_parents(out[i].what, out[i].path)) return 1;
+        if (outfile_check(out[i].what, out[i].path, err, sizeof err)) return fail(1, "%s", err);
+        for (int j = 0; j < i; j++)
+            if (out[j].path && outfile_same(out[i].path, out[j].path))
+                return fail(2, "%s %s and %s %s are the same file: give each output its own path", out[j].what,
+                            out[j].path, out[i].what, out[i].path);
+    }
+    if (o->log && o->resume && outfile_same(o->log, o->resume))
+        return fail(2, "--log %s is the checkpoint --resume reads: the log would overwrite it", o->log);
+    for (int i = 0; i < 2; i++)
+        if (r->dist.rank == 0 && out[i].path && outfile_lock(&r->locks[i], out[i].what, out[i].path, err, sizeof err))
+            return fail(1, "%s", err);
     return 0;
 }
 
@@ -229,19 +244,23 @@ static int setup(Run *r, int argc, char **argv) {
         if (r->dist.rank == 0) warn_if_binary(r);
         if (dataset_check_context(&r->data, (int)o->block_size, err, sizeof err)) return st_close(&ckpt), fail(1, "%s", err);
     }
-    if (o->save && check_writable("--save", o->save)) return st_close(&ckpt), 1;
+    int claimed = outputs_claim(r);
+    if (claimed) return st_close(&ckpt), claimed;
     if (o->log) {
-        if (make_parents("--log", o->log)) return st_close(&ckpt), 1;
         size_t n = strlen(o->log);
         r->log_json = n >= 5 && (!strcmp(o->log + n - 5, ".json") || (n >= 6 && !strcmp(o->log + n - 6, ".jsonl")));
-        bool append = o->resume != NULL;
-        if (!(r->log = fopen(o->log, append ? "a" : "w"))) return st_close(&ckpt), fail(1, "--log %s cannot be written: %s", o->log, strerror(errno));
+        int fd = outfile_open(o->log, o->resume != NULL, err, sizeof err); // a resumed run appends
+        if (fd < 0 || !(r->log = fdopen(fd, "w"))) return st_close(&ckpt), fail(1, "--log %s", fd < 0 ? err : strerror(errno));
         // the run's effective options beside the log: runs/x.csv -> runs/x.config
-        beside_log(o->log, ".config", r->config_path, sizeof r->config_path);
-        if (options_write_config(o, r->config_path))
-            return st_close(&ckpt), fail(1, "%s cannot be written: %s", r->config_path, strerror(errno));
+        if (options_write_config(o, r->config_path, err, sizeof err)) return st_close(&ckpt), fail(1, "%s", err);
     }
     long cores = sysconf(_SC_NPROCESSORS_ONLN) / d->local_size; // this host's cores, shared by its processes
+    if (o->threads > (cores > 0 ? cores : 1)) { // more threads than cores only slows a step, and may not start
+        if (d->rank == 0)
+            fprintf(stderr, "train: warning: --threads %ld is more than the %ld cores %s: using %ld\n", o->threads,
+                    cores > 0 ? cores : 1, d->local_size > 1 ? "this process has" : "here", cores > 0 ? cores : 1);
+        o->threads = cores > 0 ? cores : 1;
+    }
     if (o->threads == 0) train_threads_init(&r->team, cores > 0 ? (int)cores : 1); // auto
     else blas_threads_set((int)o->threads);
     cpu_flush_subnormals();
@@ -309,6 +328,8 @@ static int setup(Run *r, int argc, char **argv) {
 }
 
 static void teardown(Run *r) {
+    outfile_unlock(&r->locks[0]), outfile_unlock(&r->locks[1]);
+    options_free(&r->o);
     if (r->log) fclose(r->log);
     stats_free(&r->stats);
     dist_buckets_free(&r->dist);
@@ -390,6 +411,7 @@ static void interrupts_install(const TrainOptions *o, bool say) {
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL); // the terminal went away (an ssh session dropped): save, as for ^C
 }
 
 // Prints an argument so a shell reads it back as it is.

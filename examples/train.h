@@ -5,6 +5,7 @@
 
 #include "normlab/tape.h"
 #include "normlab/dataset.h"
+#include "normlab/outfile.h"
 #include "normlab/safetensors.h"
 #include "normlab/gpt.h"
 #include "normlab/optim.h"
@@ -38,6 +39,7 @@ typedef struct Run {
     TrainThreads team;    // --threads auto: the team size, following the cores free
     GptRecompute recompute; // --recompute: the blocks' scratch tape
     Dist dist;              // under mpirun: this process among the others (normlab/dist.h)
+    OutLock locks[2];       // --log and --save, held while the run lives (no second run writes them)
 } Run;
 
 static inline void run_seed(Rng *r, long seed, int stream) {

@@ -2,14 +2,17 @@
 #include "train_options.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <math.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "normlab/norm.h"
+#include "normlab/outfile.h"
 #include "normlab/optim.h"
 
 typedef enum { T_LONG, T_DOUBLE, T_BOOL, T_STR, T_NORM, T_CHOICE, T_EMB_SCALE } OptType;
@@ -25,6 +28,15 @@ struct OptRow {
 };
 
 const char *const NONFINITE_NAMES[NONFINITE_COUNT] = {"stop", "skip"};
+
+// --preset: where the defaults of lr, the embedding scale, alpha0 and the scalars' lr come from.
+// best: each norm's own recipe (its registry row); nanogpt: one setting for every norm, nanoGPT's
+// CPU configuration with the surrogates dropped in as the literature first did.
+static const NormRecipe NANOGPT_RECIPE = {0, {0.5, 0.5, 0.5}, 1e-3, 1};
+static const struct {
+    const char *name;
+    const NormRecipe *recipe; // NULL: the norm's own
+} PRESETS[PRESET_COUNT] = {{"best", NULL}, {"nanogpt", &NANOGPT_RECIPE}};
 
 #define F(x) offsetof(TrainOptions, x)
 #define NOMAX 0, -1
@@ -55,7 +67,7 @@ static const OptRow ROWS[] = {
     {"lr", T_DOUBLE, F(lr), "the norm's recipe", 1e-12, 100, OPT_SAVED, "peak learning rate"},
     {"scalar-lr-mult", T_DOUBLE, F(scalar_lr_mult), "the norm's recipe", 1e-6, 1e6, OPT_SAVED,
      "the norms' scalars (alpha, beta, shift) and the embedding scale learn at lr x this"},
-    {"min-lr", T_DOUBLE, F(min_lr), "1e-4", 0, 100, OPT_SAVED, "learning rate at the end of the cosine decay"},
+    {"min-lr", T_DOUBLE, F(min_lr), "lr/10", 0, 100, OPT_SAVED, "learning rate at the end of the cosine decay"},
     {"warmup", T_LONG, F(warmup), "100", 0, 1e9, OPT_SAVED, "linear warmup steps"},
     {"lr-decay-steps", T_LONG, F(lr_decay_steps), "steps", 0, 1e9, OPT_SAVED, "step where the cosine decay reaches min-lr"},
     {"weight-decay", T_DOUBLE, F(weight_decay), "0.1", 0, 100, OPT_SAVED, "decoupled weight decay on 2-D weights"},
@@ -63,9 +75,13 @@ static const OptRow ROWS[] = {
     {"beta2", T_DOUBLE, F(beta2), "0.99", 0, 0.999999, OPT_SAVED, "AdamW beta2"},
     {"grad-clip", T_DOUBLE, F(grad_clip), "1.0", 0, 1e12, OPT_SAVED, "clip the global grad norm to this (0: off)"},
     {"optim", T_CHOICE, F(optim), "adamw", NOMAX, OPT_SAVED, "adamw|sgd"},
+    {"preset", T_CHOICE, F(preset), "best", NOMAX, 0,
+     "best|nanogpt: the defaults of --lr, --emb-scale, --alpha0 and --scalar-lr-mult: each norm's recipe at its "
+     "best lr (below), or nanoGPT's lr 1e-3 with the surrogates dropped in plainly (no embedding scale, alpha0 0.5)"},
     {"seed", T_LONG, F(seed), "1337", 0, 4e18, OPT_SAVED, "seed of init, batches and dropout"},
     // running
-    {"eval-interval", T_LONG, F(eval_interval), "250", 1, 1e9, OPT_SAVED, "evaluate every this many steps"},
+    {"eval-interval", T_LONG, F(eval_interval), "auto", 1, 1e9, OPT_SAVED,
+     "evaluate every this many steps (auto: steps/10, at most 250, so that a curve has 10 points or more)"},
     {"eval-iters", T_LONG, F(eval_iters), "20", 1, 1e6, OPT_SAVED, "batches per evaluation (the same ones each time)"},
     {"threads", T_LONG, F(threads), "auto", 1, 4096, 0,
      "threads for BLAS and the kernels (auto: all cores, fewer while other programs hold some)"},
@@ -120,6 +136,7 @@ typedef struct Choices {
 static const Choices CHOICES[] = {
     {F(optim), OPTIM_TABLE, sizeof OPTIM_TABLE[0], OPTIM_COUNT},
     {F(on_nonfinite), NONFINITE_NAMES, sizeof NONFINITE_NAMES[0], NONFINITE_COUNT},
+    {F(preset), PRESETS, sizeof PRESETS[0], PRESET_COUNT},
 };
 static const char *choice_name(const Choices *c, int k) {
     return *(const char *const *)((const char *)c->rows + (size_t)k * c->stride);
@@ -144,6 +161,14 @@ static const char *norm_names(void) {
 }
 
 static const char OUT_OF_RANGE[] = "is out of range";
+
+// v in the fewest significant digits that read back as v (0.003, not 0.0030000000000000001).
+static void format_double(double v, char *buf, size_t len) {
+    for (int digits = 1; digits <= 17; digits++) {
+        snprintf(buf, len, "%.*g", digits, v);
+        if (strtod(buf, NULL) == v) return;
+    }
+}
 
 // Parses text into the row's field. NULL on success, else why not.
 static const char *set_value(TrainOptions *o, const OptRow *r, const char *text) {
@@ -207,13 +232,13 @@ static void format_value(const TrainOptions *o, const OptRow *r, char *buf, size
         if (!strcmp(r->def, "auto") && *FIELD(o, r, long) == 0) snprintf(buf, len, "auto");
         else snprintf(buf, len, "%ld", *FIELD(o, r, long));
         break;
-    case T_DOUBLE: snprintf(buf, len, "%.17g", *FIELD(o, r, double)); break;
+    case T_DOUBLE: format_double(*FIELD(o, r, double), buf, len); break;
     case T_BOOL: snprintf(buf, len, "%s", *FIELD(o, r, bool) ? "true" : "false"); break;
     case T_STR: snprintf(buf, len, "%s", *FIELD(o, r, const char *) ? *FIELD(o, r, const char *) : ""); break;
     case T_NORM: snprintf(buf, len, "%s", NORM_TABLE[*FIELD(o, r, int)]->name); break;
     case T_CHOICE: snprintf(buf, len, "%s", choice_name(choices_of(r), *FIELD(o, r, int))); break;
     case T_EMB_SCALE:
-        if (o->emb_scale_mode == EMB_SCALE_VALUE) snprintf(buf, len, "%.17g", o->emb_scale);
+        if (o->emb_scale_mode == EMB_SCALE_VALUE) format_double(o->emb_scale, buf, len);
         else snprintf(buf, len, "%s", o->emb_scale_mode == EMB_SCALE_AUTO ? "auto" : "off");
         break;
     }
@@ -231,7 +256,8 @@ static void usage(FILE *f) {
             "usage: ./train [options] [DATASET]\n\n"
             "Trains a character-level GPT (nanoGPT's, with the norm layer of your choice) on DATASET:\n"
             "a name in data/ (default: tinyshakespeare, see data/README.md) or a .txt / .txt.gz file.\n"
-            "Defaults are nanoGPT's CPU configuration; the element-wise norms add their recipe (below).\n\n");
+            "Defaults: nanoGPT's CPU model, batch and length, each norm at its recipe and best lr (below);\n"
+            "--preset=nanogpt is nanoGPT's configuration exactly.\n\n");
     for (int i = 0; i < N_ROWS; i++) {
         const OptRow *r = &ROWS[i];
         char left[48];
@@ -245,8 +271,9 @@ static void usage(FILE *f) {
         fputc('\n', f);
     }
     fprintf(f, "  %-22s %s\n\nThe norms' recipes (the defaults of --emb-scale, --alpha0 per position, --lr and\n"
-               "--scalar-lr-mult; any of them given wins; with --emb-scale=off, lr and the multiplier are\n"
-               "nanoGPT's 1e-3 and 1 unless given; README, \"Defaults\"):\n", "--help", "this text");
+               "--scalar-lr-mult; any of them given wins). Each lr is the norm's best at these defaults on\n"
+               "the stability study's frontier (docs/stability.md: 2000 steps, cosine to lr/10, 3 seeds):\n",
+            "--help", "this text");
     for (int k = 0; k < NORM_COUNT; k++) {
         const NormRecipe *rc = &NORM_TABLE[k]->recipe;
         fprintf(f, "  %-9s emb-scale ", NORM_TABLE[k]->name);
@@ -257,12 +284,16 @@ static void usage(FILE *f) {
                     rc->scalar_lr_mult);
         fprintf(f, ", lr %g\n", rc->lr);
     }
-    fprintf(f, "\nExamples:\n"
+    fprintf(f, "  --preset=nanogpt: every norm at lr %g -> %g, no embedding scale, alpha0 %g (beta0 %g)\n",
+            NANOGPT_RECIPE.lr, NANOGPT_RECIPE.lr / 10, NANOGPT_RECIPE.alpha0[0],
+            1 / (NANOGPT_RECIPE.alpha0[0] * NANOGPT_RECIPE.alpha0[0]));
+    fprintf(f, "\nExamples (each line pastes into a shell as it stands):\n"
                "  ./train --norm=dyt tinyshakespeare\n"
                "  ./train --norm=dyisru --lr=3e-3 --log=runs/dyisru.csv --save=runs/dyisru.safetensors\n"
                "  ./train --steps 0 --resume runs/dyisru.safetensors --sample 500 --prompt \"ROMEO:\"\n"
-               "  ./train --norm=dyt --emb-scale=off --alpha0=0.5 tinyshakespeare   (the literature's plain init)\n"
-               "  mpirun -np 2 ./train --norm=ln tinyshakespeare   (2 processes, one model: docs/distributed.md)\n");
+               "  ./train --norm=ln --preset=nanogpt tinyshakespeare    # nanoGPT's CPU configuration, exactly\n"
+               "  ./train --norm=dyt --preset=nanogpt tinyshakespeare   # DyT dropped in plainly, as in the literature\n"
+               "  mpirun -np 2 ./train --norm=ln tinyshakespeare        # 2 processes, one model: docs/distributed.md\n");
 }
 
 static void defaults(TrainOptions *o) {
@@ -310,11 +341,18 @@ int options_warn_unused(const TrainOptions *o) {
 
 // ---- --config FILE -------------------------------------------------------------------------------
 // One option per line: `name = value`, `name value`, or `name` alone for a switch; the long
-// options' names, with or without the leading --; `#` starts a comment (so a value cannot hold one);
-// `\n` in a value is a newline. `dataset = NAME` sets the positional argument. The file is read
-// before the command line, whose options win. Its text stays in a static buffer (the values point
-// into it).
-static char config_text[1 << 16];
+// options' names, with or without the leading --; `#` starts a comment. A value in double quotes
+// keeps everything between them, `#` and spaces included; in a value `\n` is a newline, `\\` a
+// backslash and (quoted) `\"` a quote. `dataset = NAME` sets the positional argument. The files are
+// read in order before the command line, whose options win; a later file's value wins over an
+// earlier file's, and a name twice in one file is an error. Each file's text is kept in a block the
+// options own (their string values point into it), freed by options_free.
+enum { CONFIG_MAX = 1 << 16 };
+
+typedef struct ConfigText {
+    struct ConfigText *next;
+    char text[];
+} ConfigText;
 
 static char *trim(char *s) {
     while (*s == ' ' || *s == '\t' || *s == '\r') s++;
@@ -323,39 +361,87 @@ static char *trim(char *s) {
     return s;
 }
 
+// The file's bytes, NUL-terminated, in a block chained to o->texts; NULL after printing why not.
+static char *config_load(TrainOptions *o, const char *path, size_t *len) {
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC); // a FIFO must not block us
+    struct stat st;
+    if (fd < 0) return fprintf(stderr, "train: error: --config %s: %s\n", path, strerror(errno)), NULL;
+    if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
+        const char *what = S_ISDIR(st.st_mode) ? "a directory" : S_ISFIFO(st.st_mode) ? "a FIFO (named pipe)"
+                           : S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode) ? "a device" : "not a regular file";
+        fprintf(stderr, "train: error: --config %s is %s: give a file of 'name = value' lines\n", path, what);
+        return close(fd), NULL;
+    }
+    if (st.st_size >= CONFIG_MAX)
+        return fprintf(stderr, "train: error: --config %s is over 64 KB\n", path), close(fd), NULL;
+    ConfigText *c = malloc(sizeof *c + (size_t)st.st_size + 1);
+    if (!c) return fprintf(stderr, "train: error: --config %s: out of memory\n", path), close(fd), NULL;
+    size_t n = 0;
+    for (ssize_t got; n < (size_t)st.st_size && (got = read(fd, c->text + n, (size_t)st.st_size - n)) > 0;) n += (size_t)got;
+    close(fd);
+    c->text[n] = 0;
+    c->next = o->texts, o->texts = c;
+    *len = n;
+    return c->text;
+}
+
+// Unescapes a value in place: quoted ("...", up to the closing quote) or bare (up to a `#`, trailing
+// blanks trimmed); *rest gets what follows. NULL when a quote is not closed.
+static char *config_value(char *v, char **rest) {
+    bool quoted = *v == '"';
+    char *r = v + quoted, *w = v;
+    for (; *r && !(quoted ? *r == '"' : *r == '#'); r++) {
+        if (r[0] == '\\' && (r[1] == 'n' || r[1] == '\\' || (quoted && r[1] == '"'))) *w++ = *++r == 'n' ? '\n' : *r;
+        else *w++ = *r;
+    }
+    if (quoted && *r != '"') return NULL;
+    *rest = r + quoted;
+    *w = 0;
+    return quoted ? v : trim(v);
+}
+
 static int config_read(TrainOptions *o, const char *path) {
-    FILE *f = fopen(path, "r");
-    if (!f) return fprintf(stderr, "train: error: --config %s: %s\n", path, strerror(errno)), 2;
-    size_t n = fread(config_text, 1, sizeof config_text, f);
-    fclose(f);
-    if (n == sizeof config_text) return fprintf(stderr, "train: error: --config %s is over 64 KB\n", path), 2;
-    config_text[n] = 0;
-    int line = 0;
-    for (char *s = config_text, *next; s; s = next) {
+    size_t n;
+    char *text = config_load(o, path, &n);
+    if (!text) return 2;
+    if (strlen(text) != n)
+        return fprintf(stderr, "train: error: --config %s holds a NUL byte (at byte %zu): it is not a text file\n",
+                       path, strlen(text)), 2;
+    if (!strncmp(text, "\xef\xbb\xbf", 3))
+        return fprintf(stderr, "train: error: --config %s starts with a UTF-8 byte order mark (EF BB BF): save it "
+                       "without one\n", path), 2;
+    int line = 0, first_line[64] = {0};
+    for (char *s = text, *next; s; s = next) {
         line++;
         if ((next = strchr(s, '\n'))) *next++ = 0;
-        char *hash = strchr(s, '#');
-        if (hash) *hash = 0;
         s = trim(s);
-        if (!*s) continue;
         if (!strncmp(s, "--", 2)) s += 2;
-        size_t k = strcspn(s, "= \t");
-        char *value = s + k;
-        if (*value) *value++ = 0;
-        value = trim(value);
-        if (*value == '=') value = trim(value + 1);
-        for (char *r = value, *w = value;; r++) { // \n -> newline, \\ -> backslash
-            if (r[0] == '\\' && (r[1] == 'n' || r[1] == '\\')) *w++ = *++r == 'n' ? '\n' : '\\';
-            else *w++ = *r;
-            if (!*r) break;
-        }
+        size_t k = strcspn(s, "=# \t");
+        char *value = s + k, *rest;
+        char sep = *value;
+        *value = 0;
+        if (sep && sep != '#') value = trim(value + 1);
+        if (sep != '=' && *value == '=') value = trim(value + 1);
+        if (sep == '#') value = ""; // a comment
+        else if (!(value = config_value(value, &rest)) ||
+                 (*(rest = trim(rest)) && *rest != '#'))
+            return fprintf(stderr, "train: error: %s:%d: %s: %s\n", path, line, s,
+                           value ? "text after the closing quote" : "the quote is not closed"), 2;
+        if (!*s) continue;
         if (!strcmp(s, "dataset")) {
             o->dataset = value;
             continue;
         }
         int i = row_index(s);
+        if (i < 0 && strchr(s, ':'))
+            return fprintf(stderr, "train: error: %s:%d: '%s' is not a setting: the '=' is missing (write "
+                           "'%.*s = ...', name = value)\n", path, line, s, (int)strcspn(s, ":"), s), 2;
         if (i < 0 || !strcmp(s, "config"))
             return fprintf(stderr, "train: error: %s:%d: %s is not an option of ./train --help\n", path, line, s), 2;
+        if (first_line[i])
+            return fprintf(stderr, "train: error: %s:%d: %s is set twice in this file (first on line %d): keep "
+                           "one\n", path, line, s, first_line[i]), 2;
+        first_line[i] = line;
         const char *why = set_value(o, &ROWS[i], *value || ROWS[i].type != T_BOOL ? value : "true");
         if (why) return fprintf(stderr, "train: error: %s:%d: %s = %s %s\n", path, line, s, value, why), 2;
         o->set |= 1ull << i, o->given |= 1ull << i;
@@ -363,12 +449,33 @@ static int config_read(TrainOptions *o, const char *path) {
     return 0;
 }
 
-int options_write_config(const TrainOptions *o, const char *path) {
-    FILE *f = fopen(path, "w");
-    if (!f) return -1;
+void options_free(TrainOptions *o) {
+    for (ConfigText *c = o->texts, *next; c; c = next) next = c->next, free(c);
+    o->texts = NULL;
+}
+
+// Writes v as a config value that reads back as v: bare when it can be, else in quotes.
+static void config_write_value(FILE *f, const char *v) {
+    bool quote = !*v || *v == ' ' || *v == '\t' || *v == '"' || v[strlen(v) - 1] == ' ' ||
+                 v[strlen(v) - 1] == '\t' || v[strlen(v) - 1] == '\r' || strpbrk(v, "#\r");
+    if (quote) fputc('"', f);
+    for (const char *c = v; *c; c++) {
+        if (*c == '\n') fputs("\\n", f);
+        else if (*c == '\\' || (quote && *c == '"')) fputc('\\', f), fputc(*c, f);
+        else fputc(*c, f);
+    }
+    if (quote) fputc('"', f);
+}
+
+int options_write_config(const TrainOptions *o, const char *path, char *err, size_t errlen) {
+    int fd = outfile_open(path, false, err, errlen); // never through a planted link
+    FILE *f = fd < 0 ? NULL : fdopen(fd, "w");
+    if (!f) return fd >= 0 ? (close(fd), snprintf(err, errlen, "%s: %s", path, strerror(errno)), -1) : -1;
     fprintf(f, "# The options of a normlab train run, every one at its effective value:\n"
                "#   ./train --config %s   runs it again (give --log/--save to keep its outputs apart)\n"
-               "dataset = %s\n", path, o->dataset);
+               "dataset = ", path);
+    config_write_value(f, o->dataset);
+    fputc('\n', f);
     for (int i = 0; i < N_ROWS; i++) {
         const OptRow *r = &ROWS[i];
         char v[4200];
@@ -377,10 +484,11 @@ int options_write_config(const TrainOptions *o, const char *path) {
                   !strcmp(r->name, "config") || !strcmp(r->name, "dump-step");
         if ((io && !v[0]) || option_unused(o, r->name)) continue; // what does nothing is left out
         fprintf(f, "%s%s = ", io ? "# " : "", r->name);
-        for (const char *c = v; *c; c++) *c == '\n' ? fputs("\\n", f) : *c == '\\' ? fputs("\\\\", f) : fputc(*c, f);
+        config_write_value(f, v);
         fputc('\n', f);
     }
-    return fclose(f) ? -1 : 0;
+    if (fclose(f)) return snprintf(err, errlen, "%s cannot be written: %s", path, strerror(errno)), -1;
+    return 0;
 }
 
 int options_parse(TrainOptions *o, int argc, char **argv) {
@@ -412,8 +520,11 @@ int options_parse(TrainOptions *o, int argc, char **argv) {
         const char *why = set_value(o, r, r->type == T_BOOL ? "true" : optarg);
         if (why) {
             fprintf(stderr, "train: error: --%s=%s %s", r->name, optarg, why);
-            if (why == OUT_OF_RANGE)
-                r->max >= r->min ? fprintf(stderr, " [%g, %g]", r->min, r->max) : fprintf(stderr, " (>= %g)", r->min);
+            if (why == OUT_OF_RANGE) {
+                char lo[32], hi[32];
+                format_double(r->min, lo, sizeof lo), format_double(r->max, hi, sizeof hi);
+                r->max >= r->min ? fprintf(stderr, " [%s, %s]", lo, hi) : fprintf(stderr, " (>= %s)", lo);
+            }
             fprintf(stderr, "\nsee ./train --help\n");
             return 2;
         }
@@ -440,13 +551,14 @@ static double beta0_of(double alpha0) {
 }
 
 void options_derive(TrainOptions *o) {
-    // The recipes' lr and multiplier were tuned with the embedding scale on; with --emb-scale=off the
-    // literature's plain setup (nanoGPT's lr, the scalars at the plain lr: ln's recipe) applies, so
-    // --emb-scale=off --alpha0=0.5 is the surrogates' plain init, exactly as before the recipes.
-    const NormRecipe *rc = &NORM_TABLE[o->norm]->recipe;
-    const NormRecipe *train_rc = o->emb_scale_mode == EMB_SCALE_OFF ? &NORM_TABLE[NORM_LN]->recipe : rc;
-    if (!is_set(o, row_index("lr"))) o->lr = train_rc->lr;
-    if (!is_set(o, row_index("scalar-lr-mult"))) o->scalar_lr_mult = train_rc->scalar_lr_mult;
+    const NormRecipe *rc = PRESETS[o->preset].recipe ? PRESETS[o->preset].recipe : &NORM_TABLE[o->norm]->recipe;
+    if (!is_set(o, row_index("lr"))) o->lr = rc->lr;
+    if (!is_set(o, row_index("scalar-lr-mult"))) o->scalar_lr_mult = rc->scalar_lr_mult;
+    if (!is_set(o, row_index("min-lr"))) { // one schedule, the study's, everywhere: lr/10, as typed
+        char tenth[32];                     // (0.0003 for 0.003, where 0.003 / 10 is 0.00030000000000000003)
+        snprintf(tenth, sizeof tenth, "%.15g", o->lr / 10);
+        o->min_lr = strtod(tenth, NULL);
+    }
     if (o->emb_scale_mode == EMB_SCALE_AUTO) {
         bool on = norm_is_elementwise(o->norm) && rc->emb_scale > 0;
         o->emb_scale_mode = on ? EMB_SCALE_VALUE : EMB_SCALE_OFF;
@@ -461,6 +573,10 @@ void options_derive(TrainOptions *o) {
         if (!is_set(o, row_index(b[p]))) o->beta0_pos[p] = beta0 ? o->beta0 : beta0_of(o->alpha0_pos[p]);
     }
     if (!is_set(o, row_index("lr-decay-steps"))) o->lr_decay_steps = o->steps;
+    if (!o->eval_interval) { // auto
+        long every = o->steps / 10;
+        o->eval_interval = every < 1 ? 1 : every > 250 ? 250 : every;
+    }
 }
 
 static void meta_key(const OptRow *r, char *buf) {

@@ -18,7 +18,8 @@ typedef struct TrainOptions {
     double scalar_lr_mult;
     long batch_size, steps, warmup, lr_decay_steps;
     double lr, min_lr, weight_decay, beta1, beta2, grad_clip;
-    int optim; // OptimKind
+    int optim;  // OptimKind
+    int preset; // Preset
     long seed, eval_interval, eval_iters, threads, save_every, sample;
     double temperature;
     const char *log, *save, *resume, *prompt, *dump_step, *config;
@@ -30,9 +31,11 @@ typedef struct TrainOptions {
     double spike_factor;
     unsigned long long set;   // bit i: option row i was given on the command line or restored
     unsigned long long given; // bit i: option row i was given on the command line (or --config)
+    struct ConfigText *texts; // the --config files' texts, which string options may point into
 } TrainOptions;
 
 typedef enum { NONFINITE_STOP, NONFINITE_SKIP, NONFINITE_COUNT } NonfiniteAction;
+typedef enum { PRESET_BEST, PRESET_NANOGPT, PRESET_COUNT } Preset;
 // --emb-scale: auto (on at sqrt(n_embd) for the element-wise norms, off for ln and rmsnorm; resolved
 // by options_derive), off, or on at a given initial value.
 typedef enum { EMB_SCALE_AUTO, EMB_SCALE_OFF, EMB_SCALE_VALUE } EmbScaleMode;
@@ -48,9 +51,11 @@ typedef struct OptRow OptRow;
 // Parses argv into o (defaults for what is not given). Returns 0, 1 after printing --help, or 2
 // after printing "train: error: ..." for bad usage.
 int options_parse(TrainOptions *o, int argc, char **argv);
-// Fills the values derived from others when not given: the norm's recipe (embedding scale, alpha0
-// per position, scalar lr multiplier, lr: the defaults of each element-wise norm), beta0 =
-// 1/alpha0^2 per position, lr_decay_steps = steps.
+// Frees what options_parse allocated (the --config files' texts).
+void options_free(TrainOptions *o);
+// Fills the values derived from others when not given: the preset's recipe (the norm's own, or
+// nanoGPT's: embedding scale, alpha0 per position, scalar lr multiplier, lr), min_lr = lr/10,
+// beta0 = 1/alpha0^2 per position, lr_decay_steps = steps, eval_interval = steps/10 (1 to 250).
 void options_derive(TrainOptions *o);
 // The options recorded in a checkpoint: pairs (key, value) appended to meta from index *n on;
 // strings are written into buf (bufsize bytes). Keys use '_' (n_layer, lr, ...).
@@ -64,8 +69,9 @@ int options_from_meta(TrainOptions *o, const char *(*lookup)(void *ctx, const ch
 // with --norm=ln or --temperature with --sample=0. Call after options_derive. Returns how many.
 int options_warn_unused(const TrainOptions *o);
 // Writes every option's effective value to path, as a --config file that reruns the run (the
-// outputs --log, --save and the inputs --resume, --config as comments). 0, or -1 (errno).
-int options_write_config(const TrainOptions *o, const char *path);
+// outputs --log, --save and the inputs --resume, --config as comments), never through a symlink.
+// 0, or -1 with a message in err.
+int options_write_config(const TrainOptions *o, const char *path, char *err, size_t errlen);
 // The model the options describe (after options_derive), for a text of vocab_size symbols.
 GptConfig options_gpt_config(const TrainOptions *o, int vocab_size);
 // Prints the configuration, grouped, one line per group; cores: the most threads --threads auto takes.

@@ -45,6 +45,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         for (int i = 0; i < 2 * n; i++)
             if (strcmp(meta[i], again[i])) abort(); // a saved option that does not come back the same
     }
+    options_free(&o);
     free(text);
     return 0;
 }

@@ -64,6 +64,23 @@ deps_mpi() {
     fi
 }
 
+# build_option DIR NAME: the value meson resolved for option NAME in the configured folder DIR.
+build_option() {
+    python3 - "$1/meson-info/intro-buildoptions.json" "$2" <<'PY' 2>/dev/null
+import json, sys
+print(next(str(o["value"]) for o in json.load(open(sys.argv[1])) if o["name"] == sys.argv[2]))
+PY
+}
+blas_configured() { build_option "$NORMLAB_ROOT/$1" blas; }
+
+# build_mpi_missed DIR: true when DIR was built without MPI though its -Dmpi is not 'disabled', so a
+# reconfigure finds an Open MPI installed since (the caller checks that one is).
+build_mpi_missed() {
+    local dir=$1
+    [ -f "$dir/include/normlab/config.h" ] && ! grep -q "define NL_HAVE_MPI" "$dir/include/normlab/config.h" &&
+        [ "$(build_option "$dir" mpi)" != disabled ]
+}
+
 # build_dir DIR [meson options...]: configure DIR (relative to the repository) once, then bring it
 # up to date. Works from any current directory.
 NORMLAB_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -83,9 +100,7 @@ build_dir() {
             exit 1
         }
         rm -f "$dir.setup.log"
-    elif pkg-config --exists ompi-c 2>/dev/null && [ -f "$dir/include/normlab/config.h" ] &&
-        ! grep -q "define NL_HAVE_MPI" "$dir/include/normlab/config.h" &&
-        ! grep -o '"name": "mpi"[^}]*' "$dir/meson-info/intro-buildoptions.json" | grep -q '"disabled"'; then
+    elif pkg-config --exists ompi-c 2>/dev/null && build_mpi_missed "$dir"; then
         # Open MPI arrived after this folder was configured: find it (-Dmpi=auto)
         echo "Open MPI found: configuring ${dir#"$NORMLAB_ROOT"/}/ again to build with it" >&2
         meson setup --reconfigure "$dir" "$NORMLAB_ROOT" >"$dir.setup.log" 2>&1 || {
@@ -100,4 +115,17 @@ build_dir() {
         echo "error: build in $dir failed" >&2
         exit 1
     }
+}
+
+# study_setup OUT: what a study script needs before its runs: the packages, build/, matplotlib, the
+# dataset (sets $data), the folder OUT, and OUT/train, a snapshot of the train program taken on first
+# use (rebuilding while a study runs cannot mix two builds).
+study_setup() {
+    deps_ensure
+    build_dir build
+    python3 -c "import matplotlib" 2>/dev/null || python3 -m pip install -q matplotlib
+    data=$NORMLAB_ROOT/data/tinyshakespeare.txt.gz
+    [ -f "$data" ] || "$NORMLAB_ROOT/data/fetch.sh"
+    mkdir -p "$1"
+    [ -x "$1/train" ] || cp "$NORMLAB_ROOT/build/examples/train" "$1/train"
 }

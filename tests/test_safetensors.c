@@ -2,6 +2,8 @@
 // file refused with a message (never a crash).
 #include <dirent.h>
 #include <stdint.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "normlab/safetensors.h"
 #include "test_util.h"
@@ -79,17 +81,23 @@ static void test_broken_files_are_refused(void **state) {
         size_t data;
         const char *want;
     } cases[] = {
-        {"{\"w\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}", 4, "outside the file"}, // truncated data
+        {"{\"w\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}", 4, "the file is truncated or incomplete"}, // truncated data
         {"{\"w\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0,8]}}", 8, "do not match"},
         {"{\"w\":{\"dtype\":\"Q8\",\"shape\":[2],\"data_offsets\":[0,8]}}", 8, "dtype"},
         {"{\"w\":{\"dtype\":\"F32\",\"shape\":[-2],\"data_offsets\":[0,8]}}", 8, "bad shape"},
-        {"{\"w\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[8,0]}}", 8, "outside the file"},
+        {"{\"w\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[8,0]}}", 8, "bad data_offsets"},
         {"{\"w\":{\"dtype\":\"F32\",\"shape\":[1e30],\"data_offsets\":[0,8]}}", 8, "bad shape"},
         {"{\"w\":{\"dtype\":\"F32\",\"shape\":[2,2,2,2,2],\"data_offsets\":[0,8]}}", 8, "bad shape"},
         {"{\"__metadata__\":{\"step\":3}}", 0, "not a string"},
         {"{\"w\":[1,2]}", 0, "not an object"},
         {"{\"w\": {\"dtype\": \"F32\"", 0, "not a JSON object"},
         {"[]", 0, "not a JSON object"},
+        // the data ranges must tile the data: no overlap, no gap, nothing after the last
+        {"{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[4,12]}}",
+         12, "overlaps the tensor before it"},
+        {"{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},\"b\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[8,12]}}",
+         12, "belong to no tensor"},
+        {"{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}", 12, "bytes no tensor holds"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         write_with_header(path, cases[i].header, cases[i].data);
@@ -104,6 +112,45 @@ static void test_broken_files_are_refused(void **state) {
     assert_int_equal(st_open(&f, path, err, sizeof err), -1);
     assert_int_equal(st_open(&f, "/nonexistent/x.safetensors", err, sizeof err), -1);
     assert_non_null(strstr(err, "cannot open"));
+    // not a regular file: refused by what it is, and a FIFO does not block the reader
+    assert_int_equal(st_open(&f, dir, err, sizeof err), -1);
+    assert_non_null(strstr(err, "is a directory, not a safetensors file"));
+    sprintf(path, "%s/fifo.safetensors", dir);
+    assert_int_equal(mkfifo(path, 0600), 0);
+    assert_int_equal(st_open(&f, path, err, sizeof err), -1);
+    assert_non_null(strstr(err, "is a FIFO"));
+    unlink(path);
+}
+
+// A temp file name planted as a symlink (in a shared folder anyone can) is never written through;
+// a dead process's temp file is removed by the next save to the same path.
+static void test_planted_link_and_stale_temp(void **state) {
+    (void)state;
+    char path[256], tmp[300], victim[300], stale[300], err[512];
+    sprintf(path, "%s/ck.safetensors", dir), sprintf(victim, "%s/victim.txt", dir);
+    FILE *v = fopen(victim, "w");
+    assert_non_null(v);
+    fputs("precious\n", v), fclose(v);
+    st_temp_path(path, tmp, sizeof tmp);
+    assert_int_equal(symlink(victim, tmp), 0);
+    sprintf(stale, "%s.tmp.%d", path, 999999); // no such process (pid_max is below this by default)
+    v = fopen(stale, "w");
+    assert_non_null(v);
+    fclose(v);
+    float x[2] = {1, 2};
+    StEntry e = {"w", ST_F32, 1, {2}, x};
+    assert_int_equal(st_write(path, &e, 1, NULL, 0, err, sizeof err), 0);
+    char text[64] = "";
+    v = fopen(victim, "r");
+    assert_non_null(v);
+    text[fread(text, 1, sizeof text - 1, v)] = 0;
+    fclose(v);
+    assert_string_equal(text, "precious\n");
+    struct stat st;
+    assert_int_equal(lstat(path, &st), 0);
+    assert_true(S_ISREG(st.st_mode)); // the checkpoint itself is a file, not a link to the victim
+    assert_int_equal(access(stale, F_OK), -1);
+    assert_int_equal(access(tmp, F_OK), -1);
 }
 
 static void test_unwritable(void **state) {
@@ -120,6 +167,7 @@ int main(void) {
         cmocka_unit_test(test_round_trip),
         cmocka_unit_test(test_broken_files_are_refused),
         cmocka_unit_test(test_unwritable),
+        cmocka_unit_test(test_planted_link_and_stale_temp),
     };
     return cmocka_run_group_tests_name("safetensors", tests, setup, NULL);
 }

@@ -250,7 +250,14 @@ static void test_bad_input(void **state) {
         {TINY " trunc.txt.gz", 1, "corrupt or truncated gzip"},
         {TINY " corrupt.txt.gz", 1, "corrupt or truncated gzip"},
         {TINY " --resume garbage.st tiny.txt", 1, "not a JSON object"},
-        {TINY " --resume cut.st tiny.txt", 1, "outside the file"}, // a truncated checkpoint
+        {TINY " --resume cut.st tiny.txt", 1, "the file is truncated or incomplete"}, // a truncated checkpoint
+        {"--batch-size 0 tiny.txt", 2, "--batch-size=0 is out of range [1, 1048576]"},
+        {"--config colon.conf tiny.txt", 2, "colon.conf:2: 'steps:' is not a setting: the '=' is missing"},
+        {"--config twice.conf tiny.txt", 2, "twice.conf:3: lr is set twice in this file (first on line 1)"},
+        {"--config bom.conf tiny.txt", 2, "starts with a UTF-8 byte order mark"},
+        {"--config nul.conf tiny.txt", 2, "holds a NUL byte"},
+        {"--config . tiny.txt", 2, "--config . is a directory"},
+        {"--config quote.conf tiny.txt", 2, "quote.conf:1: prompt: the quote is not closed"},
         {"--steps 0 --resume claims.st", 1, "has no tensor 'transformer.h.1.ln_1"}, // before allocating it
         {TINY " --resume tiny.txt tiny.txt", 1, "not safetensors"},
         {TINY " --resume good.st --n-layer 2 tiny.txt", 1, "--n-layer=2 differs from the checkpoint's 1"},
@@ -268,6 +275,12 @@ static void test_bad_input(void **state) {
         {TINY " --sample 5 --prompt '@#' tiny.txt", 2, "byte 0 (0x40, '@') is not in the vocabulary"},
     };
     write_file("bad.conf", "# a comment\nfrobnicate = 3\n");
+    write_file("colon.conf", "lr = 1e-3\nsteps: 100\n");
+    write_file("twice.conf", "lr = 1e-3\nsteps = 5\nlr = 2e-3\n");
+    write_file("bom.conf", "\xef\xbb\xbfsteps = 5\n");
+    write_file("quote.conf", "prompt = \"open\n");
+    sprintf(path, "%s/nul.conf", dir);
+    f = fopen(path, "wb"), fwrite("steps = 5\0lr = 1\n", 1, 17, f), fclose(f);
     write_file("badvalue.conf", "lr = fast\n");
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         const char *want = cases[i].want;
@@ -280,17 +293,23 @@ static void test_bad_input(void **state) {
     }
     assert_int_equal(run("--help", out, sizeof out), 0);
     assert_non_null(strstr(out, "--alpha0-ln2"));
-    // the recipes: an element-wise norm's defaults, and the plain init one option away
+    // the recipes: each norm's defaults at its measured best lr, one schedule (lr/10), and nanoGPT's
+    // configuration one option away
 #define SMALL "--n-layer 1 --n-head 2 --n-embd 16 --block-size 16 --batch-size 4 --eval-iters 2 --threads 1 --steps 0 --sample 0"
     assert_int_equal(run(SMALL " --norm=derf tiny.txt", out, sizeof out), 0);
-    if (!strstr(out, "embed:    x (wte[idx] + wpe), learnable, from 8\n") || !strstr(out, "lr 0.003 ") ||
+    if (!strstr(out, "embed:    x (wte[idx] + wpe), learnable, from 8\n") || !strstr(out, "lr 0.0018 -> 0.00018 ") ||
         !strstr(out, "alpha0 ln_1 1, ln_2 1, ln_f 1; shift0 0"))
-        fail_msg("derf's recipe (scale 2 sqrt(16) = 8, lr 3e-3, alpha0 1) not in:\n%s", out);
-    assert_int_equal(run(SMALL " --norm=dyt --emb-scale=off --alpha0=0.5 tiny.txt", out, sizeof out), 0);
-    if (strstr(out, "embed:") || !strstr(out, "lr 0.001 ") || !strstr(out, "alpha0 ln_1 0.5, ln_2 0.5, ln_f 0.5"))
-        fail_msg("--emb-scale=off --alpha0=0.5 is not the plain init:\n%s", out);
+        fail_msg("derf's recipe (scale 2 sqrt(16) = 8, lr 1.8e-3 -> 1.8e-4, alpha0 1) not in:\n%s", out);
+    assert_int_equal(run(SMALL " --norm=dyt --preset=nanogpt tiny.txt", out, sizeof out), 0);
+    if (strstr(out, "embed:") || !strstr(out, "lr 0.001 -> 0.0001 ") || !strstr(out, "alpha0 ln_1 0.5, ln_2 0.5, ln_f 0.5"))
+        fail_msg("--preset=nanogpt is not the plain init:\n%s", out);
+    assert_int_equal(run(SMALL " --norm=dyt --preset=nanogpt --lr 2e-3 --alpha0-ln1 2 tiny.txt", out, sizeof out), 0);
+    if (!strstr(out, "lr 0.002 -> 0.0002 ") || !strstr(out, "alpha0 ln_1 2, ln_2 0.5, ln_f 0.5"))
+        fail_msg("an option given does not win over the preset:\n%s", out);
     assert_int_equal(run(SMALL " --norm=ln tiny.txt", out, sizeof out), 0);
-    if (strstr(out, "embed:") || !strstr(out, "lr 0.001 ")) fail_msg("ln has no recipe beyond nanoGPT's:\n%s", out);
+    if (strstr(out, "embed:") || !strstr(out, "lr 0.0056 -> 0.00056 ")) fail_msg("ln's default is not its best lr:\n%s", out);
+    assert_int_equal(run(SMALL " --norm=ln --preset=nanogpt tiny.txt", out, sizeof out), 0);
+    if (!strstr(out, "lr 0.001 -> 0.0001 (warmup 100, cosine to step 0)")) fail_msg("ln --preset=nanogpt is not nanoGPT's:\n%s", out);
 #undef SMALL
 }
 
@@ -500,6 +519,132 @@ static void test_rough_edges_answered(void **state) {
     if (!strstr(out, "run:      4 steps")) fail_msg("the command line does not win over --config:\n%s", out);
 }
 
+// What a new user reads: a short run's curve has 10 evaluations or more by default, the .config
+// holds numbers as they were typed (0.003, not 0.0030000000000000001) and values that need quotes
+// come back exactly, and every example of --help pastes into a shell as it stands.
+static void test_outputs_read_right(void **state) {
+    (void)state;
+    static char out[16384], log[65536];
+    char cp[700];
+    snprintf(cp, sizeof cp, "cp %s/tiny.txt '%s/t#1.txt'", dir, dir);
+    assert_int_equal(system(cp), 0);
+    assert_int_equal(run(TINY " --steps 30 --lr 0.003 --sample 5 --prompt ' To be: ' --log short.csv 't#1.txt'", out,
+                         sizeof out), 0);
+    read_file("short.csv", log, sizeof log);
+    int evals = 0;
+    for (const char *p = log; (p = strstr(p, ",eval_val,")); p++) evals++;
+    if (evals < 10) fail_msg("a 30-step run logged %d evaluations (want 10 or more):\n%s", evals, log);
+    read_file("short.config", log, sizeof log);
+    if (!strstr(log, "\nlr = 0.003\n") || !strstr(log, "\nmin-lr = 0.0003\n") || !strstr(log, "\nprompt = \" To be: \"\n") ||
+        !strstr(log, "\ndataset = \"t#1.txt\"\n"))
+        fail_msg("the .config's numbers, quoted prompt or dataset:\n%s", log);
+    assert_int_equal(run("--config short.config --steps 0 --log again.csv", out, sizeof out), 0);
+    if (!strstr(out, "t#1.txt, ") || !strstr(out, "---- sample (5 characters") || !strstr(out, "\n To be: "))
+        fail_msg("the dataset or the prompt did not come back:\n%s", out);
+    assert_int_equal(run("--help", out, sizeof out), 0);
+    const char *ex = strstr(out, "\nExamples");
+    assert_non_null(ex);
+    int lines = 0;
+    for (const char *p = strchr(ex + 1, '\n'); p && p[1]; p = strchr(p + 1, '\n')) {
+        size_t n = strcspn(p + 1, "\n");
+        char cmd[1024], line[600];
+        snprintf(line, sizeof line, "%.*s\n", (int)(n < sizeof line ? n : sizeof line - 2), p + 1);
+        write_file("example.sh", line);
+        snprintf(cmd, sizeof cmd, "bash -n %s/example.sh 2>/dev/null", dir); // parses, as it stands
+        if (system(cmd) != 0) fail_msg("--help's example does not paste into a shell: %s", line);
+        lines++;
+    }
+    if (lines < 4) fail_msg("--help has %d examples:\n%s", lines, ex);
+}
+
+// The hardening round (docs/reliability.md): planted links never followed, outputs checked and locked
+// before training, config files kept apart, the checkpoint reader's checks before it reads, SIGHUP,
+// and the messages for files that are there but are not files.
+static bool victim_untouched(void) {
+    char text[64];
+    read_file("victim.txt", text, sizeof text);
+    return strcmp(text, "precious\n") == 0;
+}
+
+static void test_hardening(void **state) {
+    (void)state;
+    static char out[16384];
+    char script[2048];
+    write_file("victim.txt", "precious\n");
+    // 1. a checkpoint's temp name planted as a link: the run writes its own file, the victim stays
+    snprintf(script, sizeof script, "mkdir -p sh && ln -s %s/victim.txt sh/ck.st.tmp.$$ && exec $T " TINY
+             " --steps 3 --save sh/ck.st tiny.txt", dir);
+    int status = run_script(script, out, sizeof out);
+    if (status || !victim_untouched()) fail_msg("planted temp link: exit %d, victim %s:\n%s", status,
+                                                victim_untouched() ? "untouched" : "OVERWRITTEN", out);
+    // ... and a link at --log or at the .config beside it: refused before training
+    const char *links[] = {"sh/log.csv", "sh/cfg.config"}, *logs[] = {"sh/log.csv", "sh/cfg.csv"};
+    for (int i = 0; i < 2; i++) {
+        snprintf(script, sizeof script, "ln -sf %s/victim.txt %s && exec $T " TINY " --steps 3 --log %s tiny.txt", dir,
+                 links[i], logs[i]);
+        status = run_script(script, out, sizeof out);
+        if (status != 1 || !strstr(out, "is a symbolic link") || !victim_untouched() || strstr(out, "step 0:"))
+            fail_msg("link at %s: exit %d, victim %s:\n%s", links[i], status, victim_untouched() ? "untouched" : "WRITTEN", out);
+    }
+    // 2. --save at a directory, and outputs that are one file: refused before training
+    mkdir(strcat(strcpy(script, dir), "/adir.st"), 0755);
+    const struct {
+        const char *args;
+        int status;
+        const char *want;
+    } cases[] = {
+        {TINY " --save adir.st tiny.txt", 1, "--save adir.st is a directory"},
+        {TINY " --log same.out --save same.out tiny.txt", 2, "are the same file"},
+        {TINY " --log run.config tiny.txt", 2, "--log run.config and --log's .config run.config are the same file"},
+        {TINY " --steps 2 --resume sh/ck.st --log sh/ck.st tiny.txt", 2, "is the checkpoint --resume reads"},
+        {TINY " adir.st", 1, "dataset adir.st is a directory"},
+        {TINY " /dev/null", 1, "dataset /dev/null is a device, not a regular file"},
+        {TINY " --resume adir.st tiny.txt", 1, "adir.st is a directory, not a safetensors file"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        status = run(cases[i].args, out, sizeof out);
+        if (status != cases[i].status || !strstr(out, cases[i].want) || strstr(out, "step 0:"))
+            fail_msg("train %s: exit %d (want %d), output lacks '%s' or trained:\n%s", cases[i].args, status,
+                     cases[i].status, cases[i].want, out);
+    }
+    // a FIFO as dataset, --resume or --config: a message, never a hang (run_script's timeout would say)
+    snprintf(script, sizeof script, "rm -f ff && mkfifo ff && for a in ff \"--resume ff tiny.txt\" \"--config ff tiny.txt\"; "
+             "do timeout 10 $T " TINY " $a; echo \"rc=$?\"; done");
+    run_script(script, out, sizeof out);
+    if (!strstr(out, "dataset ff is a FIFO") || !strstr(out, "ff is a FIFO (named pipe), not a safetensors file") ||
+        !strstr(out, "--config ff is a FIFO") || strstr(out, "rc=124") || strstr(out, "rc=0"))
+        fail_msg("FIFOs:\n%s", out);
+    // 3. two --config files: each keeps its own text (a.conf's log = is not overwritten by b.conf's)
+    write_file("a.conf", "log = fromA.csv\nsteps = 3\n");
+    write_file("b.conf", "weight-decay = 0.05\nbeta2 = 0.95\n");
+    assert_int_equal(run("--config a.conf --config b.conf " TINY " tiny.txt", out, sizeof out), 0);
+    read_file("fromA.config", out, sizeof out);
+    if (!strstr(out, "\n# log = fromA.csv\n") || !strstr(out, "\nweight-decay = 0.05\n")) fail_msg("two configs:\n%s", out);
+    // 4. a second live run on the same outputs is refused at start, naming the first
+    snprintf(script, sizeof script, "$T " TINY " --steps 100000000 --log busy.csv --save busy.st tiny.txt & p=$!; sleep 0.5; "
+             "$T " TINY " --steps 2 --log busy.csv tiny.txt; echo \"rc=$?\"; $T " TINY " --steps 2 --save busy.st tiny.txt; "
+             "echo \"rc=$?\"; kill -INT $p; wait $p; ls busy.*");
+    run_script(script, out, sizeof out);
+    if (!strstr(out, "--log busy.csv is being written by another run (process ") ||
+        !strstr(out, "--save busy.st is being written by another run (process ") || strstr(out, "rc=0") ||
+        strstr(out, "busy.csv.lock") || strstr(out, "busy.st.lock"))
+        fail_msg("a second run on busy outputs, or the locks left behind:\n%s", out);
+    // 5. a huge sparse checkpoint is refused from its header, without reading it: in 2 GB of memory
+    // (under AddressSanitizer, which cannot start in a bounded address space: within 20 s, where
+    // reading it took 48 s)
+    snprintf(script, sizeof script, "truncate -s 6G big.st && if ldd $T | grep -q libasan; then timeout 20 $T " TINY
+             " --resume big.st tiny.txt; else (ulimit -v 2000000; exec $T " TINY " --resume big.st tiny.txt); fi; rm -f big.st");
+    run_script(script, out, sizeof out);
+    if (!strstr(out, "big.st: the header is not a JSON object")) fail_msg("a 6 GB sparse checkpoint:\n%s", out);
+    // 8. SIGHUP (the ssh session dropped): a checkpoint and the resume line, as for ^C
+    status = run_and_signal(TINY " --steps 100000000 --save hup.st tiny.txt", "sleep 0.3; kill -HUP $p", out, sizeof out);
+    if (status != 129 || !strstr(out, "to resume:\n  ./train ") || !strstr(out, "writing hup.st"))
+        fail_msg("SIGHUP: exit %d:\n%s", status, out);
+    // 9. more threads than cores: a warning, and the run goes on
+    status = run(TINY " --steps 2 --threads 1000 tiny.txt", out, sizeof out);
+    if (status || !strstr(out, "warning: --threads 1000 is more than the ")) fail_msg("--threads 1000: exit %d:\n%s", status, out);
+}
+
 // Off a terminal, progress comes at least every 10 s, even when eval_interval / 5 steps take longer;
 // and the ETA counts the evaluations to come (here they are nearly all of the run's time).
 static void test_progress_and_eta(void **state) {
@@ -596,6 +741,8 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_interrupt_saves_and_says_how_to_resume),
         cmocka_unit_test(test_second_interrupt_leaves_at_once),
         cmocka_unit_test(test_rough_edges_answered),
+        cmocka_unit_test(test_outputs_read_right),
+        cmocka_unit_test(test_hardening),
         cmocka_unit_test(test_progress_and_eta),
         cmocka_unit_test(test_runs_are_deterministic),
         cmocka_unit_test(test_grad_accum_matches_one_batch),

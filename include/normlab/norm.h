@@ -33,10 +33,11 @@ extern const char *const NORM_SCALAR_NAMES[]; // indexed by NormScalar: NULL, "a
 
 typedef struct Norm Norm;
 
-// How a kind is trained in the GPT by default (the train program's defaults for it; README,
+// How a kind is trained in the GPT by default (the train program's defaults for it; docs/training.md,
 // "Defaults", has the search behind each): the embedding scale's initial value in units of
 // sqrt(n_embd) (0: off), alpha0 at ln_1, ln_2, ln_f (the beta kinds start at beta0 = 1/alpha0^2),
-// the peak lr, and the lr multiplier of the norms' scalars and the embedding scale.
+// the peak lr (the kind's best on the stability study's frontier), and the lr multiplier of the
+// norms' scalars and the embedding scale.
 typedef struct NormRecipe {
     double emb_scale, alpha0[3], lr, scalar_lr_mult;
 } NormRecipe;

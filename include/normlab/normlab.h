@@ -15,7 +15,7 @@
 //   normlab/gpt.h         nanoGPT's GPT
 //   normlab/optim.h       AdamW, SGD, the schedule, clipping
 //   normlab/dataset.h     character-level text datasets
-//   normlab/safetensors.h, normlab/checkpoint.h   files
+//   normlab/safetensors.h, normlab/checkpoint.h, normlab/outfile.h   files
 //   normlab/train.h       the training step, written once, and evaluation
 //   normlab/stats.h       instruments: what the layers do inside during training
 //   normlab/dist.h        data parallel training on MPI
@@ -44,6 +44,7 @@
 #include "normlab/optim.h"
 
 #include "normlab/checkpoint.h"
+#include "normlab/outfile.h"
 #include "normlab/safetensors.h"
 
 #include "normlab/blas.h"

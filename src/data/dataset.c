@@ -105,14 +105,22 @@ int dataset_resolve(const char *arg, const char *data_dir, char *out, size_t out
         snprintf(out, outlen, "%s", arg);
         return 0;
     }
-    if (strchr(arg, '/') || strchr(arg, '.')) {
-        snprintf(err, errlen, "dataset file %s not found", arg);
-        return -1;
-    }
+    bool path = strchr(arg, '/') || strchr(arg, '.');
     const char *ext[] = {".txt.gz", ".txt"};
-    for (int i = 0; i < 2; i++) {
+    for (int i = 0; i < 2 && !path; i++) { // a name: data/NAME.txt.gz or data/NAME.txt
         snprintf(out, outlen, "%s/%s%s", data_dir, arg, ext[i]);
         if (is_file(out)) return 0;
+    }
+    struct stat st;
+    if (stat(arg, &st) == 0) { // there, but not a file to read whole
+        snprintf(err, errlen, "dataset %s is %s: give a .txt or .txt.gz file", arg,
+                 S_ISDIR(st.st_mode) ? "a directory" : S_ISFIFO(st.st_mode) ? "a FIFO (named pipe), not a regular file"
+                 : S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode) ? "a device, not a regular file" : "not a regular file");
+        return -1;
+    }
+    if (path) {
+        snprintf(err, errlen, "dataset file %s not found", arg);
+        return -1;
     }
     if (strcmp(arg, "tinyshakespeare") == 0) {
         snprintf(err, errlen,

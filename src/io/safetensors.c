@@ -10,7 +10,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
+
+#include "normlab/outfile.h"
 
 #if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "safetensors data is little-endian; this code writes memory as it is"
@@ -73,9 +76,9 @@ int st_write(const char *path, const StEntry *entries, int n, const char *const 
     size_t hlen = strlen(json), padded = (hlen + 7) / 8 * 8;
     char tmp[4096];
     st_temp_path(path, tmp, sizeof tmp);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    outfile_remove_stale_temps(path); // of saves to path that were killed midway
+    int fd = outfile_create_temp(path, tmp, err, errlen); // never through a planted link
     if (fd < 0) {
-        snprintf(err, errlen, "cannot create a file next to %s: %s", path, strerror(errno));
         free(json);
         return -1;
     }
@@ -135,9 +138,10 @@ static const char *check_entry(const cJSON *e, const unsigned char *data, size_t
         t.shape[t.ndim++] = (int64_t)dim;
     }
     if (!cJSON_IsArray(offs) || cJSON_GetArraySize(offs) != 2 ||
-        !as_count(cJSON_GetArrayItem(offs, 0), data_len, &begin) ||
-        !as_count(cJSON_GetArrayItem(offs, 1), data_len, &end) || begin > end)
-        return "data_offsets outside the file";
+        !as_count(cJSON_GetArrayItem(offs, 0), UINT64_MAX / 2, &begin) ||
+        !as_count(cJSON_GetArrayItem(offs, 1), UINT64_MAX / 2, &end) || begin > end)
+        return "bad data_offsets";
+    if (end > data_len) return "its data lies past the end of the file: the file is truncated or incomplete";
     if (end - begin != numel * DTYPE_SIZE[dt]) return "data_offsets do not match dtype and shape";
     t.nbytes = end - begin;
     t.data = data + begin;
@@ -145,55 +149,123 @@ static const char *check_entry(const cJSON *e, const unsigned char *data, size_t
     return NULL;
 }
 
+// Reads len bytes at off into buf; false on a short read.
+static bool read_at(int fd, void *buf, size_t len, off_t off) {
+    for (size_t n = 0; n < len;) {
+        ssize_t got = pread(fd, (char *)buf + n, len - n, off + (off_t)n);
+        if (got <= 0) return false;
+        n += (size_t)got;
+    }
+    return true;
+}
+
+typedef struct Range {
+    uint64_t begin, end;
+    const char *name;
+} Range;
+static int range_cmp(const void *a, const void *b) {
+    const Range *x = a, *y = b;
+    return x->begin < y->begin ? -1 : x->begin > y->begin ? 1 : x->end < y->end ? -1 : x->end > y->end;
+}
+
+// The tensors' data ranges tile the data exactly, as the format requires: sorted, each one starting
+// where the one before ends, the last ending at the file's end. NULL, or what is wrong.
+static const char *check_ranges(const cJSON *h, size_t data_len, char *why, size_t len) {
+    int n = 0;
+    const cJSON *e;
+    cJSON_ArrayForEach(e, h) n++;
+    Range *r = malloc(sizeof *r * (size_t)(n ? n : 1));
+    if (!r) return "out of memory";
+    int k = 0;
+    cJSON_ArrayForEach(e, h) {
+        if (!strcmp(e->string, "__metadata__")) continue;
+        const cJSON *offs = cJSON_GetObjectItemCaseSensitive(e, "data_offsets");
+        r[k++] = (Range){(uint64_t)cJSON_GetArrayItem(offs, 0)->valuedouble,
+                         (uint64_t)cJSON_GetArrayItem(offs, 1)->valuedouble, e->string};
+    }
+    qsort(r, (size_t)k, sizeof *r, range_cmp);
+    const char *bad = NULL;
+    uint64_t at = 0; // where the data so far ends
+    for (int i = 0; i < k && !bad; at = r[i++].end) {
+        if (r[i].begin < at)
+            snprintf(why, len, "tensor '%.80s' (data bytes %llu..%llu) overlaps the tensor before it, which ends at %llu",
+                     r[i].name, (unsigned long long)r[i].begin, (unsigned long long)r[i].end, (unsigned long long)at), bad = why;
+        else if (r[i].begin > at)
+            snprintf(why, len, "data bytes %llu..%llu belong to no tensor (a gap before '%.80s')", (unsigned long long)at,
+                     (unsigned long long)r[i].begin, r[i].name), bad = why;
+    }
+    if (!bad && at != data_len)
+        snprintf(why, len, "the tensors' data ends at byte %llu of %zu: the file has bytes no tensor holds",
+                 (unsigned long long)at, data_len), bad = why;
+    free(r);
+    return bad;
+}
+
 int st_open(StFile *f, const char *path, char *err, size_t errlen) {
     *f = (StFile){0};
-    FILE *fp = fopen(path, "rb");
-    if (!fp) return snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno)), -1;
-    long size = (fseek(fp, 0, SEEK_END) == 0) ? ftell(fp) : -1;
-    rewind(fp);
-    if (size < 8) {
-        fclose(fp);
-        return snprintf(err, errlen, "%s is not a safetensors file (%ld bytes)", path, size), -1;
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC); // a FIFO must not block us
+    if (fd < 0) return snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno)), -1;
+    struct stat st;
+    if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
+        snprintf(err, errlen, "%s is %s, not a safetensors file", path,
+                 S_ISDIR(st.st_mode) ? "a directory" : S_ISFIFO(st.st_mode) ? "a FIFO (named pipe)"
+                 : S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode) ? "a device" : "not a regular file");
+        return close(fd), -1;
     }
-    f->buf = malloc((size_t)size);
-    if (!f->buf || fread(f->buf, 1, (size_t)size, fp) != (size_t)size) {
-        fclose(fp);
-        st_close(f);
-        return snprintf(err, errlen, "cannot read %s", path), -1;
+    size_t size = (size_t)st.st_size;
+    uint64_t hlen = 0;
+    if (size < 8 || !read_at(fd, &hlen, 8, 0)) { // the header's length first (the format is little-endian)
+        close(fd);
+        return snprintf(err, errlen, "%s is not a safetensors file (%zu bytes)", path, size), -1;
     }
-    fclose(fp);
-    f->size = (size_t)size;
-    uint64_t hlen;
-    memcpy(&hlen, f->buf, 8);
-    if (hlen > f->size - 8 || hlen > MAX_HEADER) {
-        st_close(f);
+    if (hlen > size - 8 || hlen > MAX_HEADER) {
+        close(fd);
         return snprintf(err, errlen, "%s: truncated or not safetensors (header of %llu bytes in a "
-                        "file of %zu)", path, (unsigned long long)hlen, (size_t)size), -1;
+                        "file of %zu)", path, (unsigned long long)hlen, size), -1;
     }
-    cJSON *h = cJSON_ParseWithLength((const char *)f->buf + 8, (size_t)hlen);
+    char *text = malloc((size_t)hlen + 1);
+    if (!text || !read_at(fd, text, (size_t)hlen, 8)) {
+        free(text), close(fd);
+        return snprintf(err, errlen, "cannot read %s's header", path), -1;
+    }
+    cJSON *h = cJSON_ParseWithLength(text, (size_t)hlen);
+    free(text);
     f->header = h;
-    f->data = f->buf + 8 + hlen;
-    f->data_len = f->size - 8 - hlen;
+    f->size = size;
+    f->data_len = size - 8 - (size_t)hlen;
     if (!cJSON_IsObject(h)) {
-        st_close(f);
+        close(fd), st_close(f);
         return snprintf(err, errlen, "%s: the header is not a JSON object", path), -1;
     }
-    const cJSON *e;
+    const cJSON *e; // the whole header is checked against the file's size before any data is read
+    char why_buf[256];
+    const char *why = NULL;
     cJSON_ArrayForEach(e, h) {
-        const char *why = NULL;
         if (strcmp(e->string, "__metadata__") == 0) {
             const cJSON *kv;
             if (!cJSON_IsObject(e)) why = "__metadata__ is not an object";
             else cJSON_ArrayForEach(kv, e) if (!cJSON_IsString(kv)) why = "a __metadata__ value is not a string";
         } else {
-            why = cJSON_IsObject(e) ? check_entry(e, f->data, f->data_len, NULL) : "not an object";
+            why = cJSON_IsObject(e) ? check_entry(e, NULL, f->data_len, NULL) : "not an object";
         }
         if (why) {
             snprintf(err, errlen, "%s: tensor '%.80s': %s", path, e->string, why);
-            st_close(f);
+            close(fd), st_close(f);
             return -1;
         }
     }
+    if ((why = check_ranges(h, f->data_len, why_buf, sizeof why_buf))) {
+        snprintf(err, errlen, "%s: %s", path, why);
+        close(fd), st_close(f);
+        return -1;
+    }
+    f->buf = malloc(size);
+    if (!f->buf || !read_at(fd, f->buf, size, 0)) {
+        close(fd), st_close(f);
+        return snprintf(err, errlen, "cannot read %s (%zu bytes)", path, size), -1;
+    }
+    close(fd);
+    f->data = f->buf + 8 + hlen;
     return 0;
 }
 

@@ -82,6 +82,6 @@ static Tensor *derf_composite(Tape *t, const Norm *n, Tensor *x) {
     return op_erf(t, op_add(t, op_mul(t, x, n->scalar), n->shift));
 }
 
-// Recipe: README, "Defaults".
+// Recipe: docs/training.md, "Defaults".
 const NormInfo NORM_INFO_derf = {"derf", NORM_SCALAR_ALPHA, true, false, &DERF_OP, derf_forward, derf_composite,
-                                {2, {1, 1, 1}, 3e-3, 1}};
+                                {2, {1, 1, 1}, 1.8e-3, 1}};

@@ -135,7 +135,8 @@ int dist_init(Dist *d, int *argc, char ***argv, char *err, size_t errlen) {
     if (n > 1) {
         snprintf(err, errlen, "started by mpirun as one of %d processes, but this normlab was built without MPI, "
                  "so each would train a model of its own. Install Open MPI (sudo apt-get install openmpi-bin "
-                 "libopenmpi-dev) and build again (./train reconfigures build/ when it finds it)", n);
+                 "libopenmpi-dev), then start it as mpirun -np %d ./train ...: the ./train script reconfigures build/ to "
+                 "use Open MPI (by hand: meson setup --reconfigure build && ninja -C build)", n, n);
         return -1;
     }
     return 0;

@@ -8,11 +8,12 @@
 set -euo pipefail
 train=$1
 here="$(cd "$(dirname "$0")" && pwd)"
-python3 -c "import torch" 2>/dev/null || { echo "PyTorch not installed for python3: skipped"; exit 77; }
+python3 -c "import torch" 2>/dev/null ||
+    { echo "skipped: PyTorch is not installed for python3 (python3 -m pip install torch==2.13.0 adds it)"; exit 77; }
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 text="$here/../../data/tinyshakespeare.txt.gz"
-[ -f "$text" ] || { echo "data/tinyshakespeare.txt.gz missing: skipped"; exit 77; }
+[ -f "$text" ] || { echo "skipped: data/tinyshakespeare.txt.gz is missing (data/fetch.sh gets it)"; exit 77; }
 status=0
 check() {
     "$train" "$@" --dump-step "$tmp/dump.st" "$text" > /dev/null

@@ -1,0 +1,121 @@
+"""The files a train run leaves, read and written the one way every tool here uses (no matplotlib).
+
+  read_log(path)        a --log file (.csv, .jsonl/.json) as rows of floats, and the problems found
+  read_config(path)     the .config beside a log, as ./train reads it (quotes, escapes, comments)
+  write_file(path, data) an output written whole, never through a symbolic link at path
+"""
+import csv
+import io
+import json
+import math
+import os
+import tempfile
+
+
+def read_log(path):
+    """(rows, problems): the log's rows as dicts of floats (NaN where empty or not a number) plus the
+    kind column as a string, and a list of what was wrong with the file (a torn or truncated row, a
+    line that is not a JSON object, bytes that are not UTF-8), each naming its line. Never raises on
+    a malformed file."""
+    problems, raw = [], []
+    with open(path, "rb") as f:
+        data = f.read()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        text = data.decode("utf-8", errors="replace")
+        problems.append(f"not UTF-8 from byte {e.start} (read with replacement characters)")
+    if path.endswith((".jsonl", ".json")):
+        for n, line in enumerate(text.splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                r = json.loads(line)
+            except ValueError:
+                problems.append(f"line {n} is not JSON (a row cut short?): left out")
+                continue
+            if not isinstance(r, dict):
+                problems.append(f"line {n} is not a JSON object: left out")
+                continue
+            raw.append(r)
+    else:
+        reader = csv.reader(io.StringIO(text, newline=""))
+        head = next(reader, None) or []
+        for n, fields in enumerate(reader, 2):
+            if len(fields) != len(head):
+                problems.append(f"line {n} has {len(fields)} fields, the header {len(head)} (a torn row?): left out")
+                continue
+            raw.append(dict(zip(head, fields)))
+    rows = []
+    for r in raw:
+        d = {"kind": str(r.get("kind", ""))}
+        for k, v in r.items():
+            if k != "kind":
+                try:
+                    d[k] = float(v) if v not in ("", None) else math.nan
+                except (TypeError, ValueError):
+                    d[k] = math.nan
+        rows.append(d)
+    return rows, problems
+
+
+def config_value(text):
+    """A value as ./train's config reader reads it: quoted ("...", escapes \\" \\\\ \\n) or bare (up to a
+    '#', trimmed; \\n and \\\\ escapes)."""
+    text = text.strip()
+    quoted = text.startswith('"')
+    out, i = [], 1 if quoted else 0
+    while i < len(text):
+        c = text[i]
+        if c == "\\" and i + 1 < len(text) and text[i + 1] in ('n\\"' if quoted else "n\\"):
+            out.append("\n" if text[i + 1] == "n" else text[i + 1])
+            i += 2
+            continue
+        if (quoted and c == '"') or (not quoted and c == "#"):
+            break
+        out.append(c)
+        i += 1
+    value = "".join(out)
+    return value if quoted else value.strip()
+
+
+def read_config(path):
+    """The options ./train wrote beside a log (x.config for x.csv), as strings; {} when missing."""
+    cfg = {}
+    if not os.path.exists(path):
+        return cfg
+    with open(path, errors="replace") as f:
+        for line in f:
+            line = line.strip()
+            if line.startswith("--"):
+                line = line[2:]
+            if not line or line.startswith("#"):
+                continue
+            for i, c in enumerate(line):
+                if c in "= \t#":
+                    break
+            else:
+                i = len(line)
+            name, rest = line[:i], line[i:].strip()
+            if rest.startswith("#"):
+                rest = ""
+            elif rest.startswith("="):
+                rest = rest[1:]
+            cfg[name] = config_value(rest)
+    return cfg
+
+
+def write_file(path, data):
+    """Writes data (str or bytes) to path whole: a temp file in its folder, then a rename over path,
+    which replaces a symbolic link at path and never writes through it."""
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=os.path.basename(path) + ".", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data.encode() if isinstance(data, str) else data)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise

@@ -1,0 +1,73 @@
+#!/usr/bin/env python3
+"""examples/sweep.py against the train program (its path is the first argument): a sweep job with no
+grid options runs exactly what ./train runs (the same losses at every logged digit, for DyT and
+Derf), writes its effective .config, and records the lr it ran at; the summary's L1 is the best over
+every lr, not the value at one of them. Exit 0 when every check holds."""
+import csv
+import os
+import subprocess
+import sys
+import tempfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SWEEP = os.path.join(HERE, "..", "examples", "sweep.py")
+TINY = ["--n-layer", "1", "--n-head", "2", "--n-embd", "32", "--block-size", "16", "--batch-size", "4",
+        "--eval-iters", "2"]
+
+from checks import check, status  # noqa: E402 (tests/checks.py, beside this file)
+
+
+def losses(path):
+    """(step, kind, loss) of every row, as the log wrote them (strings: every digit counts)."""
+    with open(path) as f:
+        return [(r["step"], r["kind"], r["loss"]) for r in csv.DictReader(f)]
+
+
+def main():
+    train = os.path.abspath(sys.argv[1])
+    with tempfile.TemporaryDirectory() as tmp:
+        text = os.path.join(tmp, "text.txt")
+        with open(text, "w") as f:
+            f.write("".join(f"line {i}: the quick brown fox jumps over the lazy dog.\n" for i in range(300)))
+        out = os.path.join(tmp, "sweep")
+        p = subprocess.run([sys.executable, SWEEP, "run", out, "--norms", "dyt,derf", "--steps", "40", "--jobs", "2",
+                            "--train", train, "--", *TINY, text], capture_output=True, text=True)
+        check("sweep run exits 0", p.returncode == 0, p.stdout + p.stderr)
+        with open(os.path.join(out, "results.csv")) as f:
+            rows = {r["norm"]: r for r in csv.DictReader(f)}
+        for norm in ("dyt", "derf"):
+            job = rows[norm]["job"]
+            config = os.path.join(out, "logs", job + ".config")
+            check(f"{norm}: the job wrote its effective options ({job}.config)", os.path.exists(config))
+            lr = rows[norm]["lr"]
+            check(f"{norm}: results.csv records the lr the job ran at ({lr})", lr not in ("", None))
+            log = os.path.join(tmp, norm + ".csv")
+            q = subprocess.run([train, f"--norm={norm}", f"--lr={lr}", "--seed=1", "--steps=40", *TINY,
+                                "--threads=1", "--quiet", "--sample=0", f"--log={log}", text], capture_output=True, text=True)
+            check(f"{norm}: ./train with the same norm, lr, seed and steps exits 0", q.returncode == 0, q.stdout + q.stderr)
+            a, b = losses(os.path.join(out, "logs", job + ".csv")), losses(log)
+            diff = [(x, y) for x, y in zip(a, b) if x != y][:3]
+            check(f"{norm}: the sweep job and ./train log the same losses ({len(a)} rows, every digit)",
+                  a == b and len(a) > 40, f"first differences: {diff}, rows {len(a)} vs {len(b)}")
+        # summary: L1 is the best mean over the lr grid
+        fake = os.path.join(tmp, "fake")
+        os.makedirs(fake)
+        head = ["job", "norm", "lr", "init_kind", "init", "init_pos", "init_pos_value", "opts", "seed", "steps",
+                "best_val", "final_val", "full_val", "final_train", "wall_s", "nonfinite", "diverged", "spikes"]
+        with open(os.path.join(fake, "results.csv"), "w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(head)
+            for lr, loss in (("0.001", 2.3862), ("0.003", 2.3614), ("0.01", 3.3)):
+                w.writerow([f"dyt_lr{lr}_s1", "dyt", lr, "none", "", "", "", "", 1, 2000, loss, loss, loss, loss, 1, 0, 0, 0])
+        s = subprocess.run([sys.executable, SWEEP, "summary", fake], capture_output=True, text=True)
+        line = next((x for x in s.stdout.splitlines() if x.startswith("| dyt |")), "")
+        check("summary's L1 is the best over every lr (2.3614 at 3e-3, not 1e-3's 2.3862)",
+              line.split("|")[2].strip() == "2.3614" and "| 0.003 |" in line, s.stdout + s.stderr)
+        s = subprocess.run([sys.executable, SWEEP, "summary", fake, "--base-lr", "1e-3"], capture_output=True, text=True)
+        line = next((x for x in s.stdout.splitlines() if x.startswith("| dyt |")), "")
+        check("summary --base-lr 1e-3 gives the value at that lr", line.split("|")[2].strip() == "2.3862", s.stdout)
+    return status()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
