@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The drop-in test of docs/stability.md: trains the default LN and RMSNorm models (2000 steps, seed
-# 1337: the README's first command with --norm=ln / rmsnorm), then replaces their norms by fitted DyT
+# The drop-in test of docs/stability.md: trains the LN and RMSNorm models of nanoGPT's configuration
+# (2000 steps, seed 1337: ./train --norm=ln --preset=nanogpt; the defaults before the one schedule),
+# then replaces their norms by fitted DyT
 # and DyISRU (build/examples/dropin) and evaluates them.
 #   examples/dropin.sh [OUT]     (default results/stability/dropin; OUT/results.csv gathers both)
 # The checkpoints (OUT/*.safetensors, 3 MB each) are kept for reuse but not committed.
@@ -8,14 +9,10 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 out=${1:-$root/results/stability/dropin}
 . "$root/scripts/deps.sh"
-deps_ensure
-build_dir build
-data=$root/data/tinyshakespeare.txt.gz
-[ -f "$data" ] || "$root/data/fetch.sh"
-mkdir -p "$out"
+study_setup "$out" # packages, build/, $data, and $out/train: the snapshot that trains the models
 for norm in ln rmsnorm; do
     [ -f "$out/$norm.safetensors" ] ||
-        "$root/build/examples/train" --norm=$norm --save "$out/$norm.safetensors" --log "$out/$norm.csv" \
+        "$out/train" --norm=$norm --preset=nanogpt --save "$out/$norm.safetensors" --log "$out/$norm.csv" \
             --sample 0 --quiet "$data" > "$out/$norm.train.out"
     "$root/build/examples/dropin" "$out/$norm.safetensors" --data "$data" --csv "$out/$norm.dropin.csv" | tee "$out/$norm.dropin.out"
 done

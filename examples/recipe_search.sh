@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The search behind the element-wise norms' recipes (their defaults: ./train --help, README
-# "Defaults"), resumable: run it again after an interrupt and it goes on where it stopped.
+# The search behind the element-wise norms' recipes (their defaults: ./train --help, docs/training.md,
+# "Defaults"; their lr since comes from the frontier of docs/stability.md), resumable: run it again after an interrupt and it goes on where it stopped.
 #   examples/recipe_search.sh proxy     one factor at a time around the published recipe, 1000 steps,
 #                                       seed 1: results/recipe/proxy/results.csv
 #   examples/recipe_search.sh combine   the two factors that moved the loss most in the proxy stage
@@ -24,7 +24,8 @@ norms=${NORMS:-dyt,derf,dyisru,dytsp,dyisrusp}
 # the train program, snapshotted on first use so that rebuilding during the search changes nothing
 mkdir -p "$out"
 [ -x "$out/train" ] || { "$root/train" --help >/dev/null && cp "$root/build/examples/train" "$out/train"; }
-sweep() { python3 "$root/examples/sweep.py" run "$@" --train "$out/train"; }
+# (the search ran before the one schedule: its runs decay to nanoGPT's 1e-4, not to lr/10)
+sweep() { python3 "$root/examples/sweep.py" run "$@" --train "$out/train" -- --min-lr=1e-4; }
 
 # the base point's value of each factor, and the values tried beside it
 scale=11.3137 a1=1 a2=1 mult=1 lr=1e-3

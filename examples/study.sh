@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The stability study of docs/stability.md, in one command:
 #   examples/study.sh [OUT]        (default OUT: results/stability, whose results.csv files are committed)
-# 1. The frontier: seven norms at their defaults (README, "Defaults"), peak lr on a log grid from 3e-4
-#    to 3e-2, 3 seeds, 2000 steps, cosine to lr/10; DyT and Derf again with the embedding scale off.
+# 1. The frontier: seven norms at their recipes (docs/training.md, "Defaults"), peak lr on a log grid
+#    from 3e-4 to 3e-2, 3 seeds, 2000 steps, cosine to lr/10 (./train's schedule); DyT and Derf again
+#    with the embedding scale off. (The recipes' default lr is each norm's best on this frontier.)
 #    examples/sweep.py runs it 2 at a time with 1 thread each, seed 1 of everything first; a job is
 #    recorded when it finishes, so running this again skips what is done (a clean clone: everything
 #    committed) and goes on where an interrupt stopped it.
@@ -15,18 +16,13 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 out=${1:-$root/results/stability}
 . "$root/scripts/deps.sh"
-deps_ensure
-build_dir build
-python3 -c "import matplotlib" 2>/dev/null || python3 -m pip install -q matplotlib
-data=$root/data/tinyshakespeare.txt.gz
-[ -f "$data" ] || "$root/data/fetch.sh"
-mkdir -p "$out"
-# the train program is snapshotted on first use: rebuilding while a study runs cannot mix two builds
-[ -x "$out/train" ] || cp "$root/build/examples/train" "$out/train"
+study_setup "$out" # packages, build/, matplotlib, $data, and $out/train: the snapshot every run uses
 
 lrs=3e-4,5.6e-4,1e-3,1.8e-3,3.2e-3,5.6e-3,1e-2,1.8e-2,3e-2
+# Every job is ./train at its norm's defaults (recipe, schedule: cosine to lr/10) except for what is
+# given here: the peak lr (the grid), the seed, and for the ablation --emb-scale=off.
 sweep() { local dir=$1; shift; python3 "$root/examples/sweep.py" run "$dir" --train "$out/train" --steps 2000 \
-              --min-lr-ratio 0.1 --jobs 2 --inits= --lrs "$lrs" "$@" -- "$data"; }
+              --jobs 2 --lrs "$lrs" "$@" -- "$data"; }
 start=$(date +%s)
 for seed in 1 2 3; do
     sweep "$out/frontier" --norms ln,rmsnorm,dyt,dyisru,dytsp,dyisrusp,derf --seeds "$seed"

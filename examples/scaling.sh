@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# The scaling study of docs/scaling.md: does the surrogates' gap to LayerNorm close with training
+# length or width? In one command, resumable (finished runs are skipped; results committed):
+#   examples/scaling.sh [JOBS]        (default 2 runs at a time, 1 thread each)
+# Every run is ./train at its norm's defaults (recipe, cosine to lr/10) except for what a point sets:
+# --steps (its own warmup-and-cosine schedule to the end, not a cut of a longer run), --n-embd and
+# --n-head (head_dim 32: 2, 4, 8 heads at 64, 128, 256), the peak lr (a grid around the norm's best
+# at the nearest measured point) and the seed. The 2,000-step default point is the frontier of
+# docs/stability.md (results/stability/frontier). Points run in the order that sets the curve first:
+# the length axis (8,000 then 32,000 steps), then the width axis.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+jobs=${1:-2}
+out=$root/results/scaling
+. "$root/scripts/deps.sh"
+study_setup "$out" # packages, build/, matplotlib, $data, and $out/train: the snapshot every run uses
+[ -s "$out/machine.txt" ] || echo "$(python3 "$root/bench/machine.py"), $(blas_configured build)" > "$out/machine.txt"
+
+# point STEPS WIDTH SEEDS NORM LRS...: one norm's lr grid at one point
+point() {
+    local steps=$1 width=$2 seeds=$3 norm=$4
+    shift 4
+    python3 "$root/examples/sweep.py" run "$out/steps${steps}_w${width}" --train "$out/train" --steps "$steps" \
+        --norms "$norm" --lrs "$(IFS=,; echo "$*")" --seeds "$seeds" --jobs "$jobs" --threads 1 \
+        -- --n-embd "$width" --n-head $((width / 32)) "$data"
+}
+# each norm's lrs around its best at 2,000 steps (LN, RMSNorm 5.6e-3; DyT 3.2e-3; the others 1.8e-3)
+grid() { # grid STEPS WIDTH SEEDS
+    point "$@" ln 3.2e-3 5.6e-3 1e-2
+    point "$@" rmsnorm 3.2e-3 5.6e-3 1e-2
+    point "$@" dyt 1.8e-3 3.2e-3 5.6e-3
+    point "$@" dyisru 1e-3 1.8e-3 3.2e-3
+    point "$@" derf 1e-3 1.8e-3 3.2e-3
+}
+grid 8000 128 1
+grid 8000 128 2
+grid 2000 64 1,2
+grid 2000 256 1,2
+grid 8000 64 1,2
+grid 32000 128 1
+grid 32000 128 2
+grid 8000 256 1,2
