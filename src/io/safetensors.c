@@ -144,8 +144,7 @@ static const char *check_entry(const cJSON *e, const unsigned char *data, size_t
     if (end > data_len) return "its data lies past the end of the file: the file is truncated or incomplete";
     if (end - begin != numel * DTYPE_SIZE[dt]) return "data_offsets do not match dtype and shape";
     t.nbytes = end - begin;
-    t.data = data + begin;
-    if (out) *out = t;
+    if (out) t.data = data + begin, *out = t; // (st_open checks the header before data is read: NULL)
     return NULL;
 }
 
