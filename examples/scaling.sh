@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The scaling study of docs/scaling.md: does the surrogates' gap to LayerNorm close with training
 # length or width? In one command, resumable (finished runs are skipped; results committed):
-#   examples/scaling.sh [JOBS]        (default 2 runs at a time, 1 thread each)
+#   examples/scaling.sh [STREAMS]     (default 2: two runs at a time, 1 thread each)
 # Every run is ./train at its norm's defaults (recipe, cosine to lr/10) except for what a point sets:
 # --steps (its own warmup-and-cosine schedule to the end, not a cut of a longer run), --n-embd and
 # --n-head (head_dim 32: 2, 4, 8 heads at 64, 128, 256), the peak lr (a grid around the norm's best
@@ -10,7 +10,7 @@
 # the length axis (8,000 then 32,000 steps), then the width axis.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
-jobs=${1:-2}
+streams=${1:-2}
 out=$root/results/scaling
 . "$root/scripts/deps.sh"
 study_setup "$out" # packages, build/, matplotlib, $data, and $out/train: the snapshot every run uses
@@ -21,7 +21,7 @@ point() {
     local steps=$1 width=$2 seeds=$3 norm=$4
     shift 4
     python3 "$root/examples/sweep.py" run "$out/steps${steps}_w${width}" --train "$out/train" --steps "$steps" \
-        --norms "$norm" --lrs "$(IFS=,; echo "$*")" --seeds "$seeds" --jobs "$jobs" --threads 1 \
+        --norms "$norm" --lrs "$(IFS=,; echo "$*")" --seeds "$seeds" --jobs 1 --threads 1 \
         -- --n-embd "$width" --n-head $((width / 32)) "$data"
 }
 # each norm's lrs around its best at 2,000 steps (LN, RMSNorm 5.6e-3; DyT 3.2e-3; the others 1.8e-3)
@@ -32,11 +32,12 @@ grid() { # grid STEPS WIDTH SEEDS
     point "$@" dyisru 1e-3 1.8e-3 3.2e-3
     point "$@" derf 1e-3 1.8e-3 3.2e-3
 }
-grid 8000 128 1
-grid 8000 128 2
-grid 2000 64 1,2
-grid 2000 256 1,2
-grid 8000 64 1,2
-grid 32000 128 1
-grid 32000 128 2
-grid 8000 256 1,2
+# The points, in the order that sets the curve first. Each of STREAMS workers takes every STREAMS-th
+# point and runs its jobs one at a time, so the cores stay busy (with 2 streams, no two workers ever
+# share a point's folder). The expensive points (32,000 steps; 256 wide at 8,000) join once their
+# cheaper neighbours have said where the optimum is: two lrs that bracket it.
+points=("8000 128 1" "2000 64 1,2" "8000 128 2" "2000 256 1,2" "8000 64 1,2")
+for k in $(seq 0 $((streams - 1))); do
+    (for ((i = k; i < ${#points[@]}; i += streams)); do grid ${points[$i]}; done) &
+done
+wait
