@@ -22,6 +22,7 @@ CPU and fall back to slow kernels; our programs set it for themselves, examples/
 Python: the default python3 with PyTorch from PyPI (python3 -m pip install torch==2.13.0).
 """
 import argparse
+import json
 import os
 import re
 import statistics
@@ -35,7 +36,14 @@ ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 TORCH = os.path.join(ROOT, "bench", "torch_gpt.py")
 DEFAULT = ["--n-layer", "4", "--n-head", "4", "--n-embd", "128", "--block-size", "64", "--batch-size", "12"]
 BIG = ["--n-layer", "6", "--n-head", "6", "--n-embd", "384", "--block-size", "256", "--batch-size", "64"]
-NORMS = ["ln", "rmsnorm", "dyt", "dytsp", "dyisru", "dyisrusp", "derf"]
+
+
+def norms(build):
+    """The norms, as the train program of BUILD lists them (--registry): no list of our own."""
+    out = subprocess.run([os.path.join(build, "examples", "train"), "--registry"], capture_output=True, text=True)
+    if out.returncode:
+        sys.exit(f"compare: error: {build}/examples/train --registry failed: build it first (./train --help)")
+    return [n["name"] for n in json.loads(out.stdout)["norms"]]
 
 
 def coretype_env():
@@ -151,7 +159,7 @@ def main():
         print("| config | norm | ours ms | PyTorch ms (mode) | ratio per pair | median | % of sgemm limit | "
               "RSS ours | RSS PyTorch |\n|---|---|---|---|---|---|---|---|---|")
     if a.only in (None, "default"):
-        for norm in NORMS:
+        for norm in norms(a.build):
             pairs(a, "4L/128, T 64, B 12", DEFAULT, norm, 30, 5, a.pairs)
     if a.only in (None, "big"):
         # two warm-up steps: the first measures the arena, the second first touches its pages

@@ -18,6 +18,7 @@
 #include "dropin_fit.h"
 #include "normlab/blas.h"
 #include "normlab/checkpoint.h"
+#include "normlab/observe.h"
 #include "train.h"
 
 enum { MAX_POS = 2 * 64 + 1 };
@@ -82,15 +83,17 @@ static int swapped_model(const Run *r, NormKind kind, const DropinFit *fits, int
 }
 
 // The loss of m on the whole val split, on a tape of its own (a measured arena fits one model).
-static double whole_val(const Run *r, const Gpt *m, size_t *n_tokens) {
+// 0, or -1 when out of memory.
+static int whole_val(const Run *r, const Gpt *m, double *loss, size_t *n_tokens) {
     Arena a;
     Tape t;
-    if (arena_init(&a, "dropin eval", 0) || tape_init(&t, &a, 4096 + 64 * m->cfg.n_layer)) return NAN;
+    if (arena_init(&a, "dropin eval", 0)) return -1;
+    if (tape_init(&t, &a, 4096 + 64 * m->cfg.n_layer)) return arena_free(&a), -1;
     tape_set_grad_enabled(&t, false);
-    double loss = train_eval_full_val(&t, m, &r->data, (int)r->o.batch_size, (int)r->o.block_size, r->idx,
-                                      r->targets, n_tokens);
+    int rc = train_eval_full_val(&t, m, &r->data, (int)r->o.batch_size, (int)r->o.block_size, r->idx, r->targets,
+                                 loss, n_tokens);
     tape_free(&t), arena_free(&a);
-    return loss;
+    return rc;
 }
 
 // Everything the program holds, freed in one place on every way out.
@@ -224,13 +227,14 @@ int main(int argc, char **argv) {
     // 3 and 4. the swapped models, and the whole val split
     size_t n_tokens;
     double loss[3];
-    loss[0] = whole_val(r, &r->model, &n_tokens);
+    if (whole_val(r, &r->model, &loss[0], &n_tokens)) return fail(&d, 1, "out of memory%s%s", "", "");
     const NormKind kinds[2] = {NORM_DYT, NORM_DYISRU};
     for (int k = 0; k < 2; k++) {
         Gpt m;
         if (swapped_model(r, kinds[k], k == 0 ? dyt : isru, rec->n_pos, &m)) return fail(&d, 1, "out of memory%s%s", "", "");
-        loss[1 + k] = whole_val(r, &m, &n_tokens);
+        int rc = whole_val(r, &m, &loss[1 + k], &n_tokens);
         gpt_free(&m);
+        if (rc) return fail(&d, 1, "out of memory%s%s", "", "");
     }
     printf("whole val split (%zu tokens): %s %.4f, DyT in its place %.4f, DyISRU in its place %.4f\n", n_tokens, name,
            loss[0], loss[1], loss[2]);

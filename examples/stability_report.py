@@ -29,9 +29,10 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from compare_runs import Figures, plt  # noqa: E402
+from runfiles import norm_names  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-NORMS = ["ln", "rmsnorm", "dyt", "dyisru", "dytsp", "dyisrusp", "derf"]
+NORMS = norm_names()  # from the train program (./train --registry), in its registry's order
 UNSTABLE = 1.1
 COLLAPSED = 3.0  # a run ending at or above this never got far from the unigram model's 3.347
 

@@ -74,11 +74,11 @@ import sys
 import time
 
 import divergence
-from runfiles import read_config, write_file
+from runfiles import alone_env, norm_names, norm_scalars, read_config, write_file
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-NORMS = ["ln", "rmsnorm", "dyt", "dyisru", "dytsp", "dyisrusp", "derf"]
-SURROGATES = {"dyt": "alpha", "dyisru": "beta", "dytsp": "alpha", "dyisrusp": "beta", "derf": "alpha"}
+NORMS = norm_names()  # from the train program (./train --registry), in its registry's order
+SURROGATES = norm_scalars()  # the element-wise norms and their scalar: alpha or beta
 POSITIONS = {"ln1": "ln1", "ln2": "ln2", "lnf": "lnf"}
 FIELDS = ["job", "norm", "lr", "init_kind", "init", "init_pos", "init_pos_value", "opts", "seed", "steps",
           "best_val", "best_step", "final_val", "full_val", "final_train", "nonfinite", "diverged",
@@ -225,11 +225,6 @@ def outcome(log_path, steps):
             "tokens_per_sec": statistics.median(speed) if speed else ""}
 
 
-# The launcher's variables: a sweep worker under mpirun runs each train program alone, which must
-# not take itself for one of mpirun's processes.
-LAUNCHER_ENV = ("OMPI_", "PMI_", "PMIX_", "HYDRA_", "MPI_LOCAL")
-
-
 def workers():
     """(this worker, how many, how many on this host) when mpirun started several; else (0, 1, 1)."""
     env = os.environ
@@ -244,7 +239,7 @@ def run_job(job, out, train_bin, threads, extra, stop):
     name, fields, args = job
     log, txt = os.path.join(out, "logs", name + ".csv"), os.path.join(out, "logs", name + ".out")
     cmd = [train_bin, *args, f"--threads={threads}", f"--log={log}", "--quiet", "--sample=0", *extra]
-    env = {k: v for k, v in os.environ.items() if not k.startswith(LAUNCHER_ENV)}
+    env = alone_env()  # a sweep worker under mpirun runs each train program alone
     t0 = time.monotonic()
     with open(txt, "w") as f:
         f.write(" ".join(cmd) + "\n")

@@ -507,10 +507,11 @@ static int train(Run *r, double t0) {
         bool measure = r->log && o->stats_every > 0 && r->step % o->stats_every == 0;
         TrainStep st = run_step(r);
         if (measure) stats_attach(&r->stats, &r->train);
-        double loss = train_forward_backward(&st, r->idx + mine, r->targets + mine, rows, (int)o->block_size,
-                                             r->step, &gnorm, err, sizeof err);
+        double loss;
+        int bad = train_forward_backward(&st, r->idx + mine, r->targets + mine, rows, (int)o->block_size, r->step,
+                                         &loss, &gnorm, err, sizeof err);
         if (measure) stats_measure(&r->stats, &r->train);
-        if (isnan(loss)) {
+        if (bad) {
             tape_reset(&r->train);
             if (d->rank > 0 && st.fault_here) // where it began, seen on this rank's rows
                 fprintf(stderr, "train: rank %d: %s\n", d->rank, err);
@@ -556,8 +557,10 @@ static int train(Run *r, double t0) {
                o->no_overlap ? "grads reduced after backward (--no-overlap)" : "overlapped with backward");
     if (best_step >= 0) {
         size_t n;
-        double full = train_eval_full_val(&r->eval, &r->model, &r->data, (int)o->batch_size, (int)o->block_size,
-                                          r->idx, r->targets, &n);
+        double full;
+        if (train_eval_full_val(&r->eval, &r->model, &r->data, (int)o->batch_size, (int)o->block_size, r->idx,
+                                r->targets, &full, &n))
+            return fail(1, "out of memory for the whole val split's evaluation");
         log_row(r, "eval_val_full", full, 0, 0, 0, tape_clock() - t0, NULL);
         printf("best val loss %.4f at step %ld; wall time %.1f s (%.1f s in training steps)\n"
                "val loss over the whole val split (%zu tokens): %.4f\n", best, best_step, tape_clock() - t0, train_time, n, full);

@@ -29,9 +29,10 @@ int dump_step(Run *r, const char *path, char *err, size_t errlen) {
     dataset_batch(&r->data, false, (int)o->batch_size, (int)o->block_size, &r->data_rng, r->idx, r->targets);
     TrainStep st = {.model = &r->model, .opt = &r->opt, .tape = &r->train, .dropout_rng = &r->dropout_rng,
                     .grad_clip = o->grad_clip};
-    double loss = train_forward_backward(&st, r->idx, r->targets, (int)o->batch_size, (int)o->block_size, r->step,
-                                         &gnorm, err, errlen); // grads before clipping
-    if (isnan(loss)) return free(before), free(grads), free(e), free(names), -1;
+    double loss;
+    if (train_forward_backward(&st, r->idx, r->targets, (int)o->batch_size, (int)o->block_size, r->step, &loss, &gnorm,
+                               err, errlen)) // grads before clipping
+        return free(before), free(grads), free(e), free(names), -1;
     memcpy(grads, ps->grad, ps->numel * sizeof(nl_real));
     train_update(&st, gnorm, lr);
 

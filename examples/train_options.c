@@ -270,6 +270,7 @@ static void usage(FILE *f) {
         if (r->def[0] && r->type != T_BOOL) fprintf(f, " [%s]", r->def);
         fputc('\n', f);
     }
+    fprintf(f, "  %-22s %s\n", "--registry", "print the norms, presets and options as JSON (what the Python tools read)");
     fprintf(f, "  %-22s %s\n\nThe norms' recipes (the defaults of --emb-scale, --alpha0 per position, --lr and\n"
                "--scalar-lr-mult; any of them given wins). Each lr is the norm's best at these defaults on\n"
                "the stability study's frontier (docs/stability.md: 2000 steps, cosine to lr/10, 3 seeds):\n",
@@ -294,6 +295,40 @@ static void usage(FILE *f) {
                "  ./train --norm=ln --preset=nanogpt tinyshakespeare    # nanoGPT's CPU configuration, exactly\n"
                "  ./train --norm=dyt --preset=nanogpt tinyshakespeare   # DyT dropped in plainly, as in the literature\n"
                "  mpirun -np 2 ./train --norm=ln tinyshakespeare        # 2 processes, one model: docs/distributed.md\n");
+}
+
+// --registry: the tables the Python tools read instead of keeping their own copies: the norms (in the
+// registry's order, with their scalars and recipes), the presets and every option with its default.
+static void json_string(FILE *f, const char *s) {
+    fputc('"', f);
+    for (; *s; s++) *s == '"' || *s == '\\' ? fprintf(f, "\\%c", *s) : (unsigned char)*s < 0x20 ? fprintf(f, "\\u%04x", *s) : fputc(*s, f);
+    fputc('"', f);
+}
+
+static void registry_print(FILE *f) {
+    fprintf(f, "{\"norms\": [");
+    for (int k = 0; k < NORM_COUNT; k++) {
+        const NormInfo *n = NORM_TABLE[k];
+        const NormRecipe *rc = &n->recipe;
+        char lr[32];
+        format_double(rc->lr, lr, sizeof lr);
+        fprintf(f, "%s\n  {\"name\": \"%s\", \"scalar\": %s%s%s, \"shift\": %s, \"softplus\": %s, \"recipe\": "
+                "{\"emb_scale\": %g, \"alpha0\": [%g, %g, %g], \"lr\": %s, \"scalar_lr_mult\": %g}}", k ? "," : "",
+                n->name, n->scalar ? "\"" : "", n->scalar ? NORM_SCALAR_NAMES[n->scalar] : "null", n->scalar ? "\"" : "",
+                n->shift ? "true" : "false", n->softplus ? "true" : "false", rc->emb_scale, rc->alpha0[0], rc->alpha0[1],
+                rc->alpha0[2], lr, rc->scalar_lr_mult);
+    }
+    fprintf(f, "],\n \"presets\": [");
+    for (int k = 0; k < PRESET_COUNT; k++) fprintf(f, "%s\"%s\"", k ? ", " : "", PRESETS[k].name);
+    fprintf(f, "],\n \"options\": [");
+    for (int i = 0; i < N_ROWS; i++) {
+        fprintf(f, "%s\n  {\"name\": \"%s\", \"default\": ", i ? "," : "", ROWS[i].name);
+        json_string(f, ROWS[i].def);
+        fprintf(f, ", \"saved\": %s, \"help\": ", ROWS[i].flags & OPT_SAVED ? "true" : "false");
+        json_string(f, ROWS[i].help);
+        fputc('}', f);
+    }
+    fprintf(f, "]}\n");
 }
 
 static void defaults(TrainOptions *o) {
@@ -499,16 +534,18 @@ int options_parse(TrainOptions *o, int argc, char **argv) {
         int rc = path ? config_read(o, path) : 0;
         if (rc) return rc;
     }
-    struct option longopts[N_ROWS + 2];
+    struct option longopts[N_ROWS + 3];
     for (int i = 0; i < N_ROWS; i++)
         longopts[i] = (struct option){ROWS[i].name, ROWS[i].type == T_BOOL ? no_argument : required_argument, NULL, 1000 + i};
     longopts[N_ROWS] = (struct option){"help", no_argument, NULL, 'h'};
-    longopts[N_ROWS + 1] = (struct option){0};
+    longopts[N_ROWS + 1] = (struct option){"registry", no_argument, NULL, 'r'};
+    longopts[N_ROWS + 2] = (struct option){0};
     opterr = 0;
     optind = 1;
     int c;
     while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
         if (c == 'h') return usage(stdout), 1;
+        if (c == 'r') return registry_print(stdout), 1;
         if (c == '?' || c == ':') {
             const char *what = optopt ? "" : argv[optind - 1];
             if (c == ':') fprintf(stderr, "train: error: %s needs a value\n", argv[optind - 1]);

@@ -3,6 +3,7 @@
 #include "test_util.h"
 
 #include "tensor/kernels.h"
+#include "normlab/observe.h"
 
 // ---- matmul ------------------------------------------------------------------------------------
 typedef struct { bool ta, tb; } MatmulArgs;

@@ -1,6 +1,6 @@
 // A program outside normlab's tree, built against an installed copy (see this folder's Makefile):
 // a 1-32-32-1 MLP fits y = sin(3x) on [-1, 1] with AdamW. It uses only the public API: a parameter
-// table (normlab/params.h), linear layers (normlab/nn.h), ops and the tape, the optimizer.
+// table (normlab/params.h), linear layers (normlab/layers.h), ops and the tape, the optimizer.
 // It also defines names a program might well have (CHECK, SHAPE, Node, real): normlab's headers
 // leave them free. Usage: fit [steps]
 #include <math.h>
@@ -39,7 +39,7 @@ int main(int argc, char **argv) {
     Rng rng;
     rng_seed(&rng, 7);
     paramset_init(&ps, &rng);
-    NnLinear l1 = {ps.list[0].t, ps.list[1].t}, l2 = {ps.list[2].t, ps.list[3].t}, l3 = {ps.list[4].t, ps.list[5].t};
+    LayerLinear l1 = {ps.list[0].t, ps.list[1].t}, l2 = {ps.list[2].t, ps.list[3].t}, l3 = {ps.list[4].t, ps.list[5].t};
 
     Tensor *x = tensor_new(&data, NL_SHAPE(N, 1), false), *y = tensor_new(&data, NL_SHAPE(N, 1), false);
     for (int i = 0; i < N; i++) {
@@ -49,9 +49,9 @@ int main(int argc, char **argv) {
     double first = 0, loss = 0;
     for (int s = 0; s < steps; s++) {
         paramset_zero_grad(&ps);
-        Tensor *h = op_gelu(&tape, nn_linear_forward(&tape, &l1, x));      // (N,H)
-        h = op_gelu(&tape, nn_linear_forward(&tape, &l2, h));              // (N,H)
-        Tensor *d = op_add(&tape, nn_linear_forward(&tape, &l3, h), y);    // (N,1) prediction - target
+        Tensor *h = op_gelu(&tape, layer_linear_forward(&tape, &l1, x));      // (N,H)
+        h = op_gelu(&tape, layer_linear_forward(&tape, &l2, h));              // (N,H)
+        Tensor *d = op_add(&tape, layer_linear_forward(&tape, &l3, h), y);    // (N,1) prediction - target
         Tensor *mse = op_mean(&tape, op_mul(&tape, d, d));
         tape_backward(&tape, mse);
         loss = mse->data[0];

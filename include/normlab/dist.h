@@ -49,8 +49,6 @@ int dist_buckets_init(Dist *d, ParamSet *ps, size_t bucket_bytes, bool overlap);
 void dist_buckets_free(Dist *d);
 // Leaves MPI (after the last collective call); frees the buckets.
 void dist_finalize(Dist *d);
-// Ends every process with this exit status: for a rank that fails where the others cannot know.
-void dist_abort(Dist *d, int status);
 
 // The grads' reduction, around the backward whose grads are the step's last (the last
 // micro-batch's): dist_backward_begin(d, t) before tape_backward finds where each bucket completes

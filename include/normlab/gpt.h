@@ -8,7 +8,7 @@
 #pragma once
 #include <stdbool.h>
 
-#include "normlab/nn.h"
+#include "normlab/layers.h"
 #include "normlab/tape.h"
 #include "normlab/params.h"
 #include "normlab/norm.h"
@@ -37,8 +37,8 @@ typedef struct GptBlock {
     char scope[GPT_BLOCK_SCOPES][48]; // "transformer.h.{i}.ln_1", ".attn", ".ln_2", ".mlp"
     char name[40];                    // "transformer.h.{i}": the recomputed block's node
     Norm ln_1, ln_2;
-    NnAttention attn; // c_attn (3C,C), c_proj (C,C)
-    NnMlp mlp;        // c_fc (4C,C), c_proj (C,4C)
+    LayerAttention attn; // c_attn (3C,C), c_proj (C,C)
+    LayerMlp mlp;        // c_fc (4C,C), c_proj (C,4C)
 } GptBlock;
 
 // Activation recomputation (llm.c's -r, PyTorch's activation checkpointing). With Gpt.recompute

@@ -9,14 +9,14 @@
 // w per channel; b per channel and optional; alpha/beta and derf's shift s one scalar per layer
 // instance (shape [1]).
 // Each has a fused op with a hand-derived backward and a composite form built from primitive ops,
-// which the tape differentiates, in its own file (src/nn/norm_<name>.c; docs/derivations.md).
+// which the tape differentiates, in its own file (src/layers/norm_<name>.c; docs/derivations.md).
 #pragma once
 #include <stdbool.h>
 
 #include "normlab/tape.h"
 
 // The registry of kinds, in order: X(ENUM, name). A new kind is one line here and its file
-// src/nn/norm_<file>.c, which defines the kind's row `const NormInfo NORM_INFO_<name>` (below: its
+// src/layers/norm_<file>.c, which defines the kind's row `const NormInfo NORM_INFO_<name>` (below: its
 // scalars, fused op, forward, composite form and training recipe) and is listed in src/meson.build.
 #define NORM_KINDS(X)                                                                      \
     X(LN, ln) X(RMSNORM, rmsnorm) X(DYT, dyt) X(DYISRU, dyisru) X(DYTSP, dytsp) X(DYISRUSP, dyisrusp) \

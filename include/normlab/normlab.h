@@ -11,7 +11,8 @@
 //   normlab/ops.h         the primitive ops (matmul, add, mul, tanh, erf, gelu, softmax, attention, ...)
 //   normlab/gradcheck.h   finite-difference gradient checks
 //   normlab/norm.h        the seven norm layers
-//   normlab/nn.h          linear, attention, MLP
+//   normlab/layers.h      linear, attention, MLP
+//   normlab/observe.h     what the forward reports to the instruments (the observer types)
 //   normlab/gpt.h         nanoGPT's GPT
 //   normlab/optim.h       AdamW, SGD, the schedule, clipping
 //   normlab/dataset.h     character-level text datasets
@@ -37,7 +38,8 @@
 #include "normlab/tape.h"
 
 #include "normlab/gpt.h"
-#include "normlab/nn.h"
+#include "normlab/observe.h"
+#include "normlab/layers.h"
 #include "normlab/norm.h"
 
 #include "normlab/dataset.h"

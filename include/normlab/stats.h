@@ -30,6 +30,7 @@
 
 #include "normlab/tape.h"
 #include "normlab/gpt.h"
+#include "normlab/observe.h"
 
 #define SPIKE_WINDOW 50
 #define STATS_NAME 48

@@ -27,15 +27,15 @@ typedef struct TrainStep {
 } TrainStep;
 
 // Zeroes the grads, runs forward and backward on the batch (idx, targets: (B,T)), in `accum`
-// micro-batches of B/accum rows whose grads add up, and returns the loss (the mean over the
-// micro-batches), with the global grad norm (before clipping) in *grad_norm. With a Dist, (idx,
+// micro-batches of B/accum rows whose grads add up; *loss gets the loss (the mean over the
+// micro-batches) and *grad_norm the global grad norm (before clipping). Returns 0. With a Dist, (idx,
 // targets) are this rank's share of the step's batch: the loss and the grads are then the mean over
-// every rank's, the same on each. When the loss or a gradient is not finite, returns NAN with a
+// every rank's, the same on each. When the loss or a gradient is not finite, returns -1 with a
 // message in err naming the step and where it began (module and op; under a Dist, on this rank: a
 // rank whose share was healthy says that another's was not); the tape is then left for the caller to
-// reset (tape_reset). Every rank returns NAN together.
-double train_forward_backward(TrainStep *s, const int32_t *idx, const int32_t *targets, int B, int T,
-                              long step, double *grad_norm, char *err, size_t errlen);
+// reset (tape_reset). Every rank returns -1 together.
+int train_forward_backward(TrainStep *s, const int32_t *idx, const int32_t *targets, int B, int T, long step,
+                           double *loss, double *grad_norm, char *err, size_t errlen);
 // Clips the grads given their norm, takes one optimizer step at lr, and resets the tape.
 void train_update(TrainStep *s, double grad_norm, double lr);
 
@@ -45,9 +45,9 @@ double train_eval_batches(Tape *t, const Gpt *m, const Dataset *d, bool val, int
                           Rng *rng, int32_t *idx, int32_t *targets);
 // The loss over the whole val split: every non-overlapping window of T tokens, B at a time (the
 // last batch padded with repeats that are not counted). Exact, where train_eval_batches estimates.
-// *n_tokens gets the tokens counted. NAN when out of memory.
-double train_eval_full_val(Tape *t, const Gpt *m, const Dataset *d, int B, int T, int32_t *idx,
-                           int32_t *targets, size_t *n_tokens);
+// *loss gets it and *n_tokens the tokens counted. 0, or -1 when out of memory.
+int train_eval_full_val(Tape *t, const Gpt *m, const Dataset *d, int B, int T, int32_t *idx, int32_t *targets,
+                        double *loss, size_t *n_tokens);
 
 // ---- the team size, following the cores actually free ------------------------------------------
 // With every core in the team, any other program that takes a core (a second run, a build) leaves

@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "../tensor/kernels.h"
+#include "normlab/observe.h"
 
 // One op's dims, and where head h of batch b lives in q|k|v (rows of 3C) and in y (rows of C).
 typedef struct AttnDims {

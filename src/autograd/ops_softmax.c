@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "../tensor/kernels.h"
+#include "normlab/observe.h"
 
 // y = softmax(x) per row;  dx += y * (dy - sum(dy * y))
 Tensor *op_softmax(Tape *t, Tensor *x, bool causal) {

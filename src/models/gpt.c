@@ -209,11 +209,11 @@ static Tensor *block_forward(Tape *t, const GptBlock *b, Tensor *x, Rng *rng) {
     tape_set_scope(t, b->scope[GPT_SCOPE_LN1]);
     Tensor *h = norm_forward(t, &b->ln_1, x);
     tape_set_scope(t, b->scope[GPT_SCOPE_ATTN]);
-    x = op_add(t, x, nn_attention_forward(t, &b->attn, h, rng));
+    x = op_add(t, x, layer_attention_forward(t, &b->attn, h, rng));
     tape_set_scope(t, b->scope[GPT_SCOPE_LN2]);
     h = norm_forward(t, &b->ln_2, x);
     tape_set_scope(t, b->scope[GPT_SCOPE_MLP]);
-    return op_add(t, x, nn_mlp_forward(t, &b->mlp, h, rng));
+    return op_add(t, x, layer_mlp_forward(t, &b->mlp, h, rng));
 }
 
 // ---- recomputation (Gpt.recompute) -------------------------------------------------------------

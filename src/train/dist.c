@@ -68,11 +68,6 @@ void dist_finalize(Dist *d) {
     alone(d);
 }
 
-void dist_abort(Dist *d, int status) {
-    if (d->comm) MPI_Abort(COMM(d), status);
-    exit(status);
-}
-
 static void start(Dist *d, int b) {
     DistBucket *k = &d->buckets[b];
     double t0 = MPI_Wtime();
@@ -145,11 +140,6 @@ int dist_init(Dist *d, int *argc, char ***argv, char *err, size_t errlen) {
 void dist_finalize(Dist *d) {
     dist_buckets_free(d);
     alone(d);
-}
-
-void dist_abort(Dist *d, int status) {
-    (void)d;
-    exit(status);
 }
 
 static size_t request_size(void) { return 1; }

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "normlab/check.h"
+#include "normlab/observe.h"
 #include "tensor/kernels.h"
 
 static double lap(TrainTimes *times, double *phase, double since) {
@@ -23,8 +24,8 @@ static void describe_forward_fault(const Tape *t, long step, double value, char 
              at < 0 ? "?" : t->nodes[at].def->name);
 }
 
-double train_forward_backward(TrainStep *s, const int32_t *idx, const int32_t *targets, int B, int T,
-                              long step, double *gnorm, char *err, size_t errlen) {
+int train_forward_backward(TrainStep *s, const int32_t *idx, const int32_t *targets, int B, int T, long step,
+                           double *loss_out, double *gnorm, char *err, size_t errlen) {
     TrainTimes *tm = s->times;
     Tape *t = s->tape;
     Dist *d = s->dist;
@@ -43,7 +44,7 @@ double train_forward_backward(TrainStep *s, const int32_t *idx, const int32_t *t
         loss = gpt_forward(t, s->model, idx + (size_t)k * b * T, targets + (size_t)k * b * T, b, T, s->dropout_rng);
         double value = loss->data[0];
         if (!isfinite(value) && !sum[1]++) describe_forward_fault(t, step, value, err, errlen), s->fault_here = true;
-        if (sum[1] && N == 1) return t->observer = observer, NAN; // alone: nobody waits for these grads
+        if (sum[1] && N == 1) return t->observer = observer, -1; // alone: nobody waits for these grads
         // under a Dist, backward runs even so: every rank takes part in every reduction
         if (k == K - 1 && d) dist_backward_begin(d, t);
         tape_backward_seeded(t, loss, 1.0 / ((double)K * N)); // the grads of the mean over K x N
@@ -55,7 +56,7 @@ double train_forward_backward(TrainStep *s, const int32_t *idx, const int32_t *t
     if (sum[1]) {
         if (!err[0]) snprintf(err, errlen, "step %ld: the loss is %g on another process's share of the batch "
                               "(that process says where it began)", step, value);
-        return NAN;
+        return -1;
     }
     *gnorm = grad_norm(&s->model->params);
     lap(tm, tm ? &tm->forward_backward : NULL, t0);
@@ -71,9 +72,10 @@ double train_forward_backward(TrainStep *s, const int32_t *idx, const int32_t *t
             snprintf(err, errlen, "step %ld: the loss is %.4f but the gradients are not finite; they started in "
                      "the backward of %s (%s), the first in backward order to write a NaN or Inf", step, value,
                      at < 0 ? "?" : t->nodes[at].scope, at < 0 ? "?" : t->nodes[at].def->name);
-        return NAN;
+        return -1;
     }
-    return value;
+    *loss_out = value;
+    return 0;
 }
 
 void train_update(TrainStep *s, double gnorm, double lr) {
@@ -98,14 +100,14 @@ double train_eval_batches(Tape *t, const Gpt *m, const Dataset *d, bool val, int
     return sum / batches;
 }
 
-double train_eval_full_val(Tape *t, const Gpt *m, const Dataset *d, int B, int T, int32_t *idx,
-                           int32_t *targets, size_t *n_tokens) {
+int train_eval_full_val(Tape *t, const Gpt *m, const Dataset *d, int B, int T, int32_t *idx, int32_t *targets,
+                        double *loss, size_t *n_tokens) {
     int V = d->vocab_size;
     const int32_t *val = d->tokens + d->n_train;
     size_t windows = (d->n - d->n_train - 1) / T;
     nl_real *probs = malloc((size_t)B * T * V * sizeof(nl_real)); // the kernel's scratch (once per call)
     *n_tokens = windows * T;
-    if (!probs) return NAN;
+    if (!probs) return -1;
     double sum = 0;
     for (size_t w0 = 0; w0 < windows; w0 += B) {
         for (int b = 0; b < B; b++) {
@@ -119,5 +121,6 @@ double train_eval_full_val(Tape *t, const Gpt *m, const Dataset *d, int B, int T
         tape_reset(t);
     }
     free(probs);
-    return sum / (double)(windows * T);
+    *loss = sum / (double)(windows * T);
+    return 0;
 }

@@ -5,30 +5,30 @@
 #include "normlab/rng.h"
 #include "normlab/tape.h"
 
-// y = x W^T + b, with W stored [out, in] (PyTorch's nn.NnLinear) and b optional (NULL).
-typedef struct NnLinear {
+// y = x W^T + b, with W stored [out, in] (PyTorch's nn.Linear) and b optional (NULL).
+typedef struct LayerLinear {
     Tensor *weight; // (out, in)
     Tensor *bias;   // (out), or NULL
-} NnLinear;
+} LayerLinear;
 // x (..., in) -> (..., out)
-Tensor *nn_linear_forward(Tape *t, const NnLinear *l, Tensor *x);
+Tensor *layer_linear_forward(Tape *t, const LayerLinear *l, Tensor *x);
 
 // Causal multi-head self-attention, nanoGPT's: c_attn makes q|k|v, each head attends (the fused
 // op_attention), c_proj mixes the heads; dropout on the attention weights and on the output.
-typedef struct NnAttention {
-    NnLinear c_attn; // (3C, C)
-    NnLinear c_proj; // (C, C)
+typedef struct LayerAttention {
+    LayerLinear c_attn; // (3C, C)
+    LayerLinear c_proj; // (C, C)
     int n_head;    // divides C
     double dropout;
-} NnAttention;
+} LayerAttention;
 // x (B,T,C) -> (B,T,C); rng draws the dropout masks (may be NULL when dropout is 0 or grad is off)
-Tensor *nn_attention_forward(Tape *t, const NnAttention *a, Tensor *x, Rng *rng);
+Tensor *layer_attention_forward(Tape *t, const LayerAttention *a, Tensor *x, Rng *rng);
 
 // The feed-forward block: c_proj(gelu(c_fc(x))), then dropout.
-typedef struct NnMlp {
-    NnLinear c_fc;   // (4C, C)
-    NnLinear c_proj; // (C, 4C)
+typedef struct LayerMlp {
+    LayerLinear c_fc;   // (4C, C)
+    LayerLinear c_proj; // (C, 4C)
     double dropout;
-} NnMlp;
+} LayerMlp;
 // x (B,T,C) -> (B,T,C)
-Tensor *nn_mlp_forward(Tape *t, const NnMlp *m, Tensor *x, Rng *rng);
+Tensor *layer_mlp_forward(Tape *t, const LayerMlp *m, Tensor *x, Rng *rng);

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "normlab/ops.h"
+#include "normlab/observe.h"
 #include "norm_internal.h"
 
 const char *const NORM_SCALAR_NAMES[] = {[NORM_SCALAR_NONE] = NULL, [NORM_SCALAR_ALPHA] = "alpha",
