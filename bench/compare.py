@@ -16,9 +16,9 @@ Configurations:
   share    two default `train` runs started together on all the cores (each with the default
            --threads auto) against one alone: each one's speed as a share of the solo run's
 
-Our side is DIR/bench/bench_step and DIR/examples/train (DIR: build, the README's build). Both sides
+Our side is DIR/bench/bench_step and DIR/apps/train (DIR: build, the README's build). Both sides
 get OPENBLAS_CORETYPE naming this CPU's kernels when unset (under VMs OpenBLAS may not recognise the
-CPU and fall back to slow kernels; our programs set it for themselves, examples/cpu_env.h).
+CPU and fall back to slow kernels; our programs set it for themselves, apps/cpu_env.h).
 Python: the default python3 with PyTorch from PyPI (python3 -m pip install torch==2.13.0).
 """
 import argparse
@@ -40,9 +40,9 @@ BIG = ["--n-layer", "6", "--n-head", "6", "--n-embd", "384", "--block-size", "25
 
 def norms(build):
     """The norms, as the train program of BUILD lists them (--registry): no list of our own."""
-    out = subprocess.run([os.path.join(build, "examples", "train"), "--registry"], capture_output=True, text=True)
+    out = subprocess.run([os.path.join(build, "apps", "train"), "--registry"], capture_output=True, text=True)
     if out.returncode:
-        sys.exit(f"compare: error: {build}/examples/train --registry failed: build it first (./train --help)")
+        sys.exit(f"compare: error: {build}/apps/train --registry failed: build it first (./train --help)")
     return [n["name"] for n in json.loads(out.stdout)["norms"]]
 
 
@@ -113,7 +113,7 @@ def pairs(a, name, shape, norm, steps, warmup, n):
 
 def share(a):
     """Two default train runs at once against one alone: each one's speed as a share of the solo's."""
-    cmd = [os.path.join(a.build, "examples", "train"), "--norm=ln", "--steps", "400", "--eval-interval",
+    cmd = [os.path.join(a.build, "apps", "train"), "--norm=ln", "--steps", "400", "--eval-interval",
            "100000", "--eval-iters", "1", "--sample", "0", "--quiet", "tinyshakespeare"]
     env = {**os.environ, **coretype_env()}
 
@@ -143,7 +143,7 @@ def main():
     p.add_argument("--only", choices=["default", "big", "share"])
     p.add_argument("--build", default=os.path.join(ROOT, "build"), help="our build directory (default build/)")
     a = p.parse_args()
-    for prog in ("bench/bench_step", "examples/train"):
+    for prog in ("bench/bench_step", "apps/train"):
         if not os.path.exists(os.path.join(a.build, prog)):
             sys.exit(f"{a.build}/{prog} is missing: build first (./run-tests, or ninja -C {a.build})")
     blas = subprocess.run([os.path.join(a.build, "bench", "bench_step"), "--steps", "1", "--warmup-steps", "0"],

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Data parallel on one machine: 1 process x T threads against N processes x T/N threads, side by side.
 
-  bench/dist_scaling.py [--rounds 3] [--steps 300] [--np 2] [--norm ln] [--train build/examples/train]
+  bench/dist_scaling.py [--rounds 3] [--steps 300] [--np 2] [--norm ln] [--train build/apps/train]
                         [--extra "--n-layer 6 --n-embd 384 ..."]
 
 Each round runs, in turn (so that a change in the machine's load falls on every setting alike):
@@ -53,7 +53,7 @@ def main():
     p.add_argument("--batch", type=int, default=12)
     p.add_argument("--norm", default="ln")
     p.add_argument("--extra", default="", help="more train options, e.g. a larger model")
-    p.add_argument("--train", default=os.path.join(ROOT, "build", "examples", "train"))
+    p.add_argument("--train", default=os.path.join(ROOT, "build", "apps", "train"))
     p.add_argument("--data", default=os.path.join(ROOT, "data", "tinyshakespeare.txt.gz"))
     a = p.parse_args()
     n, t, extra = a.np, a.threads, a.extra.split()

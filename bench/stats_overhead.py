@@ -2,7 +2,7 @@
 """What the instruments cost: the train program with --stats-every 10 (the default) against 0 (off),
 side by side in alternating pairs, on the default model.
 
-  bench/stats_overhead.py [--pairs 5] [--steps 400] [--norms ln,dyt,derf] [--train build/examples/train]
+  bench/stats_overhead.py [--pairs 5] [--steps 400] [--norms ln,dyt,derf] [--train build/apps/train]
 
 Both runs write a --log (the instruments need one; without it the train program measures nothing) and
 evaluate once at the end; the time compared is the training time of the last step's row
@@ -37,7 +37,7 @@ def main():
     p.add_argument("--pairs", type=int, default=5)
     p.add_argument("--steps", type=int, default=400)
     p.add_argument("--norms", default="ln,dyt,derf")
-    p.add_argument("--train", default=os.path.join(ROOT, "build", "examples", "train"))
+    p.add_argument("--train", default=os.path.join(ROOT, "build", "apps", "train"))
     p.add_argument("--data", default=os.path.join(ROOT, "data", "tinyshakespeare.txt.gz"))
     a = p.parse_args()
     if not os.access(a.train, os.X_OK):

@@ -23,7 +23,7 @@ out="$root/results/recipe"
 norms=${NORMS:-dyt,derf,dyisru,dytsp,dyisrusp}
 # the train program, snapshotted on first use so that rebuilding during the search changes nothing
 mkdir -p "$out"
-[ -x "$out/train" ] || { "$root/train" --help >/dev/null && cp "$root/build/examples/train" "$out/train"; }
+[ -x "$out/train" ] || { "$root/train" --help >/dev/null && cp "$root/build/apps/train" "$out/train"; }
 # (the search ran before the one schedule: its runs decay to nanoGPT's 1e-4, not to lr/10)
 sweep() { python3 "$root/examples/sweep.py" run "$@" --train "$out/train" -- --min-lr=1e-4; }
 
@@ -77,7 +77,7 @@ confirm)
     # every norm as ./train runs it with no option but the seed (the recipes are the defaults now),
     # seeds 1-3; then each surrogate at the literature's plain init (no scale, alpha0 0.5, lr 1e-3)
     rm -f "$out/train" # the program with the chosen recipes
-    "$root/train" --help >/dev/null && cp "$root/build/examples/train" "$out/train"
+    "$root/train" --help >/dev/null && cp "$root/build/apps/train" "$out/train"
     # the norms grouped by their recipe's lr (one sweep each, so both cores stay busy)
     recipes=$("$out/train" --help | awk '/^The norms. recipes/ {on = 1; next} on && NF == 0 {exit} on && $1 != "--scalar-lr-mult;" && $1 !~ /nanoGPT/ {print $1, $NF}')
     for lr in $(echo "$recipes" | awk '{print $2}' | sort -u); do

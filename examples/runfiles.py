@@ -142,8 +142,8 @@ def registry(train=None):
     """The train program's tables (./train --registry): {"norms": [{name, scalar, shift, softplus,
     recipe}], "presets": [...], "options": [{name, default, saved, help}]}. The Python tools read the
     norms from here and keep no list of their own. train: the program (default $NORMLAB_TRAIN, else
-    build/examples/train)."""
-    train = train or os.environ.get("NORMLAB_TRAIN") or os.path.join(ROOT, "build", "examples", "train")
+    build/apps/train)."""
+    train = train or os.environ.get("NORMLAB_TRAIN") or os.path.join(ROOT, "build", "apps", "train")
     try:
         out = subprocess.run([train, "--registry"], capture_output=True, text=True, check=True, env=alone_env()).stdout
         return json.loads(out)

@@ -332,7 +332,7 @@ def cmd_run(a, extra):
     if held is None:
         sys.exit(f"sweep: error: another sweep is running into {a.out}")
     results = os.path.join(a.out, "results.csv")
-    train_bin = a.train or os.path.join(ROOT, "build", "examples", "train")
+    train_bin = a.train or os.path.join(ROOT, "build", "apps", "train")
     if not os.access(train_bin, os.X_OK):
         sys.exit(f"{me}: error: {train_bin} is not built yet: run ./train --help once (it builds), or pass --train")
     jobs = expand(a)
@@ -758,7 +758,7 @@ def main():
     r.add_argument("--steps", type=int, default=2000)
     r.add_argument("--jobs", type=int, default=2, help="jobs at a time")
     r.add_argument("--threads", type=int, default=0, help="threads per job (default: cores / jobs)")
-    r.add_argument("--train", help="the train program (default: build/examples/train)")
+    r.add_argument("--train", help="the train program (default: build/apps/train)")
     sub.add_parser("refresh", help="recompute the outcomes from the logs").add_argument("out")
     for name in ("summary", "plots", "table"):
         q = sub.add_parser(name)

@@ -11,13 +11,13 @@ build_dir build
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 text="$root/data/tinyshakespeare.txt.gz"
-[ -f "$text" ] || text="$root/examples/outlier_sample.txt" # any text will do
+[ -f "$text" ] || text="$root/apps/outlier_sample.txt" # any text will do
 small="--n-layer 2 --n-head 2 --n-embd 32 --block-size 32 --batch-size 8 --steps 60 --eval-interval 20 --eval-iters 2 --sample 0 --quiet --threads 1"
 for run in "ln 1" "ln 2" "dyt 1"; do
     set -- $run
-    "$root/build/examples/train" $small --norm="$1" --seed "$2" --log "$tmp/runs/$1-s$2.csv" "$text" >/dev/null
+    "$root/build/apps/train" $small --norm="$1" --seed "$2" --log "$tmp/runs/$1-s$2.csv" "$text" >/dev/null
 done
-"$root/build/examples/train" $small --norm=dyt --steps 10 --save "$tmp/runs/dyt.safetensors" "$text" >/dev/null
+"$root/build/apps/train" $small --norm=dyt --steps 10 --save "$tmp/runs/dyt.safetensors" "$text" >/dev/null
 python3 "$root/examples/compare_runs.py" "$tmp"/runs/*.csv "$tmp/runs/dyt.safetensors" --out "$tmp/report"
 "$root/scripts/report_check.sh" "$tmp/report/report.html"
 "$root/scripts/report_check.sh" --self-test

@@ -127,5 +127,5 @@ study_setup() {
     data=$NORMLAB_ROOT/data/tinyshakespeare.txt.gz
     [ -f "$data" ] || "$NORMLAB_ROOT/data/fetch.sh"
     mkdir -p "$1"
-    [ -x "$1/train" ] || cp "$NORMLAB_ROOT/build/examples/train" "$1/train"
+    [ -x "$1/train" ] || cp "$NORMLAB_ROOT/build/apps/train" "$1/train"
 }

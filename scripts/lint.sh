@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Static analysis at the level docs/reliability.md states; exits 1 on any finding.
-#   scripts/lint.sh            cppcheck and clang-tidy over src/, examples/, fuzz/ (and cppcheck tests/, bench/)
+#   scripts/lint.sh            cppcheck and clang-tidy over src/, apps/, examples/, fuzz/ (and cppcheck tests/, bench/)
 # cppcheck: --enable=warning,portability,performance; the false positives, each with its reason,
 #   are in scripts/cppcheck.supp.
 # clang-tidy: clang-analyzer-* and bugprone-*, except
@@ -24,12 +24,12 @@ deps_tool clang-tidy clang-tidy
 echo '#include <omp.h>' | clang -fsyntax-only -x c - 2>/dev/null || deps_install "clang-tidy (omp.h)" libomp-dev
 build_dir build # for compile_commands.json
 status=0
-cppcheck --enable=warning,portability,performance --std=c11 -q -D_DEFAULT_SOURCE -Iinclude -Ibuild/include -Isrc -Iexamples \
-    --suppressions-list=scripts/cppcheck.supp --error-exitcode=1 src examples fuzz tests bench || status=1
+cppcheck --enable=warning,portability,performance --std=c11 -q -D_DEFAULT_SOURCE -Iinclude -Ibuild/include -Isrc -Iapps -Iexamples \
+    --suppressions-list=scripts/cppcheck.supp --error-exitcode=1 src apps examples fuzz tests bench || status=1
 checks='-*,clang-analyzer-*,bugprone-*,-bugprone-easily-swappable-parameters,-bugprone-narrowing-conversions'
 checks+=',-bugprone-implicit-widening-of-multiplication-result,-bugprone-suspicious-string-compare'
 checks+=',-clang-analyzer-security.insecureAPI.*,-clang-analyzer-optin.performance.Padding,-bugprone-suspicious-include'
-files=$(ls src/*/*.c examples/*.c fuzz/*.c)
+files=$(ls src/*/*.c apps/*.c examples/*.c fuzz/*.c)
 # one file per process (the analyzer confuses train.c with fuzz_checkpoint.c, which includes it, when
 # one process reads both), two processes at a time
 if ! printf '%s\n' $files | xargs -P 2 -n 1 clang-tidy -p build --quiet --checks="$checks" --warnings-as-errors='*' \

@@ -12,7 +12,7 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 deps_ensure
 deps_tool valgrind valgrind
 build_dir build-valgrind -Dblas=openblas-openmp -Dnative=false -Dbuildtype=debugoptimized
-train=$root/build-valgrind/examples/train
+train=$root/build-valgrind/apps/train
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 cd "$work"

@@ -7,7 +7,7 @@
 #   scripts/portable_build.sh [DIR] [MARCH]      (default: .portable, x86-64-v4)
 #   ... copy DIR and the repository there, then:  bench/many_cores.py --build DIR
 #
-# DIR/bench/bench_step and DIR/examples/train are small wrappers that put DIR/lib first on the
+# DIR/bench/bench_step and DIR/apps/train are small wrappers that put DIR/lib first on the
 # library path. The meson build it makes is build-portable-MARCH/.
 set -euo pipefail
 NORMLAB_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -30,11 +30,11 @@ done
 build=build-portable-$march
 [ -d "$build" ] || meson setup "$build" -Dblas=mkl -Dmkl_dir="$NORMLAB_ROOT/$mkl" -Dnative=false \
     -Dc_args="-march=$march" -Dmpi=disabled >/dev/null
-ninja -C "$build" bench/bench_step examples/train >/dev/null
+ninja -C "$build" bench/bench_step apps/train >/dev/null
 
 rm -rf "$out"
 mkdir -p "$out/lib" "$out/bench" "$out/examples"
-for prog in bench/bench_step examples/train; do
+for prog in bench/bench_step apps/train; do
     cp "$build/$prog" "$out/lib/$(basename "$prog").bin"
     cat >"$out/$prog" <<'EOF'
 #!/bin/sh

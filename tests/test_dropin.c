@@ -1,4 +1,4 @@
-// The drop-in test's fitting code (examples/dropin_fit.c) on cases whose answer is known.
+// The drop-in test's fitting code (apps/dropin_fit.c) on cases whose answer is known.
 #include <stdlib.h>
 #include <string.h>
 

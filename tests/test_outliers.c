@@ -1,4 +1,4 @@
-// The outlier experiment (examples/outlier_experiment.c): on the paper's sample when the shared
+// The outlier experiment (apps/outlier_experiment.c): on the paper's sample when the shared
 // file is present (its path is the first argument), and on drawn samples always.
 #include "outlier_experiment.h"
 #include "test_util.h"
