@@ -41,7 +41,6 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 plt.rcParams["svg.hashsalt"] = "normlab"  # the same figure gives the same SVG (no churn in git)
-plt.rcParams["text.parse_math"] = False  # a run named cost$5_and_$6 is a name, not mathtext
 
 from runfiles import read_config, read_log, write_file  # noqa: E402
 
@@ -170,6 +169,12 @@ def color(i):
     return plt.get_cmap("tab20")(i % 20) if N_GROUPS > 10 else f"C{i % 10}"
 
 
+def plain(text):
+    """A run's name as matplotlib must get it: a '$' escaped, so cost$5_and_$6 stays a name, never
+    mathtext (which then fails to parse)."""
+    return text.replace("$", r"\$")
+
+
 def legend(ax, n, size=8):
     """Inside the axes for a few lines; beside them, outside, for many."""
     if n > 6:
@@ -226,7 +231,7 @@ def plot_lines(ax, groups, kind, column, x, smooth=0, raw=False):
                 pts = m.series(kind, column, x)
                 if len(pts) >= 2:
                     ax.plot(*zip(*pts), color=color(i), linewidth=1.4, marker=".",
-                            label=label if j == 0 else None)
+                            label=plain(label) if j == 0 else None)
                     n += 1
             continue
         xs, mean, lo, hi = mean_band(members, kind, column, x)
@@ -235,7 +240,7 @@ def plot_lines(ax, groups, kind, column, x, smooth=0, raw=False):
         c = color(i)
         if raw:
             ax.plot(xs, mean, color=c, alpha=0.2, linewidth=0.8)
-        ax.plot(xs, ema(mean, smooth) if smooth else mean, color=c, label=label, linewidth=1.6)
+        ax.plot(xs, ema(mean, smooth) if smooth else mean, color=c, label=plain(label), linewidth=1.6)
         if len(members) > 1:
             ax.fill_between(xs, ema(lo, smooth) if smooth else lo, ema(hi, smooth) if smooth else hi,
                             color=c, alpha=0.15, linewidth=0)
@@ -270,7 +275,7 @@ def small_multiples(figs, groups, name, title, panels, logy=False):
         for i, (label, members) in enumerate(groups):
             xs, mean, lo, hi = mean_band(members, "train", column, "step")
             if len(xs) >= 2:
-                ax.plot(xs, mean, color=color(i), linewidth=1.3, label=label)
+                ax.plot(xs, mean, color=color(i), linewidth=1.3, label=plain(label))
                 if len(members) > 1:
                     ax.fill_between(xs, lo, hi, color=color(i), alpha=0.15, linewidth=0)
                 total += 1
