@@ -41,3 +41,8 @@ for k in $(seq 0 $((streams - 1))); do
     (for ((i = k; i < ${#points[@]}; i += streams)); do grid ${points[$i]}; done) &
 done
 wait
+# Then every grid whose best lr sits on its edge gets the next lr beyond it, until none does
+# (examples/scaling_report.py --edges lists them from the results; one at a time: they may share a folder).
+while edges=$(python3 "$root/examples/scaling_report.py" --edges) && [ -n "$edges" ]; do
+    while read -r steps width seeds norm lr; do point "$steps" "$width" "$seeds" "$norm" "$lr"; done <<< "$edges"
+done
