@@ -11,6 +11,7 @@
 #include "normlab/optim.h"
 #include "train_options.h"
 #include "normlab/stats.h"
+#include "normlab/threads.h"
 #include "normlab/train.h"
 
 // Independent random streams, all derived from --seed.

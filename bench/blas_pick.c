@@ -94,7 +94,7 @@ int main(int argc, char **argv) {
         else if (__builtin_cpu_supports("avx2")) setenv("OPENBLAS_CORETYPE", "Haswell", 1);
     }
     setenv("MKL_THREADING_LAYER", "GNU", 1);
-    setenv("MKL_CBWR", "AUTO,STRICT", 0); // as our build runs it (src/tensor/gemm.c)
+    setenv("MKL_CBWR", "AUTO,STRICT", 0); // as our build runs it (src/tensor/blas.c)
     omp_set_num_threads(threads);
     printf("blas_pick: %s config (%d layers, %d wide, context %d, batch %d), %d threads, best of %d passes\n",
            config, L, C, T, B, threads, passes);

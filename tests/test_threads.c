@@ -7,6 +7,7 @@
 #include "normlab/blas.h"
 #include "normlab/gpt.h"
 #include "normlab/optim.h"
+#include "normlab/threads.h"
 #include "normlab/train.h"
 
 // Runs f's forward and backward with a team of `threads` and copies every input's grad into out

@@ -18,6 +18,7 @@
 //   normlab/dataset.h     character-level text datasets
 //   normlab/safetensors.h, normlab/checkpoint.h, normlab/outfile.h   files
 //   normlab/train.h       the training step, written once, and evaluation
+//   normlab/threads.h     the team size that follows the free cores (--threads auto)
 //   normlab/stats.h       instruments: what the layers do inside during training
 //   normlab/dist.h        data parallel training on MPI
 //   normlab/blas.h        the BLAS built with, and the thread count
@@ -53,3 +54,4 @@
 #include "normlab/dist.h"
 #include "normlab/stats.h"
 #include "normlab/train.h"
+#include "normlab/threads.h"

@@ -1,7 +1,8 @@
-// The team size that follows the cores actually free (normlab/train.h, TrainThreads).
+// The team size that follows the cores actually free (normlab/threads.h, TrainThreads).
 #include <unistd.h>
 
 #include "normlab/blas.h"
+#include "normlab/threads.h"
 #include "normlab/train.h"
 
 enum {
