@@ -25,7 +25,7 @@ sweep() { local dir=$1; shift; python3 "$root/examples/sweep.py" run "$dir" --tr
               --jobs 2 --lrs "$lrs" "$@" -- "$data"; }
 start=$(date +%s)
 for seed in 1 2 3; do
-    sweep "$out/frontier" --norms ln,rmsnorm,dyt,dyisru,dytsp,dyisrusp,derf --seeds "$seed"
+    sweep "$out/frontier" --seeds "$seed" # every norm (the registry's: ./train --registry)
     sweep "$out/scale_off" --norms dyt,derf --opt emb-scale=off --seeds "$seed"
 done
 # 2. the drop-in test (skipped when its results are there)
