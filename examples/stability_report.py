@@ -149,7 +149,8 @@ def table_defaults(defaults_dir, sets):
     head = ["`--norm=`", "default lr", "whole val loss at the defaults (mean +- std, seeds "
             + ",".join(map(str, stats[next(iter(stats))][3])) + ")", "gap to `ln` (each at its best lr)",
             "at lr 1e-3 (the frontier)", "gap to `ln` at lr 1e-3", "time per run", "tokens/s"]
-    return md(head, rows) + f"\n\nMeasured on {machine}; time and tokens/s: seed 1, alone on the machine."
+    return md(head, rows) + (f"\n\nThe defaults measured on {machine} (time and tokens/s: seed 1, alone on the "
+                             "machine); the lr 1e-3 columns are the stability study's frontier runs (docs/stability.md).")
 
 
 PLAIN = ("grad_norm", "log_z_max", "log_z_mean", "emb_scale")  # instrument columns that are their own family
