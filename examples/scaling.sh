@@ -32,13 +32,23 @@ grid() { # grid STEPS WIDTH SEEDS
     point "$@" dyisru 1e-3 1.8e-3 3.2e-3
     point "$@" derf 1e-3 1.8e-3 3.2e-3
 }
+# The seed author's second metric at 8,000 steps: the surrogates with a separate alpha0 for the
+# attention norms (L2: ln_1 at 0.5 and 2 beside the recipe's 1 everywhere, L1), at the 2,000-step best lr.
+l2() { # l2 SEEDS
+    local norm lr
+    for norm_lr in dyt:3.2e-3 dyisru:1.8e-3 derf:1.8e-3; do
+        norm=${norm_lr%%:*} lr=${norm_lr#*:}
+        python3 "$root/examples/sweep.py" run "$out/steps8000_w128_l2" --train "$out/train" --steps 8000 \
+            --norms "$norm" --lrs "$lr" --inits 1 --init2 ln1:0.5,2 --seeds "$1" --jobs 1 --threads 1 -- "$data"
+    done
+}
 # The points, in the order that sets the curve first. Each of STREAMS workers takes every STREAMS-th
 # point and runs its jobs one at a time, so the cores stay busy (with 2 streams, no two workers ever
 # share a point's folder). The expensive points (32,000 steps; 256 wide at 8,000) join once their
 # cheaper neighbours have said where the optimum is: two lrs that bracket it.
 points=("8000 128 1" "2000 64 1,2" "8000 128 2" "2000 256 1,2" "8000 64 1,2")
 for k in $(seq 0 $((streams - 1))); do
-    (for ((i = k; i < ${#points[@]}; i += streams)); do grid ${points[$i]}; done) &
+    (for ((i = k; i < ${#points[@]}; i += streams)); do grid ${points[$i]}; done; [ "$k" != 0 ] || l2 1,2) &
 done
 wait
 # Then every grid whose best lr sits on its edge gets the next lr beyond it, until none does

@@ -38,8 +38,8 @@ def points():
     out = {(2000, 128): sr.read_csv(os.path.join(ROOT, "results", "stability", "frontier", "results.csv"))}
     base = os.path.join(ROOT, "results", "scaling")
     for name in sorted(os.listdir(base)) if os.path.isdir(base) else []:
-        if name.startswith("steps") and "_w" in name:
-            steps, width = name[5:].split("_w")
+        steps, _, width = name[5:].partition("_w")
+        if name.startswith("steps") and steps.isdigit() and width.isdigit():  # not the L2 grid's folder
             rows = sr.read_csv(os.path.join(base, name, "results.csv"))
             if rows:
                 out[(int(steps), int(width))] = rows
