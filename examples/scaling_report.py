@@ -135,7 +135,7 @@ def gap_figure(figs, s, axis):
 
 
 def table_author():
-    rows = [[m, t, f"{ln:.3f}", f"+{a:.3f} / +{b:.3f}", f"+{c:.3f} / +{d:.3f}"] for m, t, ln, a, b, c, d in AUTHOR]
+    rows = [[f"{m}, {t}", f"{ln:.3f}", f"+{a:.3f} / +{b:.3f}", f"+{c:.3f} / +{d:.3f}"] for m, t, ln, a, b, c, d in AUTHOR]
     return sr.md(["model, tokens", "LN", "DyT - LN (L1 / L2)", "DyISRU - LN (L1 / L2)"], rows)
 
 
