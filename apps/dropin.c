@@ -25,19 +25,17 @@ enum { MAX_POS = 2 * 64 + 1 };
 
 // The norms' recorded inputs: position p's rows in x[p] (batches * B * T rows of C), in forward order.
 typedef struct Recorder {
-    const Gpt *m;
-    int n_pos;
-    const Norm *norm[MAX_POS];
-    char name[MAX_POS][48];
+    const Model *m; // its norms, names and layers, are the positions
+    int n_pos, C;
     nl_real *x[MAX_POS];
     size_t rows_per_batch, rows[MAX_POS], cap_rows;
 } Recorder;
 
 static void record_input(void *ctx, const void *layer, const Tensor *x) {
     Recorder *rec = ctx;
-    int C = rec->m->cfg.n_embd;
+    int C = rec->C;
     for (int p = 0; p < rec->n_pos; p++) {
-        if (layer != rec->norm[p] || rec->rows[p] + rec->rows_per_batch > rec->cap_rows) continue;
+        if (layer != rec->m->norm[p] || rec->rows[p] + rec->rows_per_batch > rec->cap_rows) continue;
         memcpy(rec->x[p] + rec->rows[p] * C, x->data, rec->rows_per_batch * C * sizeof(nl_real));
         rec->rows[p] += rec->rows_per_batch;
     }
@@ -61,20 +59,19 @@ static int usage(const char *why) {
 static int swapped_model(const Run *r, NormKind kind, const DropinFit *fits, int n_pos, Gpt *out) {
     TrainOptions o = r->o;
     o.norm = kind, o.emb_scale_mode = EMB_SCALE_OFF;
-    GptConfig cfg = options_gpt_config(&o, r->model.cfg.vocab_size);
+    GptConfig cfg = options_gpt_config(&o, r->gpt.cfg.vocab_size);
     for (int p = 0; p < GPT_NORM_POSITIONS; p++) cfg.scalar0[p] = 1; // each set below
     Rng rng;
     rng_seed(&rng, 1);
     if (gpt_init(out, &cfg, &rng)) return -1;
-    const ParamSet *src = &r->model.params, *dst = &out->params;
+    const ParamSet *src = &r->gpt.params, *dst = &out->params;
     for (int i = 0; i < dst->n; i++)
         for (int j = 0; j < src->n; j++)
             if (!strcmp(dst->list[i].spec.name, src->list[j].spec.name))
                 memcpy(dst->list[i].t->data, src->list[j].t->data, tensor_numel(src->list[j].t) * sizeof(nl_real));
     for (int p = 0; p < n_pos; p++) {
-        int l = p / 2;
-        Norm *n = p == n_pos - 1 ? &out->ln_f : p % 2 ? &out->blocks[l].ln_2 : &out->blocks[l].ln_1;
-        double bound = sqrt(r->model.cfg.norm == NORM_LN ? cfg.n_embd - 1.0 : cfg.n_embd);
+        const Norm *n = out->model.norm[p];
+        double bound = sqrt(r->gpt.cfg.norm == NORM_LN ? cfg.n_embd - 1.0 : cfg.n_embd);
         for (size_t c = 0; c < tensor_numel(n->weight); c++) n->weight->data[c] *= (nl_real)bound;
         // dyt: alpha as fitted; dyisru computes x / sqrt(beta + x^2 + eps): store beta - eps
         n->scalar->data[0] = (nl_real)(kind == NORM_DYT ? fits[p].fit.param : fits[p].fit.param - n->eps);
@@ -84,11 +81,11 @@ static int swapped_model(const Run *r, NormKind kind, const DropinFit *fits, int
 
 // The loss of m on the whole val split, on a tape of its own (a measured arena fits one model).
 // 0, or -1 when out of memory.
-static int whole_val(const Run *r, const Gpt *m, double *loss, size_t *n_tokens) {
+static int whole_val(const Run *r, const Model *m, double *loss, size_t *n_tokens) {
     Arena a;
     Tape t;
     if (arena_init(&a, "dropin eval", 0)) return -1;
-    if (tape_init(&t, &a, 4096 + 64 * m->cfg.n_layer)) return arena_free(&a), -1;
+    if (tape_init(&t, &a, m->tape_nodes)) return arena_free(&a), -1;
     tape_set_grad_enabled(&t, false);
     int rc = train_eval_full_val(&t, m, &r->data, (int)r->o.batch_size, (int)r->o.block_size, r->idx, r->targets,
                                  loss, n_tokens);
@@ -109,7 +106,7 @@ static int finish(Dropin *d, int status) {
     for (int p = 0; p < d->rec.n_pos; p++) free(d->rec.x[p]);
     if (d->csv) fclose(d->csv);
     Run *r = &d->r;
-    gpt_free(&r->model), optim_free(&r->opt), dataset_free(&r->data);
+    gpt_free(&r->gpt), optim_free(&r->opt), dataset_free(&r->data);
     free(r->idx), free(r->targets);
     tape_free(&r->eval), arena_free(&r->eval_arena);
     return status;
@@ -145,9 +142,9 @@ static int load_and_record(Dropin *d, const char *path, const char *data, long b
         return fail(d, 1, "%s: %s", path, bad ? bad : err);
     Rng init;
     rng_seed(&init, 1);
-    if (gpt_init(&r->model, &cfg, &init) || optim_init(&r->opt, &oc, r->model.params.numel) ||
+    if (gpt_init(&r->gpt, &cfg, &init) || optim_init(&r->opt, &oc, r->gpt.params.numel) ||
         !(r->idx = malloc((size_t)B * T * sizeof(int32_t))) || !(r->targets = malloc((size_t)B * T * sizeof(int32_t))) ||
-        arena_init(&r->eval_arena, "eval", 0) || tape_init(&r->eval, &r->eval_arena, 4096 + 64 * cfg.n_layer))
+        arena_init(&r->eval_arena, "eval", 0) || tape_init(&r->eval, &r->eval_arena, r->gpt.model.tape_nodes))
         return fail(d, 1, "out of memory%s%s", "", "");
     int rc = checkpoint_restore(r, &d->ckpt, err, sizeof err);
     st_close(&d->ckpt);
@@ -155,22 +152,17 @@ static int load_and_record(Dropin *d, const char *path, const char *data, long b
     tape_set_grad_enabled(&r->eval, false);
 
     Recorder *rec = &d->rec;
-    *rec = (Recorder){.m = &r->model, .n_pos = 2 * cfg.n_layer + 1, .rows_per_batch = (size_t)B * T};
+    const Model *m = &r->gpt.model;
+    if (m->norms.n > MAX_POS) return fail(d, 2, "%s has more norms than the drop-in test records%s", path, "");
+    *rec = (Recorder){.m = m, .n_pos = m->norms.n, .C = C, .rows_per_batch = (size_t)B * T};
     rec->cap_rows = rec->rows_per_batch * batches;
-    for (int l = 0; l < cfg.n_layer; l++) {
-        rec->norm[2 * l] = &r->model.blocks[l].ln_1, rec->norm[2 * l + 1] = &r->model.blocks[l].ln_2;
-        snprintf(rec->name[2 * l], sizeof rec->name[0], "h%d.ln_1", l);
-        snprintf(rec->name[2 * l + 1], sizeof rec->name[0], "h%d.ln_2", l);
-    }
-    rec->norm[rec->n_pos - 1] = &r->model.ln_f;
-    snprintf(rec->name[rec->n_pos - 1], sizeof rec->name[0], "ln_f");
     for (int p = 0; p < rec->n_pos; p++)
         if (!(rec->x[p] = malloc(rec->cap_rows * C * sizeof(nl_real)))) return fail(d, 1, "out of memory%s%s", "", "");
     TapeObserver obs = {.ctx = rec, .norm_input = record_input};
     Rng eval_rng;
     run_seed(&eval_rng, r->o.seed, STREAM_EVAL + 1); // the train program's val batches
     r->eval.observer = &obs;
-    double loss = train_eval_batches(&r->eval, &r->model, &r->data, true, B, T, batches, &eval_rng, r->idx, r->targets);
+    double loss = train_eval_batches(&r->eval, m, &r->data, true, B, T, batches, &eval_rng, r->idx, r->targets);
     r->eval.observer = NULL;
     printf("%s: %s model, %d layers, C %d; fits on %ld val batches (%zu values per norm; their loss %.4f)\n", path,
            NORM_TABLE[r->o.norm]->name, cfg.n_layer, C, batches, rec->cap_rows * C, loss);
@@ -200,7 +192,7 @@ int main(int argc, char **argv) {
     if (rc) return rc;
     Run *r = &d.r;
     Recorder *rec = &d.rec;
-    int C = r->model.cfg.n_embd;
+    int C = r->gpt.cfg.n_embd;
 
     // 2. the fits
     DropinTarget target = r->o.norm == NORM_LN ? DROPIN_LN : DROPIN_RMSNORM;
@@ -213,26 +205,26 @@ int main(int argc, char **argv) {
     const char *name = NORM_TABLE[r->o.norm]->name;
     for (int p = 0; p < rec->n_pos; p++) {
         OutlierPoints pts;
-        if (dropin_points(rec->x[p], rec->rows[p], C, 0, C, target, rec->norm[p]->eps, &pts))
+        if (dropin_points(rec->x[p], rec->rows[p], C, 0, C, target, rec->m->norm[p]->eps, &pts))
             return fail(&d, 1, "out of memory%s%s", "", "");
         dyt[p] = dropin_fit(FIT_DYT, &pts), isru[p] = dropin_fit(FIT_DYISRU, &pts);
         outlier_points_free(&pts);
-        printf("%-9s %12.6g %10.4f %12.4f | %12.6g %10.4f %12.4f | %.4g\n", rec->name[p], dyt[p].fit.param, dyt[p].fit.mar,
+        printf("%-9s %12.6g %10.4f %12.4f | %12.6g %10.4f %12.4f | %.4g\n", rec->m->norms.name[p], dyt[p].fit.param, dyt[p].fit.mar,
                dyt[p].mar_tail, isru[p].fit.param, isru[p].fit.mar, isru[p].mar_tail, dyt[p].tail_from);
         if (d.csv)
-            fprintf(d.csv, "%s,fit,%s,%.9g,%.6g,%.6g,%.9g,%.6g,%.6g,%.6g,\n", name, rec->name[p], dyt[p].fit.param,
+            fprintf(d.csv, "%s,fit,%s,%.9g,%.6g,%.6g,%.9g,%.6g,%.6g,%.6g,\n", name, rec->m->norms.name[p], dyt[p].fit.param,
                     dyt[p].fit.mar, dyt[p].mar_tail, isru[p].fit.param, isru[p].fit.mar, isru[p].mar_tail, dyt[p].tail_from);
     }
 
     // 3 and 4. the swapped models, and the whole val split
     size_t n_tokens;
     double loss[3];
-    if (whole_val(r, &r->model, &loss[0], &n_tokens)) return fail(&d, 1, "out of memory%s%s", "", "");
+    if (whole_val(r, &r->gpt.model, &loss[0], &n_tokens)) return fail(&d, 1, "out of memory%s%s", "", "");
     const NormKind kinds[2] = {NORM_DYT, NORM_DYISRU};
     for (int k = 0; k < 2; k++) {
         Gpt m;
         if (swapped_model(r, kinds[k], k == 0 ? dyt : isru, rec->n_pos, &m)) return fail(&d, 1, "out of memory%s%s", "", "");
-        int rc = whole_val(r, &m, &loss[1 + k], &n_tokens);
+        int rc = whole_val(r, &m.model, &loss[1 + k], &n_tokens);
         gpt_free(&m);
         if (rc) return fail(&d, 1, "out of memory%s%s", "", "");
     }

@@ -39,7 +39,7 @@ static int fail(int status, const char *fmt, ...) {
 
 // The step, bound to this run's model, optimizer, tape and options (normlab/train.h).
 static TrainStep run_step(Run *r) {
-    return (TrainStep){.model = &r->model, .opt = &r->opt, .tape = &r->train, .dropout_rng = &r->dropout_rng,
+    return (TrainStep){.model = &r->gpt.model, .opt = &r->opt, .tape = &r->train, .dropout_rng = &r->dropout_rng,
                        .grad_clip = r->o.grad_clip, .accum = (int)r->o.grad_accum, .dist = &r->dist};
 }
 
@@ -47,7 +47,7 @@ static TrainStep run_step(Run *r) {
 static double evaluate(Run *r, bool val) {
     Rng rng;
     run_seed(&rng, r->o.seed, STREAM_EVAL + val);
-    return train_eval_batches(&r->eval, &r->model, &r->data, val, (int)r->o.batch_size, (int)r->o.block_size,
+    return train_eval_batches(&r->eval, &r->gpt.model, &r->data, val, (int)r->o.batch_size, (int)r->o.block_size,
                               r->o.eval_iters, &rng, r->idx, r->targets);
 }
 
@@ -115,12 +115,13 @@ static int sample_text(Run *r) {
     printf("\n---- sample (%ld characters, temperature %g) ----\n", r->o.sample, r->o.temperature);
     for (const char *c = r->o.prompt; *c; c++) put_symbol(r, (unsigned char)*c);
     int len = 0; // window: the last min(T, all) tokens of prompt + generated
+    Batch window = {.rows = 1, .width = T, .target_width = T, .tokens = ctx};
     for (int i = 0; i < n; i++) {
         if (len == T) memmove(ctx, ctx + 1, (T - 1) * sizeof(int32_t)), len--;
         ctx[len++] = prompt[i];
     }
     for (long c = 0; c < r->o.sample; c++) {
-        Tensor *logits = gpt_forward(&r->sample, &r->model, ctx, NULL, 1, T, NULL); // (1,T,V)
+        Tensor *logits = model_forward(&r->sample, &r->gpt.model, &window, NULL); // (1,T,V)
         const nl_real *last = logits->data + (size_t)(len - 1) * V;
         double mx = -INFINITY, sum = 0, u = rng_uniform(&rng);
         for (int j = 0; j < V; j++) mx = fmax(mx, last[j] / r->o.temperature);
@@ -289,18 +290,18 @@ static int setup(Run *r, int argc, char **argv) {
                       .decay_steps = (int)o->lr_decay_steps, .beta1 = o->beta1, .beta2 = o->beta2,
                       .eps = 1e-8, .weight_decay = o->weight_decay};
     size_t BT = (size_t)o->batch_size * o->block_size;
-    if (gpt_init(&r->model, &cfg, &init) || optim_init(&r->opt, &oc, r->model.params.numel) ||
+    if (gpt_init(&r->gpt, &cfg, &init) || optim_init(&r->opt, &oc, r->gpt.params.numel) ||
         !(r->idx = malloc(BT * sizeof(int32_t))) || !(r->targets = malloc(BT * sizeof(int32_t))) ||
         arena_init(&r->train_arena, "train step", 0) || arena_init(&r->eval_arena, "eval", 0) ||
-        arena_init(&r->sample_arena, "sample", 0) || tape_init(&r->train, &r->train_arena, 4096 + 64 * cfg.n_layer) ||
-        tape_init(&r->eval, &r->eval_arena, 4096 + 64 * cfg.n_layer) || tape_init(&r->sample, &r->sample_arena, 4096 + 64 * cfg.n_layer))
+        arena_init(&r->sample_arena, "sample", 0) || tape_init(&r->train, &r->train_arena, r->gpt.model.tape_nodes) ||
+        tape_init(&r->eval, &r->eval_arena, r->gpt.model.tape_nodes) || tape_init(&r->sample, &r->sample_arena, r->gpt.model.tape_nodes))
         return st_close(&ckpt), fail(1, "out of memory building the model");
-    if (o->recompute && gpt_recompute_init(&r->model, &r->recompute))
+    if (o->recompute && model_recompute(&r->gpt.model, true))
         return st_close(&ckpt), fail(1, "out of memory for --recompute");
     tape_set_grad_enabled(&r->eval, false);
     tape_set_grad_enabled(&r->sample, false);
-    if (stats_init(&r->stats, &r->model)) return st_close(&ckpt), fail(1, "out of memory for the instruments");
-    if (dist_buckets_init(&r->dist, &r->model.params, (size_t)(o->bucket_mb * 1e6), !o->no_overlap))
+    if (stats_init(&r->stats, &r->gpt.model)) return st_close(&ckpt), fail(1, "out of memory for the instruments");
+    if (dist_buckets_init(&r->dist, &r->gpt.params, (size_t)(o->bucket_mb * 1e6), !o->no_overlap))
         return st_close(&ckpt), fail(1, "out of memory for the data parallel buckets");
     if (r->log && !r->log_json && ftell(r->log) == 0) {
         fprintf(r->log, "step,kind,loss,lr,grad_norm,tokens_per_sec,elapsed_sec,skipped,spikes");
@@ -336,8 +337,7 @@ static void teardown(Run *r) {
     tape_free(&r->train), tape_free(&r->eval), tape_free(&r->sample);
     arena_free(&r->train_arena), arena_free(&r->eval_arena), arena_free(&r->sample_arena);
     optim_free(&r->opt);
-    if (r->model.recompute) gpt_recompute_free(&r->model, &r->recompute);
-    gpt_free(&r->model);
+    gpt_free(&r->gpt);
     dataset_free(&r->data);
     free(r->idx), free(r->targets);
 }
@@ -350,7 +350,7 @@ static int save(Run *r) {
 
 // What alpha or beta (and derf's shift, and the embedding scale) learned, per norm position.
 static void print_learned_scalars(const Run *r) {
-    const Gpt *m = &r->model;
+    const Gpt *m = &r->gpt;
     if (m->emb_scale) printf("emb_scale: %.4g (started at %g)\n", m->emb_scale->data[0], r->o.emb_scale);
     if (!norm_is_elementwise(r->o.norm)) return;
     bool alpha = NORM_TABLE[r->o.norm]->scalar == NORM_SCALAR_ALPHA;
@@ -486,7 +486,7 @@ static int train(Run *r, double t0) {
     for (;;) {
         bool last = r->step >= o->steps;
         bool eval = r->have_text && (r->step % o->eval_interval == 0 || last) && (r->step > start || start == 0 || last);
-        if (eval && !dist_params_agree(d, &r->model.params)) // cheap, and it would break everything after
+        if (eval && !dist_params_agree(d, &r->gpt.params)) // cheap, and it would break everything after
             return fail(1, "step %ld: the processes' parameters differ (they must stay identical: the same "
                         "averaged grads, the same update); this MPI's allreduce gave ranks different sums", r->step);
         if (eval && d->rank == 0) {
@@ -503,13 +503,12 @@ static int train(Run *r, double t0) {
         // every process draws the whole batch (the same stream as one process) and takes its rows
         dataset_batch(&r->data, false, (int)o->batch_size, (int)o->block_size, &r->data_rng, r->idx, r->targets);
         int rows = (int)o->batch_size / d->size;
-        size_t mine = (size_t)d->rank * rows * o->block_size;
+        Batch all = run_batch(r), mine = batch_rows(&all, d->rank * rows, rows);
         bool measure = r->log && o->stats_every > 0 && r->step % o->stats_every == 0;
         TrainStep st = run_step(r);
         if (measure) stats_attach(&r->stats, &r->train);
         double loss;
-        int bad = train_forward_backward(&st, r->idx + mine, r->targets + mine, rows, (int)o->block_size, r->step,
-                                         &loss, &gnorm, err, sizeof err);
+        int bad = train_forward_backward(&st, &mine, r->step, &loss, &gnorm, err, sizeof err);
         if (measure) stats_measure(&r->stats, &r->train);
         if (bad) {
             tape_reset(&r->train);
@@ -558,7 +557,7 @@ static int train(Run *r, double t0) {
     if (best_step >= 0) {
         size_t n;
         double full;
-        if (train_eval_full_val(&r->eval, &r->model, &r->data, (int)o->batch_size, (int)o->block_size, r->idx,
+        if (train_eval_full_val(&r->eval, &r->gpt.model, &r->data, (int)o->batch_size, (int)o->block_size, r->idx,
                                 r->targets, &full, &n))
             return fail(1, "out of memory for the whole val split's evaluation");
         log_row(r, "eval_val_full", full, 0, 0, 0, tape_clock() - t0, NULL);
@@ -601,9 +600,9 @@ int main(int argc, char **argv) {
         printf("data parallel: %d processes (%d on this host), each %ld of the %ld sequences per step%s; grads "
                "reduced: %.2f MB per step, in %d buckets\n", r.dist.size, r.dist.local_size,
                r.o.batch_size / r.dist.size, r.o.batch_size, r.o.grad_accum > 1 ? " (in --grad-accum micro-batches)" : "",
-               r.model.params.numel * sizeof(nl_real) / 1e6, r.o.no_overlap ? 1 : r.dist.n_buckets);
+               r.gpt.params.numel * sizeof(nl_real) / 1e6, r.o.no_overlap ? 1 : r.dist.n_buckets);
     if (r.config_path[0]) printf("config:   %s (./train --config %s runs it again)\n", r.config_path, r.config_path);
-    printf("params:   %zu%s\n\n", paramset_count(&r.model.params),
+    printf("params:   %zu%s\n\n", paramset_count(&r.gpt.params),
            r.step ? " (resumed)" : "");
     if (r.step) printf("resuming at step %ld\n", r.step);
     if (r.o.resume && r.o.steps > 0 && r.step >= r.o.steps)

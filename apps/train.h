@@ -24,7 +24,7 @@ typedef struct Run {
     bool binary; // the text looked binary (setup warns; samples escape its high bytes on a terminal)
     char data_path[4096];
     char config_path[4200]; // the run's options, written beside --log
-    Gpt model;
+    Gpt gpt;
     Optimizer opt;
     Arena train_arena, eval_arena, sample_arena; // each measured on its first use, fixed after
     Tape train, eval, sample;
@@ -38,13 +38,18 @@ typedef struct Run {
     char **argv;
     long skipped, spikes; // steps skipped for a non-finite loss or grad (--on-nonfinite=skip); loss spikes
     TrainThreads team;    // --threads auto: the team size, following the cores free
-    GptRecompute recompute; // --recompute: the blocks' scratch tape
     Dist dist;              // under mpirun: this process among the others (normlab/dist.h)
     OutLock locks[2];       // --log and --save, held while the run lives (no second run writes them)
 } Run;
 
 static inline void run_seed(Rng *r, long seed, int stream) {
     rng_seed(r, (uint64_t)seed + 0x9e3779b97f4a7c15ull * (uint64_t)(stream + 1));
+}
+
+// The current batch (r->idx, r->targets), whole.
+static inline Batch run_batch(const Run *r) {
+    int T = (int)r->o.block_size;
+    return (Batch){.rows = (int)r->o.batch_size, .width = T, .target_width = T, .tokens = r->idx, .targets = r->targets};
 }
 
 // train_checkpoint.c

@@ -45,7 +45,7 @@ static int rng_parse(const char *s, Rng *g) {
 static void state_prefix(const OptimInfo *oi, int j, char *out) { sprintf(out, "optimizer.%.40s.", oi->state[j]); }
 
 int checkpoint_write(const Run *r, const char *path, char *err, size_t errlen) {
-    const ParamSet *ps = &r->model.params;
+    const ParamSet *ps = &r->gpt.params;
     const OptimInfo *oi = &OPTIM_TABLE[r->opt.cfg.kind];
     int n = (1 + oi->n_state) * ps->n;
     StEntry *e = malloc(n * sizeof *e);
@@ -116,7 +116,7 @@ int checkpoint_check_model(const StFile *f, const GptConfig *cfg, OptimKind opti
 }
 
 int checkpoint_restore(Run *r, const StFile *f, char *err, size_t errlen) {
-    ParamSet *ps = &r->model.params;
+    ParamSet *ps = &r->gpt.params;
     if (params_read(f, ps, ps->data, "", err, errlen)) return -1;
     const OptimInfo *oi = &OPTIM_TABLE[r->opt.cfg.kind];
     for (int j = 0; j < oi->n_state; j++) {
@@ -128,7 +128,7 @@ int checkpoint_restore(Run *r, const StFile *f, char *err, size_t errlen) {
     char *end;
     unsigned char v[256];
     int nv = vocab ? unhex_bytes(vocab, v, 256) : -1;
-    if (!step || (r->step = strtol(step, &end, 10), *end) || r->step < 0 || nv != r->model.cfg.vocab_size ||
+    if (!step || (r->step = strtol(step, &end, 10), *end) || r->step < 0 || nv != r->gpt.cfg.vocab_size ||
         rng_parse(st_meta(f, "rng_data"), &r->data_rng) || rng_parse(st_meta(f, "rng_dropout"), &r->dropout_rng))
         return snprintf(err, errlen, "the checkpoint's step, vocabulary or random state is missing or malformed"), -1;
     const char *os = st_meta(f, "optim_steps"); // absent in older checkpoints: no step was skipped

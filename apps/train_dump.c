@@ -15,7 +15,7 @@
 #include "train.h"
 
 int dump_step(Run *r, const char *path, char *err, size_t errlen) {
-    ParamSet *ps = &r->model.params;
+    ParamSet *ps = &r->gpt.params;
     const TrainOptions *o = &r->o;
     nl_real *before = malloc(ps->numel * sizeof(nl_real)), *grads = malloc(ps->numel * sizeof(nl_real));
     StEntry *e = malloc((3 * ps->n + 3) * sizeof *e);
@@ -27,11 +27,11 @@ int dump_step(Run *r, const char *path, char *err, size_t errlen) {
     memcpy(before, ps->data, ps->numel * sizeof(nl_real));
     double lr = optim_lr(&r->opt.cfg, r->step), gnorm;
     dataset_batch(&r->data, false, (int)o->batch_size, (int)o->block_size, &r->data_rng, r->idx, r->targets);
-    TrainStep st = {.model = &r->model, .opt = &r->opt, .tape = &r->train, .dropout_rng = &r->dropout_rng,
+    TrainStep st = {.model = &r->gpt.model, .opt = &r->opt, .tape = &r->train, .dropout_rng = &r->dropout_rng,
                     .grad_clip = o->grad_clip};
     double loss;
-    if (train_forward_backward(&st, r->idx, r->targets, (int)o->batch_size, (int)o->block_size, r->step, &loss, &gnorm,
-                               err, errlen)) // grads before clipping
+    Batch b = run_batch(r);
+    if (train_forward_backward(&st, &b, r->step, &loss, &gnorm, err, errlen)) // grads before clipping
         return free(before), free(grads), free(e), free(names), -1;
     memcpy(grads, ps->grad, ps->numel * sizeof(nl_real));
     train_update(&st, gnorm, lr);

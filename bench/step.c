@@ -169,11 +169,11 @@ static double fma_peak_gflops(void) { return 0; }
 #endif
 
 // ---- one training step (normlab/train.h's, the train program's own), timed in parts ------------
-static void bench_train_step(TrainStep *st, const int32_t *idx, const int32_t *targets, int B, int T) {
+static void bench_train_step(TrainStep *st, const Batch *b) {
     double gnorm;
     char err[256];
     double loss;
-    NL_CHECK(train_forward_backward(st, idx, targets, B, T, 0, &loss, &gnorm, err, sizeof err) == 0, "%s", err);
+    NL_CHECK(train_forward_backward(st, b, 0, &loss, &gnorm, err, sizeof err) == 0, "%s", err);
     train_update(st, gnorm, 1e-3);
 }
 
@@ -196,23 +196,23 @@ int main(int argc, char **argv) {
     Optimizer opt;
     Arena arena;
     Tape tape;
-    GptRecompute recompute;
     OptimConfig oc = {.kind = OPTIM_ADAMW, .lr = 1e-3, .beta1 = 0.9, .beta2 = 0.99, .eps = 1e-8, .weight_decay = 0.1};
     int32_t *idx = malloc(BT * sizeof(int32_t)), *targets = malloc(BT * sizeof(int32_t));
     if (gpt_init(&m, &c.gpt, &rng) || optim_init(&opt, &oc, m.params.numel) || !idx || !targets ||
-        arena_init(&arena, "bench step", 0) || tape_init(&tape, &arena, 4096 + 64 * c.gpt.n_layer) ||
-        (c.recompute && gpt_recompute_init(&m, &recompute)))
+        arena_init(&arena, "bench step", 0) || tape_init(&tape, &arena, m.model.tape_nodes) ||
+        (c.recompute && model_recompute(&m.model, true)))
         return fprintf(stderr, "bench_step: out of memory\n"), 1;
     for (int i = 0; i < BT; i++) idx[i] = (int32_t)rng_below(&rng, c.gpt.vocab_size);
     for (int i = 0; i < BT; i++) targets[i] = (int32_t)rng_below(&rng, c.gpt.vocab_size);
 
     TrainTimes warm = {0}, p = {0};
-    TrainStep st = {.model = &m, .opt = &opt, .tape = &tape, .grad_clip = 1.0, .times = &warm};
-    for (int s = 0; s < c.warmup; s++) bench_train_step(&st, idx, targets, B, T);
+    Batch batch = {.rows = B, .width = T, .target_width = T, .tokens = idx, .targets = targets};
+    TrainStep st = {.model = &m.model, .opt = &opt, .tape = &tape, .grad_clip = 1.0, .times = &warm};
+    for (int s = 0; s < c.warmup; s++) bench_train_step(&st, &batch);
     TapeProfile prof = {0};
     tape.profile = &prof;
     st.times = &p;
-    for (int s = 0; s < c.steps; s++) bench_train_step(&st, idx, targets, B, T);
+    for (int s = 0; s < c.steps; s++) bench_train_step(&st, &batch);
     tape.profile = NULL;
     double total = p.zero_grad + p.forward_backward + p.clip + p.update + p.reset;
     double each[GEMM_SHAPES_MAX], gemm_s = sgemm_only_seconds(&c, each), peak = fma_peak_gflops();
@@ -244,7 +244,6 @@ int main(int argc, char **argv) {
     print_row("tape reset", p.reset, 0, total, c.steps);
     print_row("step", total, 0, total, c.steps);
     if (c.gemm_shapes) print_gemm_shapes(&c, each);
-    if (c.recompute) gpt_recompute_free(&m, &recompute);
     tape_free(&tape), arena_free(&arena), optim_free(&opt), gpt_free(&m);
     free(idx), free(targets);
     return 0;

@@ -9,9 +9,10 @@
 #include <stdbool.h>
 
 #include "normlab/layers.h"
-#include "normlab/tape.h"
-#include "normlab/params.h"
+#include "normlab/model.h"
 #include "normlab/norm.h"
+#include "normlab/params.h"
+#include "normlab/tape.h"
 
 enum { GPT_LN1, GPT_LN2, GPT_LNF, GPT_NORM_POSITIONS };
 extern const char *const GPT_NORM_POSITION_NAMES[GPT_NORM_POSITIONS]; // "ln_1", "ln_2", "ln_f"
@@ -41,9 +42,9 @@ typedef struct GptBlock {
     LayerMlp mlp;        // c_fc (4C,C), c_proj (C,4C)
 } GptBlock;
 
-// Activation recomputation (llm.c's -r, PyTorch's activation checkpointing). With Gpt.recompute
-// set, gpt_forward keeps only each block's output on the step's tape: the block runs on rc's own
-// tape, whose memory is reused by the next block. In backward, each block runs its forward again on
+// Activation recomputation (llm.c's -r, PyTorch's activation checkpointing). With it on
+// (gpt_recompute_set), gpt_forward keeps only each block's output on the step's tape: the block
+// runs on a tape of its own, whose memory is reused by the next block. In backward, each block runs its forward again on
 // that tape and then its backward. Peak memory: the blocks' outputs and one block's activations
 // instead of every block's; the cost, one more forward of the blocks per step (about a third more
 // FLOPs). The same ops in the same order, on the same numbers: results are identical, bit for bit.
@@ -59,19 +60,18 @@ typedef struct Gpt {
     Tensor *wte, *wpe; // (V,C) (block_size,C)
     Tensor *emb_scale; // [1], or NULL when the embedding scale is off
     GptBlock *blocks;  // (n_layer)
-    int *param_block;  // (params.n) the block each parameter belongs to: -1 the embeddings, n_layer ln_f
     Norm ln_f;
+    Model model; // what the training machinery sees of it (normlab/model.h), filled by gpt_init
 } Gpt;
 
 // Builds the parameter table for cfg into specs (when not NULL) and returns its length.
 int gpt_param_specs(const GptConfig *cfg, ParamSpec *specs);
-// Allocates the parameters and draws them from nanoGPT's init with rng. Returns 0, or -1 when out
-// of memory. cfg must be valid (gpt_config_check).
+// Allocates the parameters, draws them from nanoGPT's init with rng, and describes the model in
+// m->model. Returns 0, or -1 when out of memory. cfg must be valid (gpt_config_check).
 int gpt_init(Gpt *m, const GptConfig *cfg, Rng *rng);
-void gpt_free(Gpt *m);
-// Sets up m->recompute in rc (0, or -1 when out of memory); gpt_recompute_free undoes it.
-int gpt_recompute_init(Gpt *m, GptRecompute *rc);
-void gpt_recompute_free(Gpt *m, GptRecompute *rc);
+void gpt_free(Gpt *m); // recomputation too, if on
+// Turns recomputation on (0, or -1 when out of memory) or off.
+int gpt_recompute_set(Gpt *m, bool on);
 // About how many bytes training cfg on (B,T) batches takes: parameters, grads and two optimizer
 // moments, plus a step's saved activations (about 20 (B,T,C) tensors per layer, the logits and their
 // softmax). In double, so absurd sizes give a large number rather than an overflow. For refusing a

@@ -52,7 +52,12 @@ typedef struct NormInfo {
     Tensor *(*forward)(Tape *t, const Norm *n, Tensor *x);   // the fused forward: y (..., C)
     Tensor *(*composite)(Tape *t, const Norm *n, Tensor *x); // from primitive ops: u, before w and b
     NormRecipe recipe;
+    // A squashing kind's |argument| (alpha x + s) past which its output is within 1% of its bound:
+    // the instruments' .sat column counts those outputs, .sat2 those past 2. 0: not a squashing.
+    double saturates_at;
 } NormInfo;
+#define NORM_SATURATES_TANH 2.6466524123622461 // atanh(0.99)
+#define NORM_SATURATES_ERF 1.8213863677184496  // erfinv(0.99)
 // The rows, indexed by NormKind (norm.c gathers them from NORM_KINDS).
 extern const NormInfo *const NORM_TABLE[NORM_COUNT];
 // The name of kind k's scalar parameter ("alpha", "beta"), or NULL.

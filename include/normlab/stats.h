@@ -3,18 +3,18 @@
 // The norms report their inputs, the attention op and the cross-entropy what they saw, to the tape's
 // observer (TapeObserver) during the forward: this reads no op's private layout, makes no second
 // pass over the activations, and works with the composite forms too. The columns:
-//   grad_norm.<g>, update_ratio.<g>   per layer group g: emb (wte, wpe), h<i> (block i), ln_f;
+//   grad_norm.<g>, update_ratio.<g>   per layer group g of the model (Model.groups; the GPT's: emb
+//                                     (wte, wpe), h<i> (block i), ln_f);
 //                                     the grads' L2 norm before clipping, |p_after - p_before| / |p|
-//   <pos>.in_rms, .in_std, .in_max    per norm position (h<i>.ln_1, h<i>.ln_2, ln_f): the norm's
+//   <pos>.in_rms, .in_std, .in_max    per norm (Model.norms: h<i>.ln_1, h<i>.ln_2, ln_f): the norm's
 //                                     input over the whole batch: RMS, standard deviation, max |x|
-//   emb_scale                         the embedding scale (when it is on)
 //   <pos>.alpha / .beta               the effective scalar (after softplus for dytsp/dyisrusp)
-//   <pos>.shift                       Derf: the shift s
-//   <pos>.sat                         DyT kinds: fraction of outputs with |tanh(alpha x)| > 0.99;
-//                                     Derf: with |erf(alpha x + s)| > 0.99
-//   <pos>.sat2                        DyT kinds and Derf: fraction with |alpha x + s| > 2 (s = 0
+//   <pos>.sat                         the squashing kinds (NormInfo.saturates_at: DyT's, Derf): the
+//                                     fraction of outputs within 1% of +-1 (|tanh(alpha x)| > 0.99)
+//   <pos>.sat2                        the squashing kinds: the fraction with |alpha x + s| > 2 (s = 0
 //                                     for DyT), the threshold of recent saturation studies
 //   <pos>.slope                       DyISRU kinds: the slope at 0, 1/sqrt(beta + eps)
+//   <pos>.shift                       Derf: the shift s
 //   h<i>.attn_entropy                 block i's attention: entropy of each row's distribution (nats),
 //                                     mean over heads, batch and rows (row t sees t+1 tokens, so at
 //                                     most log(t+1): uniform attention over T 64 gives 3.2)
@@ -23,41 +23,51 @@
 //   log_z_mean, log_z_max             the output logits' log sum exp over the vocabulary, mean and max
 //                                     over the batch's positions (what z-loss penalises; log V = 4.17
 //                                     for uniform logits)
+//   emb_scale                         the model's scalars (Model.scalars): the embedding scale
 // And loss spikes: a step whose loss exceeds spike_factor x the median of the last SPIKE_WINDOW.
 #pragma once
 #include <stdbool.h>
 #include <stdio.h>
 
-#include "normlab/tape.h"
-#include "normlab/gpt.h"
+#include "normlab/model.h"
 #include "normlab/observe.h"
+#include "normlab/tape.h"
 
 #define SPIKE_WINDOW 50
-#define STATS_NAME 48
+#define STATS_NAME (2 * MODEL_NAME)
+
+// One column of the table that header, rows and empty rows are all written from: its name, where
+// its value is measured, and the flag that says the step's forward reported it (NULL: always).
+typedef struct StatsColumn {
+    char name[STATS_NAME];
+    const double *value;
+    const bool *seen;
+} StatsColumn;
+
+// What one norm's input looked like (StatsNorm.sat and the rest: NAN where the kind has none).
+typedef struct StatsNorm {
+    double rms, std, max, scalar, sat, slope, sat2, shift;
+} StatsNorm;
 
 typedef struct TrainStats {
-    const Gpt *model;
-    int n_groups, *group_of; // group_of: (params.n) the group of each parameter
-    char (*group_name)[STATS_NAME];
-    double *gnorm, *uratio; // (n_groups)
-    nl_real *before;           // (params.numel) the parameters before the update
-    int n_pos;              // norm positions, in forward order
-    const Norm **norm;      // (n_pos)
-    char (*pos_name)[STATS_NAME];
-    double *rms, *std, *max, *scalar, *shift, *derived, *sat2; // (n_pos); derived: sat or slope (NAN: n/a)
-    int n_layer;
-    AttentionSeen *attn; // (n_layer) in forward order
+    const Model *model;
+    double *gnorm, *uratio; // (groups.n)
+    nl_real *before;        // (params->numel) the parameters before the update
+    StatsNorm *norm;        // (norms.n)
+    AttentionSeen *attn;    // (attention.n) in forward order
     LogitsSeen logits;
+    double *scalar;         // (scalars.n) the model's scalars after the update
+    int n_cols;
+    StatsColumn *cols;      // (n_cols), in the order they are written
     TapeObserver observer;
-    int n_seen, n_attn_seen, n_logits_seen; // reports in this step's forward
-    bool have_norms, have_attn, have_logits; // every position / layer reported, the logits once
-    // spikes
-    double window[SPIKE_WINDOW];
+    int n_seen, n_attn_seen, n_logits_seen;  // reports in this step's forward
+    bool have_norms, have_attn, have_logits; // every norm / attention reported, the logits once
+    double window[SPIKE_WINDOW];             // the spike detector's last losses
     int n_window, next;
 } TrainStats;
 
 // 0, or -1 when out of memory.
-int stats_init(TrainStats *s, const Gpt *m);
+int stats_init(TrainStats *s, const Model *m);
 void stats_free(TrainStats *s);
 // The column names, comma-separated with a leading comma (CSV header).
 void stats_header(const TrainStats *s, FILE *f);

@@ -97,7 +97,8 @@ static void row_spec(const GptConfig *c, const Row *r, const char *prefix, const
 }
 
 // The walk: visits the groups in nanoGPT's order and, row by row, writes the spec (specs not NULL)
-// or binds the k-th allocated parameter to its field (m not NULL). Returns the number of rows.
+// or binds the k-th allocated parameter to its field and its layer group (m not NULL: the
+// embeddings 0, block i 1 + i, ln_f n_layer + 1). Returns the number of rows.
 typedef struct Walk {
     const GptConfig *c;
     ParamSpec *specs;
@@ -110,7 +111,7 @@ static void walk_group(Walk *w, int block, const char *prefix, const Row *rows, 
     for (int i = 0; i < n; i++) {
         if (!row_exists(w->c, &rows[i])) continue;
         if (w->specs) row_spec(w->c, &rows[i], prefix, scalar0, &w->specs[w->k]);
-        if (w->m) *(Tensor **)((char *)base + rows[i].field) = w->m->params.list[w->k].t, w->m->param_block[w->k] = block;
+        if (w->m) *(Tensor **)((char *)base + rows[i].field) = w->m->params.list[w->k].t, w->m->model.param_group[w->k] = block + 1;
         w->k++;
     }
 }
@@ -168,6 +169,41 @@ static void norm_set_kind(Norm *n, const Norm *proto) {
     n->kind = proto->kind, n->composite = proto->composite, n->eps = proto->eps;
 }
 
+static Tensor *gpt_model_forward(Tape *t, const void *self, const Batch *b, Rng *dropout_rng) {
+    NL_CHECK(b->target_width == b->width || !b->targets, "the GPT's targets are the next token of each input");
+    return gpt_forward(t, self, b->tokens, b->targets, b->rows, b->width, dropout_rng);
+}
+static int gpt_model_recompute(void *self, bool on) { return gpt_recompute_set(self, on); }
+static const ModelOps GPT_OPS = {"gpt", gpt_model_forward, gpt_model_recompute};
+
+// m->model: the names the instruments' columns carry (h<i>.ln_1, ...), where the norms are (the
+// walk then fills param_group, and binds the embedding scale).
+static int gpt_describe(Gpt *m) {
+    Model *d = &m->model;
+    int L = m->cfg.n_layer;
+    *d = (Model){.ops = &GPT_OPS, .self = m, .params = &m->params, .tape_nodes = 4096 + 64 * L};
+    d->param_group = malloc(m->params.n * sizeof(int));
+    d->norm = malloc((2 * L + 1) * sizeof *d->norm); // NOLINT(bugprone-sizeof-expression): an array of pointers
+    d->scalar = malloc(sizeof *d->scalar);            // NOLINT(bugprone-sizeof-expression)
+    if (!d->param_group || !d->norm || !d->scalar || model_names_alloc(&d->groups, L + 2) ||
+        model_names_alloc(&d->norms, 2 * L + 1) || model_names_alloc(&d->attention, L) ||
+        model_names_alloc(&d->scalars, m->cfg.emb_scale))
+        return -1;
+    snprintf(d->groups.name[0], MODEL_NAME, "emb");
+    for (int l = 0; l < L; l++) {
+        snprintf(d->groups.name[1 + l], MODEL_NAME, "h%d", l);
+        snprintf(d->attention.name[l], MODEL_NAME, "h%d", l);
+        snprintf(d->norms.name[2 * l], MODEL_NAME, "h%d.ln_1", l);
+        snprintf(d->norms.name[2 * l + 1], MODEL_NAME, "h%d.ln_2", l);
+        d->norm[2 * l] = &m->blocks[l].ln_1, d->norm[2 * l + 1] = &m->blocks[l].ln_2;
+    }
+    snprintf(d->groups.name[L + 1], MODEL_NAME, "ln_f");
+    snprintf(d->norms.name[2 * L], MODEL_NAME, "ln_f");
+    d->norm[2 * L] = &m->ln_f;
+    if (m->cfg.emb_scale) snprintf(d->scalars.name[0], MODEL_NAME, "emb_scale");
+    return 0;
+}
+
 int gpt_init(Gpt *m, const GptConfig *cfg, Rng *rng) {
     *m = (Gpt){.cfg = *cfg};
     int n = gpt_param_specs(cfg, NULL);
@@ -179,9 +215,10 @@ int gpt_init(Gpt *m, const GptConfig *cfg, Rng *rng) {
         return -1;
     }
     free(specs);
-    if (!(m->param_block = malloc(m->params.n * sizeof(int)))) return gpt_free(m), -1;
+    if (gpt_describe(m)) return gpt_free(m), -1;
     paramset_init(&m->params, rng);
     walk(cfg, NULL, m); // every field gets its tensor; the ones whose row does not exist stay NULL
+    if (m->emb_scale) m->model.scalar[0] = m->emb_scale;
     Norm proto = {.kind = cfg->norm, .composite = cfg->composite, .eps = NORM_EPS};
     for (int l = 0; l < cfg->n_layer; l++) {
         GptBlock *b = &m->blocks[l];
@@ -197,9 +234,10 @@ int gpt_init(Gpt *m, const GptConfig *cfg, Rng *rng) {
 }
 
 void gpt_free(Gpt *m) {
+    gpt_recompute_set(m, false);
     paramset_free(&m->params);
     free(m->blocks);
-    free(m->param_block);
+    model_describe_free(&m->model);
     *m = (Gpt){0};
 }
 
@@ -217,16 +255,20 @@ static Tensor *block_forward(Tape *t, const GptBlock *b, Tensor *x, Rng *rng) {
 }
 
 // ---- recomputation (Gpt.recompute) -------------------------------------------------------------
-int gpt_recompute_init(Gpt *m, GptRecompute *rc) {
+int gpt_recompute_set(Gpt *m, bool on) {
+    GptRecompute *rc = m->recompute;
+    if (!on) {
+        if (rc) tape_free(&rc->tape), arena_free(&rc->arena), free(rc);
+        m->recompute = NULL;
+        return 0;
+    }
+    if (rc) return 0;
     // a block's graph is a few dozen nodes; its arena is measured on the first block
-    if (arena_init(&rc->arena, "recompute", 0) || tape_init(&rc->tape, &rc->arena, 256)) return -1;
+    if (!(rc = malloc(sizeof *rc))) return -1;
+    if (arena_init(&rc->arena, "recompute", 0)) return free(rc), -1;
+    if (tape_init(&rc->tape, &rc->arena, 256)) return arena_free(&rc->arena), free(rc), -1;
     m->recompute = rc;
     return 0;
-}
-
-void gpt_recompute_free(Gpt *m, GptRecompute *rc) {
-    tape_free(&rc->tape), arena_free(&rc->arena);
-    m->recompute = NULL;
 }
 
 typedef struct BlockCtx {

@@ -24,15 +24,15 @@ static void describe_forward_fault(const Tape *t, long step, double value, char 
              at < 0 ? "?" : t->nodes[at].def->name);
 }
 
-int train_forward_backward(TrainStep *s, const int32_t *idx, const int32_t *targets, int B, int T, long step,
-                           double *loss_out, double *gnorm, char *err, size_t errlen) {
+int train_forward_backward(TrainStep *s, const Batch *batch, long step, double *loss_out, double *gnorm, char *err,
+                           size_t errlen) {
     TrainTimes *tm = s->times;
     Tape *t = s->tape;
     Dist *d = s->dist;
-    int K = s->accum > 1 ? s->accum : 1, N = d ? d->size : 1, b = B / K;
-    NL_CHECK(B % K == 0, "a batch of %d rows does not split into %d micro-batches", B, K);
+    int K = s->accum > 1 ? s->accum : 1, N = d ? d->size : 1, b = batch->rows / K;
+    NL_CHECK(batch->rows % K == 0, "a batch of %d rows does not split into %d micro-batches", batch->rows, K);
     double t0 = tape_clock();
-    paramset_zero_grad(&s->model->params);
+    paramset_zero_grad(s->model->params);
     t0 = lap(tm, tm ? &tm->zero_grad : NULL, t0);
     const TapeObserver *observer = t->observer; // the instruments look at the first micro-batch
     double sum[2] = {0, 0};                     // the losses; the micro-batches whose loss was not finite
@@ -41,7 +41,8 @@ int train_forward_backward(TrainStep *s, const int32_t *idx, const int32_t *targ
     for (int k = 0; k < K; k++) {
         if (k > 0) tape_reset(t), t->observer = NULL;
         tape_profile_mark(t); // a profile's first op starts here
-        loss = gpt_forward(t, s->model, idx + (size_t)k * b * T, targets + (size_t)k * b * T, b, T, s->dropout_rng);
+        Batch micro = batch_rows(batch, k * b, b);
+        loss = model_forward(t, s->model, &micro, s->dropout_rng);
         double value = loss->data[0];
         if (!isfinite(value) && !sum[1]++) describe_forward_fault(t, step, value, err, errlen), s->fault_here = true;
         if (sum[1] && N == 1) return t->observer = observer, -1; // alone: nobody waits for these grads
@@ -58,10 +59,10 @@ int train_forward_backward(TrainStep *s, const int32_t *idx, const int32_t *targ
                               "(that process says where it began)", step, value);
         return -1;
     }
-    *gnorm = grad_norm(&s->model->params);
+    *gnorm = grad_norm(s->model->params);
     lap(tm, tm ? &tm->forward_backward : NULL, t0);
     if (!isfinite(*gnorm)) { // run backward again, checking each op's grads, to find where it began
-        paramset_zero_grad(&s->model->params);
+        paramset_zero_grad(s->model->params);
         int at = tape_backward_find_nonfinite(t, loss); // the last micro-batch's: what the tape holds
         s->fault_here = at >= 0;
         if (at < 0 && (K > 1 || N > 1))
@@ -81,27 +82,29 @@ int train_forward_backward(TrainStep *s, const int32_t *idx, const int32_t *targ
 void train_update(TrainStep *s, double gnorm, double lr) {
     TrainTimes *tm = s->times;
     double t0 = tape_clock();
-    grad_clip(&s->model->params, gnorm, s->grad_clip);
+    grad_clip(s->model->params, gnorm, s->grad_clip);
     t0 = lap(tm, tm ? &tm->clip : NULL, t0);
-    optim_step(s->opt, &s->model->params, lr);
+    optim_step(s->opt, s->model->params, lr);
     t0 = lap(tm, tm ? &tm->update : NULL, t0);
     tape_reset(s->tape);
     lap(tm, tm ? &tm->reset : NULL, t0);
 }
 
-double train_eval_batches(Tape *t, const Gpt *m, const Dataset *d, bool val, int B, int T, long batches,
+double train_eval_batches(Tape *t, const Model *m, const Dataset *d, bool val, int B, int T, long batches,
                           Rng *rng, int32_t *idx, int32_t *targets) {
     double sum = 0;
+    Batch b = {.rows = B, .width = T, .target_width = T, .tokens = idx, .targets = targets};
     for (long i = 0; i < batches; i++) {
         dataset_batch(d, val, B, T, rng, idx, targets);
-        sum += gpt_forward(t, m, idx, targets, B, T, NULL)->data[0];
+        sum += model_forward(t, m, &b, NULL)->data[0];
         tape_reset(t);
     }
     return sum / batches;
 }
 
-int train_eval_full_val(Tape *t, const Gpt *m, const Dataset *d, int B, int T, int32_t *idx, int32_t *targets,
+int train_eval_full_val(Tape *t, const Model *m, const Dataset *d, int B, int T, int32_t *idx, int32_t *targets,
                         double *loss, size_t *n_tokens) {
+    Batch inputs = {.rows = B, .width = T, .target_width = T, .tokens = idx}; // no targets: the logits
     int V = d->vocab_size;
     const int32_t *val = d->tokens + d->n_train;
     size_t windows = (d->n - d->n_train - 1) / T;
@@ -115,7 +118,7 @@ int train_eval_full_val(Tape *t, const Gpt *m, const Dataset *d, int B, int T, i
             memcpy(idx + (size_t)b * T, val + w * T, T * sizeof(int32_t));
             memcpy(targets + (size_t)b * T, val + w * T + 1, T * sizeof(int32_t));
         }
-        const nl_real *logits = gpt_forward(t, m, idx, NULL, B, T, NULL)->data; // (B,T,V)
+        const nl_real *logits = model_forward(t, m, &inputs, NULL)->data; // (B,T,V)
         size_t real_rows = (size_t)(windows - w0 < (size_t)B ? windows - w0 : (size_t)B) * T;
         sum += cross_entropy_forward(probs, NULL, logits, targets, real_rows, V);
         tape_reset(t);
