@@ -19,6 +19,7 @@
 #include "normlab/blas.h"
 #include "normlab/checkpoint.h"
 #include "normlab/observe.h"
+#include "normlab/train.h"
 #include "train.h"
 
 enum { MAX_POS = 2 * 64 + 1 };
@@ -54,24 +55,36 @@ static int usage(const char *why) {
     return why ? 2 : 0;
 }
 
+// Everything the program holds, freed in one place on every way out.
+typedef struct Dropin {
+    TrainOptions o; // the checkpoint's (train_options.c reads them from its metadata)
+    Dataset data;
+    char data_path[4096];
+    Gpt gpt;
+    Session s; // the checkpoint restored: the model's parameters, its tapes and batch buffers
+    StFile ckpt;
+    Recorder rec;
+    FILE *csv;
+} Dropin;
+
 // The model with every norm replaced by kind (dyt or dyisru) at the fitted values: every parameter
 // of src copied by name, the norms' weights times the bound.
-static int swapped_model(const Run *r, NormKind kind, const DropinFit *fits, int n_pos, Gpt *out) {
-    TrainOptions o = r->o;
+static int swapped_model(const Dropin *d, NormKind kind, const DropinFit *fits, int n_pos, Gpt *out) {
+    TrainOptions o = d->o;
     o.norm = kind, o.emb_scale_mode = EMB_SCALE_OFF;
-    GptConfig cfg = options_gpt_config(&o, r->gpt.cfg.vocab_size);
+    GptConfig cfg = options_gpt_config(&o, d->gpt.cfg.vocab_size);
     for (int p = 0; p < GPT_NORM_POSITIONS; p++) cfg.scalar0[p] = 1; // each set below
     Rng rng;
     rng_seed(&rng, 1);
     if (gpt_init(out, &cfg, &rng)) return -1;
-    const ParamSet *src = &r->gpt.params, *dst = &out->params;
+    const ParamSet *src = &d->gpt.params, *dst = &out->params;
     for (int i = 0; i < dst->n; i++)
         for (int j = 0; j < src->n; j++)
             if (!strcmp(dst->list[i].spec.name, src->list[j].spec.name))
                 memcpy(dst->list[i].t->data, src->list[j].t->data, tensor_numel(src->list[j].t) * sizeof(nl_real));
     for (int p = 0; p < n_pos; p++) {
         const Norm *n = out->model.norm[p];
-        double bound = sqrt(r->gpt.cfg.norm == NORM_LN ? cfg.n_embd - 1.0 : cfg.n_embd);
+        double bound = sqrt(d->gpt.cfg.norm == NORM_LN ? cfg.n_embd - 1.0 : cfg.n_embd);
         for (size_t c = 0; c < tensor_numel(n->weight); c++) n->weight->data[c] *= (nl_real)bound;
         // dyt: alpha as fitted; dyisru computes x / sqrt(beta + x^2 + eps): store beta - eps
         n->scalar->data[0] = (nl_real)(kind == NORM_DYT ? fits[p].fit.param : fits[p].fit.param - n->eps);
@@ -81,34 +94,23 @@ static int swapped_model(const Run *r, NormKind kind, const DropinFit *fits, int
 
 // The loss of m on the whole val split, on a tape of its own (a measured arena fits one model).
 // 0, or -1 when out of memory.
-static int whole_val(const Run *r, const Model *m, double *loss, size_t *n_tokens) {
+static int whole_val(Dropin *d, const Model *m, double *loss, size_t *n_tokens) {
     Arena a;
     Tape t;
     if (arena_init(&a, "dropin eval", 0)) return -1;
     if (tape_init(&t, &a, m->tape_nodes)) return arena_free(&a), -1;
     tape_set_grad_enabled(&t, false);
-    int rc = train_eval_full_val(&t, m, &r->data, (int)r->o.batch_size, (int)r->o.block_size, r->idx, r->targets,
+    int rc = train_eval_full_val(&t, m, &d->data, d->s.cfg.batch_size, d->s.cfg.block_size, d->s.idx, d->s.targets,
                                  loss, n_tokens);
     tape_free(&t), arena_free(&a);
     return rc;
 }
 
-// Everything the program holds, freed in one place on every way out.
-typedef struct Dropin {
-    Run r;
-    StFile ckpt;
-    Recorder rec;
-    FILE *csv;
-} Dropin;
-
 static int finish(Dropin *d, int status) {
     st_close(&d->ckpt);
     for (int p = 0; p < d->rec.n_pos; p++) free(d->rec.x[p]);
     if (d->csv) fclose(d->csv);
-    Run *r = &d->r;
-    gpt_free(&r->gpt), optim_free(&r->opt), dataset_free(&r->data);
-    free(r->idx), free(r->targets);
-    tape_free(&r->eval), arena_free(&r->eval_arena);
+    session_free(&d->s), gpt_free(&d->gpt), dataset_free(&d->data), options_free(&d->o);
     return status;
 }
 
@@ -119,40 +121,38 @@ static int fail(Dropin *d, int status, const char *fmt, const char *a, const cha
     return finish(d, status);
 }
 
-// Loads the model and its text (1-3 above), records the norms' inputs (1).
-static int load_and_record(Dropin *d, const char *path, const char *data, long batches) {
-    Run *r = &d->r;
+// The checkpoint's model and its text (1-3 above): 0, or the exit status after the message.
+static int load(Dropin *d, const char *path, const char *data) {
     char err[1024];
-    char *defaults[] = {"dropin", NULL};
-    optind = 1;
-    if (options_parse(&r->o, 1, defaults)) return 2;
-    if (checkpoint_open(r, path, &d->ckpt, err, sizeof err)) return fail(d, 1, "%s%s", err, "");
-    options_derive(&r->o);
-    if (r->o.norm != NORM_LN && r->o.norm != NORM_RMSNORM)
-        return fail(d, 2, "%s is a %s model; the drop-in test replaces LN or RMSNorm", path, NORM_TABLE[r->o.norm]->name);
-    if (dataset_resolve(data ? data : r->o.dataset, NORMLAB_DATA_DIR, r->data_path, sizeof r->data_path, err, sizeof err) ||
-        dataset_load(&r->data, r->data_path, err, sizeof err))
+    options_defaults(&d->o);
+    if (checkpoint_open(&d->o, path, &d->ckpt, err, sizeof err)) return fail(d, 1, "%s%s", err, "");
+    options_derive(&d->o);
+    if (d->o.norm != NORM_LN && d->o.norm != NORM_RMSNORM)
+        return fail(d, 2, "%s is a %s model; the drop-in test replaces LN or RMSNorm", path, NORM_TABLE[d->o.norm]->name);
+    if (dataset_resolve(data ? data : d->o.dataset, NORMLAB_DATA_DIR, d->data_path, sizeof d->data_path, err,
+                        sizeof err) || dataset_load(&d->data, d->data_path, err, sizeof err))
         return fail(d, 1, "%s%s", err, "");
-    r->have_text = true;
-    GptConfig cfg = options_gpt_config(&r->o, r->data.vocab_size);
-    OptimConfig oc = {.kind = r->o.optim, .lr = r->o.lr};
-    int B = (int)r->o.batch_size, T = (int)r->o.block_size, C = cfg.n_embd;
+    GptConfig cfg = options_gpt_config(&d->o, d->data.vocab_size);
     const char *bad = gpt_config_check(&cfg);
-    if (bad || checkpoint_check_model(&d->ckpt, &cfg, r->o.optim, err, sizeof err))
+    if (bad || checkpoint_check_model(&d->ckpt, &cfg, d->o.optim, err, sizeof err))
         return fail(d, 1, "%s: %s", path, bad ? bad : err);
     Rng init;
     rng_seed(&init, 1);
-    if (gpt_init(&r->gpt, &cfg, &init) || optim_init(&r->opt, &oc, r->gpt.params.numel) ||
-        !(r->idx = malloc((size_t)B * T * sizeof(int32_t))) || !(r->targets = malloc((size_t)B * T * sizeof(int32_t))) ||
-        arena_init(&r->eval_arena, "eval", 0) || tape_init(&r->eval, &r->eval_arena, r->gpt.model.tape_nodes))
-        return fail(d, 1, "out of memory%s%s", "", "");
-    int rc = checkpoint_restore(r, &d->ckpt, err, sizeof err);
+    if (gpt_init(&d->gpt, &cfg, &init)) return fail(d, 1, "out of memory%s%s", "", "");
+    SessionConfig sc = {.optim = {.kind = d->o.optim, .lr = d->o.lr}, .batch_size = (int)d->o.batch_size,
+                        .block_size = (int)d->o.block_size, .seed = d->o.seed};
+    if (session_init(&d->s, &sc, &d->gpt.model, &d->data, NULL, err, sizeof err) ||
+        session_restore(&d->s, &d->ckpt, err, sizeof err))
+        return fail(d, 1, "%s: %s", path, err);
     st_close(&d->ckpt);
-    if (rc) return fail(d, 1, "%s: %s", path, err);
-    tape_set_grad_enabled(&r->eval, false);
+    return 0;
+}
 
+// Records the norms' inputs on the train program's val batches (1).
+static int record(Dropin *d, const char *path, long batches) {
     Recorder *rec = &d->rec;
-    const Model *m = &r->gpt.model;
+    const Model *m = &d->gpt.model;
+    int B = d->s.cfg.batch_size, T = d->s.cfg.block_size, C = d->gpt.cfg.n_embd;
     if (m->norms.n > MAX_POS) return fail(d, 2, "%s has more norms than the drop-in test records%s", path, "");
     *rec = (Recorder){.m = m, .n_pos = m->norms.n, .C = C, .rows_per_batch = (size_t)B * T};
     rec->cap_rows = rec->rows_per_batch * batches;
@@ -160,12 +160,40 @@ static int load_and_record(Dropin *d, const char *path, const char *data, long b
         if (!(rec->x[p] = malloc(rec->cap_rows * C * sizeof(nl_real)))) return fail(d, 1, "out of memory%s%s", "", "");
     TapeObserver obs = {.ctx = rec, .norm_input = record_input};
     Rng eval_rng;
-    run_seed(&eval_rng, r->o.seed, STREAM_EVAL + 1); // the train program's val batches
-    r->eval.observer = &obs;
-    double loss = train_eval_batches(&r->eval, m, &r->data, true, B, T, batches, &eval_rng, r->idx, r->targets);
-    r->eval.observer = NULL;
+    session_seed(&eval_rng, d->o.seed, SESSION_STREAM_EVAL + 1); // the train program's val batches
+    Tape *t = &d->s.eval.tape;
+    t->observer = &obs;
+    double loss = train_eval_batches(t, m, &d->data, true, B, T, batches, &eval_rng, d->s.idx, d->s.targets);
+    t->observer = NULL;
     printf("%s: %s model, %d layers, C %d; fits on %ld val batches (%zu values per norm; their loss %.4f)\n", path,
-           NORM_TABLE[r->o.norm]->name, cfg.n_layer, C, batches, rec->cap_rows * C, loss);
+           NORM_TABLE[d->o.norm]->name, d->gpt.cfg.n_layer, C, batches, rec->cap_rows * C, loss);
+    return 0;
+}
+
+// Fits DyT and DyISRU to every norm (2), printed and written to --csv: 0, or the exit status.
+static int fit_all(Dropin *d, const char *csv, DropinFit *dyt, DropinFit *isru) {
+    const Recorder *rec = &d->rec;
+    int C = d->gpt.cfg.n_embd;
+    DropinTarget target = d->o.norm == NORM_LN ? DROPIN_LN : DROPIN_RMSNORM;
+    if (csv && !(d->csv = fopen(csv, "w"))) return fail(d, 1, "--csv %s cannot be written%s", csv, "");
+    if (d->csv)
+        fprintf(d->csv, "model,row,position,dyt_alpha,dyt_mar,dyt_mar_tail,dyisru_beta,dyisru_mar,dyisru_mar_tail,tail_from,val_loss\n");
+    printf("%-9s %12s %10s %12s | %12s %10s %12s | %s\n", "norm", "DyT alpha", "MAR", "MAR top 1%", "DyISRU beta",
+           "MAR", "MAR top 1%", "top 1% from |x| =");
+    const char *name = NORM_TABLE[d->o.norm]->name;
+    for (int p = 0; p < rec->n_pos; p++) {
+        OutlierPoints pts;
+        if (dropin_points(rec->x[p], rec->rows[p], C, 0, C, target, rec->m->norm[p]->eps, &pts))
+            return fail(d, 1, "out of memory%s%s", "", "");
+        dyt[p] = dropin_fit(FIT_DYT, &pts), isru[p] = dropin_fit(FIT_DYISRU, &pts);
+        outlier_points_free(&pts);
+        printf("%-9s %12.6g %10.4f %12.4f | %12.6g %10.4f %12.4f | %.4g\n", rec->m->norms.name[p], dyt[p].fit.param, dyt[p].fit.mar,
+               dyt[p].mar_tail, isru[p].fit.param, isru[p].fit.mar, isru[p].mar_tail, dyt[p].tail_from);
+        if (d->csv)
+            fprintf(d->csv, "%s,fit,%s,%.9g,%.6g,%.6g,%.9g,%.6g,%.6g,%.6g,\n", name, rec->m->norms.name[p], dyt[p].fit.param,
+                    dyt[p].fit.mar, dyt[p].mar_tail, isru[p].fit.param, isru[p].fit.mar, isru[p].mar_tail, dyt[p].tail_from);
+    }
+
     return 0;
 }
 
@@ -188,43 +216,25 @@ int main(int argc, char **argv) {
     if (threads) blas_threads_set((int)threads);
 
     static Dropin d;
-    int rc = load_and_record(&d, path, data, batches);
+    int rc = load(&d, path, data);
+    if (!rc) rc = record(&d, path, batches);
     if (rc) return rc;
-    Run *r = &d.r;
     Recorder *rec = &d.rec;
-    int C = r->gpt.cfg.n_embd;
 
     // 2. the fits
-    DropinTarget target = r->o.norm == NORM_LN ? DROPIN_LN : DROPIN_RMSNORM;
-    DropinFit dyt[MAX_POS], isru[MAX_POS];
-    if (csv && !(d.csv = fopen(csv, "w"))) return fail(&d, 1, "--csv %s cannot be written%s", csv, "");
-    if (d.csv)
-        fprintf(d.csv, "model,row,position,dyt_alpha,dyt_mar,dyt_mar_tail,dyisru_beta,dyisru_mar,dyisru_mar_tail,tail_from,val_loss\n");
-    printf("%-9s %12s %10s %12s | %12s %10s %12s | %s\n", "norm", "DyT alpha", "MAR", "MAR top 1%", "DyISRU beta",
-           "MAR", "MAR top 1%", "top 1% from |x| =");
-    const char *name = NORM_TABLE[r->o.norm]->name;
-    for (int p = 0; p < rec->n_pos; p++) {
-        OutlierPoints pts;
-        if (dropin_points(rec->x[p], rec->rows[p], C, 0, C, target, rec->m->norm[p]->eps, &pts))
-            return fail(&d, 1, "out of memory%s%s", "", "");
-        dyt[p] = dropin_fit(FIT_DYT, &pts), isru[p] = dropin_fit(FIT_DYISRU, &pts);
-        outlier_points_free(&pts);
-        printf("%-9s %12.6g %10.4f %12.4f | %12.6g %10.4f %12.4f | %.4g\n", rec->m->norms.name[p], dyt[p].fit.param, dyt[p].fit.mar,
-               dyt[p].mar_tail, isru[p].fit.param, isru[p].fit.mar, isru[p].mar_tail, dyt[p].tail_from);
-        if (d.csv)
-            fprintf(d.csv, "%s,fit,%s,%.9g,%.6g,%.6g,%.9g,%.6g,%.6g,%.6g,\n", name, rec->m->norms.name[p], dyt[p].fit.param,
-                    dyt[p].fit.mar, dyt[p].mar_tail, isru[p].fit.param, isru[p].fit.mar, isru[p].mar_tail, dyt[p].tail_from);
-    }
+    DropinFit dyt[MAX_POS] = {0}, isru[MAX_POS] = {0};
+    if ((rc = fit_all(&d, csv, dyt, isru))) return rc;
+    const char *name = NORM_TABLE[d.o.norm]->name;
 
     // 3 and 4. the swapped models, and the whole val split
     size_t n_tokens;
     double loss[3];
-    if (whole_val(r, &r->gpt.model, &loss[0], &n_tokens)) return fail(&d, 1, "out of memory%s%s", "", "");
+    if (whole_val(&d, &d.gpt.model, &loss[0], &n_tokens)) return fail(&d, 1, "out of memory%s%s", "", "");
     const NormKind kinds[2] = {NORM_DYT, NORM_DYISRU};
     for (int k = 0; k < 2; k++) {
         Gpt m;
-        if (swapped_model(r, kinds[k], k == 0 ? dyt : isru, rec->n_pos, &m)) return fail(&d, 1, "out of memory%s%s", "", "");
-        int rc = whole_val(r, &m.model, &loss[1 + k], &n_tokens);
+        if (swapped_model(&d, kinds[k], k == 0 ? dyt : isru, rec->n_pos, &m)) return fail(&d, 1, "out of memory%s%s", "", "");
+        int rc = whole_val(&d, &m.model, &loss[1 + k], &n_tokens);
         gpt_free(&m);
         if (rc) return fail(&d, 1, "out of memory%s%s", "", "");
     }

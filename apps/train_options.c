@@ -153,8 +153,9 @@ _Static_assert(sizeof ROWS / sizeof ROWS[0] <= 64, "TrainOptions.set has 64 bits
 // (cppcheck's invalidPointerCast does not apply: the byte offset is the field's own, from offsetof)
 #define FIELD(o, r, T) ((T *)((char *)(o) + (r)->field))
 
-static const char *norm_names(void) {
-    static char buf[128];
+// "ln|rmsnorm|..." into buf (NORM_NAMES_LEN bytes), returned.
+enum { NORM_NAMES_LEN = 128 };
+static const char *norm_names(char *buf) {
     buf[0] = 0;
     for (int k = 0; k < NORM_COUNT; k++) strcat(strcat(buf, k ? "|" : ""), NORM_TABLE[k]->name);
     return buf;
@@ -170,8 +171,10 @@ static void format_double(double v, char *buf, size_t len) {
     }
 }
 
-// Parses text into the row's field. NULL on success, else why not.
-static const char *set_value(TrainOptions *o, const OptRow *r, const char *text) {
+// Parses text into the row's field. NULL on success, else why not (a constant, or written into
+// buf: WHY_LEN bytes).
+enum { WHY_LEN = 160 };
+static const char *set_value(TrainOptions *o, const OptRow *r, const char *text, char *buf) {
     char *end;
     errno = 0;
     switch (r->type) {
@@ -197,9 +200,7 @@ static const char *set_value(TrainOptions *o, const OptRow *r, const char *text)
     case T_STR: *FIELD(o, r, const char *) = text; return NULL;
     case T_NORM: {
         int k = norm_kind_parse(text);
-        static char why[160];
-        snprintf(why, sizeof why, "is not a norm (%s)", norm_names());
-        if (k < 0) return why;
+        if (k < 0) return snprintf(buf, WHY_LEN, "is not a norm (%s)", norm_names((char[NORM_NAMES_LEN]){0})), buf;
         *FIELD(o, r, int) = k;
         return NULL;
     }
@@ -214,13 +215,12 @@ static const char *set_value(TrainOptions *o, const OptRow *r, const char *text)
     }
     case T_CHOICE: {
         const Choices *c = choices_of(r);
-        static char why[128];
-        size_t n = snprintf(why, sizeof why, "is not one of ");
+        size_t n = snprintf(buf, WHY_LEN, "is not one of ");
         for (int k = 0; k < c->n; k++) {
             if (strcmp(text, choice_name(c, k)) == 0) return *FIELD(o, r, int) = k, NULL;
-            n += snprintf(why + n, n < sizeof why ? sizeof why - n : 0, "%s%s", k ? "|" : "", choice_name(c, k));
+            n += snprintf(buf + n, n < WHY_LEN ? WHY_LEN - n : 0, "%s%s", k ? "|" : "", choice_name(c, k));
         }
-        return why;
+        return buf;
     }
     }
     return "?";
@@ -265,7 +265,7 @@ static void usage(FILE *f) {
         if (r->type == T_NORM || r->type == T_CHOICE || r->type == T_EMB_SCALE || !strcmp(r->name, "prompt")) arg = "=S";
         snprintf(left, sizeof left, "--%s%s", r->name, arg);
         fprintf(f, "  %-22s ", left);
-        if (r->type == T_NORM) fprintf(f, "%s: ", norm_names());
+        if (r->type == T_NORM) fprintf(f, "%s: ", norm_names((char[NORM_NAMES_LEN]){0}));
         fprintf(f, "%s", r->help);
         if (r->def[0] && r->type != T_BOOL) fprintf(f, " [%s]", r->def);
         fputc('\n', f);
@@ -331,24 +331,23 @@ static void registry_print(FILE *f) {
     fprintf(f, "]}\n");
 }
 
-static void defaults(TrainOptions *o) {
+void options_defaults(TrainOptions *o) {
     *o = (TrainOptions){.dataset = "tinyshakespeare"};
     // Defaults that read as values are set here; the others ("1/alpha0^2", "steps", ...) are
     // derived from other options (options_derive) or set below.
     for (int i = 0; i < N_ROWS; i++)
-        if (ROWS[i].type != T_STR) set_value(o, &ROWS[i], ROWS[i].def);
+        if (ROWS[i].type != T_STR) set_value(o, &ROWS[i], ROWS[i].def, (char[WHY_LEN]){0});
     o->prompt = "\n";
 }
 
 // Why option `name` does nothing in this run (its norm, its other options), or NULL when it counts.
-static const char *option_unused(const TrainOptions *o, const char *name) {
+static const char *option_unused(const TrainOptions *o, const char *name, char *why) {
     const NormInfo *k = NORM_TABLE[o->norm];
-    static char why[128];
     if (!strncmp(name, "alpha0", 6) && k->scalar != NORM_SCALAR_ALPHA)
-        return snprintf(why, sizeof why, "--norm=%s %s", k->name,
+        return snprintf(why, WHY_LEN, "--norm=%s %s", k->name,
                         k->scalar == NORM_SCALAR_BETA ? "has beta, not alpha: --beta0" : "has no alpha"), why;
     if (!strncmp(name, "beta0", 5) && strncmp(name, "beta1", 5) && k->scalar != NORM_SCALAR_BETA)
-        return snprintf(why, sizeof why, "--norm=%s %s", k->name,
+        return snprintf(why, WHY_LEN, "--norm=%s %s", k->name,
                         k->scalar == NORM_SCALAR_ALPHA ? "has alpha, not beta: --alpha0" : "has no beta"), why;
     bool any_scalar = k->scalar != NORM_SCALAR_NONE || o->emb_scale_mode == EMB_SCALE_VALUE;
     static const struct { const char *name; int rule; const char *why; } RULES[] = {
@@ -368,7 +367,8 @@ static const char *option_unused(const TrainOptions *o, const char *name) {
 int options_warn_unused(const TrainOptions *o) {
     int n = 0;
     for (int i = 0; i < N_ROWS; i++) {
-        const char *why = o->given >> i & 1 ? option_unused(o, ROWS[i].name) : NULL;
+        char buf[WHY_LEN];
+        const char *why = o->given >> i & 1 ? option_unused(o, ROWS[i].name, buf) : NULL;
         if (why) n++, fprintf(stderr, "train: warning: --%s does nothing here: %s\n", ROWS[i].name, why);
     }
     return n;
@@ -477,7 +477,8 @@ static int config_read(TrainOptions *o, const char *path) {
             return fprintf(stderr, "train: error: %s:%d: %s is set twice in this file (first on line %d): keep "
                            "one\n", path, line, s, first_line[i]), 2;
         first_line[i] = line;
-        const char *why = set_value(o, &ROWS[i], *value || ROWS[i].type != T_BOOL ? value : "true");
+        char buf[WHY_LEN];
+        const char *why = set_value(o, &ROWS[i], *value || ROWS[i].type != T_BOOL ? value : "true", buf);
         if (why) return fprintf(stderr, "train: error: %s:%d: %s = %s %s\n", path, line, s, value, why), 2;
         o->set |= 1ull << i, o->given |= 1ull << i;
     }
@@ -517,7 +518,8 @@ int options_write_config(const TrainOptions *o, const char *path, char *err, siz
         format_value(o, r, v, sizeof v);
         bool io = !strcmp(r->name, "log") || !strcmp(r->name, "save") || !strcmp(r->name, "resume") ||
                   !strcmp(r->name, "config") || !strcmp(r->name, "dump-step");
-        if ((io && !v[0]) || option_unused(o, r->name)) continue; // what does nothing is left out
+        char buf[WHY_LEN];
+        if ((io && !v[0]) || option_unused(o, r->name, buf)) continue; // what does nothing is left out
         fprintf(f, "%s%s = ", io ? "# " : "", r->name);
         config_write_value(f, v);
         fputc('\n', f);
@@ -527,7 +529,7 @@ int options_write_config(const TrainOptions *o, const char *path, char *err, siz
 }
 
 int options_parse(TrainOptions *o, int argc, char **argv) {
-    defaults(o);
+    options_defaults(o);
     for (int i = 1; i < argc && argv[i]; i++) { // --config first: the command line's own options win
         const char *path = !strncmp(argv[i], "--config=", 9) ? argv[i] + 9
                            : !strcmp(argv[i], "--config") && i + 1 < argc ? argv[i + 1] : NULL;
@@ -554,7 +556,8 @@ int options_parse(TrainOptions *o, int argc, char **argv) {
             return 2;
         }
         const OptRow *r = &ROWS[c - 1000];
-        const char *why = set_value(o, r, r->type == T_BOOL ? "true" : optarg);
+        char buf[WHY_LEN];
+        const char *why = set_value(o, r, r->type == T_BOOL ? "true" : optarg, buf);
         if (why) {
             fprintf(stderr, "train: error: --%s=%s %s", r->name, optarg, why);
             if (why == OUT_OF_RANGE) {
@@ -650,13 +653,14 @@ int options_from_meta(TrainOptions *o, const char *(*lookup)(void *, const char 
             TrainOptions probe = *o;
             char theirs[64];
             format_value(o, r, mine, sizeof mine);
-            if (set_value(&probe, r, v)) return snprintf(err, errlen, "the checkpoint's %s=%s is invalid", key, v), -1;
+            if (set_value(&probe, r, v, (char[WHY_LEN]){0})) return snprintf(err, errlen, "the checkpoint's %s=%s is invalid", key, v), -1;
             format_value(&probe, r, theirs, sizeof theirs);
             if ((r->flags & OPT_ARCH) && strcmp(mine, theirs))
                 return snprintf(err, errlen, "--%s=%s differs from the checkpoint's %s: a resumed model keeps its shape", r->name, mine, theirs), -1;
             continue;
         }
-        const char *why = set_value(o, r, v);
+        char buf[WHY_LEN];
+        const char *why = set_value(o, r, v, buf);
         if (why) return snprintf(err, errlen, "the checkpoint's %s=%s %s", key, v, why), -1;
         o->set |= 1ull << i;
     }

@@ -48,6 +48,8 @@ typedef enum {
 
 typedef struct OptRow OptRow;
 
+// Every option at its default (what options_parse starts from).
+void options_defaults(TrainOptions *o);
 // Parses argv into o (defaults for what is not given). Returns 0, 1 after printing --help, or 2
 // after printing "train: error: ..." for bad usage.
 int options_parse(TrainOptions *o, int argc, char **argv);

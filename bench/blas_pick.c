@@ -86,7 +86,7 @@ int main(int argc, char **argv) {
     int n = gemm_shapes_step(s, L, H, C, T, B, V);
     double flops = gemm_shapes_flops(L, C, T, B, V);
     // Read when each library loads: OpenBLAS's kernels for this CPU (under VMs it may see a generic
-    // model; apps/cpu_env.h); MKL's OpenMP layer (libgomp, not Intel's runtime) and its strict
+    // model; normlab/cpu.h); MKL's OpenMP layer (libgomp, not Intel's runtime) and its strict
     // reproducibility, as the build runs it.
     if (!getenv("OPENBLAS_CORETYPE")) {
         __builtin_cpu_init();

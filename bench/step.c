@@ -25,7 +25,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
-#include "../apps/cpu_env.h"
+#include "normlab/cpu.h"
 #include "gemm_shapes.h"
 #include "normlab/blas.h"
 #include "normlab/gpt.h"

@@ -13,15 +13,18 @@
 //   normlab/norm.h        the seven norm layers
 //   normlab/layers.h      linear, attention, MLP
 //   normlab/observe.h     what the forward reports to the instruments (the observer types)
+//   normlab/model.h       a model as the training machinery sees it (the GPT fills one in)
 //   normlab/gpt.h         nanoGPT's GPT
 //   normlab/optim.h       AdamW, SGD, the schedule, clipping
 //   normlab/dataset.h     character-level text datasets
 //   normlab/safetensors.h, normlab/checkpoint.h, normlab/outfile.h   files
 //   normlab/train.h       the training step, written once, and evaluation
+//   normlab/session.h     a training session: optimizer, tapes, streams, step, log, checkpoints
 //   normlab/threads.h     the team size that follows the free cores (--threads auto)
 //   normlab/stats.h       instruments: what the layers do inside during training
 //   normlab/dist.h        data parallel training on MPI
 //   normlab/blas.h        the BLAS built with, and the thread count
+//   normlab/cpu.h         subnormals flushed, OpenBLAS kernels for the CPU
 // Every public name is prefixed by its module (tensor_, tape_, op_, norm_, gpt_, ...) or by NL_/nl_.
 #pragma once
 #include "normlab/config.h"
@@ -38,6 +41,7 @@
 #include "normlab/ops.h"
 #include "normlab/tape.h"
 
+#include "normlab/model.h"
 #include "normlab/gpt.h"
 #include "normlab/observe.h"
 #include "normlab/layers.h"
@@ -51,7 +55,9 @@
 #include "normlab/safetensors.h"
 
 #include "normlab/blas.h"
+#include "normlab/cpu.h"
 #include "normlab/dist.h"
 #include "normlab/stats.h"
 #include "normlab/train.h"
+#include "normlab/session.h"
 #include "normlab/threads.h"

@@ -10,7 +10,7 @@
 // exp(d) for d = x - max <= 0, with d clamped at EXP_FLOOR: below it exp(d) is subnormal or 0 anyway
 // (it becomes 1.6e-38 in float, an absolute change below 2e-38 in a probability), but arguments that
 // far out leave the vector exp's fast path (20x slower per element), and peaked attention rows late
-// in training are full of them. (The programs also flush subnormal results: apps/cpu_env.h.)
+// in training are full of them. (The programs also flush subnormal results: normlab/cpu.h.)
 #ifdef NL_REAL_IS_DOUBLE
 #define EXP_FLOOR (-708.0)
 #else

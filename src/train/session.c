@@ -1,0 +1,256 @@
+// A training session (normlab/session.h): setup, the step, evaluation, sampling and the log.
+// Checkpoints and --dump-step are in session_checkpoint.c.
+#include "normlab/session.h"
+
+#include <math.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "normlab/blas.h"
+#include "normlab/train.h"
+
+void session_seed(Rng *r, long seed, int stream) {
+    rng_seed(r, (uint64_t)seed + 0x9e3779b97f4a7c15ull * (uint64_t)(stream + 1));
+}
+
+// Dropout masks: a stream per process. Rank 0's is one process's (a checkpoint keeps it), every
+// other rank's is derived from it, once, at the first step (after any restore).
+static void dropout_per_rank(Session *s) {
+    s->started = true;
+    if (!s->dist || s->dist->rank == 0) return;
+    Rng from = s->dropout_rng;
+    session_seed(&s->dropout_rng, (long)(rng_u64(&from) >> 1) + s->dist->rank, SESSION_STREAM_DROPOUT);
+}
+
+static int tape_open(SessionTape *t, const char *name, int nodes, bool grad) {
+    if (arena_init(&t->arena, name, 0) || tape_init(&t->tape, &t->arena, nodes)) return -1;
+    tape_set_grad_enabled(&t->tape, grad);
+    return 0;
+}
+
+static void tape_close(SessionTape *t) { tape_free(&t->tape), arena_free(&t->arena); }
+
+int session_init(Session *s, const SessionConfig *cfg, Model *model, Dataset *data, Dist *dist, char *err,
+                 size_t errlen) {
+    *s = (Session){.cfg = *cfg, .model = model, .data = data, .dist = dist};
+    session_seed(&s->data_rng, cfg->seed, SESSION_STREAM_DATA);
+    session_seed(&s->dropout_rng, cfg->seed, SESSION_STREAM_DROPOUT);
+    size_t BT = (size_t)cfg->batch_size * cfg->block_size;
+    int nodes = model->tape_nodes;
+    if (optim_init(&s->opt, &cfg->optim, model->params->numel) || !(s->idx = malloc(BT * sizeof(int32_t))) ||
+        !(s->targets = malloc(BT * sizeof(int32_t))) || tape_open(&s->train, "train step", nodes, true) ||
+        tape_open(&s->eval, "eval", nodes, false) || tape_open(&s->sample, "sample", nodes, false))
+        return snprintf(err, errlen, "out of memory building the model"), -1;
+    if (stats_init(&s->stats, model)) return snprintf(err, errlen, "out of memory for the instruments"), -1;
+    if (dist && dist_buckets_init(dist, model->params, cfg->bucket_bytes, cfg->overlap))
+        return snprintf(err, errlen, "out of memory for the data parallel buckets"), -1;
+    if (cfg->auto_threads > 0) train_threads_init(&s->team, cfg->auto_threads);
+    return 0;
+}
+
+void session_free(Session *s) {
+    stats_free(&s->stats);
+    if (s->dist) dist_buckets_free(s->dist);
+    tape_close(&s->train), tape_close(&s->eval), tape_close(&s->sample);
+    optim_free(&s->opt);
+    free(s->idx), free(s->targets);
+    *s = (Session){0};
+}
+
+// ---- the step ------------------------------------------------------------------------------------
+static TrainStep session_train_step(Session *s) {
+    return (TrainStep){.model = s->model, .opt = &s->opt, .tape = &s->train.tape, .dropout_rng = &s->dropout_rng,
+                       .grad_clip = s->cfg.grad_clip, .accum = s->cfg.grad_accum, .dist = s->dist};
+}
+
+// The whole step's batch, freshly drawn: every process draws all of it (the same stream as one
+// process) and takes its own rows.
+static Batch session_next_batch(Session *s) {
+    int B = s->cfg.batch_size, T = s->cfg.block_size, size = s->dist ? s->dist->size : 1;
+    dataset_batch(s->data, false, B, T, &s->data_rng, s->idx, s->targets);
+    Batch all = {.rows = B, .width = T, .target_width = T, .tokens = s->idx, .targets = s->targets};
+    int rows = B / size;
+    return batch_rows(&all, (s->dist ? s->dist->rank : 0) * rows, rows);
+}
+
+// A step that was not finite: skipped (1) or the end of the run (-1).
+static int session_step_fault(Session *s, SessionStepInfo *info) {
+    tape_reset(&s->train.tape);
+    info->loss = info->grad_norm = NAN;
+    info->skips_exhausted = ++s->skips_in_a_row > SESSION_MAX_SKIPS_IN_A_ROW;
+    if (!s->cfg.skip_nonfinite || info->skips_exhausted) {
+        session_log_row(s, "train", NAN, info->lr, NAN, 0, false);
+        return -1;
+    }
+    s->skipped++, s->step++; // the batch is used up; parameters and moments stay as they were
+    session_log_row(s, "train", NAN, info->lr, NAN, 0, false);
+    return 1;
+}
+
+int session_step(Session *s, SessionStepInfo *info, char *err, size_t errlen) {
+    double t = tape_clock();
+    if (!s->started) dropout_per_rank(s);
+    *info = (SessionStepInfo){.lr = optim_lr(&s->opt.cfg, s->step)};
+    Batch b = session_next_batch(s);
+    bool measure = s->log && s->cfg.stats_every > 0 && s->step % s->cfg.stats_every == 0;
+    TrainStep st = session_train_step(s);
+    if (measure) stats_attach(&s->stats, &s->train.tape);
+    int bad = train_forward_backward(&st, &b, s->step, &info->loss, &info->grad_norm, err, errlen);
+    if (measure) stats_measure(&s->stats, &s->train.tape);
+    info->fault_here = st.fault_here;
+    if (bad) return session_step_fault(s, info);
+    s->skips_in_a_row = 0;
+    if (measure) stats_before_update(&s->stats);
+    train_update(&st, info->grad_norm, info->lr);
+    if (measure) stats_after_update(&s->stats);
+    s->step++; // from here on, the step counts as done
+    s->spikes += stats_spike(&s->stats, info->loss, s->cfg.spike_factor);
+    info->seconds = tape_clock() - t;
+    if (s->cfg.auto_threads > 0) train_threads_step(&s->team, info->seconds);
+    s->train_s += info->seconds;
+    info->tokens_per_sec = (double)s->cfg.batch_size * s->cfg.block_size / info->seconds;
+    session_log_row(s, "train", info->loss, info->lr, info->grad_norm, info->tokens_per_sec, measure);
+    return 0;
+}
+
+// ---- evaluation ----------------------------------------------------------------------------------
+// The same eval_iters batches every time.
+static double session_eval_split(Session *s, bool val) {
+    Rng rng;
+    session_seed(&rng, s->cfg.seed, SESSION_STREAM_EVAL + val);
+    return train_eval_batches(&s->eval.tape, s->model, s->data, val, s->cfg.batch_size, s->cfg.block_size,
+                              s->cfg.eval_iters, &rng, s->idx, s->targets);
+}
+
+int session_evaluate(Session *s, double *train_loss, double *val_loss, char *err, size_t errlen) {
+    if (s->dist && !dist_params_agree(s->dist, s->model->params)) // cheap, and it would break everything after
+        return snprintf(err, errlen, "step %ld: the processes' parameters differ (they must stay identical: the "
+                        "same averaged grads, the same update); this MPI's allreduce gave ranks different sums",
+                        s->step), -1;
+    *train_loss = *val_loss = NAN;
+    if (s->dist && s->dist->rank > 0) return 0;
+    *train_loss = session_eval_split(s, false), *val_loss = session_eval_split(s, true);
+    session_log_row(s, "eval_train", *train_loss, 0, 0, 0, false);
+    session_log_row(s, "eval_val", *val_loss, 0, 0, 0, false);
+    return 0;
+}
+
+int session_eval_full_val(Session *s, double *loss, size_t *n_tokens, char *err, size_t errlen) {
+    if (train_eval_full_val(&s->eval.tape, s->model, s->data, s->cfg.batch_size, s->cfg.block_size, s->idx,
+                            s->targets, loss, n_tokens))
+        return snprintf(err, errlen, "out of memory for the whole val split's evaluation"), -1;
+    session_log_row(s, "eval_val_full", *loss, 0, 0, 0, false);
+    return 0;
+}
+
+// ---- sampling ------------------------------------------------------------------------------------
+// The next id, drawn from softmax(logits / temperature) with u uniform in [0, 1).
+static int sample_draw(const nl_real *logits, int V, double temperature, double u, double *p) {
+    double mx = -INFINITY, sum = 0;
+    for (int j = 0; j < V; j++) mx = fmax(mx, logits[j] / temperature);
+    for (int j = 0; j < V; j++) sum += p[j] = exp(logits[j] / temperature - mx);
+    for (int j = 0; j < V; j++)
+        if ((u -= p[j] / sum) < 0) return j;
+    return V - 1;
+}
+
+// The window: the last T tokens of the prompt and what was generated (causal attention: position i
+// sees only 0..i, so a full window always runs and the sample arena keeps one size).
+static void window_push(int32_t *ctx, int *len, int T, int32_t id) {
+    if (*len == T) memmove(ctx, ctx + 1, (T - 1) * sizeof(int32_t)), (*len)--;
+    ctx[(*len)++] = id;
+}
+
+int session_sample(Session *s, const int32_t *prompt, int n_prompt, long n, double temperature,
+                   void (*emit)(void *ctx, int id), void *ctx) {
+    int T = s->cfg.block_size, V = s->data->vocab_size, len = 0;
+    if (T < 1 || V < 1) return -1;
+    int32_t *window = calloc(T, sizeof(int32_t));
+    double *p = malloc(V * sizeof(double));
+    if (!window || !p) return free(window), free(p), -1;
+    Rng rng;
+    session_seed(&rng, s->cfg.seed, SESSION_STREAM_SAMPLE);
+    for (int i = 0; i < n_prompt; i++) window_push(window, &len, T, prompt[i]);
+    if (len == 0) window_push(window, &len, T, 0); // an empty prompt starts from the first symbol
+    Batch b = {.rows = 1, .width = T, .target_width = T, .tokens = window};
+    for (long c = 0; c < n; c++) {
+        Tensor *logits = model_forward(&s->sample.tape, s->model, &b, NULL); // (1,T,V)
+        int next = sample_draw(logits->data + (size_t)(len - 1) * V, V, temperature, rng_uniform(&rng), p);
+        tape_reset(&s->sample.tape);
+        emit(ctx, next);
+        window_push(window, &len, T, next);
+    }
+    free(window), free(p);
+    return 0;
+}
+
+// ---- the log -------------------------------------------------------------------------------------
+// One row's values; the column table below says how each is named and printed.
+typedef struct LogRow {
+    long step;
+    const char *kind;
+    double loss, lr, grad_norm, tokens_per_sec, elapsed_sec;
+    long skipped, spikes;
+} LogRow;
+
+typedef enum { COL_LONG, COL_TEXT, COL_G6, COL_F1, COL_F3 } LogFormat;
+
+static const struct LogColumn {
+    const char *name;
+    LogFormat format;
+    size_t offset; // in LogRow
+} LOG_COLUMNS[] = {
+    {"step", COL_LONG, offsetof(LogRow, step)},
+    {"kind", COL_TEXT, offsetof(LogRow, kind)},
+    {"loss", COL_G6, offsetof(LogRow, loss)},
+    {"lr", COL_G6, offsetof(LogRow, lr)},
+    {"grad_norm", COL_G6, offsetof(LogRow, grad_norm)},
+    {"tokens_per_sec", COL_F1, offsetof(LogRow, tokens_per_sec)},
+    {"elapsed_sec", COL_F3, offsetof(LogRow, elapsed_sec)},
+    {"skipped", COL_LONG, offsetof(LogRow, skipped)},
+    {"spikes", COL_LONG, offsetof(LogRow, spikes)},
+};
+#define N_LOG_COLUMNS (int)(sizeof LOG_COLUMNS / sizeof LOG_COLUMNS[0])
+
+// One value: CSV as C prints it (NaN as nan), JSON with the name (a non-finite number as null).
+static void log_value(FILE *f, const struct LogColumn *c, const LogRow *row, bool json) {
+    const char *at = (const char *)row + c->offset, *text;
+    long n;
+    double v;
+    if (json) fprintf(f, "\"%s\": ", c->name);
+    if (c->format == COL_LONG) memcpy(&n, at, sizeof n), fprintf(f, "%ld", n);
+    else if (c->format == COL_TEXT) memcpy(&text, at, sizeof text), fprintf(f, json ? "\"%s\"" : "%s", text);
+    else if (memcpy(&v, at, sizeof v), json && !isfinite(v)) fprintf(f, "null");
+    else fprintf(f, c->format == COL_G6 ? "%.6g" : c->format == COL_F1 ? "%.1f" : "%.3f", v);
+}
+
+void session_log_start(Session *s, FILE *f, bool json) {
+    s->log = f, s->log_json = json;
+    if (!f || json || ftell(f) != 0) return; // JSON lines name their values; a resumed CSV has its header
+    for (int i = 0; i < N_LOG_COLUMNS; i++) fprintf(f, "%s%s", i ? "," : "", LOG_COLUMNS[i].name);
+    stats_header(&s->stats, f);
+    fputc('\n', f);
+}
+
+void session_log_row(const Session *s, const char *kind, double loss, double lr, double grad_norm, double tps,
+                     bool stats) {
+    if (!s->log) return;
+    LogRow row = {s->step, kind, loss, lr, grad_norm, tps, tape_clock() - s->cfg.t0, s->skipped, s->spikes};
+    if (s->log_json) fputc('{', s->log);
+    for (int i = 0; i < N_LOG_COLUMNS; i++) {
+        if (i) fputs(s->log_json ? ", " : ",", s->log);
+        log_value(s->log, &LOG_COLUMNS[i], &row, s->log_json);
+    }
+    if (stats) stats_write(&s->stats, s->log, s->log_json);
+    else if (!s->log_json) stats_write_empty(&s->stats, s->log);
+    fputs(s->log_json ? "}\n" : "\n", s->log);
+    fflush(s->log);
+}
+
+void session_log_columns_json(const Session *s, FILE *f) {
+    fputc('[', f);
+    for (int i = 0; i < N_LOG_COLUMNS; i++) fprintf(f, "%s\"%s\"", i ? ", " : "", LOG_COLUMNS[i].name);
+    for (int i = 0; i < s->stats.n_cols; i++) fprintf(f, ", \"%s\"", s->stats.cols[i].name);
+    fputc(']', f);
+}

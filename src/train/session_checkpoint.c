@@ -1,0 +1,192 @@
+// A session's checkpoints and --dump-step (normlab/session.h). A checkpoint holds the model under
+// its parameters' names, the optimizer's state blocks as optimizer.<state>.* (named by its row:
+// AdamW's moments m and v, SGD's momentum m), and in __metadata__ the caller's options, the step,
+// the random streams and the vocabulary.
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "normlab/checkpoint.h"
+#include "normlab/session.h"
+#include "normlab/train.h"
+
+#define FORMAT "normlab-checkpoint-1"
+#define MAX_META 64 // metadata pairs: the caller's and the session's
+
+static void hex_bytes(const unsigned char *b, int n, char *out) {
+    for (int i = 0; i < n; i++) sprintf(out + 2 * i, "%02x", b[i]);
+    out[2 * n] = 0;
+}
+
+static int unhex_bytes(const char *s, unsigned char *out, int max) {
+    int n = 0;
+    unsigned v;
+    for (; s[0] && s[1] && n < max; s += 2, n++) {
+        if (sscanf(s, "%2x", &v) != 1) return -1;
+        out[n] = (unsigned char)v;
+    }
+    return *s ? -1 : n;
+}
+
+static void rng_format(const Rng *g, char *out) {
+    sprintf(out, "%016" PRIx64 "%016" PRIx64 "%016" PRIx64 "%016" PRIx64, g->s[0], g->s[1], g->s[2], g->s[3]);
+}
+
+static int rng_parse(const char *s, Rng *g) {
+    if (!s || strlen(s) != 64) return -1;
+    for (int i = 0; i < 4; i++) {
+        char part[17] = {0};
+        memcpy(part, s + 16 * i, 16);
+        char *end;
+        g->s[i] = strtoull(part, &end, 16);
+        if (*end) return -1;
+    }
+    return 0;
+}
+
+// "optimizer.<state>." for the optimizer's state block j
+static void state_prefix(const OptimInfo *oi, int j, char *out) { sprintf(out, "optimizer.%.40s.", oi->state[j]); }
+
+// The caller's pairs, then the session's (their values in the strings the caller passes).
+static int meta_join(const char **out, const char *const *meta, int n_meta, const char *const *own, int n_own) {
+    if (n_meta + n_own > MAX_META) return -1;
+    memcpy(out, meta, 2 * n_meta * sizeof *out);
+    memcpy(out + 2 * n_meta, own, 2 * n_own * sizeof *out);
+    return n_meta + n_own;
+}
+
+int session_save(const Session *s, const char *path, const char *const *meta, int n_meta, char *err, size_t errlen) {
+    const ParamSet *ps = s->model->params;
+    const OptimInfo *oi = &OPTIM_TABLE[s->opt.cfg.kind];
+    int n = (1 + oi->n_state) * ps->n;
+    StEntry *e = malloc(n * sizeof *e);
+    char *names = malloc((size_t)n * 128);
+    if (!e || !names) return free(e), free(names), snprintf(err, errlen, "out of memory writing %s", path), -1;
+    int k = params_entries(ps, ps->data, "", e, names);
+    for (int j = 0; j < oi->n_state; j++) {
+        char prefix[64];
+        state_prefix(oi, j, prefix);
+        k += params_entries(ps, s->opt.state[j], prefix, e + k, names + (size_t)k * 128);
+    }
+    char step[32], optim_steps[32], vocab[513], rd[65], rdo[65];
+    snprintf(step, sizeof step, "%ld", s->step);
+    snprintf(optim_steps, sizeof optim_steps, "%ld", s->opt.steps); // fewer than step after skips
+    hex_bytes(s->data->vocab, s->data->vocab_size, vocab);
+    rng_format(&s->data_rng, rd);
+    rng_format(&s->dropout_rng, rdo);
+    const char *own[] = {"format", FORMAT, "step", step, "optim_steps", optim_steps, "vocab", vocab,
+                         "rng_data", rd, "rng_dropout", rdo, "real", NL_REAL_NAME};
+    const char *all[2 * MAX_META];
+    int m = meta_join(all, meta, n_meta, own, (int)(sizeof own / sizeof own[0]) / 2), rc = -1;
+    if (m < 0) snprintf(err, errlen, "%s: more than %d metadata entries", path, MAX_META);
+    else rc = st_write(path, e, k, all, m, err, errlen);
+    free(e), free(names);
+    return rc;
+}
+
+int session_checkpoint_open(StFile *f, const char *path, char *err, size_t errlen) {
+    if (st_open(f, path, err, errlen)) return -1;
+    const char *fmt = st_meta(f, "format");
+    if (!fmt || strcmp(fmt, FORMAT)) {
+        snprintf(err, errlen, "%s is a safetensors file but not a checkpoint of this program "
+                 "(format '%s', expected '%s')", path, fmt ? fmt : "none", FORMAT);
+        return st_close(f), -1;
+    }
+    return 0;
+}
+
+int session_checkpoint_check(const StFile *f, const ParamSpec *specs, int n, OptimKind optim, char *err,
+                             size_t errlen) {
+    int rc = specs_check(f, specs, n, "", err, errlen);
+    for (int j = 0; !rc && j < OPTIM_TABLE[optim].n_state; j++) {
+        char prefix[64];
+        state_prefix(&OPTIM_TABLE[optim], j, prefix);
+        rc = specs_check(f, specs, n, prefix, err, errlen);
+    }
+    return rc;
+}
+
+// The step, the streams and the optimizer's step count (absent in older checkpoints: no step was
+// skipped). 0, or -1 with err.
+static int restore_counters(Session *s, const StFile *f, char *err, size_t errlen) {
+    const char *step = st_meta(f, "step"), *os = st_meta(f, "optim_steps");
+    char *end;
+    if (!step || (s->step = strtol(step, &end, 10), *end) || s->step < 0 ||
+        rng_parse(st_meta(f, "rng_data"), &s->data_rng) || rng_parse(st_meta(f, "rng_dropout"), &s->dropout_rng))
+        return snprintf(err, errlen, "the checkpoint's step, vocabulary or random state is missing or malformed"), -1;
+    s->opt.steps = os ? strtol(os, &end, 10) : s->step;
+    if (os && (*end || s->opt.steps < 0 || s->opt.steps > s->step))
+        return snprintf(err, errlen, "the checkpoint's optim_steps '%s' is malformed", os), -1;
+    return 0;
+}
+
+// The vocabulary: the text's must be the checkpoint's; a session without text takes it.
+static int restore_vocab(Session *s, const StFile *f, char *err, size_t errlen) {
+    const char *vocab = st_meta(f, "vocab");
+    unsigned char v[256];
+    int nv = vocab ? unhex_bytes(vocab, v, 256) : -1;
+    if (nv < 0) return snprintf(err, errlen, "the checkpoint's step, vocabulary or random state is missing or malformed"), -1;
+    if (s->data->n == 0) return dataset_set_vocab(s->data, v, nv), 0;
+    if (s->data->vocab_size != nv || memcmp(s->data->vocab, v, nv))
+        return snprintf(err, errlen, "the dataset's vocabulary (%d symbols) differs from the checkpoint's (%d): it "
+                        "was trained on other text", s->data->vocab_size, nv), -1;
+    return 0;
+}
+
+int session_restore(Session *s, const StFile *f, char *err, size_t errlen) {
+    ParamSet *ps = s->model->params;
+    if (params_read(f, ps, ps->data, "", err, errlen)) return -1;
+    const OptimInfo *oi = &OPTIM_TABLE[s->opt.cfg.kind];
+    for (int j = 0; j < oi->n_state; j++) {
+        char prefix[64];
+        state_prefix(oi, j, prefix);
+        if (params_read(f, ps, s->opt.state[j], prefix, err, errlen)) return -1;
+    }
+    if (restore_counters(s, f, err, errlen) || restore_vocab(s, f, err, errlen)) return -1;
+    return 0;
+}
+
+// ---- --dump-step ---------------------------------------------------------------------------------
+int session_dump_step(Session *s, const char *path, const char *const *meta, int n_meta, char *err, size_t errlen) {
+    ParamSet *ps = s->model->params;
+    nl_real *before = malloc(ps->numel * sizeof(nl_real)), *grads = malloc(ps->numel * sizeof(nl_real));
+    StEntry *e = malloc((3 * ps->n + 3) * sizeof *e);
+    char *names = malloc((size_t)3 * ps->n * 128);
+    int rc = -1;
+    if (!before || !grads || !e || !names) {
+        snprintf(err, errlen, "out of memory for the dump");
+        goto done;
+    }
+    memcpy(before, ps->data, ps->numel * sizeof(nl_real));
+    double lr = optim_lr(&s->opt.cfg, s->step), gnorm, loss;
+    int B = s->cfg.batch_size, T = s->cfg.block_size;
+    dataset_batch(s->data, false, B, T, &s->data_rng, s->idx, s->targets);
+    Batch b = {.rows = B, .width = T, .target_width = T, .tokens = s->idx, .targets = s->targets};
+    TrainStep st = {.model = s->model, .opt = &s->opt, .tape = &s->train.tape, .dropout_rng = &s->dropout_rng,
+                    .grad_clip = s->cfg.grad_clip};
+    if (train_forward_backward(&st, &b, s->step, &loss, &gnorm, err, errlen)) goto done; // grads before clipping
+    memcpy(grads, ps->grad, ps->numel * sizeof(nl_real));
+    train_update(&st, gnorm, lr);
+
+    int k = params_entries(ps, before, "", e, names);
+    k += params_entries(ps, grads, "grad.", e + k, names + (size_t)k * 128);
+    k += params_entries(ps, ps->data, "after.", e + k, names + (size_t)k * 128);
+    float loss32 = (float)loss;
+    e[k++] = (StEntry){"batch.idx", ST_I32, 2, {B, T}, s->idx};
+    e[k++] = (StEntry){"batch.targets", ST_I32, 2, {B, T}, s->targets};
+    e[k++] = (StEntry){"loss", ST_F32, 1, {1}, &loss32};
+    const OptimConfig *oc = &s->opt.cfg;
+    char v[6][40];
+    const double values[6] = {lr, oc->weight_decay, oc->beta1, oc->beta2, oc->eps, s->cfg.grad_clip};
+    for (int i = 0; i < 6; i++) snprintf(v[i], 40, "%.17g", values[i]);
+    const char *own[] = {"lr", v[0], "weight_decay", v[1], "beta1", v[2], "beta2", v[3], "adam_eps", v[4],
+                         "grad_clip", v[5]};
+    const char *all[2 * MAX_META];
+    int m = meta_join(all, meta, n_meta, own, 6);
+    if (m < 0) snprintf(err, errlen, "%s: more than %d metadata entries", path, MAX_META);
+    else rc = st_write(path, e, k, all, m, err, errlen);
+done:
+    free(before), free(grads), free(e), free(names);
+    return rc;
+}
