@@ -71,7 +71,7 @@ typedef struct Dropin {
 // of src copied by name, the norms' weights times the bound.
 static int swapped_model(const Dropin *d, NormKind kind, const DropinFit *fits, int n_pos, Gpt *out) {
     TrainOptions o = d->o;
-    o.norm = kind, o.emb_scale_mode = EMB_SCALE_OFF;
+    o.model.norm = kind, o.init.emb_scale_mode = EMB_SCALE_OFF;
     GptConfig cfg = options_gpt_config(&o, d->gpt.cfg.vocab_size);
     for (int p = 0; p < GPT_NORM_POSITIONS; p++) cfg.scalar0[p] = 1; // each set below
     Rng rng;
@@ -127,20 +127,20 @@ static int load(Dropin *d, const char *path, const char *data) {
     options_defaults(&d->o);
     if (checkpoint_open(&d->o, path, &d->ckpt, err, sizeof err)) return fail(d, 1, "%s%s", err, "");
     options_derive(&d->o);
-    if (d->o.norm != NORM_LN && d->o.norm != NORM_RMSNORM)
-        return fail(d, 2, "%s is a %s model; the drop-in test replaces LN or RMSNorm", path, NORM_TABLE[d->o.norm]->name);
-    if (dataset_resolve(data ? data : d->o.dataset, NORMLAB_DATA_DIR, d->data_path, sizeof d->data_path, err,
+    if (d->o.model.norm != NORM_LN && d->o.model.norm != NORM_RMSNORM)
+        return fail(d, 2, "%s is a %s model; the drop-in test replaces LN or RMSNorm", path, NORM_TABLE[d->o.model.norm]->name);
+    if (dataset_resolve(data ? data : d->o.files.dataset, NORMLAB_DATA_DIR, d->data_path, sizeof d->data_path, err,
                         sizeof err) || dataset_load(&d->data, d->data_path, err, sizeof err))
         return fail(d, 1, "%s%s", err, "");
     GptConfig cfg = options_gpt_config(&d->o, d->data.vocab_size);
     const char *bad = gpt_config_check(&cfg);
-    if (bad || checkpoint_check_model(&d->ckpt, &cfg, d->o.optim, err, sizeof err))
+    if (bad || checkpoint_check_model(&d->ckpt, &cfg, d->o.optim.kind, err, sizeof err))
         return fail(d, 1, "%s: %s", path, bad ? bad : err);
     Rng init;
     rng_seed(&init, 1);
     if (gpt_init(&d->gpt, &cfg, &init)) return fail(d, 1, "out of memory%s%s", "", "");
-    SessionConfig sc = {.optim = {.kind = d->o.optim, .lr = d->o.lr}, .batch_size = (int)d->o.batch_size,
-                        .block_size = (int)d->o.block_size, .seed = d->o.seed};
+    SessionConfig sc = {.optim = {.kind = d->o.optim.kind, .lr = d->o.optim.lr}, .batch_size = (int)d->o.run.batch_size,
+                        .block_size = (int)d->o.model.block_size, .seed = d->o.run.seed};
     if (session_init(&d->s, &sc, &d->gpt.model, &d->data, NULL, err, sizeof err) ||
         session_restore(&d->s, &d->ckpt, err, sizeof err))
         return fail(d, 1, "%s: %s", path, err);
@@ -160,13 +160,13 @@ static int record(Dropin *d, const char *path, long batches) {
         if (!(rec->x[p] = malloc(rec->cap_rows * C * sizeof(nl_real)))) return fail(d, 1, "out of memory%s%s", "", "");
     TapeObserver obs = {.ctx = rec, .norm_input = record_input};
     Rng eval_rng;
-    session_seed(&eval_rng, d->o.seed, SESSION_STREAM_EVAL + 1); // the train program's val batches
+    session_seed(&eval_rng, d->o.run.seed, SESSION_STREAM_EVAL + 1); // the train program's val batches
     Tape *t = &d->s.eval.tape;
     t->observer = &obs;
     double loss = train_eval_batches(t, m, &d->data, true, B, T, batches, &eval_rng, d->s.idx, d->s.targets);
     t->observer = NULL;
     printf("%s: %s model, %d layers, C %d; fits on %ld val batches (%zu values per norm; their loss %.4f)\n", path,
-           NORM_TABLE[d->o.norm]->name, d->gpt.cfg.n_layer, C, batches, rec->cap_rows * C, loss);
+           NORM_TABLE[d->o.model.norm]->name, d->gpt.cfg.n_layer, C, batches, rec->cap_rows * C, loss);
     return 0;
 }
 
@@ -174,13 +174,13 @@ static int record(Dropin *d, const char *path, long batches) {
 static int fit_all(Dropin *d, const char *csv, DropinFit *dyt, DropinFit *isru) {
     const Recorder *rec = &d->rec;
     int C = d->gpt.cfg.n_embd;
-    DropinTarget target = d->o.norm == NORM_LN ? DROPIN_LN : DROPIN_RMSNORM;
+    DropinTarget target = d->o.model.norm == NORM_LN ? DROPIN_LN : DROPIN_RMSNORM;
     if (csv && !(d->csv = fopen(csv, "w"))) return fail(d, 1, "--csv %s cannot be written%s", csv, "");
     if (d->csv)
         fprintf(d->csv, "model,row,position,dyt_alpha,dyt_mar,dyt_mar_tail,dyisru_beta,dyisru_mar,dyisru_mar_tail,tail_from,val_loss\n");
     printf("%-9s %12s %10s %12s | %12s %10s %12s | %s\n", "norm", "DyT alpha", "MAR", "MAR top 1%", "DyISRU beta",
            "MAR", "MAR top 1%", "top 1% from |x| =");
-    const char *name = NORM_TABLE[d->o.norm]->name;
+    const char *name = NORM_TABLE[d->o.model.norm]->name;
     for (int p = 0; p < rec->n_pos; p++) {
         OutlierPoints pts;
         if (dropin_points(rec->x[p], rec->rows[p], C, 0, C, target, rec->m->norm[p]->eps, &pts))
@@ -224,7 +224,7 @@ int main(int argc, char **argv) {
     // 2. the fits
     DropinFit dyt[MAX_POS] = {0}, isru[MAX_POS] = {0};
     if ((rc = fit_all(&d, csv, dyt, isru))) return rc;
-    const char *name = NORM_TABLE[d.o.norm]->name;
+    const char *name = NORM_TABLE[d.o.model.norm]->name;
 
     // 3 and 4. the swapped models, and the whole val split
     size_t n_tokens;

@@ -53,12 +53,12 @@ typedef struct Loop {
 static void progress(const TrainApp *a, const Loop *L, const SessionStepInfo *info) {
     const Session *s = &a->s;
     char el[32], eta[32];
-    long ei = a->o.eval_interval, evals = a->o.steps / ei - s->step / ei + (a->o.steps % ei != 0);
+    long ei = a->o.run.eval_interval, evals = a->o.run.steps / ei - s->step / ei + (a->o.run.steps % ei != 0);
     double per_step = s->train_s / (s->step - L->start), eval_s = L->evals ? L->eval_s / L->evals : 0;
     format_time(tape_clock() - s->cfg.t0, el);
-    format_time(per_step * (a->o.steps - s->step) + eval_s * evals, eta);
+    format_time(per_step * (a->o.run.steps - s->step) + eval_s * evals, eta);
     printf("%sstep %*ld/%ld  loss %.4f  lr %.2e  %6.0f tok/s  %s elapsed  ETA %s%s", L->tty ? "\r" : "",
-           (int)snprintf(NULL, 0, "%ld", a->o.steps), s->step, a->o.steps, info->loss, info->lr,
+           (int)snprintf(NULL, 0, "%ld", a->o.run.steps), s->step, a->o.run.steps, info->loss, info->lr,
            info->tokens_per_sec, el, eta, L->tty ? "\033[K" : "\n");
     fflush(stdout);
 }
@@ -76,15 +76,15 @@ static void put_symbol(const TrainText *text, unsigned char b) {
 
 static void emit_symbol(void *text, int id) { put_symbol(text, ((TrainText *)text)->data.vocab[id]); }
 
-// Generates o.sample characters after the prompt (checked against the vocabulary in setup).
+// Generates o.sample.n characters after the prompt (checked against the vocabulary in setup).
 static int sample_text(TrainApp *a) {
     const TrainOptions *o = &a->o;
-    int32_t *prompt = malloc((strlen(o->prompt) + 1) * sizeof(int32_t));
+    int32_t *prompt = malloc((strlen(o->sample.prompt) + 1) * sizeof(int32_t));
     if (!prompt) return fail(1, "out of memory for sampling");
-    int bad, n = dataset_encode(&a->text.data, o->prompt, prompt, (int)strlen(o->prompt), &bad);
-    printf("\n---- sample (%ld characters, temperature %g) ----\n", o->sample, o->temperature);
-    for (const char *c = o->prompt; *c; c++) put_symbol(&a->text, (unsigned char)*c);
-    int rc = session_sample(&a->s, prompt, n, o->sample, o->temperature, emit_symbol, &a->text);
+    int bad, n = dataset_encode(&a->text.data, o->sample.prompt, prompt, (int)strlen(o->sample.prompt), &bad);
+    printf("\n---- sample (%ld characters, temperature %g) ----\n", o->sample.n, o->sample.temperature);
+    for (const char *c = o->sample.prompt; *c; c++) put_symbol(&a->text, (unsigned char)*c);
+    int rc = session_sample(&a->s, prompt, n, o->sample.n, o->sample.temperature, emit_symbol, &a->text);
     free(prompt);
     if (rc) return fail(1, "out of memory for sampling");
     printf("\n");
@@ -131,9 +131,9 @@ static int make_parents(const char *what, const char *path) {
 static int outputs_claim(TrainApp *a) {
     const TrainOptions *o = &a->o;
     char err[1024];
-    if (o->log) beside_log(o->log, ".config", a->out.config_path, sizeof a->out.config_path);
-    const struct { const char *what, *path; } out[] = {{"--save", o->save}, {"--log", o->log},
-                                                       {"--log's .config", o->log ? a->out.config_path : NULL}};
+    if (o->files.log) beside_log(o->files.log, ".config", a->out.config_path, sizeof a->out.config_path);
+    const struct { const char *what, *path; } out[] = {{"--save", o->files.save}, {"--log", o->files.log},
+                                                       {"--log's .config", o->files.log ? a->out.config_path : NULL}};
     for (int i = 0; i < 3; i++) {
         if (!out[i].path) continue;
         if (make_parents(out[i].what, out[i].path)) return 1;
@@ -143,8 +143,8 @@ static int outputs_claim(TrainApp *a) {
                 return fail(2, "%s %s and %s %s are the same file: give each output its own path", out[j].what,
                             out[j].path, out[i].what, out[i].path);
     }
-    if (o->log && o->resume && outfile_same(o->log, o->resume))
-        return fail(2, "--log %s is the checkpoint --resume reads: the log would overwrite it", o->log);
+    if (o->files.log && o->files.resume && outfile_same(o->files.log, o->files.resume))
+        return fail(2, "--log %s is the checkpoint --resume reads: the log would overwrite it", o->files.log);
     for (int i = 0; i < 2; i++)
         if (a->dist.rank == 0 && out[i].path && outfile_lock(&a->out.locks[i], out[i].what, out[i].path, err, sizeof err))
             return fail(1, "%s", err);
@@ -157,8 +157,8 @@ static int outputs_open(TrainApp *a) {
     const TrainOptions *o = &a->o;
     char err[1024];
     int claimed = outputs_claim(a);
-    if (claimed || !o->log) return claimed;
-    int fd = outfile_open(o->log, o->resume != NULL, err, sizeof err);
+    if (claimed || !o->files.log) return claimed;
+    int fd = outfile_open(o->files.log, o->files.resume != NULL, err, sizeof err);
     if (fd < 0 || !(a->out.log = fdopen(fd, "w"))) return fail(1, "--log %s", fd < 0 ? err : strerror(errno));
     if (options_write_config(o, a->out.config_path, err, sizeof err)) return fail(1, "%s", err);
     return 0;
@@ -191,13 +191,13 @@ static int text_load(TrainApp *a) {
     const TrainOptions *o = &a->o;
     TrainText *t = &a->text;
     char err[1024];
-    if (o->resume && o->steps == 0 && !o->dump_step) return 0;
-    if (dataset_resolve(o->dataset, NORMLAB_DATA_DIR, t->path, sizeof t->path, err, sizeof err) ||
+    if (o->files.resume && o->run.steps == 0 && !o->files.dump_step) return 0;
+    if (dataset_resolve(o->files.dataset, NORMLAB_DATA_DIR, t->path, sizeof t->path, err, sizeof err) ||
         dataset_load(&t->data, t->path, err, sizeof err))
         return fail(1, "%s", err);
     t->have = true;
     if (a->dist.rank == 0) warn_if_binary(t);
-    if (dataset_check_context(&t->data, (int)o->block_size, err, sizeof err)) return fail(1, "%s", err);
+    if (dataset_check_context(&t->data, (int)o->model.block_size, err, sizeof err)) return fail(1, "%s", err);
     return 0;
 }
 
@@ -206,12 +206,12 @@ static int usage_check(TrainApp *a) {
     TrainOptions *o = &a->o;
     const Dist *d = &a->dist;
     if (d->rank == 0) options_warn_unused(o);
-    if (o->batch_size % (d->size * o->grad_accum))
+    if (o->run.batch_size % (d->size * o->run.grad_accum))
         return fail(2, "--batch-size %ld does not split into %d process%s x --grad-accum %ld: give a multiple of "
-                    "%ld (the batch is the whole step's, over every process)", o->batch_size, d->size,
-                    d->size > 1 ? "es" : "", o->grad_accum, d->size * o->grad_accum);
-    if (d->size > 1 && o->dump_step) return fail(2, "--dump-step records one process's step: run it without mpirun");
-    if (d->rank > 0) o->log = o->save = NULL, o->sample = 0; // rank 0 alone logs, saves and samples
+                    "%ld (the batch is the whole step's, over every process)", o->run.batch_size, d->size,
+                    d->size > 1 ? "es" : "", o->run.grad_accum, d->size * o->run.grad_accum);
+    if (d->size > 1 && o->files.dump_step) return fail(2, "--dump-step records one process's step: run it without mpirun");
+    if (d->rank > 0) o->files.log = o->files.save = NULL, o->sample.n = 0; // rank 0 alone logs, saves and samples
     return 0;
 }
 
@@ -220,15 +220,15 @@ static int usage_check(TrainApp *a) {
 static long threads_set(TrainOptions *o, const Dist *d) {
     long cores = sysconf(_SC_NPROCESSORS_ONLN) / d->local_size; // this host's cores, shared by its processes
     if (cores < 1) cores = 1;
-    if (o->threads > cores) {
+    if (o->run.threads > cores) {
         if (d->rank == 0)
-            fprintf(stderr, "train: warning: --threads %ld is more than the %ld cores %s: using %ld\n", o->threads,
+            fprintf(stderr, "train: warning: --threads %ld is more than the %ld cores %s: using %ld\n", o->run.threads,
                     cores, d->local_size > 1 ? "this process has" : "here", cores);
-        o->threads = cores;
+        o->run.threads = cores;
     }
-    blas_threads_set((int)(o->threads ? o->threads : cores));
+    blas_threads_set((int)(o->run.threads ? o->run.threads : cores));
     cpu_flush_subnormals(); // on the whole team
-    return o->threads ? o->threads : cores;
+    return o->run.threads ? o->run.threads : cores;
 }
 
 // The GPT the options describe (its vocabulary the text's, or the checkpoint's without text),
@@ -237,48 +237,48 @@ static int model_build(TrainApp *a, const StFile *ckpt) {
     const TrainOptions *o = &a->o;
     char err[1024];
     int vocab = a->text.have ? a->text.data.vocab_size : 0;
-    if (o->resume && !a->text.have) {
+    if (o->files.resume && !a->text.have) {
         const char *v = st_meta(ckpt, "vocab");
         vocab = v ? (int)strlen(v) / 2 : 0;
     }
     GptConfig cfg = options_gpt_config(o, vocab);
     const char *bad = gpt_config_check(&cfg);
     if (bad) return fail(2, "%s", bad);
-    if (o->resume && checkpoint_check_model(ckpt, &cfg, o->optim, err, sizeof err))
-        return fail(1, "%s: %s", o->resume, err);
-    double need = gpt_memory_estimate(&cfg, (int)o->batch_size, (int)o->block_size),
+    if (o->files.resume && checkpoint_check_model(ckpt, &cfg, o->optim.kind, err, sizeof err))
+        return fail(1, "%s: %s", o->files.resume, err);
+    double need = gpt_memory_estimate(&cfg, (int)o->run.batch_size, (int)o->model.block_size),
            have = (double)sysconf(_SC_PHYS_PAGES) * sysconf(_SC_PAGESIZE);
     if (have > 0 && need > have)
         return fail(2, "this configuration needs about %.3g GB to train (parameters, grads, AdamW moments and a "
                     "step's activations); this machine has %.3g GB", need / 1e9, have / 1e9);
     Rng init;
-    session_seed(&init, o->seed, SESSION_STREAM_INIT);
+    session_seed(&init, o->run.seed, SESSION_STREAM_INIT);
     if (gpt_init(&a->gpt, &cfg, &init)) return fail(1, "out of memory building the model");
-    if (o->recompute && model_recompute(&a->gpt.model, true)) return fail(1, "out of memory for --recompute");
+    if (o->run.recompute && model_recompute(&a->gpt.model, true)) return fail(1, "out of memory for --recompute");
     return 0;
 }
 
 static SessionConfig session_config(const TrainOptions *o, long max_threads, double t0) {
-    OptimConfig oc = {.kind = o->optim, .lr = o->lr, .min_lr = o->min_lr, .warmup = (int)o->warmup,
-                      .decay_steps = (int)o->lr_decay_steps, .beta1 = o->beta1, .beta2 = o->beta2,
-                      .eps = 1e-8, .weight_decay = o->weight_decay};
-    return (SessionConfig){.optim = oc, .batch_size = (int)o->batch_size, .block_size = (int)o->block_size,
-                           .grad_accum = (int)o->grad_accum, .seed = o->seed, .grad_clip = o->grad_clip,
-                           .eval_iters = o->eval_iters, .stats_every = o->stats_every,
-                           .spike_factor = o->spike_factor, .skip_nonfinite = o->on_nonfinite == NONFINITE_SKIP,
-                           .auto_threads = o->threads == 0 ? (int)max_threads : 0,
-                           .bucket_bytes = (size_t)(o->bucket_mb * 1e6), .overlap = !o->no_overlap, .t0 = t0};
+    OptimConfig oc = {.kind = o->optim.kind, .lr = o->optim.lr, .min_lr = o->optim.min_lr, .warmup = (int)o->optim.warmup,
+                      .decay_steps = (int)o->optim.lr_decay_steps, .beta1 = o->optim.beta1, .beta2 = o->optim.beta2,
+                      .eps = 1e-8, .weight_decay = o->optim.weight_decay};
+    return (SessionConfig){.optim = oc, .batch_size = (int)o->run.batch_size, .block_size = (int)o->model.block_size,
+                           .grad_accum = (int)o->run.grad_accum, .seed = o->run.seed, .grad_clip = o->optim.grad_clip,
+                           .eval_iters = o->run.eval_iters, .stats_every = o->guard.stats_every,
+                           .spike_factor = o->guard.spike_factor, .skip_nonfinite = o->guard.on_nonfinite == NONFINITE_SKIP,
+                           .auto_threads = o->run.threads == 0 ? (int)max_threads : 0,
+                           .bucket_bytes = (size_t)(o->run.bucket_mb * 1e6), .overlap = !o->run.no_overlap, .t0 = t0};
 }
 
 // Every byte of --prompt must be in the vocabulary (before training, not after).
 static int prompt_check(const TrainApp *a) {
-    for (const char *c = a->o.prompt; a->o.sample > 0 && *c; c++) {
+    for (const char *c = a->o.sample.prompt; a->o.sample.n > 0 && *c; c++) {
         unsigned char b = (unsigned char)*c;
         char shown[8] = "";
         if (isprint(b)) snprintf(shown, sizeof shown, ", '%c'", b);
         if (a->text.data.id_of[b] < 0)
             return fail(2, "--prompt: byte %d (0x%02x%s) is not in the vocabulary of the training text",
-                        (int)(c - a->o.prompt), b, shown);
+                        (int)(c - a->o.sample.prompt), b, shown);
     }
     return 0;
 }
@@ -288,8 +288,8 @@ static int session_open(TrainApp *a, StFile *ckpt, long max_threads, double t0) 
     char err[1024];
     SessionConfig sc = session_config(&a->o, max_threads, t0);
     if (session_init(&a->s, &sc, &a->gpt.model, &a->text.data, &a->dist, err, sizeof err)) return fail(1, "%s", err);
-    session_log_start(&a->s, a->out.log, log_is_json(a->o.log));
-    if (a->o.resume && session_restore(&a->s, ckpt, err, sizeof err)) return fail(1, "%s: %s", a->o.resume, err);
+    session_log_start(&a->s, a->out.log, log_is_json(a->o.files.log));
+    if (a->o.files.resume && session_restore(&a->s, ckpt, err, sizeof err)) return fail(1, "%s: %s", a->o.files.resume, err);
     return prompt_check(a);
 }
 
@@ -300,7 +300,7 @@ static int setup(TrainApp *a, int argc, char **argv, double t0) {
     if (rc) return rc == 1 ? -1 : 2;
     char err[1024];
     StFile ckpt = {0};
-    if (o->resume && checkpoint_open(o, o->resume, &ckpt, err, sizeof err)) return fail(1, "%s", err);
+    if (o->files.resume && checkpoint_open(o, o->files.resume, &ckpt, err, sizeof err)) return fail(1, "%s", err);
     options_derive(o);
     long max_threads = 1;
     if (!(rc = usage_check(a)) && !(rc = text_load(a)) && !(rc = outputs_open(a)) &&
@@ -321,7 +321,7 @@ static void teardown(TrainApp *a) {
 
 static int save(const TrainApp *a) {
     char err[1024];
-    if (checkpoint_write(a, a->o.save, err, sizeof err)) return fail(1, "%s", err);
+    if (checkpoint_write(a, a->o.files.save, err, sizeof err)) return fail(1, "%s", err);
     return 0;
 }
 
@@ -331,19 +331,19 @@ static void print_learned_scalars(const TrainApp *a) {
     const TrainOptions *o = &a->o;
     const Model *m = &a->gpt.model;
     for (int i = 0; i < m->scalars.n; i++)
-        printf("%s: %.4g (started at %g)\n", m->scalars.name[i], m->scalar[i]->data[0], o->emb_scale);
-    if (!norm_is_elementwise(o->norm)) return;
-    bool alpha = NORM_TABLE[o->norm]->scalar == NORM_SCALAR_ALPHA;
-    int scalars = NORM_TABLE[o->norm]->shift ? 2 : 1; // alpha or beta, then derf's shift
+        printf("%s: %.4g (started at %g)\n", m->scalars.name[i], m->scalar[i]->data[0], o->init.emb_scale);
+    if (!norm_is_elementwise(o->model.norm)) return;
+    bool alpha = NORM_TABLE[o->model.norm]->scalar == NORM_SCALAR_ALPHA;
+    int scalars = NORM_TABLE[o->model.norm]->shift ? 2 : 1; // alpha or beta, then derf's shift
     for (int shift = 0; shift < scalars; shift++)
         for (int p = 0; p < GPT_NORM_POSITIONS; p++) {
-            printf("%s %s:", shift ? "shift" : norm_scalar_name(o->norm), GPT_NORM_POSITION_NAMES[p]);
+            printf("%s %s:", shift ? "shift" : norm_scalar_name(o->model.norm), GPT_NORM_POSITION_NAMES[p]);
             for (int l = 0; l < (p == GPT_LNF ? 1 : a->gpt.cfg.n_layer); l++) {
                 const Norm *n = m->norm[p == GPT_LNF ? m->norms.n - 1 : 2 * l + p];
-                printf(" %.4g", shift ? n->shift->data[0] : norm_scalar_effective(o->norm, n->scalar->data[0]));
+                printf(" %.4g", shift ? n->shift->data[0] : norm_scalar_effective(o->model.norm, n->scalar->data[0]));
             }
             printf("%s (started at %g)\n", p == GPT_LNF ? "" : " (layers 0..)",
-                   shift ? o->shift0 : alpha ? o->alpha0_pos[p] : o->beta0_pos[p]);
+                   shift ? o->init.shift0 : alpha ? o->init.alpha0_pos[p] : o->init.beta0_pos[p]);
         }
 }
 
@@ -373,16 +373,16 @@ static void on_signal(int sig) {
 
 // Under mpirun, which passes an interrupt on to every process as SIGTERM, rank 0 alone speaks (say).
 static void interrupts_install(const TrainOptions *o, bool say) {
-    if (o->save) {
-        snprintf(interrupt.save, sizeof interrupt.save, "%s", o->save);
-    } else if (o->log) {
-        beside_log(o->log, ".interrupted.safetensors", interrupt.save, sizeof interrupt.save);
+    if (o->files.save) {
+        snprintf(interrupt.save, sizeof interrupt.save, "%s", o->files.save);
+    } else if (o->files.log) {
+        beside_log(o->files.log, ".interrupted.safetensors", interrupt.save, sizeof interrupt.save);
     } else {
         char when[32];
         time_t now = time(NULL);
         strftime(when, sizeof when, "%Y%m%d-%H%M%S", localtime(&now));
         snprintf(interrupt.save, sizeof interrupt.save, "runs/interrupted-%s-%s.safetensors",
-                 NORM_TABLE[o->norm]->name, when);
+                 NORM_TABLE[o->model.norm]->name, when);
     }
     if (say) {
         snprintf(interrupt.note, sizeof interrupt.note,
@@ -460,7 +460,7 @@ static int loop_evaluate(TrainApp *a, Loop *L) {
     if (a->dist.rank > 0) return 0;
     L->eval_s += tape_clock() - te, L->evals++;
     if (vl < L->best) L->best = vl, L->best_step = a->s.step;
-    if (L->tty && !a->o.quiet) printf("\r\033[K");
+    if (L->tty && !a->o.run.quiet) printf("\r\033[K");
     printf("step %ld: train loss %.4f, val loss %.4f%s\n", a->s.step, tl, vl, vl == L->best ? " (best)" : "");
     return 0;
 }
@@ -468,7 +468,7 @@ static int loop_evaluate(TrainApp *a, Loop *L) {
 // A step that was not finite (session_step's err): skipped and said, or the end of the run.
 // 0 to go on, or the exit status.
 static int loop_fault(const TrainApp *a, const Loop *L, int rc, const SessionStepInfo *info, const char *err) {
-    bool line = L->tty && !a->o.quiet;
+    bool line = L->tty && !a->o.run.quiet;
     if (rc > 0) {
         printf("%s%s: update skipped (%ld so far)\n", line ? "\r\033[K" : "", err, a->s.skipped);
         return 0;
@@ -480,19 +480,19 @@ static int loop_fault(const TrainApp *a, const Loop *L, int rc, const SessionSte
     }
     return fail(1, "%s. %sThe run stops here%s.", err,
                 info->skips_exhausted ? "Too many non-finite steps in a row (skipped). " : "",
-                a->o.save ? "; the last checkpoint written is untouched" : "");
+                a->o.files.save ? "; the last checkpoint written is untouched" : "");
 }
 
 // After a step taken: progress (off a terminal, every eval_interval/5 steps and at least every 10 s)
 // and --save-every. 0, or the exit status.
 static int loop_after_step(TrainApp *a, Loop *L, const SessionStepInfo *info) {
     const TrainOptions *o = &a->o;
-    long every = o->eval_interval / 5 > 0 ? o->eval_interval / 5 : 1;
-    if (!o->quiet && (L->tty || a->s.step % every == 0 || tape_clock() - L->last_line >= 10)) {
+    long every = o->run.eval_interval / 5 > 0 ? o->run.eval_interval / 5 : 1;
+    if (!o->run.quiet && (L->tty || a->s.step % every == 0 || tape_clock() - L->last_line >= 10)) {
         progress(a, L, info);
         L->last_line = tape_clock();
     }
-    return o->save && o->save_every > 0 && a->s.step % o->save_every == 0 ? save(a) : 0;
+    return o->files.save && o->files.save_every > 0 && a->s.step % o->files.save_every == 0 ? save(a) : 0;
 }
 
 // The summary after the last step: data parallel's cost, the whole val split, spikes and skips.
@@ -503,7 +503,7 @@ static int loop_finish(TrainApp *a, const Loop *L) {
     if (d->size > 1 && s->step > L->start)
         printf("data parallel: %d processes, %.2f ms per step in MPI calls on rank 0 (%.1f%% of its step time), "
                "%s\n", d->size, 1e3 * d->comm_s / (s->step - L->start), 100 * d->comm_s / s->train_s,
-               a->o.no_overlap ? "grads reduced after backward (--no-overlap)" : "overlapped with backward");
+               a->o.run.no_overlap ? "grads reduced after backward (--no-overlap)" : "overlapped with backward");
     if (L->best_step >= 0) {
         size_t n;
         double full;
@@ -513,7 +513,7 @@ static int loop_finish(TrainApp *a, const Loop *L) {
                tape_clock() - s->cfg.t0, s->train_s, n, full);
     }
     if (s->step > L->start)
-        printf("loss spikes (> %g x the running median): %ld; steps skipped (non-finite): %ld\n", a->o.spike_factor,
+        printf("loss spikes (> %g x the running median): %ld; steps skipped (non-finite): %ld\n", a->o.guard.spike_factor,
                s->spikes, s->skipped);
     print_learned_scalars(a);
     return 0;
@@ -526,8 +526,8 @@ static int train(TrainApp *a) {
               .tty = isatty(STDOUT_FILENO) && a->dist.size == 1};
     char err[1024];
     for (;;) {
-        bool last = s->step >= a->o.steps;
-        bool eval = a->text.have && (s->step % a->o.eval_interval == 0 || last) &&
+        bool last = s->step >= a->o.run.steps;
+        bool eval = a->text.have && (s->step % a->o.run.eval_interval == 0 || last) &&
                     (s->step > L.start || L.start == 0 || last);
         int rc = eval ? loop_evaluate(a, &L) : 0;
         if (rc) return rc;
@@ -545,28 +545,28 @@ static int train(TrainApp *a) {
 static void print_header(const TrainApp *a) {
     const TrainOptions *o = &a->o;
     const Dist *d = &a->dist;
-    printf("normlab train (%s build): %s, %d symbols\n", NL_REAL_NAME, a->text.have ? a->text.path : o->resume,
+    printf("normlab train (%s build): %s, %d symbols\n", NL_REAL_NAME, a->text.have ? a->text.path : o->files.resume,
            a->text.data.vocab_size);
     options_print(o, a->s.team.max > 0 ? a->s.team.max : sysconf(_SC_NPROCESSORS_ONLN), stdout);
     if (d->size > 1)
         printf("data parallel: %d processes (%d on this host), each %ld of the %ld sequences per step%s; grads "
-               "reduced: %.2f MB per step, in %d buckets\n", d->size, d->local_size, o->batch_size / d->size,
-               o->batch_size, o->grad_accum > 1 ? " (in --grad-accum micro-batches)" : "",
-               a->gpt.params.numel * sizeof(nl_real) / 1e6, o->no_overlap ? 1 : d->n_buckets);
+               "reduced: %.2f MB per step, in %d buckets\n", d->size, d->local_size, o->run.batch_size / d->size,
+               o->run.batch_size, o->run.grad_accum > 1 ? " (in --grad-accum micro-batches)" : "",
+               a->gpt.params.numel * sizeof(nl_real) / 1e6, o->run.no_overlap ? 1 : d->n_buckets);
     if (a->out.config_path[0])
         printf("config:   %s (./train --config %s runs it again)\n", a->out.config_path, a->out.config_path);
     printf("params:   %zu%s\n\n", paramset_count(&a->gpt.params), a->s.step ? " (resumed)" : "");
     if (a->s.step) printf("resuming at step %ld\n", a->s.step);
-    if (o->resume && o->steps > 0 && a->s.step >= o->steps)
+    if (o->files.resume && o->run.steps > 0 && a->s.step >= o->run.steps)
         printf("the checkpoint is at step %ld and --steps is %ld: nothing to train (give --steps above %ld to train "
-               "on); evaluating%s only\n", a->s.step, o->steps, a->s.step, o->sample > 0 ? " and sampling" : "");
+               "on); evaluating%s only\n", a->s.step, o->run.steps, a->s.step, o->sample.n > 0 ? " and sampling" : "");
     fflush(stdout);
 }
 
 static int run_dump(TrainApp *a) {
     char err[1024];
-    int rc = dump_step(a, a->o.dump_step, err, sizeof err) ? fail(1, "%s", err) : 0;
-    if (!rc) printf("wrote %s (one step: parameters before and after, gradients, batch, loss)\n", a->o.dump_step);
+    int rc = dump_step(a, a->o.files.dump_step, err, sizeof err) ? fail(1, "%s", err) : 0;
+    if (!rc) printf("wrote %s (one step: parameters before and after, gradients, batch, loss)\n", a->o.files.dump_step);
     return rc;
 }
 
@@ -576,8 +576,8 @@ static int run(TrainApp *a, int argc, char **argv) {
     print_header(a);
     int rc = train(a);
     if (!rc && interrupts_agree(a)) rc = interrupt_exit(a); // an interrupt during the last evaluation
-    if (!rc && a->o.save && !(rc = save(a))) printf("saved %s (step %ld)\n", a->o.save, a->s.step);
-    if (!rc && a->o.sample > 0) rc = sample_text(a);
+    if (!rc && a->o.files.save && !(rc = save(a))) printf("saved %s (step %ld)\n", a->o.files.save, a->s.step);
+    if (!rc && a->o.sample.n > 0) rc = sample_text(a);
     return rc;
 }
 
@@ -595,8 +595,8 @@ int main(int argc, char **argv) {
         if (rc < 0) dist_finalize(&a.dist); // --help: every process
         return rc < 0 ? 0 : rc;             // an error: mpirun ends the others
     }
-    rc = a.o.dump_step ? run_dump(&a) : run(&a, argc, argv);
+    rc = a.o.files.dump_step ? run_dump(&a) : run(&a, argc, argv);
     teardown(&a);
-    if (!rc && !a.o.dump_step) dist_finalize(&a.dist);
+    if (!rc && !a.o.files.dump_step) dist_finalize(&a.dist);
     return rc;
 }

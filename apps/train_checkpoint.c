@@ -47,13 +47,13 @@ int checkpoint_check_model(const StFile *f, const GptConfig *cfg, OptimKind opti
 int dump_step(TrainApp *a, const char *path, char *err, size_t errlen) {
     const TrainOptions *o = &a->o;
     char v[7][40];
-    snprintf(v[0], 40, "%s", NORM_TABLE[o->norm]->name);
-    snprintf(v[1], 40, "%ld", o->n_layer);
-    snprintf(v[2], 40, "%ld", o->n_head);
-    snprintf(v[3], 40, "%ld", o->n_embd);
-    snprintf(v[4], 40, "%ld", o->block_size);
-    snprintf(v[5], 40, "%s", o->bias ? "true" : "false");
-    snprintf(v[6], 40, "%.17g", o->scalar_lr_mult);
+    snprintf(v[0], 40, "%s", NORM_TABLE[o->model.norm]->name);
+    snprintf(v[1], 40, "%ld", o->model.n_layer);
+    snprintf(v[2], 40, "%ld", o->model.n_head);
+    snprintf(v[3], 40, "%ld", o->model.n_embd);
+    snprintf(v[4], 40, "%ld", o->model.block_size);
+    snprintf(v[5], 40, "%s", o->model.bias ? "true" : "false");
+    snprintf(v[6], 40, "%.17g", o->init.scalar_lr_mult);
     const char *meta[] = {"norm", v[0], "n_layer", v[1], "n_head", v[2], "n_embd", v[3], "block_size", v[4],
                           "bias", v[5], "scalar_lr_mult", v[6]};
     return session_dump_step(&a->s, path, meta, 7, err, errlen);

@@ -42,74 +42,74 @@ static const struct {
 #define NOMAX 0, -1
 static const OptRow ROWS[] = {
     // model
-    {"norm", T_NORM, F(norm), "ln", NOMAX, OPT_ARCH | OPT_SAVED, "the layer at ln_1, ln_2, ln_f"},
-    {"n-layer", T_LONG, F(n_layer), "4", 1, 1024, OPT_ARCH | OPT_SAVED, "transformer blocks"},
-    {"n-head", T_LONG, F(n_head), "4", 1, 4096, OPT_ARCH | OPT_SAVED, "attention heads (must divide n-embd)"},
-    {"n-embd", T_LONG, F(n_embd), "128", 1, 65536, OPT_ARCH | OPT_SAVED, "width of the residual stream"},
-    {"block-size", T_LONG, F(block_size), "64", 1, 65536, OPT_ARCH | OPT_SAVED, "context length in characters"},
-    {"bias", T_BOOL, F(bias), "false", NOMAX, OPT_ARCH | OPT_SAVED, "biases in linear layers and norms"},
-    {"dropout", T_DOUBLE, F(dropout), "0", 0, 0.999, OPT_SAVED, "dropout probability"},
-    {"composite", T_BOOL, F(composite), "false", NOMAX, 0, "the norms' composite forms (slower; for checking)"},
-    {"emb-scale", T_EMB_SCALE, F(emb_scale_mode), "auto", 1e-6, 1e6, OPT_SAVED,
+    {"norm", T_NORM, F(model.norm), "ln", NOMAX, OPT_ARCH | OPT_SAVED, "the layer at ln_1, ln_2, ln_f"},
+    {"n-layer", T_LONG, F(model.n_layer), "4", 1, 1024, OPT_ARCH | OPT_SAVED, "transformer blocks"},
+    {"n-head", T_LONG, F(model.n_head), "4", 1, 4096, OPT_ARCH | OPT_SAVED, "attention heads (must divide n-embd)"},
+    {"n-embd", T_LONG, F(model.n_embd), "128", 1, 65536, OPT_ARCH | OPT_SAVED, "width of the residual stream"},
+    {"block-size", T_LONG, F(model.block_size), "64", 1, 65536, OPT_ARCH | OPT_SAVED, "context length in characters"},
+    {"bias", T_BOOL, F(model.bias), "false", NOMAX, OPT_ARCH | OPT_SAVED, "biases in linear layers and norms"},
+    {"dropout", T_DOUBLE, F(model.dropout), "0", 0, 0.999, OPT_SAVED, "dropout probability"},
+    {"composite", T_BOOL, F(model.composite), "false", NOMAX, 0, "the norms' composite forms (slower; for checking)"},
+    {"emb-scale", T_EMB_SCALE, F(init.emb_scale_mode), "auto", 1e-6, 1e6, OPT_SAVED,
      "auto|off|N: a learnable scalar times wte[idx] + wpe, starting at N; auto: the norm's recipe (below)"},
-    {"alpha0", T_DOUBLE, F(alpha0), "the norm's recipe", -1e6, 1e6, OPT_SAVED, "initial alpha of dyt/dytsp/derf at every position (effective value)"},
-    {"beta0", T_DOUBLE, F(beta0), "1/alpha0^2", -1e12, 1e12, OPT_SAVED, "initial beta of dyisru/dyisrusp (effective value)"},
-    {"shift0", T_DOUBLE, F(shift0), "0", -1e6, 1e6, OPT_SAVED, "initial shift of derf"},
-    {"alpha0-ln1", T_DOUBLE, F(alpha0_pos[0]), "alpha0", -1e6, 1e6, OPT_SAVED, "alpha0 for every ln_1 (pre-attention)"},
-    {"alpha0-ln2", T_DOUBLE, F(alpha0_pos[1]), "alpha0", -1e6, 1e6, OPT_SAVED, "alpha0 for every ln_2 (pre-MLP)"},
-    {"alpha0-lnf", T_DOUBLE, F(alpha0_pos[2]), "alpha0", -1e6, 1e6, OPT_SAVED, "alpha0 for ln_f"},
-    {"beta0-ln1", T_DOUBLE, F(beta0_pos[0]), "beta0", -1e12, 1e12, OPT_SAVED, "beta0 for every ln_1"},
-    {"beta0-ln2", T_DOUBLE, F(beta0_pos[1]), "beta0", -1e12, 1e12, OPT_SAVED, "beta0 for every ln_2"},
-    {"beta0-lnf", T_DOUBLE, F(beta0_pos[2]), "beta0", -1e12, 1e12, OPT_SAVED, "beta0 for ln_f"},
+    {"alpha0", T_DOUBLE, F(init.alpha0), "the norm's recipe", -1e6, 1e6, OPT_SAVED, "initial alpha of dyt/dytsp/derf at every position (effective value)"},
+    {"beta0", T_DOUBLE, F(init.beta0), "1/alpha0^2", -1e12, 1e12, OPT_SAVED, "initial beta of dyisru/dyisrusp (effective value)"},
+    {"shift0", T_DOUBLE, F(init.shift0), "0", -1e6, 1e6, OPT_SAVED, "initial shift of derf"},
+    {"alpha0-ln1", T_DOUBLE, F(init.alpha0_pos[0]), "alpha0", -1e6, 1e6, OPT_SAVED, "alpha0 for every ln_1 (pre-attention)"},
+    {"alpha0-ln2", T_DOUBLE, F(init.alpha0_pos[1]), "alpha0", -1e6, 1e6, OPT_SAVED, "alpha0 for every ln_2 (pre-MLP)"},
+    {"alpha0-lnf", T_DOUBLE, F(init.alpha0_pos[2]), "alpha0", -1e6, 1e6, OPT_SAVED, "alpha0 for ln_f"},
+    {"beta0-ln1", T_DOUBLE, F(init.beta0_pos[0]), "beta0", -1e12, 1e12, OPT_SAVED, "beta0 for every ln_1"},
+    {"beta0-ln2", T_DOUBLE, F(init.beta0_pos[1]), "beta0", -1e12, 1e12, OPT_SAVED, "beta0 for every ln_2"},
+    {"beta0-lnf", T_DOUBLE, F(init.beta0_pos[2]), "beta0", -1e12, 1e12, OPT_SAVED, "beta0 for ln_f"},
     // training
-    {"batch-size", T_LONG, F(batch_size), "12", 1, 1 << 20, OPT_SAVED, "sequences per step"},
-    {"steps", T_LONG, F(steps), "2000", 0, 1e9, 0, "train until this step (with --resume: in all)"},
-    {"lr", T_DOUBLE, F(lr), "the norm's recipe", 1e-12, 100, OPT_SAVED, "peak learning rate"},
-    {"scalar-lr-mult", T_DOUBLE, F(scalar_lr_mult), "the norm's recipe", 1e-6, 1e6, OPT_SAVED,
+    {"batch-size", T_LONG, F(run.batch_size), "12", 1, 1 << 20, OPT_SAVED, "sequences per step"},
+    {"steps", T_LONG, F(run.steps), "2000", 0, 1e9, 0, "train until this step (with --resume: in all)"},
+    {"lr", T_DOUBLE, F(optim.lr), "the norm's recipe", 1e-12, 100, OPT_SAVED, "peak learning rate"},
+    {"scalar-lr-mult", T_DOUBLE, F(init.scalar_lr_mult), "the norm's recipe", 1e-6, 1e6, OPT_SAVED,
      "the norms' scalars (alpha, beta, shift) and the embedding scale learn at lr x this"},
-    {"min-lr", T_DOUBLE, F(min_lr), "lr/10", 0, 100, OPT_SAVED, "learning rate at the end of the cosine decay"},
-    {"warmup", T_LONG, F(warmup), "100", 0, 1e9, OPT_SAVED, "linear warmup steps"},
-    {"lr-decay-steps", T_LONG, F(lr_decay_steps), "steps", 0, 1e9, OPT_SAVED, "step where the cosine decay reaches min-lr"},
-    {"weight-decay", T_DOUBLE, F(weight_decay), "0.1", 0, 100, OPT_SAVED, "decoupled weight decay on 2-D weights"},
-    {"beta1", T_DOUBLE, F(beta1), "0.9", 0, 0.999999, OPT_SAVED, "AdamW beta1 (SGD: momentum)"},
-    {"beta2", T_DOUBLE, F(beta2), "0.99", 0, 0.999999, OPT_SAVED, "AdamW beta2"},
-    {"grad-clip", T_DOUBLE, F(grad_clip), "1.0", 0, 1e12, OPT_SAVED, "clip the global grad norm to this (0: off)"},
-    {"optim", T_CHOICE, F(optim), "adamw", NOMAX, OPT_SAVED, "adamw|sgd"},
-    {"preset", T_CHOICE, F(preset), "best", NOMAX, 0,
+    {"min-lr", T_DOUBLE, F(optim.min_lr), "lr/10", 0, 100, OPT_SAVED, "learning rate at the end of the cosine decay"},
+    {"warmup", T_LONG, F(optim.warmup), "100", 0, 1e9, OPT_SAVED, "linear warmup steps"},
+    {"lr-decay-steps", T_LONG, F(optim.lr_decay_steps), "steps", 0, 1e9, OPT_SAVED, "step where the cosine decay reaches min-lr"},
+    {"weight-decay", T_DOUBLE, F(optim.weight_decay), "0.1", 0, 100, OPT_SAVED, "decoupled weight decay on 2-D weights"},
+    {"beta1", T_DOUBLE, F(optim.beta1), "0.9", 0, 0.999999, OPT_SAVED, "AdamW beta1 (SGD: momentum)"},
+    {"beta2", T_DOUBLE, F(optim.beta2), "0.99", 0, 0.999999, OPT_SAVED, "AdamW beta2"},
+    {"grad-clip", T_DOUBLE, F(optim.grad_clip), "1.0", 0, 1e12, OPT_SAVED, "clip the global grad norm to this (0: off)"},
+    {"optim", T_CHOICE, F(optim.kind), "adamw", NOMAX, OPT_SAVED, "adamw|sgd"},
+    {"preset", T_CHOICE, F(optim.preset), "best", NOMAX, 0,
      "best|nanogpt: the defaults of --lr, --emb-scale, --alpha0 and --scalar-lr-mult: each norm's recipe at its "
      "best lr (below), or nanoGPT's lr 1e-3 with the surrogates dropped in plainly (no embedding scale, alpha0 0.5)"},
-    {"seed", T_LONG, F(seed), "1337", 0, 4e18, OPT_SAVED, "seed of init, batches and dropout"},
+    {"seed", T_LONG, F(run.seed), "1337", 0, 4e18, OPT_SAVED, "seed of init, batches and dropout"},
     // running
-    {"eval-interval", T_LONG, F(eval_interval), "auto", 1, 1e9, OPT_SAVED,
+    {"eval-interval", T_LONG, F(run.eval_interval), "auto", 1, 1e9, OPT_SAVED,
      "evaluate every this many steps (auto: steps/10, at most 250, so that a curve has 10 points or more)"},
-    {"eval-iters", T_LONG, F(eval_iters), "20", 1, 1e6, OPT_SAVED, "batches per evaluation (the same ones each time)"},
-    {"threads", T_LONG, F(threads), "auto", 1, 4096, 0,
+    {"eval-iters", T_LONG, F(run.eval_iters), "20", 1, 1e6, OPT_SAVED, "batches per evaluation (the same ones each time)"},
+    {"threads", T_LONG, F(run.threads), "auto", 1, 4096, 0,
      "threads for BLAS and the kernels (auto: all cores, fewer while other programs hold some)"},
-    {"config", T_STR, F(config), "", NOMAX, 0,
+    {"config", T_STR, F(files.config), "", NOMAX, 0,
      "read options from PATH first: lines 'name = value' (long names; # comments); the command line wins"},
-    {"log", T_STR, F(log), "", NOMAX, 0,
+    {"log", T_STR, F(files.log), "", NOMAX, 0,
      "write a row per step and per eval to PATH (.csv, or .jsonl/.json), and the run's options beside it (.config)"},
-    {"save", T_STR, F(save), "", NOMAX, 0, "write a checkpoint to PATH at the end (and with --save-every)"},
-    {"save-every", T_LONG, F(save_every), "0", 0, 1e9, 0, "also save every this many steps (0: only at the end)"},
-    {"resume", T_STR, F(resume), "", NOMAX, 0, "continue from the checkpoint at PATH"},
-    {"sample", T_LONG, F(sample), "300", 0, 1e7, 0, "characters to generate at the end (0: none)"},
-    {"temperature", T_DOUBLE, F(temperature), "0.8", 1e-6, 100, 0, "sampling temperature"},
-    {"prompt", T_STR, F(prompt), "\\n", NOMAX, 0, "text the sample starts from"},
-    {"dump-step", T_STR, F(dump_step), "", NOMAX, 0, "do one training step, write everything it touched to PATH, exit"},
-    {"quiet", T_BOOL, F(quiet), "false", NOMAX, 0, "no progress lines"},
-    {"recompute", T_BOOL, F(recompute), "false", NOMAX, 0,
+    {"save", T_STR, F(files.save), "", NOMAX, 0, "write a checkpoint to PATH at the end (and with --save-every)"},
+    {"save-every", T_LONG, F(files.save_every), "0", 0, 1e9, 0, "also save every this many steps (0: only at the end)"},
+    {"resume", T_STR, F(files.resume), "", NOMAX, 0, "continue from the checkpoint at PATH"},
+    {"sample", T_LONG, F(sample.n), "300", 0, 1e7, 0, "characters to generate at the end (0: none)"},
+    {"temperature", T_DOUBLE, F(sample.temperature), "0.8", 1e-6, 100, 0, "sampling temperature"},
+    {"prompt", T_STR, F(sample.prompt), "\\n", NOMAX, 0, "text the sample starts from"},
+    {"dump-step", T_STR, F(files.dump_step), "", NOMAX, 0, "do one training step, write everything it touched to PATH, exit"},
+    {"quiet", T_BOOL, F(run.quiet), "false", NOMAX, 0, "no progress lines"},
+    {"recompute", T_BOOL, F(run.recompute), "false", NOMAX, 0,
      "keep one block's activations at a time, recomputing them in backward: less memory, ~1/3 more work"},
-    {"grad-accum", T_LONG, F(grad_accum), "1", 1, 65536, 0,
+    {"grad-accum", T_LONG, F(run.grad_accum), "1", 1, 65536, 0,
      "split each step's batch into this many micro-batches whose grads add up: the same step, less memory"},
     // data parallel (mpirun -np N ./train ...: docs/distributed.md)
-    {"no-overlap", T_BOOL, F(no_overlap), "false", NOMAX, 0,
+    {"no-overlap", T_BOOL, F(run.no_overlap), "false", NOMAX, 0,
      "under mpirun: reduce the grads after backward, not bucket by bucket during it (to compare)"},
-    {"bucket-mb", T_DOUBLE, F(bucket_mb), "1", 1e-3, 1e4, 0, "under mpirun: megabytes of grads per allreduce"},
+    {"bucket-mb", T_DOUBLE, F(run.bucket_mb), "1", 1e-3, 1e4, 0, "under mpirun: megabytes of grads per allreduce"},
     // instruments and divergence
-    {"stats-every", T_LONG, F(stats_every), "10", 0, 1e9, 0, "log the instruments every N steps (0: off; with --log)"},
-    {"on-nonfinite", T_CHOICE, F(on_nonfinite), "stop", NOMAX, 0,
+    {"stats-every", T_LONG, F(guard.stats_every), "10", 0, 1e9, 0, "log the instruments every N steps (0: off; with --log)"},
+    {"on-nonfinite", T_CHOICE, F(guard.on_nonfinite), "stop", NOMAX, 0,
      "stop|skip: a NaN/Inf loss or grad stops the run, or skips that step's update"},
-    {"spike-factor", T_DOUBLE, F(spike_factor), "1.5", 0, 1e6, 0, "a loss above this x the median of the last 50 is a spike (0: off)"},
+    {"spike-factor", T_DOUBLE, F(guard.spike_factor), "1.5", 0, 1e6, 0, "a loss above this x the median of the last 50 is a spike (0: off)"},
 };
 #define N_ROWS (int)(sizeof ROWS / sizeof ROWS[0])
 
@@ -134,9 +134,9 @@ typedef struct Choices {
     int n;
 } Choices;
 static const Choices CHOICES[] = {
-    {F(optim), OPTIM_TABLE, sizeof OPTIM_TABLE[0], OPTIM_COUNT},
-    {F(on_nonfinite), NONFINITE_NAMES, sizeof NONFINITE_NAMES[0], NONFINITE_COUNT},
-    {F(preset), PRESETS, sizeof PRESETS[0], PRESET_COUNT},
+    {F(optim.kind), OPTIM_TABLE, sizeof OPTIM_TABLE[0], OPTIM_COUNT},
+    {F(guard.on_nonfinite), NONFINITE_NAMES, sizeof NONFINITE_NAMES[0], NONFINITE_COUNT},
+    {F(optim.preset), PRESETS, sizeof PRESETS[0], PRESET_COUNT},
 };
 static const char *choice_name(const Choices *c, int k) {
     return *(const char *const *)((const char *)c->rows + (size_t)k * c->stride);
@@ -206,11 +206,11 @@ static const char *set_value(TrainOptions *o, const OptRow *r, const char *text,
     }
     case T_EMB_SCALE: {
         if (!strcmp(text, "auto") || !strcmp(text, "off"))
-            return o->emb_scale_mode = text[0] == 'a' ? EMB_SCALE_AUTO : EMB_SCALE_OFF, NULL;
+            return o->init.emb_scale_mode = text[0] == 'a' ? EMB_SCALE_AUTO : EMB_SCALE_OFF, NULL;
         double v = strtod(text, &end);
         if (end == text || *end || errno == ERANGE || !isfinite(v)) return "is not auto, off or a finite number";
         if (v < r->min || v > r->max) return OUT_OF_RANGE;
-        o->emb_scale_mode = EMB_SCALE_VALUE, o->emb_scale = v;
+        o->init.emb_scale_mode = EMB_SCALE_VALUE, o->init.emb_scale = v;
         return NULL;
     }
     case T_CHOICE: {
@@ -238,8 +238,8 @@ static void format_value(const TrainOptions *o, const OptRow *r, char *buf, size
     case T_NORM: snprintf(buf, len, "%s", NORM_TABLE[*FIELD(o, r, int)]->name); break;
     case T_CHOICE: snprintf(buf, len, "%s", choice_name(choices_of(r), *FIELD(o, r, int))); break;
     case T_EMB_SCALE:
-        if (o->emb_scale_mode == EMB_SCALE_VALUE) format_double(o->emb_scale, buf, len);
-        else snprintf(buf, len, "%s", o->emb_scale_mode == EMB_SCALE_AUTO ? "auto" : "off");
+        if (o->init.emb_scale_mode == EMB_SCALE_VALUE) format_double(o->init.emb_scale, buf, len);
+        else snprintf(buf, len, "%s", o->init.emb_scale_mode == EMB_SCALE_AUTO ? "auto" : "off");
         break;
     }
 }
@@ -332,24 +332,24 @@ static void registry_print(FILE *f) {
 }
 
 void options_defaults(TrainOptions *o) {
-    *o = (TrainOptions){.dataset = "tinyshakespeare"};
+    *o = (TrainOptions){.files.dataset = "tinyshakespeare"};
     // Defaults that read as values are set here; the others ("1/alpha0^2", "steps", ...) are
     // derived from other options (options_derive) or set below.
     for (int i = 0; i < N_ROWS; i++)
         if (ROWS[i].type != T_STR) set_value(o, &ROWS[i], ROWS[i].def, (char[WHY_LEN]){0});
-    o->prompt = "\n";
+    o->sample.prompt = "\n";
 }
 
 // Why option `name` does nothing in this run (its norm, its other options), or NULL when it counts.
 static const char *option_unused(const TrainOptions *o, const char *name, char *why) {
-    const NormInfo *k = NORM_TABLE[o->norm];
+    const NormInfo *k = NORM_TABLE[o->model.norm];
     if (!strncmp(name, "alpha0", 6) && k->scalar != NORM_SCALAR_ALPHA)
         return snprintf(why, WHY_LEN, "--norm=%s %s", k->name,
                         k->scalar == NORM_SCALAR_BETA ? "has beta, not alpha: --beta0" : "has no alpha"), why;
     if (!strncmp(name, "beta0", 5) && strncmp(name, "beta1", 5) && k->scalar != NORM_SCALAR_BETA)
         return snprintf(why, WHY_LEN, "--norm=%s %s", k->name,
                         k->scalar == NORM_SCALAR_ALPHA ? "has alpha, not beta: --alpha0" : "has no beta"), why;
-    bool any_scalar = k->scalar != NORM_SCALAR_NONE || o->emb_scale_mode == EMB_SCALE_VALUE;
+    bool any_scalar = k->scalar != NORM_SCALAR_NONE || o->init.emb_scale_mode == EMB_SCALE_VALUE;
     static const struct { const char *name; int rule; const char *why; } RULES[] = {
         {"shift0", 0, "only derf has a shift"},
         {"scalar-lr-mult", 1, "this run has no scalars (no alpha, beta, shift or embedding scale)"},
@@ -358,7 +358,7 @@ static const char *option_unused(const TrainOptions *o, const char *name, char *
         {"save-every", 3, "without --save nothing is saved"},
         {"stats-every", 4, "the instruments are written to the --log file only"},
     };
-    bool unused[] = {!k->shift, !any_scalar, o->sample == 0, !o->save, !o->log};
+    bool unused[] = {!k->shift, !any_scalar, o->sample.n == 0, !o->files.save, !o->files.log};
     for (size_t i = 0; i < sizeof RULES / sizeof RULES[0]; i++)
         if (!strcmp(name, RULES[i].name) && unused[RULES[i].rule]) return RULES[i].why;
     return NULL;
@@ -464,7 +464,7 @@ static int config_read(TrainOptions *o, const char *path) {
                            value ? "text after the closing quote" : "the quote is not closed"), 2;
         if (!*s) continue;
         if (!strcmp(s, "dataset")) {
-            o->dataset = value;
+            o->files.dataset = value;
             continue;
         }
         int i = row_index(s);
@@ -510,7 +510,7 @@ int options_write_config(const TrainOptions *o, const char *path, char *err, siz
     fprintf(f, "# The options of a normlab train run, every one at its effective value:\n"
                "#   ./train --config %s   runs it again (give --log/--save to keep its outputs apart)\n"
                "dataset = ", path);
-    config_write_value(f, o->dataset);
+    config_write_value(f, o->files.dataset);
     fputc('\n', f);
     for (int i = 0; i < N_ROWS; i++) {
         const OptRow *r = &ROWS[i];
@@ -571,13 +571,13 @@ int options_parse(TrainOptions *o, int argc, char **argv) {
         o->set |= 1ull << (c - 1000);
         o->given |= 1ull << (c - 1000);
     }
-    if (optind < argc) o->dataset = argv[optind++];
+    if (optind < argc) o->files.dataset = argv[optind++];
     if (optind < argc) {
         fprintf(stderr, "train: error: unexpected argument '%s' (one dataset only)\nsee ./train --help\n", argv[optind]);
         return 2;
     }
-    if (o->n_embd % o->n_head) {
-        fprintf(stderr, "train: error: --n-embd=%ld is not divisible by --n-head=%ld\n", o->n_embd, o->n_head);
+    if (o->model.n_embd % o->model.n_head) {
+        fprintf(stderr, "train: error: --n-embd=%ld is not divisible by --n-head=%ld\n", o->model.n_embd, o->model.n_head);
         return 2;
     }
     return 0;
@@ -591,31 +591,31 @@ static double beta0_of(double alpha0) {
 }
 
 void options_derive(TrainOptions *o) {
-    const NormRecipe *rc = PRESETS[o->preset].recipe ? PRESETS[o->preset].recipe : &NORM_TABLE[o->norm]->recipe;
-    if (!is_set(o, row_index("lr"))) o->lr = rc->lr;
-    if (!is_set(o, row_index("scalar-lr-mult"))) o->scalar_lr_mult = rc->scalar_lr_mult;
+    const NormRecipe *rc = PRESETS[o->optim.preset].recipe ? PRESETS[o->optim.preset].recipe : &NORM_TABLE[o->model.norm]->recipe;
+    if (!is_set(o, row_index("lr"))) o->optim.lr = rc->lr;
+    if (!is_set(o, row_index("scalar-lr-mult"))) o->init.scalar_lr_mult = rc->scalar_lr_mult;
     if (!is_set(o, row_index("min-lr"))) { // one schedule, the study's, everywhere: lr/10, as typed
         char tenth[32];                     // (0.0003 for 0.003, where 0.003 / 10 is 0.00030000000000000003)
-        snprintf(tenth, sizeof tenth, "%.15g", o->lr / 10);
-        o->min_lr = strtod(tenth, NULL);
+        snprintf(tenth, sizeof tenth, "%.15g", o->optim.lr / 10);
+        o->optim.min_lr = strtod(tenth, NULL);
     }
-    if (o->emb_scale_mode == EMB_SCALE_AUTO) {
-        bool on = norm_is_elementwise(o->norm) && rc->emb_scale > 0;
-        o->emb_scale_mode = on ? EMB_SCALE_VALUE : EMB_SCALE_OFF;
-        o->emb_scale = on ? rc->emb_scale * sqrt((double)o->n_embd) : 0;
+    if (o->init.emb_scale_mode == EMB_SCALE_AUTO) {
+        bool on = norm_is_elementwise(o->model.norm) && rc->emb_scale > 0;
+        o->init.emb_scale_mode = on ? EMB_SCALE_VALUE : EMB_SCALE_OFF;
+        o->init.emb_scale = on ? rc->emb_scale * sqrt((double)o->model.n_embd) : 0;
     }
     bool alpha0 = is_set(o, row_index("alpha0")), beta0 = is_set(o, row_index("beta0"));
-    if (!alpha0) o->alpha0 = rc->alpha0[0];
-    if (!beta0) o->beta0 = beta0_of(o->alpha0);
+    if (!alpha0) o->init.alpha0 = rc->alpha0[0];
+    if (!beta0) o->init.beta0 = beta0_of(o->init.alpha0);
     for (int p = 0; p < 3; p++) {
         static const char *const a[3] = {"alpha0-ln1", "alpha0-ln2", "alpha0-lnf"}, *const b[3] = {"beta0-ln1", "beta0-ln2", "beta0-lnf"};
-        if (!is_set(o, row_index(a[p]))) o->alpha0_pos[p] = alpha0 ? o->alpha0 : rc->alpha0[p];
-        if (!is_set(o, row_index(b[p]))) o->beta0_pos[p] = beta0 ? o->beta0 : beta0_of(o->alpha0_pos[p]);
+        if (!is_set(o, row_index(a[p]))) o->init.alpha0_pos[p] = alpha0 ? o->init.alpha0 : rc->alpha0[p];
+        if (!is_set(o, row_index(b[p]))) o->init.beta0_pos[p] = beta0 ? o->init.beta0 : beta0_of(o->init.alpha0_pos[p]);
     }
-    if (!is_set(o, row_index("lr-decay-steps"))) o->lr_decay_steps = o->steps;
-    if (!o->eval_interval) { // auto
-        long every = o->steps / 10;
-        o->eval_interval = every < 1 ? 1 : every > 250 ? 250 : every;
+    if (!is_set(o, row_index("lr-decay-steps"))) o->optim.lr_decay_steps = o->run.steps;
+    if (!o->run.eval_interval) { // auto
+        long every = o->run.steps / 10;
+        o->run.eval_interval = every < 1 ? 1 : every > 250 ? 250 : every;
     }
 }
 
@@ -669,32 +669,32 @@ int options_from_meta(TrainOptions *o, const char *(*lookup)(void *, const char 
 
 void options_print(const TrainOptions *o, long cores, FILE *f) {
     fprintf(f, "model:    norm %s%s, %ld layers, %ld heads, %ld wide, context %ld, bias %s, dropout %g\n",
-            NORM_TABLE[o->norm]->name, o->composite ? " (composite)" : "", o->n_layer, o->n_head,
-            o->n_embd, o->block_size, o->bias ? "on" : "off", o->dropout);
-    if (norm_is_elementwise(o->norm)) {
-        const double *v = NORM_TABLE[o->norm]->scalar == NORM_SCALAR_ALPHA ? o->alpha0_pos : o->beta0_pos;
-        fprintf(f, "init:     %s0 ln_1 %g, ln_2 %g, ln_f %g", norm_scalar_name(o->norm), v[0], v[1], v[2]);
-        if (NORM_TABLE[o->norm]->shift) fprintf(f, "; shift0 %g", o->shift0);
-        fprintf(f, "; scalars learn at lr x %g\n", o->scalar_lr_mult);
+            NORM_TABLE[o->model.norm]->name, o->model.composite ? " (composite)" : "", o->model.n_layer, o->model.n_head,
+            o->model.n_embd, o->model.block_size, o->model.bias ? "on" : "off", o->model.dropout);
+    if (norm_is_elementwise(o->model.norm)) {
+        const double *v = NORM_TABLE[o->model.norm]->scalar == NORM_SCALAR_ALPHA ? o->init.alpha0_pos : o->init.beta0_pos;
+        fprintf(f, "init:     %s0 ln_1 %g, ln_2 %g, ln_f %g", norm_scalar_name(o->model.norm), v[0], v[1], v[2]);
+        if (NORM_TABLE[o->model.norm]->shift) fprintf(f, "; shift0 %g", o->init.shift0);
+        fprintf(f, "; scalars learn at lr x %g\n", o->init.scalar_lr_mult);
     }
-    if (o->emb_scale_mode == EMB_SCALE_VALUE) fprintf(f, "embed:    x (wte[idx] + wpe), learnable, from %g\n", o->emb_scale);
+    if (o->init.emb_scale_mode == EMB_SCALE_VALUE) fprintf(f, "embed:    x (wte[idx] + wpe), learnable, from %g\n", o->init.emb_scale);
     fprintf(f, "optim:    %s, lr %g -> %g (warmup %ld, cosine to step %ld), betas %g/%g, wd %g, clip %g\n",
-            OPTIM_TABLE[o->optim].name, o->lr, o->min_lr, o->warmup, o->lr_decay_steps, o->beta1, o->beta2,
-            o->weight_decay, o->grad_clip);
+            OPTIM_TABLE[o->optim.kind].name, o->optim.lr, o->optim.min_lr, o->optim.warmup, o->optim.lr_decay_steps, o->optim.beta1, o->optim.beta2,
+            o->optim.weight_decay, o->optim.grad_clip);
     char team[64];
-    if (o->threads) snprintf(team, sizeof team, "%ld threads", o->threads);
+    if (o->run.threads) snprintf(team, sizeof team, "%ld threads", o->run.threads);
     else snprintf(team, sizeof team, "threads auto (up to %ld)", cores > 0 ? cores : 1);
     fprintf(f, "run:      %ld steps of %ld x %ld tokens, eval every %ld over %ld batches, seed %ld, %s\n",
-            o->steps, o->batch_size, o->block_size, o->eval_interval, o->eval_iters, o->seed, team);
+            o->run.steps, o->run.batch_size, o->model.block_size, o->run.eval_interval, o->run.eval_iters, o->run.seed, team);
 }
 
 GptConfig options_gpt_config(const TrainOptions *o, int vocab_size) {
-    GptConfig cfg = {.vocab_size = vocab_size, .block_size = (int)o->block_size, .n_layer = (int)o->n_layer,
-                     .n_head = (int)o->n_head, .n_embd = (int)o->n_embd, .bias = o->bias, .dropout = o->dropout,
-                     .norm = o->norm, .composite = o->composite, .shift0 = o->shift0,
-                     .emb_scale = o->emb_scale_mode == EMB_SCALE_VALUE, .emb_scale0 = o->emb_scale,
-                     .scalar_lr_mult = o->scalar_lr_mult};
-    bool alpha = NORM_TABLE[o->norm]->scalar == NORM_SCALAR_ALPHA;
-    for (int p = 0; p < GPT_NORM_POSITIONS; p++) cfg.scalar0[p] = alpha ? o->alpha0_pos[p] : o->beta0_pos[p];
+    GptConfig cfg = {.vocab_size = vocab_size, .block_size = (int)o->model.block_size, .n_layer = (int)o->model.n_layer,
+                     .n_head = (int)o->model.n_head, .n_embd = (int)o->model.n_embd, .bias = o->model.bias, .dropout = o->model.dropout,
+                     .norm = o->model.norm, .composite = o->model.composite, .shift0 = o->init.shift0,
+                     .emb_scale = o->init.emb_scale_mode == EMB_SCALE_VALUE, .emb_scale0 = o->init.emb_scale,
+                     .scalar_lr_mult = o->init.scalar_lr_mult};
+    bool alpha = NORM_TABLE[o->model.norm]->scalar == NORM_SCALAR_ALPHA;
+    for (int p = 0; p < GPT_NORM_POSITIONS; p++) cfg.scalar0[p] = alpha ? o->init.alpha0_pos[p] : o->init.beta0_pos[p];
     return cfg;
 }

@@ -6,29 +6,63 @@
 
 #include "normlab/gpt.h"
 
-typedef struct TrainOptions {
-    const char *dataset; // the positional argument
-    int norm;            // NormKind
+// The options, grouped as --help and the configuration printout group them. Each field is one row
+// of the option table (train_options.c), which says its name, default, range and help.
+typedef struct ModelOptions {
+    int norm; // NormKind
     long n_layer, n_head, n_embd, block_size;
     bool bias, composite;
-    double dropout, alpha0, beta0, shift0;
+    double dropout;
+} ModelOptions;
+
+typedef struct InitOptions {
+    double alpha0, beta0, shift0;
     double alpha0_pos[3], beta0_pos[3]; // ln_1, ln_2, ln_f overrides
     int emb_scale_mode;                 // EmbScaleMode
     double emb_scale;                   // the initial value when emb_scale_mode is EMB_SCALE_VALUE
     double scalar_lr_mult;
-    long batch_size, steps, warmup, lr_decay_steps;
-    double lr, min_lr, weight_decay, beta1, beta2, grad_clip;
-    int optim;  // OptimKind
+} InitOptions;
+
+typedef struct OptimOptions {
+    int kind;   // OptimKind
     int preset; // Preset
-    long seed, eval_interval, eval_iters, threads, save_every, sample;
-    double temperature;
-    const char *log, *save, *resume, *prompt, *dump_step, *config;
-    bool quiet, recompute, no_overlap;
-    long grad_accum;
-    double bucket_mb;
+    double lr, min_lr, weight_decay, beta1, beta2, grad_clip;
+    long warmup, lr_decay_steps;
+} OptimOptions;
+
+typedef struct RunOptions {
+    long steps, batch_size, grad_accum, seed, eval_interval, eval_iters, threads;
+    bool recompute, quiet;
+    bool no_overlap;  // data parallel: reduce after backward
+    double bucket_mb; // data parallel: megabytes per allreduce
+} RunOptions;
+
+typedef struct GuardOptions { // the instruments and what a non-finite step does
     long stats_every;
     int on_nonfinite; // NonfiniteAction
     double spike_factor;
+} GuardOptions;
+
+typedef struct FileOptions {
+    const char *dataset; // the positional argument
+    const char *config, *log, *save, *resume, *dump_step;
+    long save_every;
+} FileOptions;
+
+typedef struct SampleOptions {
+    long n; // --sample: characters
+    double temperature;
+    const char *prompt;
+} SampleOptions;
+
+typedef struct TrainOptions {
+    ModelOptions model;
+    InitOptions init;
+    OptimOptions optim;
+    RunOptions run;
+    GuardOptions guard;
+    FileOptions files;
+    SampleOptions sample;
     unsigned long long set;   // bit i: option row i was given on the command line or restored
     unsigned long long given; // bit i: option row i was given on the command line (or --config)
     struct ConfigText *texts; // the --config files' texts, which string options may point into

@@ -32,11 +32,11 @@ static void read_checkpoint(const char *path) {
     const char *v = st_meta(&f, "vocab");
     GptConfig cfg = options_gpt_config(&o, v ? (int)strlen(v) / 2 : 0);
     Rng init;
-    session_seed(&init, o.seed, SESSION_STREAM_INIT);
-    SessionConfig sc = {.optim = {.kind = o.optim, .lr = o.lr}, .batch_size = (int)o.batch_size,
-                        .block_size = (int)o.block_size, .seed = o.seed};
+    session_seed(&init, o.run.seed, SESSION_STREAM_INIT);
+    SessionConfig sc = {.optim = {.kind = o.optim.kind, .lr = o.optim.lr}, .batch_size = (int)o.run.batch_size,
+                        .block_size = (int)o.model.block_size, .seed = o.run.seed};
     if (!gpt_config_check(&cfg) && gpt_memory_estimate(&cfg, sc.batch_size, sc.block_size) < 1e9 &&
-        !checkpoint_check_model(&f, &cfg, o.optim, err, sizeof err) && !gpt_init(&gpt, &cfg, &init) &&
+        !checkpoint_check_model(&f, &cfg, o.optim.kind, err, sizeof err) && !gpt_init(&gpt, &cfg, &init) &&
         !session_init(&s, &sc, &gpt.model, &vocab, NULL, err, sizeof err) &&
         !session_restore(&s, &f, err, sizeof err))
         session_sample(&s, NULL, 0, 1, 1.0, drop, NULL);
