@@ -14,6 +14,7 @@
 #include "normlab/norm.h"
 #include "normlab/outfile.h"
 #include "normlab/optim.h"
+#include "normlab/session.h"
 
 typedef enum { T_LONG, T_DOUBLE, T_BOOL, T_STR, T_NORM, T_CHOICE, T_EMB_SCALE } OptType;
 
@@ -318,7 +319,9 @@ static void registry_print(FILE *f) {
                 n->shift ? "true" : "false", n->softplus ? "true" : "false", rc->emb_scale, rc->alpha0[0], rc->alpha0[1],
                 rc->alpha0[2], lr, rc->scalar_lr_mult);
     }
-    fprintf(f, "],\n \"presets\": [");
+    fprintf(f, "],\n \"columns\": ");
+    session_log_columns_json(f);
+    fprintf(f, ",\n \"presets\": [");
     for (int k = 0; k < PRESET_COUNT; k++) fprintf(f, "%s\"%s\"", k ? ", " : "", PRESETS[k].name);
     fprintf(f, "],\n \"options\": [");
     for (int i = 0; i < N_ROWS; i++) {

@@ -1,4 +1,4 @@
-#!/usr/bin/python3
+#!/usr/bin/env python3
 """Did a speed change change the results? Compares two runs of the train program.
 
   same_results.py log BEFORE.csv AFTER.csv     the loss curves (CSV logs of the same fixed-seed run)
@@ -8,17 +8,14 @@ For each, prints the largest difference, absolute and relative to the quantity's
 largest element). Float rounding is ~1e-7 relative in one step and grows over a run, since training
 amplifies differences; bit-identical prints 0.
 """
-import csv
-import os
 import sys
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests", "reference"))
+from normlab_tools.files import read_log
 
 
 def compare_logs(a, b):
     def rows(path):
-        with open(path) as f:
-            return {(r["step"], r["kind"]): float(r["loss"]) for r in csv.DictReader(f)}
+        return {(str(int(r["step"])), r["kind"]): r["loss"] for r in read_log(path)[0]}
     ra, rb = rows(a), rows(b)
     keys = sorted(set(ra) & set(rb), key=lambda k: (int(k[0]), k[1]))
     if not keys:
@@ -32,8 +29,7 @@ def compare_logs(a, b):
 
 
 def compare_dumps(a, b):
-    import torch
-    from check_dump import read_safetensors
+    from normlab_tools.safetensors import read_safetensors
     ta, _ = read_safetensors(a)
     tb, _ = read_safetensors(b)
     groups = {}

@@ -23,118 +23,23 @@ import sys
 import time
 
 import torch
-import torch.nn as nn
-import torch.nn.functional as F
+
+from normlab_tools.reference import GPT, Config, adamw_groups
+from normlab_tools.registry import norm_scalars
+from normlab_tools.safetensors import read_safetensors
 
 
-class Norm(nn.Module):
-    def __init__(self, kind, C, bias, scalar0, shift0=0.0):
-        super().__init__()
-        self.kind = kind
-        self.weight = nn.Parameter(torch.ones(C))
-        self.bias = nn.Parameter(torch.zeros(C)) if bias else None
-        if kind in ("dyt", "dytsp"):
-            v = scalar0 if kind == "dyt" else math.log(math.expm1(scalar0))
-            self.alpha = nn.Parameter(torch.tensor([v]))
-        if kind in ("dyisru", "dyisrusp"):
-            v = scalar0 if kind == "dyisru" else math.log(math.expm1(scalar0))
-            self.beta = nn.Parameter(torch.tensor([v]))
-        if kind == "derf":
-            self.alpha = nn.Parameter(torch.tensor([scalar0]))
-            self.shift = nn.Parameter(torch.tensor([shift0]))
-
-    def forward(self, x):
-        k = self.kind
-        if k == "ln":
-            return F.layer_norm(x, self.weight.shape, self.weight, self.bias, 1e-5)
-        if k == "rmsnorm":
-            u = x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + 1e-5)
-        elif k in ("dyt", "dytsp"):
-            u = torch.tanh((self.alpha if k == "dyt" else F.softplus(self.alpha)) * x)
-        elif k == "derf":
-            u = torch.erf(self.alpha * x + self.shift)
-        else:
-            b = self.beta if k == "dyisru" else F.softplus(self.beta)
-            u = x * torch.rsqrt(b + x * x + 1e-5)
-        y = u * self.weight
-        return y + self.bias if self.bias is not None else y
-
-
-def scalar0(a, pos):
-    """The initial effective alpha (or beta = 1/alpha0^2 for the dyisru kinds) at a norm position."""
-    v = getattr(a, f"alpha0_{pos}") or a.alpha0
-    return 1 / v ** 2 if a.norm in ("dyisru", "dyisrusp") else v
-
-
-class Block(nn.Module):
-    def __init__(self, a):
-        super().__init__()
-        C = a.n_embd
-        self.ln_1 = Norm(a.norm, C, a.bias, scalar0(a, "ln1"), a.shift0)
-        self.ln_2 = Norm(a.norm, C, a.bias, scalar0(a, "ln2"), a.shift0)
-        self.c_attn, self.c_proj = nn.Linear(C, 3 * C, bias=a.bias), nn.Linear(C, C, bias=a.bias)
-        self.c_fc, self.mlp_proj = nn.Linear(C, 4 * C, bias=a.bias), nn.Linear(4 * C, C, bias=a.bias)
-        self.n_head, self.sdpa = a.n_head, a.attention == "sdpa"
-
-    def forward(self, x, mask):
-        B, T, C = x.shape
-        q, k, v = self.c_attn(self.ln_1(x)).split(C, dim=2)
-        q, k, v = (t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for t in (q, k, v))
-        if self.sdpa:  # PyTorch's fused attention (flash / memory-efficient kernels on CPU)
-            y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
-        else:
-            att = F.softmax((q @ k.transpose(-2, -1)).mul_(1.0 / math.sqrt(C // self.n_head))
-                            .masked_fill(mask[:T, :T], float("-inf")), dim=-1)
-            y = att @ v
-        x = x + self.c_proj(y.transpose(1, 2).contiguous().view(B, T, C))
-        return x + self.mlp_proj(F.gelu(self.c_fc(self.ln_2(x))))
-
-
-class GPT(nn.Module):
-    def __init__(self, a, vocab):
-        super().__init__()
-        self.wte, self.wpe = nn.Embedding(vocab, a.n_embd), nn.Embedding(a.block_size, a.n_embd)
-        self.emb_scale = nn.Parameter(torch.tensor([a.emb_scale])) if a.emb_scale else None
-        self.h = nn.ModuleList(Block(a) for _ in range(a.n_layer))
-        self.ln_f = Norm(a.norm, a.n_embd, a.bias, scalar0(a, "lnf"), a.shift0)
-        self.register_buffer("mask", ~torch.tril(torch.ones(a.block_size, a.block_size, dtype=torch.bool)))
-        for name, p in self.named_parameters():  # nanoGPT's init
-            if p.dim() == 2:
-                std = 0.02 / math.sqrt(2 * a.n_layer) if name.endswith(("c_proj.weight", "mlp_proj.weight")) else 0.02
-                nn.init.normal_(p, 0.0, std)
-            elif name.endswith("bias"):
-                nn.init.zeros_(p)
-
-    def forward(self, idx, targets):
-        T = idx.shape[1]
-        x = self.wte(idx) + self.wpe.weight[:T]
-        if self.emb_scale is not None:  # the lm_head below uses the unscaled wte
-            x = self.emb_scale * x
-        for b in self.h:
-            x = b(x, self.mask)
-        logits = self.ln_f(x) @ self.wte.weight.t()
-        return F.cross_entropy(logits.view(-1, logits.size(-1)), targets.view(-1))
-
-
-def load_ours(model, path):
-    """Copies parameters named as the train program names them (nanoGPT's) into this model."""
-    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests", "reference"))
-    from check_dump import read_safetensors
-    tensors, _ = read_safetensors(path)
-    rename = {"transformer.": "", "attn.c_attn": "c_attn", "attn.c_proj": "c_proj", "mlp.c_fc": "c_fc",
-              "mlp.c_proj": "mlp_proj"}
-    own = dict(model.named_parameters())
-    n = 0
-    for k, v in tensors.items():
-        if k.startswith(("grad.", "after.", "batch.", "loss", "optimizer.")):
-            continue
-        name = k
-        for a, b in rename.items():
-            name = name.replace(a, b)
-        with torch.no_grad():
-            own[name].copy_(v)
-        n += 1
-    assert n == len(own), f"loaded {n} of {len(own)} parameters"
+def config(a, vocab):
+    """The reference's Config from the options: each position's alpha0 (or beta0 = 1/alpha0^2 for the
+    beta kinds, as the registry says which those are)."""
+    beta = norm_scalars().get(a.norm) == "beta"
+    scalar0 = []
+    for pos in ("ln1", "ln2", "lnf"):
+        v = getattr(a, f"alpha0_{pos}") or a.alpha0
+        scalar0.append(1 / v ** 2 if beta else v)
+    return Config(norm=a.norm, n_layer=a.n_layer, n_head=a.n_head, n_embd=a.n_embd, block_size=a.block_size,
+                  vocab_size=vocab, bias=a.bias, scalar0=tuple(scalar0), shift0=a.shift0, emb_scale=a.emb_scale,
+                  attention=a.attention)
 
 
 def lr_at(a, it):
@@ -185,16 +90,11 @@ def main():
     data = lut[torch.frombuffer(bytearray(raw), dtype=torch.uint8).long()]
     n = int(len(data) * 0.9)
     train, val = data[:n], data[n:]
-    model = GPT(a, len(vocab))
-    if a.init:
-        load_ours(model, a.init)
-    named = list(model.named_parameters())
-    scalar = [q for n, q in named if n == "emb_scale" or n.endswith((".alpha", ".beta", ".shift"))]
-    decay = [q for n, q in named if q.dim() >= 2]
-    other = [q for n, q in named if q.dim() < 2 and not any(q is s for s in scalar)]
-    groups = [{"params": decay, "weight_decay": 0.1, "mult": 1.0}, {"params": other, "weight_decay": 0.0, "mult": 1.0}]
-    if scalar:  # the norms' scalars and the embedding scale learn at lr x --scalar-lr-mult
-        groups.append({"params": scalar, "weight_decay": 0.0, "mult": a.scalar_lr_mult})
+    model = GPT(config(a, len(vocab)))
+    if a.init:  # the train program's names are the reference's
+        model.load(read_safetensors(a.init)[0])
+    # the norms' scalars and the embedding scale learn at lr x --scalar-lr-mult
+    groups = adamw_groups(model, 0.1, a.scalar_lr_mult)
     opt = torch.optim.AdamW(groups, lr=a.lr, betas=(0.9, 0.99), eps=1e-8, **{a.adamw: True})
     run_model = torch.compile(model) if a.compile else model
     T, B = a.block_size, a.batch_size

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Two short runs with --log (two seeds of one setting and a second norm), then
-# examples/compare_runs.py on them and a checkpoint, then the report opened in headless Chromium
+# tools/compare_runs.py on them and a checkpoint, then the report opened in headless Chromium
 # (scripts/report_check.sh). The check CI runs for the compare tool; about 30 s.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -18,6 +18,6 @@ for run in "ln 1" "ln 2" "dyt 1"; do
     "$root/build/apps/train" $small --norm="$1" --seed "$2" --log "$tmp/runs/$1-s$2.csv" "$text" >/dev/null
 done
 "$root/build/apps/train" $small --norm=dyt --steps 10 --save "$tmp/runs/dyt.safetensors" "$text" >/dev/null
-python3 "$root/examples/compare_runs.py" "$tmp"/runs/*.csv "$tmp/runs/dyt.safetensors" --out "$tmp/report"
+python3 "$root/tools/compare_runs.py" "$tmp"/runs/*.csv "$tmp/runs/dyt.safetensors" --out "$tmp/report"
 "$root/scripts/report_check.sh" "$tmp/report/report.html"
 "$root/scripts/report_check.sh" --self-test

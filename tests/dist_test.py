@@ -16,7 +16,7 @@ mpirun -np 2 and 3 at the same global batch:
 - a checkpoint written under 2 processes resumes under 3 and goes on as the one-process run;
 - a rank killed mid-run ends the run (mpirun's abort) within a timeout, and the last checkpoint
   resumes;
-- mpirun -np 2 examples/sweep.py run: the grid split between two workers, every job run once.
+- mpirun -np 2 tools/sweep.py run: the grid split between two workers, every job run once.
 The default python3 (pyenv's 3.11 on the project's machines); nothing beyond the standard library.
 """
 import glob
@@ -194,7 +194,7 @@ with tempfile.TemporaryDirectory() as tmp:
     out = os.path.join(tmp, "sweep")
     tiny = [a for a in COMMON if a not in ("--quiet",)]
     tiny[tiny.index("--steps"):tiny.index("--steps") + 2] = []
-    p = subprocess.run([MPIRUN, "-np", "2", sys.executable, os.path.join(ROOT, "examples", "sweep.py"), "run", out,
+    p = subprocess.run([MPIRUN, "-np", "2", sys.executable, os.path.join(ROOT, "tools", "sweep.py"), "run", out,
                         "--norms", "ln,rmsnorm", "--lrs", "1e-3,3e-3", "--steps", "10", "--jobs", "1", "--train", TRAIN,
                         "--"] + tiny + [corpus], env=ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                        timeout=300)

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""examples/sweep.py against the train program (its path is the first argument): a sweep job with no
+"""tools/sweep.py against the train program (its path is the first argument): a sweep job with no
 grid options runs exactly what ./train runs (the same losses at every logged digit, for DyT and
 Derf), writes its effective .config, and records the lr it ran at; the summary's L1 is the best over
 every lr, not the value at one of them. Exit 0 when every check holds."""
@@ -10,7 +10,7 @@ import sys
 import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-SWEEP = os.path.join(HERE, "..", "examples", "sweep.py")
+SWEEP = os.path.join(HERE, "..", "tools", "sweep.py")
 TINY = ["--n-layer", "1", "--n-head", "2", "--n-embd", "32", "--block-size", "16", "--batch-size", "4",
         "--eval-iters", "2"]
 

@@ -42,7 +42,7 @@ def broken_files(train):
         with open(os.path.join(tmp, "victim.txt"), "w") as f:
             f.write("precious\n")
         os.symlink(os.path.join(tmp, "victim.txt"), os.path.join(out, "report.html"))  # planted
-        p = subprocess.run([sys.executable, os.path.join(ROOT, "examples", "compare_runs.py"), *logs.values(), "--out", out],
+        p = subprocess.run([sys.executable, os.path.join(ROOT, "tools", "compare_runs.py"), *logs.values(), "--out", out],
                            capture_output=True, text=True)
         err = p.stdout + p.stderr
         check("compare_runs.py on a $-named run and broken logs exits 0 without a traceback",
@@ -57,14 +57,14 @@ def broken_files(train):
         os.makedirs(sweep)
         with open(os.path.join(sweep, "results.csv"), "w") as f:
             f.write("job,norm,lr,seed,steps,best_val,diverged\nok,dyt,0.001,1,10,2.5,0\ntorn,dyt,0.0\nx,dyt,abc,1,10,2,0\n")
-        p = subprocess.run([sys.executable, os.path.join(ROOT, "examples", "sweep.py"), "summary", sweep],
+        p = subprocess.run([sys.executable, os.path.join(ROOT, "tools", "sweep.py"), "summary", sweep],
                            capture_output=True, text=True)
         err = p.stdout + p.stderr
         check("sweep.py summary on a corrupt results.csv warns, names the lines and goes on",
               p.returncode == 0 and "lines 3, 4 not whole" in err and "Traceback" not in err, err)
         with open(os.path.join(sweep, "results.csv"), "w") as f:
             f.write("a,b\n1,2\n")
-        p = subprocess.run([sys.executable, os.path.join(ROOT, "examples", "sweep.py"), "summary", sweep],
+        p = subprocess.run([sys.executable, os.path.join(ROOT, "tools", "sweep.py"), "summary", sweep],
                            capture_output=True, text=True)
         check("sweep.py summary on a file that is not a results.csv says so", p.returncode != 0 and
               "is not a sweep's results.csv" in p.stderr and "Traceback" not in p.stderr, p.stderr)
@@ -77,9 +77,9 @@ def main():
     check(f"the README's first screen is short ({len(first)} lines, want <= 70)", len(first) <= 70)
     for want in ("./train --norm=", "./run-tests", "## Which norm should I pick?", "<!-- report:defaults -->"):
         check(f"the README's first screen holds {want!r}", any(want in x for x in first))
-    # every script a doc tells the reader to run as a program: examples/x.py, bench/y.py, scripts/z.sh
+    # every script a doc tells the reader to run as a program: tools/x.py, bench/y.py, scripts/z.sh
     docs = readme + "".join(read(os.path.join("docs", f)) for f in os.listdir(os.path.join(ROOT, "docs")) if f.endswith(".md"))
-    runs = sorted(set(re.findall(r"(?:^|[\s`(])((?:examples|bench|scripts|tests)/[\w./-]+\.(?:py|sh))\b", docs)))
+    runs = sorted(set(re.findall(r"(?:^|[\s`(])((?:tools|bench|scripts|tests)/[\w./-]+\.(?:py|sh))\b", docs)))
     for path in runs:
         full = os.path.join(ROOT, path)
         if os.path.exists(full):
@@ -90,8 +90,8 @@ def main():
     block = "import os, sys; sys.modules['matplotlib'] = None; sys.argv = [sys.argv[1]] + sys.argv[2:]; " \
             "sys.path.insert(0, os.path.dirname(sys.argv[0])); " \
             "exec(compile(open(sys.argv[0]).read(), sys.argv[0], 'exec'), {'__name__': '__main__', '__file__': sys.argv[0]})"
-    for tool, args in (("examples/compare_runs.py", ["x.csv"]), ("examples/stability_report.py", ["--check"]),
-                       ("examples/sweep.py", ["plots", "nowhere"])):
+    for tool, args in (("tools/compare_runs.py", ["x.csv"]), ("tools/stability_report.py", ["--check"]),
+                       ("tools/sweep.py", ["plots", "nowhere"])):
         p = subprocess.run([sys.executable, "-c", block, os.path.join(ROOT, tool), *args], capture_output=True, text=True)
         err = p.stdout + p.stderr
         check(f"{tool} without matplotlib says how to install it", p.returncode != 0 and "pip install matplotlib" in err

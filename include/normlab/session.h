@@ -112,8 +112,9 @@ void session_log_start(Session *s, FILE *f, bool json);
 // One row of kind ("train", "eval_val", ...); the instruments' columns filled when stats is set.
 void session_log_row(const Session *s, const char *kind, double loss, double lr, double grad_norm, double tps,
                      bool stats);
-// The log's columns, in order, as a JSON array of names (the base columns, then the instruments').
-void session_log_columns_json(const Session *s, FILE *f);
+// The log's columns as JSON: {"base": [{name, help}] in order, "instruments": the kinds of
+// instrument column that follow them (stats_families_json)}. For ./train --registry.
+void session_log_columns_json(FILE *f);
 
 // ---- checkpoints (session_checkpoint.c) -----------------------------------------------------------
 // The model's parameters under their names, the optimizer's state blocks as optimizer.<state>.*, and

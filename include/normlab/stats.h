@@ -85,3 +85,6 @@ void stats_write_empty(const TrainStats *s, FILE *f);
 // Feeds one training loss; true when it is a spike (loss > factor x the window's median, once the
 // window holds at least 10 losses). factor <= 0: never.
 bool stats_spike(TrainStats *s, double loss, double factor);
+// Every kind of instrument column as a JSON array of {name, per (group, norm, attention, model),
+// help}: what ./train --registry gives the tools, which keep no list of their own.
+void stats_families_json(FILE *f);

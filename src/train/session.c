@@ -200,16 +200,17 @@ static const struct LogColumn {
     const char *name;
     LogFormat format;
     size_t offset; // in LogRow
+    const char *help;
 } LOG_COLUMNS[] = {
-    {"step", COL_LONG, offsetof(LogRow, step)},
-    {"kind", COL_TEXT, offsetof(LogRow, kind)},
-    {"loss", COL_G6, offsetof(LogRow, loss)},
-    {"lr", COL_G6, offsetof(LogRow, lr)},
-    {"grad_norm", COL_G6, offsetof(LogRow, grad_norm)},
-    {"tokens_per_sec", COL_F1, offsetof(LogRow, tokens_per_sec)},
-    {"elapsed_sec", COL_F3, offsetof(LogRow, elapsed_sec)},
-    {"skipped", COL_LONG, offsetof(LogRow, skipped)},
-    {"spikes", COL_LONG, offsetof(LogRow, spikes)},
+    {"step", COL_LONG, offsetof(LogRow, step), "steps done"},
+    {"kind", COL_TEXT, offsetof(LogRow, kind), "train, eval_train, eval_val or eval_val_full"},
+    {"loss", COL_G6, offsetof(LogRow, loss), "the step's loss, or the evaluation's mean"},
+    {"lr", COL_G6, offsetof(LogRow, lr), "the step's learning rate"},
+    {"grad_norm", COL_G6, offsetof(LogRow, grad_norm), "the global grad norm, before clipping"},
+    {"tokens_per_sec", COL_F1, offsetof(LogRow, tokens_per_sec), "the step's speed"},
+    {"elapsed_sec", COL_F3, offsetof(LogRow, elapsed_sec), "wall time since the start"},
+    {"skipped", COL_LONG, offsetof(LogRow, skipped), "non-finite steps skipped so far"},
+    {"spikes", COL_LONG, offsetof(LogRow, spikes), "loss spikes so far"},
 };
 #define N_LOG_COLUMNS (int)(sizeof LOG_COLUMNS / sizeof LOG_COLUMNS[0])
 
@@ -248,9 +249,11 @@ void session_log_row(const Session *s, const char *kind, double loss, double lr,
     fflush(s->log);
 }
 
-void session_log_columns_json(const Session *s, FILE *f) {
-    fputc('[', f);
-    for (int i = 0; i < N_LOG_COLUMNS; i++) fprintf(f, "%s\"%s\"", i ? ", " : "", LOG_COLUMNS[i].name);
-    for (int i = 0; i < s->stats.n_cols; i++) fprintf(f, ", \"%s\"", s->stats.cols[i].name);
-    fputc(']', f);
+void session_log_columns_json(FILE *f) {
+    fprintf(f, "{\"base\": [");
+    for (int i = 0; i < N_LOG_COLUMNS; i++)
+        fprintf(f, "%s\n  {\"name\": \"%s\", \"help\": \"%s\"}", i ? "," : "", LOG_COLUMNS[i].name, LOG_COLUMNS[i].help);
+    fprintf(f, "],\n \"instruments\": ");
+    stats_families_json(f);
+    fputc('}', f);
 }

@@ -12,11 +12,43 @@ static void observe_norm_input(void *ctx, const void *layer, const Tensor *x);
 static void observe_attention(void *ctx, const AttentionSeen *a);
 static void observe_logits(void *ctx, const LogitsSeen *z);
 
-// Appends a column named prefix + suffix (the count only, when s->cols is NULL).
-static void column(TrainStats *s, const char *prefix, const char *suffix, const double *value, const bool *seen) {
+// Every kind of column, once: its name, what it is measured per, and what it says. The column table
+// below names its columns from these rows; stats_families_json prints them (./train --registry).
+enum { F_GRAD_NORM, F_UPDATE_RATIO, F_IN_RMS, F_IN_STD, F_IN_MAX, F_ALPHA, F_BETA, F_SAT, F_SLOPE, F_SAT2,
+       F_SHIFT, F_ATTN_ENTROPY, F_ATTN_ENTROPY_MIN, F_ATTN_MAX_LOGIT, F_LOG_Z_MEAN, F_LOG_Z_MAX, F_COUNT };
+typedef enum { PER_GROUP, PER_NORM, PER_ATTENTION, PER_MODEL } StatsPer;
+static const char *const PER_NAMES[] = {"group", "norm", "attention", "model"};
+static const struct StatsFamily {
+    const char *name;
+    StatsPer per; // the column: grad_norm.<group>, <norm>.in_rms, <block>.attn_entropy, log_z_max
+    const char *help;
+} FAMILIES[F_COUNT] = {
+    [F_GRAD_NORM] = {"grad_norm", PER_GROUP, "the layer group's grad norm, before clipping"},
+    [F_UPDATE_RATIO] = {"update_ratio", PER_GROUP, "|p_after - p_before| / |p| over the layer group"},
+    [F_IN_RMS] = {"in_rms", PER_NORM, "rms of the norm's input"},
+    [F_IN_STD] = {"in_std", PER_NORM, "standard deviation of the norm's input"},
+    [F_IN_MAX] = {"in_max", PER_NORM, "largest |x| of the norm's input"},
+    [F_ALPHA] = {"alpha", PER_NORM, "alpha (DyT, Derf: the scalar inside the squashing), effective"},
+    [F_BETA] = {"beta", PER_NORM, "beta (DyISRU), effective"},
+    [F_SAT] = {"sat", PER_NORM, "saturation: fraction of outputs past 0.99 of their bound"},
+    [F_SLOPE] = {"slope", PER_NORM, "DyISRU's slope at 0, 1/sqrt(beta + eps)"},
+    [F_SAT2] = {"sat2", PER_NORM, "saturation: fraction with |alpha x + s| > 2"},
+    [F_SHIFT] = {"shift", PER_NORM, "shift (Derf)"},
+    [F_ATTN_ENTROPY] = {"attn_entropy", PER_ATTENTION, "attention entropy, mean over heads (nats)"},
+    [F_ATTN_ENTROPY_MIN] = {"attn_entropy_min", PER_ATTENTION, "attention entropy of the lowest head (nats)"},
+    [F_ATTN_MAX_LOGIT] = {"attn_max_logit", PER_ATTENTION, "largest attention logit q.k / sqrt(hd)"},
+    [F_LOG_Z_MEAN] = {"log_z_mean", PER_MODEL, "mean log Z of the output logits"},
+    [F_LOG_Z_MAX] = {"log_z_max", PER_MODEL, "largest log Z of the output logits (what z-loss penalises)"},
+};
+
+// Appends the column of family f at place (a group, norm or block name; "" for the model's), or
+// named place alone (f < 0: a model scalar). Only counts when s->cols is NULL.
+static void column(TrainStats *s, int f, const char *place, const double *value, const bool *seen) {
     if (s->cols) {
         StatsColumn *c = &s->cols[s->n_cols];
-        snprintf(c->name, sizeof c->name, "%s%s", prefix, suffix);
+        if (f < 0 || FAMILIES[f].per == PER_MODEL) snprintf(c->name, sizeof c->name, "%s", f < 0 ? place : FAMILIES[f].name);
+        else if (FAMILIES[f].per == PER_GROUP) snprintf(c->name, sizeof c->name, "%s.%s", FAMILIES[f].name, place);
+        else snprintf(c->name, sizeof c->name, "%s.%s", place, FAMILIES[f].name);
         c->value = value, c->seen = seen;
     }
     s->n_cols++;
@@ -25,33 +57,40 @@ static void column(TrainStats *s, const char *prefix, const char *suffix, const 
 // The column table, in the order the columns are written (docs/training.md lists them).
 static void columns(TrainStats *s) {
     const Model *m = s->model;
-    char p[MODEL_NAME + 2]; // a name and its dot
     s->n_cols = 0;
-    for (int g = 0; g < m->groups.n; g++) column(s, "grad_norm.", m->groups.name[g], &s->gnorm[g], NULL);
-    for (int g = 0; g < m->groups.n; g++) column(s, "update_ratio.", m->groups.name[g], &s->uratio[g], NULL);
+    for (int g = 0; g < m->groups.n; g++) column(s, F_GRAD_NORM, m->groups.name[g], &s->gnorm[g], NULL);
+    for (int g = 0; g < m->groups.n; g++) column(s, F_UPDATE_RATIO, m->groups.name[g], &s->uratio[g], NULL);
     for (int i = 0; i < m->norms.n; i++) {
         const NormInfo *k = NORM_TABLE[m->norm[i]->kind];
         StatsNorm *n = &s->norm[i];
         const bool *seen = &s->have_norms;
-        snprintf(p, sizeof p, "%s.", m->norms.name[i]);
-        column(s, p, "in_rms", &n->rms, seen), column(s, p, "in_std", &n->std, seen);
-        column(s, p, "in_max", &n->max, seen);
-        if (k->scalar) column(s, p, NORM_SCALAR_NAMES[k->scalar], &n->scalar, seen);
-        if (k->saturates_at > 0) column(s, p, "sat", &n->sat, seen);
-        else if (k->scalar == NORM_SCALAR_BETA) column(s, p, "slope", &n->slope, seen);
-        if (k->saturates_at > 0) column(s, p, "sat2", &n->sat2, seen);
-        if (k->shift) column(s, p, "shift", &n->shift, seen);
+        const char *at = m->norms.name[i];
+        column(s, F_IN_RMS, at, &n->rms, seen), column(s, F_IN_STD, at, &n->std, seen);
+        column(s, F_IN_MAX, at, &n->max, seen);
+        if (k->scalar) column(s, k->scalar == NORM_SCALAR_ALPHA ? F_ALPHA : F_BETA, at, &n->scalar, seen);
+        if (k->saturates_at > 0) column(s, F_SAT, at, &n->sat, seen);
+        else if (k->scalar == NORM_SCALAR_BETA) column(s, F_SLOPE, at, &n->slope, seen);
+        if (k->saturates_at > 0) column(s, F_SAT2, at, &n->sat2, seen);
+        if (k->shift) column(s, F_SHIFT, at, &n->shift, seen);
     }
     for (int l = 0; l < m->attention.n; l++) {
         const AttentionSeen *a = &s->attn[l];
-        snprintf(p, sizeof p, "%s.", m->attention.name[l]);
-        column(s, p, "attn_entropy", &a->entropy, &s->have_attn);
-        column(s, p, "attn_entropy_min", &a->entropy_min, &s->have_attn);
-        column(s, p, "attn_max_logit", &a->max_logit, &s->have_attn);
+        const char *at = m->attention.name[l];
+        column(s, F_ATTN_ENTROPY, at, &a->entropy, &s->have_attn);
+        column(s, F_ATTN_ENTROPY_MIN, at, &a->entropy_min, &s->have_attn);
+        column(s, F_ATTN_MAX_LOGIT, at, &a->max_logit, &s->have_attn);
     }
-    column(s, "log_z_mean", "", &s->logits.log_z_mean, &s->have_logits);
-    column(s, "log_z_max", "", &s->logits.log_z_max, &s->have_logits);
-    for (int i = 0; i < m->scalars.n; i++) column(s, m->scalars.name[i], "", &s->scalar[i], NULL);
+    column(s, F_LOG_Z_MEAN, "", &s->logits.log_z_mean, &s->have_logits);
+    column(s, F_LOG_Z_MAX, "", &s->logits.log_z_max, &s->have_logits);
+    for (int i = 0; i < m->scalars.n; i++) column(s, -1, m->scalars.name[i], &s->scalar[i], NULL);
+}
+
+void stats_families_json(FILE *f) {
+    fputc('[', f);
+    for (int i = 0; i < F_COUNT; i++)
+        fprintf(f, "%s\n  {\"name\": \"%s\", \"per\": \"%s\", \"help\": \"%s\"}", i ? "," : "", FAMILIES[i].name,
+                PER_NAMES[FAMILIES[i].per], FAMILIES[i].help);
+    fputc(']', f);
 }
 
 int stats_init(TrainStats *s, const Model *m) {
@@ -67,7 +106,7 @@ int stats_init(TrainStats *s, const Model *m) {
     s->scalar = calloc(m->scalars.n + 1, sizeof(double));
     if (!s->gnorm || !s->uratio || !s->before || !s->norm || !s->attn || !s->scalar) return stats_free(s), -1;
     columns(s); // counts them
-    if (!(s->cols = malloc(s->n_cols * sizeof *s->cols))) return stats_free(s), -1;
+    if (!(s->cols = malloc((s->n_cols + 1) * sizeof *s->cols))) return stats_free(s), -1; // + 1: never 0 bytes
     columns(s);
     return 0;
 }

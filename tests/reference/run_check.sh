@@ -2,7 +2,7 @@
 # The GPT checked against PyTorch: for every norm, with and without biases, one --dump-step of the
 # default configuration (the element-wise norms with their recipe: the embedding scale on), and the
 # surrogates again without the scale at the literature's init and with a scalar lr multiplier,
-# redone by check_dump.py. Exit 77 (a skip for meson) without PyTorch (the default python3, with
+# redone by tools/check_dump.py. Exit 77 (a skip for meson) without PyTorch (the default python3, with
 # PyTorch from PyPI: python3 -m pip install torch==2.13.0).
 # usage: run_check.sh PATH-TO-TRAIN
 set -euo pipefail
@@ -17,9 +17,12 @@ text="$here/../../data/tinyshakespeare.txt.gz"
 status=0
 check() {
     "$train" "$@" --dump-step "$tmp/dump.st" "$text" > /dev/null
-    python3 "$here/check_dump.py" "$tmp/dump.st" || status=1
+    python3 "$here/../../tools/check_dump.py" "$tmp/dump.st" || status=1
 }
-for norm in ln rmsnorm dyt dyisru dytsp dyisrusp derf; do
+# every norm the program has (its registry), not a list of our own
+norms=$(NORMLAB_TRAIN="$train" PYTHONPATH="$here/../../tools" python3 -c \
+    "from normlab_tools.registry import norm_names; print(' '.join(norm_names()))")
+for norm in $norms; do
     for bias in "" --bias; do
         check --norm="$norm" $bias
     done

@@ -1,11 +1,11 @@
 #!/usr/bin/env python3
 """The tables and figures of docs/stability.md, from the study's committed results alone.
 
-  examples/stability_report.py [OUT] [--doc docs/stability.md] [--figures DIR]
+  tools/stability_report.py [OUT] [--doc docs/stability.md] [--figures DIR]
 
-OUT (default results/stability) holds what examples/study.sh committed: frontier/results.csv (seven
+OUT (default results/stability) holds what tools/study.sh committed: frontier/results.csv (seven
 norms at their defaults over the lr grid), scale_off/results.csv (DyT and Derf without the embedding
-scale) and dropin/results.csv (examples/dropin.sh). Each table replaces the text between the doc's
+scale) and dropin/results.csv (tools/dropin.sh). Each table replaces the text between the doc's
 <!-- report:NAME --> and <!-- /report:NAME --> lines; the figures go to DIR (default: the doc's
 folder/stability) as PNG and SVG. No log is read: a clean clone regenerates everything.
 
@@ -27,11 +27,10 @@ import os
 import statistics
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from compare_runs import Figures, plt  # noqa: E402
-from runfiles import norm_names  # noqa: E402
+from .files import ROOT
+from .registry import norm_names
+from .report import Figures, plt
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NORMS = norm_names()  # from the train program (./train --registry), in its registry's order
 UNSTABLE = 1.1
 COLLAPSED = 3.0  # a run ending at or above this never got far from the unigram model's 3.347
@@ -121,11 +120,11 @@ def table_frontier(sets):
 
 def table_defaults(defaults_dir, sets):
     """The README's table: each norm at its defaults (./train --norm=NORM --seed S, seeds 1-3, from
-    examples/defaults.sh), its gap to ln there, and at nanoGPT's lr 1e-3 on the frontier; wall time and
+    tools/defaults.sh), its gap to ln there, and at nanoGPT's lr 1e-3 on the frontier; wall time and
     tokens/s of the run that had the machine to itself (seed 1, every core)."""
     runs = read_csv(os.path.join(defaults_dir, "results.csv"))
     if not runs:
-        return "(no results in " + os.path.relpath(defaults_dir, ROOT) + " yet: examples/defaults.sh)"
+        return "(no results in " + os.path.relpath(defaults_dir, ROOT) + " yet: tools/defaults.sh)"
     machine = open(os.path.join(defaults_dir, "machine.txt")).read().strip() if os.path.exists(
         os.path.join(defaults_dir, "machine.txt")) else "an unnamed machine"
     front = {norm: by_lr(complete_seeds(rs)) for _, norm, rs in sets if "scale off" not in _}
@@ -497,14 +496,14 @@ def check(out, doc, readme):
             if before != after:
                 sys.stdout.writelines(difflib.unified_diff(before.splitlines(True), after.splitlines(True), path,
                                                            "regenerated"))
-                print(f"stability_report: {path} is not what {out} gives: run examples/stability_report.py")
+                print(f"stability_report: {path} is not what {out} gives: run tools/stability_report.py")
                 bad = 1
     if not bad:
         print(f"stability_report: {doc}'s and {readme}'s tables are what {out} gives")
     return bad
 
 
-def main():
+def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("out", nargs="?", default=os.path.join(ROOT, "results", "stability"))
     p.add_argument("--doc", default=os.path.join(ROOT, "docs", "stability.md"))
@@ -513,7 +512,7 @@ def main():
     p.add_argument("--figures", help="where the figures go (default: DOC's folder/stability)")
     p.add_argument("--check", action="store_true",
                    help="change nothing: exit 1 when DOC's tables differ from what the results give (CI)")
-    a = p.parse_args()
+    a = p.parse_args(argv)
     if a.check:
         return check(a.out, a.doc, a.readme)
     figdir = a.figures or os.path.join(os.path.dirname(os.path.abspath(a.doc)), "stability")

@@ -3,7 +3,7 @@
 # (2000 steps, seed 1337: ./train --norm=ln --preset=nanogpt; the defaults before the one schedule),
 # then replaces their norms by fitted DyT
 # and DyISRU (build/apps/dropin) and evaluates them.
-#   examples/dropin.sh [OUT]     (default results/stability/dropin; OUT/results.csv gathers both)
+#   tools/dropin.sh [OUT]     (default results/stability/dropin; OUT/results.csv gathers both)
 # The checkpoints (OUT/*.safetensors, 3 MB each) are kept for reuse but not committed.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"

@@ -1,11 +1,11 @@
 #!/usr/bin/env python3
 """Compare training runs at a glance: figures and one self-contained HTML report.
 
-  examples/compare_runs.py RUN... [--out DIR] [--smooth N] [--label RUN=NAME ...]
+  tools/compare_runs.py RUN... [--out DIR] [--smooth N] [--label RUN=NAME ...]
 
 RUN is any mix of:
   a --log file of ./train (.csv, or .jsonl / .json)
-  a sweep folder of examples/sweep.py (its logs/*.csv)
+  a sweep folder of tools/sweep.py (its logs/*.csv)
   a checkpoint (.safetensors): its recorded options and final scalars join the tables
 Runs whose options (the .config file ./train writes beside a log) differ only in --seed form one
 setting, drawn as the mean over seeds with a band from the lowest to the highest seed. Runs are
@@ -23,7 +23,6 @@ import csv
 import glob
 import html
 import io
-import json
 import math
 import os
 import re
@@ -42,39 +41,11 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 plt.rcParams["svg.hashsalt"] = "normlab"  # the same figure gives the same SVG (no churn in git)
 
-from runfiles import read_config, read_log, write_file  # noqa: E402
-
-# Instrument families per norm position: a log column's name ends with "<position>.<family>".
-INSTRUMENTS = [("alpha", "alpha (DyT, Derf: the scalar inside the squashing)"),
-               ("beta", "beta (DyISRU)"), ("shift", "shift (Derf)"),
-               ("sat", "saturation: fraction of outputs past 0.99 of their bound"),
-               ("sat2", "saturation: fraction with |alpha x + s| > 2"),
-               ("in_rms", "rms of the norm's input")]
-POSITIONS = ["ln_1", "ln_2", "ln_f"]
-# Per block: a column "h{i}.<family>", one panel with a line per block.
-BLOCK_INSTRUMENTS = [("attn_entropy", "Attention entropy, mean over heads (nats)"),
-                     ("attn_entropy_min", "Attention entropy of the lowest head (nats)"),
-                     ("attn_max_logit", "Largest attention logit")]
-
+from .files import ROOT, read_config, read_log, write_file  # noqa: E402
+from .registry import instrument_families, log_columns  # noqa: E402
+from .safetensors import read_scalars  # noqa: E402
 
 # ---- reading runs ----------------------------------------------------------------------------------
-def read_checkpoint(path):
-    """A checkpoint's metadata (its options) and its scalar tensors (alpha, beta, shift, emb_scale)."""
-    with open(path, "rb") as f:
-        n = struct.unpack("<Q", f.read(8))[0]
-        header = json.loads(f.read(n))
-        data = f.read()
-    meta = header.pop("__metadata__", {})
-    scalars = {}
-    for name, t in header.items():
-        if t.get("shape") in ([1], []) and name.endswith(("alpha", "beta", "shift", "emb_scale")):
-            lo, hi = t["data_offsets"]
-            fmt = {"F32": "<f", "F64": "<d"}.get(t["dtype"])
-            if fmt:
-                scalars[name] = struct.unpack(fmt, data[lo:hi])[0]
-    return meta, scalars
-
-
 class Run:
     def __init__(self, name, path, rows=None, config=None, meta=None, scalars=None, problems=None):
         self.name, self.path = name, path
@@ -108,7 +79,7 @@ def load(paths, labels):
         elif p.endswith(".safetensors"):
             name = labels.get(p, os.path.splitext(os.path.basename(p))[0])
             try:
-                meta, scalars = read_checkpoint(p)
+                meta, scalars = read_scalars(p)
                 runs.append(Run(name, p, meta=meta, scalars=scalars))
             except (OSError, ValueError, KeyError, TypeError, struct.error) as e:
                 runs.append(Run(name, p, problems=[f"not a readable checkpoint ({e.__class__.__name__}: {e})"]))
@@ -162,11 +133,9 @@ def common_label(members):
 
 
 # ---- figures ---------------------------------------------------------------------------------------
-N_GROUPS = 1  # settings in this comparison (set in main): more than 10 take colours from tab20
-
-
-def color(i):
-    return plt.get_cmap("tab20")(i % 20) if N_GROUPS > 10 else f"C{i % 10}"
+def color(i, n):
+    """Setting i's colour among n: more than 10 settings take theirs from tab20."""
+    return plt.get_cmap("tab20")(i % 20) if n > 10 else f"C{i % 10}"
 
 
 def plain(text):
@@ -230,14 +199,14 @@ def plot_lines(ax, groups, kind, column, x, smooth=0, raw=False):
             for j, m in enumerate(members):
                 pts = m.series(kind, column, x)
                 if len(pts) >= 2:
-                    ax.plot(*zip(*pts), color=color(i), linewidth=1.4, marker=".",
+                    ax.plot(*zip(*pts), color=color(i, len(groups)), linewidth=1.4, marker=".",
                             label=plain(label) if j == 0 else None)
                     n += 1
             continue
         xs, mean, lo, hi = mean_band(members, kind, column, x)
         if len(xs) < 2:
             continue
-        c = color(i)
+        c = color(i, len(groups))
         if raw:
             ax.plot(xs, mean, color=c, alpha=0.2, linewidth=0.8)
         ax.plot(xs, ema(mean, smooth) if smooth else mean, color=c, label=plain(label), linewidth=1.6)
@@ -275,9 +244,9 @@ def small_multiples(figs, groups, name, title, panels, logy=False):
         for i, (label, members) in enumerate(groups):
             xs, mean, lo, hi = mean_band(members, "train", column, "step")
             if len(xs) >= 2:
-                ax.plot(xs, mean, color=color(i), linewidth=1.3, label=plain(label))
+                ax.plot(xs, mean, color=color(i, len(groups)), linewidth=1.3, label=plain(label))
                 if len(members) > 1:
-                    ax.fill_between(xs, lo, hi, color=color(i), alpha=0.15, linewidth=0)
+                    ax.fill_between(xs, lo, hi, color=color(i, len(groups)), alpha=0.15, linewidth=0)
                 total += 1
         ax.set_title(panel, fontsize=9)
         ax.grid(alpha=0.3)
@@ -305,19 +274,27 @@ def instrument_figures(figs, groups):
     for _, members in groups:
         for m in members:
             cols |= m.columns()
-    for family, title in INSTRUMENTS:
-        mine = sorted((c for c in cols if any(c.endswith(f"{p}.{family}") for p in POSITIONS)), key=depth_order)
+    norm_fams = [(f["name"], f["help"]) for f in instrument_families("norm")]
+    for family, title in norm_fams:
+        mine = sorted((c for c in cols if c.endswith("." + family)), key=depth_order)
         if mine:
             small_multiples(figs, groups, "instrument_" + family, title + ", per layer",
                             [(c[: -len(family) - 1], c) for c in mine])
-    for family, title in BLOCK_INSTRUMENTS:
-        mine = sorted((c for c in cols if re.fullmatch(rf"h\d+\.{family}", c)), key=depth_order)
+    for f in instrument_families("attention"):
+        family, title = f["name"], f["help"]
+        mine = sorted((c for c in cols if c.endswith("." + family)), key=depth_order)
         if mine:
-            small_multiples(figs, groups, "instrument_" + family, title + ", per block",
-                            [(f"block {c[1:c.index('.')]}", c) for c in mine], logy=family == "attn_max_logit")
-    for column, title in [("grad_norm", "Gradient norm (before clipping)"), ("emb_scale", "Embedding scale"),
-                          ("log_z_max", "Largest log Z of the output logits (what z-loss penalises)"),
-                          ("log_z_mean", "Mean log Z of the output logits")]:
+            small_multiples(figs, groups, "instrument_" + family, title[0].upper() + title[1:] + ", per block",
+                            [(c[: -len(family) - 1], c) for c in mine], logy=family == "attn_max_logit")
+    # one panel each: the global grad norm, the model's own measures, and its scalars (the columns no
+    # family names: emb_scale)
+    named = {c["name"] for c in log_columns()} | {f["name"] for f in instrument_families()}
+    known = lambda c: c in named or any(c.startswith(f["name"] + ".") or c.endswith("." + f["name"])  # noqa: E731
+                                        for f in instrument_families())
+    singles = [("grad_norm", "Gradient norm (before clipping)")]
+    singles += [(f["name"], f["help"][0].upper() + f["help"][1:]) for f in instrument_families("model")]
+    singles += [(c, c) for c in sorted(cols) if not known(c)]
+    for column, title in singles:
         if column not in cols:
             continue
         fig, ax = plt.subplots(figsize=(8, 4))
@@ -399,13 +376,13 @@ def scalars_table(runs):
     return ["checkpoint"] + names, [[r.name] + [fmt(r.scalars.get(n), 4) for n in names] for r in ck]
 
 
-HEALTHY = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "results", "defaults", "seeds",
+HEALTHY = os.path.join(ROOT, "results", "defaults", "seeds",
                        "healthy.csv")
 
 
 def healthy_lines():
     """figure name -> what a healthy run shows there: the range the seven norms' default runs logged
-    (results/defaults/seeds/healthy.csv, written by examples/stability_report.py from their logs)."""
+    (results/defaults/seeds/healthy.csv, written by tools/stability_report.py from their logs)."""
     out = {}
     if os.path.exists(HEALTHY):
         with open(HEALTHY, newline="") as f:
@@ -447,26 +424,24 @@ def write_report(out, figs, runs, groups):
     parts += ["<h2>Options</h2><p>The options that differ between the runs (from each log's .config file, or a "
               "checkpoint's metadata).</p>", html_table(*options_table(runs)),
               "<h2>Files</h2><ul>" + "".join(f"<li>{html.escape(r.name)}: {html.escape(r.path)}</li>" for r in runs) +
-              "</ul><p id='end'>normlab examples/compare_runs.py</p></body></html>"]
+              "</ul><p id='end'>normlab tools/compare_runs.py</p></body></html>"]
     path = os.path.join(out, "report.html")
     write_file(path, "\n".join(parts))
     return path
 
 
-def main():
+def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("runs", nargs="+", help="log files, sweep folders, checkpoints")
     p.add_argument("--out", default="compare", help="folder for the figures and report.html (default compare/)")
     p.add_argument("--smooth", type=int, default=20, help="EMA span of the training-loss curve (default 20 steps)")
     p.add_argument("--label", action="append", default=[], metavar="RUN=NAME", help="a run's name in the figures")
-    a = p.parse_args()
+    a = p.parse_args(argv)
     labels = dict(x.split("=", 1) for x in a.label)
     runs = load(a.runs, labels)
     unique_names(runs, labels)
     os.makedirs(a.out, exist_ok=True)
     groups = settings(runs)
-    global N_GROUPS
-    N_GROUPS = len(groups)
     empty = [r for r in runs if not r.rows and not r.meta]
     for r in empty:
         print(f"compare_runs: {r.path} has no rows (listed in the report)", file=sys.stderr)
@@ -482,6 +457,7 @@ def main():
     for r in [head] + rows:
         print("  ".join(str(c).ljust(w) for c, w in zip(r, width)))
     print(f"\n{len(figs.made)} figures (PNG and SVG) and {path}")
+    return 0
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The scaling study of docs/scaling.md: does the surrogates' gap to LayerNorm close with training
 # length or width? In one command, resumable (finished runs are skipped; results committed):
-#   examples/scaling.sh [STREAMS]     (default 2: two runs at a time, 1 thread each)
+#   tools/scaling.sh [STREAMS]     (default 2: two runs at a time, 1 thread each)
 # Every run is ./train at its norm's defaults (recipe, cosine to lr/10) except for what a point sets:
 # --steps (its own warmup-and-cosine schedule to the end, not a cut of a longer run), --n-embd and
 # --n-head (head_dim 32: 2, 4, 8 heads at 64, 128, 256), the peak lr (a grid around the norm's best
@@ -20,7 +20,7 @@ study_setup "$out" # packages, build/, matplotlib, $data, and $out/train: the sn
 point() {
     local steps=$1 width=$2 seeds=$3 norm=$4
     shift 4
-    python3 "$root/examples/sweep.py" run "$out/steps${steps}_w${width}" --train "$out/train" --steps "$steps" \
+    python3 "$root/tools/sweep.py" run "$out/steps${steps}_w${width}" --train "$out/train" --steps "$steps" \
         --norms "$norm" --lrs "$(IFS=,; echo "$*")" --seeds "$seeds" --jobs 1 --threads 1 \
         -- --n-embd "$width" --n-head $((width / 32)) "$data"
 }
@@ -38,7 +38,7 @@ l2() { # l2 SEEDS
     local norm lr
     for norm_lr in dyt:3.2e-3 dyisru:1.8e-3 derf:1.8e-3; do
         norm=${norm_lr%%:*} lr=${norm_lr#*:}
-        python3 "$root/examples/sweep.py" run "$out/steps8000_w128_l2" --train "$out/train" --steps 8000 \
+        python3 "$root/tools/sweep.py" run "$out/steps8000_w128_l2" --train "$out/train" --steps 8000 \
             --norms "$norm" --lrs "$lr" --inits 1 --init2 ln1:0.5,2 --seeds "$1" --jobs 1 --threads 1 -- "$data"
     done
 }
@@ -52,7 +52,7 @@ for k in $(seq 0 $((streams - 1))); do
 done
 wait
 # Then every grid whose best lr sits on its edge gets the next lr beyond it, until none does
-# (examples/scaling_report.py --edges lists them from the results; one at a time: they may share a folder).
-while edges=$(python3 "$root/examples/scaling_report.py" --edges) && [ -n "$edges" ]; do
+# (tools/scaling_report.py --edges lists them from the results; one at a time: they may share a folder).
+while edges=$(python3 "$root/tools/scaling_report.py" --edges) && [ -n "$edges" ]; do
     while read -r steps width seeds norm lr; do point "$steps" "$width" "$seeds" "$norm" "$lr"; done <<< "$edges"
 done

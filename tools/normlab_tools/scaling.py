@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
 """docs/scaling.md's tables and figures, from the scaling study's committed results alone.
 
-  examples/scaling_report.py [--doc docs/scaling.md] [--check]
+  tools/scaling_report.py [--doc docs/scaling.md] [--check]
 
 The points: results/stability/frontier (2,000 steps, 128 wide: the frontier's runs) and
-results/scaling/steps<S>_w<W>/results.csv (examples/scaling.sh). Per norm and point, over the lrs
+results/scaling/steps<S>_w<W>/results.csv (tools/scaling.sh). Per norm and point, over the lrs
 and seeds that ran there: the best lr (lowest mean whole-val loss over seeds), that loss and its
 std over seeds, the gap to LayerNorm's best at the same point, and I (the fraction of the point's
 runs above 1.1 x the norm's best, or non-finite). Each table replaces the text between the doc's
@@ -16,14 +16,11 @@ import os
 import statistics
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import stability_report as sr  # noqa: E402 (the study's loss, metrics, fill and check)
-from compare_runs import Figures, plt  # noqa: E402
-from runfiles import norm_names  # noqa: E402
+from . import study as sr  # the study's loss, metrics, fill and check
+from .registry import norm_names
+from .report import Figures, plt
 
 ROOT = sr.ROOT
-STUDIED = {"ln", "rmsnorm", "dyt", "dyisru", "derf"}  # the study's five (docs/scaling.md; issue 26's choice)
-NORMS = [n for n in norm_names() if n in STUDIED]  # in the registry's order
 TOKENS_PER_STEP = 12 * 64  # the default batch: 12 sequences of 64 characters
 
 # The seed paper's author's trained grid (abcde17/dynamic-activation-functions, results/tables/exp12,
@@ -60,10 +57,19 @@ def best_of(runs):
             sorted(grid))
 
 
+def studied(pts):
+    """The study's norms: those its own runs (results/scaling, not the frontier's point) trained, in
+    the registry's order."""
+    ran = {r["norm"] for p, runs in pts.items() if p != (2000, 128) for r in runs}
+    return [n for n in norm_names() if n in ran]
+
+
 def summary():
-    """{(steps, width): {norm: best_of}} over the points that have runs."""
-    return {p: {n: b for n in NORMS if (b := best_of([r for r in runs if r["norm"] == n]))}
-            for p, runs in sorted(points().items())}
+    """{(steps, width): {norm: best_of}} over the points that have runs, for the study's norms."""
+    pts = points()
+    norms = studied(pts)
+    return {p: {n: b for n in norms if (b := best_of([r for r in runs if r["norm"] == n]))}
+            for p, runs in sorted(pts.items())}
 
 
 GRID = [3e-4, 5.6e-4, 1e-3, 1.8e-3, 3.2e-3, 5.6e-3, 1e-2, 1.8e-2, 3e-2]  # the study's quarter-decade lrs
@@ -72,7 +78,7 @@ GRID = [3e-4, 5.6e-4, 1e-3, 1.8e-3, 3.2e-3, 5.6e-3, 1e-2, 1.8e-2, 3e-2]  # the s
 def edges(s):
     """The runs a point still needs because a norm's best lr sits on the edge of what ran there: the
     next lr of the quarter-decade grid beyond that edge, at the seeds the point ran. Lines of
-    'STEPS WIDTH SEEDS NORM LR' (examples/scaling.sh runs them)."""
+    'STEPS WIDTH SEEDS NORM LR' (tools/scaling.sh runs them)."""
     out = []
     for (steps, width), per in s.items():
         if (steps, width) == (2000, 128):
@@ -109,7 +115,8 @@ def gap_figure(figs, s, axis):
     fig, ax = plt.subplots(figsize=(7, 4.2))
     n = 0
     series = [(None, 128)] if axis == "tokens" else [(steps, None) for steps in sorted({p[0] for p in s})]
-    for i, norm in enumerate(x for x in NORMS if x != "ln"):
+    norms = [n for n in norm_names() if any(n in by_norm for by_norm in s.values())]
+    for i, norm in enumerate(x for x in norms if x != "ln"):
         for j, (steps, width) in enumerate(series):
             pts = []
             for (st, w), per in sorted(s.items()):
@@ -149,13 +156,13 @@ def generate(doc, figdir):
     return f"{sum(len(v) for v in points().values())} runs at {len(s)} points; {doc} and {len(figs.made)} figures"
 
 
-def main():
+def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--doc", default=os.path.join(ROOT, "docs", "scaling.md"))
     p.add_argument("--check", action="store_true", help="change nothing: exit 1 when DOC's tables differ (CI)")
     p.add_argument("--edges", action="store_true",
                    help="print the runs that extend a grid whose best lr is on its edge (STEPS WIDTH SEEDS NORM LR)")
-    a = p.parse_args()
+    a = p.parse_args(argv)
     if a.edges:
         print("\n".join(edges(summary())))
         return 0
@@ -167,7 +174,7 @@ def main():
             shutil.copy(a.doc, copy)
             generate(copy, os.path.join(tmp, "figures"))
             same = open(copy).read() == open(a.doc).read()
-        print(f"scaling_report: {a.doc}'s tables are {'what the results give' if same else 'NOT what the results give: run examples/scaling_report.py'}")
+        print(f"scaling_report: {a.doc}'s tables are {'what the results give' if same else 'NOT what the results give: run tools/scaling_report.py'}")
         return 0 if same else 1
     print("scaling_report: " + generate(a.doc, os.path.join(os.path.dirname(os.path.abspath(a.doc)), "scaling")))
     return 0

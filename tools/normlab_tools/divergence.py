@@ -48,6 +48,11 @@ def finite(v):
     return v is not None and math.isfinite(v)
 
 
+def present(v):
+    """A measured value: the logs' readers give NaN where a row has none (files.read_log)."""
+    return v is not None and not math.isnan(v)
+
+
 def divergence_step(train_rows):
     """The step of divergence from the training loss (see the module's docstring), or None."""
     losses = [(int(r["step"]), r["loss"]) for r in train_rows]
@@ -144,7 +149,7 @@ def analyse(rows, columns, out_text=""):
     where they do not apply."""
     res = {"diverge_layer": "", "first_moved": "", "lead_steps": "", "moves": ""}
     train = [r for r in rows if r["kind"] == "train"]
-    stats_rows = [r for r in train if any(c.startswith("grad_norm.") and r.get(c) is not None for c in columns)]
+    stats_rows = [r for r in train if any(c.startswith("grad_norm.") and present(r.get(c)) for c in columns)]
     if not train:
         return None, res
     step = divergence_step(train)

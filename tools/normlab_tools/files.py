@@ -3,19 +3,17 @@
   read_log(path)        a --log file (.csv, .jsonl/.json) as rows of floats, and the problems found
   read_config(path)     the .config beside a log, as ./train reads it (quotes, escapes, comments)
   write_file(path, data) an output written whole, never through a symbolic link at path
-  registry()            the norms, presets and options, as the train program lists them (--registry)
+  alone_env()           the environment for a program a tool starts (without mpirun's variables)
+  ROOT                  the repository the package lives in
 """
 import csv
-import functools
 import io
 import json
 import math
 import os
-import subprocess
-import sys
 import tempfile
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def read_log(path):
@@ -135,28 +133,3 @@ LAUNCHER_ENV = ("OMPI_", "PMI_", "PMIX_", "HYDRA_", "MPI_LOCAL")
 def alone_env():
     """os.environ without mpirun's variables."""
     return {k: v for k, v in os.environ.items() if not k.startswith(LAUNCHER_ENV)}
-
-
-@functools.lru_cache(maxsize=None)
-def registry(train=None):
-    """The train program's tables (./train --registry): {"norms": [{name, scalar, shift, softplus,
-    recipe}], "presets": [...], "options": [{name, default, saved, help}]}. The Python tools read the
-    norms from here and keep no list of their own. train: the program (default $NORMLAB_TRAIN, else
-    build/apps/train)."""
-    train = train or os.environ.get("NORMLAB_TRAIN") or os.path.join(ROOT, "build", "apps", "train")
-    try:
-        out = subprocess.run([train, "--registry"], capture_output=True, text=True, check=True, env=alone_env()).stdout
-        return json.loads(out)
-    except (OSError, subprocess.CalledProcessError, ValueError) as e:
-        sys.exit(f"{os.path.basename(sys.argv[0])}: error: cannot read the norms from {train} --registry ({e}): "
-                 "build it first (./train --help builds it), or set NORMLAB_TRAIN")
-
-
-def norm_names():
-    """The norms in the registry's order."""
-    return [n["name"] for n in registry()["norms"]]
-
-
-def norm_scalars():
-    """norm -> its scalar ("alpha" or "beta"), for the element-wise norms only."""
-    return {n["name"]: n["scalar"] for n in registry()["norms"] if n["scalar"]}

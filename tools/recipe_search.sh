@@ -1,19 +1,19 @@
 #!/usr/bin/env bash
 # The search behind the element-wise norms' recipes (their defaults: ./train --help, docs/training.md,
 # "Defaults"; their lr since comes from the frontier of docs/stability.md), resumable: run it again after an interrupt and it goes on where it stopped.
-#   examples/recipe_search.sh proxy     one factor at a time around the published recipe, 1000 steps,
+#   tools/recipe_search.sh proxy     one factor at a time around the published recipe, 1000 steps,
 #                                       seed 1: results/recipe/proxy/results.csv
-#   examples/recipe_search.sh combine   the two factors that moved the loss most in the proxy stage
+#   tools/recipe_search.sh combine   the two factors that moved the loss most in the proxy stage
 #                                       (the scale and alpha0 at ln_2/ln_f), larger together, then
 #                                       alpha0 at ln_1, lr and the multiplier around the best of those:
 #                                       results/recipe/combine/results.csv
-#   examples/recipe_search.sh long      the best proxy settings and their neighbours at the full
+#   tools/recipe_search.sh long      the best proxy settings and their neighbours at the full
 #                                       2000 steps, seed 1 (the proxy favours a larger lr: 1000 steps
 #                                       reward speed): results/recipe/long/results.csv
-#   examples/recipe_search.sh confirm   the chosen recipes and the literature's plain init, 2000
+#   tools/recipe_search.sh confirm   the chosen recipes and the literature's plain init, 2000
 #                                       steps, seeds 1-3, beside LayerNorm: results/recipe/confirm/
-#   examples/recipe_search.sh runnerup  each norm's second-best setting, seeds 1-3 (into confirm/)
-#   examples/recipe_search.sh report    the tables of every stage: results/recipe/TABLES.md
+#   tools/recipe_search.sh runnerup  each norm's second-best setting, seeds 1-3 (into confirm/)
+#   tools/recipe_search.sh report    the tables of every stage: results/recipe/TABLES.md
 # The start (the DyT and Derf authors' GPT-2 recipe): embedding scale sqrt(n_embd) = 11.3137,
 # alpha0 1 at ln_1, ln_2 and ln_f, lr 1e-3, the scalars at the plain lr. The dyisru kinds take
 # alpha0 as beta0 = 1/alpha0^2 (the same slope at 0).
@@ -25,7 +25,7 @@ norms=${NORMS:-dyt,derf,dyisru,dytsp,dyisrusp}
 mkdir -p "$out"
 [ -x "$out/train" ] || { "$root/train" --help >/dev/null && cp "$root/build/apps/train" "$out/train"; }
 # (the search ran before the one schedule: its runs decay to nanoGPT's 1e-4, not to lr/10)
-sweep() { python3 "$root/examples/sweep.py" run "$@" --train "$out/train" -- --min-lr=1e-4; }
+sweep() { python3 "$root/tools/sweep.py" run "$@" --train "$out/train" -- --min-lr=1e-4; }
 
 # the base point's value of each factor, and the values tried beside it
 scale=11.3137 a1=1 a2=1 mult=1 lr=1e-3
@@ -99,7 +99,7 @@ runnerup)
     ;;
 report)
     {
-        echo "# The recipe search, every run (written by examples/recipe_search.sh report)"
+        echo "# The recipe search, every run (written by tools/recipe_search.sh report)"
         echo
         echo "Loss: best_val is the best 20-batch validation estimate of a run, full_val the whole"
         echo "validation split at its end; seeds are the train program's --seed."
@@ -108,7 +108,7 @@ report)
             echo
             echo "## $stage"
             echo
-            (cd "$root" && python3 examples/sweep.py table "results/recipe/$stage" --metric full_val)
+            (cd "$root" && python3 tools/sweep.py table "results/recipe/$stage" --metric full_val)
         done
     } > "$out/TABLES.md"
     echo "wrote $out/TABLES.md"

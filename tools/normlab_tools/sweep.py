@@ -4,7 +4,7 @@
   sweep.py run OUT [grid options] [-- train options]   run the grid's jobs into OUT (resumable)
   sweep.py summary OUT                                  tables per norm from OUT/results.csv
   sweep.py plots OUT [--to DIR]                         PNG and SVG from the results and logs (matplotlib), and
-                                                        every run in DIR/report (examples/compare_runs.py)
+                                                        every run in DIR/report (tools/compare_runs.py)
   sweep.py table OUT                                    every configuration: mean and spread over seeds
 
 The grid is norms x learning rates x initial values x seeds. With no grid options a job runs exactly
@@ -32,7 +32,7 @@ OUT/results.csv only when it has finished, so an interrupted sweep run again ski
 redoes the rest. Each job's log is OUT/logs/<job>.csv (the train program's --log) and its output
 OUT/logs/<job>.out.
 
-Across hosts: `mpirun -np N --hostfile H python3 examples/sweep.py run OUT ...` makes N sweep
+Across hosts: `mpirun -np N --hostfile H python3 tools/sweep.py run OUT ...` makes N sweep
 workers; worker k runs the grid's jobs k, k+N, k+2N, ... (whole training runs, each alone), --jobs
 at a time with the host's cores split among its workers' jobs. OUT (and the train program, and the
 data) must be reachable at the same path on every host (a shared folder that takes POSIX locks, as
@@ -73,10 +73,10 @@ import subprocess
 import sys
 import time
 
-import divergence
-from runfiles import alone_env, norm_names, norm_scalars, read_config, write_file
+from . import divergence
+from .files import alone_env, read_config, read_log, write_file
+from .registry import norm_names, norm_scalars, train_program
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NORMS = norm_names()  # from the train program (./train --registry), in its registry's order
 SURROGATES = norm_scalars()  # the element-wise norms and their scalar: alpha or beta
 POSITIONS = {"ln1": "ln1", "ln2": "ln2", "lnf": "lnf"}
@@ -178,18 +178,9 @@ def expand(a):
 
 
 # ---- one job --------------------------------------------------------------------------------------
-def read_log(path):
-    """The rows of a train log as dicts (numbers as floats, empty fields as None)."""
-    rows = []
-    with open(path) as f:
-        for r in csv.DictReader(f):
-            rows.append({k: (r[k] if k == "kind" else (float(r[k]) if r[k] not in ("", None) else None)) for k in r})
-    return rows
-
-
 def outcome(log_path, steps):
     """What a finished job's log says: best/final val, divergence (divergence.py), spikes."""
-    rows = read_log(log_path)
+    rows, _ = read_log(log_path)  # a torn last row (the run was killed) is left out
     with open(log_path) as f:
         columns = next(csv.reader(f), [])
     out_path = log_path[:-len(".csv")] + ".out"
@@ -197,7 +188,7 @@ def outcome(log_path, steps):
     evals = [(int(r["step"]), r["loss"]) for r in rows if r["kind"] == "eval_val"]
     train = [r for r in rows if r["kind"] == "train"]
     full = [r["loss"] for r in rows if r["kind"] == "eval_val_full"]
-    nonfinite = [int(r["step"]) for r in train if r["loss"] is None or not math.isfinite(r["loss"])]
+    nonfinite = [int(r["step"]) for r in train if not math.isfinite(r["loss"])]
     finite_evals = [(s, v) for s, v in evals if math.isfinite(v)]
     best_step, best = min(finite_evals, key=lambda e: e[1]) if finite_evals else (-1, math.inf)
     final = evals[-1][1] if evals else math.inf
@@ -215,8 +206,8 @@ def outcome(log_path, steps):
     step, where = divergence.analyse(rows, columns, out_text)
     if step is not None or not diverged:
         diverge_step = "" if step is None else step
-    last = [r["loss"] for r in train[-50:] if r["loss"] is not None and math.isfinite(r["loss"])]
-    speed = [r["tokens_per_sec"] for r in train if r.get("tokens_per_sec")]
+    last = [r["loss"] for r in train[-50:] if math.isfinite(r["loss"])]
+    speed = [r["tokens_per_sec"] for r in train if r.get("tokens_per_sec", 0) > 0]
     return {**where, **divergence.peaks(rows, columns), "best_val": best, "best_step": best_step, "final_val": final,
             "full_val": full[-1] if full else math.inf,
             "final_train": statistics.mean(last) if last else math.inf,
@@ -332,7 +323,7 @@ def cmd_run(a, extra):
     if held is None:
         sys.exit(f"sweep: error: another sweep is running into {a.out}")
     results = os.path.join(a.out, "results.csv")
-    train_bin = a.train or os.path.join(ROOT, "build", "apps", "train")
+    train_bin = a.train or train_program()
     if not os.access(train_bin, os.X_OK):
         sys.exit(f"{me}: error: {train_bin} is not built yet: run ./train --help once (it builds), or pass --train")
     jobs = expand(a)
@@ -580,10 +571,9 @@ def cmd_summary(a):
 
 
 # ---- plots ----------------------------------------------------------------------------------------
-# matplotlib, through examples/compare_runs.py's figure code (the same colours, legends, PNG + SVG).
+# matplotlib, through tools/compare_runs.py's figure code (the same colours, legends, PNG + SVG).
 def cmd_plots(a):
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    import compare_runs as cr  # noqa: E402 (needs matplotlib: python3 -m pip install matplotlib)
+    from . import report as cr  # needs matplotlib: python3 -m pip install matplotlib
     plt = cr.plt
     rows = load_results(a.out)
     to = a.to or os.path.join(a.out, "plots")
@@ -592,7 +582,6 @@ def cmd_plots(a):
     norms = [n for n in NORMS if any(r["norm"] == n for r in rows)]
     s = summarize(rows, a.base_lr, a.metric)
     at = lr_per_norm(s, a.base_lr)
-    cr.N_GROUPS = len(norms)
 
     # 1. validation loss over steps and over wall time: base lr, reference init, every seed (a line each)
     for name, x, xlabel in (("val_curves", "step", "step"), ("val_curves_time", "elapsed_sec", "seconds")):
@@ -606,7 +595,7 @@ def cmd_plots(a):
                 log = read_log(os.path.join(a.out, "logs", r["job"] + ".csv"))
                 pts = [(float(q[x]), q["loss"]) for q in log if q["kind"] == "eval_val" and q.get(x) is not None]
                 if len(pts) >= 2:
-                    ax.plot(*zip(*pts), color=cr.color(i), marker=".", linewidth=1.2,
+                    ax.plot(*zip(*pts), color=cr.color(i, len(norms)), marker=".", linewidth=1.2,
                             label=f"{norm} ({' '.join(str(x) for x in init if x) or 'default'}, {len(rs)} seeds)"
                             if j == 0 else None)
                     n += 1
@@ -629,7 +618,7 @@ def cmd_plots(a):
         if pts:
             lrs, m, lo, hi = zip(*pts)
             ax.errorbar(lrs, m, yerr=[[x - y for x, y in zip(m, lo)], [y - x for x, y in zip(m, hi)]], marker="o",
-                        capsize=3, color=cr.color(i), label=norm)
+                        capsize=3, color=cr.color(i, len(norms)), label=norm)
             n += 1
     ax.axhline(cap, color="grey", linestyle=":", linewidth=1)
     ax.set_xscale("log"), ax.grid(alpha=0.3)
@@ -709,15 +698,11 @@ def cmd_plots(a):
         figs.save(fig, "init_grid", "init grid", len(maps))
     print(f"sweep: wrote {', '.join(m[0] + '.png/.svg' for m in figs.made)} in {to}")
     # The figures above show each norm's reference init (and the base lr); every run, nothing left
-    # out, is in the comparison report of examples/compare_runs.py on the whole folder.
+    # out, is in the comparison report of tools/compare_runs.py on the whole folder.
     print("sweep: val_curves, alpha and saturation show each norm at %s and its reference init (%s); %d runs "
           "in all: see %s" % (lr_words(a.base_lr), ", ".join(f"{n} {' '.join(str(x) for x in reference_init(rows, n) if x) or 'default'}" for n in norms), len(rows),
                               os.path.join(to, "report", "report.html")))
-    p = subprocess.run([sys.executable, os.path.join(os.path.dirname(os.path.abspath(__file__)), "compare_runs.py"),
-                        a.out, "--out", os.path.join(to, "report")], capture_output=True, text=True)
-    if p.returncode:
-        sys.exit(f"sweep: error: compare_runs.py failed:\n{p.stderr}")
-    return 0
+    return cr.main([a.out, "--out", os.path.join(to, "report")])
 
 
 def cmd_table(a):
@@ -742,7 +727,7 @@ def cmd_table(a):
     return 0
 
 
-def main():
+def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="cmd", required=True)
     r = sub.add_parser("run", help="run a grid")
@@ -769,7 +754,7 @@ def main():
         q.add_argument("--metric", default="best_val", choices=["best_val", "full_val", "final_val"])
         if name == "plots":
             q.add_argument("--to", help="where the plots go (default OUT/plots)")
-    argv = sys.argv[1:]
+    argv = sys.argv[1:] if argv is None else list(argv)
     extra = []
     if "--" in argv:
         extra = argv[argv.index("--") + 1:]

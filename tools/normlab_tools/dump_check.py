@@ -9,90 +9,29 @@ compares. Exit status: 0 all agree, 1 a mismatch, 77 PyTorch is not installed (a
 The interpreter is the default python3 (pyenv's 3.11 on the project's machines), with PyTorch from
 PyPI (python3 -m pip install torch==2.13.0).
 
-usage: check_dump.py DUMP.safetensors [--verbose]
+usage: python3 -m normlab_tools.dump_check DUMP.safetensors [--verbose]
 """
-import json
-import math
-import struct
 import sys
 
 try:
     import torch
-    import torch.nn.functional as F
 except ImportError:
     print("PyTorch not installed (python3 -m pip install torch==2.13.0): skipped")
     sys.exit(77)
 
-DTYPES = {"F32": torch.float32, "F64": torch.float64, "I32": torch.int32, "I64": torch.int64}
+from .reference import GPT, Config, adamw_groups, scalar_params  # noqa: E402 (after the skip)
+from .safetensors import read_safetensors  # noqa: E402
 
 
-def read_safetensors(path):
-    with open(path, "rb") as f:
-        raw = f.read()
-    (n,) = struct.unpack("<Q", raw[:8])
-    header = json.loads(raw[8:8 + n])
-    meta = header.pop("__metadata__", {})
-    data = raw[8 + n:]
-    tensors = {}
-    for name, e in header.items():
-        b, end = e["data_offsets"]
-        t = torch.frombuffer(bytearray(data[b:end]), dtype=DTYPES[e["dtype"]]) if end > b else torch.zeros(0, dtype=DTYPES[e["dtype"]])
-        tensors[name] = t.reshape(e["shape"]).clone()
-    return tensors, meta
-
-
-def softplus(x):
-    return F.softplus(x)
-
-
-def norm(kind, x, p, prefix, eps=1e-5):
-    w = p[prefix + "weight"]
-    b = p.get(prefix + "bias")
-    if kind == "ln":
-        u = F.layer_norm(x, (x.shape[-1],), None, None, eps)
-    elif kind == "rmsnorm":
-        u = x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps)
-    elif kind in ("dyt", "dytsp"):
-        a = p[prefix + "alpha"]
-        u = torch.tanh((softplus(a) if kind == "dytsp" else a) * x)
-    elif kind in ("dyisru", "dyisrusp"):
-        beta = p[prefix + "beta"]
-        u = x * torch.rsqrt((softplus(beta) if kind == "dyisrusp" else beta) + x * x + eps)
-    elif kind == "derf":
-        u = torch.erf(p[prefix + "alpha"] * x + p[prefix + "shift"])
-    else:
-        raise ValueError(kind)
-    y = u * w
-    return y + b if b is not None else y
-
-
-def linear(x, p, prefix):
-    y = x @ p[prefix + "weight"].t()
-    b = p.get(prefix + "bias")
-    return y + b if b is not None else y
-
-
-def gpt_loss(p, idx, targets, cfg):
-    B, T = idx.shape
-    C, H, L = cfg["n_embd"], cfg["n_head"], cfg["n_layer"]
-    x = p["transformer.wte.weight"][idx] + p["transformer.wpe.weight"][:T]
-    if "transformer.emb_scale" in p:  # the embedding scale; the lm_head below uses the unscaled wte
-        x = p["transformer.emb_scale"] * x
-    mask = torch.tril(torch.ones(T, T, dtype=torch.bool))
-    for i in range(L):
-        h = f"transformer.h.{i}."
-        a = norm(cfg["norm"], x, p, h + "ln_1.")
-        q, k, v = linear(a, p, h + "attn.c_attn.").split(C, dim=2)
-        q, k, v = (t.view(B, T, H, C // H).transpose(1, 2) for t in (q, k, v))
-        att = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(C // H))
-        att = F.softmax(att.masked_fill(~mask, float("-inf")), dim=-1)
-        y = (att @ v).transpose(1, 2).contiguous().view(B, T, C)
-        x = x + linear(y, p, h + "attn.c_proj.")
-        m = norm(cfg["norm"], x, p, h + "ln_2.")
-        x = x + linear(F.gelu(linear(m, p, h + "mlp.c_fc.")), p, h + "mlp.c_proj.")
-    x = norm(cfg["norm"], x, p, "transformer.ln_f.")
-    logits = x @ p["transformer.wte.weight"].t()
-    return F.cross_entropy(logits.view(-1, logits.size(-1)), targets.view(-1))
+def dump_model(t, meta):
+    """The reference GPT with the dump's shape and its parameters before the step, in double."""
+    c = Config(norm=meta["norm"], n_layer=int(meta["n_layer"]), n_head=int(meta["n_head"]),
+               n_embd=int(meta["n_embd"]), block_size=int(meta["block_size"]), bias=meta["bias"] == "true",
+               vocab_size=t["transformer.wte.weight"].shape[0],
+               emb_scale=1.0 if "transformer.emb_scale" in t else 0.0)
+    model = GPT(c).double()
+    model.load(t)
+    return model
 
 
 def main():
@@ -101,16 +40,18 @@ def main():
         return 2
     verbose = "--verbose" in sys.argv
     t, meta = read_safetensors(sys.argv[1])
-    cfg = {k: int(meta[k]) for k in ("n_layer", "n_head", "n_embd", "block_size")}
-    cfg["norm"] = meta["norm"]
     names = [k for k in t if not k.startswith(("grad.", "after.", "batch.", "loss"))]
     dtype = t[names[0]].dtype
     # The reference runs in double whatever our build: a float32 reference would add its own rounding
     # (a scalar's gradient is a sum over every element, where float32 sums lose 1e-4 to cancellation).
-    params = {k: torch.nn.Parameter(t[k].clone().double()) for k in names}
+    model = dump_model(t, meta)
+    params = dict(model.named_parameters())
+    if sorted(params) != sorted(names):
+        print(f"  MISMATCH: the dump's parameters are not the reference's: {sorted(set(names) ^ set(params))[:4]}")
+        return 1
     idx, targets = t["batch.idx"].long(), t["batch.targets"].long()
 
-    loss = gpt_loss(params, idx, targets, cfg)
+    loss = model(idx, targets)
     loss.backward()
     grads = {k: params[k].grad.detach().clone() for k in names}
 
@@ -121,14 +62,11 @@ def main():
     for k in names:
         params[k].grad = t["grad." + k].clone().double()
     torch.nn.utils.clip_grad_norm_(list(params.values()), float(meta["grad_clip"]))
-    scalar = [k for k in names if k == "transformer.emb_scale" or k.endswith((".alpha", ".beta", ".shift"))]
-    decay = [params[k] for k in names if params[k].dim() >= 2]
-    no_decay = [params[k] for k in names if params[k].dim() < 2 and k not in scalar]
+    scalar = [k for k, _ in scalar_params(model)]
     lr, mult = float(meta["lr"]), float(meta.get("scalar_lr_mult", 1))
-    groups = [{"params": decay, "weight_decay": float(meta["weight_decay"])},
-              {"params": no_decay, "weight_decay": 0.0}]
-    if scalar:  # the norms' scalars and the embedding scale learn at lr x scalar_lr_mult
-        groups.append({"params": [params[k] for k in scalar], "weight_decay": 0.0, "lr": lr * mult})
+    groups = adamw_groups(model, float(meta["weight_decay"]), mult)
+    for g in groups:
+        g["lr"] = lr * g["mult"]
     opt = torch.optim.AdamW(groups, lr=lr, betas=(float(meta["beta1"]), float(meta["beta2"])),
                             eps=float(meta["adam_eps"]))
     opt.step()
