@@ -133,9 +133,8 @@ static int load(Dropin *d, const char *path, const char *data) {
                         sizeof err) || dataset_load(&d->data, d->data_path, err, sizeof err))
         return fail(d, 1, "%s%s", err, "");
     GptConfig cfg = options_gpt_config(&d->o, d->data.vocab_size);
-    const char *bad = gpt_config_check(&cfg);
-    if (bad || checkpoint_check_model(&d->ckpt, &cfg, d->o.optim.kind, err, sizeof err))
-        return fail(d, 1, "%s: %s", path, bad ? bad : err);
+    if (gpt_config_check(&cfg, err, sizeof err) || checkpoint_check_model(&d->ckpt, &cfg, d->o.optim.kind, err, sizeof err))
+        return fail(d, 1, "%s: %s", path, err);
     Rng init;
     rng_seed(&init, 1);
     if (gpt_init(&d->gpt, &cfg, &init)) return fail(d, 1, "out of memory%s%s", "", "");

@@ -242,8 +242,7 @@ static int model_build(TrainApp *a, const StFile *ckpt) {
         vocab = v ? (int)strlen(v) / 2 : 0;
     }
     GptConfig cfg = options_gpt_config(o, vocab);
-    const char *bad = gpt_config_check(&cfg);
-    if (bad) return fail(2, "%s", bad);
+    if (gpt_config_check(&cfg, err, sizeof err)) return fail(2, "%s", err);
     if (o->files.resume && checkpoint_check_model(ckpt, &cfg, o->optim.kind, err, sizeof err))
         return fail(1, "%s: %s", o->files.resume, err);
     double need = gpt_memory_estimate(&cfg, (int)o->run.batch_size, (int)o->model.block_size),
@@ -267,7 +266,7 @@ static SessionConfig session_config(const TrainOptions *o, long max_threads, dou
                            .eval_iters = o->run.eval_iters, .stats_every = o->guard.stats_every,
                            .spike_factor = o->guard.spike_factor, .skip_nonfinite = o->guard.on_nonfinite == NONFINITE_SKIP,
                            .auto_threads = o->run.threads == 0 ? (int)max_threads : 0,
-                           .bucket_bytes = (size_t)(o->run.bucket_mb * 1e6), .overlap = !o->run.no_overlap, .t0 = t0};
+                           .bucket_bytes = (size_t)(o->run.parallel.bucket_mb * 1e6), .overlap = !o->run.parallel.no_overlap, .t0 = t0};
 }
 
 // Every byte of --prompt must be in the vocabulary (before training, not after).
@@ -503,7 +502,7 @@ static int loop_finish(TrainApp *a, const Loop *L) {
     if (d->size > 1 && s->step > L->start)
         printf("data parallel: %d processes, %.2f ms per step in MPI calls on rank 0 (%.1f%% of its step time), "
                "%s\n", d->size, 1e3 * d->comm_s / (s->step - L->start), 100 * d->comm_s / s->train_s,
-               a->o.run.no_overlap ? "grads reduced after backward (--no-overlap)" : "overlapped with backward");
+               a->o.run.parallel.no_overlap ? "grads reduced after backward (--no-overlap)" : "overlapped with backward");
     if (L->best_step >= 0) {
         size_t n;
         double full;
@@ -552,7 +551,7 @@ static void print_header(const TrainApp *a) {
         printf("data parallel: %d processes (%d on this host), each %ld of the %ld sequences per step%s; grads "
                "reduced: %.2f MB per step, in %d buckets\n", d->size, d->local_size, o->run.batch_size / d->size,
                o->run.batch_size, o->run.grad_accum > 1 ? " (in --grad-accum micro-batches)" : "",
-               a->gpt.params.numel * sizeof(nl_real) / 1e6, o->run.no_overlap ? 1 : d->n_buckets);
+               a->gpt.params.numel * sizeof(nl_real) / 1e6, o->run.parallel.no_overlap ? 1 : d->n_buckets);
     if (a->out.config_path[0])
         printf("config:   %s (./train --config %s runs it again)\n", a->out.config_path, a->out.config_path);
     printf("params:   %zu%s\n\n", paramset_count(&a->gpt.params), a->s.step ? " (resumed)" : "");

@@ -103,9 +103,9 @@ static const OptRow ROWS[] = {
     {"grad-accum", T_LONG, F(run.grad_accum), "1", 1, 65536, 0,
      "split each step's batch into this many micro-batches whose grads add up: the same step, less memory"},
     // data parallel (mpirun -np N ./train ...: docs/distributed.md)
-    {"no-overlap", T_BOOL, F(run.no_overlap), "false", NOMAX, 0,
+    {"no-overlap", T_BOOL, F(run.parallel.no_overlap), "false", NOMAX, 0,
      "under mpirun: reduce the grads after backward, not bucket by bucket during it (to compare)"},
-    {"bucket-mb", T_DOUBLE, F(run.bucket_mb), "1", 1e-3, 1e4, 0, "under mpirun: megabytes of grads per allreduce"},
+    {"bucket-mb", T_DOUBLE, F(run.parallel.bucket_mb), "1", 1e-3, 1e4, 0, "under mpirun: megabytes of grads per allreduce"},
     // instruments and divergence
     {"stats-every", T_LONG, F(guard.stats_every), "10", 0, 1e9, 0, "log the instruments every N steps (0: off; with --log)"},
     {"on-nonfinite", T_CHOICE, F(guard.on_nonfinite), "stop", NOMAX, 0,

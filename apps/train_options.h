@@ -30,11 +30,15 @@ typedef struct OptimOptions {
     long warmup, lr_decay_steps;
 } OptimOptions;
 
+typedef struct ParallelOptions { // under mpirun
+    bool no_overlap;  // reduce after backward
+    double bucket_mb; // megabytes per allreduce
+} ParallelOptions;
+
 typedef struct RunOptions {
     long steps, batch_size, grad_accum, seed, eval_interval, eval_iters, threads;
     bool recompute, quiet;
-    bool no_overlap;  // data parallel: reduce after backward
-    double bucket_mb; // data parallel: megabytes per allreduce
+    ParallelOptions parallel;
 } RunOptions;
 
 typedef struct GuardOptions { // the instruments and what a non-finite step does

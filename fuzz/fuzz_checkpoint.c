@@ -35,7 +35,7 @@ static void read_checkpoint(const char *path) {
     session_seed(&init, o.run.seed, SESSION_STREAM_INIT);
     SessionConfig sc = {.optim = {.kind = o.optim.kind, .lr = o.optim.lr}, .batch_size = (int)o.run.batch_size,
                         .block_size = (int)o.model.block_size, .seed = o.run.seed};
-    if (!gpt_config_check(&cfg) && gpt_memory_estimate(&cfg, sc.batch_size, sc.block_size) < 1e9 &&
+    if (!gpt_config_check(&cfg, err, sizeof err) && gpt_memory_estimate(&cfg, sc.batch_size, sc.block_size) < 1e9 &&
         !checkpoint_check_model(&f, &cfg, o.optim.kind, err, sizeof err) && !gpt_init(&gpt, &cfg, &init) &&
         !session_init(&s, &sc, &gpt.model, &vocab, NULL, err, sizeof err) &&
         !session_restore(&s, &f, err, sizeof err))

@@ -16,7 +16,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         int32_t idx[B * T], targets[B * T];
         Rng rng;
         rng_seed(&rng, 1);
-        if (!dataset_check_context(&d, T, err, sizeof err)) {
+        if (dataset_check_context(&d, T, err, sizeof err) == 0) {
             dataset_batch(&d, false, B, T, &rng, idx, targets);
             dataset_batch(&d, true, B, T, &rng, idx, targets);
             for (int i = 0; i < B * T; i++)

@@ -80,8 +80,8 @@ static void test_batches(void **state) {
             assert_true(off != SIZE_MAX);
         }
     }
-    assert_null(dataset_check_context(&d, 64, err, sizeof err));
-    assert_non_null(dataset_check_context(&d, 500, err, sizeof err)); // val has only 400 tokens
+    assert_int_equal(dataset_check_context(&d, 64, err, sizeof err), 0);
+    assert_int_equal(dataset_check_context(&d, 500, err, sizeof err), -1); // val has only 400 tokens
     assert_non_null(strstr(err, "too short for a context of 500"));
     dataset_free(&d);
 }

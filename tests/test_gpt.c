@@ -167,12 +167,14 @@ static void test_gradcheck_whole_model(void **state) {
 static void test_config_check(void **state) {
     (void)state;
     GptConfig c = tiny(NORM_LN, false);
-    assert_null(gpt_config_check(&c));
+    char err[128];
+    assert_int_equal(gpt_config_check(&c, err, sizeof err), 0);
     c.n_head = 3;
-    assert_string_equal(gpt_config_check(&c), "n_embd must be divisible by n_head");
+    assert_int_equal(gpt_config_check(&c, err, sizeof err), -1);
+    assert_string_equal(err, "n_embd must be divisible by n_head");
     c = tiny(NORM_DYTSP, false);
     c.scalar0[1] = -1;
-    assert_non_null(gpt_config_check(&c));
+    assert_int_equal(gpt_config_check(&c, err, sizeof err), -1);
 }
 
 // Recomputation (Gpt.recompute) gives the loss and every parameter's grad of the ordinary step, bit

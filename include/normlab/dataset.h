@@ -31,8 +31,8 @@ int dataset_resolve(const char *arg, const char *data_dir, char *out, size_t out
 // B sequences of T tokens at random offsets in the split, and the same shifted by one (targets).
 // The split must hold more than T tokens (dataset_check_context). idx, targets: (B*T)
 void dataset_batch(const Dataset *d, bool val, int B, int T, Rng *rng, int32_t *idx, int32_t *targets);
-// NULL when both splits hold more than T tokens, else a message.
-const char *dataset_check_context(const Dataset *d, int T, char *buf, size_t len);
+// 0 when both splits hold more than T tokens, else -1 with a message in err.
+int dataset_check_context(const Dataset *d, int T, char *err, size_t errlen);
 
 // Encodes s; returns its length, or -1 when a character is not in the vocabulary (its position in
 // *bad).

@@ -77,8 +77,8 @@ int gpt_recompute_set(Gpt *m, bool on);
 // softmax). In double, so absurd sizes give a large number rather than an overflow. For refusing a
 // configuration that cannot fit before allocating anything, not an exact count.
 double gpt_memory_estimate(const GptConfig *cfg, int B, int T);
-// NULL when cfg is usable, else what is wrong with it.
-const char *gpt_config_check(const GptConfig *cfg);
+// 0 when cfg is usable, else -1 with what is wrong with it in err.
+int gpt_config_check(const GptConfig *cfg, char *err, size_t errlen);
 
 // idx: (B,T) token ids. Nodes are labelled with the module they belong to (tape_set_scope):
 // "transformer.wte", a block's parts, "transformer.ln_f", "lm_head". With targets (B,T): returns the mean cross-entropy loss [1]. Without

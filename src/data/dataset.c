@@ -150,14 +150,14 @@ int dataset_resolve(const char *arg, const char *data_dir, char *out, size_t out
     return -1;
 }
 
-const char *dataset_check_context(const Dataset *d, int T, char *buf, size_t len) {
+int dataset_check_context(const Dataset *d, int T, char *err, size_t errlen) {
     size_t n_val = d->n - d->n_train;
-    if (d->n_train > (size_t)T && n_val > (size_t)T) return NULL;
-    snprintf(buf, len,
+    if (d->n_train > (size_t)T && n_val > (size_t)T) return 0;
+    snprintf(err, errlen,
              "the dataset is too short for a context of %d: its train split has %zu tokens and its "
              "val split %zu; each needs more than %d (use a smaller --block-size or more text)",
              T, d->n_train, n_val, T);
-    return buf;
+    return -1;
 }
 
 void dataset_batch(const Dataset *d, bool val, int B, int T, Rng *rng, int32_t *idx, int32_t *targets) {

@@ -144,7 +144,8 @@ double gpt_memory_estimate(const GptConfig *c, int B, int T) {
     return (4 * params + activations) * sizeof(nl_real);
 }
 
-const char *gpt_config_check(const GptConfig *c) {
+// The first problem with the config, or NULL.
+static const char *config_problem(const GptConfig *c) {
     if (c->vocab_size < 1) return "vocab_size must be >= 1";
     if (c->block_size < 1) return "block_size must be >= 1";
     if (c->n_layer < 1) return "n_layer must be >= 1";
@@ -162,6 +163,12 @@ const char *gpt_config_check(const GptConfig *c) {
     if (c->emb_scale && !isfinite(c->emb_scale0)) return "the embedding scale's initial value must be finite";
     if (!(c->scalar_lr_mult >= 0 && isfinite(c->scalar_lr_mult))) return "scalar_lr_mult must be >= 0 and finite";
     return NULL;
+}
+
+int gpt_config_check(const GptConfig *cfg, char *err, size_t errlen) {
+    const char *why = config_problem(cfg);
+    if (why) snprintf(err, errlen, "%s", why);
+    return why ? -1 : 0;
 }
 
 // A bound norm's kind and form (its tensors come from the walk).
