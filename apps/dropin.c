@@ -60,7 +60,8 @@ typedef struct Dropin {
     TrainOptions o; // the checkpoint's (train_options.c reads them from its metadata)
     Dataset data;
     char data_path[4096];
-    Gpt gpt;
+    ModelConfig cfg; // the checkpoint's model
+    Model *model;
     Session s; // the checkpoint restored: the model's parameters, its tapes and batch buffers
     StFile ckpt;
     Recorder rec;
@@ -69,27 +70,28 @@ typedef struct Dropin {
 
 // The model with every norm replaced by kind (dyt or dyisru) at the fitted values: every parameter
 // of src copied by name, the norms' weights times the bound.
-static int swapped_model(const Dropin *d, NormKind kind, const DropinFit *fits, int n_pos, Gpt *out) {
+static Model *swapped_model(const Dropin *d, NormKind kind, const DropinFit *fits, int n_pos) {
     TrainOptions o = d->o;
     o.model.norm = kind, o.init.emb_scale_mode = EMB_SCALE_OFF;
-    GptConfig cfg = options_gpt_config(&o, d->gpt.cfg.vocab_size);
-    for (int p = 0; p < GPT_NORM_POSITIONS; p++) cfg.scalar0[p] = 1; // each set below
+    ModelConfig cfg = options_model_config(&o, d->cfg.vocab_size);
+    for (int p = 0; p < MODEL_NORM_POSITIONS; p++) cfg.scalar0[p] = 1; // each set below
     Rng rng;
     rng_seed(&rng, 1);
-    if (gpt_init(out, &cfg, &rng)) return -1;
-    const ParamSet *src = &d->gpt.params, *dst = &out->params;
+    Model *out = MODEL_TABLE[o.model.kind]->create(&cfg, &rng);
+    if (!out) return NULL;
+    const ParamSet *src = d->model->params, *dst = out->params;
     for (int i = 0; i < dst->n; i++)
         for (int j = 0; j < src->n; j++)
             if (!strcmp(dst->list[i].spec.name, src->list[j].spec.name))
                 memcpy(dst->list[i].t->data, src->list[j].t->data, tensor_numel(src->list[j].t) * sizeof(nl_real));
     for (int p = 0; p < n_pos; p++) {
-        const Norm *n = out->model.norm[p];
-        double bound = sqrt(d->gpt.cfg.norm == NORM_LN ? cfg.n_embd - 1.0 : cfg.n_embd);
+        const Norm *n = out->norm[p];
+        double bound = sqrt(d->cfg.norm == NORM_LN ? cfg.n_embd - 1.0 : cfg.n_embd);
         for (size_t c = 0; c < tensor_numel(n->weight); c++) n->weight->data[c] *= (nl_real)bound;
         // dyt: alpha as fitted; dyisru computes x / sqrt(beta + x^2 + eps): store beta - eps
         n->scalar->data[0] = (nl_real)(kind == NORM_DYT ? fits[p].fit.param : fits[p].fit.param - n->eps);
     }
-    return 0;
+    return out;
 }
 
 // The loss of m on the whole val split, on a tape of its own (a measured arena fits one model).
@@ -110,7 +112,7 @@ static int finish(Dropin *d, int status) {
     st_close(&d->ckpt);
     for (int p = 0; p < d->rec.n_pos; p++) free(d->rec.x[p]);
     if (d->csv) fclose(d->csv);
-    session_free(&d->s), gpt_free(&d->gpt), dataset_free(&d->data), options_free(&d->o);
+    session_free(&d->s), model_destroy(d->model), dataset_free(&d->data), options_free(&d->o);
     return status;
 }
 
@@ -132,15 +134,16 @@ static int load(Dropin *d, const char *path, const char *data) {
     if (dataset_resolve(data ? data : d->o.files.dataset, NORMLAB_DATA_DIR, d->data_path, sizeof d->data_path, err,
                         sizeof err) || dataset_load(&d->data, d->data_path, err, sizeof err))
         return fail(d, 1, "%s%s", err, "");
-    GptConfig cfg = options_gpt_config(&d->o, d->data.vocab_size);
-    if (gpt_config_check(&cfg, err, sizeof err) || checkpoint_check_model(&d->ckpt, &cfg, d->o.optim.kind, err, sizeof err))
+    const ModelInfo *mi = MODEL_TABLE[d->o.model.kind];
+    d->cfg = options_model_config(&d->o, d->data.vocab_size);
+    if (mi->check(&d->cfg, err, sizeof err) || checkpoint_check_model(&d->ckpt, mi, &d->cfg, d->o.optim.kind, err, sizeof err))
         return fail(d, 1, "%s: %s", path, err);
     Rng init;
     rng_seed(&init, 1);
-    if (gpt_init(&d->gpt, &cfg, &init)) return fail(d, 1, "out of memory%s%s", "", "");
+    if (!(d->model = mi->create(&d->cfg, &init))) return fail(d, 1, "out of memory%s%s", "", "");
     SessionConfig sc = {.optim = {.kind = d->o.optim.kind, .lr = d->o.optim.lr}, .batch_size = (int)d->o.run.batch_size,
                         .block_size = (int)d->o.model.block_size, .seed = d->o.run.seed};
-    if (session_init(&d->s, &sc, &d->gpt.model, &d->data, NULL, err, sizeof err) ||
+    if (session_init(&d->s, &sc, d->model, &d->data, NULL, err, sizeof err) ||
         session_restore(&d->s, &d->ckpt, err, sizeof err))
         return fail(d, 1, "%s: %s", path, err);
     st_close(&d->ckpt);
@@ -150,8 +153,8 @@ static int load(Dropin *d, const char *path, const char *data) {
 // Records the norms' inputs on the train program's val batches (1).
 static int record(Dropin *d, const char *path, long batches) {
     Recorder *rec = &d->rec;
-    const Model *m = &d->gpt.model;
-    int B = d->s.cfg.batch_size, T = d->s.cfg.block_size, C = d->gpt.cfg.n_embd;
+    const Model *m = d->model;
+    int B = d->s.cfg.batch_size, T = d->s.cfg.block_size, C = d->cfg.n_embd;
     if (m->norms.n > MAX_POS) return fail(d, 2, "%s has more norms than the drop-in test records%s", path, "");
     *rec = (Recorder){.m = m, .n_pos = m->norms.n, .C = C, .rows_per_batch = (size_t)B * T};
     rec->cap_rows = rec->rows_per_batch * batches;
@@ -165,14 +168,14 @@ static int record(Dropin *d, const char *path, long batches) {
     double loss = train_eval_batches(t, m, &d->data, true, B, T, batches, &eval_rng, d->s.idx, d->s.targets);
     t->observer = NULL;
     printf("%s: %s model, %d layers, C %d; fits on %ld val batches (%zu values per norm; their loss %.4f)\n", path,
-           NORM_TABLE[d->o.model.norm]->name, d->gpt.cfg.n_layer, C, batches, rec->cap_rows * C, loss);
+           NORM_TABLE[d->o.model.norm]->name, d->cfg.n_layer, C, batches, rec->cap_rows * C, loss);
     return 0;
 }
 
 // Fits DyT and DyISRU to every norm (2), printed and written to --csv: 0, or the exit status.
 static int fit_all(Dropin *d, const char *csv, DropinFit *dyt, DropinFit *isru) {
     const Recorder *rec = &d->rec;
-    int C = d->gpt.cfg.n_embd;
+    int C = d->cfg.n_embd;
     DropinTarget target = d->o.model.norm == NORM_LN ? DROPIN_LN : DROPIN_RMSNORM;
     if (csv && !(d->csv = fopen(csv, "w"))) return fail(d, 1, "--csv %s cannot be written%s", csv, "");
     if (d->csv)
@@ -228,13 +231,13 @@ int main(int argc, char **argv) {
     // 3 and 4. the swapped models, and the whole val split
     size_t n_tokens;
     double loss[3];
-    if (whole_val(&d, &d.gpt.model, &loss[0], &n_tokens)) return fail(&d, 1, "out of memory%s%s", "", "");
+    if (whole_val(&d, d.model, &loss[0], &n_tokens)) return fail(&d, 1, "out of memory%s%s", "", "");
     const NormKind kinds[2] = {NORM_DYT, NORM_DYISRU};
     for (int k = 0; k < 2; k++) {
-        Gpt m;
-        if (swapped_model(&d, kinds[k], k == 0 ? dyt : isru, rec->n_pos, &m)) return fail(&d, 1, "out of memory%s%s", "", "");
-        int rc = whole_val(&d, &m.model, &loss[1 + k], &n_tokens);
-        gpt_free(&m);
+        Model *m = swapped_model(&d, kinds[k], k == 0 ? dyt : isru, rec->n_pos);
+        if (!m) return fail(&d, 1, "out of memory%s%s", "", "");
+        int rc = whole_val(&d, m, &loss[1 + k], &n_tokens);
+        model_destroy(m);
         if (rc) return fail(&d, 1, "out of memory%s%s", "", "");
     }
     printf("whole val split (%zu tokens): %s %.4f, DyT in its place %.4f, DyISRU in its place %.4f\n", n_tokens, name,

@@ -241,19 +241,20 @@ static int model_build(TrainApp *a, const StFile *ckpt) {
         const char *v = st_meta(ckpt, "vocab");
         vocab = v ? (int)strlen(v) / 2 : 0;
     }
-    GptConfig cfg = options_gpt_config(o, vocab);
-    if (gpt_config_check(&cfg, err, sizeof err)) return fail(2, "%s", err);
-    if (o->files.resume && checkpoint_check_model(ckpt, &cfg, o->optim.kind, err, sizeof err))
+    const ModelInfo *mi = MODEL_TABLE[o->model.kind];
+    ModelConfig cfg = options_model_config(o, vocab);
+    if (mi->check(&cfg, err, sizeof err)) return fail(2, "%s", err);
+    if (o->files.resume && checkpoint_check_model(ckpt, mi, &cfg, o->optim.kind, err, sizeof err))
         return fail(1, "%s: %s", o->files.resume, err);
-    double need = gpt_memory_estimate(&cfg, (int)o->run.batch_size, (int)o->model.block_size),
+    double need = mi->memory_estimate(&cfg, (int)o->run.batch_size, (int)o->model.block_size),
            have = (double)sysconf(_SC_PHYS_PAGES) * sysconf(_SC_PAGESIZE);
     if (have > 0 && need > have)
         return fail(2, "this configuration needs about %.3g GB to train (parameters, grads, AdamW moments and a "
                     "step's activations); this machine has %.3g GB", need / 1e9, have / 1e9);
     Rng init;
     session_seed(&init, o->run.seed, SESSION_STREAM_INIT);
-    if (gpt_init(&a->gpt, &cfg, &init)) return fail(1, "out of memory building the model");
-    if (o->run.recompute && model_recompute(&a->gpt.model, true)) return fail(1, "out of memory for --recompute");
+    if (!(a->model = mi->create(&cfg, &init))) return fail(1, "out of memory building the model");
+    if (o->run.recompute && model_recompute(a->model, true)) return fail(1, "out of memory for --recompute");
     return 0;
 }
 
@@ -286,7 +287,7 @@ static int prompt_check(const TrainApp *a) {
 static int session_open(TrainApp *a, StFile *ckpt, long max_threads, double t0) {
     char err[1024];
     SessionConfig sc = session_config(&a->o, max_threads, t0);
-    if (session_init(&a->s, &sc, &a->gpt.model, &a->text.data, &a->dist, err, sizeof err)) return fail(1, "%s", err);
+    if (session_init(&a->s, &sc, a->model, &a->text.data, &a->dist, err, sizeof err)) return fail(1, "%s", err);
     session_log_start(&a->s, a->out.log, log_is_json(a->o.files.log));
     if (a->o.files.resume && session_restore(&a->s, ckpt, err, sizeof err)) return fail(1, "%s: %s", a->o.files.resume, err);
     return prompt_check(a);
@@ -314,7 +315,7 @@ static void teardown(TrainApp *a) {
     options_free(&a->o);
     if (a->out.log) fclose(a->out.log);
     session_free(&a->s);
-    gpt_free(&a->gpt);
+    model_destroy(a->model);
     dataset_free(&a->text.data);
 }
 
@@ -324,26 +325,48 @@ static int save(const TrainApp *a) {
     return 0;
 }
 
-// What alpha or beta (and derf's shift) learned per norm, and the model's own scalars (the
-// embedding scale), each beside where it started.
+// The name a norm's position goes by: its name after the last dot ("h3.ln_1" -> "ln_1").
+static const char *norm_position(const char *name) {
+    const char *dot = strrchr(name, '.');
+    return dot ? dot + 1 : name;
+}
+
+// One line per norm position (the positions in the order the model's norms first show them, the
+// layers in forward order): what alpha or beta (or derf's shift) learned, beside where it started.
+static void print_position(const TrainApp *a, bool shift, int p, const char *pos) {
+    const TrainOptions *o = &a->o;
+    const Model *m = a->model;
+    bool alpha = NORM_TABLE[o->model.norm]->scalar == NORM_SCALAR_ALPHA;
+    int layers = 0;
+    printf("%s %s:", shift ? "shift" : norm_scalar_name(o->model.norm), pos);
+    for (int i = 0; i < m->norms.n; i++) {
+        if (strcmp(norm_position(m->norms.name[i]), pos)) continue;
+        const Norm *n = m->norm[i];
+        printf(" %.4g", shift ? n->shift->data[0] : norm_scalar_effective(o->model.norm, n->scalar->data[0]));
+        layers++;
+    }
+    double started = shift ? o->init.shift0 : p >= MODEL_NORM_POSITIONS ? NAN
+                     : alpha ? o->init.alpha0_pos[p] : o->init.beta0_pos[p];
+    printf("%s (started at %g)\n", layers > 1 ? " (layers 0..)" : "", started);
+}
+
+// What the model's own scalars (the embedding scale) and its norms' scalars learned.
 static void print_learned_scalars(const TrainApp *a) {
     const TrainOptions *o = &a->o;
-    const Model *m = &a->gpt.model;
+    const Model *m = a->model;
     for (int i = 0; i < m->scalars.n; i++)
         printf("%s: %.4g (started at %g)\n", m->scalars.name[i], m->scalar[i]->data[0], o->init.emb_scale);
     if (!norm_is_elementwise(o->model.norm)) return;
-    bool alpha = NORM_TABLE[o->model.norm]->scalar == NORM_SCALAR_ALPHA;
-    int scalars = NORM_TABLE[o->model.norm]->shift ? 2 : 1; // alpha or beta, then derf's shift
-    for (int shift = 0; shift < scalars; shift++)
-        for (int p = 0; p < GPT_NORM_POSITIONS; p++) {
-            printf("%s %s:", shift ? "shift" : norm_scalar_name(o->model.norm), GPT_NORM_POSITION_NAMES[p]);
-            for (int l = 0; l < (p == GPT_LNF ? 1 : a->gpt.cfg.n_layer); l++) {
-                const Norm *n = m->norm[p == GPT_LNF ? m->norms.n - 1 : 2 * l + p];
-                printf(" %.4g", shift ? n->shift->data[0] : norm_scalar_effective(o->model.norm, n->scalar->data[0]));
-            }
-            printf("%s (started at %g)\n", p == GPT_LNF ? "" : " (layers 0..)",
-                   shift ? o->init.shift0 : alpha ? o->init.alpha0_pos[p] : o->init.beta0_pos[p]);
+    for (int shift = 0; shift < (NORM_TABLE[o->model.norm]->shift ? 2 : 1); shift++) {
+        const char *seen[MODEL_NORM_POSITIONS + 8];
+        int n = 0;
+        for (int i = 0; i < m->norms.n && n < (int)(sizeof seen / sizeof seen[0]); i++) {
+            const char *pos = norm_position(m->norms.name[i]);
+            bool old = false;
+            for (int j = 0; j < n; j++) old |= !strcmp(seen[j], pos);
+            if (!old) print_position(a, shift, n, pos), seen[n++] = pos;
         }
+    }
 }
 
 // ---- interrupts --------------------------------------------------------------------------------
@@ -551,10 +574,10 @@ static void print_header(const TrainApp *a) {
         printf("data parallel: %d processes (%d on this host), each %ld of the %ld sequences per step%s; grads "
                "reduced: %.2f MB per step, in %d buckets\n", d->size, d->local_size, o->run.batch_size / d->size,
                o->run.batch_size, o->run.grad_accum > 1 ? " (in --grad-accum micro-batches)" : "",
-               a->gpt.params.numel * sizeof(nl_real) / 1e6, o->run.parallel.no_overlap ? 1 : d->n_buckets);
+               a->model->params->numel * sizeof(nl_real) / 1e6, o->run.parallel.no_overlap ? 1 : d->n_buckets);
     if (a->out.config_path[0])
         printf("config:   %s (./train --config %s runs it again)\n", a->out.config_path, a->out.config_path);
-    printf("params:   %zu%s\n\n", paramset_count(&a->gpt.params), a->s.step ? " (resumed)" : "");
+    printf("params:   %zu%s\n\n", paramset_count(a->model->params), a->s.step ? " (resumed)" : "");
     if (a->s.step) printf("resuming at step %ld\n", a->s.step);
     if (o->files.resume && o->run.steps > 0 && a->s.step >= o->run.steps)
         printf("the checkpoint is at step %ld and --steps is %ld: nothing to train (give --steps above %ld to train "

@@ -5,7 +5,7 @@
 #include <stdio.h>
 
 #include "normlab/dataset.h"
-#include "normlab/gpt.h"
+#include "normlab/model.h"
 #include "normlab/outfile.h"
 #include "normlab/safetensors.h"
 #include "normlab/session.h"
@@ -29,7 +29,7 @@ typedef struct TrainOutputs {
 typedef struct TrainApp {
     TrainOptions o;
     TrainText text;
-    Gpt gpt;
+    Model *model;       // built from its row of the model table (--model)
     Session s;
     Dist dist;          // under mpirun: this process among the others (normlab/dist.h)
     TrainOutputs out;
@@ -43,8 +43,9 @@ int checkpoint_write(const TrainApp *a, const char *path, char *err, size_t errl
 // Opens path and restores the options it records into o (command-line values win, shapes may not
 // change). Leaves f open for checkpoint_check_model and session_restore.
 int checkpoint_open(TrainOptions *o, const char *path, StFile *f, char *err, size_t errlen);
-// Checks that f holds the parameters and the optimizer state of the model cfg describes, with their
-// shapes, before anything is allocated for it.
-int checkpoint_check_model(const StFile *f, const GptConfig *cfg, OptimKind optim, char *err, size_t errlen);
+// Checks that f holds the parameters and the optimizer state of the model cfg describes (its row's
+// table), with their shapes, before anything is allocated for it.
+int checkpoint_check_model(const StFile *f, const ModelInfo *mi, const ModelConfig *cfg, OptimKind optim, char *err,
+                           size_t errlen);
 // --dump-step: one step, everything it touched written to path, with the model's shape.
 int dump_step(TrainApp *a, const char *path, char *err, size_t errlen);

@@ -29,11 +29,12 @@ int checkpoint_open(TrainOptions *o, const char *path, StFile *f, char *err, siz
     return 0;
 }
 
-int checkpoint_check_model(const StFile *f, const GptConfig *cfg, OptimKind optim, char *err, size_t errlen) {
-    int n = gpt_param_specs(cfg, NULL);
+int checkpoint_check_model(const StFile *f, const ModelInfo *mi, const ModelConfig *cfg, OptimKind optim, char *err,
+                           size_t errlen) {
+    int n = mi->param_specs(cfg, NULL);
     ParamSpec *specs = malloc(n * sizeof *specs);
     if (!specs) return snprintf(err, errlen, "out of memory"), -1;
-    gpt_param_specs(cfg, specs);
+    mi->param_specs(cfg, specs);
     StTensor t;
     int rc = session_checkpoint_check(f, specs, n, optim, err, errlen);
     if (!rc && !cfg->emb_scale && st_find(f, "transformer.emb_scale", &t) == 0) // it would be dropped unseen

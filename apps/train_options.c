@@ -29,6 +29,8 @@ struct OptRow {
 };
 
 const char *const NONFINITE_NAMES[NONFINITE_COUNT] = {"stop", "skip"};
+#define MODEL_NAME_(ID, name) #name,
+static const char *const MODEL_NAMES[MODEL_COUNT] = {MODEL_KINDS(MODEL_NAME_)}; // as --model takes them
 
 // --preset: where the defaults of lr, the embedding scale, alpha0 and the scalars' lr come from.
 // best: each norm's own recipe (its registry row); nanogpt: one setting for every norm, nanoGPT's
@@ -43,6 +45,7 @@ static const struct {
 #define NOMAX 0, -1
 static const OptRow ROWS[] = {
     // model
+    {"model", T_CHOICE, F(model.kind), "gpt", NOMAX, OPT_ARCH | OPT_SAVED, "the model (gpt: nanoGPT's GPT)"},
     {"norm", T_NORM, F(model.norm), "ln", NOMAX, OPT_ARCH | OPT_SAVED, "the layer at ln_1, ln_2, ln_f"},
     {"n-layer", T_LONG, F(model.n_layer), "4", 1, 1024, OPT_ARCH | OPT_SAVED, "transformer blocks"},
     {"n-head", T_LONG, F(model.n_head), "4", 1, 4096, OPT_ARCH | OPT_SAVED, "attention heads (must divide n-embd)"},
@@ -118,7 +121,7 @@ static const OptRow ROWS[] = {
 // trained with: older checkpoints still resume.
 static const struct {
     const char *name, *absent;
-} ADDED_LATER[] = {{"emb-scale", "off"}, {"shift0", "0"}, {"scalar-lr-mult", "1"}};
+} ADDED_LATER[] = {{"emb-scale", "off"}, {"shift0", "0"}, {"scalar-lr-mult", "1"}, {"model", "gpt"}};
 
 static const char *absent_value(const OptRow *r) {
     for (size_t i = 0; i < sizeof ADDED_LATER / sizeof ADDED_LATER[0]; i++)
@@ -138,6 +141,7 @@ static const Choices CHOICES[] = {
     {F(optim.kind), OPTIM_TABLE, sizeof OPTIM_TABLE[0], OPTIM_COUNT},
     {F(guard.on_nonfinite), NONFINITE_NAMES, sizeof NONFINITE_NAMES[0], NONFINITE_COUNT},
     {F(optim.preset), PRESETS, sizeof PRESETS[0], PRESET_COUNT},
+    {F(model.kind), MODEL_NAMES, sizeof MODEL_NAMES[0], MODEL_COUNT},
 };
 static const char *choice_name(const Choices *c, int k) {
     return *(const char *const *)((const char *)c->rows + (size_t)k * c->stride);
@@ -691,13 +695,13 @@ void options_print(const TrainOptions *o, long cores, FILE *f) {
             o->run.steps, o->run.batch_size, o->model.block_size, o->run.eval_interval, o->run.eval_iters, o->run.seed, team);
 }
 
-GptConfig options_gpt_config(const TrainOptions *o, int vocab_size) {
-    GptConfig cfg = {.vocab_size = vocab_size, .block_size = (int)o->model.block_size, .n_layer = (int)o->model.n_layer,
+ModelConfig options_model_config(const TrainOptions *o, int vocab_size) {
+    ModelConfig cfg = {.vocab_size = vocab_size, .block_size = (int)o->model.block_size, .n_layer = (int)o->model.n_layer,
                      .n_head = (int)o->model.n_head, .n_embd = (int)o->model.n_embd, .bias = o->model.bias, .dropout = o->model.dropout,
                      .norm = o->model.norm, .composite = o->model.composite, .shift0 = o->init.shift0,
                      .emb_scale = o->init.emb_scale_mode == EMB_SCALE_VALUE, .emb_scale0 = o->init.emb_scale,
                      .scalar_lr_mult = o->init.scalar_lr_mult};
     bool alpha = NORM_TABLE[o->model.norm]->scalar == NORM_SCALAR_ALPHA;
-    for (int p = 0; p < GPT_NORM_POSITIONS; p++) cfg.scalar0[p] = alpha ? o->init.alpha0_pos[p] : o->init.beta0_pos[p];
+    for (int p = 0; p < MODEL_NORM_POSITIONS; p++) cfg.scalar0[p] = alpha ? o->init.alpha0_pos[p] : o->init.beta0_pos[p];
     return cfg;
 }

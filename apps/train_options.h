@@ -4,11 +4,12 @@
 #include <stdbool.h>
 #include <stdio.h>
 
-#include "normlab/gpt.h"
+#include "normlab/model.h"
 
 // The options, grouped as --help and the configuration printout group them. Each field is one row
 // of the option table (train_options.c), which says its name, default, range and help.
 typedef struct ModelOptions {
+    int kind; // ModelKind: the row of normlab/model.h's table
     int norm; // NormKind
     long n_layer, n_head, n_embd, block_size;
     bool bias, composite;
@@ -113,6 +114,6 @@ int options_warn_unused(const TrainOptions *o);
 // 0, or -1 with a message in err.
 int options_write_config(const TrainOptions *o, const char *path, char *err, size_t errlen);
 // The model the options describe (after options_derive), for a text of vocab_size symbols.
-GptConfig options_gpt_config(const TrainOptions *o, int vocab_size);
+ModelConfig options_model_config(const TrainOptions *o, int vocab_size);
 // Prints the configuration, grouped, one line per group; cores: the most threads --threads auto takes.
 void options_print(const TrainOptions *o, long cores, FILE *f);

@@ -34,7 +34,7 @@
 #include "tensor/kernels.h"
 
 typedef struct BenchConfig {
-    GptConfig gpt;
+    ModelConfig gpt;
     int batch, steps, warmup, threads;
     bool recompute, gemm_shapes;
 } BenchConfig;
@@ -74,7 +74,7 @@ static int parse(BenchConfig *c, int argc, char **argv) {
         }
     }
     bool alpha = NORM_TABLE[c->gpt.norm]->scalar == NORM_SCALAR_ALPHA;
-    for (int p = 0; p < GPT_NORM_POSITIONS; p++) c->gpt.scalar0[p] = alpha ? 0.5 : 4.0;
+    for (int p = 0; p < MODEL_NORM_POSITIONS; p++) c->gpt.scalar0[p] = alpha ? 0.5 : 4.0;
     char err[128] = "batch, steps, threads must be >= 1";
     if (gpt_config_check(&c->gpt, err, sizeof err) || c->batch < 1 || c->steps < 1 || c->warmup < 0 || c->threads < 1)
         return fprintf(stderr, "bench_step: %s\n", err), 2;

@@ -23,24 +23,25 @@ static void read_checkpoint(const char *path) {
     static TrainOptions o;
     StFile f = {0};
     Dataset vocab = {0};
-    Gpt gpt = {0};
+    Model *model = NULL;
     Session s = {0};
     char err[1024];
     options_defaults(&o);
     if (checkpoint_open(&o, path, &f, err, sizeof err)) return options_free(&o);
     options_derive(&o);
     const char *v = st_meta(&f, "vocab");
-    GptConfig cfg = options_gpt_config(&o, v ? (int)strlen(v) / 2 : 0);
+    const ModelInfo *mi = MODEL_TABLE[o.model.kind];
+    ModelConfig cfg = options_model_config(&o, v ? (int)strlen(v) / 2 : 0);
     Rng init;
     session_seed(&init, o.run.seed, SESSION_STREAM_INIT);
     SessionConfig sc = {.optim = {.kind = o.optim.kind, .lr = o.optim.lr}, .batch_size = (int)o.run.batch_size,
                         .block_size = (int)o.model.block_size, .seed = o.run.seed};
-    if (!gpt_config_check(&cfg, err, sizeof err) && gpt_memory_estimate(&cfg, sc.batch_size, sc.block_size) < 1e9 &&
-        !checkpoint_check_model(&f, &cfg, o.optim.kind, err, sizeof err) && !gpt_init(&gpt, &cfg, &init) &&
-        !session_init(&s, &sc, &gpt.model, &vocab, NULL, err, sizeof err) &&
+    if (!mi->check(&cfg, err, sizeof err) && mi->memory_estimate(&cfg, sc.batch_size, sc.block_size) < 1e9 &&
+        !checkpoint_check_model(&f, mi, &cfg, o.optim.kind, err, sizeof err) && (model = mi->create(&cfg, &init)) &&
+        !session_init(&s, &sc, model, &vocab, NULL, err, sizeof err) &&
         !session_restore(&s, &f, err, sizeof err))
         session_sample(&s, NULL, 0, 1, 1.0, drop, NULL);
-    session_free(&s), gpt_free(&gpt), dataset_free(&vocab), st_close(&f), options_free(&o);
+    session_free(&s), model_destroy(model), dataset_free(&vocab), st_close(&f), options_free(&o);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {

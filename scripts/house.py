@@ -124,7 +124,7 @@ def changes():
         ("a new optimizer (SGD's)", ["src/optim/optim.c"],
          mentions(r"OPTIM_SGD|\bsgd_", CODE, {"src/optim/optim.c"})),
         ("a new model (the GPT's)", ["src/models/gpt.c", "include/normlab/gpt.h"],
-         mentions(r"\bgpt_\w+\(|\bGpt\w*\b", CODE, {"src/models/gpt.c", "include/normlab/gpt.h"})),
+         mentions(r"\bgpt_\w+\(|\bGpt\w*\b|MODEL_INFO_gpt|X\(GPT, gpt\)", CODE, {"src/models/gpt.c", "include/normlab/gpt.h"})),
         ("a new instrument column (sat2)", ["src/train/stats.c"],
          mentions(r"\bsat2\b", CODE, {"src/train/stats.c"})),
         ("a new option of the train program (--spike-factor)", ["apps/train_options.c"],

@@ -8,17 +8,17 @@
 enum { B = 2, T = 4 };
 static const int32_t IDX[B * T] = {0, 1, 2, 3, 4, 0, 2, 1}, TARGETS[B * T] = {1, 2, 3, 4, 0, 2, 1, 3};
 
-static GptConfig tiny(NormKind k, bool bias) {
-    GptConfig c = {.vocab_size = 5, .block_size = 6, .n_layer = 2, .n_head = 2, .n_embd = 8,
+static ModelConfig tiny(NormKind k, bool bias) {
+    ModelConfig c = {.vocab_size = 5, .block_size = 6, .n_layer = 2, .n_head = 2, .n_embd = 8,
                    .bias = bias, .norm = k};
-    for (int p = 0; p < GPT_NORM_POSITIONS; p++)
+    for (int p = 0; p < MODEL_NORM_POSITIONS; p++)
         c.scalar0[p] = NORM_TABLE[k]->scalar == NORM_SCALAR_BETA ? 4 : 0.5;
     return c;
 }
 
 static void test_parameter_table_is_nanogpts(void **state) {
     (void)state;
-    GptConfig c = {.vocab_size = 65, .block_size = 64, .n_layer = 4, .n_head = 4, .n_embd = 128, .norm = NORM_LN};
+    ModelConfig c = {.vocab_size = 65, .block_size = 64, .n_layer = 4, .n_head = 4, .n_embd = 128, .norm = NORM_LN};
     Gpt m;
     Rng rng;
     rng_seed(&rng, 1);
@@ -47,7 +47,7 @@ static void test_parameter_table_is_nanogpts(void **state) {
     gpt_free(&m);
 
     c.norm = NORM_DYISRUSP, c.bias = true;
-    c.scalar0[GPT_LN1] = c.scalar0[GPT_LNF] = 4, c.scalar0[GPT_LN2] = 2;
+    c.scalar0[MODEL_NORM_ATTN] = c.scalar0[MODEL_NORM_FINAL] = 4, c.scalar0[MODEL_NORM_MLP] = 2;
     assert_int_equal(gpt_init(&m, &c, &rng), 0);
     Tensor *beta = paramset_find(&m.params, "transformer.h.1.ln_2.beta")->t;
     assert_true(fabs(norm_scalar_effective(NORM_DYISRUSP, beta->data[0]) - 2) < 1e-6); // stored raw
@@ -76,7 +76,7 @@ static void test_parameter_table_is_nanogpts(void **state) {
 // nanoGPT's state_dict keys, written out here independently of gpt.c's table: a misspelt or missing
 // row there fails this test (a checkpoint must load in nanoGPT, and a name is the only thing that
 // says which tensor is which). Returns how many.
-static int nanogpt_names(const GptConfig *c, char (*out)[PARAM_NAME_MAX]) {
+static int nanogpt_names(const ModelConfig *c, char (*out)[PARAM_NAME_MAX]) {
     int n = 0;
     const char *scalar = norm_scalar_name(c->norm);
 #define ADD(...) snprintf(out[n++], PARAM_NAME_MAX, __VA_ARGS__)
@@ -115,7 +115,7 @@ static void test_names_are_nanogpts(void **state) {
     static char want[256][PARAM_NAME_MAX];
     for (int k = 0; k < NORM_COUNT; k++)
         for (int v = 0; v < 4; v++) {
-            GptConfig c = tiny(k, v & 1);
+            ModelConfig c = tiny(k, v & 1);
             c.emb_scale = v & 2, c.emb_scale0 = 1;
             Gpt m;
             Rng rng;
@@ -144,7 +144,7 @@ static Tensor *f_gpt(Tape *t, Tensor *const *in, void *ctx) {
 static void test_gradcheck_whole_model(void **state) {
     Fixture *fx = *state;
     for (int k = 0; k < NORM_COUNT; k++) {
-        GptConfig c = tiny(k, k % 2 == 0); // biases on for half of the norms
+        ModelConfig c = tiny(k, k % 2 == 0); // biases on for half of the norms
         c.emb_scale = norm_is_elementwise(k), c.emb_scale0 = 1.5, c.shift0 = 0.2; // as the recipes train them
         Gpt m;
         assert_int_equal(gpt_init(&m, &c, &fx->rng), 0);
@@ -166,7 +166,7 @@ static void test_gradcheck_whole_model(void **state) {
 
 static void test_config_check(void **state) {
     (void)state;
-    GptConfig c = tiny(NORM_LN, false);
+    ModelConfig c = tiny(NORM_LN, false);
     char err[128];
     assert_int_equal(gpt_config_check(&c, err, sizeof err), 0);
     c.n_head = 3;
@@ -183,7 +183,7 @@ static void test_recompute_same_grads(void **state) {
     (void)state;
     for (int k = 0; k < NORM_COUNT; k++)
         for (int drop = 0; drop < 2; drop++) {
-            GptConfig c = tiny(k, drop);
+            ModelConfig c = tiny(k, drop);
             c.dropout = drop ? 0.2 : 0;
             Gpt m;
             Rng rng;

@@ -133,7 +133,7 @@ static void test_team_follows_free_cores(void **state) {
 // must still fit: the attention's per-thread scratch is sized for a thread per core, not the team.
 static void test_team_grows_after_first_step(void **state) {
     (void)state;
-    GptConfig c = {.vocab_size = 5, .block_size = 8, .n_layer = 1, .n_head = 2, .n_embd = 16, .norm = NORM_LN};
+    ModelConfig c = {.vocab_size = 5, .block_size = 8, .n_layer = 1, .n_head = 2, .n_embd = 16, .norm = NORM_LN};
     Gpt m;
     Rng rng;
     Arena arena;

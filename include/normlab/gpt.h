@@ -14,22 +14,8 @@
 #include "normlab/params.h"
 #include "normlab/tape.h"
 
-enum { GPT_LN1, GPT_LN2, GPT_LNF, GPT_NORM_POSITIONS };
-extern const char *const GPT_NORM_POSITION_NAMES[GPT_NORM_POSITIONS]; // "ln_1", "ln_2", "ln_f"
-
-typedef struct GptConfig {
-    int vocab_size, block_size, n_layer, n_head, n_embd;
-    bool bias;       // biases in linear layers and norms
-    double dropout;  // on embeddings, attention weights, and each residual branch
-    NormKind norm;
-    bool composite;  // the norms' composite forms (slower; for checking)
-    double scalar0[GPT_NORM_POSITIONS]; // initial effective alpha or beta per norm position
-    double shift0;   // derf's initial shift s
-    bool emb_scale;  // the embedding scale: a learnable scalar times wte[idx] + wpe (the DyT and
-    double emb_scale0; //   Derf authors' recipe for the element-wise norms), initialised to emb_scale0
-    double scalar_lr_mult; // the learning rate of the norms' scalars and the embedding scale is
-                           // lr x this (0 is read as 1)
-} GptConfig;
+// The GPT's names for the norm positions (normlab/model.h's MODEL_NORM_*).
+extern const char *const GPT_NORM_POSITION_NAMES[MODEL_NORM_POSITIONS]; // "ln_1", "ln_2", "ln_f"
 
 // A block's parts, as nanoGPT names its modules: the tape scopes its nodes are labelled with.
 enum { GPT_SCOPE_LN1, GPT_SCOPE_ATTN, GPT_SCOPE_LN2, GPT_SCOPE_MLP, GPT_BLOCK_SCOPES };
@@ -54,7 +40,7 @@ typedef struct GptRecompute {
 } GptRecompute;
 
 typedef struct Gpt {
-    GptConfig cfg;
+    ModelConfig cfg;
     struct GptRecompute *recompute; // NULL: every activation stays on the step's tape
     ParamSet params;
     Tensor *wte, *wpe; // (V,C) (block_size,C)
@@ -65,10 +51,10 @@ typedef struct Gpt {
 } Gpt;
 
 // Builds the parameter table for cfg into specs (when not NULL) and returns its length.
-int gpt_param_specs(const GptConfig *cfg, ParamSpec *specs);
+int gpt_param_specs(const ModelConfig *cfg, ParamSpec *specs);
 // Allocates the parameters, draws them from nanoGPT's init with rng, and describes the model in
 // m->model. Returns 0, or -1 when out of memory. cfg must be valid (gpt_config_check).
-int gpt_init(Gpt *m, const GptConfig *cfg, Rng *rng);
+int gpt_init(Gpt *m, const ModelConfig *cfg, Rng *rng);
 void gpt_free(Gpt *m); // recomputation too, if on
 // Turns recomputation on (0, or -1 when out of memory) or off.
 int gpt_recompute_set(Gpt *m, bool on);
@@ -76,9 +62,9 @@ int gpt_recompute_set(Gpt *m, bool on);
 // moments, plus a step's saved activations (about 20 (B,T,C) tensors per layer, the logits and their
 // softmax). In double, so absurd sizes give a large number rather than an overflow. For refusing a
 // configuration that cannot fit before allocating anything, not an exact count.
-double gpt_memory_estimate(const GptConfig *cfg, int B, int T);
+double gpt_memory_estimate(const ModelConfig *cfg, int B, int T);
 // 0 when cfg is usable, else -1 with what is wrong with it in err.
-int gpt_config_check(const GptConfig *cfg, char *err, size_t errlen);
+int gpt_config_check(const ModelConfig *cfg, char *err, size_t errlen);
 
 // idx: (B,T) token ids. Nodes are labelled with the module they belong to (tape_set_scope):
 // "transformer.wte", a block's parts, "transformer.ln_f", "lm_head". With targets (B,T): returns the mean cross-entropy loss [1]. Without

@@ -18,6 +18,26 @@
 
 #define MODEL_NAME 32
 
+// Where a transformer's norms sit: before attention, before the MLP, after the last block. The
+// surrogates' initial scalars are set per position (the recipes' alpha0 per position).
+enum { MODEL_NORM_ATTN, MODEL_NORM_MLP, MODEL_NORM_FINAL, MODEL_NORM_POSITIONS };
+
+// A model's shape and init, one struct for every model in the table below: each reads the fields
+// it has (a new model adds the ones it needs).
+typedef struct ModelConfig {
+    int vocab_size, block_size, n_layer, n_head, n_embd;
+    bool bias;       // biases in linear layers and norms
+    double dropout;  // on embeddings, attention weights, and each residual branch
+    NormKind norm;
+    bool composite;  // the norms' composite forms (slower; for checking)
+    double scalar0[MODEL_NORM_POSITIONS]; // initial effective alpha or beta per norm position
+    double shift0;   // derf's initial shift s
+    bool emb_scale;  // the embedding scale: a learnable scalar times the embeddings (the DyT and
+    double emb_scale0; //   Derf authors' recipe for the element-wise norms), initialised to emb_scale0
+    double scalar_lr_mult; // the learning rate of the norms' scalars and the embedding scale is
+                           // lr x this (0 is read as 1)
+} ModelConfig;
+
 // One step's inputs, rows of fixed width. The GPT's: rows sequences of T token ids, targets the
 // next ids (T per row). A model reads the fields it knows and checks the widths.
 typedef struct Batch {
@@ -45,6 +65,8 @@ typedef struct ModelOps {
     Tensor *(*forward)(Tape *t, const void *self, const Batch *b, Rng *dropout_rng);
     // Activation recomputation on (0, or -1 when out of memory) or off; NULL: the model has none.
     int (*recompute)(void *self, bool on);
+    // Frees a model made by its ModelInfo's create (self and all it holds).
+    void (*destroy)(void *self);
 } ModelOps;
 
 // A named place in the model.
@@ -73,6 +95,36 @@ static inline int model_recompute(const Model *m, bool on) {
 }
 static inline Tensor *model_forward(Tape *t, const Model *m, const Batch *b, Rng *dropout_rng) {
     return m->ops->forward(t, m->self, b, dropout_rng);
+}
+
+// ---- the models: one row each ----------------------------------------------------------------
+// A model the programs can build by name (./train --model). A new model is its file, which defines
+// MODEL_INFO_<name>, and its X(...) line here.
+#define MODEL_KINDS(X) X(GPT, gpt)
+
+typedef struct ModelInfo {
+    const char *name;
+    // 0 when cfg is usable, else -1 with what is wrong in err.
+    int (*check)(const ModelConfig *cfg, char *err, size_t errlen);
+    // Its parameter table (written to specs when not NULL); returns the number of rows.
+    int (*param_specs)(const ModelConfig *cfg, ParamSpec *specs);
+    // About how many bytes training takes at batch B of T tokens (to refuse what cannot fit).
+    double (*memory_estimate)(const ModelConfig *cfg, int B, int T);
+    // A new model drawn from rng (its Model, whose ops->destroy frees it); NULL when out of memory.
+    Model *(*create)(const ModelConfig *cfg, Rng *rng);
+} ModelInfo;
+
+#define MODEL_KIND_ENUM_(ID, name) MODEL_##ID,
+typedef enum ModelKind { MODEL_KINDS(MODEL_KIND_ENUM_) MODEL_COUNT } ModelKind;
+#define MODEL_INFO_DECL_(ID, name) extern const ModelInfo MODEL_INFO_##name;
+MODEL_KINDS(MODEL_INFO_DECL_)
+extern const ModelInfo *const MODEL_TABLE[MODEL_COUNT]; // indexed by ModelKind
+
+// A model's kind by name, or -1.
+int model_kind_parse(const char *name);
+// Frees a model its row created; NULL is a no-op.
+static inline void model_destroy(Model *m) {
+    if (m) m->ops->destroy(m->self);
 }
 
 // Allocates a ModelNames of n names (0, or -1 when out of memory); model_names_free frees it.

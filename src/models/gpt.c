@@ -9,7 +9,7 @@
 
 #include "normlab/ops.h"
 
-const char *const GPT_NORM_POSITION_NAMES[GPT_NORM_POSITIONS] = {"ln_1", "ln_2", "ln_f"};
+const char *const GPT_NORM_POSITION_NAMES[MODEL_NORM_POSITIONS] = {"ln_1", "ln_2", "ln_f"};
 
 // ---- the parameter table -----------------------------------------------------------------------
 // One row per parameter: its name under the group's prefix (nanoGPT's), where its dims' sizes come
@@ -54,7 +54,7 @@ static const Row MLP_ROWS[] = { // under "transformer.h.{i}.mlp.", bound in GptB
 };
 #define ROWS(r) (r), (int)(sizeof(r) / sizeof((r)[0]))
 
-static int dim_size(const GptConfig *c, Dim d) {
+static int dim_size(const ModelConfig *c, Dim d) {
     switch (d) {
     case D_ONE: return 1;
     case D_C: return c->n_embd;
@@ -66,7 +66,7 @@ static int dim_size(const GptConfig *c, Dim d) {
     }
 }
 
-static bool row_exists(const GptConfig *c, const Row *r) {
+static bool row_exists(const ModelConfig *c, const Row *r) {
     switch (r->when) {
     case IF_BIAS: return c->bias;
     case IF_ALPHA: return NORM_TABLE[c->norm]->scalar == NORM_SCALAR_ALPHA;
@@ -77,7 +77,7 @@ static bool row_exists(const GptConfig *c, const Row *r) {
     }
 }
 
-static void row_spec(const GptConfig *c, const Row *r, const char *prefix, const double *scalar0, ParamSpec *s) {
+static void row_spec(const ModelConfig *c, const Row *r, const char *prefix, const double *scalar0, ParamSpec *s) {
     snprintf(s->name, sizeof s->name, "%s%s", prefix, r->name);
     s->shape = r->d1 == D_NONE ? NL_SHAPE(dim_size(c, r->d0)) : NL_SHAPE(dim_size(c, r->d0), dim_size(c, r->d1));
     bool scalar = r->init == W_SCALAR || r->init == W_SHIFT || r->init == W_EMB_SCALE;
@@ -100,7 +100,7 @@ static void row_spec(const GptConfig *c, const Row *r, const char *prefix, const
 // or binds the k-th allocated parameter to its field and its layer group (m not NULL: the
 // embeddings 0, block i 1 + i, ln_f n_layer + 1). Returns the number of rows.
 typedef struct Walk {
-    const GptConfig *c;
+    const ModelConfig *c;
     ParamSpec *specs;
     Gpt *m;
     int k;
@@ -116,28 +116,28 @@ static void walk_group(Walk *w, int block, const char *prefix, const Row *rows, 
     }
 }
 
-static int walk(const GptConfig *c, ParamSpec *specs, Gpt *m) {
+static int walk(const ModelConfig *c, ParamSpec *specs, Gpt *m) {
     Walk w = {.c = c, .specs = specs, .m = m};
     char prefix[64];
     walk_group(&w, -1, "", ROWS(EMBEDDING_ROWS), m, NULL);
     for (int l = 0; l < c->n_layer; l++) {
         GptBlock *b = m ? &m->blocks[l] : NULL;
         snprintf(prefix, sizeof prefix, "transformer.h.%d.ln_1.", l);
-        walk_group(&w, l, prefix, ROWS(NORM_ROWS), b ? &b->ln_1 : NULL, &c->scalar0[GPT_LN1]);
+        walk_group(&w, l, prefix, ROWS(NORM_ROWS), b ? &b->ln_1 : NULL, &c->scalar0[MODEL_NORM_ATTN]);
         snprintf(prefix, sizeof prefix, "transformer.h.%d.attn.", l);
         walk_group(&w, l, prefix, ROWS(ATTN_ROWS), b, NULL);
         snprintf(prefix, sizeof prefix, "transformer.h.%d.ln_2.", l);
-        walk_group(&w, l, prefix, ROWS(NORM_ROWS), b ? &b->ln_2 : NULL, &c->scalar0[GPT_LN2]);
+        walk_group(&w, l, prefix, ROWS(NORM_ROWS), b ? &b->ln_2 : NULL, &c->scalar0[MODEL_NORM_MLP]);
         snprintf(prefix, sizeof prefix, "transformer.h.%d.mlp.", l);
         walk_group(&w, l, prefix, ROWS(MLP_ROWS), b, NULL);
     }
-    walk_group(&w, c->n_layer, "transformer.ln_f.", ROWS(NORM_ROWS), m ? &m->ln_f : NULL, &c->scalar0[GPT_LNF]);
+    walk_group(&w, c->n_layer, "transformer.ln_f.", ROWS(NORM_ROWS), m ? &m->ln_f : NULL, &c->scalar0[MODEL_NORM_FINAL]);
     return w.k;
 }
 
-int gpt_param_specs(const GptConfig *c, ParamSpec *out) { return walk(c, out, NULL); }
+int gpt_param_specs(const ModelConfig *c, ParamSpec *out) { return walk(c, out, NULL); }
 
-double gpt_memory_estimate(const GptConfig *c, int B, int T) {
+double gpt_memory_estimate(const ModelConfig *c, int B, int T) {
     double C = c->n_embd, L = c->n_layer, V = c->vocab_size, BT = (double)B * T;
     double params = V * C + (double)c->block_size * C + L * (12 * C * C + 13 * C) + 2 * C;
     double activations = L * 20 * BT * C + 3 * BT * V;
@@ -145,7 +145,7 @@ double gpt_memory_estimate(const GptConfig *c, int B, int T) {
 }
 
 // The first problem with the config, or NULL.
-static const char *config_problem(const GptConfig *c) {
+static const char *config_problem(const ModelConfig *c) {
     if (c->vocab_size < 1) return "vocab_size must be >= 1";
     if (c->block_size < 1) return "block_size must be >= 1";
     if (c->n_layer < 1) return "n_layer must be >= 1";
@@ -154,7 +154,7 @@ static const char *config_problem(const GptConfig *c) {
     if (!(c->dropout >= 0 && c->dropout < 1)) return "dropout must be in [0, 1)";
     if ((int)c->norm < 0 || c->norm >= NORM_COUNT) return "unknown norm";
     if (NORM_TABLE[c->norm]->scalar)
-        for (int p = 0; p < GPT_NORM_POSITIONS; p++) {
+        for (int p = 0; p < MODEL_NORM_POSITIONS; p++) {
             double v = c->scalar0[p];
             if (!isfinite(v)) return "alpha0/beta0 must be finite";
             if (NORM_TABLE[c->norm]->softplus && !(v > 0)) return "the softplus norms need alpha0/beta0 > 0";
@@ -165,7 +165,7 @@ static const char *config_problem(const GptConfig *c) {
     return NULL;
 }
 
-int gpt_config_check(const GptConfig *cfg, char *err, size_t errlen) {
+int gpt_config_check(const ModelConfig *cfg, char *err, size_t errlen) {
     const char *why = config_problem(cfg);
     if (why) snprintf(err, errlen, "%s", why);
     return why ? -1 : 0;
@@ -181,7 +181,19 @@ static Tensor *gpt_model_forward(Tape *t, const void *self, const Batch *b, Rng 
     return gpt_forward(t, self, b->tokens, b->targets, b->rows, b->width, dropout_rng);
 }
 static int gpt_model_recompute(void *self, bool on) { return gpt_recompute_set(self, on); }
-static const ModelOps GPT_OPS = {"gpt", gpt_model_forward, gpt_model_recompute};
+static void gpt_destroy(void *self) {
+    gpt_free(self);
+    free(self);
+}
+static const ModelOps GPT_OPS = {"gpt", gpt_model_forward, gpt_model_recompute, gpt_destroy};
+
+// The GPT as a row of the model table (normlab/model.h): built on the heap, freed by its ops.
+static Model *gpt_create(const ModelConfig *cfg, Rng *rng) {
+    Gpt *g = calloc(1, sizeof *g);
+    if (!g || gpt_init(g, cfg, rng)) return free(g), NULL;
+    return &g->model;
+}
+const ModelInfo MODEL_INFO_gpt = {"gpt", gpt_config_check, gpt_param_specs, gpt_memory_estimate, gpt_create};
 
 // m->model: the names the instruments' columns carry (h<i>.ln_1, ...), where the norms are (the
 // walk then fills param_group, and binds the embedding scale).
@@ -211,7 +223,7 @@ static int gpt_describe(Gpt *m) {
     return 0;
 }
 
-int gpt_init(Gpt *m, const GptConfig *cfg, Rng *rng) {
+int gpt_init(Gpt *m, const ModelConfig *cfg, Rng *rng) {
     *m = (Gpt){.cfg = *cfg};
     int n = gpt_param_specs(cfg, NULL);
     ParamSpec *specs = malloc(n * sizeof *specs);
@@ -340,7 +352,7 @@ static Tensor *block_forward_recompute(Tape *t, const Gpt *m, int l, Tensor *x, 
 
 Tensor *gpt_forward(Tape *t, const Gpt *m, const int32_t *idx, const int32_t *targets, int B, int T,
                     Rng *rng) {
-    const GptConfig *c = &m->cfg;
+    const ModelConfig *c = &m->cfg;
     NL_CHECK(T >= 1 && T <= c->block_size, "sequence length %d is outside [1, block_size %d]", T,
           c->block_size);
     int C = c->n_embd;
