@@ -30,12 +30,12 @@ import math
 import re
 import statistics
 
-FAMILIES = [  # (family, column pattern, direction, threshold)
-    ("attn_logit", re.compile(r"^(h\d+)\.attn_max_logit$"), "ratio_up", 2.0),
-    ("attn_entropy", re.compile(r"^(h\d+)\.attn_entropy_min$"), "ratio_down", 0.5),
+FAMILIES = [  # (family, column pattern (the place: any model's block or norm name), direction, threshold)
+    ("attn_logit", re.compile(r"^(.+)\.attn_max_logit$"), "ratio_up", 2.0),
+    ("attn_entropy", re.compile(r"^(.+)\.attn_entropy_min$"), "ratio_down", 0.5),
     ("log_z", re.compile(r"^()log_z_max$"), "ratio_up", 1.5),
-    ("alpha", re.compile(r"^((?:h\d+\.ln_[12])|ln_f)\.(?:alpha|beta)$"), "ratio_both", 1.5),
-    ("saturation", re.compile(r"^((?:h\d+\.ln_[12])|ln_f)\.sat2$"), "abs_up", 0.1),
+    ("alpha", re.compile(r"^(.+)\.(?:alpha|beta)$"), "ratio_both", 1.5),
+    ("saturation", re.compile(r"^(.+)\.sat2$"), "abs_up", 0.1),
     ("grad_norm", re.compile(r"^grad_norm\.(.+)$"), "ratio_up", 3.0),
 ]
 WINDOW = (150, 50)   # the baseline: measurements in (t - 150, t - 50]
@@ -126,10 +126,10 @@ def moves(stats_rows, columns):
 
 
 PEAKS = [  # (results column, log column pattern, max or min): the extremes a run's instruments reached
-    ("peak_attn_logit", re.compile(r"^h\d+\.attn_max_logit$"), max),
-    ("min_attn_entropy", re.compile(r"^h\d+\.attn_entropy_min$"), min),
+    ("peak_attn_logit", re.compile(r"^.+\.attn_max_logit$"), max),
+    ("min_attn_entropy", re.compile(r"^.+\.attn_entropy_min$"), min),
     ("peak_log_z", re.compile(r"^log_z_max$"), max),
-    ("peak_sat2", re.compile(r"^(?:h\d+\.ln_[12]|ln_f)\.sat2$"), max),
+    ("peak_sat2", re.compile(r"^.+\.sat2$"), max),
 ]
 
 

@@ -28,7 +28,7 @@ import statistics
 import sys
 
 from .files import ROOT
-from .registry import norm_names
+from .registry import instrument_families, log_columns, norm_names
 from .report import Figures, plt
 
 NORMS = norm_names()  # from the train program (./train --registry), in its registry's order
@@ -152,18 +152,19 @@ def table_defaults(defaults_dir, sets):
                              "machine); the lr 1e-3 columns are the stability study's frontier runs (docs/stability.md).")
 
 
-PLAIN = ("grad_norm", "log_z_max", "log_z_mean", "emb_scale")  # instrument columns that are their own family
-
-
 def instrument_family(column):
-    """The figure family of a log column (compare_runs draws one figure per family), or None."""
-    if column in PLAIN:
+    """The figure family of a log column (compare_runs draws one figure per family), or None: from
+    the registry's column families. The global grad norm, the model's own measures (log Z) and its
+    scalars (emb_scale) are each their own family; the per-group grad norms are not drawn as one."""
+    fams = instrument_families()
+    if column == "grad_norm" or any(f["per"] == "model" and f["name"] == column for f in fams):
         return column
-    if column.startswith("update_ratio."):
-        return "update_ratio"
-    if "." not in column or column.startswith("grad_norm."):
-        return None
-    return column.rsplit(".", 1)[1]
+    for f in fams:
+        if f["per"] == "group" and column.startswith(f["name"] + "."):
+            return None if f["name"] == "grad_norm" else f["name"]
+        if f["per"] in ("norm", "attention") and column.endswith("." + f["name"]):
+            return f["name"]
+    return None if "." in column or column in {c["name"] for c in log_columns()} else column
 
 
 def write_healthy(defaults_dir, after=200):
