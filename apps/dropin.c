@@ -19,8 +19,9 @@
 #include "normlab/blas.h"
 #include "normlab/checkpoint.h"
 #include "normlab/observe.h"
+#include "normlab/model.h"
+#include "normlab/session.h"
 #include "normlab/train.h"
-#include "train.h"
 
 enum { MAX_POS = 2 * 64 + 1 };
 
@@ -57,10 +58,10 @@ static int usage(const char *why) {
 
 // Everything the program holds, freed in one place on every way out.
 typedef struct Dropin {
-    TrainOptions o; // the checkpoint's (train_options.c reads them from its metadata)
     Dataset data;
     char data_path[4096];
-    ModelConfig cfg; // the checkpoint's model
+    int kind;        // the checkpoint's model: its row of the model table, its config
+    ModelConfig cfg;
     Model *model;
     Session s; // the checkpoint restored: the model's parameters, its tapes and batch buffers
     StFile ckpt;
@@ -71,13 +72,12 @@ typedef struct Dropin {
 // The model with every norm replaced by kind (dyt or dyisru) at the fitted values: every parameter
 // of src copied by name, the norms' weights times the bound.
 static Model *swapped_model(const Dropin *d, NormKind kind, const DropinFit *fits, int n_pos) {
-    TrainOptions o = d->o;
-    o.model.norm = kind, o.init.emb_scale_mode = EMB_SCALE_OFF;
-    ModelConfig cfg = options_model_config(&o, d->cfg.vocab_size);
+    ModelConfig cfg = d->cfg;
+    cfg.norm = kind, cfg.emb_scale = false, cfg.shift0 = 0;
     for (int p = 0; p < MODEL_NORM_POSITIONS; p++) cfg.scalar0[p] = 1; // each set below
     Rng rng;
     rng_seed(&rng, 1);
-    Model *out = MODEL_TABLE[o.model.kind]->create(&cfg, &rng);
+    Model *out = MODEL_TABLE[d->kind]->create(&cfg, &rng);
     if (!out) return NULL;
     const ParamSet *src = d->model->params, *dst = out->params;
     for (int i = 0; i < dst->n; i++)
@@ -112,7 +112,7 @@ static int finish(Dropin *d, int status) {
     st_close(&d->ckpt);
     for (int p = 0; p < d->rec.n_pos; p++) free(d->rec.x[p]);
     if (d->csv) fclose(d->csv);
-    session_free(&d->s), model_destroy(d->model), dataset_free(&d->data), options_free(&d->o);
+    session_free(&d->s), model_destroy(d->model), dataset_free(&d->data);
     return status;
 }
 
@@ -126,23 +126,27 @@ static int fail(Dropin *d, int status, const char *fmt, const char *a, const cha
 // The checkpoint's model and its text (1-3 above): 0, or the exit status after the message.
 static int load(Dropin *d, const char *path, const char *data) {
     char err[1024];
-    options_defaults(&d->o);
-    if (checkpoint_open(&d->o, path, &d->ckpt, err, sizeof err)) return fail(d, 1, "%s%s", err, "");
-    options_derive(&d->o);
-    if (d->o.model.norm != NORM_LN && d->o.model.norm != NORM_RMSNORM)
-        return fail(d, 2, "%s is a %s model; the drop-in test replaces LN or RMSNorm", path, NORM_TABLE[d->o.model.norm]->name);
-    if (dataset_resolve(data ? data : d->o.files.dataset, NORMLAB_DATA_DIR, d->data_path, sizeof d->data_path, err,
-                        sizeof err) || dataset_load(&d->data, d->data_path, err, sizeof err))
+    SessionConfig sc;
+    if (session_checkpoint_open(&d->ckpt, path, err, sizeof err) ||
+        session_checkpoint_config(&d->ckpt, &d->kind, &d->cfg, &sc, err, sizeof err))
         return fail(d, 1, "%s%s", err, "");
-    const ModelInfo *mi = MODEL_TABLE[d->o.model.kind];
-    d->cfg = options_model_config(&d->o, d->data.vocab_size);
-    if (mi->check(&d->cfg, err, sizeof err) || checkpoint_check_model(&d->ckpt, mi, &d->cfg, d->o.optim.kind, err, sizeof err))
-        return fail(d, 1, "%s: %s", path, err);
+    if (d->cfg.norm != NORM_LN && d->cfg.norm != NORM_RMSNORM)
+        return fail(d, 2, "%s is a %s model; the drop-in test replaces LN or RMSNorm", path, NORM_TABLE[d->cfg.norm]->name);
+    const char *named = st_meta(&d->ckpt, "dataset"); // the text the train program records
+    if (dataset_resolve(data ? data : named ? named : "tinyshakespeare", NORMLAB_DATA_DIR, d->data_path,
+                        sizeof d->data_path, err, sizeof err) || dataset_load(&d->data, d->data_path, err, sizeof err))
+        return fail(d, 1, "%s%s", err, "");
+    const ModelInfo *mi = MODEL_TABLE[d->kind];
+    int n = mi->param_specs(&d->cfg, NULL);
+    ParamSpec *specs = malloc(n * sizeof *specs);
+    if (!specs) return fail(d, 1, "out of memory%s%s", "", "");
+    mi->param_specs(&d->cfg, specs);
+    int bad = mi->check(&d->cfg, err, sizeof err) || session_checkpoint_check(&d->ckpt, specs, n, sc.optim.kind, err, sizeof err);
+    free(specs);
+    if (bad) return fail(d, 1, "%s: %s", path, err);
     Rng init;
     rng_seed(&init, 1);
     if (!(d->model = mi->create(&d->cfg, &init))) return fail(d, 1, "out of memory%s%s", "", "");
-    SessionConfig sc = {.optim = {.kind = d->o.optim.kind, .lr = d->o.optim.lr}, .batch_size = (int)d->o.run.batch_size,
-                        .block_size = (int)d->o.model.block_size, .seed = d->o.run.seed};
     if (session_init(&d->s, &sc, d->model, &d->data, NULL, err, sizeof err) ||
         session_restore(&d->s, &d->ckpt, err, sizeof err))
         return fail(d, 1, "%s: %s", path, err);
@@ -162,13 +166,13 @@ static int record(Dropin *d, const char *path, long batches) {
         if (!(rec->x[p] = malloc(rec->cap_rows * C * sizeof(nl_real)))) return fail(d, 1, "out of memory%s%s", "", "");
     TapeObserver obs = {.ctx = rec, .norm_input = record_input};
     Rng eval_rng;
-    session_seed(&eval_rng, d->o.run.seed, SESSION_STREAM_EVAL + 1); // the train program's val batches
+    session_seed(&eval_rng, d->s.cfg.seed, SESSION_STREAM_EVAL + 1); // the train program's val batches
     Tape *t = &d->s.eval.tape;
     t->observer = &obs;
     double loss = train_eval_batches(t, m, &d->data, true, B, T, batches, &eval_rng, d->s.idx, d->s.targets);
     t->observer = NULL;
     printf("%s: %s model, %d layers, C %d; fits on %ld val batches (%zu values per norm; their loss %.4f)\n", path,
-           NORM_TABLE[d->o.model.norm]->name, d->cfg.n_layer, C, batches, rec->cap_rows * C, loss);
+           NORM_TABLE[d->cfg.norm]->name, d->cfg.n_layer, C, batches, rec->cap_rows * C, loss);
     return 0;
 }
 
@@ -176,13 +180,13 @@ static int record(Dropin *d, const char *path, long batches) {
 static int fit_all(Dropin *d, const char *csv, DropinFit *dyt, DropinFit *isru) {
     const Recorder *rec = &d->rec;
     int C = d->cfg.n_embd;
-    DropinTarget target = d->o.model.norm == NORM_LN ? DROPIN_LN : DROPIN_RMSNORM;
+    DropinTarget target = d->cfg.norm == NORM_LN ? DROPIN_LN : DROPIN_RMSNORM;
     if (csv && !(d->csv = fopen(csv, "w"))) return fail(d, 1, "--csv %s cannot be written%s", csv, "");
     if (d->csv)
         fprintf(d->csv, "model,row,position,dyt_alpha,dyt_mar,dyt_mar_tail,dyisru_beta,dyisru_mar,dyisru_mar_tail,tail_from,val_loss\n");
     printf("%-9s %12s %10s %12s | %12s %10s %12s | %s\n", "norm", "DyT alpha", "MAR", "MAR top 1%", "DyISRU beta",
            "MAR", "MAR top 1%", "top 1% from |x| =");
-    const char *name = NORM_TABLE[d->o.model.norm]->name;
+    const char *name = NORM_TABLE[d->cfg.norm]->name;
     for (int p = 0; p < rec->n_pos; p++) {
         OutlierPoints pts;
         if (dropin_points(rec->x[p], rec->rows[p], C, 0, C, target, rec->m->norm[p]->eps, &pts))
@@ -226,7 +230,7 @@ int main(int argc, char **argv) {
     // 2. the fits
     DropinFit dyt[MAX_POS] = {0}, isru[MAX_POS] = {0};
     if ((rc = fit_all(&d, csv, dyt, isru))) return rc;
-    const char *name = NORM_TABLE[d.o.model.norm]->name;
+    const char *name = NORM_TABLE[d.cfg.norm]->name;
 
     // 3 and 4. the swapped models, and the whole val split
     size_t n_tokens;

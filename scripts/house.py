@@ -90,6 +90,10 @@ def rules():
             if name.endswith(".c") or (p.startswith(os.path.join(ROOT, "src")) and ("apps/" in name or "examples/" in name)):
                 inc.append(f"{rel(p)} includes {name}")
     r.append(("nothing includes a .c; nothing under src/ includes a program's file", inc))
+    # the other programs, the benchmarks and the library reach the train program through nothing
+    trains = [f"{rel(p)} includes {m.group(1)}" for p in files("apps/dropin*.c", "apps/outlier*.c", "bench/*.c", "src/**/*.c")
+              for m in re.finditer(r'#include\s+"((?:\.\./apps/)?train[\w.]*\.h)"', code(p))]
+    r.append(("dropin, outliers and the benchmarks use the library, not the train program's files", trains))
     r.append(("no exit() in the library", [rel(p) for p in files("src/**/*.c") if re.search(r"\bexit\s*\(", code(p))]))
     sources = {os.path.splitext(os.path.basename(p))[0] for p in files("src/**/*.c")}
     unpaired = [os.path.basename(h) for h in files("include/normlab/*.h") if os.path.basename(h) not in HEADER_ONLY

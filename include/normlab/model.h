@@ -76,8 +76,9 @@ typedef struct ModelNames {
 } ModelNames;
 
 typedef struct Model {
-    const ModelOps *ops;
+    const ModelOps *ops; // ops->name is its row's name in the model table
     void *self;          // the model's own struct (a Gpt)
+    const ModelConfig *config; // what it was built from (a checkpoint records it)
     ParamSet *params;
     ModelNames groups;   // "emb", "h0", ..., "ln_f"
     int *param_group;    // (params->n) the group each parameter belongs to
@@ -122,6 +123,12 @@ extern const ModelInfo *const MODEL_TABLE[MODEL_COUNT]; // indexed by ModelKind
 
 // A model's kind by name, or -1.
 int model_kind_parse(const char *name);
+// The config's fields as checkpoint metadata pairs "model.<field>" (normlab/checkpoint.h's
+// MetaField table; the norm by name), appended to meta from *n on: 0, or -1 when meta (max pairs)
+// or buf is full. model_config_read reads them back: 0, or -1 with a message in err.
+struct StFile;
+int model_config_write(const ModelConfig *c, const char **meta, int *n, int max, char *buf, size_t buflen);
+int model_config_read(const struct StFile *f, ModelConfig *c, char *err, size_t errlen);
 // Frees a model its row created; NULL is a no-op.
 static inline void model_destroy(Model *m) {
     if (m) m->ops->destroy(m->self);

@@ -121,6 +121,12 @@ void session_log_columns_json(FILE *f);
 // in the metadata the caller's pairs (meta: n_meta keys and values, its options) beside the step,
 // the random streams, the vocabulary and the build's real type. Written to a temp file and renamed.
 int session_save(const Session *s, const char *path, const char *const *meta, int n_meta, char *err, size_t errlen);
+// What rebuilds the model and the session a checkpoint was written by: the model's kind (a row of
+// MODEL_TABLE), its config, and the session's config (optimizer, batch, context, seed, clipping;
+// the rest zero). 0, or -1 with a message in err (a checkpoint written before they were recorded
+// says how to rewrite it).
+int session_checkpoint_config(const StFile *f, int *kind, ModelConfig *mc, SessionConfig *sc, char *err,
+                              size_t errlen);
 // Opens a checkpoint (0, or -1 with a message in err: unreadable, not a session's checkpoint).
 int session_checkpoint_open(StFile *f, const char *path, char *err, size_t errlen);
 // Checks, before a model is built, that f holds the parameters specs describe and the optimizer's

@@ -200,7 +200,7 @@ const ModelInfo MODEL_INFO_gpt = {"gpt", gpt_config_check, gpt_param_specs, gpt_
 static int gpt_describe(Gpt *m) {
     Model *d = &m->model;
     int L = m->cfg.n_layer;
-    *d = (Model){.ops = &GPT_OPS, .self = m, .params = &m->params, .tape_nodes = 4096 + 64 * L};
+    *d = (Model){.ops = &GPT_OPS, .self = m, .config = &m->cfg, .params = &m->params, .tape_nodes = 4096 + 64 * L};
     d->param_group = malloc(m->params.n * sizeof(int));
     d->norm = malloc((2 * L + 1) * sizeof *d->norm); // NOLINT(bugprone-sizeof-expression): an array of pointers
     d->scalar = malloc(sizeof *d->scalar);            // NOLINT(bugprone-sizeof-expression)

@@ -3,6 +3,7 @@
 // AdamW's moments m and v, SGD's momentum m), and in __metadata__ the caller's options, the step,
 // the random streams and the vocabulary.
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,7 +13,7 @@
 #include "normlab/train.h"
 
 #define FORMAT "normlab-checkpoint-1"
-#define MAX_META 64 // metadata pairs: the caller's and the session's
+#define MAX_META 160 // metadata pairs: the caller's, the model's config and the session's
 
 static void hex_bytes(const unsigned char *b, int n, char *out) {
     for (int i = 0; i < n; i++) sprintf(out + 2 * i, "%02x", b[i]);
@@ -43,6 +44,45 @@ static int rng_parse(const char *s, Rng *g) {
         if (*end) return -1;
     }
     return 0;
+}
+
+// The session's config as metadata (session.<field>; the optimizer by name, session.optim), beside
+// the model's (model.kind, model.<field>): a checkpoint says how to rebuild what wrote it.
+#define FIELD_(key, type) {#key, type, offsetof(SessionConfig, key)}
+static const MetaField SESSION_FIELDS[] = {
+    FIELD_(batch_size, META_INT), FIELD_(block_size, META_INT), FIELD_(grad_accum, META_INT),
+    FIELD_(seed, META_LONG), FIELD_(grad_clip, META_DOUBLE), FIELD_(eval_iters, META_LONG),
+    FIELD_(optim.lr, META_DOUBLE), FIELD_(optim.min_lr, META_DOUBLE), FIELD_(optim.warmup, META_INT),
+    FIELD_(optim.decay_steps, META_INT), FIELD_(optim.beta1, META_DOUBLE), FIELD_(optim.beta2, META_DOUBLE),
+    FIELD_(optim.eps, META_DOUBLE), FIELD_(optim.weight_decay, META_DOUBLE),
+};
+#define N_SESSION_FIELDS (int)(sizeof SESSION_FIELDS / sizeof SESSION_FIELDS[0])
+
+// The model's and the session's configs appended to meta from *n on (strings in buf).
+static int configs_write(const Session *s, const char **meta, int *n, char *buf, size_t buflen) {
+    if (*n + 2 > MAX_META) return -1;
+    meta[2 * *n] = "model.kind", meta[2 * *n + 1] = s->model->ops->name, (*n)++;
+    meta[2 * *n] = "session.optim", meta[2 * *n + 1] = OPTIM_TABLE[s->cfg.optim.kind].name, (*n)++;
+    size_t half = buflen / 2;
+    if (s->model->config && model_config_write(s->model->config, meta, n, MAX_META, buf, half)) return -1;
+    return meta_fields_write(SESSION_FIELDS, N_SESSION_FIELDS, &s->cfg, "session.", meta, n, MAX_META, buf + half,
+                             buflen - half);
+}
+
+int session_checkpoint_config(const StFile *f, int *kind, ModelConfig *mc, SessionConfig *sc, char *err,
+                              size_t errlen) {
+    const char *name = st_meta(f, "model.kind"), *optim = st_meta(f, "session.optim");
+    if (!name)
+        return snprintf(err, errlen, "the checkpoint does not record its model's config (it was written before "
+                        "checkpoints did: ./train --steps 0 --resume IT --save NEW rewrites it with them)"), -1;
+    if ((*kind = model_kind_parse(name)) < 0)
+        return snprintf(err, errlen, "the checkpoint's model '%s' is not one this build has", name), -1;
+    *sc = (SessionConfig){.optim.kind = OPTIM_COUNT};
+    for (int k = 0; optim && k < OPTIM_COUNT; k++)
+        if (!strcmp(OPTIM_TABLE[k].name, optim)) sc->optim.kind = k;
+    if (sc->optim.kind == OPTIM_COUNT) return snprintf(err, errlen, "the checkpoint's session.optim is not an optimizer"), -1;
+    return model_config_read(f, mc, err, errlen) ||
+           meta_fields_read(SESSION_FIELDS, N_SESSION_FIELDS, sc, "session.", f, err, errlen) ? -1 : 0;
 }
 
 // "optimizer.<state>." for the optimizer's state block j
@@ -78,8 +118,9 @@ int session_save(const Session *s, const char *path, const char *const *meta, in
     const char *own[] = {"format", FORMAT, "step", step, "optim_steps", optim_steps, "vocab", vocab,
                          "rng_data", rd, "rng_dropout", rdo, "real", NL_REAL_NAME};
     const char *all[2 * MAX_META];
+    char buf[8192];
     int m = meta_join(all, meta, n_meta, own, (int)(sizeof own / sizeof own[0]) / 2), rc = -1;
-    if (m < 0) snprintf(err, errlen, "%s: more than %d metadata entries", path, MAX_META);
+    if (m < 0 || configs_write(s, all, &m, buf, sizeof buf)) snprintf(err, errlen, "%s: more than %d metadata entries", path, MAX_META);
     else rc = st_write(path, e, k, all, m, err, errlen);
     free(e), free(names);
     return rc;
