@@ -168,6 +168,9 @@ static int restore_vocab(Session *s, const StFile *f, char *err, size_t errlen) 
     unsigned char v[256];
     int nv = vocab ? unhex_bytes(vocab, v, 256) : -1;
     if (nv < 0) return snprintf(err, errlen, "the checkpoint's step, vocabulary or random state is missing or malformed"), -1;
+    if (s->model->config && nv != s->model->config->vocab_size) // the outputs are one per symbol
+        return snprintf(err, errlen, "the checkpoint's vocabulary has %d symbols, its model %d", nv,
+                        s->model->config->vocab_size), -1;
     if (s->data->n == 0) return dataset_set_vocab(s->data, v, nv), 0;
     if (s->data->vocab_size != nv || memcmp(s->data->vocab, v, nv))
         return snprintf(err, errlen, "the dataset's vocabulary (%d symbols) differs from the checkpoint's (%d): it "
