@@ -593,7 +593,7 @@ int options_parse(TrainOptions *o, int argc, char **argv) {
 // beta0 with the slope at 0 of alpha0; alpha0 near 0 gets beta0's largest value (inf for alpha0 = 0
 // would not survive a checkpoint)
 static double beta0_of(double alpha0) {
-    double b = 1 / (alpha0 * alpha0), top = ROWS[row_index("beta0")].max;
+    double b = norm_beta0_of(alpha0), top = ROWS[row_index("beta0")].max;
     return b < top ? b : top;
 }
 
@@ -601,22 +601,19 @@ void options_derive(TrainOptions *o) {
     const NormRecipe *rc = PRESETS[o->optim.preset].recipe ? PRESETS[o->optim.preset].recipe : &NORM_TABLE[o->model.norm]->recipe;
     if (!is_set(o, row_index("lr"))) o->optim.lr = rc->lr;
     if (!is_set(o, row_index("scalar-lr-mult"))) o->init.scalar_lr_mult = rc->scalar_lr_mult;
-    if (!is_set(o, row_index("min-lr"))) { // one schedule, the study's, everywhere: lr/10, as typed
-        char tenth[32];                     // (0.0003 for 0.003, where 0.003 / 10 is 0.00030000000000000003)
-        snprintf(tenth, sizeof tenth, "%.15g", o->optim.lr / 10);
-        o->optim.min_lr = strtod(tenth, NULL);
-    }
+    if (!is_set(o, row_index("min-lr"))) o->optim.min_lr = optim_min_lr_of(o->optim.lr);
+    // the recipe's rules are the library's (norm_recipe_init); an option given wins over them
+    NormRecipeInit ri = norm_recipe_init(o->model.norm, rc, (int)o->model.n_embd);
     if (o->init.emb_scale_mode == EMB_SCALE_AUTO) {
-        bool on = norm_is_elementwise(o->model.norm) && rc->emb_scale > 0;
-        o->init.emb_scale_mode = on ? EMB_SCALE_VALUE : EMB_SCALE_OFF;
-        o->init.emb_scale = on ? rc->emb_scale * sqrt((double)o->model.n_embd) : 0;
+        o->init.emb_scale_mode = ri.emb_scale0 > 0 ? EMB_SCALE_VALUE : EMB_SCALE_OFF;
+        o->init.emb_scale = ri.emb_scale0;
     }
     bool alpha0 = is_set(o, row_index("alpha0")), beta0 = is_set(o, row_index("beta0"));
-    if (!alpha0) o->init.alpha0 = rc->alpha0[0];
+    if (!alpha0) o->init.alpha0 = ri.alpha0[0];
     if (!beta0) o->init.beta0 = beta0_of(o->init.alpha0);
     for (int p = 0; p < 3; p++) {
         static const char *const a[3] = {"alpha0-ln1", "alpha0-ln2", "alpha0-lnf"}, *const b[3] = {"beta0-ln1", "beta0-ln2", "beta0-lnf"};
-        if (!is_set(o, row_index(a[p]))) o->init.alpha0_pos[p] = alpha0 ? o->init.alpha0 : rc->alpha0[p];
+        if (!is_set(o, row_index(a[p]))) o->init.alpha0_pos[p] = alpha0 ? o->init.alpha0 : ri.alpha0[p];
         if (!is_set(o, row_index(b[p]))) o->init.beta0_pos[p] = beta0 ? o->init.beta0 : beta0_of(o->init.alpha0_pos[p]);
     }
     if (!is_set(o, row_index("lr-decay-steps"))) o->optim.lr_decay_steps = o->run.steps;

@@ -42,6 +42,18 @@ typedef struct NormRecipe {
     double emb_scale, alpha0[3], lr, scalar_lr_mult;
 } NormRecipe;
 
+// The recipe's rules, written once: what a model of width n_embd with norm kind k starts from.
+//   emb_scale0   the embedding scale's initial value, recipe x sqrt(n_embd), for the element-wise
+//                norms whose recipe has one; 0: none (LN and RMSNorm never take one)
+//   alpha0[p]    the recipe's alpha0 per position; beta0[p] = 1 / alpha0[p]^2 (the same slope at 0)
+typedef struct NormRecipeInit {
+    double emb_scale0;
+    double alpha0[3], beta0[3];
+} NormRecipeInit;
+NormRecipeInit norm_recipe_init(NormKind k, const NormRecipe *rc, int n_embd);
+// beta0 with DyT's slope at 0 for alpha0: 1 / alpha0^2 (inf for 0).
+static inline double norm_beta0_of(double alpha0) { return 1 / (alpha0 * alpha0); }
+
 // A kind's row in the registry, defined in the kind's own file.
 typedef struct NormInfo {
     const char *name;  // as given to --norm=

@@ -47,6 +47,9 @@ void optim_step(Optimizer *o, ParamSet *ps, double lr);
 // nanoGPT's schedule: step < warmup: lr (step+1)/(warmup+1); step > decay_steps: min_lr;
 // between: cosine from lr down to min_lr.
 double optim_lr(const OptimConfig *cfg, long step);
+// The schedule's floor for a peak lr, the study's one schedule: lr / 10, as it would be typed
+// (0.0003 for 0.003, where 0.003 / 10 is 0.00030000000000000003).
+double optim_min_lr_of(double lr);
 
 // The total L2 norm of all grads, accumulated in double.
 double grad_norm(const ParamSet *ps);

@@ -28,6 +28,12 @@ double norm_scalar_effective(NormKind k, double stored) {
 }
 
 // softplus^-1(v) = log(exp(v) - 1) = v + log(1 - exp(-v)), the second form for large v
+NormRecipeInit norm_recipe_init(NormKind k, const NormRecipe *rc, int n_embd) {
+    NormRecipeInit r = {.emb_scale0 = NORM_TABLE[k]->scalar && rc->emb_scale > 0 ? rc->emb_scale * sqrt((double)n_embd) : 0};
+    for (int p = 0; p < 3; p++) r.alpha0[p] = rc->alpha0[p], r.beta0[p] = norm_beta0_of(rc->alpha0[p]);
+    return r;
+}
+
 double norm_scalar_stored(NormKind k, double effective) {
     if (!NORM_TABLE[k]->softplus) return effective;
     NL_CHECK(effective > 0, "%s: the effective %s must be > 0 (softplus), got %g", NORM_TABLE[k]->name,

@@ -7,6 +7,7 @@
 
 #include <math.h>
 #include <omp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -90,6 +91,12 @@ void optim_step(Optimizer *o, ParamSet *ps, double lr) {
                          param_decays(pr) ? o->cfg.weight_decay : 0, t);
         }
     }
+}
+
+double optim_min_lr_of(double lr) {
+    char tenth[32];
+    snprintf(tenth, sizeof tenth, "%.15g", lr / 10);
+    return strtod(tenth, NULL);
 }
 
 double optim_lr(const OptimConfig *c, long step) {
