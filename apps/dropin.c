@@ -137,13 +137,8 @@ static int load(Dropin *d, const char *path, const char *data) {
                         sizeof d->data_path, err, sizeof err) || dataset_load(&d->data, d->data_path, err, sizeof err))
         return fail(d, 1, "%s%s", err, "");
     const ModelInfo *mi = MODEL_TABLE[d->kind];
-    int n = mi->param_specs(&d->cfg, NULL);
-    ParamSpec *specs = malloc(n * sizeof *specs);
-    if (!specs) return fail(d, 1, "out of memory%s%s", "", "");
-    mi->param_specs(&d->cfg, specs);
-    int bad = mi->check(&d->cfg, err, sizeof err) || session_checkpoint_check(&d->ckpt, specs, n, sc.optim.kind, err, sizeof err);
-    free(specs);
-    if (bad) return fail(d, 1, "%s: %s", path, err);
+    if (mi->check(&d->cfg, err, sizeof err) || session_checkpoint_check(&d->ckpt, mi, &d->cfg, sc.optim.kind, err, sizeof err))
+        return fail(d, 1, "%s: %s", path, err);
     Rng init;
     rng_seed(&init, 1);
     if (!(d->model = mi->create(&d->cfg, &init))) return fail(d, 1, "out of memory%s%s", "", "");

@@ -31,15 +31,10 @@ int checkpoint_open(TrainOptions *o, const char *path, StFile *f, char *err, siz
 
 int checkpoint_check_model(const StFile *f, const ModelInfo *mi, const ModelConfig *cfg, OptimKind optim, char *err,
                            size_t errlen) {
-    int n = mi->param_specs(cfg, NULL);
-    ParamSpec *specs = malloc(n * sizeof *specs);
-    if (!specs) return snprintf(err, errlen, "out of memory"), -1;
-    mi->param_specs(cfg, specs);
     StTensor t;
-    int rc = session_checkpoint_check(f, specs, n, optim, err, errlen);
+    int rc = session_checkpoint_check(f, mi, cfg, optim, err, errlen);
     if (!rc && !cfg->emb_scale && st_find(f, "transformer.emb_scale", &t) == 0) // it would be dropped unseen
         rc = -1, snprintf(err, errlen, "the checkpoint's model has an embedding scale: resume it without --emb-scale=off");
-    free(specs);
     return rc;
 }
 

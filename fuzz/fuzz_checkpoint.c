@@ -27,22 +27,19 @@ static void read_with_library(const char *path) {
     Session s = {0};
     SessionConfig sc;
     ModelConfig cfg;
-    int kind, n;
+    int kind;
     char err[1024];
     if (session_checkpoint_open(&f, path, err, sizeof err)) return;
     if (!session_checkpoint_config(&f, &kind, &cfg, &sc, err, sizeof err) &&
         !MODEL_TABLE[kind]->check(&cfg, err, sizeof err) &&
         MODEL_TABLE[kind]->memory_estimate(&cfg, sc.batch_size, sc.block_size) < 1e9 && sc.batch_size > 0 &&
-        sc.block_size > 0 && sc.block_size <= cfg.block_size && (n = MODEL_TABLE[kind]->param_specs(&cfg, NULL)) > 0) {
-        ParamSpec *specs = malloc(n * sizeof *specs);
+        sc.block_size > 0 && sc.block_size <= cfg.block_size &&
+        !session_checkpoint_check(&f, MODEL_TABLE[kind], &cfg, sc.optim.kind, err, sizeof err)) {
         Rng init;
         session_seed(&init, sc.seed, SESSION_STREAM_INIT);
-        if (specs && (MODEL_TABLE[kind]->param_specs(&cfg, specs), 1) &&
-            !session_checkpoint_check(&f, specs, n, sc.optim.kind, err, sizeof err) &&
-            (model = MODEL_TABLE[kind]->create(&cfg, &init)) &&
-            !session_init(&s, &sc, model, &vocab, NULL, err, sizeof err) && !session_restore(&s, &f, err, sizeof err))
+        if ((model = MODEL_TABLE[kind]->create(&cfg, &init)) && !session_init(&s, &sc, model, &vocab, NULL, err, sizeof err) &&
+            !session_restore(&s, &f, err, sizeof err))
             session_sample(&s, NULL, 0, 1, 1.0, drop, NULL);
-        free(specs);
     }
     session_free(&s), model_destroy(model), dataset_free(&vocab), st_close(&f);
 }

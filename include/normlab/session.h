@@ -129,9 +129,9 @@ int session_checkpoint_config(const StFile *f, int *kind, ModelConfig *mc, Sessi
                               size_t errlen);
 // Opens a checkpoint (0, or -1 with a message in err: unreadable, not a session's checkpoint).
 int session_checkpoint_open(StFile *f, const char *path, char *err, size_t errlen);
-// Checks, before a model is built, that f holds the parameters specs describe and the optimizer's
-// state for each, with their shapes. 0, or -1 with a message in err.
-int session_checkpoint_check(const StFile *f, const ParamSpec *specs, int n, OptimKind optim, char *err,
+// Checks, before a model is built, that f holds the parameters of the model cfg describes (its
+// row's table) and the optimizer's state for each, with their shapes. 0, or -1 with a message in err.
+int session_checkpoint_check(const StFile *f, const ModelInfo *mi, const ModelConfig *cfg, OptimKind optim, char *err,
                              size_t errlen);
 // Restores parameters, optimizer state, step, random streams and (when the session's text has none
 // of its own) the vocabulary; a text's vocabulary must be the checkpoint's. 0, or -1 with err.

@@ -137,14 +137,19 @@ int session_checkpoint_open(StFile *f, const char *path, char *err, size_t errle
     return 0;
 }
 
-int session_checkpoint_check(const StFile *f, const ParamSpec *specs, int n, OptimKind optim, char *err,
+int session_checkpoint_check(const StFile *f, const ModelInfo *mi, const ModelConfig *cfg, OptimKind optim, char *err,
                              size_t errlen) {
+    int n = mi->param_specs(cfg, NULL);
+    ParamSpec *specs = n > 0 ? malloc(n * sizeof *specs) : NULL;
+    if (!specs) return snprintf(err, errlen, "out of memory (or a model without parameters)"), -1;
+    mi->param_specs(cfg, specs);
     int rc = specs_check(f, specs, n, "", err, errlen);
     for (int j = 0; !rc && j < OPTIM_TABLE[optim].n_state; j++) {
         char prefix[64];
         state_prefix(&OPTIM_TABLE[optim], j, prefix);
         rc = specs_check(f, specs, n, prefix, err, errlen);
     }
+    free(specs);
     return rc;
 }
 
