@@ -49,6 +49,17 @@ def main():
             diff = [(x, y) for x, y in zip(a, b) if x != y][:3]
             check(f"{norm}: the sweep job and ./train log the same losses ({len(a)} rows, every digit)",
                   a == b and len(a) > 40, f"first differences: {diff}, rows {len(a)} vs {len(b)}")
+        # two sweeps of one grid into one folder at once share its jobs: each runs once
+        both = os.path.join(tmp, "both")
+        grid = [sys.executable, SWEEP, "run", both, "--norms", "ln,rmsnorm", "--lrs", "1e-3,2e-3", "--steps", "10",
+                "--jobs", "1", "--threads", "1", "--train", train, "--", *TINY, text]
+        ps = [subprocess.Popen(grid, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for _ in range(2)]
+        outs = [p.communicate()[0] for p in ps]
+        check("two sweeps into one folder at once both exit 0", all(p.returncode == 0 for p in ps), "\n".join(outs))
+        with open(os.path.join(both, "results.csv")) as f:
+            jobs = sorted(r["job"] for r in csv.DictReader(f))
+        check(f"two sweeps into one folder ran each of its 4 jobs once ({len(jobs)} rows)",
+              len(jobs) == 4 and len(set(jobs)) == 4, "\n".join(jobs))
         # summary: L1 is the best mean over the lr grid
         fake = os.path.join(tmp, "fake")
         os.makedirs(fake)

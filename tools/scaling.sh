@@ -6,53 +6,50 @@
 # --steps (its own warmup-and-cosine schedule to the end, not a cut of a longer run), --n-embd and
 # --n-head (head_dim 32: 2, 4, 8 heads at 64, 128, 256), the peak lr (a grid around the norm's best
 # at the nearest measured point) and the seed. The 2,000-step default point is the frontier of
-# docs/stability.md (results/stability/frontier). Points run in the order that sets the curve first:
-# the length axis (8,000 then 32,000 steps), then the width axis.
+# docs/stability.md (results/stability/frontier). What runs, and in which order (the length axis
+# first), is the plan's one table: tools/normlab_tools/scaling_plan.py.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 streams=${1:-2}
 out=$root/results/scaling
 . "$root/scripts/deps.sh"
 study_setup "$out" # packages, build/, matplotlib, $data, and $out/train: the snapshot every run uses
-[ -s "$out/machine.txt" ] || echo "$(python3 "$root/bench/machine.py"), $(blas_configured build)" > "$out/machine.txt"
+rows() { cat "$out"/*/results.csv 2>/dev/null | wc -l; }
+# the machines the runs were made on: one line each, with where its rows start (the CPU changes
+# between sessions; a run's numbers depend on it only in the last digits, its speed more)
+machine="$(python3 "$root/bench/machine.py"), $(blas_configured build)"
+grep -qF "$machine" "$out/machine.txt" 2>/dev/null || echo "$machine: rows from $(date -u +%F), after $(rows) lines" >> "$out/machine.txt"
 
-# point STEPS WIDTH SEEDS NORM LRS...: one norm's lr grid at one point
-point() {
-    local steps=$1 width=$2 seeds=$3 norm=$4
-    shift 4
-    python3 "$root/tools/sweep.py" run "$out/steps${steps}_w${width}" --train "$out/train" --steps "$steps" \
-        --norms "$norm" --lrs "$(IFS=,; echo "$*")" --seeds "$seeds" --jobs 1 --threads 1 \
-        -- --n-embd "$width" --n-head $((width / 32)) "$data"
-}
-# each norm's lrs around its best at 2,000 steps (LN, RMSNorm 5.6e-3; DyT 3.2e-3; the others 1.8e-3)
-grid() { # grid STEPS WIDTH SEEDS
-    point "$@" ln 3.2e-3 5.6e-3 1e-2
-    point "$@" rmsnorm 3.2e-3 5.6e-3 1e-2
-    point "$@" dyt 1.8e-3 3.2e-3 5.6e-3
-    point "$@" dyisru 1e-3 1.8e-3 3.2e-3
-    point "$@" derf 1e-3 1.8e-3 3.2e-3
-}
-# The seed author's second metric at 8,000 steps: the surrogates with a separate alpha0 for the
-# attention norms (L2: ln_1 at 0.5 and 2 beside the recipe's 1 everywhere, L1), at the 2,000-step best lr.
-l2() { # l2 SEEDS
-    local norm lr
-    for norm_lr in dyt:3.2e-3 dyisru:1.8e-3 derf:1.8e-3; do
-        norm=${norm_lr%%:*} lr=${norm_lr#*:}
-        python3 "$root/tools/sweep.py" run "$out/steps8000_w128_l2" --train "$out/train" --steps 8000 \
-            --norms "$norm" --lrs "$lr" --inits 1 --init2 ln1:0.5,2 --seeds "$1" --jobs 1 --threads 1 -- "$data"
+# One stream: ask the plan (tools/normlab_tools/scaling_plan.py) what is still needed and run it,
+# until nothing is. Every stream walks the same list; a job another stream holds is skipped (its lock),
+# so two streams keep two cores busy on whatever comes first. A stream with nothing free waits for
+# the other's runs, whose results may call for more (an edge extension, a point's second seed).
+stream() {
+    local todo rc idle=0 before folder args
+    while :; do
+        rc=0
+        todo=$(python3 "$root/tools/scaling_report.py" --todo) || rc=$?
+        if [ "$rc" = 3 ]; then sleep 60; continue; fi # the rest is running in the other stream
+        [ "$rc" = 0 ] || { echo "scaling: tools/scaling_report.py --todo failed ($rc)" >&2; return 1; }
+        [ -n "$todo" ] || return 0
+        before=$(rows)
+        while read -r folder args; do
+            # shellcheck disable=SC2086 # ARGS are the sweep's words
+            python3 "$root/tools/sweep.py" run "$out/$folder" --train "$out/train" --jobs 1 --threads 1 $args "$data" < /dev/null ||
+                echo "scaling: the sweep into $folder failed; going on" >&2
+        done <<< "$todo"
+        if [ "$(rows)" = "$before" ]; then # nothing finished: a run that fails every time
+            idle=$((idle + 1))
+            [ "$idle" -lt 3 ] || { echo "scaling: three passes finished no run; stopping (see the sweeps' output)" >&2; return 1; }
+            sleep 60
+        else
+            idle=0
+        fi
     done
 }
-# The points, in the order that sets the curve first. Each of STREAMS workers takes every STREAMS-th
-# point and runs its jobs one at a time, so the cores stay busy (with 2 streams, no two workers ever
-# share a point's folder). The expensive points (32,000 steps; 256 wide at 8,000) join once their
-# cheaper neighbours have said where the optimum is: two lrs that bracket it.
-points=("8000 128 1" "2000 64 1,2" "8000 128 2" "2000 256 1,2" "8000 64 1,2")
-for k in $(seq 0 $((streams - 1))); do
-    (for ((i = k; i < ${#points[@]}; i += streams)); do grid ${points[$i]}; done; [ "$k" != 0 ] || l2 1,2) &
+for k in $(seq 1 "$streams"); do
+    stream &
+    sleep 5 # the streams start on different jobs
 done
 wait
-# Then every grid whose best lr sits on its edge gets the next lr beyond it, until none does
-# (tools/scaling_report.py --edges lists them from the results; one at a time: they may share a folder).
-while edges=$(python3 "$root/tools/scaling_report.py" --edges) && [ -n "$edges" ]; do
-    while read -r steps width seeds norm lr; do point "$steps" "$width" "$seeds" "$norm" "$lr"; done <<< "$edges"
-done
+python3 "$root/tools/scaling_report.py"

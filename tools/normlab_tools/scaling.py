@@ -16,6 +16,7 @@ import os
 import statistics
 import sys
 
+from . import scaling_plan
 from . import study as sr  # the study's loss, metrics, fill and check
 from .registry import norm_names
 from .report import Figures, plt
@@ -70,30 +71,6 @@ def summary():
     norms = studied(pts)
     return {p: {n: b for n in norms if (b := best_of([r for r in runs if r["norm"] == n]))}
             for p, runs in sorted(pts.items())}
-
-
-GRID = [3e-4, 5.6e-4, 1e-3, 1.8e-3, 3.2e-3, 5.6e-3, 1e-2, 1.8e-2, 3e-2]  # the study's quarter-decade lrs
-
-
-def edges(s):
-    """The runs a point still needs because a norm's best lr sits on the edge of what ran there: the
-    next lr of the quarter-decade grid beyond that edge, at the seeds the point ran. Lines of
-    'STEPS WIDTH SEEDS NORM LR' (tools/scaling.sh runs them)."""
-    out = []
-    for (steps, width), per in s.items():
-        if (steps, width) == (2000, 128):
-            continue  # the frontier: the whole grid ran
-        runs = points()[(steps, width)]
-        for n, (lr, _, _, _, _, lrs) in per.items():
-            seeds = sorted({r["seed"] for r in runs if r["norm"] == n}, key=int)
-            done = [x for x in lrs if sum(1 for r in runs if r["norm"] == n and float(r["lr"]) == x) >= len(seeds)]
-            if len(done) < len(lrs) or len(lrs) < 2 or lr not in (lrs[0], lrs[-1]):
-                continue  # a grid still running, or a best inside it
-            i = min(range(len(GRID)), key=lambda k: abs(math.log(GRID[k] / lr)))
-            j = i - 1 if lr == lrs[0] else i + 1
-            if 0 <= j < len(GRID) and all(abs(math.log(GRID[j] / x)) > 1e-6 for x in lrs):
-                out.append(f"{steps} {width} {','.join(seeds)} {n} {GRID[j]:g}")
-    return out
 
 
 def table_points(s):
@@ -160,12 +137,13 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--doc", default=os.path.join(ROOT, "docs", "scaling.md"))
     p.add_argument("--check", action="store_true", help="change nothing: exit 1 when DOC's tables differ (CI)")
-    p.add_argument("--edges", action="store_true",
-                   help="print the runs that extend a grid whose best lr is on its edge (STEPS WIDTH SEEDS NORM LR)")
+    p.add_argument("--todo", action="store_true",
+                   help="print the sweeps the study's plan still needs (normlab_tools.scaling_plan; tools/scaling.sh runs them)")
     a = p.parse_args(argv)
-    if a.edges:
-        print("\n".join(edges(summary())))
-        return 0
+    if a.todo:
+        lines, busy = scaling_plan.todo()
+        print("\n".join(lines)) if lines else None
+        return 3 if busy and not lines else 0
     if a.check:
         import shutil
         import tempfile

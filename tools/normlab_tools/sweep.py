@@ -30,7 +30,8 @@ ln and rmsnorm have no initial value: they run once per learning rate and seed.
 Jobs run --jobs at a time, the cores split between them (--threads each). A job is written to
 OUT/results.csv only when it has finished, so an interrupted sweep run again skips what is done and
 redoes the rest. Each job's log is OUT/logs/<job>.csv (the train program's --log) and its output
-OUT/logs/<job>.out.
+OUT/logs/<job>.out. A running job holds OUT/logs/<job>.lock, so several sweeps into one folder at once
+(one command in two shells, a study's two streams) share its jobs and never run one twice.
 
 Across hosts: `mpirun -np N --hostfile H python3 tools/sweep.py run OUT ...` makes N sweep
 workers; worker k runs the grid's jobs k, k+N, k+2N, ... (whole training runs, each alone), --jobs
@@ -253,6 +254,24 @@ def run_job(job, out, train_bin, threads, extra, stop):
     return row
 
 
+SKIPPED = "skipped"  # another sweep holds the job or has finished it
+
+
+def run_claimed(job, out, results, *run_args):
+    """Runs a job that no other sweep runs or has finished, and appends its row, under the job's lock;
+    SKIPPED when another sweep has it, None when interrupted."""
+    held = lock(os.path.join(out, "logs", job[0] + ".lock"))
+    if held is None:
+        return SKIPPED
+    with held:
+        if job[0] in done_jobs(results):  # finished by another sweep since this one read results.csv
+            return SKIPPED
+        row = run_job(job, out, *run_args)
+        if row is not None:
+            append_row(results, row)
+        return row
+
+
 def done_jobs(results):
     if not os.path.exists(results):
         return set()
@@ -260,11 +279,13 @@ def done_jobs(results):
         return {r["job"] for r in csv.DictReader(f)}
 
 
-def lock(out):
-    """An exclusive lock on OUT while a sweep runs into it (None: another process holds it)."""
-    f = open(os.path.join(out, ".sweep.lock"), "w")
+def lock(path, exclusive=True):
+    """A lock on the file PATH (None: another process holds it). A job takes its own exclusively while
+    it runs, so sweeps into one folder (one command run twice, two streams, mpirun's workers) share
+    the work and never run a job twice; every sweep holds its folder's shared, a refresh exclusively."""
+    f = open(path, "w")
     try:
-        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fcntl.flock(f, (fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH) | fcntl.LOCK_NB)
     except BlockingIOError:
         f.close()
         return None
@@ -293,7 +314,7 @@ def append_row(results, row):
 
 def cmd_refresh(a):
     results = os.path.join(a.out, "results.csv")
-    held = lock(a.out) if os.path.isdir(a.out) else None
+    held = lock(os.path.join(a.out, ".sweep.lock")) if os.path.isdir(a.out) else None
     if held is None:
         sys.exit(f"sweep: error: {a.out} does not exist or a sweep is running into it")
     with open(results) as f:
@@ -319,9 +340,9 @@ def cmd_run(a, extra):
     os.makedirs(os.path.join(a.out, "logs"), exist_ok=True)
     rank, size, local = workers()
     me = f"sweep (worker {rank} of {size})" if size > 1 else "sweep"
-    held = lock(a.out) if rank == 0 else True  # the workers of one sweep share the folder
+    held = lock(os.path.join(a.out, ".sweep.lock"), exclusive=False)
     if held is None:
-        sys.exit(f"sweep: error: another sweep is running into {a.out}")
+        sys.exit(f"sweep: error: a refresh is rewriting {a.out}/results.csv; run again when it is done")
     results = os.path.join(a.out, "results.csv")
     train_bin = a.train or train_program()
     if not os.access(train_bin, os.X_OK):
@@ -337,17 +358,21 @@ def cmd_run(a, extra):
     stop = [False]
     t0 = time.monotonic()
     pool = concurrent.futures.ThreadPoolExecutor(a.jobs)
-    futures = [pool.submit(run_job, j, a.out, train_bin, threads, extra, stop) for j in todo]
-    n = 0
+    futures = [pool.submit(run_claimed, j, a.out, results, train_bin, threads, extra, stop) for j in todo]
+    n = skipped = 0
+    who = f"worker {rank}: " if size > 1 else ""
     try:
-        for fut in concurrent.futures.as_completed(futures):
+        for job, fut in zip(todo, futures):  # in the grid's order: a job's row is appended as it ends
             row = fut.result()
             if row is None:
                 continue
-            append_row(results, row)
+            if row == SKIPPED:
+                skipped += 1
+                print(f"{who}{job[0]}: another sweep runs it or has finished it; skipped", flush=True)
+                continue
             n += 1
-            eta = (time.monotonic() - t0) / n * (len(todo) - n)
-            print(f"{'worker ' + str(rank) + ': ' if size > 1 else ''}[{n}/{len(todo)}] {row['job']}: best val "
+            eta = (time.monotonic() - t0) / n * (len(todo) - n - skipped)
+            print(f"{who}[{n}/{len(todo)}] {row['job']}: best val "
                   f"{row['best_val']:.4f}{' DIVERGED at ' + str(row['diverge_step']) if row['diverged'] else ''}"
                   f" ({row['wall_s']} s; ETA {eta / 60:.0f} min)", flush=True)
     except KeyboardInterrupt:
@@ -727,7 +752,7 @@ def cmd_table(a):
     return 0
 
 
-def main(argv=None):
+def parser():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="cmd", required=True)
     r = sub.add_parser("run", help="run a grid")
@@ -754,6 +779,11 @@ def main(argv=None):
         q.add_argument("--metric", default="best_val", choices=["best_val", "full_val", "final_val"])
         if name == "plots":
             q.add_argument("--to", help="where the plots go (default OUT/plots)")
+    return p
+
+
+def main(argv=None):
+    p = parser()
     argv = sys.argv[1:] if argv is None else list(argv)
     extra = []
     if "--" in argv:

@@ -1,0 +1,139 @@
+"""The scaling study's plan: which runs tools/scaling.sh makes, in which order, given what has finished.
+
+  tools/scaling_report.py --todo
+
+prints one line per sweep the study still needs and no running sweep holds, 'FOLDER ARGS' (the
+driver runs tools/sweep.py run results/scaling/FOLDER --train SNAPSHOT --jobs 1 --threads 1 ARGS
+DATA); nothing when the study is done; exit status 3 when nothing is free but runs are going on in
+another stream (their results may call for more: ask again when they finish).
+
+The plan is one table, PLAN, in the order its runs go (the length axis first). Per point and norm:
+1. its lrs at every seed of `seeds`: a fixed grid, or three lrs of the quarter-decade grid centred on
+   the norm's best at a cheaper neighbour (its folder), once that neighbour's best is settled;
+2. while the best of those (mean whole val over `seeds`) sits on the grid's edge, the next lr beyond;
+3. then `best_seeds` at the best lr only (the expensive points: one seed finds the optimum, a second
+   measures the spread there).
+"""
+import collections
+import os
+
+from . import study as sr
+from .sweep import done_jobs, expand, lock, parser
+
+GRID = [3e-4, 5.6e-4, 1e-3, 1.8e-3, 3.2e-3, 5.6e-3, 1e-2, 1.8e-2, 3e-2]  # the study's quarter-decade lrs
+OUT = os.path.join(sr.ROOT, "results", "scaling")
+
+Point = collections.namedtuple("Point", "steps width lrs seeds best_seeds folder extra", defaults=((), None, ""))
+
+# each norm's lrs around its best at 2,000 steps, 128 wide (the frontier: LN, RMSNorm 5.6e-3; DyT
+# 3.2e-3; DyISRU and Derf 1.8e-3)
+AROUND_FRONTIER = {"ln": (3.2e-3, 5.6e-3, 1e-2), "rmsnorm": (3.2e-3, 5.6e-3, 1e-2), "dyt": (1.8e-3, 3.2e-3, 5.6e-3),
+                   "dyisru": (1e-3, 1.8e-3, 3.2e-3), "derf": (1e-3, 1.8e-3, 3.2e-3)}
+PLAN = [
+    Point(8000, 128, AROUND_FRONTIER, (1, 2)),
+    # the seed author's second metric: a separate alpha0 for the attention norms (L2: ln_1 at 0.5 and
+    # 2 beside the recipe's 1 everywhere, L1), at each surrogate's best lr at 2,000 steps
+    Point(8000, 128, {"dyt": (3.2e-3,), "dyisru": (1.8e-3,), "derf": (1.8e-3,)}, (1, 2),
+          folder="steps8000_w128_l2", extra="--inits 1 --init2 ln1:0.5,2"),
+    Point(32000, 128, "steps8000_w128", (1,), (2,)),
+    Point(2000, 64, AROUND_FRONTIER, (1, 2)),
+    Point(2000, 256, AROUND_FRONTIER, (1, 2)),
+    Point(8000, 64, AROUND_FRONTIER, (1, 2)),
+    Point(8000, 256, "steps2000_w256", (1,), (2,)),
+]
+NORMS = list(AROUND_FRONTIER)
+
+
+def folder(p):
+    return p.folder or f"steps{p.steps}_w{p.width}"
+
+
+def sweep_args(p, norm, lrs, seeds):
+    """The sweep's arguments for one norm's lrs and seeds at a point (without OUT, --train, --jobs, data)."""
+    return (f"--steps {p.steps} --norms {norm} --lrs {','.join(f'{x:g}' for x in lrs)} "
+            f"--seeds {','.join(map(str, seeds))} {p.extra} -- --n-embd {p.width} --n-head {p.width // 32}").replace("  ", " ")
+
+
+def jobs_of(p, args):
+    """The sweep's job names for ARGS at point P (the sweep names them: one rule, in sweep.expand)."""
+    grid, _, _ = args.partition(" -- ")
+    return [j[0] for j in expand(parser().parse_args(["run", folder(p), *grid.split()]))]
+
+
+def best_lr(runs, lrs, seeds):
+    """The lr of the lowest mean whole val over SEEDS among LRS (None while one of them is missing)."""
+    means = {}
+    for lr in lrs:
+        at = [sr.loss(r) for r in runs if float(r["lr"]) == lr and int(r["seed"]) in seeds]
+        if len(at) < len(seeds):
+            return None
+        means[lr] = sum(at) / len(at)
+    return min(means, key=means.get)
+
+
+def beyond(lr, lrs):
+    """The grid's next lr past LR on the side of LRS it is the edge of (None: inside, or the grid's end)."""
+    if len(lrs) < 2 or lr not in (min(lrs), max(lrs)):
+        return None
+    i = min(range(len(GRID)), key=lambda k: abs(GRID[k] / lr - 1))
+    j = i - 1 if lr == min(lrs) else i + 1
+    return GRID[j] if 0 <= j < len(GRID) else None
+
+
+def steps_of(p, norm, runs, settled):
+    """The next sweep (args) one norm needs at one point, or None; and whether its best is settled."""
+    base = p.lrs.get(norm) if isinstance(p.lrs, dict) else None
+    if not isinstance(p.lrs, dict):
+        near = settled.get((p.lrs, norm))  # p.lrs names the neighbour's folder
+        if near is None:
+            return None, False  # the neighbour's best is not known yet
+        i = GRID.index(near)
+        base = tuple(GRID[max(0, i - 1):i + 2])
+    if base is None:
+        return None, True
+    lrs = sorted(set(base) | {float(r["lr"]) for r in runs})  # with the edge extensions that ran
+    for extra in (base, lrs):
+        args = sweep_args(p, norm, extra, p.seeds)
+        if set(jobs_of(p, args)) - {r["job"] for r in runs}:
+            return args, False
+    lr = best_lr(runs, lrs, p.seeds)
+    nxt = beyond(lr, lrs)
+    if nxt is not None:
+        return sweep_args(p, norm, [nxt], p.seeds), False
+    settled[(folder(p), norm)] = min(GRID, key=lambda g: abs(g / lr - 1))
+    if p.best_seeds:
+        args = sweep_args(p, norm, [lr], p.best_seeds)
+        if set(jobs_of(p, args)) - {r["job"] for r in runs}:
+            return args, True
+    return None, True
+
+
+def held(out, job):
+    """Whether a running sweep holds JOB (its lock under OUT/logs)."""
+    path = os.path.join(out, "logs", job + ".lock")
+    if not os.path.exists(path):
+        return False
+    f = lock(path)
+    if f is None:
+        return True
+    f.close()
+    return False
+
+
+def todo(out=OUT):
+    """(lines to run, whether some of the study's jobs are running elsewhere)."""
+    lines, busy, settled = [], False, {}
+    for p in PLAN:
+        d = os.path.join(out, folder(p))
+        rows = sr.read_csv(os.path.join(d, "results.csv"))
+        done = done_jobs(os.path.join(d, "results.csv"))
+        for norm in NORMS:
+            args, _ = steps_of(p, norm, [r for r in rows if r["norm"] == norm], settled)
+            if args is None:
+                continue
+            free = [j for j in jobs_of(p, args) if j not in done and not held(d, j)]
+            if free:
+                lines.append(f"{folder(p)} {args}")
+            else:
+                busy = True
+    return lines, busy

@@ -1,0 +1,80 @@
+"""normlab_tools.scaling_plan: what the scaling study runs next, from what has finished (made-up results)."""
+import csv
+import fcntl
+import os
+
+from normlab_tools import scaling_plan as plan
+from normlab_tools.sweep import fmt
+
+LN_BEST = {"ln": 5.6e-3, "rmsnorm": 5.6e-3, "dyt": 3.2e-3, "dyisru": 1.8e-3, "derf": 1.8e-3}
+
+
+def finish(out, folder, norm, lrs, seeds, best):
+    """Appends finished runs: the loss is lowest at BEST and grows with the distance from it."""
+    path = os.path.join(out, folder, "results.csv")
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    new = not os.path.exists(path)
+    with open(path, "a", newline="") as f:
+        w = csv.writer(f)
+        if new:
+            w.writerow(["job", "norm", "lr", "seed", "full_val", "nonfinite"])
+        for lr in lrs:
+            for s in seeds:
+                w.writerow([f"{norm}_lr{fmt(lr)}_s{s}", norm, fmt(lr), s, 2 + abs(lr / best - 1) / 100, 0])
+
+
+def lines_of(out, folder):
+    return [line for line in plan.todo(out)[0] if line.split()[0] == folder]
+
+
+def grid(line):
+    words = line.split()
+    return words[words.index("--norms") + 1], words[words.index("--lrs") + 1], words[words.index("--seeds") + 1]
+
+
+def test_an_empty_study_starts_with_the_first_points_grids(tmp_path):
+    first = lines_of(str(tmp_path), "steps8000_w128")
+    assert [grid(x) for x in first] == [(n, ",".join(f"{x:g}" for x in plan.AROUND_FRONTIER[n]), "1,2") for n in plan.NORMS]
+    assert lines_of(str(tmp_path), "steps32000_w128") == []  # its neighbour has no best yet
+
+
+def test_a_best_on_the_edge_extends_the_grid_and_the_expensive_point_follows(tmp_path):
+    out2 = str(tmp_path)
+    for n in plan.NORMS:
+        finish(out2, "steps8000_w128", n, plan.AROUND_FRONTIER[n], (1, 2), 1e-2 if n == "dyt" else LN_BEST[n])  # dyt's on its edge
+    assert [grid(x) for x in lines_of(out2, "steps8000_w128")] == [("dyt", "0.01", "1,2")]
+    long = [grid(x) for x in lines_of(out2, "steps32000_w128")]
+    assert ("dyt", "0.0056,0.01,0.018") not in [x[:2] for x in long]  # dyt waits for its extension
+    assert ("ln", "0.0032,0.0056,0.01", "1") in long and ("derf", "0.001,0.0018,0.0032", "1") in long
+    finish(out2, "steps8000_w128", "dyt", [1e-2], (1, 2), 1e-2)
+    assert [grid(x) for x in lines_of(out2, "steps8000_w128")] == [("dyt", "0.018", "1,2")]  # still its edge
+    finish(out2, "steps8000_w128", "dyt", [1.8e-2], (1, 2), 1e-2)
+    assert lines_of(out2, "steps8000_w128") == []
+    assert ("dyt", "0.0056,0.01,0.018", "1") in [grid(x) for x in lines_of(out2, "steps32000_w128")]
+
+
+def test_the_second_seed_runs_at_the_best_lr_once_the_first_has_found_it(tmp_path):
+    out = str(tmp_path)
+    for n in plan.NORMS:
+        finish(out, "steps8000_w128", n, plan.AROUND_FRONTIER[n], (1, 2), LN_BEST[n])
+    finish(out, "steps32000_w128", "ln", (3.2e-3, 5.6e-3, 1e-2), (1,), 5.6e-3)
+    assert ("ln", "0.0056", "2") in [grid(x) for x in lines_of(out, "steps32000_w128")]
+    finish(out, "steps32000_w128", "ln", (5.6e-3,), (2,), 5.6e-3)
+    assert "ln" not in [grid(x)[0] for x in lines_of(out, "steps32000_w128")]
+
+
+def test_a_job_another_sweep_holds_is_not_offered(tmp_path):
+    out = str(tmp_path)
+    logs = tmp_path / "steps8000_w128_l2" / "logs"
+    logs.mkdir(parents=True)
+    names = plan.jobs_of(plan.PLAN[1], plan.sweep_args(plan.PLAN[1], "dyt", [3.2e-3], (1, 2)))
+    held = []
+    for name in names:
+        f = open(logs / (name + ".lock"), "w")
+        fcntl.flock(f, fcntl.LOCK_EX)
+        held.append(f)
+    lines, _ = plan.todo(out)
+    assert not [x for x in lines if x.startswith("steps8000_w128_l2 ") and grid(x)[0] == "dyt"]
+    for f in held:
+        f.close()
+    assert [x for x in plan.todo(out)[0] if x.startswith("steps8000_w128_l2 ") and grid(x)[0] == "dyt"]
