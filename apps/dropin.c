@@ -102,8 +102,9 @@ static int whole_val(Dropin *d, const Model *m, double *loss, size_t *n_tokens) 
     if (arena_init(&a, "dropin eval", 0)) return -1;
     if (tape_init(&t, &a, m->tape_nodes)) return arena_free(&a), -1;
     tape_set_grad_enabled(&t, false);
-    int rc = train_eval_full_val(&t, m, &d->data, d->s.cfg.batch_size, d->s.cfg.block_size, d->s.idx, d->s.targets,
-                                 loss, n_tokens);
+    TrainEval e = {0};
+    int rc = train_eval_split(&t, m, &d->s.data, d->s.cfg.batch_size, d->s.idx, d->s.targets, &e);
+    *loss = e.loss, *n_tokens = e.targets;
     tape_free(&t), arena_free(&a);
     return rc;
 }
@@ -142,7 +143,8 @@ static int load(Dropin *d, const char *path, const char *data) {
     Rng init;
     rng_seed(&init, 1);
     if (!(d->model = mi->create(&d->cfg, &init))) return fail(d, 1, "out of memory%s%s", "", "");
-    if (session_init(&d->s, &sc, d->model, &d->data, NULL, err, sizeof err) ||
+    DataSource src = dataset_source(&d->data, sc.block_size);
+    if (session_init(&d->s, &sc, d->model, &src, NULL, err, sizeof err) ||
         session_restore(&d->s, &d->ckpt, err, sizeof err))
         return fail(d, 1, "%s: %s", path, err);
     st_close(&d->ckpt);
@@ -164,8 +166,11 @@ static int record(Dropin *d, const char *path, long batches) {
     session_seed(&eval_rng, d->s.cfg.seed, SESSION_STREAM_EVAL + 1); // the train program's val batches
     Tape *t = &d->s.eval.tape;
     t->observer = &obs;
-    double loss = train_eval_batches(t, m, &d->data, true, B, T, batches, &eval_rng, d->s.idx, d->s.targets);
+    TrainEval e = {0};
+    int rc = train_eval_batches(t, m, &d->s.data, true, B, batches, &eval_rng, d->s.idx, d->s.targets, &e);
     t->observer = NULL;
+    if (rc) return fail(d, 1, "out of memory%s%s", "", "");
+    double loss = e.loss;
     printf("%s: %s model, %d layers, C %d; fits on %ld val batches (%zu values per norm; their loss %.4f)\n", path,
            NORM_TABLE[d->cfg.norm]->name, d->cfg.n_layer, C, batches, rec->cap_rows * C, loss);
     return 0;

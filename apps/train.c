@@ -287,7 +287,8 @@ static int prompt_check(const TrainApp *a) {
 static int session_open(TrainApp *a, StFile *ckpt, long max_threads, double t0) {
     char err[1024];
     SessionConfig sc = session_config(&a->o, max_threads, t0);
-    if (session_init(&a->s, &sc, a->model, &a->text.data, &a->dist, err, sizeof err)) return fail(1, "%s", err);
+    DataSource src = dataset_source(&a->text.data, (int)a->o.model.block_size);
+    if (session_init(&a->s, &sc, a->model, &src, &a->dist, err, sizeof err)) return fail(1, "%s", err);
     session_log_start(&a->s, a->out.log, log_is_json(a->o.files.log));
     if (a->o.files.resume && session_restore(&a->s, ckpt, err, sizeof err)) return fail(1, "%s: %s", a->o.files.resume, err);
     return prompt_check(a);
@@ -476,14 +477,17 @@ static int interrupt_exit(TrainApp *a) {
 // ---- the loop ----------------------------------------------------------------------------------
 // Evaluates (every process checks the parameters agree; rank 0 prints). 0, or the exit status.
 static int loop_evaluate(TrainApp *a, Loop *L) {
-    double te = tape_clock(), tl, vl;
-    char err[1024];
+    double te = tape_clock();
+    TrainEval tl, vl;
+    char err[1024], acc[64] = "";
     if (session_evaluate(&a->s, &tl, &vl, err, sizeof err)) return fail(1, "%s", err);
     if (a->dist.rank > 0) return 0;
     L->eval_s += tape_clock() - te, L->evals++;
-    if (vl < L->best) L->best = vl, L->best_step = a->s.step;
+    if (vl.loss < L->best) L->best = vl.loss, L->best_step = a->s.step;
     if (L->tty && !a->o.run.quiet) printf("\r\033[K");
-    printf("step %ld: train loss %.4f, val loss %.4f%s\n", a->s.step, tl, vl, vl == L->best ? " (best)" : "");
+    if (a->s.data.labels) snprintf(acc, sizeof acc, ", %s accuracy %.2f%%", a->s.data.eval_name, 100 * vl.accuracy);
+    printf("step %ld: train loss %.4f, %s loss %.4f%s%s\n", a->s.step, tl.loss, a->s.data.eval_name, vl.loss, acc,
+           vl.loss == L->best ? " (best)" : "");
     return 0;
 }
 
@@ -517,23 +521,70 @@ static int loop_after_step(TrainApp *a, Loop *L, const SessionStepInfo *info) {
     return o->files.save && o->files.save_every > 0 && a->s.step % o->files.save_every == 0 ? save(a) : 0;
 }
 
+// The confusion matrix: printed (rows the true labels, columns the predicted), and with --log written
+// beside it as <log>.confusion.csv (label, then the counts per predicted label). 0, or 1 after the message.
+static int confusion_report(const TrainApp *a, const TrainEval *e) {
+    const DataSource *d = &a->s.data;
+    int V = d->classes;
+    printf("confusion (rows: true label, columns: predicted; %% of the row)\n%12s", "");
+    for (int j = 0; j < V; j++) printf(" %5.5s", d->labels[j]);
+    for (int i = 0; i < V; i++) {
+        long row = 0;
+        for (int j = 0; j < V; j++) row += e->confusion[(size_t)i * V + j];
+        printf("\n%12.12s", d->labels[i]);
+        for (int j = 0; j < V; j++) printf(" %5.1f", row ? 100.0 * e->confusion[(size_t)i * V + j] / row : 0.0);
+    }
+    putchar('\n');
+    if (!a->o.files.log) return 0;
+    char path[4200], err[1024];
+    beside_log(a->o.files.log, ".confusion.csv", path, sizeof path);
+    int fd = outfile_open(path, false, err, sizeof err);
+    FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+    if (!f) return fail(1, "%s", fd >= 0 ? strerror(errno) : err);
+    fprintf(f, "true");
+    for (int j = 0; j < V; j++) fprintf(f, ",%s", d->labels[j]);
+    for (int i = 0; i < V; i++) {
+        fprintf(f, "\n%s", d->labels[i]);
+        for (int j = 0; j < V; j++) fprintf(f, ",%ld", e->confusion[(size_t)i * V + j]);
+    }
+    fputc('\n', f);
+    if (fclose(f)) return fail(1, "%s: %s", path, strerror(errno));
+    printf("confusion matrix: %s\n", path);
+    return 0;
+}
+
+// The whole evaluation split at the end; for labelled data, its accuracy and confusion matrix
+// (printed, and written beside the log as <log>.confusion.csv). 0, or 1 after the message.
+static int loop_whole_eval(TrainApp *a, const Loop *L) {
+    const Session *s = &a->s;
+    const DataSource *d = &s->data;
+    int V = d->classes;
+    TrainEval e = {.confusion = d->labels ? calloc((size_t)V * V, sizeof(long)) : NULL};
+    char err[1024];
+    if (d->labels && !e.confusion) return fail(1, "out of memory for the confusion matrix");
+    if (session_eval_whole(&a->s, &e, err, sizeof err)) return free(e.confusion), fail(1, "%s", err);
+    printf("best %s loss %.4f at step %ld; wall time %.1f s (%.1f s in training steps)\n", d->eval_name, L->best,
+           L->best_step, tape_clock() - s->cfg.t0, s->train_s);
+    if (!d->labels) {
+        printf("val loss over the whole val split (%zu tokens): %.4f\n", e.targets, e.loss);
+        return 0;
+    }
+    printf("%s loss over the whole %s split (%zu images): %.4f; accuracy %.2f%%\n", d->eval_name, d->eval_name,
+           e.targets, e.loss, 100 * e.accuracy);
+    int rc = confusion_report(a, &e);
+    free(e.confusion);
+    return rc;
+}
+
 // The summary after the last step: data parallel's cost, the whole val split, spikes and skips.
 static int loop_finish(TrainApp *a, const Loop *L) {
     const Session *s = &a->s;
     const Dist *d = &a->dist;
-    char err[1024];
     if (d->size > 1 && s->step > L->start)
         printf("data parallel: %d processes, %.2f ms per step in MPI calls on rank 0 (%.1f%% of its step time), "
                "%s\n", d->size, 1e3 * d->comm_s / (s->step - L->start), 100 * d->comm_s / s->train_s,
                a->o.run.parallel.no_overlap ? "grads reduced after backward (--no-overlap)" : "overlapped with backward");
-    if (L->best_step >= 0) {
-        size_t n;
-        double full;
-        if (session_eval_full_val(&a->s, &full, &n, err, sizeof err)) return fail(1, "%s", err);
-        printf("best val loss %.4f at step %ld; wall time %.1f s (%.1f s in training steps)\n"
-               "val loss over the whole val split (%zu tokens): %.4f\n", L->best, L->best_step,
-               tape_clock() - s->cfg.t0, s->train_s, n, full);
-    }
+    if (L->best_step >= 0 && loop_whole_eval(a, L)) return 1;
     if (s->step > L->start)
         printf("loss spikes (> %g x the running median): %ld; steps skipped (non-finite): %ld\n", a->o.guard.spike_factor,
                s->spikes, s->skipped);

@@ -37,7 +37,8 @@ static void read_with_library(const char *path) {
         !session_checkpoint_check(&f, MODEL_TABLE[kind], &cfg, sc.optim.kind, err, sizeof err)) {
         Rng init;
         session_seed(&init, sc.seed, SESSION_STREAM_INIT);
-        if ((model = MODEL_TABLE[kind]->create(&cfg, &init)) && !session_init(&s, &sc, model, &vocab, NULL, err, sizeof err) &&
+        DataSource src = dataset_source(&vocab, sc.block_size);
+        if ((model = MODEL_TABLE[kind]->create(&cfg, &init)) && !session_init(&s, &sc, model, &src, NULL, err, sizeof err) &&
             !session_restore(&s, &f, err, sizeof err))
             session_sample(&s, NULL, 0, 1, 1.0, drop, NULL);
     }

@@ -18,7 +18,7 @@ import re
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-HEADER_ONLY = {"check.h", "real.h", "normlab.h", "observe.h"}  # types and macros, no functions
+HEADER_ONLY = {"check.h", "real.h", "normlab.h", "observe.h", "data.h"}  # types and macros, no functions
 MAX_MEMBERS, MAX_LINES = 10, 60
 
 

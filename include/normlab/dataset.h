@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "normlab/data.h"
 #include "normlab/rng.h"
 
 typedef struct Dataset {
@@ -33,6 +34,11 @@ int dataset_resolve(const char *arg, const char *data_dir, char *out, size_t out
 void dataset_batch(const Dataset *d, bool val, int B, int T, Rng *rng, int32_t *idx, int32_t *targets);
 // 0 when both splits hold more than T tokens, else -1 with a message in err.
 int dataset_check_context(const Dataset *d, int T, char *err, size_t errlen);
+
+// The text as a session's data: windows of T tokens and the next T (normlab/data.h); its evaluation
+// split is val, read as every non-overlapping window. d must outlive it, and hold more than T tokens
+// in each split (dataset_check_context).
+DataSource dataset_source(Dataset *d, int T);
 
 // Encodes s; returns its length, or -1 when a character is not in the vocabulary (its position in
 // *bad).

@@ -19,6 +19,7 @@
 #include <stdio.h>
 
 #include "normlab/arena.h"
+#include "normlab/data.h"
 #include "normlab/dataset.h"
 #include "normlab/dist.h"
 #include "normlab/model.h"
@@ -27,6 +28,7 @@
 #include "normlab/stats.h"
 #include "normlab/tape.h"
 #include "normlab/threads.h"
+#include "normlab/train.h"
 
 // Independent random streams, all derived from the seed (session_seed).
 enum { SESSION_STREAM_INIT, SESSION_STREAM_DATA, SESSION_STREAM_DROPOUT, SESSION_STREAM_EVAL,
@@ -59,7 +61,7 @@ typedef struct SessionTape {
 typedef struct Session {
     SessionConfig cfg;
     Model *model;                     // the caller's
-    Dataset *data;                    // the caller's: the text (or only a vocabulary, to sample)
+    DataSource data;                  // the caller's batches (a text's, or only a vocabulary, to sample)
     Dist *dist;                       // the caller's: this process among the others (or alone)
     Optimizer opt;
     SessionTape train, eval, sample;
@@ -87,7 +89,7 @@ void session_seed(Rng *r, long seed, int stream);
 
 // Binds the session to a model, a text and a Dist, with a fresh optimizer and the streams seeded
 // from cfg->seed. 0, or -1 with a message in err (out of memory, naming what for).
-int session_init(Session *s, const SessionConfig *cfg, Model *model, Dataset *data, Dist *dist, char *err,
+int session_init(Session *s, const SessionConfig *cfg, Model *model, const DataSource *data, Dist *dist, char *err,
                  size_t errlen);
 void session_free(Session *s); // not the model, the text, the Dist or the log file
 
@@ -97,10 +99,12 @@ void session_free(Session *s); // not the model, the text, the Dist or the log f
 // began). -1: not finite and the run stops (err says where; every process returns -1 together).
 int session_step(Session *s, SessionStepInfo *info, char *err, size_t errlen);
 // Every process: checks that the processes' parameters are still identical (-1 with err when not).
-// Rank 0 then gets the mean loss over the same eval_iters batches of each split and logs both.
-int session_evaluate(Session *s, double *train_loss, double *val_loss, char *err, size_t errlen);
-// The loss over the whole val split (train_eval_full_val), logged. 0, or -1 with a message in err.
-int session_eval_full_val(Session *s, double *loss, size_t *n_tokens, char *err, size_t errlen);
+// Rank 0 then gets the loss and accuracy over the same eval_iters batches of each split (the whole
+// evaluation split when the data says so: DataSource.eval_whole) and logs both.
+int session_evaluate(Session *s, TrainEval *train, TrainEval *eval, char *err, size_t errlen);
+// The loss and accuracy over the whole evaluation split (train_eval_split; e->confusion counted
+// when set), logged as eval_val_full. 0, or -1 with a message in err.
+int session_eval_whole(Session *s, TrainEval *e, char *err, size_t errlen);
 // Generates n tokens after the prompt's ids (none: it starts from id 0), each drawn at temperature
 // from the model's outputs on a full window of T tokens; emit gets each id. 0, or -1 when out of memory.
 int session_sample(Session *s, const int32_t *prompt, int n_prompt, long n, double temperature,
@@ -110,8 +114,8 @@ int session_sample(Session *s, const int32_t *prompt, int n_prompt, long n, doub
 // Rows go to f from here on, as CSV (a header first when f is empty) or as JSON lines.
 void session_log_start(Session *s, FILE *f, bool json);
 // One row of kind ("train", "eval_val", ...); the instruments' columns filled when stats is set.
-void session_log_row(const Session *s, const char *kind, double loss, double lr, double grad_norm, double tps,
-                     bool stats);
+void session_log_row(const Session *s, const char *kind, double loss, double accuracy, double lr, double grad_norm,
+                     double tps, bool stats);
 // The log's columns as JSON: {"base": [{name, help}] in order, "instruments": the kinds of
 // instrument column that follow them (stats_families_json)}. For ./train --registry.
 void session_log_columns_json(FILE *f);

@@ -1,10 +1,10 @@
 // Training a model (normlab/model.h): the step (forward, backward, clip, update), written once and
-// used by the train program, its --dump-step and bench_step; and a language model's evaluation (a
-// fixed set of batches, or a whole split).
+// used by the train program, its --dump-step and bench_step; and evaluation (a fixed set of
+// batches, or a whole split), for any model and data (normlab/data.h).
 #pragma once
 #include <stdint.h>
 
-#include "normlab/dataset.h"
+#include "normlab/data.h"
 #include "normlab/dist.h"
 #include "normlab/model.h"
 #include "normlab/optim.h"
@@ -40,13 +40,20 @@ int train_forward_backward(TrainStep *s, const Batch *b, long step, double *loss
 // Clips the grads given their norm, takes one optimizer step at lr, and resets the tape.
 void train_update(TrainStep *s, double grad_norm, double lr);
 
-// The mean loss over `batches` batches of (B,T) drawn from the split with rng (the same ones each
-// time for the same rng state). t must have grad disabled. idx, targets: (B*T) scratch.
-double train_eval_batches(Tape *t, const Model *m, const Dataset *d, bool val, int B, int T, long batches,
-                          Rng *rng, int32_t *idx, int32_t *targets);
-// The loss over the whole val split: every non-overlapping window of T tokens, B at a time (the
-// last batch padded with repeats that are not counted). Exact, where train_eval_batches estimates.
-// *loss gets it and *n_tokens the tokens counted. 0, or -1 when out of memory.
-int train_eval_full_val(Tape *t, const Model *m, const Dataset *d, int B, int T, int32_t *idx, int32_t *targets,
-                        double *loss, size_t *n_tokens);
+// What an evaluation measured over its targets: the mean loss, the share the outputs' argmax gets
+// right, and (when confusion is not NULL) confusion[target * classes + argmax] counted (added to).
+typedef struct TrainEval {
+    double loss, accuracy;
+    size_t targets;  // targets counted
+    long *confusion; // (classes, classes) the caller's, or NULL
+} TrainEval;
 
+// Over `batches` batches of B rows drawn from the split (eval: the evaluation split) with rng (the
+// same ones each time for the same rng state). t must have grad disabled. inputs, targets: scratch
+// of B rows. 0, or -1 when out of memory.
+int train_eval_batches(Tape *t, const Model *m, const DataSource *d, bool eval, int B, long batches, Rng *rng,
+                       int32_t *inputs, int32_t *targets, TrainEval *out);
+// Over the whole evaluation split, B rows at a time (the last batch padded with repeats that are
+// not counted): exact, where train_eval_batches estimates. 0, or -1 when out of memory.
+int train_eval_split(Tape *t, const Model *m, const DataSource *d, int B, int32_t *inputs, int32_t *targets,
+                     TrainEval *out);

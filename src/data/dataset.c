@@ -171,6 +171,29 @@ void dataset_batch(const Dataset *d, bool val, int B, int T, Rng *rng, int32_t *
     }
 }
 
+static void text_draw(const DataSource *src, bool val, int B, Rng *rng, int32_t *idx, int32_t *targets) {
+    dataset_batch(src->text, val, B, src->width, rng, idx, targets);
+}
+
+// Window w of the val split: tokens [wT, wT + T) and the next T.
+static void text_rows(const DataSource *src, size_t first, int n, int32_t *idx, int32_t *targets) {
+    const Dataset *d = src->text;
+    size_t T = (size_t)src->width;
+    const int32_t *val = d->tokens + d->n_train;
+    for (int b = 0; b < n; b++) {
+        memcpy(idx + b * T, val + (first + b) * T, T * sizeof(int32_t));
+        memcpy(targets + b * T, val + (first + b) * T + 1, T * sizeof(int32_t));
+    }
+}
+
+static const DataOps TEXT_OPS = {text_draw, text_rows};
+
+DataSource dataset_source(Dataset *d, int T) {
+    size_t n_val = d->n - d->n_train;
+    return (DataSource){.ops = &TEXT_OPS, .self = d, .eval_name = "val", .width = T, .target_width = T,
+                        .classes = d->vocab_size, .eval_rows = n_val > 0 ? (n_val - 1) / T : 0, .text = d};
+}
+
 int dataset_encode(const Dataset *d, const char *s, int32_t *out, int max, int *bad) {
     int n = 0;
     for (; n < max && s[n]; n++) {

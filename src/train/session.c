@@ -31,15 +31,15 @@ static int tape_open(SessionTape *t, const char *name, int nodes, bool grad) {
 
 static void tape_close(SessionTape *t) { tape_free(&t->tape), arena_free(&t->arena); }
 
-int session_init(Session *s, const SessionConfig *cfg, Model *model, Dataset *data, Dist *dist, char *err,
+int session_init(Session *s, const SessionConfig *cfg, Model *model, const DataSource *data, Dist *dist, char *err,
                  size_t errlen) {
-    *s = (Session){.cfg = *cfg, .model = model, .data = data, .dist = dist};
+    *s = (Session){.cfg = *cfg, .model = model, .data = *data, .dist = dist};
     session_seed(&s->data_rng, cfg->seed, SESSION_STREAM_DATA);
     session_seed(&s->dropout_rng, cfg->seed, SESSION_STREAM_DROPOUT);
-    size_t BT = (size_t)cfg->batch_size * cfg->block_size;
+    size_t B = (size_t)cfg->batch_size;
     int nodes = model->tape_nodes;
-    if (optim_init(&s->opt, &cfg->optim, model->params->numel) || !(s->idx = malloc(BT * sizeof(int32_t))) ||
-        !(s->targets = malloc(BT * sizeof(int32_t))) || tape_open(&s->train, "train step", nodes, true) ||
+    if (optim_init(&s->opt, &cfg->optim, model->params->numel) || !(s->idx = malloc(B * data->width * sizeof(int32_t))) ||
+        !(s->targets = malloc(B * data->target_width * sizeof(int32_t))) || tape_open(&s->train, "train step", nodes, true) ||
         tape_open(&s->eval, "eval", nodes, false) || tape_open(&s->sample, "sample", nodes, false))
         return snprintf(err, errlen, "out of memory building the model"), -1;
     if (stats_init(&s->stats, model)) return snprintf(err, errlen, "out of memory for the instruments"), -1;
@@ -67,9 +67,10 @@ static TrainStep session_train_step(Session *s) {
 // The whole step's batch, freshly drawn: every process draws all of it (the same stream as one
 // process) and takes its own rows.
 static Batch session_next_batch(Session *s) {
-    int B = s->cfg.batch_size, T = s->cfg.block_size, size = s->dist ? s->dist->size : 1;
-    dataset_batch(s->data, false, B, T, &s->data_rng, s->idx, s->targets);
-    Batch all = {.rows = B, .width = T, .target_width = T, .tokens = s->idx, .targets = s->targets};
+    int B = s->cfg.batch_size, size = s->dist ? s->dist->size : 1;
+    data_draw(&s->data, false, B, &s->data_rng, s->idx, s->targets);
+    Batch all = {.rows = B, .width = s->data.width, .target_width = s->data.target_width, .tokens = s->idx,
+                 .targets = s->targets};
     int rows = B / size;
     return batch_rows(&all, (s->dist ? s->dist->rank : 0) * rows, rows);
 }
@@ -80,11 +81,11 @@ static int session_step_fault(Session *s, SessionStepInfo *info) {
     info->loss = info->grad_norm = NAN;
     info->skips_exhausted = ++s->skips_in_a_row > SESSION_MAX_SKIPS_IN_A_ROW;
     if (!s->cfg.skip_nonfinite || info->skips_exhausted) {
-        session_log_row(s, "train", NAN, info->lr, NAN, 0, false);
+        session_log_row(s, "train", NAN, NAN, info->lr, NAN, 0, false);
         return -1;
     }
     s->skipped++, s->step++; // the batch is used up; parameters and moments stay as they were
-    session_log_row(s, "train", NAN, info->lr, NAN, 0, false);
+    session_log_row(s, "train", NAN, NAN, info->lr, NAN, 0, false);
     return 1;
 }
 
@@ -109,38 +110,40 @@ int session_step(Session *s, SessionStepInfo *info, char *err, size_t errlen) {
     info->seconds = tape_clock() - t;
     if (s->cfg.auto_threads > 0) train_threads_step(&s->team, info->seconds);
     s->train_s += info->seconds;
-    info->tokens_per_sec = (double)s->cfg.batch_size * s->cfg.block_size / info->seconds;
-    session_log_row(s, "train", info->loss, info->lr, info->grad_norm, info->tokens_per_sec, measure);
+    info->tokens_per_sec = (double)s->cfg.batch_size * s->data.width / info->seconds;
+    session_log_row(s, "train", info->loss, NAN, info->lr, info->grad_norm, info->tokens_per_sec, measure);
     return 0;
 }
 
 // ---- evaluation ----------------------------------------------------------------------------------
-// The same eval_iters batches every time.
-static double session_eval_split(Session *s, bool val) {
+// The same eval_iters batches every time; or, for data whose evaluation is always whole, all of it.
+static int session_eval_split(Session *s, bool eval, TrainEval *e) {
+    if (eval && s->data.eval_whole)
+        return train_eval_split(&s->eval.tape, s->model, &s->data, s->cfg.batch_size, s->idx, s->targets, e);
     Rng rng;
-    session_seed(&rng, s->cfg.seed, SESSION_STREAM_EVAL + val);
-    return train_eval_batches(&s->eval.tape, s->model, s->data, val, s->cfg.batch_size, s->cfg.block_size,
-                              s->cfg.eval_iters, &rng, s->idx, s->targets);
+    session_seed(&rng, s->cfg.seed, SESSION_STREAM_EVAL + eval);
+    return train_eval_batches(&s->eval.tape, s->model, &s->data, eval, s->cfg.batch_size, s->cfg.eval_iters, &rng,
+                              s->idx, s->targets, e);
 }
 
-int session_evaluate(Session *s, double *train_loss, double *val_loss, char *err, size_t errlen) {
+int session_evaluate(Session *s, TrainEval *train, TrainEval *eval, char *err, size_t errlen) {
     if (s->dist && !dist_params_agree(s->dist, s->model->params)) // cheap, and it would break everything after
         return snprintf(err, errlen, "step %ld: the processes' parameters differ (they must stay identical: the "
                         "same averaged grads, the same update); this MPI's allreduce gave ranks different sums",
                         s->step), -1;
-    *train_loss = *val_loss = NAN;
+    *train = *eval = (TrainEval){.loss = NAN, .accuracy = NAN};
     if (s->dist && s->dist->rank > 0) return 0;
-    *train_loss = session_eval_split(s, false), *val_loss = session_eval_split(s, true);
-    session_log_row(s, "eval_train", *train_loss, 0, 0, 0, false);
-    session_log_row(s, "eval_val", *val_loss, 0, 0, 0, false);
+    if (session_eval_split(s, false, train) || session_eval_split(s, true, eval))
+        return snprintf(err, errlen, "out of memory for the evaluation"), -1;
+    session_log_row(s, "eval_train", train->loss, train->accuracy, 0, 0, 0, false);
+    session_log_row(s, "eval_val", eval->loss, eval->accuracy, 0, 0, 0, false);
     return 0;
 }
 
-int session_eval_full_val(Session *s, double *loss, size_t *n_tokens, char *err, size_t errlen) {
-    if (train_eval_full_val(&s->eval.tape, s->model, s->data, s->cfg.batch_size, s->cfg.block_size, s->idx,
-                            s->targets, loss, n_tokens))
-        return snprintf(err, errlen, "out of memory for the whole val split's evaluation"), -1;
-    session_log_row(s, "eval_val_full", *loss, 0, 0, 0, false);
+int session_eval_whole(Session *s, TrainEval *e, char *err, size_t errlen) {
+    if (train_eval_split(&s->eval.tape, s->model, &s->data, s->cfg.batch_size, s->idx, s->targets, e))
+        return snprintf(err, errlen, "out of memory for the whole %s split's evaluation", s->data.eval_name), -1;
+    session_log_row(s, "eval_val_full", e->loss, e->accuracy, 0, 0, 0, false);
     return 0;
 }
 
@@ -164,8 +167,8 @@ static void window_push(int32_t *ctx, int *len, int T, int32_t id) {
 
 int session_sample(Session *s, const int32_t *prompt, int n_prompt, long n, double temperature,
                    void (*emit)(void *ctx, int id), void *ctx) {
-    int T = s->cfg.block_size, V = s->data->vocab_size, len = 0;
-    if (T < 1 || V < 1) return -1;
+    int T = s->data.width, V = s->data.classes, len = 0;
+    if (!s->data.text || T < 1 || V < 1) return -1;
     int32_t *window = calloc(T, sizeof(int32_t));
     double *p = malloc(V * sizeof(double));
     if (!window || !p) return free(window), free(p), -1;
@@ -190,7 +193,7 @@ int session_sample(Session *s, const int32_t *prompt, int n_prompt, long n, doub
 typedef struct LogRow {
     long step;
     const char *kind;
-    double loss, lr, grad_norm, tokens_per_sec, elapsed_sec;
+    double loss, accuracy, lr, grad_norm, tokens_per_sec, elapsed_sec;
     long skipped, spikes;
 } LogRow;
 
@@ -205,6 +208,8 @@ static const struct LogColumn {
     {"step", COL_LONG, offsetof(LogRow, step), "steps done"},
     {"kind", COL_TEXT, offsetof(LogRow, kind), "train, eval_train, eval_val or eval_val_full"},
     {"loss", COL_G6, offsetof(LogRow, loss), "the step's loss, or the evaluation's mean"},
+    {"accuracy", COL_G6, offsetof(LogRow, accuracy),
+     "evaluations: the share of targets the outputs' argmax gets right (the next character, the label)"},
     {"lr", COL_G6, offsetof(LogRow, lr), "the step's learning rate"},
     {"grad_norm", COL_G6, offsetof(LogRow, grad_norm), "the global grad norm, before clipping"},
     {"tokens_per_sec", COL_F1, offsetof(LogRow, tokens_per_sec), "the step's speed"},
@@ -234,10 +239,10 @@ void session_log_start(Session *s, FILE *f, bool json) {
     fputc('\n', f);
 }
 
-void session_log_row(const Session *s, const char *kind, double loss, double lr, double grad_norm, double tps,
-                     bool stats) {
+void session_log_row(const Session *s, const char *kind, double loss, double accuracy, double lr, double grad_norm,
+                     double tps, bool stats) {
     if (!s->log) return;
-    LogRow row = {s->step, kind, loss, lr, grad_norm, tps, tape_clock() - s->cfg.t0, s->skipped, s->spikes};
+    LogRow row = {s->step, kind, loss, accuracy, lr, grad_norm, tps, tape_clock() - s->cfg.t0, s->skipped, s->spikes};
     if (s->log_json) fputc('{', s->log);
     for (int i = 0; i < N_LOG_COLUMNS; i++) {
         if (i) fputs(s->log_json ? ", " : ",", s->log);

@@ -112,7 +112,8 @@ int session_save(const Session *s, const char *path, const char *const *meta, in
     char step[32], optim_steps[32], vocab[513], rd[65], rdo[65];
     snprintf(step, sizeof step, "%ld", s->step);
     snprintf(optim_steps, sizeof optim_steps, "%ld", s->opt.steps); // fewer than step after skips
-    hex_bytes(s->data->vocab, s->data->vocab_size, vocab);
+    vocab[0] = '\0'; // a text's symbols (the images' labels need none)
+    if (s->data.text) hex_bytes(s->data.text->vocab, s->data.text->vocab_size, vocab);
     rng_format(&s->data_rng, rd);
     rng_format(&s->dropout_rng, rdo);
     const char *own[] = {"format", FORMAT, "step", step, "optim_steps", optim_steps, "vocab", vocab,
@@ -167,8 +168,11 @@ static int restore_counters(Session *s, const StFile *f, char *err, size_t errle
     return 0;
 }
 
-// The vocabulary: the text's must be the checkpoint's; a session without text takes it.
+// The vocabulary: the text's must be the checkpoint's; a session without text takes it. Data that
+// is not a text has none.
 static int restore_vocab(Session *s, const StFile *f, char *err, size_t errlen) {
+    Dataset *text = s->data.text;
+    if (!text) return 0;
     const char *vocab = st_meta(f, "vocab");
     unsigned char v[256];
     int nv = vocab ? unhex_bytes(vocab, v, 256) : -1;
@@ -176,10 +180,10 @@ static int restore_vocab(Session *s, const StFile *f, char *err, size_t errlen) 
     if (s->model->config && nv != s->model->config->vocab_size) // the outputs are one per symbol
         return snprintf(err, errlen, "the checkpoint's vocabulary has %d symbols, its model %d", nv,
                         s->model->config->vocab_size), -1;
-    if (s->data->n == 0) return dataset_set_vocab(s->data, v, nv), 0;
-    if (s->data->vocab_size != nv || memcmp(s->data->vocab, v, nv))
+    if (text->n == 0) return dataset_set_vocab(text, v, nv), s->data.classes = nv, 0;
+    if (text->vocab_size != nv || memcmp(text->vocab, v, nv))
         return snprintf(err, errlen, "the dataset's vocabulary (%d symbols) differs from the checkpoint's (%d): it "
-                        "was trained on other text", s->data->vocab_size, nv), -1;
+                        "was trained on other text", text->vocab_size, nv), -1;
     return 0;
 }
 
@@ -209,9 +213,9 @@ int session_dump_step(Session *s, const char *path, const char *const *meta, int
     }
     memcpy(before, ps->data, ps->numel * sizeof(nl_real));
     double lr = optim_lr(&s->opt.cfg, s->step), gnorm, loss;
-    int B = s->cfg.batch_size, T = s->cfg.block_size;
-    dataset_batch(s->data, false, B, T, &s->data_rng, s->idx, s->targets);
-    Batch b = {.rows = B, .width = T, .target_width = T, .tokens = s->idx, .targets = s->targets};
+    int B = s->cfg.batch_size, T = s->data.width, TT = s->data.target_width;
+    data_draw(&s->data, false, B, &s->data_rng, s->idx, s->targets);
+    Batch b = {.rows = B, .width = T, .target_width = TT, .tokens = s->idx, .targets = s->targets};
     TrainStep st = {.model = s->model, .opt = &s->opt, .tape = &s->train.tape, .dropout_rng = &s->dropout_rng,
                     .grad_clip = s->cfg.grad_clip};
     if (train_forward_backward(&st, &b, s->step, &loss, &gnorm, err, errlen)) goto done; // grads before clipping
@@ -223,7 +227,7 @@ int session_dump_step(Session *s, const char *path, const char *const *meta, int
     k += params_entries(ps, ps->data, "after.", e + k, names + (size_t)k * 128);
     float loss32 = (float)loss;
     e[k++] = (StEntry){"batch.idx", ST_I32, 2, {B, T}, s->idx};
-    e[k++] = (StEntry){"batch.targets", ST_I32, 2, {B, T}, s->targets};
+    e[k++] = (StEntry){"batch.targets", ST_I32, 2, {B, TT}, s->targets};
     e[k++] = (StEntry){"loss", ST_F32, 1, {1}, &loss32};
     const OptimConfig *oc = &s->opt.cfg;
     char v[6][40];

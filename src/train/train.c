@@ -90,40 +90,69 @@ void train_update(TrainStep *s, double gnorm, double lr) {
     lap(tm, tm ? &tm->reset : NULL, t0);
 }
 
-double train_eval_batches(Tape *t, const Model *m, const Dataset *d, bool val, int B, int T, long batches,
-                          Rng *rng, int32_t *idx, int32_t *targets) {
-    double sum = 0;
-    Batch b = {.rows = B, .width = T, .target_width = T, .tokens = idx, .targets = targets};
-    for (long i = 0; i < batches; i++) {
-        dataset_batch(d, val, B, T, rng, idx, targets);
-        sum += model_forward(t, m, &b, NULL)->data[0];
-        tape_reset(t);
+// One batch's outputs against its targets, the first `real` rows counted: adds to the sums in e
+// (loss: the sum until the caller divides). probs: the kernel's scratch (rows x target_width x classes).
+static void eval_outputs(Tape *t, const Model *m, const DataSource *d, const Batch *b, int real, nl_real *probs,
+                         double *correct, TrainEval *e) {
+    Batch in = *b;
+    in.targets = NULL; // the outputs: (rows, target_width, classes)
+    const Tensor *out = model_forward(t, m, &in, NULL);
+    int V = d->classes;
+    size_t n = (size_t)real * b->target_width;
+    NL_CHECK(tensor_numel(out) == (size_t)b->rows * b->target_width * V, "the model's outputs are not (rows, %d, %d)",
+             b->target_width, V);
+    e->loss += cross_entropy_forward(probs, NULL, out->data, b->targets, n, V);
+    for (size_t i = 0; i < n; i++) {
+        const nl_real *row = out->data + i * V;
+        int best = 0;
+        for (int j = 1; j < V; j++)
+            if (row[j] > row[best]) best = j;
+        *correct += best == b->targets[i];
+        if (e->confusion) e->confusion[(size_t)b->targets[i] * V + best]++;
     }
-    return sum / batches;
+    e->targets += n;
+    tape_reset(t);
 }
 
-int train_eval_full_val(Tape *t, const Model *m, const Dataset *d, int B, int T, int32_t *idx, int32_t *targets,
-                        double *loss, size_t *n_tokens) {
-    Batch inputs = {.rows = B, .width = T, .target_width = T, .tokens = idx}; // no targets: the logits
-    int V = d->vocab_size;
-    const int32_t *val = d->tokens + d->n_train;
-    size_t windows = (d->n - d->n_train - 1) / T;
-    nl_real *probs = malloc((size_t)B * T * V * sizeof(nl_real)); // the kernel's scratch (once per call)
-    *n_tokens = windows * T;
-    if (!probs) return -1;
-    double sum = 0;
-    for (size_t w0 = 0; w0 < windows; w0 += B) {
-        for (int b = 0; b < B; b++) {
-            size_t w = w0 + b < windows ? w0 + b : windows - 1;
-            memcpy(idx + (size_t)b * T, val + w * T, T * sizeof(int32_t));
-            memcpy(targets + (size_t)b * T, val + w * T + 1, T * sizeof(int32_t));
-        }
-        const nl_real *logits = model_forward(t, m, &inputs, NULL)->data; // (B,T,V)
-        size_t real_rows = (size_t)(windows - w0 < (size_t)B ? windows - w0 : (size_t)B) * T;
-        sum += cross_entropy_forward(probs, NULL, logits, targets, real_rows, V);
-        tape_reset(t);
-    }
+static nl_real *eval_scratch(const DataSource *d, int B, TrainEval *e) {
+    *e = (TrainEval){.confusion = e->confusion};
+    return malloc((size_t)B * d->target_width * d->classes * sizeof(nl_real));
+}
+
+static int eval_finish(TrainEval *e, nl_real *probs, double correct) {
     free(probs);
-    *loss = sum / (double)(windows * T);
+    e->loss /= (double)e->targets, e->accuracy = correct / (double)e->targets;
     return 0;
+}
+
+int train_eval_batches(Tape *t, const Model *m, const DataSource *d, bool eval, int B, long batches, Rng *rng,
+                       int32_t *inputs, int32_t *targets, TrainEval *out) {
+    nl_real *probs = eval_scratch(d, B, out);
+    if (!probs) return -1;
+    double correct = 0;
+    Batch b = {.rows = B, .width = d->width, .target_width = d->target_width, .tokens = inputs, .targets = targets};
+    for (long i = 0; i < batches; i++) {
+        data_draw(d, eval, B, rng, inputs, targets);
+        eval_outputs(t, m, d, &b, B, probs, &correct, out);
+    }
+    return eval_finish(out, probs, correct);
+}
+
+int train_eval_split(Tape *t, const Model *m, const DataSource *d, int B, int32_t *inputs, int32_t *targets,
+                     TrainEval *out) {
+    nl_real *probs = eval_scratch(d, B, out);
+    if (!probs) return -1;
+    double correct = 0;
+    Batch b = {.rows = B, .width = d->width, .target_width = d->target_width, .tokens = inputs, .targets = targets};
+    for (size_t r0 = 0; r0 < d->eval_rows; r0 += B) {
+        int real = d->eval_rows - r0 < (size_t)B ? (int)(d->eval_rows - r0) : B;
+        data_rows(d, r0, real, inputs, targets);
+        for (int r = real; r < B; r++) { // padding: repeats of the last row, not counted
+            memcpy(inputs + (size_t)r * d->width, inputs + (size_t)(real - 1) * d->width, d->width * sizeof(int32_t));
+            memcpy(targets + (size_t)r * d->target_width, targets + (size_t)(real - 1) * d->target_width,
+                   d->target_width * sizeof(int32_t));
+        }
+        eval_outputs(t, m, d, &b, real, probs, &correct, out);
+    }
+    return eval_finish(out, probs, correct);
 }
