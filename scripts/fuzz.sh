@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Fuzzes the readers with libFuzzer (clang, with AddressSanitizer and UndefinedBehaviorSanitizer):
 #   scripts/fuzz.sh [SECONDS] [TARGET...]     (default: 60 seconds each; targets: all of fuzz/)
-# Targets: fuzz_checkpoint (safetensors + --resume), fuzz_dataset (plain/gzip text), fuzz_options
-# (the command line), fuzz_config (two --config files). Each starts from a copy of its seed corpus (fuzz/corpus/NAME) in
+# Targets: fuzz_checkpoint (safetensors + --resume), fuzz_dataset (plain/gzip text), fuzz_idx (IDX
+# images and labels), fuzz_options (the command line), fuzz_config (two --config files). Each starts from a copy of its seed corpus (fuzz/corpus/NAME) in
 # build-fuzz/corpus/NAME, which grows across runs. A crash stops the script with exit 1 and leaves
 # the input in build-fuzz/crashes/NAME/; once fixed, copy it into fuzz/regressions/NAME/, where
 # the test suite replays it in every build.
@@ -16,7 +16,7 @@ echo 'int main(void){return 0;}' | clang -x c -fopenmp - -o /dev/null 2>/dev/nul
 secs=${1:-60}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(fuzz_checkpoint fuzz_config fuzz_dataset fuzz_options)
+[ ${#targets[@]} -gt 0 ] || targets=(fuzz_checkpoint fuzz_config fuzz_dataset fuzz_idx fuzz_options)
 # -Dblas=openblas: clang's OpenMP runtime and OpenBLAS's OpenMP build would be two runtimes in one process
 CC=clang build_dir build-fuzz -Dfuzz=true -Db_sanitize=address,undefined -Db_lundef=false \
     -Dbuildtype=debugoptimized -Dblas=openblas -Dnative=false

@@ -189,6 +189,30 @@ static Tensor *f_reshape_mul(Tape *t, Tensor *const *in, void *ctx) {
     return op_mul(t, v, v);
 }
 
+static Tensor *f_concat_rows(Tape *t, Tensor *const *in, void *ctx) {
+    (void)ctx;
+    return op_concat_rows(t, in[0], in[1]);
+}
+static Tensor *f_rows(Tape *t, Tensor *const *in, void *ctx) {
+    const int *fn = ctx; // {first, n}
+    return op_rows(t, in[0], fn[0], fn[1]);
+}
+
+// The ViT's cls token before its patches, and the cls row taken back out.
+static void test_concat_rows_known(void **state) {
+    Fixture *fx = *state;
+    Tensor *cls = tensor_new(&fx->params, NL_SHAPE(1, 1, 2), false), *x = tensor_new(&fx->params, NL_SHAPE(2, 2, 2), false);
+    set_values(cls, (double[]){9, 8});
+    set_values(x, (double[]){1, 2, 3, 4, 5, 6, 7, 8});
+    Tensor *y = op_concat_rows(&fx->tape, cls, x);
+    assert_true(shape_equal(y->shape, NL_SHAPE(2, 3, 2)));
+    assert_values(y->data, (double[]){9, 8, 1, 2, 3, 4, 9, 8, 5, 6, 7, 8}, 12, 0);
+    Tensor *r = op_rows(&fx->tape, y, 1, 2);
+    assert_true(shape_equal(r->shape, NL_SHAPE(2, 2, 2)));
+    assert_values(r->data, (double[]){1, 2, 3, 4, 5, 6, 7, 8}, 8, 0);
+    assert_values(op_rows(&fx->tape, y, 0, 1)->data, (double[]){9, 8, 9, 8}, 4, 0);
+}
+
 static void test_transpose_known(void **state) {
     Fixture *fx = *state;
     Tensor *x = tensor_new(&fx->params, NL_SHAPE(2, 3), false);
@@ -210,6 +234,12 @@ static void test_shape_grads(void **state) {
     assert_gradcheck(fx, f_transpose, &(TransposeArgs){0, -1}, &x3, 1);
     Tensor *x2 = rand_tensor(fx, NL_SHAPE(2, 6), true, 1, "x2");
     assert_gradcheck(fx, f_reshape_mul, NULL, &x2, 1);
+    Tensor *ab[2] = {rand_tensor(fx, NL_SHAPE(1, 1, 3), true, 2, "cls"), rand_tensor(fx, NL_SHAPE(2, 4, 3), true, 3, "b")};
+    assert_gradcheck(fx, f_concat_rows, NULL, ab, 2); // a shared by the batches: its grad sums theirs
+    ab[0] = rand_tensor(fx, NL_SHAPE(2, 2, 3), true, 4, "a");
+    assert_gradcheck(fx, f_concat_rows, NULL, ab, 2);
+    assert_gradcheck(fx, f_rows, (int[]){0, 1}, &x3, 1);
+    assert_gradcheck(fx, f_rows, (int[]){1, 2}, &x3, 1);
 }
 
 // ---- reductions --------------------------------------------------------------------------------
@@ -329,23 +359,26 @@ static void test_dropout(void **state) {
     assert_int_equal(gradcheck(&fx->tape, f_dropout, &rng, &small, 1, &o, &r), 0);
 }
 
-// ---- fused causal attention --------------------------------------------------------------------
-static Tensor *f_attention(Tape *t, Tensor *const *in, void *ctx) {
-    return op_attention(t, in[0], *(int *)ctx, 0, NULL); // no dropout: draws nothing
+// ---- fused attention, causal (the GPT's) and not (the ViT's) -----------------------------------
+static Tensor *f_attention(Tape *t, Tensor *const *in, void *ctx) { // ctx: {heads, causal}
+    return op_attention(t, in[0], ((int *)ctx)[0], ((int *)ctx)[1], 0, NULL); // no dropout: draws nothing
 }
 static Tensor *f_attention_dropout(Tape *t, Tensor *const *in, void *ctx) {
-    return op_attention(t, in[0], 2, 0.3, ctx);
+    return op_attention(t, in[0], 2, true, 0.3, ctx);
+}
+static Tensor *f_attention_dropout_full(Tape *t, Tensor *const *in, void *ctx) {
+    return op_attention(t, in[0], 2, false, 0.3, ctx);
 }
 
 // The same attention from primitives, as a reader would write it: split q|k|v, heads to dim 1,
-// softmax(q k^T / sqrt(hd)) causal, times v, heads back. qkv (B,T,3C) -> (B,T,C)
-static Tensor *attention_from_primitives(Tape *t, Tensor *qkv, int B, int T, int C, int H) {
+// softmax(q k^T / sqrt(hd)) (causal or not), times v, heads back. qkv (B,T,3C) -> (B,T,C)
+static Tensor *attention_from_primitives(Tape *t, Tensor *qkv, int B, int T, int C, int H, bool causal) {
     Tensor *qkv5 = op_transpose(t, op_reshape(t, qkv, NL_SHAPE(B * T, 3, H, C / H)), 0, 1); // (3,BT,H,hd)
     size_t part = (size_t)B * T * C;
     Tensor *heads[3];
     for (int i = 0; i < 3; i++) // (B,H,T,hd)
         heads[i] = op_transpose(t, tensor_slice(t->arena, qkv5, i * part, NL_SHAPE(B, T, H, C / H)), 1, 2);
-    Tensor *att = op_softmax(t, op_scale(t, op_matmul(t, heads[0], heads[1], false, true), 1 / sqrt(C / H)), true);
+    Tensor *att = op_softmax(t, op_scale(t, op_matmul(t, heads[0], heads[1], false, true), 1 / sqrt(C / H)), causal);
     Tensor *y = op_transpose(t, op_matmul(t, att, heads[2], false, false), 1, 2); // (B,T,H,hd)
     return op_reshape(t, y, NL_SHAPE(B, T, C));
 }
@@ -354,27 +387,38 @@ static void test_attention_known(void **state) {
     Fixture *fx = *state;
     int B = 2, T = 5, C = 6, H = 2;
     Tensor *qkv = rand_tensor(fx, NL_SHAPE(B, T, 3 * C), false, 1, "qkv");
-    Tensor *want = attention_from_primitives(&fx->tape, qkv, B, T, C, H);
-    Tensor *got = op_attention(&fx->tape, qkv, H, 0, NULL);
-    for (size_t i = 0; i < tensor_numel(got); i++) assert_true(fabs(got->data[i] - want->data[i]) <= 1e-5);
+    for (int causal = 0; causal < 2; causal++) {
+        Tensor *want = attention_from_primitives(&fx->tape, qkv, B, T, C, H, causal);
+        Tensor *got = op_attention(&fx->tape, qkv, H, causal, 0, NULL);
+        for (size_t i = 0; i < tensor_numel(got); i++) assert_true(fabs(got->data[i] - want->data[i]) <= 1e-5);
+    }
+    // not causal: the first position sees the last one's k and v
+    Tensor *full = op_attention(&fx->tape, qkv, H, false, 0, NULL);
+    nl_real first = full->data[0];
+    for (int c = C; c < 3 * C; c++) qkv->data[(size_t)(T - 1) * 3 * C + c] += 3;
+    assert_true(op_attention(&fx->tape, qkv, H, false, 0, NULL)->data[0] != first);
+    for (int c = C; c < 3 * C; c++) qkv->data[(size_t)(T - 1) * 3 * C + c] -= 3;
+    Tensor *got = op_attention(&fx->tape, qkv, H, true, 0, NULL);
     for (int b = 0; b < B; b++) // position 0 sees only itself: y = its v
         for (int c = 0; c < C; c++)
             assert_true(fabs(got->data[(size_t)b * T * C + c] - qkv->data[(size_t)b * T * 3 * C + 2 * C + c]) <= 1e-6);
     // causal: changing the last position's k and v leaves every earlier output as it was
     nl_real before = got->data[(size_t)(T - 2) * C];
     for (int c = C; c < 3 * C; c++) qkv->data[(size_t)(T - 1) * 3 * C + c] += 3;
-    got = op_attention(&fx->tape, qkv, H, 0, NULL);
+    got = op_attention(&fx->tape, qkv, H, true, 0, NULL);
     assert_true(got->data[(size_t)(T - 2) * C] == before);
 }
 
 static void test_attention_grads(void **state) {
     Fixture *fx = *state;
     const int shapes[][4] = {{2, 5, 6, 2}, {1, 1, 4, 1}, {1, 7, 8, 4}}; // B, T, C, H
-    for (int k = 0; k < 3; k++) {
-        const int *d = shapes[k];
-        Tensor *qkv = rand_tensor(fx, NL_SHAPE(d[0], d[1], 3 * d[2]), true, 1, "qkv");
-        assert_gradcheck(fx, f_attention, (void *)&d[3], &qkv, 1);
-    }
+    for (int k = 0; k < 3; k++)
+        for (int causal = 0; causal < 2; causal++) {
+            const int *d = shapes[k];
+            int ctx[2] = {d[3], causal};
+            Tensor *qkv = rand_tensor(fx, NL_SHAPE(d[0], d[1], 3 * d[2]), true, 1, "qkv");
+            assert_gradcheck(fx, f_attention, ctx, &qkv, 1);
+        }
     Tensor *qkv = rand_tensor(fx, NL_SHAPE(2, 6, 12), true, 1, "qkv");
     Rng rng;
     rng_seed(&rng, 11);
@@ -382,6 +426,8 @@ static void test_attention_grads(void **state) {
     GradcheckOpts o = {.rng = &rng}; // the same dropout mask in every evaluation
     Tape *t = &fx->tape;
     assert_int_equal(gradcheck(t, f_attention_dropout, &rng, &qkv, 1, &o, &r), 0);
+    rng_seed(&rng, 12);
+    assert_int_equal(gradcheck(t, f_attention_dropout_full, &rng, &qkv, 1, &o, &r), 0);
 }
 
 // ---- what the ops report to an observer (the instruments) ----------------------------------------
@@ -401,12 +447,12 @@ static void test_ops_report_to_observer(void **state) {
     Tensor *qkv = rand_tensor(fx, NL_SHAPE(B, T, 3 * C), false, 2, "qkv");
     Tensor *logits = rand_tensor(fx, NL_SHAPE(B, T, V), false, 3, "logits");
     int32_t targets[12] = {0, 1, 2, 3, 4, 5, 6, 0, 1, 2, 3, 4};
-    Tensor *plain = op_attention(&fx->tape, qkv, H, 0, NULL);
+    Tensor *plain = op_attention(&fx->tape, qkv, H, true, 0, NULL);
     nl_real plain_loss = op_cross_entropy(&fx->tape, logits, targets)->data[0];
     Seen seen = {0};
     TapeObserver obs = {.ctx = &seen, .attention = seen_attention, .logits = seen_logits};
     fx->tape.observer = &obs;
-    Tensor *observed = op_attention(&fx->tape, qkv, H, 0, NULL);
+    Tensor *observed = op_attention(&fx->tape, qkv, H, true, 0, NULL);
     nl_real observed_loss = op_cross_entropy(&fx->tape, logits, targets)->data[0];
     fx->tape.observer = NULL;
     assert_int_equal(seen.n_attn, 1), assert_int_equal(seen.n_logits, 1);
@@ -456,6 +502,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_unary_known, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_unary_grads, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_transpose_known, fixture_setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_concat_rows_known, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_shape_grads, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_reduce_known, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_reduce_grads, fixture_setup, fixture_teardown),

@@ -13,12 +13,14 @@ typedef struct LayerLinear {
 // x (..., in) -> (..., out)
 Tensor *layer_linear_forward(Tape *t, const LayerLinear *l, Tensor *x);
 
-// Causal multi-head self-attention, nanoGPT's: c_attn makes q|k|v, each head attends (the fused
-// op_attention), c_proj mixes the heads; dropout on the attention weights and on the output.
+// Multi-head self-attention, nanoGPT's (causal) and timm's ViT's (not): c_attn makes q|k|v (timm's
+// attn.qkv), each head attends (the fused op_attention), c_proj (attn.proj) mixes the heads; dropout
+// on the attention weights and on the output.
 typedef struct LayerAttention {
     LayerLinear c_attn; // (3C, C)
     LayerLinear c_proj; // (C, C)
     int n_head;    // divides C
+    bool causal;   // each position sees only those up to itself
     double dropout;
 } LayerAttention;
 // x (B,T,C) -> (B,T,C); rng draws the dropout masks (may be NULL when dropout is 0 or grad is off)

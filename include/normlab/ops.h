@@ -25,6 +25,8 @@ typedef enum OpId {
     OP_EMBEDDING,
     OP_DROPOUT,
     OP_ATTENTION,
+    OP_CONCAT_ROWS,
+    OP_ROWS,
     OP_COUNT
 } OpId;
 
@@ -54,6 +56,10 @@ Tensor *op_rsqrt(Tape *t, Tensor *x); // 1 / sqrt(x)
 Tensor *op_reshape(Tape *t, Tensor *x, Shape s);
 // Swaps dims d0 and d1 (negative counts from the end); copies.
 Tensor *op_transpose(Tape *t, Tensor *x, int d0, int d1);
+// a (B or 1, Ta, C) then b (B, Tb, C) along the rows -> (B, Ta+Tb, C); a of batch 1 is every batch's.
+Tensor *op_concat_rows(Tape *t, Tensor *a, Tensor *b);
+// Rows [first, first + n) of each batch: x (B,T,C) -> (B,n,C)
+Tensor *op_rows(Tape *t, Tensor *x, int first, int n);
 
 Tensor *op_sum(Tape *t, Tensor *x);       // -> [1]
 Tensor *op_mean(Tape *t, Tensor *x);      // -> [1]
@@ -72,6 +78,7 @@ Tensor *op_embedding(Tape *t, Tensor *table, const int32_t *idx, int n);
 // Identity (returns x itself) when p == 0 or grad is disabled.
 Tensor *op_dropout(Tape *t, Tensor *x, double p, Rng *rng);
 
-// Causal multi-head self-attention on c_attn's packed output qkv (B,T,3C), C = n_head * hd: per head,
-// softmax(q k^T / sqrt(hd), causal) v, with dropout on the probabilities (training only). -> (B,T,C)
-Tensor *op_attention(Tape *t, Tensor *qkv, int n_head, double dropout, Rng *rng);
+// Multi-head self-attention on c_attn's packed output qkv (B,T,3C), C = n_head * hd: per head,
+// softmax(q k^T / sqrt(hd)) v, each position seeing those up to itself (causal: the GPT's) or all of
+// them (the ViT's), with dropout on the probabilities (training only). -> (B,T,C)
+Tensor *op_attention(Tape *t, Tensor *qkv, int n_head, bool causal, double dropout, Rng *rng);

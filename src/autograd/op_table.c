@@ -20,6 +20,8 @@ const OpDef OP_TABLE[] = {
     [OP_EMBEDDING] = {.name = "embedding", .backward = embedding_backward},
     [OP_DROPOUT] = {.name = "dropout", .backward = dropout_backward},
     [OP_ATTENTION] = {.name = "attention", .backward = attention_backward, .writes_fresh = true},
+    [OP_CONCAT_ROWS] = {.name = "concat_rows", .backward = concat_rows_backward},
+    [OP_ROWS] = {.name = "rows", .backward = rows_backward},
 };
 _Static_assert(sizeof OP_TABLE / sizeof OP_TABLE[0] == OP_COUNT,
                "OP_TABLE needs exactly one row per OpId");

@@ -1,8 +1,8 @@
-// Causal multi-head self-attention, fused into one op. Per (batch b, head h), on that head's q, k, v
+// Multi-head self-attention, causal (the GPT's) or not (the ViT's), fused into one op. Per (batch b, head h), on that head's q, k, v
 // read in place from the packed q|k|v rows c_attn produces (no split, no transposes, nothing
 // allocated per head; every product a gemm on strided views):
 //   s = q k^T / sqrt(hd)                      (T,T)
-//   p = softmax(s), row i over columns j <= i (causal; the rest exactly 0), then dropout
+//   p = softmax(s), row i over columns j <= i (causal; the rest exactly 0) or all, then dropout
 //   y = p v                                   (T,hd), written into this head's columns of y (B,T,C)
 // Saved for backward: the log-sum-exp of each row of s (B,H,T), from which backward rebuilds p after
 // recomputing s: one more small gemm per head instead of keeping B*H*T*T probabilities (100 MB per
@@ -24,15 +24,19 @@ typedef struct AttnDims {
     int B, T, C, H, hd;
     nl_real scale; // 1 / sqrt(hd)
     double p;   // dropout
+    bool causal;
 } AttnDims;
 
-static AttnDims attn_dims(const Tensor *qkv, int n_head, double p) {
+// The columns row i sees.
+static inline int attn_visible(const AttnDims *d, int i) { return d->causal ? i + 1 : d->T; }
+
+static AttnDims attn_dims(const Tensor *qkv, int n_head, bool causal, double p) {
     char buf[64];
     Shape s = qkv->shape;
     NL_CHECK(s.ndim == 3 && s.d[2] % 3 == 0 && (s.d[2] / 3) % n_head == 0,
           "attention needs q|k|v as (B,T,3C) with C divisible by %d heads, got %s", n_head,
           shape_str(s, buf));
-    AttnDims d = {.B = s.d[0], .T = s.d[1], .C = s.d[2] / 3, .H = n_head, .p = p};
+    AttnDims d = {.B = s.d[0], .T = s.d[1], .C = s.d[2] / 3, .H = n_head, .p = p, .causal = causal};
     d.hd = d.C / n_head;
     d.scale = (nl_real)(1 / sqrt((double)d.hd));
     return d;
@@ -49,7 +53,7 @@ static void attn_dropout(nl_real *p, const AttnDims *d, uint64_t seed, int bh) {
     rng_seed(&r, seed + (uint64_t)bh);
     nl_real keep = (nl_real)(1 / (1 - d->p));
     for (int i = 0; i < d->T; i++)
-        for (int j = 0; j <= i; j++) p[i * d->T + j] *= rng_uniform(&r) < d->p ? 0 : keep;
+        for (int j = 0; j < attn_visible(d, i); j++) p[i * d->T + j] *= rng_uniform(&r) < d->p ? 0 : keep;
 }
 
 typedef struct AttnCtx {
@@ -89,9 +93,9 @@ static void attn_seen_report(Tape *t, double *seen, const AttnDims *d) {
     t->observer->attention(t->observer->ctx, &a);
 }
 
-Tensor *op_attention(Tape *t, Tensor *qkv, int n_head, double dropout, Rng *rng) {
+Tensor *op_attention(Tape *t, Tensor *qkv, int n_head, bool causal, double dropout, Rng *rng) {
     NL_CHECK(dropout >= 0 && dropout < 1, "dropout probability %g is outside [0, 1)", dropout);
-    AttnDims d = attn_dims(qkv, n_head, t->grad_enabled ? dropout : 0);
+    AttnDims d = attn_dims(qkv, n_head, causal, t->grad_enabled ? dropout : 0);
     int T = d.T, C = d.C, C3 = 3 * C;
     Tensor *y = tape_output(t, NL_SHAPE(d.B, T, C), 1, &qkv);
     AttnCtx *ctx = arena_alloc(t->arena, sizeof *ctx);
@@ -113,17 +117,18 @@ Tensor *op_attention(Tape *t, Tensor *qkv, int n_head, double dropout, Rng *rng)
         const nl_real *q = x + q_at(&d, b, h), *k = q + C, *v = q + 2 * C;
         gemm_ld(false, true, T, T, d.hd, d.scale, q, C3, k, C3, 0, s, T);
         if (seen) seen[2 * bh] = 0, seen[2 * bh + 1] = -INFINITY;
-        for (int i = 0; i < T; i++) { // row i sees columns 0..i
-            double lse = softmax_row(p + (size_t)i * T, s + (size_t)i * T, i + 1, T);
+        for (int i = 0; i < T; i++) { // row i sees columns 0..i (causal) or all
+            int vis = attn_visible(&d, i);
+            double lse = softmax_row(p + (size_t)i * T, s + (size_t)i * T, vis, T);
             ctx->lse[(size_t)bh * T + i] = (nl_real)lse;
-            if (seen) attn_seen_row(seen + 2 * (size_t)bh, s + (size_t)i * T, p + (size_t)i * T, i + 1, lse);
+            if (seen) attn_seen_row(seen + 2 * (size_t)bh, s + (size_t)i * T, p + (size_t)i * T, vis, lse);
         }
         attn_dropout(p, &d, ctx->seed, bh);
         gemm_ld(false, false, T, d.hd, T, 1, p, T, v, C3, 0, y->data + y_at(&d, b, h), C);
     }
     if (seen) attn_seen_report(t, seen, &d);
     TapeNode *n = record(t, OP_ATTENTION, y, 1, &qkv);
-    if (n) n->ctx = ctx, n->iarg[0] = n_head, n->arg[0] = d.p;
+    if (n) n->ctx = ctx, n->iarg[0] = n_head, n->iarg[1] = causal, n->arg[0] = d.p;
     return y;
 }
 
@@ -136,7 +141,7 @@ void attention_backward(TapeNode *n) {
     Tensor *qkv = n->in[0];
     if (!qkv->grad) return;
     const AttnCtx *ctx = n->ctx;
-    AttnDims d = attn_dims(qkv, n->iarg[0], n->arg[0]);
+    AttnDims d = attn_dims(qkv, n->iarg[0], n->iarg[1], n->arg[0]);
     int T = d.T, C = d.C, C3 = 3 * C;
     size_t TT = (size_t)T * T;
     const nl_real *x = qkv->data;
@@ -150,7 +155,7 @@ void attention_backward(TapeNode *n) {
         nl_real *dq = qkv->grad + q_at(&d, b, h), *dk = dq + C, *dv = dq + 2 * C;
         const nl_real *dy = n->out->grad + y_at(&d, b, h), *lse = ctx->lse + (size_t)bh * T;
         gemm_ld(false, true, T, T, d.hd, d.scale, q, C3, k, C3, 0, p, T); // s again
-        for (int i = 0; i < T; i++) softmax_row_from_lse(p + (size_t)i * T, i + 1, T, lse[i]);
+        for (int i = 0; i < T; i++) softmax_row_from_lse(p + (size_t)i * T, attn_visible(&d, i), T, lse[i]);
         if (d.p > 0) {
             pd = p + 2 * TT;
             memcpy(pd, p, TT * sizeof(nl_real));
@@ -162,8 +167,9 @@ void attention_backward(TapeNode *n) {
         for (int i = 0; i < T; i++) { // dS, in place of dP
             nl_real *dpr = dp + (size_t)i * T, *pr = p + (size_t)i * T;
             double dot = 0;
+            int vis = attn_visible(&d, i);
 #pragma omp simd reduction(+ : dot)
-            for (int j = 0; j <= i; j++) dot += (double)dpr[j] * pr[j];
+            for (int j = 0; j < vis; j++) dot += (double)dpr[j] * pr[j];
 #pragma omp simd
             for (int j = 0; j < T; j++) dpr[j] = pr[j] * (dpr[j] - (nl_real)dot);
         }

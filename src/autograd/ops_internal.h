@@ -18,6 +18,8 @@ void cross_entropy_op_backward(TapeNode *n);
 void embedding_backward(TapeNode *n);
 void dropout_backward(TapeNode *n);
 void attention_backward(TapeNode *n);
+void concat_rows_backward(TapeNode *n);
+void rows_backward(TapeNode *n);
 
 // Whether x's grad is fresh (OpDef.writes_fresh): the caller then writes it whole. Clears the flag,
 // so a second use of the same tensor in the op adds to what the first wrote.

@@ -10,6 +10,7 @@
 #include <zlib.h>
 
 #include "normlab/check.h"
+#include "data_internal.h"
 
 static void vocab_index(Dataset *d) {
     for (int b = 0; b < 256; b++) d->id_of[b] = -1;
@@ -22,8 +23,7 @@ void dataset_set_vocab(Dataset *d, const unsigned char *bytes, int n) {
     vocab_index(d);
 }
 
-// Reads the whole file through zlib into a malloc'ed buffer.
-static unsigned char *read_all(const char *path, size_t *len, char *err, size_t errlen) {
+unsigned char *data_read_all(const char *path, size_t *len, char *err, size_t errlen) {
     gzFile f = gzopen(path, "rb");
     if (!f) {
         snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno));
@@ -64,7 +64,7 @@ static unsigned char *read_all(const char *path, size_t *len, char *err, size_t 
 int dataset_load(Dataset *d, const char *path, char *err, size_t errlen) {
     *d = (Dataset){0};
     size_t n;
-    unsigned char *text = read_all(path, &n, err, errlen);
+    unsigned char *text = data_read_all(path, &n, err, errlen);
     if (!text) return -1;
     if (n < 2) {
         free(text);

@@ -11,7 +11,7 @@ Tensor *layer_linear_forward(Tape *t, const LayerLinear *l, Tensor *x) {
 
 Tensor *layer_attention_forward(Tape *t, const LayerAttention *a, Tensor *x, Rng *rng) {
     Tensor *qkv = layer_linear_forward(t, &a->c_attn, x);                // (B,T,3C)
-    Tensor *y = op_attention(t, qkv, a->n_head, a->dropout, rng); // (B,T,C)
+    Tensor *y = op_attention(t, qkv, a->n_head, a->causal, a->dropout, rng); // (B,T,C)
     return op_dropout(t, layer_linear_forward(t, &a->c_proj, y), a->dropout, rng);
 }
 

@@ -246,7 +246,7 @@ int gpt_init(Gpt *m, const ModelConfig *cfg, Rng *rng) {
             snprintf(b->scope[k], sizeof b->scope[k], "transformer.h.%d.%s", l, part[k]);
         snprintf(b->name, sizeof b->name, "transformer.h.%d", l);
         norm_set_kind(&b->ln_1, &proto), norm_set_kind(&b->ln_2, &proto);
-        b->attn.n_head = cfg->n_head, b->attn.dropout = b->mlp.dropout = cfg->dropout;
+        b->attn.n_head = cfg->n_head, b->attn.causal = true, b->attn.dropout = b->mlp.dropout = cfg->dropout;
     }
     norm_set_kind(&m->ln_f, &proto);
     return 0;

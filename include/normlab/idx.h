@@ -1,0 +1,55 @@
+// Labelled images in IDX files (the MNIST format; Fashion-MNIST's four gzipped files): an images
+// file (magic 0x00000803: unsigned bytes, 3 dims n, rows, cols, then n*rows*cols pixels) and a
+// labels file (magic 0x00000801: n, then n labels), plain or gzip (zlib tells them apart). The
+// reader checks magic numbers, dimensions, sizes, the two counts and every label, and names the
+// file and what is wrong.
+#pragma once
+#include <stddef.h>
+#include <stdint.h>
+
+#include "normlab/data.h"
+
+#define IDX_MAX_SIDE 4096 // rows and cols above this are refused (no such image set exists)
+
+typedef struct IdxImages {
+    uint8_t *pixels; // (n, rows * cols), raster order
+    uint8_t *labels; // (n), each < classes
+    size_t n;
+    int rows, cols;
+} IdxImages;
+
+// Parses an images file's and a labels file's bytes (already read whole) as one split, labels in
+// [0, classes). 0, or -1 with a message in err naming image_name or label_name and what is wrong.
+int idx_parse(IdxImages *im, const uint8_t *images, size_t n_images, const uint8_t *labels, size_t n_labels,
+              int classes, const char *image_name, const char *label_name, char *err, size_t errlen);
+// Reads and parses the two files (plain or gzip). 0, or -1 with a message in err.
+int idx_load(IdxImages *im, const char *images_path, const char *labels_path, int classes, char *err, size_t errlen);
+void idx_free(IdxImages *im);
+
+// An image classification set: its training split, its test split (which evaluations read whole),
+// and its classes' names.
+typedef struct ImageSet {
+    IdxImages train, test;
+    int classes;
+    const char *const *labels; // (classes)
+    char name[64];             // "fashion-mnist"
+} ImageSet;
+
+// Fashion-MNIST's classes, in label order.
+extern const char *const IDX_FASHION_LABELS[10];
+
+// Where a dataset argument names an image set: "fashion-mnist" (its files in data_dir/fashion-mnist/
+// or in the Debian package's /usr/share/datasets/fashion-mnist/), or a folder holding the four
+// files. 1 and the folder in dir when arg is one (whether or not its files are there: loading says),
+// 0 when it is not an image set (a text).
+int idx_resolve(const char *arg, const char *data_dir, char *dir, size_t dirlen);
+// Loads train-images-idx3-ubyte(.gz), train-labels-idx1-ubyte(.gz), t10k-images-idx3-ubyte(.gz) and
+// t10k-labels-idx1-ubyte(.gz) from dir, ten classes named as Fashion-MNIST's. 0, or -1 with a message
+// in err (a missing file says how to get the set).
+int idx_set_load(ImageSet *s, const char *dir, char *err, size_t errlen);
+void idx_set_free(ImageSet *s);
+
+// The set as a session's data (normlab/data.h): a row is one image's pixels (0..255, as int32) and
+// its label; training draws from train with replacement, evaluation reads test whole, in order.
+// s must outlive it.
+DataSource idx_source(const ImageSet *s);
