@@ -57,16 +57,33 @@ static void progress(const TrainApp *a, const Loop *L, const SessionStepInfo *in
     double per_step = s->train_s / (s->step - L->start), eval_s = L->evals ? L->eval_s / L->evals : 0;
     format_time(tape_clock() - s->cfg.t0, el);
     format_time(per_step * (a->o.run.steps - s->step) + eval_s * evals, eta);
-    printf("%sstep %*ld/%ld  loss %.4f  lr %.2e  %6.0f tok/s  %s elapsed  ETA %s%s", L->tty ? "\r" : "",
+    printf("%sstep %*ld/%ld  loss %.4f  lr %.2e  %6.0f %s/s  %s elapsed  ETA %s%s", L->tty ? "\r" : "",
            (int)snprintf(NULL, 0, "%ld", a->o.run.steps), s->step, a->o.run.steps, info->loss, info->lr,
-           info->tokens_per_sec, el, eta, L->tty ? "\033[K" : "\n");
+           info->tokens_per_sec, s->data.unit, el, eta, L->tty ? "\033[K" : "\n");
     fflush(stdout);
 }
 
 // ---- sampling ----------------------------------------------------------------------------------
+// The sample of an image set: the first --sample test images, each with its predicted label (and
+// the model's probability for it) beside its true one.
+static int sample_images(TrainApp *a) {
+    const DataSource *d = &a->s.data;
+    int n = a->o.sample.n < (long)d->eval_rows ? (int)a->o.sample.n : (int)d->eval_rows, *pred = malloc(n * sizeof(int)),
+        *truth = malloc(n * sizeof(int));
+    double *p = malloc(n * sizeof(double));
+    int rc = pred && truth && p ? session_classify(&a->s, 0, n, pred, p, truth) : -1;
+    if (rc) fail(1, "out of memory for the sample");
+    else
+        for (int i = 0; i < n; i++)
+            printf("test image %d: predicted %-12s (%4.1f%%), true %s%s\n", i, d->labels[pred[i]], 100 * p[i],
+                   d->labels[truth[i]], pred[i] == truth[i] ? "" : "   <- wrong");
+    free(pred), free(truth), free(p);
+    return rc ? 1 : 0;
+}
+
 // A sampled byte, as it is; on a terminal, control bytes (and, for a text that looked binary, every
 // byte above 0x7e) as \xHH, so that a sample never sends the terminal escape sequences.
-static void put_symbol(const TrainText *text, unsigned char b) {
+static void put_symbol(const TrainData *text, unsigned char b) {
     static int tty = -1;
     if (tty < 0) tty = isatty(STDOUT_FILENO);
     bool control = (b < 0x20 && b != '\n' && b != '\t') || b == 0x7f || (text->binary && b > 0x7e);
@@ -74,17 +91,17 @@ static void put_symbol(const TrainText *text, unsigned char b) {
     else putchar(b);
 }
 
-static void emit_symbol(void *text, int id) { put_symbol(text, ((TrainText *)text)->data.vocab[id]); }
+static void emit_symbol(void *data, int id) { put_symbol(data, ((TrainData *)data)->text.vocab[id]); }
 
 // Generates o.sample.n characters after the prompt (checked against the vocabulary in setup).
 static int sample_text(TrainApp *a) {
     const TrainOptions *o = &a->o;
     int32_t *prompt = malloc((strlen(o->sample.prompt) + 1) * sizeof(int32_t));
     if (!prompt) return fail(1, "out of memory for sampling");
-    int bad, n = dataset_encode(&a->text.data, o->sample.prompt, prompt, (int)strlen(o->sample.prompt), &bad);
+    int bad, n = dataset_encode(&a->data.text, o->sample.prompt, prompt, (int)strlen(o->sample.prompt), &bad);
     printf("\n---- sample (%ld characters, temperature %g) ----\n", o->sample.n, o->sample.temperature);
-    for (const char *c = o->sample.prompt; *c; c++) put_symbol(&a->text, (unsigned char)*c);
-    int rc = session_sample(&a->s, prompt, n, o->sample.n, o->sample.temperature, emit_symbol, &a->text);
+    for (const char *c = o->sample.prompt; *c; c++) put_symbol(&a->data, (unsigned char)*c);
+    int rc = session_sample(&a->s, prompt, n, o->sample.n, o->sample.temperature, emit_symbol, &a->data);
     free(prompt);
     if (rc) return fail(1, "out of memory for sampling");
     printf("\n");
@@ -171,33 +188,43 @@ static bool log_is_json(const char *log) {
 
 // A text whose bytes are more than 1% control bytes (not tab, newline, carriage return or form
 // feed) is probably not text: say so (training on bytes goes on).
-static void warn_if_binary(TrainText *t) {
+static void warn_if_binary(TrainData *t) {
     size_t control = 0;
     bool nul = false;
-    for (size_t i = 0; i < t->data.n; i++) {
-        unsigned char b = t->data.vocab[t->data.tokens[i]];
+    for (size_t i = 0; i < t->text.n; i++) {
+        unsigned char b = t->text.vocab[t->text.tokens[i]];
         control += (b < 0x20 && !strchr("\t\n\r\f", b)) || b == 0x7f;
         nul |= b == 0;
     }
-    if (control * 100 <= t->data.n) return;
+    if (control * 100 <= t->text.n) return;
     t->binary = true;
     fprintf(stderr, "train: warning: %s does not look like text: %.0f%% of its bytes are control bytes%s (%d "
             "symbols). Training goes on, byte by byte; samples show such bytes as \\xHH on a terminal.\n",
-            t->path, 100.0 * control / t->data.n, nul ? ", NUL among them" : "", t->data.vocab_size);
+            t->path, 100.0 * control / t->text.n, nul ? ", NUL among them" : "", t->text.vocab_size);
 }
 
-// The text, when the run needs one (training, or --dump-step; not to sample a checkpoint).
-static int text_load(TrainApp *a) {
+// The data, when the run needs it (training, or --dump-step; not to sample a checkpoint): an image
+// set (fashion-mnist, or a folder of IDX files) or a text.
+static int data_load(TrainApp *a) {
     const TrainOptions *o = &a->o;
-    TrainText *t = &a->text;
+    TrainData *t = &a->data;
     char err[1024];
     if (o->files.resume && o->run.steps == 0 && !o->files.dump_step) return 0;
+    if ((t->is_images = idx_resolve(o->files.dataset, NORMLAB_DATA_DIR, t->path, sizeof t->path))) {
+        if (idx_set_load(&t->images, t->path, err, sizeof err)) return fail(1, "%s", err);
+        if (t->images.train.rows != t->images.train.cols)
+            return fail(1, "%s: its images are %d x %d; the ViT takes square images", t->path, t->images.train.rows,
+                        t->images.train.cols);
+        if (o->model.kind != MODEL_VIT) return fail(2, "%s is an image set: train it with --model=vit", t->path);
+        return t->have = true, 0;
+    }
+    if (o->model.kind == MODEL_VIT) return fail(2, "--model=vit trains on an image set (fashion-mnist), not a text");
     if (dataset_resolve(o->files.dataset, NORMLAB_DATA_DIR, t->path, sizeof t->path, err, sizeof err) ||
-        dataset_load(&t->data, t->path, err, sizeof err))
+        dataset_load(&t->text, t->path, err, sizeof err))
         return fail(1, "%s", err);
     t->have = true;
     if (a->dist.rank == 0) warn_if_binary(t);
-    if (dataset_check_context(&t->data, (int)o->model.block_size, err, sizeof err)) return fail(1, "%s", err);
+    if (dataset_check_context(&t->text, (int)o->model.block_size, err, sizeof err)) return fail(1, "%s", err);
     return 0;
 }
 
@@ -236,13 +263,17 @@ static long threads_set(TrainOptions *o, const Dist *d) {
 static int model_build(TrainApp *a, const StFile *ckpt) {
     const TrainOptions *o = &a->o;
     char err[1024];
-    int vocab = a->text.have ? a->text.data.vocab_size : 0;
-    if (o->files.resume && !a->text.have) {
+    int vocab = a->data.have ? a->data.text.vocab_size : 0;
+    if (o->files.resume && !a->data.have) {
         const char *v = st_meta(ckpt, "vocab");
         vocab = v ? (int)strlen(v) / 2 : 0;
     }
     const ModelInfo *mi = MODEL_TABLE[o->model.kind];
     ModelConfig cfg = options_model_config(o, vocab);
+    if (a->data.is_images) {
+        const ImageSet *im = &a->data.images;
+        cfg.image_size = im->train.rows, cfg.n_classes = im->classes, cfg.patch_size = (int)o->model.patch_size;
+    }
     if (mi->check(&cfg, err, sizeof err)) return fail(2, "%s", err);
     if (o->files.resume && checkpoint_check_model(ckpt, mi, &cfg, o->optim.kind, err, sizeof err))
         return fail(1, "%s: %s", o->files.resume, err);
@@ -272,11 +303,11 @@ static SessionConfig session_config(const TrainOptions *o, long max_threads, dou
 
 // Every byte of --prompt must be in the vocabulary (before training, not after).
 static int prompt_check(const TrainApp *a) {
-    for (const char *c = a->o.sample.prompt; a->o.sample.n > 0 && *c; c++) {
+    for (const char *c = a->o.sample.prompt; a->o.sample.n > 0 && !a->data.is_images && *c; c++) {
         unsigned char b = (unsigned char)*c;
         char shown[8] = "";
         if (isprint(b)) snprintf(shown, sizeof shown, ", '%c'", b);
-        if (a->text.data.id_of[b] < 0)
+        if (a->data.text.id_of[b] < 0)
             return fail(2, "--prompt: byte %d (0x%02x%s) is not in the vocabulary of the training text",
                         (int)(c - a->o.sample.prompt), b, shown);
     }
@@ -287,7 +318,7 @@ static int prompt_check(const TrainApp *a) {
 static int session_open(TrainApp *a, StFile *ckpt, long max_threads, double t0) {
     char err[1024];
     SessionConfig sc = session_config(&a->o, max_threads, t0);
-    DataSource src = dataset_source(&a->text.data, (int)a->o.model.block_size);
+    DataSource src = a->data.is_images ? idx_source(&a->data.images) : dataset_source(&a->data.text, (int)a->o.model.block_size);
     if (session_init(&a->s, &sc, a->model, &src, &a->dist, err, sizeof err)) return fail(1, "%s", err);
     session_log_start(&a->s, a->out.log, log_is_json(a->o.files.log));
     if (a->o.files.resume && session_restore(&a->s, ckpt, err, sizeof err)) return fail(1, "%s: %s", a->o.files.resume, err);
@@ -304,7 +335,7 @@ static int setup(TrainApp *a, int argc, char **argv, double t0) {
     if (o->files.resume && checkpoint_open(o, o->files.resume, &ckpt, err, sizeof err)) return fail(1, "%s", err);
     options_derive(o);
     long max_threads = 1;
-    if (!(rc = usage_check(a)) && !(rc = text_load(a)) && !(rc = outputs_open(a)) &&
+    if (!(rc = usage_check(a)) && !(rc = data_load(a)) && !(rc = outputs_open(a)) &&
         (max_threads = threads_set(o, &a->dist)) && !(rc = model_build(a, &ckpt)))
         rc = session_open(a, &ckpt, max_threads, t0);
     st_close(&ckpt);
@@ -317,7 +348,8 @@ static void teardown(TrainApp *a) {
     if (a->out.log) fclose(a->out.log);
     session_free(&a->s);
     model_destroy(a->model);
-    dataset_free(&a->text.data);
+    dataset_free(&a->data.text);
+    idx_set_free(&a->data.images);
 }
 
 static int save(const TrainApp *a) {
@@ -600,7 +632,7 @@ static int train(TrainApp *a) {
     char err[1024];
     for (;;) {
         bool last = s->step >= a->o.run.steps;
-        bool eval = a->text.have && (s->step % a->o.run.eval_interval == 0 || last) &&
+        bool eval = a->data.have && (s->step % a->o.run.eval_interval == 0 || last) &&
                     (s->step > L.start || L.start == 0 || last);
         int rc = eval ? loop_evaluate(a, &L) : 0;
         if (rc) return rc;
@@ -618,8 +650,13 @@ static int train(TrainApp *a) {
 static void print_header(const TrainApp *a) {
     const TrainOptions *o = &a->o;
     const Dist *d = &a->dist;
-    printf("normlab train (%s build): %s, %d symbols\n", NL_REAL_NAME, a->text.have ? a->text.path : o->files.resume,
-           a->text.data.vocab_size);
+    const ImageSet *im = &a->data.images;
+    if (a->data.is_images)
+        printf("normlab train (%s build): %s, %zu training and %zu test images of %d x %d, %d classes\n", NL_REAL_NAME,
+               a->data.path, im->train.n, im->test.n, im->train.rows, im->train.cols, im->classes);
+    else
+        printf("normlab train (%s build): %s, %d symbols\n", NL_REAL_NAME, a->data.have ? a->data.path : o->files.resume,
+               a->data.text.vocab_size);
     options_print(o, a->s.team.max > 0 ? a->s.team.max : sysconf(_SC_NPROCESSORS_ONLN), stdout);
     if (d->size > 1)
         printf("data parallel: %d processes (%d on this host), each %ld of the %ld sequences per step%s; grads "
@@ -650,7 +687,7 @@ static int run(TrainApp *a, int argc, char **argv) {
     int rc = train(a);
     if (!rc && interrupts_agree(a)) rc = interrupt_exit(a); // an interrupt during the last evaluation
     if (!rc && a->o.files.save && !(rc = save(a))) printf("saved %s (step %ld)\n", a->o.files.save, a->s.step);
-    if (!rc && a->o.sample.n > 0) rc = sample_text(a);
+    if (!rc && a->o.sample.n > 0) rc = a->data.is_images ? sample_images(a) : sample_text(a);
     return rc;
 }
 

@@ -5,19 +5,22 @@
 #include <stdio.h>
 
 #include "normlab/dataset.h"
+#include "normlab/idx.h"
 #include "normlab/model.h"
 #include "normlab/outfile.h"
 #include "normlab/safetensors.h"
 #include "normlab/session.h"
 #include "train_options.h"
 
-// The text (only its vocabulary when sampling a checkpoint without one).
-typedef struct TrainText {
-    Dataset data;
-    bool have;   // a text was loaded
-    bool binary; // it looked binary (setup warns; samples escape its high bytes on a terminal)
+// The data: a text (only its vocabulary when sampling a checkpoint without one) or an image set.
+typedef struct TrainData {
+    Dataset text;
+    ImageSet images;
+    bool have;      // loaded
+    bool is_images; // the dataset named an image set (the model defaults to the ViT)
+    bool binary;    // the text looked binary (setup warns; samples escape its high bytes on a terminal)
     char path[4096];
-} TrainText;
+} TrainData;
 
 // What the run writes besides stdout.
 typedef struct TrainOutputs {
@@ -28,7 +31,7 @@ typedef struct TrainOutputs {
 
 typedef struct TrainApp {
     TrainOptions o;
-    TrainText text;
+    TrainData data;
     Model *model;       // built from its row of the model table (--model)
     Session s;
     Dist dist;          // under mpirun: this process among the others (normlab/dist.h)

@@ -13,7 +13,7 @@ int checkpoint_write(const TrainApp *a, const char *path, char *err, size_t errl
     char buf[8192];
     int m = 0;
     options_to_meta(&a->o, meta, &m, buf, sizeof buf);
-    meta[2 * m] = "dataset", meta[2 * m + 1] = a->text.path, m++;
+    meta[2 * m] = "dataset", meta[2 * m + 1] = a->data.path, m++;
     return session_save(&a->s, path, meta, m, err, errlen);
 }
 

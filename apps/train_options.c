@@ -11,6 +11,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "normlab/config.h"
+#include "normlab/idx.h"
 #include "normlab/norm.h"
 #include "normlab/outfile.h"
 #include "normlab/optim.h"
@@ -45,12 +47,15 @@ static const struct {
 #define NOMAX 0, -1
 static const OptRow ROWS[] = {
     // model
-    {"model", T_CHOICE, F(model.kind), "gpt", NOMAX, OPT_ARCH | OPT_SAVED, "the model (gpt: nanoGPT's GPT)"},
+    {"model", T_CHOICE, F(model.kind), "the dataset's", NOMAX, OPT_ARCH | OPT_SAVED,
+     "gpt|vit: nanoGPT's GPT (a text's default) or timm's ViT (an image set's: fashion-mnist)"},
     {"norm", T_NORM, F(model.norm), "ln", NOMAX, OPT_ARCH | OPT_SAVED, "the layer at ln_1, ln_2, ln_f"},
     {"n-layer", T_LONG, F(model.n_layer), "4", 1, 1024, OPT_ARCH | OPT_SAVED, "transformer blocks"},
     {"n-head", T_LONG, F(model.n_head), "4", 1, 4096, OPT_ARCH | OPT_SAVED, "attention heads (must divide n-embd)"},
     {"n-embd", T_LONG, F(model.n_embd), "128", 1, 65536, OPT_ARCH | OPT_SAVED, "width of the residual stream"},
     {"block-size", T_LONG, F(model.block_size), "64", 1, 65536, OPT_ARCH | OPT_SAVED, "context length in characters"},
+    {"patch-size", T_LONG, F(model.patch_size), "7", 1, 4096, OPT_ARCH | OPT_SAVED,
+     "the ViT's patches: P x P pixels (P divides the image side)"},
     {"bias", T_BOOL, F(model.bias), "false", NOMAX, OPT_ARCH | OPT_SAVED, "biases in linear layers and norms"},
     {"dropout", T_DOUBLE, F(model.dropout), "0", 0, 0.999, OPT_SAVED, "dropout probability"},
     {"composite", T_BOOL, F(model.composite), "false", NOMAX, 0, "the norms' composite forms (slower; for checking)"},
@@ -121,7 +126,7 @@ static const OptRow ROWS[] = {
 // trained with: older checkpoints still resume.
 static const struct {
     const char *name, *absent;
-} ADDED_LATER[] = {{"emb-scale", "off"}, {"shift0", "0"}, {"scalar-lr-mult", "1"}, {"model", "gpt"}};
+} ADDED_LATER[] = {{"emb-scale", "off"}, {"shift0", "0"}, {"scalar-lr-mult", "1"}, {"model", "gpt"}, {"patch-size", "7"}};
 
 static const char *absent_value(const OptRow *r) {
     for (size_t i = 0; i < sizeof ADDED_LATER / sizeof ADDED_LATER[0]; i++)
@@ -260,9 +265,12 @@ static void usage(FILE *f) {
     fprintf(f,
             "usage: ./train [options] [DATASET]\n\n"
             "Trains a character-level GPT (nanoGPT's, with the norm layer of your choice) on DATASET:\n"
-            "a name in data/ (default: tinyshakespeare, see data/README.md) or a .txt / .txt.gz file.\n"
+            "a name in data/ (default: tinyshakespeare, see data/README.md) or a .txt / .txt.gz file;\n"
+            "or a vision transformer (timm's ViT) on an image set: fashion-mnist (Debian's package\n"
+            "dataset-fashion-mnist, or its four files in data/fashion-mnist/) or a folder of IDX files.\n"
             "Defaults: nanoGPT's CPU model, batch and length, each norm at its recipe and best lr (below);\n"
-            "--preset=nanogpt is nanoGPT's configuration exactly.\n\n");
+            "--preset=nanogpt is nanoGPT's configuration exactly. The ViT's own defaults follow the list.\n"
+            "A switch takes =false to turn off what a model turns on (--bias=false).\n\n");
     for (int i = 0; i < N_ROWS; i++) {
         const OptRow *r = &ROWS[i];
         char left[48];
@@ -293,8 +301,20 @@ static void usage(FILE *f) {
     fprintf(f, "  --preset=nanogpt: every norm at lr %g -> %g, no embedding scale, alpha0 %g (beta0 %g)\n",
             NANOGPT_RECIPE.lr, NANOGPT_RECIPE.lr / 10, NANOGPT_RECIPE.alpha0[0],
             1 / (NANOGPT_RECIPE.alpha0[0] * NANOGPT_RECIPE.alpha0[0]));
+    for (int k = 0; k < MODEL_COUNT; k++) { // the models' own defaults and recipes
+        const ModelInfo *mi = MODEL_TABLE[k];
+        if (!mi->defaults) continue;
+        fprintf(f, "\nThe %s's own defaults (--model=%s, or an image set):", mi->name, mi->name);
+        for (int d = 0; mi->defaults[d][0]; d++) fprintf(f, "%s --%s=%s", d % 6 ? "" : "\n ", mi->defaults[d][0], mi->defaults[d][1]);
+        const NormRecipe *rc = &mi->recipes[0];
+        fprintf(f, "\n  its recipe for every norm: no embedding scale, alpha0 %g everywhere (the DyT and Derf ViTs'); lr:",
+                rc->alpha0[0]);
+        for (int n = 0; n < NORM_COUNT; n++) fprintf(f, " %s %g", NORM_TABLE[n]->name, mi->recipes[n].lr);
+        fputc('\n', f);
+    }
     fprintf(f, "\nExamples (each line pastes into a shell as it stands):\n"
                "  ./train --norm=dyt tinyshakespeare\n"
+               "  ./train --norm=dyt fashion-mnist                     # the ViT: test accuracy as it goes\n"
                "  ./train --norm=dyisru --lr=3e-3 --log=runs/dyisru.csv --save=runs/dyisru.safetensors\n"
                "  ./train --steps 0 --resume runs/dyisru.safetensors --sample 500 --prompt \"ROMEO:\"\n"
                "  ./train --norm=ln --preset=nanogpt tinyshakespeare    # nanoGPT's CPU configuration, exactly\n"
@@ -535,6 +555,19 @@ int options_write_config(const TrainOptions *o, const char *path, char *err, siz
     return 0;
 }
 
+// The model: --model, else the dataset's (an image set: the ViT; a text: the GPT); then the model's
+// own defaults (its row's) for every option not given.
+static void model_defaults_apply(TrainOptions *o) {
+    char dir[16];
+    if (!(o->given >> row_index("model") & 1))
+        o->model.kind = idx_resolve(o->files.dataset, NORMLAB_DATA_DIR, dir, sizeof dir) ? MODEL_VIT : MODEL_GPT;
+    const char *const(*d)[2] = MODEL_TABLE[o->model.kind]->defaults;
+    for (; d && (*d)[0]; d++) {
+        int i = row_index((*d)[0]);
+        if (!(o->given >> i & 1)) set_value(o, &ROWS[i], (*d)[1], (char[WHY_LEN]){0});
+    }
+}
+
 int options_parse(TrainOptions *o, int argc, char **argv) {
     options_defaults(o);
     for (int i = 1; i < argc && argv[i]; i++) { // --config first: the command line's own options win
@@ -545,7 +578,7 @@ int options_parse(TrainOptions *o, int argc, char **argv) {
     }
     struct option longopts[N_ROWS + 3];
     for (int i = 0; i < N_ROWS; i++)
-        longopts[i] = (struct option){ROWS[i].name, ROWS[i].type == T_BOOL ? no_argument : required_argument, NULL, 1000 + i};
+        longopts[i] = (struct option){ROWS[i].name, ROWS[i].type == T_BOOL ? optional_argument : required_argument, NULL, 1000 + i};
     longopts[N_ROWS] = (struct option){"help", no_argument, NULL, 'h'};
     longopts[N_ROWS + 1] = (struct option){"registry", no_argument, NULL, 'r'};
     longopts[N_ROWS + 2] = (struct option){0};
@@ -564,7 +597,7 @@ int options_parse(TrainOptions *o, int argc, char **argv) {
         }
         const OptRow *r = &ROWS[c - 1000];
         char buf[WHY_LEN];
-        const char *why = set_value(o, r, r->type == T_BOOL ? "true" : optarg, buf);
+        const char *why = set_value(o, r, r->type == T_BOOL && !optarg ? "true" : optarg, buf); // --bias, --bias=false
         if (why) {
             fprintf(stderr, "train: error: --%s=%s %s", r->name, optarg, why);
             if (why == OUT_OF_RANGE) {
@@ -583,6 +616,7 @@ int options_parse(TrainOptions *o, int argc, char **argv) {
         fprintf(stderr, "train: error: unexpected argument '%s' (one dataset only)\nsee ./train --help\n", argv[optind]);
         return 2;
     }
+    model_defaults_apply(o);
     if (o->model.n_embd % o->model.n_head) {
         fprintf(stderr, "train: error: --n-embd=%ld is not divisible by --n-head=%ld\n", o->model.n_embd, o->model.n_head);
         return 2;
@@ -598,7 +632,10 @@ static double beta0_of(double alpha0) {
 }
 
 void options_derive(TrainOptions *o) {
-    const NormRecipe *rc = PRESETS[o->optim.preset].recipe ? PRESETS[o->optim.preset].recipe : &NORM_TABLE[o->model.norm]->recipe;
+    const NormRecipe *own = MODEL_TABLE[o->model.kind]->recipes; // the model's, or the norms' (the GPT's)
+    const NormRecipe *rc = PRESETS[o->optim.preset].recipe ? PRESETS[o->optim.preset].recipe
+                           : own                           ? &own[o->model.norm]
+                                                           : &NORM_TABLE[o->model.norm]->recipe;
     if (!is_set(o, row_index("lr"))) o->optim.lr = rc->lr;
     if (!is_set(o, row_index("scalar-lr-mult"))) o->init.scalar_lr_mult = rc->scalar_lr_mult;
     if (!is_set(o, row_index("min-lr"))) o->optim.min_lr = optim_min_lr_of(o->optim.lr);
@@ -672,12 +709,19 @@ int options_from_meta(TrainOptions *o, const char *(*lookup)(void *, const char 
 }
 
 void options_print(const TrainOptions *o, long cores, FILE *f) {
-    fprintf(f, "model:    norm %s%s, %ld layers, %ld heads, %ld wide, context %ld, bias %s, dropout %g\n",
+    const ModelInfo *mi = MODEL_TABLE[o->model.kind];
+    bool vit = o->model.kind == MODEL_VIT;
+    char shape[48];
+    if (vit) snprintf(shape, sizeof shape, "patches %ld x %ld", o->model.patch_size, o->model.patch_size);
+    else snprintf(shape, sizeof shape, "context %ld", o->model.block_size);
+    fprintf(f, "model:    %s, norm %s%s, %ld layers, %ld heads, %ld wide, %s, bias %s, dropout %g\n", mi->name,
             NORM_TABLE[o->model.norm]->name, o->model.composite ? " (composite)" : "", o->model.n_layer, o->model.n_head,
-            o->model.n_embd, o->model.block_size, o->model.bias ? "on" : "off", o->model.dropout);
+            o->model.n_embd, shape, o->model.bias ? "on" : "off", o->model.dropout);
     if (norm_is_elementwise(o->model.norm)) {
         const double *v = NORM_TABLE[o->model.norm]->scalar == NORM_SCALAR_ALPHA ? o->init.alpha0_pos : o->init.beta0_pos;
-        fprintf(f, "init:     %s0 ln_1 %g, ln_2 %g, ln_f %g", norm_scalar_name(o->model.norm), v[0], v[1], v[2]);
+        const char *const *pos = mi->positions;
+        fprintf(f, "init:     %s0 %s %g, %s %g, %s %g", norm_scalar_name(o->model.norm), pos[0], v[0], pos[1], v[1],
+                pos[2], v[2]);
         if (NORM_TABLE[o->model.norm]->shift) fprintf(f, "; shift0 %g", o->init.shift0);
         fprintf(f, "; scalars learn at lr x %g\n", o->init.scalar_lr_mult);
     }
@@ -685,11 +729,15 @@ void options_print(const TrainOptions *o, long cores, FILE *f) {
     fprintf(f, "optim:    %s, lr %g -> %g (warmup %ld, cosine to step %ld), betas %g/%g, wd %g, clip %g\n",
             OPTIM_TABLE[o->optim.kind].name, o->optim.lr, o->optim.min_lr, o->optim.warmup, o->optim.lr_decay_steps, o->optim.beta1, o->optim.beta2,
             o->optim.weight_decay, o->optim.grad_clip);
-    char team[64];
+    char team[64], batch[64], eval[64];
     if (o->run.threads) snprintf(team, sizeof team, "%ld threads", o->run.threads);
     else snprintf(team, sizeof team, "threads auto (up to %ld)", cores > 0 ? cores : 1);
-    fprintf(f, "run:      %ld steps of %ld x %ld tokens, eval every %ld over %ld batches, seed %ld, %s\n",
-            o->run.steps, o->run.batch_size, o->model.block_size, o->run.eval_interval, o->run.eval_iters, o->run.seed, team);
+    if (vit) snprintf(batch, sizeof batch, "%ld images", o->run.batch_size), snprintf(eval, sizeof eval, "the whole test split");
+    else
+        snprintf(batch, sizeof batch, "%ld x %ld tokens", o->run.batch_size, o->model.block_size),
+            snprintf(eval, sizeof eval, "%ld batches", o->run.eval_iters);
+    fprintf(f, "run:      %ld steps of %s, eval every %ld over %s, seed %ld, %s\n", o->run.steps, batch,
+            o->run.eval_interval, eval, o->run.seed, team);
 }
 
 ModelConfig options_model_config(const TrainOptions *o, int vocab_size) {

@@ -11,7 +11,7 @@
 typedef struct ModelOptions {
     int kind; // ModelKind: the row of normlab/model.h's table
     int norm; // NormKind
-    long n_layer, n_head, n_embd, block_size;
+    long n_layer, n_head, n_embd, block_size, patch_size;
     bool bias, composite;
     double dropout;
 } ModelOptions;

@@ -64,6 +64,20 @@ deps_mpi() {
     fi
 }
 
+# deps_images: Fashion-MNIST (Debian's dataset-fashion-mnist: four gzipped IDX files in
+# /usr/share/datasets/fashion-mnist), for the ViT and its tests, unless data/fashion-mnist/ has them.
+# As root with apt-get, installed when missing; otherwise a note says how to get it.
+deps_images() {
+    [ -f /usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz ] && return 0
+    [ -f "$NORMLAB_ROOT/data/fashion-mnist/t10k-labels-idx1-ubyte.gz" ] && return 0
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        deps_install "the image set fashion-mnist" dataset-fashion-mnist
+    else
+        echo "note: Fashion-MNIST is not installed: the ViT and its tests need it" \
+             "(sudo apt-get install -y dataset-fashion-mnist, or its four *-idx?-ubyte.gz files in data/fashion-mnist/)" >&2
+    fi
+}
+
 # build_option DIR NAME: the value meson resolved for option NAME in the configured folder DIR.
 build_option() {
     python3 - "$1/meson-info/intro-buildoptions.json" "$2" <<'PY' 2>/dev/null

@@ -120,11 +120,19 @@ static void test_resume_is_bit_exact(void **state) {
     char args[1024];
     snprintf(args, sizeof args, "%s --steps 20 --save a.st tiny.txt", common);
     assert_int_equal(run(args, out, sizeof out), 0);
-    snprintf(args, sizeof args, "%s --steps 10 --save b.st tiny.txt", common);
+    snprintf(args, sizeof args, "%s --steps 10 --save b.st --log resumed.csv tiny.txt", common);
     assert_int_equal(run(args, out, sizeof out), 0);
-    snprintf(args, sizeof args, "%s --steps 20 --resume b.st --save c.st tiny.txt", common);
+    snprintf(args, sizeof args, "%s --steps 20 --resume b.st --save c.st --log resumed.csv tiny.txt", common);
     assert_int_equal(run(args, out, sizeof out), 0);
     assert_non_null(strstr(out, "resuming at step 10"));
+    char log[300], line[4096];
+    int headers = 0, rows = 0;
+    sprintf(log, "%s/resumed.csv", dir);
+    FILE *f = fopen(log, "r");
+    assert_non_null(f);
+    while (fgets(line, sizeof line, f)) headers += !strncmp(line, "step,", 5), rows++;
+    fclose(f);
+    if (headers != 1) fail_msg("the resumed run's log has %d headers in %d lines (it appends rows, not a header)", headers, rows);
     char a[300], b[300], c[300];
     sprintf(a, "%s/a.st", dir), sprintf(b, "%s/b.st", dir), sprintf(c, "%s/c.st", dir);
     const char *names[] = {"transformer.wte.weight", "transformer.h.0.attn.c_attn.weight", "transformer.h.0.mlp.c_proj.weight",
@@ -138,6 +146,67 @@ static void test_resume_is_bit_exact(void **state) {
     // sampling from a checkpoint needs no dataset
     assert_int_equal(run("--steps 0 --resume c.st --sample 40 --prompt 'To be'", out, sizeof out), 0);
     assert_non_null(strstr(out, "To be"));
+}
+
+// A folder of IDX files (the four Fashion-MNIST names, gzipped): n images of S x S whose label is
+// which quarter of the image is bright, so a ViT can learn it in a few steps.
+static void write_images(const char *folder, const char *split, int n, int S) {
+    char path[512];
+    uint8_t *img = calloc(16 + (size_t)n * S * S, 1), *lab = calloc(8 + n, 1);
+    uint32_t ih[4] = {0x803, (uint32_t)n, (uint32_t)S, (uint32_t)S}, lh[2] = {0x801, (uint32_t)n};
+    for (int i = 0; i < 16; i++) img[i] = (uint8_t)(ih[i / 4] >> (24 - 8 * (i % 4)));
+    for (int i = 0; i < 8; i++) lab[i] = (uint8_t)(lh[i / 4] >> (24 - 8 * (i % 4)));
+    for (int k = 0; k < n; k++) {
+        int q = (k * 7 + 3) % 4; // the bright quarter: the label
+        lab[8 + k] = (uint8_t)q;
+        for (int y = 0; y < S; y++)
+            for (int x = 0; x < S; x++)
+                img[16 + (size_t)k * S * S + y * S + x] =
+                    (uint8_t)(((y >= S / 2) * 2 + (x >= S / 2) == q ? 200 : 20) + (k * 31 + y * 7 + x * 3) % 30);
+    }
+    const char *kind[2] = {"images-idx3-ubyte", "labels-idx1-ubyte"};
+    const uint8_t *bytes[2] = {img, lab};
+    size_t sizes[2] = {16 + (size_t)n * S * S, 8 + (size_t)n};
+    for (int f = 0; f < 2; f++) {
+        snprintf(path, sizeof path, "%s/%s/%s-%s.gz", dir, folder, split, kind[f]);
+        gzFile g = gzopen(path, "wb");
+        assert_non_null(g);
+        assert_int_equal(gzwrite(g, bytes[f], (unsigned)sizes[f]), (int)sizes[f]);
+        gzclose(g);
+    }
+    free(img), free(lab);
+}
+
+// The ViT on a folder of IDX images: the model follows the data (no --model), trains, prints test
+// accuracy at each evaluation and at the end, writes the confusion matrix beside the log, shows test
+// images with their predicted labels, and refuses a patch size that does not divide the image.
+static void test_vit_on_an_image_folder(void **state) {
+    (void)state;
+    char out[16384], path[400];
+    snprintf(path, sizeof path, "%s/images", dir);
+    mkdir(path, 0755);
+    write_images("images", "train", 256, 8);
+    write_images("images", "t10k", 64, 8);
+    const char *vit = "--n-layer 1 --n-head 2 --n-embd 16 --patch-size 4 --batch-size 16 --threads 1 --quiet";
+    char args[1024];
+    snprintf(args, sizeof args, "%s --steps 200 --lr 3e-3 --warmup 5 --eval-interval 100 --sample 3 --log vit.csv images", vit);
+    int rc = run(args, out, sizeof out);
+    if (rc) fail_msg("exit %d:\n%s", rc, out);
+    if (!strstr(out, "model:    vit") || !strstr(out, "test accuracy") || !strstr(out, "over the whole test split (64 images)") ||
+        !strstr(out, "confusion (rows: true label") || !strstr(out, "test image 2: predicted"))
+        fail_msg("the ViT's run does not say what it should:\n%s", out);
+    const char *acc = strstr(out, "; accuracy ");
+    assert_non_null(acc);
+    if (atof(acc + 11) < 60) fail_msg("the ViT did not learn which quarter is bright (%.1f%%):\n%s", atof(acc + 11), out);
+    char csv[4096];
+    read_file("vit.confusion.csv", csv, sizeof csv);
+    assert_non_null(strstr(csv, "true,T-shirt/top,Trouser"));
+    snprintf(args, sizeof args, "%s --steps 1 --patch-size 3 images", vit);
+    assert_int_equal(run(args, out, sizeof out), 2);
+    assert_non_null(strstr(out, "the patch size must divide the image side"));
+    snprintf(args, sizeof args, "%s --steps 1 --model=gpt images", vit);
+    assert_int_equal(run(args, out, sizeof out), 2);
+    assert_non_null(strstr(out, "is an image set: train it with --model=vit"));
 }
 
 static void test_dump_step_file(void **state) {
@@ -735,6 +804,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_smoke_loss_falls),
         cmocka_unit_test(test_resume_is_bit_exact),
         cmocka_unit_test(test_dump_step_file),
+        cmocka_unit_test(test_vit_on_an_image_folder),
         cmocka_unit_test(test_bad_input),
         cmocka_unit_test(test_instruments_logged),
         cmocka_unit_test(test_divergence_named),

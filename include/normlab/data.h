@@ -26,6 +26,8 @@ typedef struct DataSource {
     const char *eval_name;       // the evaluation split's name in messages ("val", "test")
     int width, target_width;     // one row's inputs and targets
     int classes;                 // the values a target takes (the text's vocabulary, 10 labels)
+    int units_per_row;           // what speed counts in a row (a text's T tokens, one image)
+    const char *unit;            // its short name ("tok", "img")
     size_t eval_rows;            // the evaluation split's rows (a whole-split evaluation reads them all)
     bool eval_whole;             // every evaluation reads the whole split (small splits: the images')
     const char *const *labels;   // (classes) the classes' names, or NULL (a text's)

@@ -39,9 +39,9 @@ typedef struct ImageSet {
 extern const char *const IDX_FASHION_LABELS[10];
 
 // Where a dataset argument names an image set: "fashion-mnist" (its files in data_dir/fashion-mnist/
-// or in the Debian package's /usr/share/datasets/fashion-mnist/), or a folder holding the four
-// files. 1 and the folder in dir when arg is one (whether or not its files are there: loading says),
-// 0 when it is not an image set (a text).
+// or in the Debian package's /usr/share/datasets/fashion-mnist/; 1 whether or not they are there:
+// loading says), or a folder with train-images-idx3-ubyte(.gz) in it. 1 and the folder in dir when
+// arg is one, 0 when it is not an image set (a text, or a folder of something else).
 int idx_resolve(const char *arg, const char *data_dir, char *dir, size_t dirlen);
 // Loads train-images-idx3-ubyte(.gz), train-labels-idx1-ubyte(.gz), t10k-images-idx3-ubyte(.gz) and
 // t10k-labels-idx1-ubyte(.gz) from dir, ten classes named as Fashion-MNIST's. 0, or -1 with a message

@@ -36,6 +36,7 @@ typedef struct ModelConfig {
     double emb_scale0; //   Derf authors' recipe for the element-wise norms), initialised to emb_scale0
     double scalar_lr_mult; // the learning rate of the norms' scalars and the embedding scale is
                            // lr x this (0 is read as 1)
+    int image_size, patch_size, n_classes; // the ViT's: square images of this side, cut in patches
 } ModelConfig;
 
 // One step's inputs, rows of fixed width. The GPT's: rows sequences of T token ids, targets the
@@ -101,7 +102,7 @@ static inline Tensor *model_forward(Tape *t, const Model *m, const Batch *b, Rng
 // ---- the models: one row each ----------------------------------------------------------------
 // A model the programs can build by name (./train --model). A new model is its file, which defines
 // MODEL_INFO_<name>, and its X(...) line here.
-#define MODEL_KINDS(X) X(GPT, gpt)
+#define MODEL_KINDS(X) X(GPT, gpt) X(VIT, vit)
 
 typedef struct ModelInfo {
     const char *name;
@@ -113,6 +114,13 @@ typedef struct ModelInfo {
     double (*memory_estimate)(const ModelConfig *cfg, int B, int T);
     // A new model drawn from rng (its Model, whose ops->destroy frees it); NULL when out of memory.
     Model *(*create)(const ModelConfig *cfg, Rng *rng);
+    // The model's own training defaults as (option, value) pairs in the train program's names,
+    // ending at {NULL}: they replace the program's defaults when this model runs. NULL: none.
+    const char *const (*defaults)[2];
+    // Each norm's recipe for this model (indexed by NormKind); NULL: the norms' own (measured on the GPT).
+    const NormRecipe *recipes;
+    // What the model calls its norm positions (MODEL_NORM_*: "ln_1", "ln_2", "ln_f" in the GPT).
+    const char *const *positions;
 } ModelInfo;
 
 #define MODEL_KIND_ENUM_(ID, name) MODEL_##ID,

@@ -110,6 +110,11 @@ int session_eval_whole(Session *s, TrainEval *e, char *err, size_t errlen);
 int session_sample(Session *s, const int32_t *prompt, int n_prompt, long n, double temperature,
                    void (*emit)(void *ctx, int id), void *ctx);
 
+// Classifies rows [first, first + n) of the evaluation split (data with one target per row: images):
+// each row's top class, the model's probability for it, and the row's true class. 0, or -1 when the
+// data has more than one target per row or the rows run past the split.
+int session_classify(Session *s, size_t first, int n, int *pred, double *p, int *truth);
+
 // ---- the log: one column table drives the header, rows and empty rows ---------------------------
 // Rows go to f from here on, as CSV (a header first when f is empty) or as JSON lines.
 void session_log_start(Session *s, FILE *f, bool json);
@@ -142,6 +147,7 @@ int session_checkpoint_check(const StFile *f, const ModelInfo *mi, const ModelCo
 int session_restore(Session *s, const StFile *f, char *err, size_t errlen);
 // --dump-step: one step on the next batch, and everything it touched in one safetensors file: every
 // parameter before (<name>), its gradient before clipping (grad.<name>), after (after.<name>), the
-// batch (batch.idx, batch.targets), the loss; in the metadata the caller's pairs and the step's lr,
-// weight_decay, beta1, beta2, adam_eps, grad_clip. 0, or -1 with a message in err.
+// batch (batch.idx, batch.targets), the loss; in the metadata the caller's pairs, the step's lr,
+// weight_decay, beta1, beta2, adam_eps, grad_clip, and the model's kind and config as a checkpoint
+// records them (model.kind, model.*). 0, or -1 with a message in err.
 int session_dump_step(Session *s, const char *path, const char *const *meta, int n_meta, char *err, size_t errlen);

@@ -191,7 +191,7 @@ static const DataOps TEXT_OPS = {text_draw, text_rows};
 DataSource dataset_source(Dataset *d, int T) {
     size_t n_val = d->n - d->n_train;
     return (DataSource){.ops = &TEXT_OPS, .self = d, .eval_name = "val", .width = T, .target_width = T,
-                        .classes = d->vocab_size, .eval_rows = n_val > 0 ? (n_val - 1) / T : 0, .text = d};
+                        .classes = d->vocab_size, .units_per_row = T, .unit = "tok", .eval_rows = n_val > 0 ? (n_val - 1) / T : 0, .text = d};
 }
 
 int dataset_encode(const Dataset *d, const char *s, int32_t *out, int max, int *bad) {

@@ -93,23 +93,26 @@ static bool is_dir(const char *p) {
     return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
-int idx_resolve(const char *arg, const char *data_dir, char *dir, size_t dirlen) {
-    if (strcmp(arg, "fashion-mnist") == 0) {
-        snprintf(dir, dirlen, "%s/fashion-mnist", data_dir);
-        if (!is_dir(dir)) snprintf(dir, dirlen, "%s", DEBIAN_DIR);
-        return 1;
-    }
-    if (!is_dir(arg)) return 0;
-    snprintf(dir, dirlen, "%s", arg);
-    return 1;
-}
-
 // dir/<stem>, or dir/<stem>.gz: whichever is there (the plain name when neither is, for the message).
 static void idx_file(const char *dir, const char *stem, char *out, size_t len) {
     struct stat st;
     snprintf(out, len, "%s/%s.gz", dir, stem);
     if (stat(out, &st) == 0) return;
     snprintf(out, len, "%s/%s", dir, stem);
+}
+
+int idx_resolve(const char *arg, const char *data_dir, char *dir, size_t dirlen) {
+    if (strcmp(arg, "fashion-mnist") == 0) {
+        snprintf(dir, dirlen, "%s/fashion-mnist", data_dir);
+        if (!is_dir(dir)) snprintf(dir, dirlen, "%s", DEBIAN_DIR);
+        return 1;
+    }
+    char probe[4200];
+    idx_file(arg, "train-images-idx3-ubyte", probe, sizeof probe);
+    struct stat st;
+    if (!is_dir(arg) || stat(probe, &st) != 0) return 0; // not a folder of IDX files: a text, or a mistake
+    snprintf(dir, dirlen, "%s", arg);
+    return 1;
 }
 
 int idx_set_load(ImageSet *s, const char *dir, char *err, size_t errlen) {
@@ -163,6 +166,6 @@ static const DataOps IMAGE_OPS = {images_draw, images_rows};
 
 DataSource idx_source(const ImageSet *s) {
     return (DataSource){.ops = &IMAGE_OPS, .self = s, .eval_name = "test", .width = s->train.rows * s->train.cols,
-                        .target_width = 1, .classes = s->classes, .eval_rows = s->test.n, .eval_whole = true,
+                        .target_width = 1, .classes = s->classes, .units_per_row = 1, .unit = "img", .eval_rows = s->test.n, .eval_whole = true,
                         .labels = s->labels};
 }

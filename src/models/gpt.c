@@ -8,53 +8,33 @@
 #include <string.h>
 
 #include "normlab/ops.h"
+#include "param_rows.h"
 
 const char *const GPT_NORM_POSITION_NAMES[MODEL_NORM_POSITIONS] = {"ln_1", "ln_2", "ln_f"};
 
 // ---- the parameter table -----------------------------------------------------------------------
-// One row per parameter: its name under the group's prefix (nanoGPT's), where its dims' sizes come
-// from, how it is initialised, when it exists, and the field it is bound to: the byte offset of a
-// `Tensor *` in the struct the group binds (Gpt, GptBlock, or a Norm). The same walk over the rows
-// builds the specs (allocation, init, names, checkpoints, the optimizer's lr multiplier) and binds
-// the allocated tensors to the fields, so a name is written once and never looked up.
-typedef enum { D_NONE, D_ONE, D_C, D_3C, D_4C, D_V, D_T } Dim;
-typedef enum { W_NORMAL, W_PROJ, W_ZERO, W_ONE, W_SCALAR, W_SHIFT, W_EMB_SCALE } Init;
-typedef enum { ALWAYS, IF_BIAS, IF_ALPHA, IF_BETA, IF_SHIFT, IF_EMB_SCALE } When;
-typedef struct Row {
-    const char *name;
-    Dim d0, d1;
-    Init init;
-    When when;
-    size_t field;
-} Row;
+// nanoGPT's names, in its order (param_rows.h: one walk builds the specs and binds the fields).
+enum { D_C = ROW_DIM_NORM_C, D_ONE = ROW_DIM_ONE, D_3C, D_4C, D_V, D_T };
 
-static const Row EMBEDDING_ROWS[] = { // bound in Gpt
-    {"transformer.wte.weight", D_V, D_C, W_NORMAL, ALWAYS, offsetof(Gpt, wte)},
-    {"transformer.wpe.weight", D_T, D_C, W_NORMAL, ALWAYS, offsetof(Gpt, wpe)},
-    {"transformer.emb_scale", D_ONE, D_NONE, W_EMB_SCALE, IF_EMB_SCALE, offsetof(Gpt, emb_scale)},
+static const ParamRow EMBEDDING_ROWS[] = { // bound in Gpt
+    {"transformer.wte.weight", D_V, D_C, 0, ROW_NORMAL, ROW_ALWAYS, offsetof(Gpt, wte)},
+    {"transformer.wpe.weight", D_T, D_C, 0, ROW_NORMAL, ROW_ALWAYS, offsetof(Gpt, wpe)},
+    {"transformer.emb_scale", D_ONE, 0, 0, ROW_EMB_SCALE, ROW_IF_EMB_SCALE, offsetof(Gpt, emb_scale)},
 };
-static const Row NORM_ROWS[] = { // under "transformer.h.{i}.ln_1." etc., bound in a Norm
-    {"weight", D_C, D_NONE, W_ONE, ALWAYS, offsetof(Norm, weight)},
-    {"bias", D_C, D_NONE, W_ZERO, IF_BIAS, offsetof(Norm, bias)},
-    {"alpha", D_ONE, D_NONE, W_SCALAR, IF_ALPHA, offsetof(Norm, scalar)},
-    {"beta", D_ONE, D_NONE, W_SCALAR, IF_BETA, offsetof(Norm, scalar)},
-    {"shift", D_ONE, D_NONE, W_SHIFT, IF_SHIFT, offsetof(Norm, shift)},
+static const ParamRow ATTN_ROWS[] = { // under "transformer.h.{i}.attn.", bound in GptBlock
+    {"c_attn.weight", D_3C, D_C, 0, ROW_NORMAL, ROW_ALWAYS, offsetof(GptBlock, attn.c_attn.weight)},
+    {"c_attn.bias", D_3C, 0, 0, ROW_ZERO, ROW_IF_BIAS, offsetof(GptBlock, attn.c_attn.bias)},
+    {"c_proj.weight", D_C, D_C, 0, ROW_NORMAL_PROJ, ROW_ALWAYS, offsetof(GptBlock, attn.c_proj.weight)},
+    {"c_proj.bias", D_C, 0, 0, ROW_ZERO, ROW_IF_BIAS, offsetof(GptBlock, attn.c_proj.bias)},
 };
-static const Row ATTN_ROWS[] = { // under "transformer.h.{i}.attn.", bound in GptBlock
-    {"c_attn.weight", D_3C, D_C, W_NORMAL, ALWAYS, offsetof(GptBlock, attn.c_attn.weight)},
-    {"c_attn.bias", D_3C, D_NONE, W_ZERO, IF_BIAS, offsetof(GptBlock, attn.c_attn.bias)},
-    {"c_proj.weight", D_C, D_C, W_PROJ, ALWAYS, offsetof(GptBlock, attn.c_proj.weight)},
-    {"c_proj.bias", D_C, D_NONE, W_ZERO, IF_BIAS, offsetof(GptBlock, attn.c_proj.bias)},
+static const ParamRow MLP_ROWS[] = { // under "transformer.h.{i}.mlp.", bound in GptBlock
+    {"c_fc.weight", D_4C, D_C, 0, ROW_NORMAL, ROW_ALWAYS, offsetof(GptBlock, mlp.c_fc.weight)},
+    {"c_fc.bias", D_4C, 0, 0, ROW_ZERO, ROW_IF_BIAS, offsetof(GptBlock, mlp.c_fc.bias)},
+    {"c_proj.weight", D_C, D_4C, 0, ROW_NORMAL_PROJ, ROW_ALWAYS, offsetof(GptBlock, mlp.c_proj.weight)},
+    {"c_proj.bias", D_C, 0, 0, ROW_ZERO, ROW_IF_BIAS, offsetof(GptBlock, mlp.c_proj.bias)},
 };
-static const Row MLP_ROWS[] = { // under "transformer.h.{i}.mlp.", bound in GptBlock
-    {"c_fc.weight", D_4C, D_C, W_NORMAL, ALWAYS, offsetof(GptBlock, mlp.c_fc.weight)},
-    {"c_fc.bias", D_4C, D_NONE, W_ZERO, IF_BIAS, offsetof(GptBlock, mlp.c_fc.bias)},
-    {"c_proj.weight", D_C, D_4C, W_PROJ, ALWAYS, offsetof(GptBlock, mlp.c_proj.weight)},
-    {"c_proj.bias", D_C, D_NONE, W_ZERO, IF_BIAS, offsetof(GptBlock, mlp.c_proj.bias)},
-};
-#define ROWS(r) (r), (int)(sizeof(r) / sizeof((r)[0]))
 
-static int dim_size(const ModelConfig *c, Dim d) {
+static int dim_size(const ModelConfig *c, int d) {
     switch (d) {
     case D_ONE: return 1;
     case D_C: return c->n_embd;
@@ -66,72 +46,27 @@ static int dim_size(const ModelConfig *c, Dim d) {
     }
 }
 
-static bool row_exists(const ModelConfig *c, const Row *r) {
-    switch (r->when) {
-    case IF_BIAS: return c->bias;
-    case IF_ALPHA: return NORM_TABLE[c->norm]->scalar == NORM_SCALAR_ALPHA;
-    case IF_BETA: return NORM_TABLE[c->norm]->scalar == NORM_SCALAR_BETA;
-    case IF_SHIFT: return NORM_TABLE[c->norm]->shift;
-    case IF_EMB_SCALE: return c->emb_scale;
-    default: return true;
-    }
-}
-
-static void row_spec(const ModelConfig *c, const Row *r, const char *prefix, const double *scalar0, ParamSpec *s) {
-    snprintf(s->name, sizeof s->name, "%s%s", prefix, r->name);
-    s->shape = r->d1 == D_NONE ? NL_SHAPE(dim_size(c, r->d0)) : NL_SHAPE(dim_size(c, r->d0), dim_size(c, r->d1));
-    bool scalar = r->init == W_SCALAR || r->init == W_SHIFT || r->init == W_EMB_SCALE;
-    s->lr_mult = scalar && c->scalar_lr_mult > 0 ? c->scalar_lr_mult : 1;
-    switch (r->init) { // nanoGPT: N(0, 0.02); residual projections N(0, 0.02/sqrt(2 n_layer))
-    case W_NORMAL: s->init = PARAM_INIT_NORMAL, s->value = 0.02; break;
-    case W_PROJ: s->init = PARAM_INIT_NORMAL, s->value = 0.02 / sqrt(2.0 * c->n_layer); break;
-    case W_ZERO: s->init = PARAM_INIT_CONST, s->value = 0; break;
-    case W_ONE: s->init = PARAM_INIT_CONST, s->value = 1; break;
-    case W_SCALAR:
-        NL_CHECK(scalar0, "a scalar row outside a norm group");
-        s->init = PARAM_INIT_CONST, s->value = norm_scalar_stored(c->norm, *scalar0);
-        break;
-    case W_SHIFT: s->init = PARAM_INIT_CONST, s->value = c->shift0; break;
-    case W_EMB_SCALE: s->init = PARAM_INIT_CONST, s->value = c->emb_scale0; break;
-    }
-}
-
-// The walk: visits the groups in nanoGPT's order and, row by row, writes the spec (specs not NULL)
-// or binds the k-th allocated parameter to its field and its layer group (m not NULL: the
-// embeddings 0, block i 1 + i, ln_f n_layer + 1). Returns the number of rows.
-typedef struct Walk {
-    const ModelConfig *c;
-    ParamSpec *specs;
-    Gpt *m;
-    int k;
-} Walk;
-
-static void walk_group(Walk *w, int block, const char *prefix, const Row *rows, int n, void *base,
-                       const double *scalar0) {
-    for (int i = 0; i < n; i++) {
-        if (!row_exists(w->c, &rows[i])) continue;
-        if (w->specs) row_spec(w->c, &rows[i], prefix, scalar0, &w->specs[w->k]);
-        if (w->m) *(Tensor **)((char *)base + rows[i].field) = w->m->params.list[w->k].t, w->m->model.param_group[w->k] = block + 1;
-        w->k++;
-    }
-}
-
+// The walk: the groups in nanoGPT's order, writing the specs (specs not NULL) or binding m's fields
+// and layer groups (m not NULL: the embeddings 0, block i 1 + i, ln_f n_layer + 1). Returns the
+// number of rows. nanoGPT's init: N(0, 0.02); residual projections N(0, 0.02/sqrt(2 n_layer)).
 static int walk(const ModelConfig *c, ParamSpec *specs, Gpt *m) {
-    Walk w = {.c = c, .specs = specs, .m = m};
+    RowWalk w = {.c = c, .dim = dim_size, .std = 0.02, .proj_std = 0.02 / sqrt(2.0 * c->n_layer), .specs = specs,
+                 .bound = m ? &m->params : NULL, .param_group = m ? m->model.param_group : NULL};
     char prefix[64];
-    walk_group(&w, -1, "", ROWS(EMBEDDING_ROWS), m, NULL);
+    param_rows_walk(&w, 0, "", PARAM_ROWS(EMBEDDING_ROWS), m, NULL);
     for (int l = 0; l < c->n_layer; l++) {
         GptBlock *b = m ? &m->blocks[l] : NULL;
         snprintf(prefix, sizeof prefix, "transformer.h.%d.ln_1.", l);
-        walk_group(&w, l, prefix, ROWS(NORM_ROWS), b ? &b->ln_1 : NULL, &c->scalar0[MODEL_NORM_ATTN]);
+        param_rows_walk(&w, 1 + l, prefix, PARAM_ROWS(PARAM_NORM_ROWS), b ? &b->ln_1 : NULL, &c->scalar0[MODEL_NORM_ATTN]);
         snprintf(prefix, sizeof prefix, "transformer.h.%d.attn.", l);
-        walk_group(&w, l, prefix, ROWS(ATTN_ROWS), b, NULL);
+        param_rows_walk(&w, 1 + l, prefix, PARAM_ROWS(ATTN_ROWS), b, NULL);
         snprintf(prefix, sizeof prefix, "transformer.h.%d.ln_2.", l);
-        walk_group(&w, l, prefix, ROWS(NORM_ROWS), b ? &b->ln_2 : NULL, &c->scalar0[MODEL_NORM_MLP]);
+        param_rows_walk(&w, 1 + l, prefix, PARAM_ROWS(PARAM_NORM_ROWS), b ? &b->ln_2 : NULL, &c->scalar0[MODEL_NORM_MLP]);
         snprintf(prefix, sizeof prefix, "transformer.h.%d.mlp.", l);
-        walk_group(&w, l, prefix, ROWS(MLP_ROWS), b, NULL);
+        param_rows_walk(&w, 1 + l, prefix, PARAM_ROWS(MLP_ROWS), b, NULL);
     }
-    walk_group(&w, c->n_layer, "transformer.ln_f.", ROWS(NORM_ROWS), m ? &m->ln_f : NULL, &c->scalar0[MODEL_NORM_FINAL]);
+    param_rows_walk(&w, 1 + c->n_layer, "transformer.ln_f.", PARAM_ROWS(PARAM_NORM_ROWS), m ? &m->ln_f : NULL,
+                    &c->scalar0[MODEL_NORM_FINAL]);
     return w.k;
 }
 
@@ -193,7 +128,8 @@ static Model *gpt_create(const ModelConfig *cfg, Rng *rng) {
     if (!g || gpt_init(g, cfg, rng)) return free(g), NULL;
     return &g->model;
 }
-const ModelInfo MODEL_INFO_gpt = {"gpt", gpt_config_check, gpt_param_specs, gpt_memory_estimate, gpt_create};
+const ModelInfo MODEL_INFO_gpt = {"gpt", gpt_config_check, gpt_param_specs, gpt_memory_estimate, gpt_create, NULL, NULL,
+                                  GPT_NORM_POSITION_NAMES};
 
 // m->model: the names the instruments' columns carry (h<i>.ln_1, ...), where the norms are (the
 // walk then fills param_group, and binds the embedding scale).

@@ -23,11 +23,19 @@ static const MetaField CONFIG_FIELDS[] = {
     FIELD_(scalar_lr_mult, META_DOUBLE),
 };
 #define N_CONFIG_FIELDS (int)(sizeof CONFIG_FIELDS / sizeof CONFIG_FIELDS[0])
+// Fields added after checkpoints existed: a checkpoint without them has 0 (a GPT's).
+static const MetaField ADDED_FIELDS[] = {FIELD_(image_size, META_INT), FIELD_(patch_size, META_INT),
+                                         FIELD_(n_classes, META_INT)};
+#define N_ADDED_FIELDS (int)(sizeof ADDED_FIELDS / sizeof ADDED_FIELDS[0])
 
 int model_config_write(const ModelConfig *c, const char **meta, int *n, int max, char *buf, size_t buflen) {
     if (*n >= max) return -1;
     meta[2 * *n] = "model.norm", meta[2 * *n + 1] = NORM_TABLE[c->norm]->name, (*n)++;
-    return meta_fields_write(CONFIG_FIELDS, N_CONFIG_FIELDS, c, "model.", meta, n, max, buf, buflen);
+    size_t half = buflen / 2; // the second table's strings after the first's
+    return meta_fields_write(CONFIG_FIELDS, N_CONFIG_FIELDS, c, "model.", meta, n, max, buf, half) ||
+                   meta_fields_write(ADDED_FIELDS, N_ADDED_FIELDS, c, "model.", meta, n, max, buf + half, buflen - half)
+               ? -1
+               : 0;
 }
 
 int model_config_read(const StFile *f, ModelConfig *c, char *err, size_t errlen) {
@@ -35,7 +43,8 @@ int model_config_read(const StFile *f, ModelConfig *c, char *err, size_t errlen)
     int k = norm ? norm_kind_parse(norm) : -1;
     if (k < 0) return snprintf(err, errlen, "the checkpoint's model.norm is %s", norm ? "not a norm" : "missing"), -1;
     *c = (ModelConfig){.norm = k};
-    return meta_fields_read(CONFIG_FIELDS, N_CONFIG_FIELDS, c, "model.", f, err, errlen);
+    if (meta_fields_read(CONFIG_FIELDS, N_CONFIG_FIELDS, c, "model.", f, err, errlen)) return -1;
+    return st_meta(f, "model.image_size") ? meta_fields_read(ADDED_FIELDS, N_ADDED_FIELDS, c, "model.", f, err, errlen) : 0;
 }
 
 int model_kind_parse(const char *name) {

@@ -110,7 +110,7 @@ int session_step(Session *s, SessionStepInfo *info, char *err, size_t errlen) {
     info->seconds = tape_clock() - t;
     if (s->cfg.auto_threads > 0) train_threads_step(&s->team, info->seconds);
     s->train_s += info->seconds;
-    info->tokens_per_sec = (double)s->cfg.batch_size * s->data.width / info->seconds;
+    info->tokens_per_sec = (double)s->cfg.batch_size * s->data.units_per_row / info->seconds;
     session_log_row(s, "train", info->loss, NAN, info->lr, info->grad_norm, info->tokens_per_sec, measure);
     return 0;
 }
@@ -144,6 +144,29 @@ int session_eval_whole(Session *s, TrainEval *e, char *err, size_t errlen) {
     if (train_eval_split(&s->eval.tape, s->model, &s->data, s->cfg.batch_size, s->idx, s->targets, e))
         return snprintf(err, errlen, "out of memory for the whole %s split's evaluation", s->data.eval_name), -1;
     session_log_row(s, "eval_val_full", e->loss, e->accuracy, 0, 0, 0, false);
+    return 0;
+}
+
+int session_classify(Session *s, size_t first, int n, int *pred, double *p, int *truth) {
+    const DataSource *d = &s->data;
+    int B = s->cfg.batch_size, V = d->classes;
+    if (d->target_width != 1 || first + n > d->eval_rows) return -1;
+    for (int done = 0; done < n; done += B) {
+        int rows = n - done < B ? n - done : B;
+        data_rows(d, first + done, rows, s->idx, s->targets);
+        Batch b = {.rows = rows, .width = d->width, .target_width = 1, .tokens = s->idx};
+        const nl_real *out = model_forward(&s->eval.tape, s->model, &b, NULL)->data; // (rows, 1, V)
+        for (int r = 0; r < rows; r++) {
+            const nl_real *z = out + (size_t)r * V;
+            int best = 0;
+            double sum = 0;
+            for (int j = 1; j < V; j++)
+                if (z[j] > z[best]) best = j;
+            for (int j = 0; j < V; j++) sum += exp((double)z[j] - z[best]);
+            pred[done + r] = best, p[done + r] = 1 / sum, truth[done + r] = s->targets[r];
+        }
+        tape_reset(&s->eval.tape);
+    }
     return 0;
 }
 
@@ -212,7 +235,7 @@ static const struct LogColumn {
      "evaluations: the share of targets the outputs' argmax gets right (the next character, the label)"},
     {"lr", COL_G6, offsetof(LogRow, lr), "the step's learning rate"},
     {"grad_norm", COL_G6, offsetof(LogRow, grad_norm), "the global grad norm, before clipping"},
-    {"tokens_per_sec", COL_F1, offsetof(LogRow, tokens_per_sec), "the step's speed"},
+    {"tokens_per_sec", COL_F1, offsetof(LogRow, tokens_per_sec), "the step's speed (tokens, or images, per second)"},
     {"elapsed_sec", COL_F3, offsetof(LogRow, elapsed_sec), "wall time since the start"},
     {"skipped", COL_LONG, offsetof(LogRow, skipped), "non-finite steps skipped so far"},
     {"spikes", COL_LONG, offsetof(LogRow, spikes), "loss spikes so far"},
@@ -233,7 +256,9 @@ static void log_value(FILE *f, const struct LogColumn *c, const LogRow *row, boo
 
 void session_log_start(Session *s, FILE *f, bool json) {
     s->log = f, s->log_json = json;
-    if (!f || json || ftell(f) != 0) return; // JSON lines name their values; a resumed CSV has its header
+    // JSON lines name their values; a resumed CSV has its header. (A stream on a descriptor opened for
+    // appending reports position 0 until it writes: ask where the end is.)
+    if (!f || json || (fseek(f, 0, SEEK_END) == 0 && ftell(f) != 0)) return;
     for (int i = 0; i < N_LOG_COLUMNS; i++) fprintf(f, "%s%s", i ? "," : "", LOG_COLUMNS[i].name);
     stats_header(&s->stats, f);
     fputc('\n', f);

@@ -236,8 +236,9 @@ int session_dump_step(Session *s, const char *path, const char *const *meta, int
     const char *own[] = {"lr", v[0], "weight_decay", v[1], "beta1", v[2], "beta2", v[3], "adam_eps", v[4],
                          "grad_clip", v[5]};
     const char *all[2 * MAX_META];
+    char buf[8192];
     int m = meta_join(all, meta, n_meta, own, 6);
-    if (m < 0) snprintf(err, errlen, "%s: more than %d metadata entries", path, MAX_META);
+    if (m < 0 || configs_write(s, all, &m, buf, sizeof buf)) snprintf(err, errlen, "%s: more than %d metadata entries", path, MAX_META);
     else rc = st_write(path, e, k, all, m, err, errlen);
 done:
     free(before), free(grads), free(e), free(names);

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# The GPT checked against PyTorch: for every norm, with and without biases, one --dump-step of the
-# default configuration (the element-wise norms with their recipe: the embedding scale on), and the
-# surrogates again without the scale at the literature's init and with a scalar lr multiplier,
-# redone by tools/check_dump.py. Exit 77 (a skip for meson) without PyTorch (the default python3, with
+# The GPT and the ViT checked against PyTorch: for every norm, with and without biases, one
+# --dump-step of the GPT's default configuration (the element-wise norms with their recipe: the
+# embedding scale on), and the surrogates again without the scale at the literature's init and with a
+# scalar lr multiplier; the ViT on Fashion-MNIST at its defaults, with 4 x 4 patches, and without
+# biases; each redone by tools/check_dump.py. Exit 77 (a skip for meson) without PyTorch (the default python3, with
 # PyTorch from PyPI: python3 -m pip install torch==2.13.0).
 # usage: run_check.sh PATH-TO-TRAIN
 set -euo pipefail
@@ -33,4 +34,19 @@ for norm in dyt derf; do
         check --norm="$norm" $bias --scalar-lr-mult=10 --shift0=0.2 --alpha0-ln1=2
     done
 done
+images=fashion-mnist
+[ -f /usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz ] || [ -d "$here/../../data/fashion-mnist" ] || images=""
+if [ -z "$images" ]; then
+    echo "the ViT's checks are skipped: Fashion-MNIST is missing (apt-get install dataset-fashion-mnist)"
+    exit 77
+fi
+vit() {
+    "$train" "$@" --dump-step "$tmp/dump.st" --batch-size 16 fashion-mnist > /dev/null
+    python3 "$here/../../tools/check_dump.py" "$tmp/dump.st" || status=1
+}
+for norm in $norms; do
+    vit --norm="$norm"
+    vit --norm="$norm" --patch-size=4 --bias=false
+done
+vit --norm=derf --shift0=0.3 --alpha0-ln1=2 --scalar-lr-mult=10
 exit $status

@@ -19,12 +19,21 @@ except ImportError:
     print("PyTorch not installed (python3 -m pip install torch==2.13.0): skipped")
     sys.exit(77)
 
-from .reference import GPT, Config, adamw_groups, scalar_params  # noqa: E402 (after the skip)
+from .reference import GPT, ViT, Config, VitConfig, adamw_groups, scalar_params  # noqa: E402 (after the skip)
 from .safetensors import read_safetensors  # noqa: E402
 
 
 def dump_model(t, meta):
-    """The reference GPT with the dump's shape and its parameters before the step, in double."""
+    """The reference model (the dump's: GPT or ViT) with its shape and its parameters before the
+    step, in double."""
+    if meta.get("model.kind") == "vit":
+        c = VitConfig(norm=meta["model.norm"], n_layer=int(meta["model.n_layer"]), n_head=int(meta["model.n_head"]),
+                      n_embd=int(meta["model.n_embd"]), patch_size=int(meta["model.patch_size"]),
+                      bias=meta["model.bias"] == "true", image_size=int(meta["model.image_size"]),
+                      n_classes=int(meta["model.n_classes"]))
+        model = ViT(c).double()
+        model.load(t)
+        return model
     c = Config(norm=meta["norm"], n_layer=int(meta["n_layer"]), n_head=int(meta["n_head"]),
                n_embd=int(meta["n_embd"]), block_size=int(meta["block_size"]), bias=meta["bias"] == "true",
                vocab_size=t["transformer.wte.weight"].shape[0],
@@ -74,7 +83,8 @@ def main():
     tight = dtype == torch.float64
     ok = True
     dl = abs(loss.item() - t["loss"].double().item()) / abs(loss.item())
-    extra = (" emb_scale" if "transformer.emb_scale" in names else "") + (f" scalar_lr_mult {mult:g}" if mult != 1 else "")
+    extra = (f" vit patch {meta['model.patch_size']}" if meta.get("model.kind") == "vit" else "")
+    extra += (" emb_scale" if "transformer.emb_scale" in names else "") + (f" scalar_lr_mult {mult:g}" if mult != 1 else "")
     print(f"{meta['norm']:8} bias {meta['bias']:5}{extra} ({dtype}): loss ours {t['loss'].item():.7f} torch {loss.item():.7f} (rel {dl:.1e})")
     ok &= dl < 1e-6 if tight else dl < 2e-5
     worst = {"grad": (0, ""), "scalar_grad": (0, ""), "after": (0, "")}

@@ -1,5 +1,5 @@
-"""The GPT in PyTorch: an independent implementation of the train program's model, used to check it
-(dump_check: one step against a --dump-step file) and to time it (bench/torch_gpt.py).
+"""The GPT and the ViT in PyTorch: independent implementations of the train program's models, used to
+check them (dump_check: one step against a --dump-step file) and to time them (bench/torch_gpt.py).
 
 nanoGPT's model: pre-norm blocks, tied lm_head, exact GELU, causal attention, nanoGPT's init, with
 the train program's norms and its optional embedding scale. The norms' math is written here again on
@@ -153,6 +153,104 @@ class GPT(nn.Module):
         with torch.no_grad():
             for k, p in own.items():
                 p.copy_(tensors[k].to(p.dtype).reshape(p.shape))
+
+
+@dataclasses.dataclass
+class VitConfig:
+    norm: str = "ln"
+    n_layer: int = 4
+    n_head: int = 4
+    n_embd: int = 128
+    image_size: int = 28
+    patch_size: int = 7
+    n_classes: int = 10
+    bias: bool = True
+    scalar0: tuple = (0.5, 0.5, 0.5)  # the effective alpha (or beta) at norm1, norm2, norm
+    shift0: float = 0.0
+
+
+MEAN, STD = 0.2860, 0.3530  # Fashion-MNIST's training split, pixels over 0..1
+
+
+class VitAttention(nn.Module):
+    """timm's: qkv, every token attending to every token, proj."""
+
+    def __init__(self, c):
+        super().__init__()
+        self.qkv = nn.Linear(c.n_embd, 3 * c.n_embd, bias=c.bias)
+        self.proj = nn.Linear(c.n_embd, c.n_embd, bias=c.bias)
+        self.n_head = c.n_head
+
+    def forward(self, x):
+        B, T, C = x.shape
+        q, k, v = self.qkv(x).view(B, T, 3, self.n_head, C // self.n_head).permute(2, 0, 3, 1, 4)
+        att = F.softmax((q @ k.transpose(-2, -1)) / math.sqrt(C // self.n_head), dim=-1)
+        return self.proj((att @ v).transpose(1, 2).reshape(B, T, C))
+
+
+class VitMlp(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        self.fc1 = nn.Linear(c.n_embd, 4 * c.n_embd, bias=c.bias)
+        self.fc2 = nn.Linear(4 * c.n_embd, c.n_embd, bias=c.bias)
+
+    def forward(self, x):
+        return self.fc2(F.gelu(self.fc1(x)))
+
+
+class VitBlock(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        self.norm1 = Norm(c.norm, c.n_embd, c.bias, c.scalar0[0], c.shift0)
+        self.attn = VitAttention(c)
+        self.norm2 = Norm(c.norm, c.n_embd, c.bias, c.scalar0[1], c.shift0)
+        self.mlp = VitMlp(c)
+
+    def forward(self, x):
+        x = x + self.attn(self.norm1(x))
+        return x + self.mlp(self.norm2(x))
+
+
+class ViT(nn.Module):
+    """timm's VisionTransformer at the train program's shape: P x P patches of the normalised image
+    (raster order, and raster order within each), a linear patch embedding, a cls token before
+    them, learned positions, pre-norm blocks, the final norm, and a head on the cls token."""
+
+    def __init__(self, c):
+        super().__init__()
+        self.config = c
+        C, P, N = c.n_embd, c.patch_size, (c.image_size // c.patch_size) ** 2
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, C))
+        self.pos_embed = nn.Parameter(torch.zeros(1, N + 1, C))
+        self.patch_embed = nn.Module()
+        self.patch_embed.proj = nn.Linear(P * P, C, bias=c.bias)
+        self.blocks = nn.ModuleList(VitBlock(c) for _ in range(c.n_layer))
+        self.norm = Norm(c.norm, C, c.bias, c.scalar0[2], c.shift0)
+        self.head = nn.Linear(C, c.n_classes, bias=c.bias)
+        for name, p in self.named_parameters():
+            if p.dim() >= 2:
+                nn.init.normal_(p, 0.0, 0.02)
+            elif name.endswith(".bias"):
+                nn.init.zeros_(p)
+
+    def patches(self, pixels):
+        """(B, S*S) pixels 0..255 -> (B, N, P*P), normalised."""
+        c = self.config
+        S, P, G = c.image_size, c.patch_size, c.image_size // c.patch_size
+        x = (pixels.to(self.cls_token.dtype) / 255 - MEAN) / STD
+        return x.view(-1, G, P, G, P).permute(0, 1, 3, 2, 4).reshape(-1, G * G, P * P)
+
+    def logits(self, pixels):
+        x = self.patch_embed.proj(self.patches(pixels))
+        x = torch.cat([self.cls_token.expand(x.shape[0], -1, -1), x], dim=1) + self.pos_embed
+        for b in self.blocks:
+            x = b(x)
+        return self.head(self.norm(x)[:, 0])
+
+    def forward(self, pixels, targets):
+        return F.cross_entropy(self.logits(pixels), targets.view(-1))
+
+    load = GPT.load
 
 
 def scalar_params(model):

@@ -48,7 +48,9 @@ as divergence.py says, whether or not the run recovered; for a diverged run whos
 the first evaluation above 1.1 x the best so far), spikes, wall_s, tokens_per_sec (median over the steps), exit; for runs that blew up
 (divergence.py) diverge_layer, first_moved (the instrument family that moved first), lead_steps
 (how many steps before the blow-up) and moves (every series' first move near it, "family:where@step"); and the extremes the instruments reached: peak_attn_logit
-(over blocks), min_attn_entropy (the lowest head's, over blocks), peak_log_z (log_z_max), peak_sat2.
+(over blocks), min_attn_entropy (the lowest head's, over blocks), peak_log_z (log_z_max), peak_sat2;
+full_acc (the accuracy over the whole evaluation split at the end: the ViT's test accuracy) and
+best_acc (the best evaluation's).
 
   sweep.py refresh OUT     recomputes every row's outcome from its log (after this tool changed);
                            refuses while a sweep runs into OUT
@@ -84,7 +86,7 @@ POSITIONS = {"ln1": "ln1", "ln2": "ln2", "lnf": "lnf"}
 FIELDS = ["job", "norm", "lr", "init_kind", "init", "init_pos", "init_pos_value", "opts", "seed", "steps",
           "best_val", "best_step", "final_val", "full_val", "final_train", "nonfinite", "diverged",
           "diverge_step", "spikes", "wall_s", "tokens_per_sec", "exit", "diverge_layer", "first_moved", "lead_steps", "moves",
-          "peak_attn_logit", "min_attn_entropy", "peak_log_z", "peak_sat2"]
+          "peak_attn_logit", "min_attn_entropy", "peak_log_z", "peak_sat2", "full_acc", "best_acc"]
 UNSTABLE = 1.1  # a loss above 1.1 x the best counts as unstable (the I and S metrics: docs/training.md, docs/stability.md)
 
 
@@ -189,6 +191,9 @@ def outcome(log_path, steps):
     evals = [(int(r["step"]), r["loss"]) for r in rows if r["kind"] == "eval_val"]
     train = [r for r in rows if r["kind"] == "train"]
     full = [r["loss"] for r in rows if r["kind"] == "eval_val_full"]
+    accs = [(r["kind"], r.get("accuracy", math.nan)) for r in rows if r["kind"] in ("eval_val", "eval_val_full")]
+    full_acc = [a for k, a in accs if k == "eval_val_full" and math.isfinite(a)]
+    best_acc = [a for k, a in accs if k == "eval_val" and math.isfinite(a)]
     nonfinite = [int(r["step"]) for r in train if not math.isfinite(r["loss"])]
     finite_evals = [(s, v) for s, v in evals if math.isfinite(v)]
     best_step, best = min(finite_evals, key=lambda e: e[1]) if finite_evals else (-1, math.inf)
@@ -214,7 +219,8 @@ def outcome(log_path, steps):
             "final_train": statistics.mean(last) if last else math.inf,
             "nonfinite": int(bool(nonfinite)), "diverged": int(diverged),
             "diverge_step": diverge_step, "spikes": int(train[-1]["spikes"]) if train else 0,
-            "tokens_per_sec": statistics.median(speed) if speed else ""}
+            "tokens_per_sec": statistics.median(speed) if speed else "",
+            "full_acc": full_acc[-1] if full_acc else "", "best_acc": max(best_acc) if best_acc else ""}
 
 
 def workers():
