@@ -64,6 +64,57 @@ deps_mpi() {
     fi
 }
 
+# study_machine OUT: the machines a study's runs were made on, one line each in OUT/machine.txt with
+# where its rows start (the CPU changes between sessions; a run's numbers depend on it only in the
+# last digits, its speed more).
+study_machine() {
+    local machine
+    machine="$(python3 "$NORMLAB_ROOT/bench/machine.py"), $(blas_configured build)"
+    grep -qF "$machine" "$1/machine.txt" 2>/dev/null ||
+        echo "$machine: rows from $(date -u +%F), after $(study_rows "$1") lines" >> "$1/machine.txt"
+}
+
+# study_rows OUT: the runs a study has finished (lines of its results.csv files).
+study_rows() { cat "$1"/*/results.csv 2>/dev/null | wc -l; }
+
+# study_streams STUDY STREAMS: the runs of STUDY's plan (tools/normlab_tools/study_plan.py) into
+# $out, STREAMS at a time (each one thread), with the snapshot $out/train on $data. Each stream asks
+# the plan what is still needed and runs it, until nothing is; every stream walks the same list, a
+# job another stream holds is skipped (its lock), so the streams keep the cores busy on whatever
+# comes first. A stream with nothing free waits for the others' runs, whose results may call for
+# more (an edge extension, a point's second seed).
+study_streams() {
+    local study=$1 k
+    for k in $(seq 1 "$2"); do
+        study_stream "$study" &
+        sleep 5 # the streams start on different jobs
+    done
+    wait
+}
+study_stream() {
+    local todo rc idle=0 before folder args
+    while :; do
+        rc=0
+        todo=$(PYTHONPATH="$NORMLAB_ROOT/tools" python3 -m normlab_tools.study_plan "$1") || rc=$?
+        if [ "$rc" = 3 ]; then sleep 60; continue; fi # the rest is running in another stream
+        [ "$rc" = 0 ] || { echo "study: the plan's --todo failed ($rc)" >&2; return 1; }
+        [ -n "$todo" ] || return 0
+        before=$(study_rows "$out")
+        while read -r folder args; do
+            # shellcheck disable=SC2086 # ARGS are the sweep's words
+            python3 "$NORMLAB_ROOT/tools/sweep.py" run "$out/$folder" --train "$out/train" --jobs 1 --threads 1 $args \
+                "$data" < /dev/null || echo "study: the sweep into $folder failed; going on" >&2
+        done <<< "$todo"
+        if [ "$(study_rows "$out")" = "$before" ]; then # nothing finished: a run that fails every time
+            idle=$((idle + 1))
+            [ "$idle" -lt 3 ] || { echo "study: three passes finished no run; stopping (see the sweeps' output)" >&2; return 1; }
+            sleep 60
+        else
+            idle=0
+        fi
+    done
+}
+
 # deps_images: Fashion-MNIST (Debian's dataset-fashion-mnist: four gzipped IDX files in
 # /usr/share/datasets/fashion-mnist), for the ViT and its tests, unless data/fashion-mnist/ has them.
 # As root with apt-get, installed when missing; otherwise a note says how to get it.

@@ -236,7 +236,7 @@ class ViT(nn.Module):
     def patches(self, pixels):
         """(B, S*S) pixels 0..255 -> (B, N, P*P), normalised."""
         c = self.config
-        S, P, G = c.image_size, c.patch_size, c.image_size // c.patch_size
+        P, G = c.patch_size, c.image_size // c.patch_size
         x = (pixels.to(self.cls_token.dtype) / 255 - MEAN) / STD
         return x.view(-1, G, P, G, P).permute(0, 1, 3, 2, 4).reshape(-1, G * G, P * P)
 

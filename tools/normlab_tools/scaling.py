@@ -16,7 +16,7 @@ import os
 import statistics
 import sys
 
-from . import scaling_plan
+from . import study_plan
 from . import study as sr  # the study's loss, metrics, fill and check
 from .registry import norm_names
 from .report import Figures, plt
@@ -138,12 +138,10 @@ def main(argv=None):
     p.add_argument("--doc", default=os.path.join(ROOT, "docs", "scaling.md"))
     p.add_argument("--check", action="store_true", help="change nothing: exit 1 when DOC's tables differ (CI)")
     p.add_argument("--todo", action="store_true",
-                   help="print the sweeps the study's plan still needs (normlab_tools.scaling_plan; tools/scaling.sh runs them)")
+                   help="print the sweeps the study's plan still needs (normlab_tools.study_plan; tools/scaling.sh runs them)")
     a = p.parse_args(argv)
     if a.todo:
-        lines, busy = scaling_plan.todo()
-        print("\n".join(lines)) if lines else None
-        return 3 if busy and not lines else 0
+        return study_plan.main(["scaling"])
     if a.check:
         import shutil
         import tempfile

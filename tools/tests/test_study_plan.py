@@ -1,9 +1,9 @@
-"""normlab_tools.scaling_plan: what the scaling study runs next, from what has finished (made-up results)."""
+"""normlab_tools.study_plan: what a study runs next, from what has finished (made-up results)."""
 import csv
 import fcntl
 import os
 
-from normlab_tools import scaling_plan as plan
+from normlab_tools import study_plan as plan
 from normlab_tools.sweep import fmt
 
 LN_BEST = {"ln": 5.6e-3, "rmsnorm": 5.6e-3, "dyt": 3.2e-3, "dyisru": 1.8e-3, "derf": 1.8e-3}
@@ -24,7 +24,7 @@ def finish(out, folder, norm, lrs, seeds, best):
 
 
 def lines_of(out, folder):
-    return [line for line in plan.todo(out)[0] if line.split()[0] == folder]
+    return [line for line in plan.todo("scaling", out)[0] if line.split()[0] == folder]
 
 
 def grid(line):
@@ -73,8 +73,14 @@ def test_a_job_another_sweep_holds_is_not_offered(tmp_path):
         f = open(logs / (name + ".lock"), "w")
         fcntl.flock(f, fcntl.LOCK_EX)
         held.append(f)
-    lines, _ = plan.todo(out)
+    lines, _ = plan.todo("scaling", out)
     assert not [x for x in lines if x.startswith("steps8000_w128_l2 ") and grid(x)[0] == "dyt"]
     for f in held:
         f.close()
-    assert [x for x in plan.todo(out)[0] if x.startswith("steps8000_w128_l2 ") and grid(x)[0] == "dyt"]
+    assert [x for x in plan.todo("scaling", out)[0] if x.startswith("steps8000_w128_l2 ") and grid(x)[0] == "dyt"]
+
+
+def test_the_vision_plan_runs_seed_1_of_every_norm_first(tmp_path):
+    lines, _ = plan.todo("vision", str(tmp_path))
+    assert [grid(x)[0] for x in lines[:3]] == ["ln", "dyt", "derf"] and all(grid(x)[2] == "1" for x in lines[:3])
+    assert all(x.split()[-1] == "--" for x in lines)  # the driver appends the dataset after the sweep's options

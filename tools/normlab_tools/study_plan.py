@@ -1,13 +1,13 @@
-"""The scaling study's plan: which runs tools/scaling.sh makes, in which order, given what has finished.
+"""The studies' plans: which runs a study makes, in which order, given what has finished.
 
-  tools/scaling_report.py --todo
+  python3 -m normlab_tools.study_plan STUDY      (scaling: tools/scaling.sh's; vision: tools/vision.sh's)
 
 prints one line per sweep the study still needs and no running sweep holds, 'FOLDER ARGS' (the
-driver runs tools/sweep.py run results/scaling/FOLDER --train SNAPSHOT --jobs 1 --threads 1 ARGS
+driver runs tools/sweep.py run results/STUDY/FOLDER --train SNAPSHOT --jobs 1 --threads 1 ARGS
 DATA); nothing when the study is done; exit status 3 when nothing is free but runs are going on in
 another stream (their results may call for more: ask again when they finish).
 
-The plan is one table, PLAN, in the order its runs go (the length axis first). Per point and norm:
+Each plan is one table (PLANS), in the order its runs go. Per point and norm:
 1. its lrs at every seed of `seeds`: a fixed grid, or three lrs of the quarter-decade grid centred on
    the norm's best at a cheaper neighbour (its folder), once that neighbour's best is settled;
 2. while the best of those (mean whole val over `seeds`) sits on the grid's edge, the next lr beyond;
@@ -16,13 +16,15 @@ The plan is one table, PLAN, in the order its runs go (the length axis first). P
 """
 import collections
 import os
+import sys
 
 from . import study as sr
 from .sweep import done_jobs, expand, lock, parser
 
 GRID = [3e-4, 5.6e-4, 1e-3, 1.8e-3, 3.2e-3, 5.6e-3, 1e-2, 1.8e-2, 3e-2]  # the study's quarter-decade lrs
-OUT = os.path.join(sr.ROOT, "results", "scaling")
 
+# A point: its steps, its width (None: the model's default), each norm's lrs (or a neighbour's
+# folder), the seeds every lr runs, the seeds only the best lr runs, its folder, and more sweep options.
 Point = collections.namedtuple("Point", "steps width lrs seeds best_seeds folder extra", defaults=((), None, ""))
 
 # each norm's lrs around its best at 2,000 steps, 128 wide (the frontier: LN, RMSNorm 5.6e-3; DyT
@@ -43,6 +45,15 @@ PLAN = [
 ]
 NORMS = list(AROUND_FRONTIER)
 
+# The ViT on Fashion-MNIST (docs/vision.md): LN, DyT and Derf over the quarter-decade grid from 3e-4
+# to 1e-2 (the optimum and the collapse), seed 1 of every norm first, then seed 2, and a third at
+# each one's best.
+VISION_GRID = {n: (3e-4, 5.6e-4, 1e-3, 1.8e-3, 3.2e-3, 5.6e-3, 1e-2) for n in ("ln", "dyt", "derf")}
+VISION = [Point(2000, None, VISION_GRID, (1,), folder="frontier"),
+          Point(2000, None, VISION_GRID, (1, 2), (3,), folder="frontier")]
+
+PLANS = {"scaling": (PLAN, NORMS), "vision": (VISION, ["ln", "dyt", "derf"])}
+
 
 def folder(p):
     return p.folder or f"steps{p.steps}_w{p.width}"
@@ -50,14 +61,16 @@ def folder(p):
 
 def sweep_args(p, norm, lrs, seeds):
     """The sweep's arguments for one norm's lrs and seeds at a point (without OUT, --train, --jobs, data)."""
+    width = f" -- --n-embd {p.width} --n-head {p.width // 32}" if p.width else " --"
     return (f"--steps {p.steps} --norms {norm} --lrs {','.join(f'{x:g}' for x in lrs)} "
-            f"--seeds {','.join(map(str, seeds))} {p.extra} -- --n-embd {p.width} --n-head {p.width // 32}").replace("  ", " ")
+            f"--seeds {','.join(map(str, seeds))} {p.extra}{width}").replace("  ", " ")
 
 
 def jobs_of(p, args):
     """The sweep's job names for ARGS at point P (the sweep names them: one rule, in sweep.expand)."""
-    grid, _, _ = args.partition(" -- ")
-    return [j[0] for j in expand(parser().parse_args(["run", folder(p), *grid.split()]))]
+    words = args.split()
+    grid = words[:words.index("--")] if "--" in words else words
+    return [j[0] for j in expand(parser().parse_args(["run", folder(p), *grid]))]
 
 
 def best_lr(runs, lrs, seeds):
@@ -120,14 +133,16 @@ def held(out, job):
     return False
 
 
-def todo(out=OUT):
+def todo(study="scaling", out=None):
     """(lines to run, whether some of the study's jobs are running elsewhere)."""
+    plan, norms = PLANS[study]
+    out = out or os.path.join(sr.ROOT, "results", study)
     lines, busy, settled = [], False, {}
-    for p in PLAN:
+    for p in plan:
         d = os.path.join(out, folder(p))
         rows = sr.read_csv(os.path.join(d, "results.csv"))
         done = done_jobs(os.path.join(d, "results.csv"))
-        for norm in NORMS:
+        for norm in norms:
             args, _ = steps_of(p, norm, [r for r in rows if r["norm"] == norm], settled)
             if args is None:
                 continue
@@ -137,3 +152,18 @@ def todo(out=OUT):
             else:
                 busy = True
     return lines, busy
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) != 1 or argv[0] not in PLANS:
+        print(__doc__)
+        return 2
+    lines, busy = todo(argv[0])
+    if lines:
+        print("\n".join(lines))
+    return 3 if busy and not lines else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
