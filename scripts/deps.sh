@@ -182,15 +182,16 @@ build_dir() {
     }
 }
 
-# study_setup OUT: what a study script needs before its runs: the packages, build/, matplotlib, the
-# dataset (sets $data), the folder OUT, and OUT/train, a snapshot of the train program taken on first
-# use (rebuilding while a study runs cannot mix two builds).
+# study_setup OUT [DATA]: what a study script needs before its runs: the packages, build/,
+# matplotlib, the dataset (DATA, default tinyshakespeare's file; fashion-mnist: Debian's package; sets
+# $data), the folder OUT, and OUT/train, a snapshot of the train program taken on first use
+# (rebuilding while a study runs cannot mix two builds).
 study_setup() {
     deps_ensure
     build_dir build
     python3 -c "import matplotlib" 2>/dev/null || python3 -m pip install -q matplotlib
-    data=$NORMLAB_ROOT/data/tinyshakespeare.txt.gz
-    [ -f "$data" ] || "$NORMLAB_ROOT/data/fetch.sh"
+    data=${2:-$NORMLAB_ROOT/data/tinyshakespeare.txt.gz}
+    if [ "$data" = fashion-mnist ]; then deps_images; else [ -f "$data" ] || "$NORMLAB_ROOT/data/fetch.sh"; fi
     mkdir -p "$1"
     [ -x "$1/train" ] || cp "$NORMLAB_ROOT/build/apps/train" "$1/train"
 }

@@ -10,8 +10,6 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 streams=${1:-2}
 out=$root/results/vision
 . "$root/scripts/deps.sh"
-study_setup "$out" # packages, build/, matplotlib, and $out/train: the snapshot every run uses
-deps_images
-data=fashion-mnist
+study_setup "$out" fashion-mnist # packages, build/, matplotlib, the images, and $out/train: the snapshot
 study_machine "$out"
 study_streams vision "$streams"
