@@ -75,7 +75,11 @@ study_machine() {
 }
 
 # study_rows OUT: the runs a study has finished (lines of its results.csv files).
-study_rows() { cat "$1"/*/results.csv 2>/dev/null | wc -l; }
+study_rows() {
+    local n=0 f
+    for f in "$1"/*/results.csv; do [ ! -f "$f" ] || n=$((n + $(wc -l < "$f"))); done
+    echo "$n"
+}
 
 # study_streams STUDY STREAMS: the runs of STUDY's plan (tools/normlab_tools/study_plan.py) into
 # $out, STREAMS at a time (each one thread), with the snapshot $out/train on $data. Each stream asks
