@@ -201,6 +201,14 @@ static void test_vit_on_an_image_folder(void **state) {
     char csv[4096];
     read_file("vit.confusion.csv", csv, sizeof csv);
     assert_non_null(strstr(csv, "true,T-shirt/top,Trouser"));
+    // recomputation gives the same numbers (dropout on: its masks drawn again alike)
+    static char plain[1 << 16], again[1 << 16];
+    snprintf(args, sizeof args, "%s --steps 20 --dropout 0.1 --sample 0 --log vit_a.csv images", vit);
+    assert_int_equal(run(args, out, sizeof out), 0);
+    snprintf(args, sizeof args, "%s --steps 20 --dropout 0.1 --sample 0 --recompute --log vit_b.csv images", vit);
+    assert_int_equal(run(args, out, sizeof out), 0);
+    read_file("vit_a.csv", plain, sizeof plain), read_file("vit_b.csv", again, sizeof again);
+    if (!same_losses(plain, again)) fail_msg("the ViT with --recompute logs other losses");
     snprintf(args, sizeof args, "%s --steps 1 --patch-size 3 images", vit);
     assert_int_equal(run(args, out, sizeof out), 2);
     assert_non_null(strstr(out, "the patch size must divide the image side"));

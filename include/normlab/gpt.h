@@ -12,6 +12,7 @@
 #include "normlab/model.h"
 #include "normlab/norm.h"
 #include "normlab/params.h"
+#include "normlab/recompute.h"
 #include "normlab/tape.h"
 
 // The GPT's names for the norm positions (normlab/model.h's MODEL_NORM_*).
@@ -28,20 +29,9 @@ typedef struct GptBlock {
     LayerMlp mlp;        // c_fc (4C,C), c_proj (C,4C)
 } GptBlock;
 
-// Activation recomputation (llm.c's -r, PyTorch's activation checkpointing). With it on
-// (gpt_recompute_set), gpt_forward keeps only each block's output on the step's tape: the block
-// runs on a tape of its own, whose memory is reused by the next block. In backward, each block runs its forward again on
-// that tape and then its backward. Peak memory: the blocks' outputs and one block's activations
-// instead of every block's; the cost, one more forward of the blocks per step (about a third more
-// FLOPs). The same ops in the same order, on the same numbers: results are identical, bit for bit.
-typedef struct GptRecompute {
-    Arena arena;
-    Tape tape;
-} GptRecompute;
-
 typedef struct Gpt {
     ModelConfig cfg;
-    struct GptRecompute *recompute; // NULL: every activation stays on the step's tape
+    LayerRecompute *recompute; // NULL: every activation stays on the step's tape (normlab/recompute.h)
     ParamSet params;
     Tensor *wte, *wpe; // (V,C) (block_size,C)
     Tensor *emb_scale; // [1], or NULL when the embedding scale is off
@@ -56,7 +46,7 @@ int gpt_param_specs(const ModelConfig *cfg, ParamSpec *specs);
 // m->model. Returns 0, or -1 when out of memory. cfg must be valid (gpt_config_check).
 int gpt_init(Gpt *m, const ModelConfig *cfg, Rng *rng);
 void gpt_free(Gpt *m); // recomputation too, if on
-// Turns recomputation on (0, or -1 when out of memory) or off.
+// Turns activation recomputation (normlab/recompute.h) on (0, or -1 when out of memory) or off.
 int gpt_recompute_set(Gpt *m, bool on);
 // About how many bytes training cfg on (B,T) batches takes: parameters, grads and two optimizer
 // moments, plus a step's saved activations (about 20 (B,T,C) tensors per layer, the logits and their

@@ -12,6 +12,7 @@
 //   normlab/gradcheck.h   finite-difference gradient checks
 //   normlab/norm.h        the seven norm layers
 //   normlab/layers.h      linear, attention, MLP
+//   normlab/recompute.h   activation recomputation for any model's blocks
 //   normlab/observe.h     what the forward reports to the instruments (the observer types)
 //   normlab/model.h       a model as the training machinery sees it (the GPT fills one in)
 //   normlab/gpt.h         nanoGPT's GPT
@@ -45,6 +46,7 @@
 #include "normlab/gpt.h"
 #include "normlab/observe.h"
 #include "normlab/layers.h"
+#include "normlab/recompute.h"
 #include "normlab/norm.h"
 
 #include "normlab/dataset.h"

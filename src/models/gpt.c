@@ -209,82 +209,14 @@ static Tensor *block_forward(Tape *t, const GptBlock *b, Tensor *x, Rng *rng) {
     return op_add(t, x, layer_mlp_forward(t, &b->mlp, h, rng));
 }
 
-// ---- recomputation (Gpt.recompute) -------------------------------------------------------------
+// ---- recomputation (Gpt.recompute: normlab/recompute.h) ------------------------------------------
 int gpt_recompute_set(Gpt *m, bool on) {
-    GptRecompute *rc = m->recompute;
-    if (!on) {
-        if (rc) tape_free(&rc->tape), arena_free(&rc->arena), free(rc);
-        m->recompute = NULL;
-        return 0;
-    }
-    if (rc) return 0;
-    // a block's graph is a few dozen nodes; its arena is measured on the first block
-    if (!(rc = malloc(sizeof *rc))) return -1;
-    if (arena_init(&rc->arena, "recompute", 0)) return free(rc), -1;
-    if (tape_init(&rc->tape, &rc->arena, 256)) return arena_free(&rc->arena), free(rc), -1;
-    m->recompute = rc;
+    if (!on) layer_recompute_free(m->recompute), m->recompute = NULL;
+    else if (!m->recompute && !(m->recompute = layer_recompute_new())) return -1;
     return 0;
 }
 
-typedef struct BlockCtx {
-    const Gpt *m;
-    int layer;
-    bool has_rng;
-    Rng rng; // the dropout generator as the block found it: the recomputation draws the same masks
-} BlockCtx;
-
-// The block's forward again, on the recompute tape, then its backward from y's grad: the scalar
-// sum(y * dy) has d/dy = dy exactly. The block's input is a leaf there whose grad is x's own.
-static void block_recompute_backward(TapeNode *n) {
-    const BlockCtx *c = n->ctx;
-    Tape *rt = &c->m->recompute->tape;
-    Tensor x = *n->in[0], dy = *n->out;
-    x.base = NULL, x.needs_grad = x.grad != NULL;
-    dy.data = n->out->grad, dy.grad = NULL, dy.needs_grad = false, dy.base = NULL;
-    Rng rng = c->rng;
-    Tensor *y = block_forward(rt, &c->m->blocks[c->layer], &x, c->has_rng ? &rng : NULL);
-    tape_set_scope(rt, NULL);
-    tape_backward(rt, op_sum(rt, op_mul(rt, y, &dy)));
-    tape_reset(rt);
-}
-static const OpDef BLOCK_RECOMPUTE_OP = {.name = "block (recomputed)", .backward = block_recompute_backward};
-
-// The recompute arena is sized by its first use (arena.h), which must then be the largest: a
-// block's forward and backward, not the forward alone. So that first use is a dry run: forward,
-// then backward from a zero dy, which adds only zeros to the parameters' grads (+0 stays +0).
-static void recompute_arena_measure(const Gpt *m, int l, Tensor *x, const Rng *rng) {
-    Tape *rt = &m->recompute->tape;
-    Tensor in = *x, dy;
-    in.grad = NULL, in.needs_grad = false, in.base = NULL;
-    Rng r = rng ? *rng : (Rng){0};
-    Tensor *y = block_forward(rt, &m->blocks[l], &in, rng ? &r : NULL);
-    dy = *y;
-    dy.data = arena_calloc(rt->arena, tensor_numel(y) * sizeof(nl_real)), dy.needs_grad = false;
-    if (y->needs_grad) tape_backward(rt, op_sum(rt, op_mul(rt, y, &dy)));
-    tape_set_scope(rt, NULL);
-    tape_reset(rt);
-}
-
-// The block on the recompute tape (its memory reused at once); only its output stays on t.
-static Tensor *block_forward_recompute(Tape *t, const Gpt *m, int l, Tensor *x, Rng *rng) {
-    Tape *rt = &m->recompute->tape;
-    if (rt->arena->measuring) recompute_arena_measure(m, l, x, rng);
-    Tensor *y = tape_output(t, x->shape, 1, &x);
-    y->needs_grad = t->grad_enabled; // the block's parameters need grads even if x does not
-    BlockCtx *c = arena_alloc(t->arena, sizeof *c);
-    *c = (BlockCtx){.m = m, .layer = l, .has_rng = rng != NULL};
-    if (rng) c->rng = *rng;
-    rt->observer = t->observer; // the instruments see the block's layers
-    Tensor *out = block_forward(rt, &m->blocks[l], x, rng);
-    memcpy(y->data, out->data, tensor_numel(y) * sizeof(nl_real));
-    rt->observer = NULL;
-    tape_set_scope(rt, NULL);
-    tape_reset(rt);
-    tape_set_scope(t, m->blocks[l].name);
-    TapeNode *n = tape_record(t, &BLOCK_RECOMPUTE_OP, y, 1, &x);
-    if (n) n->ctx = c;
-    return y;
-}
+static Tensor *block_forward_of(Tape *t, const void *block, Tensor *x, Rng *rng) { return block_forward(t, block, x, rng); }
 
 Tensor *gpt_forward(Tape *t, const Gpt *m, const int32_t *idx, const int32_t *targets, int B, int T,
                     Rng *rng) {
@@ -300,7 +232,8 @@ Tensor *gpt_forward(Tape *t, const Gpt *m, const int32_t *idx, const int32_t *ta
     x = op_dropout(t, x, c->dropout, rng);
     bool recompute = m->recompute && t->grad_enabled;
     for (int l = 0; l < c->n_layer; l++)
-        x = recompute ? block_forward_recompute(t, m, l, x, rng) : block_forward(t, &m->blocks[l], x, rng);
+        x = recompute ? layer_recompute_forward(t, m->recompute, block_forward_of, &m->blocks[l], m->blocks[l].name, x, rng)
+                      : block_forward(t, &m->blocks[l], x, rng);
     tape_set_scope(t, "transformer.ln_f");
     x = norm_forward(t, &m->ln_f, x);
     tape_set_scope(t, "lm_head");

@@ -21,6 +21,7 @@
 #include "normlab/model.h"
 #include "normlab/norm.h"
 #include "normlab/ops.h"
+#include "normlab/recompute.h"
 #include "param_rows.h"
 
 #define VIT_MEAN 0.2860 // Fashion-MNIST's training split: pixel mean and std, over 0..1
@@ -30,6 +31,7 @@ enum { VIT_SCOPE_NORM1, VIT_SCOPE_ATTN, VIT_SCOPE_NORM2, VIT_SCOPE_MLP, VIT_BLOC
 
 typedef struct VitBlock {
     char scope[VIT_BLOCK_SCOPES][32]; // "blocks.{i}.norm1", ".attn", ".norm2", ".mlp"
+    char name[24];                    // "blocks.{i}": the recomputed block's node
     Norm norm1, norm2;
     LayerAttention attn; // qkv (3C,C), proj (C,C)
     LayerMlp mlp;        // fc1 (4C,C), fc2 (C,4C)
@@ -37,6 +39,7 @@ typedef struct VitBlock {
 
 typedef struct Vit {
     ModelConfig cfg;
+    LayerRecompute *recompute; // NULL: every activation stays on the step's tape (normlab/recompute.h)
     ParamSet params;
     Tensor *cls_token, *pos_embed; // (1,1,C) (1,N+1,C)
     LayerLinear patch_embed, head;  // (C,P*P) (K,C)
@@ -161,7 +164,8 @@ static Tensor *vit_patchify(Tape *t, const ModelConfig *c, const int32_t *pixels
     return x;
 }
 
-static Tensor *block_forward(Tape *t, const VitBlock *b, Tensor *x, Rng *rng) {
+static Tensor *block_forward(Tape *t, const void *block, Tensor *x, Rng *rng) {
+    const VitBlock *b = block;
     tape_set_scope(t, b->scope[VIT_SCOPE_NORM1]);
     Tensor *h = norm_forward(t, &b->norm1, x);
     tape_set_scope(t, b->scope[VIT_SCOPE_ATTN]);
@@ -183,7 +187,10 @@ static Tensor *vit_forward(Tape *t, const void *self, const Batch *batch, Rng *r
     x = op_concat_rows(t, m->cls_token, x);                                                     // (B,N+1,C)
     x = op_add(t, x, tensor_view(t->arena, m->pos_embed, NL_SHAPE(N1, C)));
     x = op_dropout(t, x, c->dropout, rng);
-    for (int l = 0; l < c->n_layer; l++) x = block_forward(t, &m->blocks[l], x, rng);
+    bool recompute = m->recompute && t->grad_enabled;
+    for (int l = 0; l < c->n_layer; l++)
+        x = recompute ? layer_recompute_forward(t, m->recompute, block_forward, &m->blocks[l], m->blocks[l].name, x, rng)
+                      : block_forward(t, &m->blocks[l], x, rng);
     tape_set_scope(t, "norm");
     x = norm_forward(t, &m->norm, x);
     tape_set_scope(t, "head");
@@ -194,14 +201,22 @@ static Tensor *vit_forward(Tape *t, const void *self, const Batch *batch, Rng *r
 }
 
 // ---- the model's description and its row -----------------------------------------------------------
+static int vit_recompute(void *self, bool on) {
+    Vit *m = self;
+    if (!on) layer_recompute_free(m->recompute), m->recompute = NULL;
+    else if (!m->recompute && !(m->recompute = layer_recompute_new())) return -1;
+    return 0;
+}
+
 static void vit_free(void *self) {
     Vit *m = self;
+    layer_recompute_free(m->recompute);
     paramset_free(&m->params);
     free(m->blocks);
     model_describe_free(&m->model);
     free(m);
 }
-static const ModelOps VIT_OPS = {"vit", vit_forward, NULL, vit_free};
+static const ModelOps VIT_OPS = {"vit", vit_forward, vit_recompute, vit_free};
 
 // m->model: the names the instruments' columns carry (h<i>.norm1, ...) and where the norms are.
 static int vit_describe(Vit *m) {
@@ -247,6 +262,7 @@ static Model *vit_create(const ModelConfig *cfg, Rng *rng) {
     for (int l = 0; l < cfg->n_layer; l++) {
         VitBlock *b = &m->blocks[l];
         for (int k = 0; k < VIT_BLOCK_SCOPES; k++) snprintf(b->scope[k], sizeof b->scope[k], "blocks.%d.%s", l, part[k]);
+        snprintf(b->name, sizeof b->name, "blocks.%d", l);
         b->norm1.kind = b->norm2.kind = proto.kind, b->norm1.composite = b->norm2.composite = proto.composite;
         b->norm1.eps = b->norm2.eps = proto.eps;
         b->attn.n_head = cfg->n_head, b->attn.causal = false, b->attn.dropout = b->mlp.dropout = cfg->dropout;
