@@ -64,6 +64,30 @@ static void progress(const TrainApp *a, const Loop *L, const SessionStepInfo *in
 }
 
 // ---- sampling ----------------------------------------------------------------------------------
+// A file beside the --log file: its path with the extension replaced by suffix (runs/x.csv,
+// ".config" -> runs/x.config).
+static void beside_log(const char *log, const char *suffix, char *out, size_t len) {
+    const char *dot = strrchr(log, '.'), *slash = strrchr(log, '/');
+    int stem = dot && (!slash || dot > slash) ? (int)(dot - log) : (int)strlen(log);
+    snprintf(out, len, "%.*s%s", stem, log, suffix);
+}
+
+// With --log, the sample beside it as <log>.samples.csv (test image, predicted, probability, true,
+// their names, the image set's folder): the report draws the images with their labels. 0, or 1 after the message.
+static int samples_write(const TrainApp *a, int n, const int *pred, const double *p, const int *truth) {
+    char path[4200], err[1024];
+    beside_log(a->o.files.log, ".samples.csv", path, sizeof path);
+    int fd = outfile_open(path, false, err, sizeof err);
+    FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+    if (!f) return fail(1, "%s", fd >= 0 ? strerror(errno) : err);
+    const char *const *names = a->s.data.labels;
+    fprintf(f, "test_image,predicted,probability,true,predicted_label,true_label,images\n");
+    for (int i = 0; i < n; i++)
+        fprintf(f, "%d,%d,%.4f,%d,\"%s\",\"%s\",\"%s\"\n", i, pred[i], p[i], truth[i], names[pred[i]], names[truth[i]],
+                a->data.path);
+    return fclose(f) ? fail(1, "%s: %s", path, strerror(errno)) : 0;
+}
+
 // The sample of an image set: the first --sample test images, each with its predicted label (and
 // the model's probability for it) beside its true one.
 static int sample_images(TrainApp *a) {
@@ -77,6 +101,7 @@ static int sample_images(TrainApp *a) {
         for (int i = 0; i < n; i++)
             printf("test image %d: predicted %-12s (%4.1f%%), true %s%s\n", i, d->labels[pred[i]], 100 * p[i],
                    d->labels[truth[i]], pred[i] == truth[i] ? "" : "   <- wrong");
+    if (!rc && a->o.files.log) rc = samples_write(a, n, pred, p, truth);
     free(pred), free(truth), free(p);
     return rc ? 1 : 0;
 }
@@ -109,14 +134,6 @@ static int sample_text(TrainApp *a) {
 }
 
 // ---- setup -------------------------------------------------------------------------------------
-// A file beside the --log file: its path with the extension replaced by suffix (runs/x.csv,
-// ".config" -> runs/x.config).
-static void beside_log(const char *log, const char *suffix, char *out, size_t len) {
-    const char *dot = strrchr(log, '.'), *slash = strrchr(log, '/');
-    int stem = dot && (!slash || dot > slash) ? (int)(dot - log) : (int)strlen(log);
-    snprintf(out, len, "%.*s%s", stem, log, suffix);
-}
-
 // Creates the folders above path that do not exist yet (as mkdir -p), saying so. 0, or 1 after an
 // error message naming the folder that could not be made.
 static int make_parents(const char *what, const char *path) {
@@ -659,9 +676,10 @@ static void print_header(const TrainApp *a) {
                a->data.text.vocab_size);
     options_print(o, a->s.team.max > 0 ? a->s.team.max : sysconf(_SC_NPROCESSORS_ONLN), stdout);
     if (d->size > 1)
-        printf("data parallel: %d processes (%d on this host), each %ld of the %ld sequences per step%s; grads "
+        printf("data parallel: %d processes (%d on this host), each %ld of the %ld %s per step%s; grads "
                "reduced: %.2f MB per step, in %d buckets\n", d->size, d->local_size, o->run.batch_size / d->size,
-               o->run.batch_size, o->run.grad_accum > 1 ? " (in --grad-accum micro-batches)" : "",
+               o->run.batch_size, a->data.is_images ? "images" : "sequences",
+               o->run.grad_accum > 1 ? " (in --grad-accum micro-batches)" : "",
                a->model->params->numel * sizeof(nl_real) / 1e6, o->run.parallel.no_overlap ? 1 : d->n_buckets);
     if (a->out.config_path[0])
         printf("config:   %s (./train --config %s runs it again)\n", a->out.config_path, a->out.config_path);

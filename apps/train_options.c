@@ -384,8 +384,15 @@ static const char *option_unused(const TrainOptions *o, const char *name, char *
         {"prompt", 2, "--sample=0: no sample is drawn"},
         {"save-every", 3, "without --save nothing is saved"},
         {"stats-every", 4, "the instruments are written to the --log file only"},
+        {"block-size", 5, "the ViT's sequence is its patches (--patch-size)"},
+        {"emb-scale", 5, "the ViT has no embedding scale"},
+        {"prompt", 5, "the ViT's sample is test images, not text"},
+        {"temperature", 5, "the ViT's sample is test images, not text"},
+        {"preset", 5, "the presets are the GPT's (the ViT has its own defaults: ./train --help)"},
+        {"patch-size", 6, "only the ViT has patches"},
     };
-    bool unused[] = {!k->shift, !any_scalar, o->sample.n == 0, !o->files.save, !o->files.log};
+    bool vit = o->model.kind == MODEL_VIT;
+    bool unused[] = {!k->shift, !any_scalar, o->sample.n == 0, !o->files.save, !o->files.log, vit, !vit};
     for (size_t i = 0; i < sizeof RULES / sizeof RULES[0]; i++)
         if (!strcmp(name, RULES[i].name) && unused[RULES[i].rule]) return RULES[i].why;
     return NULL;

@@ -42,6 +42,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 plt.rcParams["svg.hashsalt"] = "normlab"  # the same figure gives the same SVG (no churn in git)
 
 from .files import ROOT, read_config, read_log, write_file  # noqa: E402
+from .idx import test_image  # noqa: E402
 from .registry import instrument_families, log_columns  # noqa: E402
 from .safetensors import read_scalars  # noqa: E402
 
@@ -66,15 +67,18 @@ class Run:
         return cols
 
 
+BESIDE_LOG = (".confusion.csv", ".samples.csv")  # what the train program writes beside a --log file
+
+
 def load(paths, labels):
     runs = []
-    for p in paths:
+    for p in (x for x in paths if not x.endswith(BESIDE_LOG)):  # runs/*.csv: the logs, not what is beside them
         if os.path.isdir(p):
             logs = sorted(glob.glob(os.path.join(p, "logs", "*.csv"))) or sorted(glob.glob(os.path.join(p, "*.csv")))
             if not logs:
                 sys.exit(f"compare_runs: {p} is a folder without logs (a sweep folder has logs/*.csv)")
             for q in logs:
-                if os.path.basename(q) != "results.csv":
+                if os.path.basename(q) != "results.csv" and not q.endswith(BESIDE_LOG):
                     runs.append(log_run(q, labels))
         elif p.endswith(".safetensors"):
             name = labels.get(p, os.path.splitext(os.path.basename(p))[0])
@@ -221,15 +225,43 @@ def loss_figures(figs, groups, smooth):
     specs = [("train_loss", "Training loss per step (smoothed; raw faint)", "train", "loss", "step", smooth, True),
              ("val_loss", "Validation loss (20-batch estimate) over steps", "eval_val", "loss", "step", 0, False),
              ("val_loss_time", "Validation loss over wall time", "eval_val", "loss", "elapsed_sec", 0, False)]
+    if any(not math.isnan(v) for _, ms in groups for m in ms for _, v in m.series("eval_val", "accuracy")):
+        specs.append(("val_accuracy", "Accuracy on the evaluation split over steps (the ViT's: all 10,000 test images; "
+                      "the GPT's: next characters, 20 batches)", "eval_val", "accuracy", "step", 0, False))
     for name, title, kind, column, x, sm, raw in specs:
         fig, ax = plt.subplots(figsize=(8 if len(groups) <= 6 else 12, 4.8))
         n = plot_lines(ax, groups, kind, column, x, sm, raw)
-        ax.set_title(title)
+        ax.set_title(title, fontsize=10 if len(title) > 60 else None)
         ax.set_xlabel("seconds" if x == "elapsed_sec" else "step")
-        ax.set_ylabel("loss")
+        ax.set_ylabel(column)
         ax.grid(alpha=0.3)
         legend(ax, n)
         figs.save(fig, name, title, n)
+
+
+def sample_figures(figs, runs):
+    """The ViT's sample: each run's first test images (its <log>.samples.csv) with the label it
+    predicted, the model's probability for it, and the true label (red when wrong)."""
+    for r in runs:
+        path = os.path.splitext(r.path)[0] + ".samples.csv"
+        if not os.path.exists(path):
+            continue
+        with open(path, newline="") as f:
+            rows = list(csv.DictReader(f))
+        try:
+            images = [test_image(x["images"], int(x["test_image"])) for x in rows]
+        except (OSError, ValueError, KeyError, struct.error) as e:
+            r.problems.append(f"{path}: its images cannot be read ({e})")
+            continue
+        fig, axes = plt.subplots(1, len(rows), figsize=(1.4 * len(rows), 2.0), squeeze=False)
+        for ax, x, img in zip(axes[0], rows, images):
+            ax.imshow(img, cmap="gray_r", vmin=0, vmax=255)
+            ax.set_xticks([]), ax.set_yticks([])
+            wrong = x["predicted"] != x["true"]
+            ax.set_title(f"{x['predicted_label']} {100 * float(x['probability']):.0f}%\ntrue: {x['true_label']}",
+                         fontsize=7, color="C3" if wrong else "k")
+        title = f"{r.name}: test images, predicted (probability) and true labels"
+        figs.save(fig, "samples_" + re.sub(r"[^A-Za-z0-9]+", "_", r.name), title, len(rows))
 
 
 def small_multiples(figs, groups, name, title, panels, logy=False):
@@ -314,14 +346,16 @@ def instrument_figures(figs, groups):
 
 # ---- tables ----------------------------------------------------------------------------------------
 def run_summary(r):
-    """best val, whole val, tokens/s, wall time, diverged at (None: finished finite)."""
+    """best val, whole val, tokens/s, wall time, diverged at (None: finished finite), whole accuracy."""
     val = [v for _, v in r.series("eval_val", "loss") if not math.isnan(v)]
     full = [v for _, v in r.series("eval_val_full", "loss") if not math.isnan(v)]
+    acc = [v for _, v in r.series("eval_val_full", "accuracy") if not math.isnan(v)]
     tps = [v for _, v in r.series("train", "tokens_per_sec") if not math.isnan(v) and v > 0]
     wall = [v for _, v in r.series("train", "elapsed_sec")] + [v for _, v in r.series("eval_val", "elapsed_sec")]
     bad = [s for s, v in r.series("train", "loss", keep_nan=True) if math.isnan(v) or math.isinf(v)]
     return (min(val) if val else math.nan, full[-1] if full else math.nan,
-            statistics.median(tps) if tps else math.nan, max(wall) if wall else math.nan, bad[0] if bad else None)
+            statistics.median(tps) if tps else math.nan, max(wall) if wall else math.nan, bad[0] if bad else None,
+            100 * acc[-1] if acc else math.nan)
 
 
 def fmt(v, digits=4):
@@ -341,11 +375,12 @@ def results_table(groups, runs):
             return f"{m:.{d}f}" + (f" ± {statistics.stdev(vals):.{d}f}" if len(vals) > 1 else "")
 
         div = [str(int(x[4])) for x in s if x[4] is not None]
-        rows.append([label, str(len(members)), agg(0), agg(1), agg(2, 0), agg(3, 1), ", ".join(div) or "-"])
+        rows.append([label, str(len(members)), agg(0), agg(1), agg(5, 2), agg(2, 0), agg(3, 1), ", ".join(div) or "-"])
     for r in runs:
         if not r.rows and not r.meta:
-            rows.append([r.name, "0", "(no rows in the log)", "", "", "", ""])
-    return ["setting", "runs", "best val", "whole val", "tokens/s", "wall s", "diverged at step"], rows
+            rows.append([r.name, "0", "(no rows in the log)", "", "", "", "", ""])
+    return ["setting", "runs", "best val", "whole val", "whole accuracy %", "tokens (images)/s", "wall s",
+            "diverged at step"], rows
 
 
 def shown(values):
@@ -451,6 +486,7 @@ def main(argv=None):
     figs = Figures(a.out)
     loss_figures(figs, groups, a.smooth)
     instrument_figures(figs, groups)
+    sample_figures(figs, runs)
     path = write_report(a.out, figs, runs, groups)
     head, rows = results_table(groups, runs)
     width = [max(len(str(x)) for x in col) for col in zip(head, *rows)]
