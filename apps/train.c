@@ -220,14 +220,18 @@ static void warn_if_binary(TrainData *t) {
             t->path, 100.0 * control / t->text.n, nul ? ", NUL among them" : "", t->text.vocab_size);
 }
 
-// The data, when the run needs it (training, or --dump-step; not to sample a checkpoint): an image
-// set (fashion-mnist, or a folder of IDX files) or a text.
-static int data_load(TrainApp *a) {
+// The data, when the run needs it (training, --dump-step, an image set's sample; not a text's
+// sample from a checkpoint): an image set (fashion-mnist, or a folder of IDX files) or a text.
+static int data_load(TrainApp *a, const StFile *ckpt) {
     const TrainOptions *o = &a->o;
     TrainData *t = &a->data;
     char err[1024];
-    if (o->files.resume && o->run.steps == 0 && !o->files.dump_step) return 0;
-    if ((t->is_images = idx_resolve(o->files.dataset, NORMLAB_DATA_DIR, t->path, sizeof t->path))) {
+    const char *dataset = o->files.dataset, *named = o->files.resume ? st_meta(ckpt, "dataset") : NULL;
+    bool vit = o->model.kind == MODEL_VIT;
+    if (vit && named && !idx_resolve(dataset, NORMLAB_DATA_DIR, t->path, sizeof t->path))
+        dataset = named; // a ViT resumed without an image set: the one its checkpoint trained on
+    if (o->files.resume && o->run.steps == 0 && !o->files.dump_step && !vit) return 0; // a text's sample needs none
+    if ((t->is_images = idx_resolve(dataset, NORMLAB_DATA_DIR, t->path, sizeof t->path))) {
         if (idx_set_load(&t->images, t->path, err, sizeof err)) return fail(1, "%s", err);
         if (t->images.train.rows != t->images.train.cols)
             return fail(1, "%s: its images are %d x %d; the ViT takes square images", t->path, t->images.train.rows,
@@ -352,7 +356,7 @@ static int setup(TrainApp *a, int argc, char **argv, double t0) {
     if (o->files.resume && checkpoint_open(o, o->files.resume, &ckpt, err, sizeof err)) return fail(1, "%s", err);
     options_derive(o);
     long max_threads = 1;
-    if (!(rc = usage_check(a)) && !(rc = data_load(a)) && !(rc = outputs_open(a)) &&
+    if (!(rc = usage_check(a)) && !(rc = data_load(a, &ckpt)) && !(rc = outputs_open(a)) &&
         (max_threads = threads_set(o, &a->dist)) && !(rc = model_build(a, &ckpt)))
         rc = session_open(a, &ckpt, max_threads, t0);
     st_close(&ckpt);

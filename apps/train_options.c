@@ -562,16 +562,16 @@ int options_write_config(const TrainOptions *o, const char *path, char *err, siz
     return 0;
 }
 
-// The model: --model, else the dataset's (an image set: the ViT; a text: the GPT); then the model's
-// own defaults (its row's) for every option not given.
+// The model: --model (or a checkpoint's), else the dataset's (an image set: the ViT; a text: the GPT);
+// then the model's own defaults (its row's) for every option neither given nor restored.
 static void model_defaults_apply(TrainOptions *o) {
     char dir[16];
-    if (!(o->given >> row_index("model") & 1))
+    if (!is_set(o, row_index("model")))
         o->model.kind = idx_resolve(o->files.dataset, NORMLAB_DATA_DIR, dir, sizeof dir) ? MODEL_VIT : MODEL_GPT;
     const char *const(*d)[2] = MODEL_TABLE[o->model.kind]->defaults;
     for (; d && (*d)[0]; d++) {
         int i = row_index((*d)[0]);
-        if (!(o->given >> i & 1)) set_value(o, &ROWS[i], (*d)[1], (char[WHY_LEN]){0});
+        if (!is_set(o, i)) set_value(o, &ROWS[i], (*d)[1], (char[WHY_LEN]){0});
     }
 }
 
@@ -712,6 +712,7 @@ int options_from_meta(TrainOptions *o, const char *(*lookup)(void *, const char 
         if (why) return snprintf(err, errlen, "the checkpoint's %s=%s %s", key, v, why), -1;
         o->set |= 1ull << i;
     }
+    model_defaults_apply(o); // the checkpoint's model may not be the one the command line implied
     return 0;
 }
 

@@ -209,6 +209,12 @@ static void test_vit_on_an_image_folder(void **state) {
     assert_int_equal(run(args, out, sizeof out), 0);
     read_file("vit_a.csv", plain, sizeof plain), read_file("vit_b.csv", again, sizeof again);
     if (!same_losses(plain, again)) fail_msg("the ViT with --recompute logs other losses");
+    // resumed without naming the images: the checkpoint's set, the ViT's own defaults (8 test images)
+    snprintf(args, sizeof args, "%s --steps 10 --sample 0 --save vit.st images", vit);
+    assert_int_equal(run(args, out, sizeof out), 0);
+    assert_int_equal(run("--steps 12 --threads 1 --resume vit.st", out, sizeof out), 0);
+    if (!strstr(out, "resuming at step 10") || !strstr(out, "test image 7: predicted") || strstr(out, "test image 8:"))
+        fail_msg("a ViT checkpoint resumed without its images:\n%s", out);
     snprintf(args, sizeof args, "%s --steps 1 --patch-size 3 images", vit);
     assert_int_equal(run(args, out, sizeof out), 2);
     assert_non_null(strstr(out, "the patch size must divide the image side"));
