@@ -1,0 +1,122 @@
+#!/usr/bin/env python3
+"""docs/vision.md's tables and figures, from the ViT study's committed results alone.
+
+  tools/vision_report.py [--doc docs/vision.md] [--check]
+
+The runs: results/vision/frontier/results.csv (tools/vision.sh). Per norm: the best lr (the lowest
+mean test loss over seeds, the whole test split at the end), that loss, the test accuracy there, the
+largest stable lr (every run there finite, not diverged, within 1.1 x the best loss), I (the share of
+the norm's runs above 1.1 x its best, or non-finite) and the runs that ended near chance (test loss
+>= 2.2; ln 10 = 2.303 is a uniform guess); per norm and lr, the mean test accuracy. Each table
+replaces the text between the doc's <!-- report:NAME --> marks; the figures go to docs/vision/.
+"""
+import argparse
+import math
+import os
+import statistics
+import sys
+
+from . import study as sr  # the study's loss, metrics, fill
+from .registry import norm_names
+from .report import Figures, plt
+
+ROOT = sr.ROOT
+OUT = os.path.join(ROOT, "results", "vision")
+CHANCE = 2.2  # a test loss at or above this is near a uniform guess over 10 classes (ln 10 = 2.303)
+
+
+def sets(out=OUT):
+    """[(norm, norm, runs)] of the frontier, in the registry's order (study.py's shape)."""
+    runs = sr.read_csv(os.path.join(out, "frontier", "results.csv"))
+    return [(n, n, [r for r in runs if r["norm"] == n]) for n in norm_names() if any(r["norm"] == n for r in runs)]
+
+
+def accuracy(r):
+    return 100 * float(r["full_acc"]) if r.get("full_acc") not in (None, "") and math.isfinite(sr.loss(r)) else math.nan
+
+
+def mean_acc(runs):
+    a = [accuracy(r) for r in runs if math.isfinite(accuracy(r))]
+    return (statistics.fmean(a), statistics.pstdev(a) if len(a) > 1 else math.nan, len(a)) if a else (math.nan, math.nan, 0)
+
+
+def table_frontier(ss):
+    rows = []
+    for label, _, runs in ss:
+        m = sr.metrics(runs)
+        if not m:
+            rows.append([label, len(runs)] + ["-"] * 6)
+            continue
+        acc, sd, _ = mean_acc(sr.by_lr(sr.complete_seeds(runs))[m["best_lr"]])
+        chance = sum(math.isfinite(sr.loss(r)) and sr.loss(r) >= CHANCE for r in runs)
+        rows.append([label, f"{m['runs']} ({','.join(map(str, m['seeds']))})", f"{m['best_lr']:g}",
+                     f"**{m['best']:.4f}**" + (f" +- {m['best_std']:.4f}" if math.isfinite(m["best_std"]) else ""),
+                     f"{acc:.2f}%" + (f" +- {sd:.2f}" if math.isfinite(sd) else ""),
+                     f"{m['max_stable']:g}" if m["max_stable"] else "none", f"{100 * m['I']:.0f}%",
+                     f"{chance} ({m['nonfinite']} non-finite)"])
+    return sr.md(["norm", "runs (seeds)", "best lr", "best test loss +- std over seeds", "test accuracy there",
+                  "largest stable lr", "I", "ended near chance (>= 2.2)"], rows)
+
+
+def table_accuracy(ss):
+    lrs = sorted({float(r["lr"]) for _, _, runs in ss for r in runs})
+    rows = []
+    for label, _, runs in ss:
+        grid = sr.by_lr(runs)
+        cells = []
+        for lr in lrs:
+            a, _, n = mean_acc(grid.get(lr, []))
+            cells.append(f"{a:.1f} ({n})" if n else "-")
+        rows.append([label] + cells)
+    return sr.md(["norm \\ peak lr"] + [f"{x:g}" for x in lrs], rows)
+
+
+def accuracy_figure(figs, ss):
+    fig, ax = plt.subplots(figsize=(8, 4.6))
+    for i, (label, _, runs) in enumerate(ss):
+        pts = [(lr, *mean_acc(rs)) for lr, rs in sr.by_lr(runs).items()]
+        pts = [p for p in pts if p[3]]
+        if pts:
+            xs, ys = [p[0] for p in pts], [p[1] for p in pts]
+            ax.plot(xs, ys, marker="o", ms=3, color=f"C{i}", label=label)
+    ax.set_xscale("log")
+    ax.set_xlabel("peak learning rate"), ax.set_ylabel("test accuracy, % (mean over seeds)")
+    title = "The ViT on Fashion-MNIST: test accuracy at the end against the peak lr (2000 steps, batch 128)"
+    ax.set_title(title, fontsize=9), ax.grid(alpha=0.3, which="both")
+    if ss:
+        ax.legend(fontsize=8)
+    figs.save(fig, "accuracy_vs_lr", title, len(ss))
+
+
+def generate(doc, figdir, out=OUT):
+    os.makedirs(figdir, exist_ok=True)
+    ss = sets(out)
+    figs = Figures(figdir)
+    sr.frontier_figure(figs, ss, "frontier", "The ViT: test loss over the whole test split against the peak lr "
+                       "(band: lowest to highest seed; x: non-finite)", 2.4)
+    accuracy_figure(figs, ss)
+    sr.fill(doc, {"vision_frontier": table_frontier(ss), "vision_accuracy": table_accuracy(ss)})
+    return f"{sum(len(r) for _, _, r in ss)} runs of {len(ss)} norms; {doc} and {len(figs.made)} figures"
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--doc", default=os.path.join(ROOT, "docs", "vision.md"))
+    p.add_argument("--check", action="store_true", help="change nothing: exit 1 when DOC's tables differ (CI)")
+    a = p.parse_args(argv)
+    if a.check:
+        import shutil
+        import tempfile
+        with tempfile.TemporaryDirectory() as tmp:
+            copy = os.path.join(tmp, "vision.md")
+            shutil.copy(a.doc, copy)
+            generate(copy, os.path.join(tmp, "figures"))
+            same = open(copy).read() == open(a.doc).read()
+        print(f"vision_report: {a.doc}'s tables are {'what the results give' if same else 'NOT what the results give: run tools/vision_report.py'}")
+        return 0 if same else 1
+    print("vision_report: " + generate(a.doc, os.path.join(os.path.dirname(os.path.abspath(a.doc)), "vision")))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
