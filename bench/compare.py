@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Side by side: our training step against the same model in today's PyTorch, alternating in one run.
 
-  bench/compare.py [--pairs N] [--big-pairs N] [--threads N] [--only default|big|share] [--build DIR]
+  bench/compare.py [--pairs N] [--big-pairs N] [--threads N] [--only default|big|share|vit] [--build DIR]
 
 PyTorch runs at its best (bench/torch_gpt.py): SDPA attention, fused LayerNorm, fused AdamW, the same
 threads as ours, and the faster of eager and torch.compile, chosen per configuration by one run of
@@ -15,6 +15,9 @@ Configurations:
            ln; then ours with --recompute once, for its peak memory against PyTorch's
   share    two default `train` runs started together on all the cores (each with the default
            --threads auto) against one alone: each one's speed as a share of the solo run's
+  vit      the ViT at its defaults (4 blocks, 128 wide, 7x7 patches, batch 128) on Fashion-MNIST, ln,
+           dyt and derf: ours is the train program itself (the median step time its log records after
+           the warm-up steps, instruments off), PyTorch is bench/torch_vit.py (SDPA, fused AdamW)
 
 Our side is DIR/bench/bench_step and DIR/apps/train (DIR: build, the README's build). Both sides
 get OPENBLAS_CORETYPE naming this CPU's kernels when unset (under VMs OpenBLAS may not recognise the
@@ -22,20 +25,27 @@ CPU and fall back to slow kernels; our programs set it for themselves, apps/cpu_
 Python: the default python3 with PyTorch from PyPI (python3 -m pip install torch==2.13.0).
 """
 import argparse
+import csv
 import json
 import os
 import re
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
 from machine import cpu_name  # bench/machine.py
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 TORCH = os.path.join(ROOT, "bench", "torch_gpt.py")
+TORCH_VIT = os.path.join(ROOT, "bench", "torch_vit.py")
 DEFAULT = ["--n-layer", "4", "--n-head", "4", "--n-embd", "128", "--block-size", "64", "--batch-size", "12"]
 BIG = ["--n-layer", "6", "--n-head", "6", "--n-embd", "384", "--block-size", "256", "--batch-size", "64"]
+VIT = ["--n-layer", "4", "--n-head", "4", "--n-embd", "128", "--patch-size", "7", "--batch-size", "128"]
+# a child's peak RSS: the child of a small Python that reports it (this process's own children add up)
+PEAK = "import resource, subprocess, sys; r = subprocess.run(sys.argv[1:]).returncode; " \
+       "print('peak_rss_kb', resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); sys.exit(r)"
 
 
 def norms(build):
@@ -111,6 +121,42 @@ def pairs(a, name, shape, norm, steps, warmup, n):
     return max(rss_t)
 
 
+def ours_vit(a, norm, steps, warmup):
+    """Our ViT step: the train program's own log (images/s of each step after the warm-up ones)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        log = os.path.join(tmp, "vit.csv")
+        cmd = [sys.executable, "-c", PEAK, os.path.join(a.build, "apps", "train"), "--norm", norm, *VIT, "--steps",
+               str(steps + warmup), "--eval-interval", "1000000", "--eval-iters", "1", "--stats-every", "0",
+               "--sample", "0", "--quiet", "--threads", str(a.threads), "--log", log, "fashion-mnist"]
+        out = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, **coretype_env()}, cwd=ROOT)
+        if out.returncode:
+            raise RunFailed(f"failed: {' '.join(cmd[3:])}\n{out.stderr[-3000:]}")
+        with open(log) as f:
+            speed = [float(r["tokens_per_sec"]) for r in csv.DictReader(f) if r["kind"] == "train"][warmup:]
+    rss = float(re.search(r"peak_rss_kb (\d+)", out.stdout).group(1)) / 1024
+    return {"ms_per_step": 1000 * int(VIT[-1]) / statistics.median(speed), "peak_rss_mb": rss}
+
+
+def torch_vit(a, norm, steps, warmup, compiled):
+    return run([sys.executable, TORCH_VIT, "--norm", norm, *[x for x in VIT], "--steps", str(steps),
+                "--warmup-steps", str(warmup), "--threads", str(a.threads), *(["--compile"] if compiled else [])])
+
+
+def pairs_vit(a, norm, n, steps=20, warmup=3):
+    eager = torch_vit(a, norm, steps, warmup, False)["ms_per_step"]
+    compiled = torch_vit(a, norm, steps, warmup, True)["ms_per_step"] < eager
+    ratios, o_ms, t_ms, rss_o, rss_t = [], [], [], [], []
+    for _ in range(n):
+        o = ours_vit(a, norm, steps, warmup)
+        t = torch_vit(a, norm, steps, warmup, compiled)
+        ratios.append(t["ms_per_step"] / o["ms_per_step"])
+        o_ms.append(o["ms_per_step"]), t_ms.append(t["ms_per_step"]), rss_o.append(o["peak_rss_mb"]), rss_t.append(t["peak_rss_mb"])
+    med = statistics.median
+    print(f"| ViT 4x128, 7x7 patches, B 128 | {norm} | {med(o_ms):.1f} | {med(t_ms):.1f} ({'compile' if compiled else 'eager'}) | "
+          f"{' '.join(f'{r:.2f}' for r in ratios)} | **{med(ratios):.2f}** | {max(rss_o):.0f} MB | {max(rss_t):.0f} MB |",
+          flush=True)
+
+
 def share(a):
     """Two default train runs at once against one alone: each one's speed as a share of the solo's."""
     cmd = [os.path.join(a.build, "apps", "train"), "--norm=ln", "--steps", "400", "--eval-interval",
@@ -140,7 +186,7 @@ def main():
     p.add_argument("--pairs", type=int, default=5, help="pairs per default-config norm (default 5)")
     p.add_argument("--big-pairs", type=int, default=3, help="pairs for the 6L/384 config (default 3)")
     p.add_argument("--threads", type=int, default=os.cpu_count())
-    p.add_argument("--only", choices=["default", "big", "share"])
+    p.add_argument("--only", choices=["default", "big", "share", "vit"])
     p.add_argument("--build", default=os.path.join(ROOT, "build"), help="our build directory (default build/)")
     a = p.parse_args()
     for prog in ("bench/bench_step", "apps/train"):
@@ -167,6 +213,11 @@ def main():
         r = ours(a, BIG, "ln", 2, 2, ["--recompute"])
         print(f"| 6L/384, --recompute | ln | {r['ms_per_step']:.1f} | | | | {100 * r['peak_fraction']:.0f}% | "
               f"{r['peak_rss_mb']:.0f} MB ({r['peak_rss_mb'] / rss_torch:.2f} of PyTorch's) | |", flush=True)
+    if a.only in (None, "vit"):
+        print("\n| config | norm | ours ms | PyTorch ms (mode) | ratio per pair | median | RSS ours | RSS PyTorch |\n"
+              "|---|---|---|---|---|---|---|---|")
+        for norm in ("ln", "dyt", "derf"):
+            pairs_vit(a, norm, a.pairs)
     if a.only in (None, "share"):
         print("\n| two train runs started together | one alone | each of the two | share of the solo speed |\n"
               "|---|---|---|---|")

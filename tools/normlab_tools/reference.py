@@ -167,6 +167,7 @@ class VitConfig:
     bias: bool = True
     scalar0: tuple = (0.5, 0.5, 0.5)  # the effective alpha (or beta) at norm1, norm2, norm
     shift0: float = 0.0
+    attention: str = "manual"         # manual: softmax(q k^T / sqrt(d)) v; sdpa: PyTorch's fused kernel
 
 
 MEAN, STD = 0.2860, 0.3530  # Fashion-MNIST's training split, pixels over 0..1
@@ -179,13 +180,16 @@ class VitAttention(nn.Module):
         super().__init__()
         self.qkv = nn.Linear(c.n_embd, 3 * c.n_embd, bias=c.bias)
         self.proj = nn.Linear(c.n_embd, c.n_embd, bias=c.bias)
-        self.n_head = c.n_head
+        self.n_head, self.sdpa = c.n_head, c.attention == "sdpa"
 
     def forward(self, x):
         B, T, C = x.shape
         q, k, v = self.qkv(x).view(B, T, 3, self.n_head, C // self.n_head).permute(2, 0, 3, 1, 4)
-        att = F.softmax((q @ k.transpose(-2, -1)) / math.sqrt(C // self.n_head), dim=-1)
-        return self.proj((att @ v).transpose(1, 2).reshape(B, T, C))
+        if self.sdpa:  # PyTorch's fused attention
+            y = F.scaled_dot_product_attention(q, k, v)
+        else:
+            y = F.softmax((q @ k.transpose(-2, -1)) / math.sqrt(C // self.n_head), dim=-1) @ v
+        return self.proj(y.transpose(1, 2).reshape(B, T, C))
 
 
 class VitMlp(nn.Module):
