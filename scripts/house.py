@@ -99,6 +99,9 @@ def rules():
     unpaired = [os.path.basename(h) for h in files("include/normlab/*.h") if os.path.basename(h) not in HEADER_ONLY
                 and not any(s == h.split("/")[-1][:-2] or s.startswith(h.split("/")[-1][:-2] + "_") for s in sources)]
     r.append(("every public header pairs with its source by name (or is types only)", unpaired))
+    listed = open(os.path.join(ROOT, "include", "normlab", "meson.build")).read()
+    r.append(("every public header is installed (include/normlab/meson.build lists it)",
+              [os.path.basename(h) for h in files("include/normlab/*.h") if f"'{os.path.basename(h)}'" not in listed]))
     big = []
     for p in files("apps/train*.c", "apps/train*.h"):
         src = code(p)
