@@ -313,7 +313,7 @@ static int model_build(TrainApp *a, const StFile *ckpt) {
 static SessionConfig session_config(const TrainOptions *o, long max_threads, double t0) {
     OptimConfig oc = {.kind = o->optim.kind, .lr = o->optim.lr, .min_lr = o->optim.min_lr, .warmup = (int)o->optim.warmup,
                       .decay_steps = (int)o->optim.lr_decay_steps, .beta1 = o->optim.beta1, .beta2 = o->optim.beta2,
-                      .eps = 1e-8, .weight_decay = o->optim.weight_decay};
+                      .eps = 1e-8, .weight_decay = o->optim.weight_decay, .muon_lr = o->stability.muon_lr};
     return (SessionConfig){.optim = oc, .batch_size = (int)o->run.batch_size, .block_size = (int)o->model.block_size,
                            .grad_accum = (int)o->run.grad_accum, .seed = o->run.seed, .grad_clip = o->optim.grad_clip,
                            .eval_iters = o->run.eval_iters, .stats_every = o->guard.stats_every,
@@ -387,18 +387,21 @@ static const char *norm_position(const char *name) {
 
 // One line per norm position (the positions in the order the model's norms first show them, the
 // layers in forward order): what alpha or beta (or derf's shift) learned, beside where it started.
+// Each norm's own kind says its scalar (the final norm's may be another than the blocks').
 static void print_position(const TrainApp *a, bool shift, int p, const char *pos) {
     const TrainOptions *o = &a->o;
     const Model *m = a->model;
-    bool alpha = NORM_TABLE[o->model.norm]->scalar == NORM_SCALAR_ALPHA;
     int layers = 0;
-    printf("%s %s:", shift ? "shift" : norm_scalar_name(o->model.norm), pos);
+    NormKind kind = o->model.norm;
     for (int i = 0; i < m->norms.n; i++) {
-        if (strcmp(norm_position(m->norms.name[i]), pos)) continue;
         const Norm *n = m->norm[i];
-        printf(" %.4g", shift ? n->shift->data[0] : norm_scalar_effective(o->model.norm, n->scalar->data[0]));
+        if (strcmp(norm_position(m->norms.name[i]), pos) || !(shift ? n->shift : n->scalar)) continue;
+        if (!layers) kind = n->kind, printf("%s %s:", shift ? "shift" : norm_scalar_name(kind), pos);
+        printf(" %.4g", shift ? n->shift->data[0] : norm_scalar_effective(n->kind, n->scalar->data[0]));
         layers++;
     }
+    if (!layers) return;
+    bool alpha = NORM_TABLE[kind]->scalar == NORM_SCALAR_ALPHA;
     double started = shift ? o->init.shift0 : p >= MODEL_NORM_POSITIONS ? NAN
                      : alpha ? o->init.alpha0_pos[p] : o->init.beta0_pos[p];
     printf("%s (started at %g)\n", layers > 1 ? " (layers 0..)" : "", started);
@@ -410,8 +413,7 @@ static void print_learned_scalars(const TrainApp *a) {
     const Model *m = a->model;
     for (int i = 0; i < m->scalars.n; i++)
         printf("%s: %.4g (started at %g)\n", m->scalars.name[i], m->scalar[i]->data[0], o->init.emb_scale);
-    if (!norm_is_elementwise(o->model.norm)) return;
-    for (int shift = 0; shift < (NORM_TABLE[o->model.norm]->shift ? 2 : 1); shift++) {
+    for (int shift = 0; shift < 2; shift++) {
         const char *seen[MODEL_NORM_POSITIONS + 8];
         int n = 0;
         for (int i = 0; i < m->norms.n && n < (int)(sizeof seen / sizeof seen[0]); i++) {

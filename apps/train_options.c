@@ -33,6 +33,10 @@ struct OptRow {
 const char *const NONFINITE_NAMES[NONFINITE_COUNT] = {"stop", "skip"};
 #define MODEL_NAME_(ID, name) #name,
 static const char *const MODEL_NAMES[MODEL_COUNT] = {MODEL_KINDS(MODEL_NAME_)}; // as --model takes them
+// --qk-norm's and --final-norm's choices: the norms after a first that means "none" or "the blocks'"
+#define NORM_NAME_(E, name) #name,
+static const char *const QK_NORM_NAMES[NORM_COUNT + 1] = {"none", NORM_KINDS(NORM_NAME_)};
+static const char *const FINAL_NORM_NAMES[NORM_COUNT + 1] = {"same", NORM_KINDS(NORM_NAME_)};
 
 // --preset: where the defaults of lr, the embedding scale, alpha0 and the scalars' lr come from.
 // best: each norm's own recipe (its registry row); nanogpt: one setting for every norm, nanoGPT's
@@ -70,6 +74,18 @@ static const OptRow ROWS[] = {
     {"beta0-ln1", T_DOUBLE, F(init.beta0_pos[0]), "beta0", -1e12, 1e12, OPT_SAVED, "beta0 for every ln_1"},
     {"beta0-ln2", T_DOUBLE, F(init.beta0_pos[1]), "beta0", -1e12, 1e12, OPT_SAVED, "beta0 for every ln_2"},
     {"beta0-lnf", T_DOUBLE, F(init.beta0_pos[2]), "beta0", -1e12, 1e12, OPT_SAVED, "beta0 for ln_f"},
+    // the stability interventions (docs/stability.md)
+    {"qk-norm", T_CHOICE, F(stability.qk_norm), "none", NOMAX, OPT_ARCH | OPT_SAVED,
+     "none|NORM: a norm of this kind on each head's q and k (weights of head_dim; a surrogate's scalar "
+     "starts at ln_1's alpha0/beta0)"},
+    {"final-norm", T_CHOICE, F(stability.final_norm), "same", NOMAX, OPT_ARCH | OPT_SAVED,
+     "same|NORM: ln_f (the ViT's norm) of this kind instead of --norm's"},
+    {"z-loss", T_DOUBLE, F(stability.z_loss), "0", 0, 1e3, OPT_SAVED,
+     "add this x mean (log Z)^2 of the output logits to the training loss (PaLM's: 1e-4)"},
+    {"attn-softcap", T_DOUBLE, F(stability.attn_softcap), "0", 0, 1e6, OPT_SAVED,
+     "cap the attention scores at cap tanh(s / cap) (Gemma 2's: 50; 0: off)"},
+    {"logit-softcap", T_DOUBLE, F(stability.logit_softcap), "0", 0, 1e6, OPT_SAVED,
+     "cap the output logits the same way (Gemma 2's: 30; 0: off)"},
     // training
     {"batch-size", T_LONG, F(run.batch_size), "12", 1, 1 << 20, OPT_SAVED, "sequences per step"},
     {"steps", T_LONG, F(run.steps), "2000", 0, 1e9, 0, "train until this step (with --resume: in all)"},
@@ -83,7 +99,10 @@ static const OptRow ROWS[] = {
     {"beta1", T_DOUBLE, F(optim.beta1), "0.9", 0, 0.999999, OPT_SAVED, "AdamW beta1 (SGD: momentum)"},
     {"beta2", T_DOUBLE, F(optim.beta2), "0.99", 0, 0.999999, OPT_SAVED, "AdamW beta2"},
     {"grad-clip", T_DOUBLE, F(optim.grad_clip), "1.0", 0, 1e12, OPT_SAVED, "clip the global grad norm to this (0: off)"},
-    {"optim", T_CHOICE, F(optim.kind), "adamw", NOMAX, OPT_SAVED, "adamw|sgd"},
+    {"optim", T_CHOICE, F(optim.kind), "adamw", NOMAX, OPT_SAVED,
+     "adamw|sgd|muon: muon orthogonalizes the blocks' weight matrices' momentum (at --muon-lr); AdamW the rest"},
+    {"muon-lr", T_DOUBLE, F(stability.muon_lr), "0.02", 1e-12, 100, OPT_SAVED,
+     "--optim=muon: the blocks' weight matrices' peak lr (the rest: --lr), on --lr's schedule"},
     {"preset", T_CHOICE, F(optim.preset), "best", NOMAX, 0,
      "best|nanogpt: the defaults of --lr, --emb-scale, --alpha0 and --scalar-lr-mult: each norm's recipe at its "
      "best lr (below), or nanoGPT's lr 1e-3 with the surrogates dropped in plainly (no embedding scale, alpha0 0.5)"},
@@ -126,7 +145,9 @@ static const OptRow ROWS[] = {
 // trained with: older checkpoints still resume.
 static const struct {
     const char *name, *absent;
-} ADDED_LATER[] = {{"emb-scale", "off"}, {"shift0", "0"}, {"scalar-lr-mult", "1"}, {"model", "gpt"}, {"patch-size", "7"}};
+} ADDED_LATER[] = {{"emb-scale", "off"}, {"shift0", "0"}, {"scalar-lr-mult", "1"}, {"model", "gpt"}, {"patch-size", "7"},
+                   {"qk-norm", "none"}, {"final-norm", "same"}, {"z-loss", "0"}, {"attn-softcap", "0"}, {"logit-softcap", "0"},
+                   {"muon-lr", "0.02"}};
 
 static const char *absent_value(const OptRow *r) {
     for (size_t i = 0; i < sizeof ADDED_LATER / sizeof ADDED_LATER[0]; i++)
@@ -147,6 +168,8 @@ static const Choices CHOICES[] = {
     {F(guard.on_nonfinite), NONFINITE_NAMES, sizeof NONFINITE_NAMES[0], NONFINITE_COUNT},
     {F(optim.preset), PRESETS, sizeof PRESETS[0], PRESET_COUNT},
     {F(model.kind), MODEL_NAMES, sizeof MODEL_NAMES[0], MODEL_COUNT},
+    {F(stability.qk_norm), QK_NORM_NAMES, sizeof QK_NORM_NAMES[0], NORM_COUNT + 1},
+    {F(stability.final_norm), FINAL_NORM_NAMES, sizeof FINAL_NORM_NAMES[0], NORM_COUNT + 1},
 };
 static const char *choice_name(const Choices *c, int k) {
     return *(const char *const *)((const char *)c->rows + (size_t)k * c->stride);
@@ -158,7 +181,7 @@ static const Choices *choices_of(const OptRow *r) {
     NL_CHECK(0, "option --%s has no Choices row", r->name);
     return NULL;
 }
-_Static_assert(sizeof ROWS / sizeof ROWS[0] <= 64, "TrainOptions.set has 64 bits");
+_Static_assert(sizeof ROWS / sizeof ROWS[0] <= 64, "OptionMarks.set has 64 bits");
 
 // (cppcheck's invalidPointerCast does not apply: the byte offset is the field's own, from offsetof)
 #define FIELD(o, r, T) ((T *)((char *)(o) + (r)->field))
@@ -254,7 +277,7 @@ static void format_value(const TrainOptions *o, const OptRow *r, char *buf, size
     }
 }
 
-static bool is_set(const TrainOptions *o, int i) { return o->set >> i & 1; }
+static bool is_set(const TrainOptions *o, int i) { return o->marks.set >> i & 1; }
 static int row_index(const char *name) {
     for (int i = 0; i < N_ROWS; i++)
         if (strcmp(ROWS[i].name, name) == 0) return i;
@@ -390,9 +413,11 @@ static const char *option_unused(const TrainOptions *o, const char *name, char *
         {"temperature", 5, "the ViT's sample is test images, not text"},
         {"preset", 5, "the presets are the GPT's (the ViT has its own defaults: ./train --help)"},
         {"patch-size", 6, "only the ViT has patches"},
+        {"muon-lr", 7, "only --optim=muon has it"},
     };
     bool vit = o->model.kind == MODEL_VIT;
-    bool unused[] = {!k->shift, !any_scalar, o->sample.n == 0, !o->files.save, !o->files.log, vit, !vit};
+    bool unused[] = {!k->shift, !any_scalar, o->sample.n == 0, !o->files.save, !o->files.log, vit, !vit,
+                     o->optim.kind != OPTIM_MUON};
     for (size_t i = 0; i < sizeof RULES / sizeof RULES[0]; i++)
         if (!strcmp(name, RULES[i].name) && unused[RULES[i].rule]) return RULES[i].why;
     return NULL;
@@ -402,7 +427,7 @@ int options_warn_unused(const TrainOptions *o) {
     int n = 0;
     for (int i = 0; i < N_ROWS; i++) {
         char buf[WHY_LEN];
-        const char *why = o->given >> i & 1 ? option_unused(o, ROWS[i].name, buf) : NULL;
+        const char *why = o->marks.given >> i & 1 ? option_unused(o, ROWS[i].name, buf) : NULL;
         if (why) n++, fprintf(stderr, "train: warning: --%s does nothing here: %s\n", ROWS[i].name, why);
     }
     return n;
@@ -514,7 +539,7 @@ static int config_read(TrainOptions *o, const char *path) {
         char buf[WHY_LEN];
         const char *why = set_value(o, &ROWS[i], *value || ROWS[i].type != T_BOOL ? value : "true", buf);
         if (why) return fprintf(stderr, "train: error: %s:%d: %s = %s %s\n", path, line, s, value, why), 2;
-        o->set |= 1ull << i, o->given |= 1ull << i;
+        o->marks.set |= 1ull << i, o->marks.given |= 1ull << i;
     }
     return 0;
 }
@@ -615,8 +640,8 @@ int options_parse(TrainOptions *o, int argc, char **argv) {
             fprintf(stderr, "\nsee ./train --help\n");
             return 2;
         }
-        o->set |= 1ull << (c - 1000);
-        o->given |= 1ull << (c - 1000);
+        o->marks.set |= 1ull << (c - 1000);
+        o->marks.given |= 1ull << (c - 1000);
     }
     if (optind < argc) o->files.dataset = argv[optind++];
     if (optind < argc) {
@@ -710,7 +735,7 @@ int options_from_meta(TrainOptions *o, const char *(*lookup)(void *, const char 
         char buf[WHY_LEN];
         const char *why = set_value(o, r, v, buf);
         if (why) return snprintf(err, errlen, "the checkpoint's %s=%s %s", key, v, why), -1;
-        o->set |= 1ull << i;
+        o->marks.set |= 1ull << i;
     }
     model_defaults_apply(o); // the checkpoint's model may not be the one the command line implied
     return 0;
@@ -734,8 +759,22 @@ void options_print(const TrainOptions *o, long cores, FILE *f) {
         fprintf(f, "; scalars learn at lr x %g\n", o->init.scalar_lr_mult);
     }
     if (o->init.emb_scale_mode == EMB_SCALE_VALUE) fprintf(f, "embed:    x (wte[idx] + wpe), learnable, from %g\n", o->init.emb_scale);
+    const StabilityOptions *st = &o->stability;
+    if (st->qk_norm || st->final_norm || st->z_loss > 0 || st->attn_softcap > 0 || st->logit_softcap > 0) {
+        fprintf(f, "stable:  ");
+        if (st->qk_norm) fprintf(f, " qk-norm %s;", QK_NORM_NAMES[st->qk_norm]);
+        if (st->final_norm) fprintf(f, " %s %s;", mi->positions[MODEL_NORM_FINAL], FINAL_NORM_NAMES[st->final_norm]);
+        if (st->z_loss > 0) fprintf(f, " z-loss %g;", st->z_loss);
+        if (st->attn_softcap > 0) fprintf(f, " attention scores capped at %g;", st->attn_softcap);
+        if (st->logit_softcap > 0) fprintf(f, " logits capped at %g;", st->logit_softcap);
+        fputc('\n', f);
+    }
+    if (o->optim.kind == OPTIM_MUON)
+        fprintf(f, "optim:    muon on the blocks' weight matrices, lr %g -> %g (momentum %g, Nesterov, %d Newton-Schulz steps); "
+                "the rest:\n", o->stability.muon_lr, o->stability.muon_lr / o->optim.lr * o->optim.min_lr, MUON_MOMENTUM,
+                MUON_NS_STEPS);
     fprintf(f, "optim:    %s, lr %g -> %g (warmup %ld, cosine to step %ld), betas %g/%g, wd %g, clip %g\n",
-            OPTIM_TABLE[o->optim.kind].name, o->optim.lr, o->optim.min_lr, o->optim.warmup, o->optim.lr_decay_steps, o->optim.beta1, o->optim.beta2,
+            o->optim.kind == OPTIM_MUON ? "adamw" : OPTIM_TABLE[o->optim.kind].name, o->optim.lr, o->optim.min_lr, o->optim.warmup, o->optim.lr_decay_steps, o->optim.beta1, o->optim.beta2,
             o->optim.weight_decay, o->optim.grad_clip);
     char team[64], batch[64], eval[64];
     if (o->run.threads) snprintf(team, sizeof team, "%ld threads", o->run.threads);
@@ -754,7 +793,16 @@ ModelConfig options_model_config(const TrainOptions *o, int vocab_size) {
                      .norm = o->model.norm, .composite = o->model.composite, .shift0 = o->init.shift0,
                      .emb_scale = o->init.emb_scale_mode == EMB_SCALE_VALUE, .emb_scale0 = o->init.emb_scale,
                      .scalar_lr_mult = o->init.scalar_lr_mult};
-    bool alpha = NORM_TABLE[o->model.norm]->scalar == NORM_SCALAR_ALPHA;
-    for (int p = 0; p < MODEL_NORM_POSITIONS; p++) cfg.scalar0[p] = alpha ? o->init.alpha0_pos[p] : o->init.beta0_pos[p];
+    const StabilityOptions *st = &o->stability;
+    cfg.qk_norm = st->qk_norm > 0, cfg.qk_norm_kind = st->qk_norm > 0 ? st->qk_norm - 1 : 0;
+    cfg.final_norm_own = st->final_norm > 0, cfg.final_norm_kind = st->final_norm > 0 ? st->final_norm - 1 : 0;
+    cfg.attn_softcap = st->attn_softcap, cfg.logit_softcap = st->logit_softcap, cfg.z_loss = st->z_loss;
+    // each norm's initial scalar is its own kind's (alpha0 or beta0) at its position; qk-norm's, ln_1's
+    for (int p = 0; p < MODEL_NORM_POSITIONS; p++) {
+        bool alpha = NORM_TABLE[model_norm_kind(&cfg, p)]->scalar == NORM_SCALAR_ALPHA;
+        cfg.scalar0[p] = alpha ? o->init.alpha0_pos[p] : o->init.beta0_pos[p];
+    }
+    bool qk_alpha = NORM_TABLE[cfg.qk_norm_kind]->scalar == NORM_SCALAR_ALPHA;
+    cfg.qk_scalar0 = qk_alpha ? o->init.alpha0_pos[MODEL_NORM_ATTN] : o->init.beta0_pos[MODEL_NORM_ATTN];
     return cfg;
 }

@@ -31,6 +31,20 @@ typedef struct OptimOptions {
     long warmup, lr_decay_steps;
 } OptimOptions;
 
+// The stability interventions (docs/stability.md): each off by default.
+typedef struct StabilityOptions {
+    int qk_norm;    // 0: none, else NormKind + 1 (--qk-norm's choices: none, then the norms)
+    int final_norm; // 0: the blocks' kind, else NormKind + 1
+    double z_loss, attn_softcap, logit_softcap;
+    double muon_lr; // --optim=muon: the hidden matrices' peak lr (the rest learn at --lr with AdamW)
+} StabilityOptions;
+
+// Which option rows were given: bit i for row i.
+typedef struct OptionMarks {
+    unsigned long long set;   // given on the command line or restored from a checkpoint
+    unsigned long long given; // given on the command line (or --config)
+} OptionMarks;
+
 typedef struct ParallelOptions { // under mpirun
     bool no_overlap;  // reduce after backward
     double bucket_mb; // megabytes per allreduce
@@ -68,8 +82,8 @@ typedef struct TrainOptions {
     GuardOptions guard;
     FileOptions files;
     SampleOptions sample;
-    unsigned long long set;   // bit i: option row i was given on the command line or restored
-    unsigned long long given; // bit i: option row i was given on the command line (or --config)
+    StabilityOptions stability;
+    OptionMarks marks;
     struct ConfigText *texts; // the --config files' texts, which string options may point into
 } TrainOptions;
 

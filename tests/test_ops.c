@@ -321,6 +321,22 @@ static void test_cross_entropy_grads(void **state) {
     assert_gradcheck(fx, f_xent, targets, &x, 1);
 }
 
+// log Z of a row: the two rows above give log 4 + 5 and log 6
+static Tensor *f_logsumexp(Tape *t, Tensor *const *in, void *ctx) {
+    (void)ctx;
+    return op_logsumexp(t, in[0]);
+}
+static void test_logsumexp(void **state) {
+    Fixture *fx = *state;
+    Tensor *x = tensor_new(&fx->params, NL_SHAPE(2, 4), false);
+    set_values(x, (double[]){5, 5, 5, 5, 0, log(3.0), 0, 0});
+    Tensor *y = op_logsumexp(&fx->tape, x);
+    assert_int_equal(y->shape.ndim, 2), assert_int_equal(y->shape.d[1], 1);
+    assert_values(y->data, (double[]){log(4.0) + 5, log(6.0)}, 2, VAL_TOL);
+    Tensor *z = rand_tensor(fx, NL_SHAPE(2, 3, 5), true, 3, "logits");
+    assert_gradcheck(fx, f_logsumexp, NULL, &z, 1);
+}
+
 // ---- embedding, dropout ------------------------------------------------------------------------
 static Tensor *f_embed(Tape *t, Tensor *const *in, void *ctx) { return op_embedding(t, in[0], ctx, 5); }
 static Tensor *f_dropout(Tape *t, Tensor *const *in, void *ctx) { return op_dropout(t, in[0], 0.3, ctx); }
@@ -360,25 +376,28 @@ static void test_dropout(void **state) {
 }
 
 // ---- fused attention, causal (the GPT's) and not (the ViT's) -----------------------------------
-static Tensor *f_attention(Tape *t, Tensor *const *in, void *ctx) { // ctx: {heads, causal}
-    return op_attention(t, in[0], ((int *)ctx)[0], ((int *)ctx)[1], 0, NULL); // no dropout: draws nothing
+static Tensor *f_attention(Tape *t, Tensor *const *in, void *ctx) { // ctx: {heads, causal, soft cap}
+    return op_attention(t, in[0], &(AttnSpec){((int *)ctx)[0], ((int *)ctx)[1], 0, ((int *)ctx)[2]}, NULL); // no dropout: draws nothing
 }
 static Tensor *f_attention_dropout(Tape *t, Tensor *const *in, void *ctx) {
-    return op_attention(t, in[0], 2, true, 0.3, ctx);
+    return op_attention(t, in[0], &(AttnSpec){2, true, 0.3, 0}, ctx);
 }
 static Tensor *f_attention_dropout_full(Tape *t, Tensor *const *in, void *ctx) {
-    return op_attention(t, in[0], 2, false, 0.3, ctx);
+    return op_attention(t, in[0], &(AttnSpec){2, false, 0.3, 0}, ctx);
 }
 
 // The same attention from primitives, as a reader would write it: split q|k|v, heads to dim 1,
-// softmax(q k^T / sqrt(hd)) (causal or not), times v, heads back. qkv (B,T,3C) -> (B,T,C)
-static Tensor *attention_from_primitives(Tape *t, Tensor *qkv, int B, int T, int C, int H, bool causal) {
+// softmax(q k^T / sqrt(hd)) (causal or not; soft-capped: cap tanh(s / cap) when cap > 0), times v,
+// heads back. qkv (B,T,3C) -> (B,T,C)
+static Tensor *attention_from_primitives(Tape *t, Tensor *qkv, int B, int T, int C, int H, bool causal, double cap) {
     Tensor *qkv5 = op_transpose(t, op_reshape(t, qkv, NL_SHAPE(B * T, 3, H, C / H)), 0, 1); // (3,BT,H,hd)
     size_t part = (size_t)B * T * C;
     Tensor *heads[3];
     for (int i = 0; i < 3; i++) // (B,H,T,hd)
         heads[i] = op_transpose(t, tensor_slice(t->arena, qkv5, i * part, NL_SHAPE(B, T, H, C / H)), 1, 2);
-    Tensor *att = op_softmax(t, op_scale(t, op_matmul(t, heads[0], heads[1], false, true), 1 / sqrt(C / H)), causal);
+    Tensor *s = op_scale(t, op_matmul(t, heads[0], heads[1], false, true), 1 / sqrt(C / H));
+    if (cap > 0) s = op_scale(t, op_tanh(t, op_scale(t, s, 1 / cap)), cap);
+    Tensor *att = op_softmax(t, s, causal);
     Tensor *y = op_transpose(t, op_matmul(t, att, heads[2], false, false), 1, 2); // (B,T,H,hd)
     return op_reshape(t, y, NL_SHAPE(B, T, C));
 }
@@ -387,25 +406,26 @@ static void test_attention_known(void **state) {
     Fixture *fx = *state;
     int B = 2, T = 5, C = 6, H = 2;
     Tensor *qkv = rand_tensor(fx, NL_SHAPE(B, T, 3 * C), false, 1, "qkv");
-    for (int causal = 0; causal < 2; causal++) {
-        Tensor *want = attention_from_primitives(&fx->tape, qkv, B, T, C, H, causal);
-        Tensor *got = op_attention(&fx->tape, qkv, H, causal, 0, NULL);
-        for (size_t i = 0; i < tensor_numel(got); i++) assert_true(fabs(got->data[i] - want->data[i]) <= 1e-5);
-    }
+    for (int causal = 0; causal < 2; causal++)
+        for (int cap = 0; cap <= 1; cap++) { // a cap of 1 bends every score of this qkv
+            Tensor *want = attention_from_primitives(&fx->tape, qkv, B, T, C, H, causal, cap);
+            Tensor *got = op_attention(&fx->tape, qkv, &(AttnSpec){H, causal, 0, cap}, NULL);
+            for (size_t i = 0; i < tensor_numel(got); i++) assert_true(fabs(got->data[i] - want->data[i]) <= 1e-5);
+        }
     // not causal: the first position sees the last one's k and v
-    Tensor *full = op_attention(&fx->tape, qkv, H, false, 0, NULL);
+    Tensor *full = op_attention(&fx->tape, qkv, &(AttnSpec){H, false, 0, 0}, NULL);
     nl_real first = full->data[0];
     for (int c = C; c < 3 * C; c++) qkv->data[(size_t)(T - 1) * 3 * C + c] += 3;
-    assert_true(op_attention(&fx->tape, qkv, H, false, 0, NULL)->data[0] != first);
+    assert_true(op_attention(&fx->tape, qkv, &(AttnSpec){H, false, 0, 0}, NULL)->data[0] != first);
     for (int c = C; c < 3 * C; c++) qkv->data[(size_t)(T - 1) * 3 * C + c] -= 3;
-    Tensor *got = op_attention(&fx->tape, qkv, H, true, 0, NULL);
+    Tensor *got = op_attention(&fx->tape, qkv, &(AttnSpec){H, true, 0, 0}, NULL);
     for (int b = 0; b < B; b++) // position 0 sees only itself: y = its v
         for (int c = 0; c < C; c++)
             assert_true(fabs(got->data[(size_t)b * T * C + c] - qkv->data[(size_t)b * T * 3 * C + 2 * C + c]) <= 1e-6);
     // causal: changing the last position's k and v leaves every earlier output as it was
     nl_real before = got->data[(size_t)(T - 2) * C];
     for (int c = C; c < 3 * C; c++) qkv->data[(size_t)(T - 1) * 3 * C + c] += 3;
-    got = op_attention(&fx->tape, qkv, H, true, 0, NULL);
+    got = op_attention(&fx->tape, qkv, &(AttnSpec){H, true, 0, 0}, NULL);
     assert_true(got->data[(size_t)(T - 2) * C] == before);
 }
 
@@ -413,9 +433,9 @@ static void test_attention_grads(void **state) {
     Fixture *fx = *state;
     const int shapes[][4] = {{2, 5, 6, 2}, {1, 1, 4, 1}, {1, 7, 8, 4}}; // B, T, C, H
     for (int k = 0; k < 3; k++)
-        for (int causal = 0; causal < 2; causal++) {
+        for (int causal = 0; causal < 4; causal++) { // 2, 3: with a soft cap of 1
             const int *d = shapes[k];
-            int ctx[2] = {d[3], causal};
+            int ctx[3] = {d[3], causal % 2, causal / 2};
             Tensor *qkv = rand_tensor(fx, NL_SHAPE(d[0], d[1], 3 * d[2]), true, 1, "qkv");
             assert_gradcheck(fx, f_attention, ctx, &qkv, 1);
         }
@@ -447,12 +467,12 @@ static void test_ops_report_to_observer(void **state) {
     Tensor *qkv = rand_tensor(fx, NL_SHAPE(B, T, 3 * C), false, 2, "qkv");
     Tensor *logits = rand_tensor(fx, NL_SHAPE(B, T, V), false, 3, "logits");
     int32_t targets[12] = {0, 1, 2, 3, 4, 5, 6, 0, 1, 2, 3, 4};
-    Tensor *plain = op_attention(&fx->tape, qkv, H, true, 0, NULL);
+    Tensor *plain = op_attention(&fx->tape, qkv, &(AttnSpec){H, true, 0, 0}, NULL);
     nl_real plain_loss = op_cross_entropy(&fx->tape, logits, targets)->data[0];
     Seen seen = {0};
     TapeObserver obs = {.ctx = &seen, .attention = seen_attention, .logits = seen_logits};
     fx->tape.observer = &obs;
-    Tensor *observed = op_attention(&fx->tape, qkv, H, true, 0, NULL);
+    Tensor *observed = op_attention(&fx->tape, qkv, &(AttnSpec){H, true, 0, 0}, NULL);
     nl_real observed_loss = op_cross_entropy(&fx->tape, logits, targets)->data[0];
     fx->tape.observer = NULL;
     assert_int_equal(seen.n_attn, 1), assert_int_equal(seen.n_logits, 1);
@@ -511,6 +531,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_softmax_grads, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_cross_entropy_known, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_cross_entropy_grads, fixture_setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_logsumexp, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_embedding, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_dropout, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_attention_known, fixture_setup, fixture_teardown),

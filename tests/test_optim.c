@@ -6,7 +6,7 @@
 
 // One decaying matrix [1,2] and one non-decaying vector [2], both starting at (1, -2).
 static ParamSet two_params(void) {
-    ParamSpec specs[2] = {{"w", NL_SHAPE(1, 2), PARAM_INIT_CONST, 0, 1}, {"b", NL_SHAPE(2), PARAM_INIT_CONST, 0, 1}};
+    ParamSpec specs[2] = {{"w", NL_SHAPE(1, 2), PARAM_INIT_CONST, 0, 1, false}, {"b", NL_SHAPE(2), PARAM_INIT_CONST, 0, 1, false}};
     ParamSet ps;
     assert_int_equal(paramset_alloc(&ps, specs, 2), 0);
     for (int i = 0; i < 2; i++) set_values(ps.list[i].t, (double[]){1, -2});
@@ -46,7 +46,7 @@ static void test_adamw_by_hand(void **state) {
 static void test_lr_mult(void **state) {
     (void)state;
     for (int kind = 0; kind < OPTIM_COUNT; kind++) {
-        ParamSpec specs[2] = {{"w", NL_SHAPE(1, 2), PARAM_INIT_CONST, 0, 1}, {"b", NL_SHAPE(2), PARAM_INIT_CONST, 0, 10}};
+        ParamSpec specs[2] = {{"w", NL_SHAPE(1, 2), PARAM_INIT_CONST, 0, 1, false}, {"b", NL_SHAPE(2), PARAM_INIT_CONST, 0, 10, false}};
         ParamSet ps;
         assert_int_equal(paramset_alloc(&ps, specs, 2), 0);
         for (int i = 0; i < 2; i++) set_values(ps.list[i].t, (double[]){1, -2});
@@ -55,7 +55,7 @@ static void test_lr_mult(void **state) {
         assert_int_equal(optim_init(&o, &c, ps.numel), 0);
         set_grads(&ps, 0.5, -0.1);
         optim_step(&o, &ps, 0.1);
-        if (kind == OPTIM_ADAMW) {
+        if (kind != OPTIM_SGD) { // Muon: AdamW's, for parameters that are not hidden matrices
             assert_values(ps.list[0].t->data, (double[]){0.89, -1.88}, 2, 1e-6);
             assert_values(ps.list[1].t->data, (double[]){0, -1}, 2, 1e-6);
         } else { // SGD (coupled decay): p -= lr_mult lr (g + wd p)
@@ -98,7 +98,7 @@ static void test_schedule(void **state) {
 
 static void test_clip(void **state) {
     (void)state;
-    ParamSpec spec = {"g", NL_SHAPE(2), PARAM_INIT_CONST, 0, 1};
+    ParamSpec spec = {"g", NL_SHAPE(2), PARAM_INIT_CONST, 0, 1, false};
     ParamSet ps;
     assert_int_equal(paramset_alloc(&ps, &spec, 1), 0);
     set_values(ps.list[0].t, (double[]){0, 0});
@@ -117,8 +117,8 @@ static void test_clip(void **state) {
 // each parameter's update run whole, as a serial loop.
 static void test_step_in_slices_matches_whole_params(void **state) {
     (void)state;
-    ParamSpec specs[4] = {{"a", NL_SHAPE(101, 199), PARAM_INIT_CONST, 0, 1}, {"b", NL_SHAPE(7), PARAM_INIT_CONST, 0, 7},
-                          {"c", NL_SHAPE(30013), PARAM_INIT_CONST, 0, 1}, {"d", NL_SHAPE(3, 3), PARAM_INIT_CONST, 0, 7}};
+    ParamSpec specs[4] = {{"a", NL_SHAPE(101, 199), PARAM_INIT_CONST, 0, 1, false}, {"b", NL_SHAPE(7), PARAM_INIT_CONST, 0, 7, false},
+                          {"c", NL_SHAPE(30013), PARAM_INIT_CONST, 0, 1, false}, {"d", NL_SHAPE(3, 3), PARAM_INIT_CONST, 0, 7, false}};
     for (int kind = 0; kind < OPTIM_COUNT; kind++) {
         ParamSet ps[2];
         Optimizer o[2];
@@ -153,6 +153,49 @@ static void test_step_in_slices_matches_whole_params(void **state) {
     }
 }
 
+// Muon on a rank-one gradient g = a b^T: the Nesterov update is 0.0975 g, scaled to unit Frobenius
+// norm, and each Newton-Schulz step maps the one singular value s to 3.4445 s - 4.7750 s^3 +
+// 2.0315 s^5 (here from 1 - 1e-7-ish, computed alongside), so the update is f(1) a b^T / |a||b|
+// times sqrt(max(1, rows / cols)), after the decay. Checked on a tall (3, 2) matrix, whose product
+// runs transposed, and a wide (2, 3) one; the vector beside them takes AdamW's step.
+static void test_muon_rank_one(void **state) {
+    (void)state;
+    const double a[3] = {1, -2, 0.5}, b[3] = {0.3, 0.4, -1.2};
+    for (int tall = 0; tall < 2; tall++) {
+        int R = tall ? 3 : 2, C = tall ? 2 : 3;
+        ParamSpec specs[2] = {{"w", NL_SHAPE(R, C), PARAM_INIT_CONST, 0.5, 1, true},
+                              {"v", NL_SHAPE(2), PARAM_INIT_CONST, 1, 1, false}};
+        ParamSet ps;
+        assert_int_equal(paramset_alloc(&ps, specs, 2), 0);
+        Rng rng;
+        rng_seed(&rng, 1);
+        paramset_init(&ps, &rng);
+        double na = 0, nb = 0;
+        for (int i = 0; i < R; i++) na += a[i] * a[i];
+        for (int j = 0; j < C; j++) nb += b[j] * b[j];
+        for (int i = 0; i < R; i++)
+            for (int j = 0; j < C; j++) ps.list[0].t->grad[i * C + j] = (nl_real)(a[i] * b[j]);
+        ps.list[1].t->grad[0] = (nl_real)0.5, ps.list[1].t->grad[1] = (nl_real)-0.1;
+        OptimConfig c = {.kind = OPTIM_MUON, .lr = 0.1, .muon_lr = 0.02, .beta1 = 0.9, .beta2 = 0.99, .eps = 1e-8,
+                         .weight_decay = 0.1};
+        Optimizer o;
+        assert_int_equal(optim_init(&o, &c, ps.numel), 0);
+        assert_int_equal(optim_prepare(&o, &ps), 0);
+        optim_step(&o, &ps, 0.05); // half the peak: Muon's lr is 0.01
+        double norm = 0.0975 * sqrt(na * nb), s = norm / (norm + 1e-7);
+        for (int k = 0; k < MUON_NS_STEPS; k++) s = 3.4445 * s - 4.7750 * s * s * s + 2.0315 * s * s * s * s * s;
+        double lr = 0.01, scale = sqrt(fmax(1, (double)R / C));
+        for (int i = 0; i < R; i++)
+            for (int j = 0; j < C; j++) {
+                double want = 0.5 * (1 - lr * 0.1) - lr * scale * s * a[i] * b[j] / sqrt(na * nb);
+                assert_true(fabs(ps.list[0].t->data[i * C + j] - want) < 1e-6);
+            }
+        assert_values(ps.list[1].t->data, (double[]){1 - 0.05, 1 + 0.05}, 2, 1e-6); // AdamW: lr sign(g), no decay
+        optim_free(&o);
+        paramset_free(&ps);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_adamw_by_hand),
@@ -161,6 +204,7 @@ int main(void) {
         cmocka_unit_test(test_schedule),
         cmocka_unit_test(test_clip),
         cmocka_unit_test(test_step_in_slices_matches_whole_params),
+        cmocka_unit_test(test_muon_rank_one),
     };
     return cmocka_run_group_tests_name("optim (" NL_REAL_NAME ")", tests, NULL, NULL);
 }

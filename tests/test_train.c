@@ -180,6 +180,38 @@ static void write_images(const char *folder, const char *split, int n, int S) {
 // The ViT on a folder of IDX images: the model follows the data (no --model), trains, prints test
 // accuracy at each evaluation and at the end, writes the confusion matrix beside the log, shows test
 // images with their predicted labels, and refuses a patch size that does not divide the image.
+// The stability interventions all at once (qk-norm of another kind with its scalars, a final norm of
+// its own, z-loss, both soft caps, Muon): 10 steps, save, resume without naming them for 10 more ==
+// 20 uninterrupted steps, bit for bit, Muon's momentum included; the checkpoint names them.
+static void test_resume_with_interventions_is_bit_exact(void **state) {
+    (void)state;
+    char out[8192], args[1024];
+    const char *common = TINY " --norm=dyt --qk-norm=dyisrusp --final-norm=ln --z-loss=1e-3 --attn-softcap=2"
+                              " --logit-softcap=5 --optim=muon --muon-lr=0.01 --lr-decay-steps 20 --eval-interval 5";
+    snprintf(args, sizeof args, "%s --steps 20 --save ia.st tiny.txt", common);
+    assert_int_equal(run(args, out, sizeof out), 0);
+    if (!strstr(out, "qk-norm dyisrusp; ln_f ln; z-loss 0.001; attention scores capped at 2; logits capped at 5;") ||
+        !strstr(out, "optim:    muon on the blocks' weight matrices, lr 0.01"))
+        fail_msg("the configuration printout does not name the interventions:\n%s", out);
+    snprintf(args, sizeof args, "%s --steps 10 --save ib.st tiny.txt", common);
+    assert_int_equal(run(args, out, sizeof out), 0);
+    assert_int_equal(run("--steps 20 --resume ib.st --save ic.st --sample 0 tiny.txt", out, sizeof out), 0);
+    char a[300], b[300], c[300];
+    sprintf(a, "%s/ia.st", dir), sprintf(b, "%s/ib.st", dir), sprintf(c, "%s/ic.st", dir);
+    const char *names[] = {"transformer.h.0.attn.q_norm.beta", "transformer.h.0.attn.k_norm.weight", "transformer.ln_f.weight",
+                           "transformer.h.0.attn.c_attn.weight", "optimizer.m.transformer.h.0.mlp.c_fc.weight",
+                           "optimizer.v.transformer.wte.weight"};
+    assert_true(same_tensors(a, c, names, 6));
+    assert_false(same_tensors(a, b, names, 4)); // 10 steps differ from 20
+    StFile f;
+    char err[256];
+    assert_int_equal(st_open(&f, c, err, sizeof err), 0);
+    assert_string_equal(st_meta(&f, "model.qk_norm"), "dyisrusp");
+    assert_string_equal(st_meta(&f, "model.final_norm"), "ln");
+    assert_string_equal(st_meta(&f, "session.optim"), "muon");
+    st_close(&f);
+}
+
 static void test_vit_on_an_image_folder(void **state) {
     (void)state;
     char out[16384], path[400];
@@ -817,6 +849,7 @@ int main(int argc, char **argv) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_smoke_loss_falls),
         cmocka_unit_test(test_resume_is_bit_exact),
+        cmocka_unit_test(test_resume_with_interventions_is_bit_exact),
         cmocka_unit_test(test_dump_step_file),
         cmocka_unit_test(test_vit_on_an_image_folder),
         cmocka_unit_test(test_bad_input),

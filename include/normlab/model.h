@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "normlab/layers.h"
 #include "normlab/norm.h"
 #include "normlab/params.h"
 #include "normlab/tape.h"
@@ -37,7 +38,21 @@ typedef struct ModelConfig {
     double scalar_lr_mult; // the learning rate of the norms' scalars and the embedding scale is
                            // lr x this (0 is read as 1)
     int image_size, patch_size, n_classes; // the ViT's: square images of this side, cut in patches
+    // The stability interventions (docs/stability.md, "What makes a surrogate stable"); zero: off.
+    bool qk_norm;             // a norm on each head's q and k (attn.q_norm, attn.k_norm, weights (hd))
+    NormKind qk_norm_kind;    //   of this kind, its scalar starting at qk_scalar0 (effective alpha or beta)
+    double qk_scalar0;
+    bool final_norm_own;      // the final norm (ln_f, the ViT's norm) of final_norm_kind, not the blocks'
+    NormKind final_norm_kind; //   (its scalar starts at scalar0[MODEL_NORM_FINAL])
+    double attn_softcap;      // the attention scores soft-capped: cap tanh(s / cap) (0: off)
+    double logit_softcap;     // the output logits, the same (0: off)
+    double z_loss;            // the training loss adds z_loss x mean (log Z)^2 of the output logits
 } ModelConfig;
+
+// The norm kind at a position (MODEL_NORM_*): the blocks' kind, or the final norm's own.
+static inline NormKind model_norm_kind(const ModelConfig *c, int position) {
+    return position == MODEL_NORM_FINAL && c->final_norm_own ? c->final_norm_kind : c->norm;
+}
 
 // One step's inputs, rows of fixed width. The GPT's: rows sequences of T token ids, targets the
 // next ids (T per row). A model reads the fields it knows and checks the widths.
@@ -137,6 +152,14 @@ int model_kind_parse(const char *name);
 struct StFile;
 int model_config_write(const ModelConfig *c, const char **meta, int *n, int max, char *buf, size_t buflen);
 int model_config_read(const struct StFile *f, ModelConfig *c, char *err, size_t errlen);
+// For a model's own file: the first problem with the config's norms (the kinds at every position and
+// qk-norm's, their initial scalars, derf's shift) and the interventions' values, or NULL.
+const char *model_norms_problem(const ModelConfig *c);
+// A bound norm's kind and form (its tensors come from the walk): kind at cfg's form and eps.
+void model_norm_set(Norm *n, const ModelConfig *cfg, NormKind kind);
+// A bound attention layer's settings from cfg: heads, mask, dropout, qk-norm's kind, the soft cap.
+void model_attention_set(LayerAttention *a, const ModelConfig *cfg, bool causal);
+
 // Frees a model its row created; NULL is a no-op.
 static inline void model_destroy(Model *m) {
     if (m) m->ops->destroy(m->self);

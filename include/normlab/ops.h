@@ -22,6 +22,7 @@ typedef enum OpId {
     OP_SUM,
     OP_SOFTMAX,
     OP_CROSS_ENTROPY,
+    OP_LOGSUMEXP,
     OP_EMBEDDING,
     OP_DROPOUT,
     OP_ATTENTION,
@@ -71,6 +72,9 @@ Tensor *op_softmax(Tape *t, Tensor *x, bool causal);
 // Mean over rows of -log softmax(logits)[target]. logits (..., V), targets one per row. -> [1]
 Tensor *op_cross_entropy(Tape *t, Tensor *logits, const int32_t *targets);
 
+// log sum_j exp(x_j) over the last dim (log Z of logits: what z-loss squares). x (..., V) -> (..., 1)
+Tensor *op_logsumexp(Tape *t, Tensor *x);
+
 // Rows of table (V, C) picked by idx (n values in [0, V)). -> (n, C)
 Tensor *op_embedding(Tape *t, Tensor *table, const int32_t *idx, int n);
 
@@ -80,5 +84,12 @@ Tensor *op_dropout(Tape *t, Tensor *x, double p, Rng *rng);
 
 // Multi-head self-attention on c_attn's packed output qkv (B,T,3C), C = n_head * hd: per head,
 // softmax(q k^T / sqrt(hd)) v, each position seeing those up to itself (causal: the GPT's) or all of
-// them (the ViT's), with dropout on the probabilities (training only). -> (B,T,C)
-Tensor *op_attention(Tape *t, Tensor *qkv, int n_head, bool causal, double dropout, Rng *rng);
+// them (the ViT's), the scores soft-capped (cap tanh(s / cap)) when softcap > 0, with dropout on the
+// probabilities (training only). -> (B,T,C)
+typedef struct AttnSpec {
+    int n_head;
+    bool causal;
+    double dropout; // on the probabilities, in [0, 1)
+    double softcap; // 0: none
+} AttnSpec;
+Tensor *op_attention(Tape *t, Tensor *qkv, const AttnSpec *a, Rng *rng);

@@ -8,7 +8,7 @@
 
 #include "normlab/params.h"
 
-typedef enum OptimKind { OPTIM_ADAMW, OPTIM_SGD, OPTIM_COUNT } OptimKind;
+typedef enum OptimKind { OPTIM_ADAMW, OPTIM_SGD, OPTIM_MUON, OPTIM_COUNT } OptimKind;
 #define OPTIM_MAX_STATE 2
 
 typedef struct OptimConfig {
@@ -17,6 +17,7 @@ typedef struct OptimConfig {
     int warmup, decay_steps;   // linear warmup steps; cosine decay ends at decay_steps
     double beta1, beta2, eps;  // AdamW (beta1 is SGD's momentum)
     double weight_decay;       // on parameters with 2+ dims only
+    double muon_lr;            // Muon's peak lr for the hidden matrices (its schedule: lr's, scaled)
 } OptimConfig;
 
 typedef struct Optimizer {
@@ -24,6 +25,8 @@ typedef struct Optimizer {
     size_t numel;                     // the parameter blocks' length
     nl_real *state[OPTIM_MAX_STATE]; // (numel) each, as many as the row names; zero at the start
     long steps;                       // updates taken so far
+    nl_real *scratch;                 // a matrix update's work space (Muon's), sized on first use
+    size_t scratch_len;
 } Optimizer;
 
 // The update of a stretch of one parameter at step t (1-based), element by element: p and g its data
@@ -31,18 +34,34 @@ typedef struct Optimizer {
 // x its lr_mult), wd its decay. optim_step calls it from its threads.
 typedef void (*OptimUpdate)(const OptimConfig *c, nl_real *p, const nl_real *g, nl_real *const *state, size_t n,
                             double lr, double wd, long t);
+// The update of one whole hidden matrix (ParamSpec.hidden), for an optimizer that needs the matrix
+// (Muon): p, g its data and grad (rows, cols), state its slices, lr and wd as above; the scratch has
+// room for optim_matrix_scratch(rows, cols) reals. NULL in a row: every parameter is element-wise.
+typedef void (*OptimMatrixUpdate)(const OptimConfig *c, nl_real *p, const nl_real *g, nl_real *const *state, int rows,
+                                  int cols, double lr, double wd, nl_real *scratch);
 typedef struct OptimInfo {
     const char *name;                     // as given to --optim
     int n_state;                          // state blocks; checkpoints name them optimizer.<state>.<param>
     const char *state[OPTIM_MAX_STATE];
-    OptimUpdate update;
+    OptimUpdate update;                   // every parameter (those not hidden, with a matrix update)
+    OptimMatrixUpdate matrix;             // the hidden matrices, or NULL
 } OptimInfo;
 extern const OptimInfo OPTIM_TABLE[OPTIM_COUNT];
 
 int optim_init(Optimizer *o, const OptimConfig *cfg, size_t numel); // 0, or -1 out of memory
 void optim_free(Optimizer *o);
-// One update of every parameter from its grad, at learning rate lr (the schedule's value).
+// Readies o for ps's parameters (a matrix update's work space, for the largest hidden matrix): 0, or
+// -1 out of memory. Needed before optim_step by an optimizer with a matrix update (Muon).
+int optim_prepare(Optimizer *o, const ParamSet *ps);
+// One update of every parameter from its grad, at learning rate lr (the schedule's value; a matrix
+// update's lr is its own peak lr, scaled as lr is by the schedule).
 void optim_step(Optimizer *o, ParamSet *ps, double lr);
+
+// Muon (Keller Jordan's reference): momentum 0.95 with Nesterov, the update orthogonalized by 5
+// Newton-Schulz steps of the quintic (3.4445, -4.7750, 2.0315) on the update over its Frobenius norm,
+// scaled by sqrt(max(1, rows / cols)); decoupled weight decay p *= 1 - lr wd first.
+#define MUON_MOMENTUM 0.95
+#define MUON_NS_STEPS 5
 
 // nanoGPT's schedule: step < warmup: lr (step+1)/(warmup+1); step > decay_steps: min_lr;
 // between: cosine from lr down to min_lr.

@@ -21,6 +21,7 @@ typedef struct ParamSpec {
     ParamInit init;
     double value;
     double lr_mult; // the optimizer's learning rate for this parameter is lr * lr_mult (1: plain; > 0)
+    bool hidden;    // a weight matrix inside the blocks (not an embedding or the head): Muon's
 } ParamSpec;
 
 typedef struct Param {

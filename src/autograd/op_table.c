@@ -17,6 +17,7 @@ const OpDef OP_TABLE[] = {
     [OP_SUM] = {.name = "sum", .backward = sum_backward},
     [OP_SOFTMAX] = {.name = "softmax", .backward = softmax_op_backward},
     [OP_CROSS_ENTROPY] = {.name = "cross_entropy", .backward = cross_entropy_op_backward},
+    [OP_LOGSUMEXP] = {.name = "logsumexp", .backward = logsumexp_op_backward},
     [OP_EMBEDDING] = {.name = "embedding", .backward = embedding_backward},
     [OP_DROPOUT] = {.name = "dropout", .backward = dropout_backward},
     [OP_ATTENTION] = {.name = "attention", .backward = attention_backward, .writes_fresh = true},

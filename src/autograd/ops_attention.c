@@ -2,6 +2,7 @@
 // read in place from the packed q|k|v rows c_attn produces (no split, no transposes, nothing
 // allocated per head; every product a gemm on strided views):
 //   s = q k^T / sqrt(hd)                      (T,T)
+//   s = cap tanh(s / cap)                     (with a soft cap: Gemma 2's, against logit growth)
 //   p = softmax(s), row i over columns j <= i (causal; the rest exactly 0) or all, then dropout
 //   y = p v                                   (T,hd), written into this head's columns of y (B,T,C)
 // Saved for backward: the log-sum-exp of each row of s (B,H,T), from which backward rebuilds p after
@@ -25,22 +26,32 @@ typedef struct AttnDims {
     nl_real scale; // 1 / sqrt(hd)
     double p;   // dropout
     bool causal;
+    double cap; // the scores' soft cap (0: none)
 } AttnDims;
 
 // The columns row i sees.
 static inline int attn_visible(const AttnDims *d, int i) { return d->causal ? i + 1 : d->T; }
 
-static AttnDims attn_dims(const Tensor *qkv, int n_head, bool causal, double p) {
+static AttnDims attn_dims(const Tensor *qkv, int n_head, bool causal, double p, double cap) {
     char buf[64];
     Shape s = qkv->shape;
     NL_CHECK(s.ndim == 3 && s.d[2] % 3 == 0 && (s.d[2] / 3) % n_head == 0,
           "attention needs q|k|v as (B,T,3C) with C divisible by %d heads, got %s", n_head,
           shape_str(s, buf));
-    AttnDims d = {.B = s.d[0], .T = s.d[1], .C = s.d[2] / 3, .H = n_head, .p = p, .causal = causal};
+    AttnDims d = {.B = s.d[0], .T = s.d[1], .C = s.d[2] / 3, .H = n_head, .p = p, .causal = causal, .cap = cap};
     d.hd = d.C / n_head;
     d.scale = (nl_real)(1 / sqrt((double)d.hd));
     return d;
 }
+// The soft cap on the visible scores of a (T,T) block, in place: s = cap tanh(s / cap). Backward
+// multiplies by its slope, 1 - (s_capped / cap)^2, from the capped scores.
+static void attn_cap(nl_real *s, const AttnDims *d) {
+    if (d->cap == 0) return;
+    nl_real cap = (nl_real)d->cap, inv = (nl_real)(1 / d->cap);
+    for (int i = 0; i < d->T; i++)
+        for (int j = 0; j < attn_visible(d, i); j++) s[i * d->T + j] = cap * (nl_real)tanh((double)(s[i * d->T + j] * inv));
+}
+
 static inline size_t q_at(const AttnDims *d, int b, int h) { return (size_t)b * d->T * 3 * d->C + (size_t)h * d->hd; }
 static inline size_t y_at(const AttnDims *d, int b, int h) { return (size_t)b * d->T * d->C + (size_t)h * d->hd; }
 
@@ -58,7 +69,7 @@ static void attn_dropout(nl_real *p, const AttnDims *d, uint64_t seed, int bh) {
 
 typedef struct AttnCtx {
     nl_real *lse;     // (B,H,T) log sum_j exp(s_ij) over the visible j
-    nl_real *scratch; // per thread: 3 (T,T) matrices (the forward uses the first)
+    nl_real *scratch; // per thread: 4 (T,T) matrices (the forward uses the first two)
     int team;         // threads the scratch has room for
     uint64_t seed; // dropout's draw for this op
 } AttnCtx;
@@ -71,10 +82,16 @@ static int attn_team(const AttnCtx *ctx) {
 // The instruments' measures of one row of a (b,h) block, from its visible scores s, probabilities p
 // and log-sum-exp: the entropy -sum_j p_j log p_j = lse - sum_j p_j s_j, since log p_j = s_j - lse.
 // seen[0] sums the block's entropies over rows, seen[1] keeps its largest score.
-static void attn_seen_row(double *seen, const nl_real *s, const nl_real *p, int visible, double lse) {
+// With a soft cap the largest logit is the one before it (attn_seen_raw_max), which the cap hides.
+static void attn_seen_row(double *seen, const nl_real *s, const nl_real *p, int visible, double lse, bool capped) {
     double dot = 0, mx = seen[1];
     for (int j = 0; j < visible; j++) dot += (double)p[j] * s[j], mx = fmax(mx, s[j]);
-    seen[0] += fmax(lse - dot, 0), seen[1] = mx; // rounding can take a one-column row below 0
+    seen[0] += fmax(lse - dot, 0); // rounding can take a one-column row below 0
+    if (!capped) seen[1] = mx;
+}
+static void attn_seen_raw_max(double *seen, const nl_real *s, const AttnDims *d) {
+    for (int i = 0; i < d->T; i++)
+        for (int j = 0; j < attn_visible(d, i); j++) seen[1] = fmax(seen[1], s[i * d->T + j]);
 }
 
 // Sums the blocks' measures in a fixed order and reports them; frees seen.
@@ -93,9 +110,10 @@ static void attn_seen_report(Tape *t, double *seen, const AttnDims *d) {
     t->observer->attention(t->observer->ctx, &a);
 }
 
-Tensor *op_attention(Tape *t, Tensor *qkv, int n_head, bool causal, double dropout, Rng *rng) {
-    NL_CHECK(dropout >= 0 && dropout < 1, "dropout probability %g is outside [0, 1)", dropout);
-    AttnDims d = attn_dims(qkv, n_head, causal, t->grad_enabled ? dropout : 0);
+Tensor *op_attention(Tape *t, Tensor *qkv, const AttnSpec *a, Rng *rng) {
+    NL_CHECK(a->dropout >= 0 && a->dropout < 1, "dropout probability %g is outside [0, 1)", a->dropout);
+    NL_CHECK(a->softcap >= 0, "the attention's soft cap %g is negative", a->softcap);
+    AttnDims d = attn_dims(qkv, a->n_head, a->causal, t->grad_enabled ? a->dropout : 0, a->softcap);
     int T = d.T, C = d.C, C3 = 3 * C;
     Tensor *y = tape_output(t, NL_SHAPE(d.B, T, C), 1, &qkv);
     AttnCtx *ctx = arena_alloc(t->arena, sizeof *ctx);
@@ -104,7 +122,7 @@ Tensor *op_attention(Tape *t, Tensor *qkv, int n_head, bool causal, double dropo
     // --threads auto) and a measured arena must not grow after its first step. A larger team (more
     // threads than cores) runs this op with one thread per core.
     ctx->team = omp_get_num_procs();
-    ctx->scratch = arena_alloc(t->arena, (size_t)ctx->team * 3 * T * T * sizeof(nl_real));
+    ctx->scratch = arena_alloc(t->arena, (size_t)ctx->team * 4 * T * T * sizeof(nl_real));
     ctx->seed = d.p > 0 ? rng_u64(rng) : 0;
     const nl_real *x = qkv->data;
     // Asked by an observer: each (b,h) block's entropy summed over rows and its largest logit
@@ -112,23 +130,25 @@ Tensor *op_attention(Tape *t, Tensor *qkv, int n_head, bool causal, double dropo
 #pragma omp parallel for schedule(static) num_threads(attn_team(ctx))
     for (int bh = 0; bh < d.B * d.H; bh++) {
         int b = bh / d.H, h = bh % d.H;
-        nl_real *s = ctx->scratch + (size_t)omp_get_thread_num() * 3 * T * T; // (T,T)
+        nl_real *s = ctx->scratch + (size_t)omp_get_thread_num() * 4 * T * T; // (T,T)
         nl_real *p = seen ? s + (size_t)T * T : s; // observed: keep s beside p
         const nl_real *q = x + q_at(&d, b, h), *k = q + C, *v = q + 2 * C;
         gemm_ld(false, true, T, T, d.hd, d.scale, q, C3, k, C3, 0, s, T);
         if (seen) seen[2 * bh] = 0, seen[2 * bh + 1] = -INFINITY;
+        if (seen && d.cap) attn_seen_raw_max(seen + 2 * (size_t)bh, s, &d); // the logit before its cap
+        attn_cap(s, &d);
         for (int i = 0; i < T; i++) { // row i sees columns 0..i (causal) or all
             int vis = attn_visible(&d, i);
             double lse = softmax_row(p + (size_t)i * T, s + (size_t)i * T, vis, T);
             ctx->lse[(size_t)bh * T + i] = (nl_real)lse;
-            if (seen) attn_seen_row(seen + 2 * (size_t)bh, s + (size_t)i * T, p + (size_t)i * T, vis, lse);
+            if (seen) attn_seen_row(seen + 2 * (size_t)bh, s + (size_t)i * T, p + (size_t)i * T, vis, lse, d.cap > 0);
         }
         attn_dropout(p, &d, ctx->seed, bh);
         gemm_ld(false, false, T, d.hd, T, 1, p, T, v, C3, 0, y->data + y_at(&d, b, h), C);
     }
     if (seen) attn_seen_report(t, seen, &d);
     TapeNode *n = record(t, OP_ATTENTION, y, 1, &qkv);
-    if (n) n->ctx = ctx, n->iarg[0] = n_head, n->iarg[1] = causal, n->arg[0] = d.p;
+    if (n) n->ctx = ctx, n->iarg[0] = a->n_head, n->iarg[1] = a->causal, n->arg[0] = d.p, n->arg[1] = d.cap;
     return y;
 }
 
@@ -136,12 +156,13 @@ Tensor *op_attention(Tape *t, Tensor *qkv, int n_head, bool causal, double dropo
 // output grad:
 //   dV += PD^T dY;  dPD = dY V^T;  dP = dPD * mask
 //   dS_ij = P_ij (dP_ij - sum_k dP_ik P_ik)          (softmax backward, row by row)
+//   dS_ij *= 1 - (S_ij / cap)^2                       (with a soft cap: S the capped scores)
 //   dQ += scale dS K;  dK += scale dS^T Q            (s = scale q k^T)
 void attention_backward(TapeNode *n) {
     Tensor *qkv = n->in[0];
     if (!qkv->grad) return;
     const AttnCtx *ctx = n->ctx;
-    AttnDims d = attn_dims(qkv, n->iarg[0], n->iarg[1], n->arg[0]);
+    AttnDims d = attn_dims(qkv, n->iarg[0], n->iarg[1], n->arg[0], n->arg[1]);
     int T = d.T, C = d.C, C3 = 3 * C;
     size_t TT = (size_t)T * T;
     const nl_real *x = qkv->data;
@@ -150,11 +171,14 @@ void attention_backward(TapeNode *n) {
 #pragma omp parallel for schedule(static) num_threads(attn_team(ctx))
     for (int bh = 0; bh < d.B * d.H; bh++) {
         int b = bh / d.H, h = bh % d.H;
-        nl_real *p = ctx->scratch + (size_t)omp_get_thread_num() * 3 * TT, *dp = p + TT, *pd = p; // (T,T)
+        nl_real *p = ctx->scratch + (size_t)omp_get_thread_num() * 4 * TT, *dp = p + TT, *pd = p; // (T,T)
+        nl_real *capped = p + 3 * TT; // the capped scores, for the cap's slope
         const nl_real *q = x + q_at(&d, b, h), *k = q + C, *v = q + 2 * C;
         nl_real *dq = qkv->grad + q_at(&d, b, h), *dk = dq + C, *dv = dq + 2 * C;
         const nl_real *dy = n->out->grad + y_at(&d, b, h), *lse = ctx->lse + (size_t)bh * T;
         gemm_ld(false, true, T, T, d.hd, d.scale, q, C3, k, C3, 0, p, T); // s again
+        attn_cap(p, &d);
+        if (d.cap) memcpy(capped, p, TT * sizeof(nl_real));
         for (int i = 0; i < T; i++) softmax_row_from_lse(p + (size_t)i * T, attn_visible(&d, i), T, lse[i]);
         if (d.p > 0) {
             pd = p + 2 * TT;
@@ -172,6 +196,11 @@ void attention_backward(TapeNode *n) {
             for (int j = 0; j < vis; j++) dot += (double)dpr[j] * pr[j];
 #pragma omp simd
             for (int j = 0; j < T; j++) dpr[j] = pr[j] * (dpr[j] - (nl_real)dot);
+            if (d.cap) {
+                const nl_real *sr = capped + (size_t)i * T;
+                nl_real inv = (nl_real)(1 / d.cap);
+                for (int j = 0; j < vis; j++) dpr[j] *= 1 - (sr[j] * inv) * (sr[j] * inv);
+            }
         }
         gemm_ld(false, false, T, d.hd, T, d.scale, dp, T, k, C3, beta, dq, C3);
         gemm_ld(true, false, T, d.hd, T, d.scale, dp, T, q, C3, beta, dk, C3);

@@ -15,6 +15,7 @@ void transpose_backward(TapeNode *n);
 void sum_backward(TapeNode *n);
 void softmax_op_backward(TapeNode *n);
 void cross_entropy_op_backward(TapeNode *n);
+void logsumexp_op_backward(TapeNode *n);
 void embedding_backward(TapeNode *n);
 void dropout_backward(TapeNode *n);
 void attention_backward(TapeNode *n);

@@ -73,3 +73,32 @@ void cross_entropy_op_backward(TapeNode *n) {
     cross_entropy_backward(x->grad, ctx->probs, ctx->targets, rows, shape_last(x->shape),
                            n->out->grad[0] / (nl_real)rows);
 }
+
+// y_r = log sum_j exp(x_rj);  dx_rj += dy_r softmax(x_r)_j. Saved: the softmax of every row.
+Tensor *op_logsumexp(Tape *t, Tensor *x) {
+    Shape s = x->shape;
+    size_t rows = shape_rows(s);
+    int V = shape_last(s);
+    s.d[s.ndim - 1] = 1;
+    Tensor *y = tape_output(t, s, 1, &x);
+    nl_real *probs = arena_alloc(t->arena, rows * V * sizeof(nl_real));
+#pragma omp parallel for schedule(static) if (rows * (size_t)V > 65536)
+    for (size_t r = 0; r < rows; r++) y->data[r] = (nl_real)softmax_row(probs + r * V, x->data + r * V, V, V);
+    TapeNode *n = record(t, OP_LOGSUMEXP, y, 1, &x);
+    if (n) n->ctx = probs;
+    return y;
+}
+void logsumexp_op_backward(TapeNode *n) {
+    Tensor *x = n->in[0];
+    if (!x->grad) return;
+    const nl_real *probs = n->ctx, *dy = n->out->grad;
+    size_t rows = shape_rows(x->shape);
+    int V = shape_last(x->shape);
+#pragma omp parallel for schedule(static) if (rows * (size_t)V > 65536)
+    for (size_t r = 0; r < rows; r++) {
+        nl_real *dr = x->grad + r * V;
+        const nl_real *pr = probs + r * V;
+#pragma omp simd
+        for (int j = 0; j < V; j++) dr[j] += dy[r] * pr[j];
+    }
+}

@@ -17,21 +17,21 @@ const char *const GPT_NORM_POSITION_NAMES[MODEL_NORM_POSITIONS] = {"ln_1", "ln_2
 enum { D_C = ROW_DIM_NORM_C, D_ONE = ROW_DIM_ONE, D_3C, D_4C, D_V, D_T };
 
 static const ParamRow EMBEDDING_ROWS[] = { // bound in Gpt
-    {"transformer.wte.weight", D_V, D_C, 0, ROW_NORMAL, ROW_ALWAYS, offsetof(Gpt, wte)},
-    {"transformer.wpe.weight", D_T, D_C, 0, ROW_NORMAL, ROW_ALWAYS, offsetof(Gpt, wpe)},
-    {"transformer.emb_scale", D_ONE, 0, 0, ROW_EMB_SCALE, ROW_IF_EMB_SCALE, offsetof(Gpt, emb_scale)},
+    {"transformer.wte.weight", D_V, D_C, 0, ROW_NORMAL, ROW_ALWAYS, offsetof(Gpt, wte), false},
+    {"transformer.wpe.weight", D_T, D_C, 0, ROW_NORMAL, ROW_ALWAYS, offsetof(Gpt, wpe), false},
+    {"transformer.emb_scale", D_ONE, 0, 0, ROW_EMB_SCALE, ROW_IF_EMB_SCALE, offsetof(Gpt, emb_scale), false},
 };
 static const ParamRow ATTN_ROWS[] = { // under "transformer.h.{i}.attn.", bound in GptBlock
-    {"c_attn.weight", D_3C, D_C, 0, ROW_NORMAL, ROW_ALWAYS, offsetof(GptBlock, attn.c_attn.weight)},
-    {"c_attn.bias", D_3C, 0, 0, ROW_ZERO, ROW_IF_BIAS, offsetof(GptBlock, attn.c_attn.bias)},
-    {"c_proj.weight", D_C, D_C, 0, ROW_NORMAL_PROJ, ROW_ALWAYS, offsetof(GptBlock, attn.c_proj.weight)},
-    {"c_proj.bias", D_C, 0, 0, ROW_ZERO, ROW_IF_BIAS, offsetof(GptBlock, attn.c_proj.bias)},
+    {"c_attn.weight", D_3C, D_C, 0, ROW_NORMAL, ROW_ALWAYS, offsetof(GptBlock, attn.c_attn.weight), true},
+    {"c_attn.bias", D_3C, 0, 0, ROW_ZERO, ROW_IF_BIAS, offsetof(GptBlock, attn.c_attn.bias), false},
+    {"c_proj.weight", D_C, D_C, 0, ROW_NORMAL_PROJ, ROW_ALWAYS, offsetof(GptBlock, attn.c_proj.weight), true},
+    {"c_proj.bias", D_C, 0, 0, ROW_ZERO, ROW_IF_BIAS, offsetof(GptBlock, attn.c_proj.bias), false},
 };
 static const ParamRow MLP_ROWS[] = { // under "transformer.h.{i}.mlp.", bound in GptBlock
-    {"c_fc.weight", D_4C, D_C, 0, ROW_NORMAL, ROW_ALWAYS, offsetof(GptBlock, mlp.c_fc.weight)},
-    {"c_fc.bias", D_4C, 0, 0, ROW_ZERO, ROW_IF_BIAS, offsetof(GptBlock, mlp.c_fc.bias)},
-    {"c_proj.weight", D_C, D_4C, 0, ROW_NORMAL_PROJ, ROW_ALWAYS, offsetof(GptBlock, mlp.c_proj.weight)},
-    {"c_proj.bias", D_C, 0, 0, ROW_ZERO, ROW_IF_BIAS, offsetof(GptBlock, mlp.c_proj.bias)},
+    {"c_fc.weight", D_4C, D_C, 0, ROW_NORMAL, ROW_ALWAYS, offsetof(GptBlock, mlp.c_fc.weight), true},
+    {"c_fc.bias", D_4C, 0, 0, ROW_ZERO, ROW_IF_BIAS, offsetof(GptBlock, mlp.c_fc.bias), false},
+    {"c_proj.weight", D_C, D_4C, 0, ROW_NORMAL_PROJ, ROW_ALWAYS, offsetof(GptBlock, mlp.c_proj.weight), true},
+    {"c_proj.bias", D_C, 0, 0, ROW_ZERO, ROW_IF_BIAS, offsetof(GptBlock, mlp.c_proj.bias), false},
 };
 
 static int dim_size(const ModelConfig *c, int d) {
@@ -53,20 +53,26 @@ static int walk(const ModelConfig *c, ParamSpec *specs, Gpt *m) {
     RowWalk w = {.c = c, .dim = dim_size, .std = 0.02, .proj_std = 0.02 / sqrt(2.0 * c->n_layer), .specs = specs,
                  .bound = m ? &m->params : NULL, .param_group = m ? m->model.param_group : NULL};
     char prefix[64];
+    RowNorm at[MODEL_NORM_POSITIONS], qk = row_norm_qk(c);
+    for (int p = 0; p < MODEL_NORM_POSITIONS; p++) at[p] = row_norm_at(c, p);
     param_rows_walk(&w, 0, "", PARAM_ROWS(EMBEDDING_ROWS), m, NULL);
     for (int l = 0; l < c->n_layer; l++) {
         GptBlock *b = m ? &m->blocks[l] : NULL;
         snprintf(prefix, sizeof prefix, "transformer.h.%d.ln_1.", l);
-        param_rows_walk(&w, 1 + l, prefix, PARAM_ROWS(PARAM_NORM_ROWS), b ? &b->ln_1 : NULL, &c->scalar0[MODEL_NORM_ATTN]);
+        param_rows_walk(&w, 1 + l, prefix, PARAM_ROWS(PARAM_NORM_ROWS), b ? &b->ln_1 : NULL, &at[MODEL_NORM_ATTN]);
         snprintf(prefix, sizeof prefix, "transformer.h.%d.attn.", l);
         param_rows_walk(&w, 1 + l, prefix, PARAM_ROWS(ATTN_ROWS), b, NULL);
+        for (int k = 0; c->qk_norm && k < 2; k++) {
+            snprintf(prefix, sizeof prefix, "transformer.h.%d.attn.%s_norm.", l, k ? "k" : "q");
+            param_rows_walk(&w, 1 + l, prefix, PARAM_ROWS(PARAM_NORM_ROWS), b ? (k ? &b->attn.k_norm : &b->attn.q_norm) : NULL, &qk);
+        }
         snprintf(prefix, sizeof prefix, "transformer.h.%d.ln_2.", l);
-        param_rows_walk(&w, 1 + l, prefix, PARAM_ROWS(PARAM_NORM_ROWS), b ? &b->ln_2 : NULL, &c->scalar0[MODEL_NORM_MLP]);
+        param_rows_walk(&w, 1 + l, prefix, PARAM_ROWS(PARAM_NORM_ROWS), b ? &b->ln_2 : NULL, &at[MODEL_NORM_MLP]);
         snprintf(prefix, sizeof prefix, "transformer.h.%d.mlp.", l);
         param_rows_walk(&w, 1 + l, prefix, PARAM_ROWS(MLP_ROWS), b, NULL);
     }
     param_rows_walk(&w, 1 + c->n_layer, "transformer.ln_f.", PARAM_ROWS(PARAM_NORM_ROWS), m ? &m->ln_f : NULL,
-                    &c->scalar0[MODEL_NORM_FINAL]);
+                    &at[MODEL_NORM_FINAL]);
     return w.k;
 }
 
@@ -87,14 +93,8 @@ static const char *config_problem(const ModelConfig *c) {
     if (c->n_head < 1 || c->n_embd < 1) return "n_head and n_embd must be >= 1";
     if (c->n_embd % c->n_head) return "n_embd must be divisible by n_head";
     if (!(c->dropout >= 0 && c->dropout < 1)) return "dropout must be in [0, 1)";
-    if ((int)c->norm < 0 || c->norm >= NORM_COUNT) return "unknown norm";
-    if (NORM_TABLE[c->norm]->scalar)
-        for (int p = 0; p < MODEL_NORM_POSITIONS; p++) {
-            double v = c->scalar0[p];
-            if (!isfinite(v)) return "alpha0/beta0 must be finite";
-            if (NORM_TABLE[c->norm]->softplus && !(v > 0)) return "the softplus norms need alpha0/beta0 > 0";
-        }
-    if (!isfinite(c->shift0)) return "shift0 must be finite";
+    const char *why = model_norms_problem(c);
+    if (why) return why;
     if (c->emb_scale && !isfinite(c->emb_scale0)) return "the embedding scale's initial value must be finite";
     if (!(c->scalar_lr_mult >= 0 && isfinite(c->scalar_lr_mult))) return "scalar_lr_mult must be >= 0 and finite";
     return NULL;
@@ -106,10 +106,6 @@ int gpt_config_check(const ModelConfig *cfg, char *err, size_t errlen) {
     return why ? -1 : 0;
 }
 
-// A bound norm's kind and form (its tensors come from the walk).
-static void norm_set_kind(Norm *n, const Norm *proto) {
-    n->kind = proto->kind, n->composite = proto->composite, n->eps = proto->eps;
-}
 
 static Tensor *gpt_model_forward(Tape *t, const void *self, const Batch *b, Rng *dropout_rng) {
     NL_CHECK(b->target_width == b->width || !b->targets, "the GPT's targets are the next token of each input");
@@ -174,17 +170,17 @@ int gpt_init(Gpt *m, const ModelConfig *cfg, Rng *rng) {
     paramset_init(&m->params, rng);
     walk(cfg, NULL, m); // every field gets its tensor; the ones whose row does not exist stay NULL
     if (m->emb_scale) m->model.scalar[0] = m->emb_scale;
-    Norm proto = {.kind = cfg->norm, .composite = cfg->composite, .eps = NORM_EPS};
     for (int l = 0; l < cfg->n_layer; l++) {
         GptBlock *b = &m->blocks[l];
         static const char *const part[GPT_BLOCK_SCOPES] = {"ln_1", "attn", "ln_2", "mlp"};
         for (int k = 0; k < GPT_BLOCK_SCOPES; k++)
             snprintf(b->scope[k], sizeof b->scope[k], "transformer.h.%d.%s", l, part[k]);
         snprintf(b->name, sizeof b->name, "transformer.h.%d", l);
-        norm_set_kind(&b->ln_1, &proto), norm_set_kind(&b->ln_2, &proto);
-        b->attn.n_head = cfg->n_head, b->attn.causal = true, b->attn.dropout = b->mlp.dropout = cfg->dropout;
+        model_norm_set(&b->ln_1, cfg, cfg->norm), model_norm_set(&b->ln_2, cfg, cfg->norm);
+        model_attention_set(&b->attn, cfg, true);
+        b->mlp.dropout = cfg->dropout;
     }
-    norm_set_kind(&m->ln_f, &proto);
+    model_norm_set(&m->ln_f, cfg, model_norm_kind(cfg, MODEL_NORM_FINAL));
     return 0;
 }
 
@@ -238,7 +234,7 @@ Tensor *gpt_forward(Tape *t, const Gpt *m, const int32_t *idx, const int32_t *ta
     x = norm_forward(t, &m->ln_f, x);
     tape_set_scope(t, "lm_head");
     Tensor *logits = op_matmul(t, x, m->wte, false, true); // (B,T,V), lm_head tied to wte
-    Tensor *out = targets ? op_cross_entropy(t, logits, targets) : logits;
+    Tensor *out = layer_loss_forward(t, &(LayerLoss){c->logit_softcap, c->z_loss}, logits, targets);
     tape_set_scope(t, NULL); // the names live in m
     return out;
 }

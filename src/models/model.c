@@ -1,6 +1,7 @@
 // The model table and the model description's storage (normlab/model.h).
 #include "normlab/model.h"
 
+#include <math.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,15 +28,40 @@ static const MetaField CONFIG_FIELDS[] = {
 static const MetaField ADDED_FIELDS[] = {FIELD_(image_size, META_INT), FIELD_(patch_size, META_INT),
                                          FIELD_(n_classes, META_INT)};
 #define N_ADDED_FIELDS (int)(sizeof ADDED_FIELDS / sizeof ADDED_FIELDS[0])
+// The interventions (added later still: a checkpoint without them has them off), and their norms'
+// kinds by name: model.qk_norm ("none" or a kind) and model.final_norm.
+static const MetaField INTERVENTION_FIELDS[] = {FIELD_(qk_scalar0, META_DOUBLE), FIELD_(attn_softcap, META_DOUBLE),
+                                                FIELD_(logit_softcap, META_DOUBLE), FIELD_(z_loss, META_DOUBLE)};
+#define N_INTERVENTION_FIELDS (int)(sizeof INTERVENTION_FIELDS / sizeof INTERVENTION_FIELDS[0])
 
 int model_config_write(const ModelConfig *c, const char **meta, int *n, int max, char *buf, size_t buflen) {
-    if (*n >= max) return -1;
+    if (*n + 3 > max) return -1;
     meta[2 * *n] = "model.norm", meta[2 * *n + 1] = NORM_TABLE[c->norm]->name, (*n)++;
-    size_t half = buflen / 2; // the second table's strings after the first's
-    return meta_fields_write(CONFIG_FIELDS, N_CONFIG_FIELDS, c, "model.", meta, n, max, buf, half) ||
-                   meta_fields_write(ADDED_FIELDS, N_ADDED_FIELDS, c, "model.", meta, n, max, buf + half, buflen - half)
+    meta[2 * *n] = "model.qk_norm", meta[2 * *n + 1] = c->qk_norm ? NORM_TABLE[c->qk_norm_kind]->name : "none", (*n)++;
+    meta[2 * *n] = "model.final_norm", meta[2 * *n + 1] = NORM_TABLE[model_norm_kind(c, MODEL_NORM_FINAL)]->name, (*n)++;
+    size_t third = buflen / 3; // each table's strings in its own third
+    return meta_fields_write(CONFIG_FIELDS, N_CONFIG_FIELDS, c, "model.", meta, n, max, buf, third) ||
+                   meta_fields_write(ADDED_FIELDS, N_ADDED_FIELDS, c, "model.", meta, n, max, buf + third, third) ||
+                   meta_fields_write(INTERVENTION_FIELDS, N_INTERVENTION_FIELDS, c, "model.", meta, n, max, buf + 2 * third,
+                                     buflen - 2 * third)
                ? -1
                : 0;
+}
+
+// model.qk_norm and model.final_norm, when the checkpoint has them: 0, or -1 with a message.
+static int norms_read(const StFile *f, ModelConfig *c, char *err, size_t errlen) {
+    const char *qk = st_meta(f, "model.qk_norm"), *fin = st_meta(f, "model.final_norm");
+    if (qk && strcmp(qk, "none")) {
+        int k = norm_kind_parse(qk);
+        if (k < 0) return snprintf(err, errlen, "the checkpoint's model.qk_norm '%s' is not a norm", qk), -1;
+        c->qk_norm = true, c->qk_norm_kind = k;
+    }
+    if (fin) {
+        int k = norm_kind_parse(fin);
+        if (k < 0) return snprintf(err, errlen, "the checkpoint's model.final_norm '%s' is not a norm", fin), -1;
+        c->final_norm_own = k != (int)c->norm, c->final_norm_kind = k;
+    }
+    return 0;
 }
 
 int model_config_read(const StFile *f, ModelConfig *c, char *err, size_t errlen) {
@@ -43,7 +69,10 @@ int model_config_read(const StFile *f, ModelConfig *c, char *err, size_t errlen)
     int k = norm ? norm_kind_parse(norm) : -1;
     if (k < 0) return snprintf(err, errlen, "the checkpoint's model.norm is %s", norm ? "not a norm" : "missing"), -1;
     *c = (ModelConfig){.norm = k};
-    if (meta_fields_read(CONFIG_FIELDS, N_CONFIG_FIELDS, c, "model.", f, err, errlen)) return -1;
+    if (meta_fields_read(CONFIG_FIELDS, N_CONFIG_FIELDS, c, "model.", f, err, errlen) || norms_read(f, c, err, errlen)) return -1;
+    if (st_meta(f, "model.z_loss") &&
+        meta_fields_read(INTERVENTION_FIELDS, N_INTERVENTION_FIELDS, c, "model.", f, err, errlen))
+        return -1;
     return st_meta(f, "model.image_size") ? meta_fields_read(ADDED_FIELDS, N_ADDED_FIELDS, c, "model.", f, err, errlen) : 0;
 }
 
@@ -69,4 +98,39 @@ void model_describe_free(Model *m) {
     model_names_free(&m->scalars);
     free(m->param_group), free(m->norm), free(m->scalar);
     *m = (Model){0};
+}
+
+// A norm's initial scalar: finite, and > 0 where a softplus stores it.
+static const char *scalar0_problem(NormKind k, double v) {
+    if (!NORM_TABLE[k]->scalar) return NULL;
+    if (!isfinite(v)) return "alpha0/beta0 must be finite";
+    return NORM_TABLE[k]->softplus && !(v > 0) ? "the softplus norms need alpha0/beta0 > 0" : NULL;
+}
+
+static bool kind_ok(int k) { return k >= 0 && k < NORM_COUNT; }
+
+const char *model_norms_problem(const ModelConfig *c) {
+    if (!kind_ok((int)c->norm) || (c->qk_norm && !kind_ok((int)c->qk_norm_kind)) ||
+        (c->final_norm_own && !kind_ok((int)c->final_norm_kind)))
+        return "unknown norm";
+    for (int p = 0; p < MODEL_NORM_POSITIONS; p++) {
+        const char *why = scalar0_problem(model_norm_kind(c, p), c->scalar0[p]);
+        if (why) return why;
+    }
+    if (c->qk_norm && scalar0_problem(c->qk_norm_kind, c->qk_scalar0)) return scalar0_problem(c->qk_norm_kind, c->qk_scalar0);
+    if (!isfinite(c->shift0)) return "shift0 must be finite";
+    if (!(c->attn_softcap >= 0 && isfinite(c->attn_softcap)) || !(c->logit_softcap >= 0 && isfinite(c->logit_softcap)))
+        return "the soft caps must be >= 0 and finite (0: off)";
+    if (!(c->z_loss >= 0 && isfinite(c->z_loss))) return "z_loss must be >= 0 and finite";
+    return NULL;
+}
+
+void model_norm_set(Norm *n, const ModelConfig *cfg, NormKind kind) {
+    n->kind = kind, n->composite = cfg->composite, n->eps = NORM_EPS;
+}
+
+void model_attention_set(LayerAttention *a, const ModelConfig *cfg, bool causal) {
+    a->n_head = cfg->n_head, a->causal = causal, a->dropout = cfg->dropout, a->softcap = cfg->attn_softcap;
+    a->qk_norm = cfg->qk_norm;
+    if (cfg->qk_norm) model_norm_set(&a->q_norm, cfg, cfg->qk_norm_kind), model_norm_set(&a->k_norm, cfg, cfg->qk_norm_kind);
 }

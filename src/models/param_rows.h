@@ -19,12 +19,28 @@ typedef struct ParamRow {
     RowInit init;
     RowWhen when;
     size_t field;
+    bool hidden;    // a weight matrix inside the blocks: Muon's (normlab/optim.h), not AdamW's
 } ParamRow;
 #define PARAM_ROWS(r) (r), (int)(sizeof(r) / sizeof((r)[0]))
 
 // A norm's rows (weight, bias, alpha, beta, shift), bound in a Norm; d0 1 is its width, 2 one.
 enum { ROW_DIM_NORM_C = 1, ROW_DIM_ONE = 2 };
 extern const ParamRow PARAM_NORM_ROWS[5];
+
+// A norm group's kind (which scalar rows it has), its scalar's initial effective value, and its
+// width when not the model's ROW_DIM_NORM_C (0: that one; qk-norm's is head_dim).
+typedef struct RowNorm {
+    NormKind kind;
+    double scalar0;
+    int width;
+} RowNorm;
+// The norm at a block position (MODEL_NORM_*), and qk-norm's.
+static inline RowNorm row_norm_at(const ModelConfig *c, int position) {
+    return (RowNorm){model_norm_kind(c, position), c->scalar0[position], 0};
+}
+static inline RowNorm row_norm_qk(const ModelConfig *c) {
+    return (RowNorm){c->qk_norm_kind, c->qk_scalar0, c->n_embd / c->n_head};
+}
 
 typedef struct RowWalk {
     const ModelConfig *c;
@@ -37,7 +53,7 @@ typedef struct RowWalk {
 } RowWalk;
 
 // Walks one group's rows (those that exist for w->c) under prefix; base is the struct bound;
-// scalar0 the group's initial alpha/beta (a norm group), or NULL. For a norm group, dim(ROW_DIM_*)
-// must give the norm's width and 1.
+// norm the group's norm (a norm group), or NULL. For a norm group, dim(ROW_DIM_*) must give the
+// model's width and 1.
 void param_rows_walk(RowWalk *w, int group, const char *prefix, const ParamRow *rows, int n, void *base,
-                     const double *scalar0);
+                     const RowNorm *norm);

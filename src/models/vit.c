@@ -54,26 +54,26 @@ static int vit_patches(const ModelConfig *c) { return (c->image_size / c->patch_
 enum { D_C = ROW_DIM_NORM_C, D_ONE = ROW_DIM_ONE, D_3C, D_4C, D_PP, D_N1, D_K };
 
 static const ParamRow EMBED_ROWS[] = { // bound in Vit
-    {"cls_token", D_ONE, D_ONE, D_C, ROW_NORMAL, ROW_ALWAYS, offsetof(Vit, cls_token)},
-    {"pos_embed", D_ONE, D_N1, D_C, ROW_NORMAL, ROW_ALWAYS, offsetof(Vit, pos_embed)},
-    {"patch_embed.proj.weight", D_C, D_PP, 0, ROW_NORMAL, ROW_ALWAYS, offsetof(Vit, patch_embed.weight)},
-    {"patch_embed.proj.bias", D_C, 0, 0, ROW_ZERO, ROW_IF_BIAS, offsetof(Vit, patch_embed.bias)},
+    {"cls_token", D_ONE, D_ONE, D_C, ROW_NORMAL, ROW_ALWAYS, offsetof(Vit, cls_token), false},
+    {"pos_embed", D_ONE, D_N1, D_C, ROW_NORMAL, ROW_ALWAYS, offsetof(Vit, pos_embed), false},
+    {"patch_embed.proj.weight", D_C, D_PP, 0, ROW_NORMAL, ROW_ALWAYS, offsetof(Vit, patch_embed.weight), false},
+    {"patch_embed.proj.bias", D_C, 0, 0, ROW_ZERO, ROW_IF_BIAS, offsetof(Vit, patch_embed.bias), false},
 };
 static const ParamRow ATTN_ROWS[] = { // under "blocks.{i}.attn.", bound in VitBlock
-    {"qkv.weight", D_3C, D_C, 0, ROW_NORMAL, ROW_ALWAYS, offsetof(VitBlock, attn.c_attn.weight)},
-    {"qkv.bias", D_3C, 0, 0, ROW_ZERO, ROW_IF_BIAS, offsetof(VitBlock, attn.c_attn.bias)},
-    {"proj.weight", D_C, D_C, 0, ROW_NORMAL, ROW_ALWAYS, offsetof(VitBlock, attn.c_proj.weight)},
-    {"proj.bias", D_C, 0, 0, ROW_ZERO, ROW_IF_BIAS, offsetof(VitBlock, attn.c_proj.bias)},
+    {"qkv.weight", D_3C, D_C, 0, ROW_NORMAL, ROW_ALWAYS, offsetof(VitBlock, attn.c_attn.weight), true},
+    {"qkv.bias", D_3C, 0, 0, ROW_ZERO, ROW_IF_BIAS, offsetof(VitBlock, attn.c_attn.bias), false},
+    {"proj.weight", D_C, D_C, 0, ROW_NORMAL, ROW_ALWAYS, offsetof(VitBlock, attn.c_proj.weight), true},
+    {"proj.bias", D_C, 0, 0, ROW_ZERO, ROW_IF_BIAS, offsetof(VitBlock, attn.c_proj.bias), false},
 };
 static const ParamRow MLP_ROWS[] = { // under "blocks.{i}.mlp.", bound in VitBlock
-    {"fc1.weight", D_4C, D_C, 0, ROW_NORMAL, ROW_ALWAYS, offsetof(VitBlock, mlp.c_fc.weight)},
-    {"fc1.bias", D_4C, 0, 0, ROW_ZERO, ROW_IF_BIAS, offsetof(VitBlock, mlp.c_fc.bias)},
-    {"fc2.weight", D_C, D_4C, 0, ROW_NORMAL, ROW_ALWAYS, offsetof(VitBlock, mlp.c_proj.weight)},
-    {"fc2.bias", D_C, 0, 0, ROW_ZERO, ROW_IF_BIAS, offsetof(VitBlock, mlp.c_proj.bias)},
+    {"fc1.weight", D_4C, D_C, 0, ROW_NORMAL, ROW_ALWAYS, offsetof(VitBlock, mlp.c_fc.weight), true},
+    {"fc1.bias", D_4C, 0, 0, ROW_ZERO, ROW_IF_BIAS, offsetof(VitBlock, mlp.c_fc.bias), false},
+    {"fc2.weight", D_C, D_4C, 0, ROW_NORMAL, ROW_ALWAYS, offsetof(VitBlock, mlp.c_proj.weight), true},
+    {"fc2.bias", D_C, 0, 0, ROW_ZERO, ROW_IF_BIAS, offsetof(VitBlock, mlp.c_proj.bias), false},
 };
 static const ParamRow HEAD_ROWS[] = { // bound in Vit
-    {"head.weight", D_K, D_C, 0, ROW_NORMAL, ROW_ALWAYS, offsetof(Vit, head.weight)},
-    {"head.bias", D_K, 0, 0, ROW_ZERO, ROW_IF_BIAS, offsetof(Vit, head.bias)},
+    {"head.weight", D_K, D_C, 0, ROW_NORMAL, ROW_ALWAYS, offsetof(Vit, head.weight), false},
+    {"head.bias", D_K, 0, 0, ROW_ZERO, ROW_IF_BIAS, offsetof(Vit, head.bias), false},
 };
 
 static int dim_size(const ModelConfig *c, int d) {
@@ -94,20 +94,26 @@ static int walk(const ModelConfig *c, ParamSpec *specs, Vit *m) {
     RowWalk w = {.c = c, .dim = dim_size, .std = 0.02, .proj_std = 0.02, .specs = specs,
                  .bound = m ? &m->params : NULL, .param_group = m ? m->model.param_group : NULL};
     char prefix[48];
+    RowNorm at[MODEL_NORM_POSITIONS], qk = row_norm_qk(c);
+    for (int p = 0; p < MODEL_NORM_POSITIONS; p++) at[p] = row_norm_at(c, p);
     param_rows_walk(&w, 0, "", PARAM_ROWS(EMBED_ROWS), m, NULL);
     for (int l = 0; l < c->n_layer; l++) {
         VitBlock *b = m ? &m->blocks[l] : NULL;
         snprintf(prefix, sizeof prefix, "blocks.%d.norm1.", l);
-        param_rows_walk(&w, 1 + l, prefix, PARAM_ROWS(PARAM_NORM_ROWS), b ? &b->norm1 : NULL, &c->scalar0[MODEL_NORM_ATTN]);
+        param_rows_walk(&w, 1 + l, prefix, PARAM_ROWS(PARAM_NORM_ROWS), b ? &b->norm1 : NULL, &at[MODEL_NORM_ATTN]);
         snprintf(prefix, sizeof prefix, "blocks.%d.attn.", l);
         param_rows_walk(&w, 1 + l, prefix, PARAM_ROWS(ATTN_ROWS), b, NULL);
+        for (int k = 0; c->qk_norm && k < 2; k++) {
+            snprintf(prefix, sizeof prefix, "blocks.%d.attn.%s_norm.", l, k ? "k" : "q");
+            param_rows_walk(&w, 1 + l, prefix, PARAM_ROWS(PARAM_NORM_ROWS), b ? (k ? &b->attn.k_norm : &b->attn.q_norm) : NULL, &qk);
+        }
         snprintf(prefix, sizeof prefix, "blocks.%d.norm2.", l);
-        param_rows_walk(&w, 1 + l, prefix, PARAM_ROWS(PARAM_NORM_ROWS), b ? &b->norm2 : NULL, &c->scalar0[MODEL_NORM_MLP]);
+        param_rows_walk(&w, 1 + l, prefix, PARAM_ROWS(PARAM_NORM_ROWS), b ? &b->norm2 : NULL, &at[MODEL_NORM_MLP]);
         snprintf(prefix, sizeof prefix, "blocks.%d.mlp.", l);
         param_rows_walk(&w, 1 + l, prefix, PARAM_ROWS(MLP_ROWS), b, NULL);
     }
     param_rows_walk(&w, 1 + c->n_layer, "norm.", PARAM_ROWS(PARAM_NORM_ROWS), m ? &m->norm : NULL,
-                    &c->scalar0[MODEL_NORM_FINAL]);
+                    &at[MODEL_NORM_FINAL]);
     param_rows_walk(&w, 1 + c->n_layer, "", PARAM_ROWS(HEAD_ROWS), m, NULL);
     return w.k;
 }
@@ -122,13 +128,10 @@ static const char *config_problem(const ModelConfig *c) {
     if (c->n_layer < 1) return "n_layer must be >= 1";
     if (c->n_head < 1 || c->n_embd < 1 || c->n_embd % c->n_head) return "n_embd must be a multiple of n_head (>= 1)";
     if (!(c->dropout >= 0 && c->dropout < 1)) return "dropout must be in [0, 1)";
-    if ((int)c->norm < 0 || c->norm >= NORM_COUNT) return "unknown norm";
     if (c->emb_scale) return "the ViT has no embedding scale (its recipe is the DyT and Derf ViTs': none)";
-    for (int p = 0; NORM_TABLE[c->norm]->scalar && p < MODEL_NORM_POSITIONS; p++)
-        if (!isfinite(c->scalar0[p]) || (NORM_TABLE[c->norm]->softplus && !(c->scalar0[p] > 0)))
-            return "alpha0/beta0 must be finite (and > 0 for the softplus norms)";
-    if (!isfinite(c->shift0) || !(c->scalar_lr_mult >= 0 && isfinite(c->scalar_lr_mult)))
-        return "shift0 and scalar_lr_mult must be finite (scalar_lr_mult >= 0)";
+    const char *why = model_norms_problem(c);
+    if (why) return why;
+    if (!(c->scalar_lr_mult >= 0 && isfinite(c->scalar_lr_mult))) return "scalar_lr_mult must be >= 0 and finite";
     return NULL;
 }
 
@@ -195,7 +198,7 @@ static Tensor *vit_forward(Tape *t, const void *self, const Batch *batch, Rng *r
     x = norm_forward(t, &m->norm, x);
     tape_set_scope(t, "head");
     Tensor *logits = layer_linear_forward(t, &m->head, op_rows(t, x, 0, 1)); // (B,1,K): the cls token's
-    Tensor *out = batch->targets ? op_cross_entropy(t, logits, batch->targets) : logits;
+    Tensor *out = layer_loss_forward(t, &(LayerLoss){c->logit_softcap, c->z_loss}, logits, batch->targets);
     tape_set_scope(t, NULL);
     return out;
 }
@@ -257,17 +260,16 @@ static Model *vit_create(const ModelConfig *cfg, Rng *rng) {
     free(specs);
     paramset_init(&m->params, rng);
     walk(cfg, NULL, m);
-    Norm proto = {.kind = cfg->norm, .composite = cfg->composite, .eps = NORM_EPS};
     static const char *const part[VIT_BLOCK_SCOPES] = {"norm1", "attn", "norm2", "mlp"};
     for (int l = 0; l < cfg->n_layer; l++) {
         VitBlock *b = &m->blocks[l];
         for (int k = 0; k < VIT_BLOCK_SCOPES; k++) snprintf(b->scope[k], sizeof b->scope[k], "blocks.%d.%s", l, part[k]);
         snprintf(b->name, sizeof b->name, "blocks.%d", l);
-        b->norm1.kind = b->norm2.kind = proto.kind, b->norm1.composite = b->norm2.composite = proto.composite;
-        b->norm1.eps = b->norm2.eps = proto.eps;
-        b->attn.n_head = cfg->n_head, b->attn.causal = false, b->attn.dropout = b->mlp.dropout = cfg->dropout;
+        model_norm_set(&b->norm1, cfg, cfg->norm), model_norm_set(&b->norm2, cfg, cfg->norm);
+        model_attention_set(&b->attn, cfg, false);
+        b->mlp.dropout = cfg->dropout;
     }
-    m->norm.kind = proto.kind, m->norm.composite = proto.composite, m->norm.eps = proto.eps;
+    model_norm_set(&m->norm, cfg, model_norm_kind(cfg, MODEL_NORM_FINAL));
     return &m->model;
 }
 

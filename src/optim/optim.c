@@ -22,6 +22,7 @@ int optim_init(Optimizer *o, const OptimConfig *cfg, size_t numel) {
 
 void optim_free(Optimizer *o) {
     for (int k = 0; k < OPTIM_MAX_STATE; k++) free(o->state[k]);
+    free(o->scratch);
     *o = (Optimizer){0};
 }
 
@@ -62,16 +63,80 @@ static void sgd_update(const OptimConfig *c, nl_real *p, const nl_real *g, nl_re
     }
 }
 
-// AdamW's state is its two moments; SGD's, the momentum buffer (named m, as checkpoints always have).
+// Muon's work space for a (rows, cols) matrix: X and the next X (r' x c', r' = min, c' = max),
+// A = X X^T and B (r' x r').
+static size_t muon_scratch(int rows, int cols) {
+    size_t r = rows < cols ? rows : cols;
+    return 2 * (size_t)rows * cols + 2 * r * r;
+}
+
+// One hidden matrix's Muon step (the reference's muon_update and step), its momentum in state[0]:
+//   m = b m + (1 - b) g;  u = (1 - b) g + b m                 (Nesterov)
+//   X = u / (|u|_F + 1e-7), as r' x c' (transposed when rows > cols)
+//   5 times: A = X X^T;  B = beta A + gamma A A;  X = alpha X + B X
+//   p *= 1 - lr wd;  p -= lr sqrt(max(1, rows / cols)) X     (X back in (rows, cols))
+static void muon_update(const OptimConfig *c, nl_real *p, const nl_real *g, nl_real *const *state, int rows, int cols,
+                        double lr, double wd, nl_real *scratch) {
+    (void)c;
+    const nl_real a = (nl_real)3.4445, b = (nl_real)-4.7750, cc = (nl_real)2.0315, mu = (nl_real)MUON_MOMENTUM;
+    bool tall = rows > cols;
+    int r = tall ? cols : rows, k = tall ? rows : cols; // X is (r, k), r <= k
+    size_t n = (size_t)rows * cols;
+    nl_real *m = state[0], *x = scratch, *next = x + n, *A = next + n, *B = A + (size_t)r * r;
+    double sq = 0;
+    for (size_t i = 0; i < n; i++) {
+        m[i] = mu * m[i] + (1 - mu) * g[i];
+        nl_real u = (1 - mu) * g[i] + mu * m[i];
+        x[tall ? (i % cols) * rows + i / cols : i] = u; // transposed when tall
+        sq += (double)u * u;
+    }
+    nl_real inv = (nl_real)(1 / (sqrt(sq) + 1e-7));
+    for (size_t i = 0; i < n; i++) x[i] *= inv;
+    for (int step = 0; step < MUON_NS_STEPS; step++) {
+        gemm(false, true, r, r, k, 1, x, x, 0, A);  // A = X X^T   (r,r)
+        memcpy(B, A, (size_t)r * r * sizeof(nl_real));
+        gemm(false, false, r, r, r, cc, A, A, b, B); // B = b A + c A A
+        memcpy(next, x, n * sizeof(nl_real));
+        gemm(false, false, r, k, r, 1, B, x, a, next); // X = a X + B X
+        nl_real *t = x;
+        x = next, next = t;
+    }
+    nl_real decay = (nl_real)(1 - lr * wd), step_size = (nl_real)(lr * sqrt(fmax(1, (double)rows / cols)));
+    for (size_t i = 0; i < n; i++) p[i] = p[i] * decay - step_size * x[tall ? (i % cols) * rows + i / cols : i];
+}
+
+// AdamW's state is its two moments; SGD's, the momentum buffer (named m, as checkpoints always have);
+// Muon's, AdamW's moments, where its hidden matrices keep their momentum in m.
 const OptimInfo OPTIM_TABLE[OPTIM_COUNT] = {
-    [OPTIM_ADAMW] = {"adamw", 2, {"m", "v"}, adamw_update},
-    [OPTIM_SGD] = {"sgd", 1, {"m"}, sgd_update},
+    [OPTIM_ADAMW] = {"adamw", 2, {"m", "v"}, adamw_update, NULL},
+    [OPTIM_SGD] = {"sgd", 1, {"m"}, sgd_update, NULL},
+    [OPTIM_MUON] = {"muon", 2, {"m", "v"}, adamw_update, muon_update},
 };
 
 // One parallel region for every parameter (a region per parameter kept the small ones serial and
 // woke the team a dozen times a step): each thread takes a contiguous slice of the flat array, whole
 // cache lines, and updates the stretches of the parameters that fall in it. The updates are element
 // by element, so the slices do not change the numbers.
+// A matrix update's parameters: the hidden matrices of an optimizer that has one.
+static bool by_matrix(const OptimInfo *info, const Param *pr) {
+    return info->matrix && pr->spec.hidden && pr->t->shape.ndim == 2;
+}
+
+int optim_prepare(Optimizer *o, const ParamSet *ps) {
+    const OptimInfo *info = &OPTIM_TABLE[o->cfg.kind];
+    size_t need = 0;
+    for (int i = 0; i < ps->n; i++)
+        if (by_matrix(info, &ps->list[i])) {
+            size_t len = muon_scratch(ps->list[i].t->shape.d[0], ps->list[i].t->shape.d[1]);
+            need = len > need ? len : need;
+        }
+    if (need <= o->scratch_len) return 0;
+    nl_real *s = realloc(o->scratch, need * sizeof(nl_real));
+    if (!s) return -1;
+    o->scratch = s, o->scratch_len = need;
+    return 0;
+}
+
 void optim_step(Optimizer *o, ParamSet *ps, double lr) {
     const OptimInfo *info = &OPTIM_TABLE[o->cfg.kind];
     long t = ++o->steps;
@@ -82,6 +147,7 @@ void optim_step(Optimizer *o, ParamSet *ps, double lr) {
         size_t a = (size_t)omp_get_thread_num() * per, b = a + per;
         for (int i = 0; i < ps->n; i++) {
             const Param *pr = &ps->list[i];
+            if (by_matrix(info, pr)) continue;
             size_t lo = pr->offset > a ? pr->offset : a, end = pr->offset + tensor_numel(pr->t);
             size_t hi = end < b ? end : b;
             if (lo >= hi) continue;
@@ -90,6 +156,18 @@ void optim_step(Optimizer *o, ParamSet *ps, double lr) {
             info->update(&o->cfg, ps->data + lo, ps->grad + lo, state, hi - lo, lr * pr->spec.lr_mult,
                          param_decays(pr) ? o->cfg.weight_decay : 0, t);
         }
+    }
+    // the hidden matrices one at a time, each with the team inside its products; lr's schedule, scaled
+    double matrix_lr = o->cfg.lr > 0 ? lr * o->cfg.muon_lr / o->cfg.lr : 0;
+    for (int i = 0; info->matrix && i < ps->n; i++) {
+        const Param *pr = &ps->list[i];
+        if (!by_matrix(info, pr)) continue;
+        NL_CHECK(o->scratch_len >= muon_scratch(pr->t->shape.d[0], pr->t->shape.d[1]),
+                 "%s's matrix update needs optim_prepare first", info->name);
+        nl_real *state[OPTIM_MAX_STATE];
+        for (int k = 0; k < info->n_state; k++) state[k] = o->state[k] + pr->offset;
+        info->matrix(&o->cfg, ps->data + pr->offset, ps->grad + pr->offset, state, pr->t->shape.d[0],
+                     pr->t->shape.d[1], matrix_lr * pr->spec.lr_mult, o->cfg.weight_decay, o->scratch);
     }
 }
 

@@ -38,7 +38,7 @@ int session_init(Session *s, const SessionConfig *cfg, Model *model, const DataS
     session_seed(&s->dropout_rng, cfg->seed, SESSION_STREAM_DROPOUT);
     size_t B = (size_t)cfg->batch_size;
     int nodes = model->tape_nodes;
-    if (optim_init(&s->opt, &cfg->optim, model->params->numel) || !(s->idx = malloc(B * data->width * sizeof(int32_t))) ||
+    if (optim_init(&s->opt, &cfg->optim, model->params->numel) || optim_prepare(&s->opt, model->params) || !(s->idx = malloc(B * data->width * sizeof(int32_t))) ||
         !(s->targets = malloc(B * data->target_width * sizeof(int32_t))) || tape_open(&s->train, "train step", nodes, true) ||
         tape_open(&s->eval, "eval", nodes, false) || tape_open(&s->sample, "sample", nodes, false))
         return snprintf(err, errlen, "out of memory building the model"), -1;

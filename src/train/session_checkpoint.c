@@ -57,16 +57,22 @@ static const MetaField SESSION_FIELDS[] = {
     FIELD_(optim.eps, META_DOUBLE), FIELD_(optim.weight_decay, META_DOUBLE),
 };
 #define N_SESSION_FIELDS (int)(sizeof SESSION_FIELDS / sizeof SESSION_FIELDS[0])
+// Added after checkpoints existed: read when present (a checkpoint without it trained without Muon).
+static const MetaField SESSION_ADDED_FIELDS[] = {FIELD_(optim.muon_lr, META_DOUBLE)};
 
 // The model's and the session's configs appended to meta from *n on (strings in buf).
 static int configs_write(const Session *s, const char **meta, int *n, char *buf, size_t buflen) {
     if (*n + 2 > MAX_META) return -1;
     meta[2 * *n] = "model.kind", meta[2 * *n + 1] = s->model->ops->name, (*n)++;
     meta[2 * *n] = "session.optim", meta[2 * *n + 1] = OPTIM_TABLE[s->cfg.optim.kind].name, (*n)++;
-    size_t half = buflen / 2;
+    size_t half = buflen / 2, rest = buflen - half;
     if (s->model->config && model_config_write(s->model->config, meta, n, MAX_META, buf, half)) return -1;
     return meta_fields_write(SESSION_FIELDS, N_SESSION_FIELDS, &s->cfg, "session.", meta, n, MAX_META, buf + half,
-                             buflen - half);
+                             rest * 3 / 4) ||
+                   meta_fields_write(SESSION_ADDED_FIELDS, 1, &s->cfg, "session.", meta, n, MAX_META,
+                                     buf + half + rest * 3 / 4, rest - rest * 3 / 4)
+               ? -1
+               : 0;
 }
 
 int session_checkpoint_config(const StFile *f, int *kind, ModelConfig *mc, SessionConfig *sc, char *err,
@@ -82,7 +88,11 @@ int session_checkpoint_config(const StFile *f, int *kind, ModelConfig *mc, Sessi
         if (!strcmp(OPTIM_TABLE[k].name, optim)) sc->optim.kind = k;
     if (sc->optim.kind == OPTIM_COUNT) return snprintf(err, errlen, "the checkpoint's session.optim is not an optimizer"), -1;
     return model_config_read(f, mc, err, errlen) ||
-           meta_fields_read(SESSION_FIELDS, N_SESSION_FIELDS, sc, "session.", f, err, errlen) ? -1 : 0;
+                   meta_fields_read(SESSION_FIELDS, N_SESSION_FIELDS, sc, "session.", f, err, errlen) ||
+                   (st_meta(f, "session.optim.muon_lr") &&
+                    meta_fields_read(SESSION_ADDED_FIELDS, 1, sc, "session.", f, err, errlen))
+               ? -1
+               : 0;
 }
 
 // "optimizer.<state>." for the optimizer's state block j
@@ -203,15 +213,27 @@ int session_restore(Session *s, const StFile *f, char *err, size_t errlen) {
 // ---- --dump-step ---------------------------------------------------------------------------------
 int session_dump_step(Session *s, const char *path, const char *const *meta, int n_meta, char *err, size_t errlen) {
     ParamSet *ps = s->model->params;
+    const OptimInfo *oi = &OPTIM_TABLE[s->opt.cfg.kind];
+    int per = 3 + 2 * oi->n_state; // before, grad., after., and the optimizer's state before and after.
     nl_real *before = malloc(ps->numel * sizeof(nl_real)), *grads = malloc(ps->numel * sizeof(nl_real));
-    StEntry *e = malloc((3 * ps->n + 3) * sizeof *e);
-    char *names = malloc((size_t)3 * ps->n * 128);
+    StEntry *e = malloc((per * ps->n + 3) * sizeof *e);
+    char *names = malloc((size_t)per * ps->n * 128);
+    nl_real *state_before[OPTIM_MAX_STATE] = {0};
     int rc = -1;
     if (!before || !grads || !e || !names) {
         snprintf(err, errlen, "out of memory for the dump");
         goto done;
     }
     memcpy(before, ps->data, ps->numel * sizeof(nl_real));
+    for (int j = 0; j < oi->n_state; j++) {
+        if (!(state_before[j] = malloc(ps->numel * sizeof(nl_real)))) {
+            snprintf(err, errlen, "out of memory for the dump");
+            goto done;
+        }
+        memcpy(state_before[j], s->opt.state[j], ps->numel * sizeof(nl_real));
+    }
+    char optim_steps[32]; // the updates taken before this one (AdamW's bias correction)
+    snprintf(optim_steps, sizeof optim_steps, "%ld", s->opt.steps);
     double lr = optim_lr(&s->opt.cfg, s->step), gnorm, loss;
     int B = s->cfg.batch_size, T = s->data.width, TT = s->data.target_width;
     data_draw(&s->data, false, B, &s->data_rng, s->idx, s->targets);
@@ -225,6 +247,13 @@ int session_dump_step(Session *s, const char *path, const char *const *meta, int
     int k = params_entries(ps, before, "", e, names);
     k += params_entries(ps, grads, "grad.", e + k, names + (size_t)k * 128);
     k += params_entries(ps, ps->data, "after.", e + k, names + (size_t)k * 128);
+    for (int j = 0; j < oi->n_state; j++) { // optimizer.<state>.<param> before, after.optimizer.<...> after
+        char prefix[64], after[80];
+        state_prefix(oi, j, prefix);
+        snprintf(after, sizeof after, "after.%s", prefix);
+        k += params_entries(ps, state_before[j], prefix, e + k, names + (size_t)k * 128);
+        k += params_entries(ps, s->opt.state[j], after, e + k, names + (size_t)k * 128);
+    }
     float loss32 = (float)loss;
     e[k++] = (StEntry){"batch.idx", ST_I32, 2, {B, T}, s->idx};
     e[k++] = (StEntry){"batch.targets", ST_I32, 2, {B, TT}, s->targets};
@@ -234,13 +263,14 @@ int session_dump_step(Session *s, const char *path, const char *const *meta, int
     const double values[6] = {lr, oc->weight_decay, oc->beta1, oc->beta2, oc->eps, s->cfg.grad_clip};
     for (int i = 0; i < 6; i++) snprintf(v[i], 40, "%.17g", values[i]);
     const char *own[] = {"lr", v[0], "weight_decay", v[1], "beta1", v[2], "beta2", v[3], "adam_eps", v[4],
-                         "grad_clip", v[5]};
+                         "grad_clip", v[5], "optim_steps", optim_steps};
     const char *all[2 * MAX_META];
     char buf[8192];
-    int m = meta_join(all, meta, n_meta, own, 6);
+    int m = meta_join(all, meta, n_meta, own, 7);
     if (m < 0 || configs_write(s, all, &m, buf, sizeof buf)) snprintf(err, errlen, "%s: more than %d metadata entries", path, MAX_META);
     else rc = st_write(path, e, k, all, m, err, errlen);
 done:
+    for (int j = 0; j < OPTIM_MAX_STATE; j++) free(state_before[j]);
     free(before), free(grads), free(e), free(names);
     return rc;
 }

@@ -19,8 +19,16 @@ except ImportError:
     print("PyTorch not installed (python3 -m pip install torch==2.13.0): skipped")
     sys.exit(77)
 
-from .reference import GPT, ViT, Config, VitConfig, adamw_groups, scalar_params  # noqa: E402 (after the skip)
+from .reference import GPT, ViT, Config, VitConfig, adamw_groups, hidden_params, muon_step, scalar_params  # noqa: E402
 from .safetensors import read_safetensors  # noqa: E402
+
+
+def interventions(meta):
+    """The stability interventions the dump's model was built with (absent keys: off)."""
+    qk, final = meta.get("model.qk_norm", "none"), meta.get("model.final_norm", "")
+    return dict(qk_norm="" if qk == "none" else qk, final_norm=final,
+                attn_softcap=float(meta.get("model.attn_softcap", 0)),
+                logit_softcap=float(meta.get("model.logit_softcap", 0)), z_loss=float(meta.get("model.z_loss", 0)))
 
 
 def dump_model(t, meta):
@@ -30,14 +38,14 @@ def dump_model(t, meta):
         c = VitConfig(norm=meta["model.norm"], n_layer=int(meta["model.n_layer"]), n_head=int(meta["model.n_head"]),
                       n_embd=int(meta["model.n_embd"]), patch_size=int(meta["model.patch_size"]),
                       bias=meta["model.bias"] == "true", image_size=int(meta["model.image_size"]),
-                      n_classes=int(meta["model.n_classes"]))
+                      n_classes=int(meta["model.n_classes"]), **interventions(meta))
         model = ViT(c).double()
         model.load(t)
         return model
     c = Config(norm=meta["norm"], n_layer=int(meta["n_layer"]), n_head=int(meta["n_head"]),
                n_embd=int(meta["n_embd"]), block_size=int(meta["block_size"]), bias=meta["bias"] == "true",
                vocab_size=t["transformer.wte.weight"].shape[0],
-               emb_scale=1.0 if "transformer.emb_scale" in t else 0.0)
+               emb_scale=1.0 if "transformer.emb_scale" in t else 0.0, **interventions(meta))
     model = GPT(c).double()
     model.load(t)
     return model
@@ -49,7 +57,7 @@ def main():
         return 2
     verbose = "--verbose" in sys.argv
     t, meta = read_safetensors(sys.argv[1])
-    names = [k for k in t if not k.startswith(("grad.", "after.", "batch.", "loss"))]
+    names = [k for k in t if not k.startswith(("grad.", "after.", "batch.", "loss", "optimizer."))]
     dtype = t[names[0]].dtype
     # The reference runs in double whatever our build: a float32 reference would add its own rounding
     # (a scalar's gradient is a sum over every element, where float32 sums lose 1e-4 to cancellation).
@@ -72,26 +80,57 @@ def main():
         params[k].grad = t["grad." + k].clone().double()
     torch.nn.utils.clip_grad_norm_(list(params.values()), float(meta["grad_clip"]))
     scalar = [k for k, _ in scalar_params(model)]
-    lr, mult = float(meta["lr"]), float(meta.get("scalar_lr_mult", 1))
-    groups = adamw_groups(model, float(meta["weight_decay"]), mult)
+    lr, mult, wd = float(meta["lr"]), float(meta.get("scalar_lr_mult", 1)), float(meta["weight_decay"])
+    muon = meta.get("session.optim") == "muon"
+    # Muon: the blocks' matrices at its own lr on the same schedule (the step's lr x its peak / lr's peak)
+    hidden = dict(hidden_params(model)) if muon else {}
+    muon_lr = lr * float(meta.get("session.optim.muon_lr", 0)) / float(meta.get("session.optim.lr", 1))
+    groups = adamw_groups(model, wd, mult)
     for g in groups:
         g["lr"] = lr * g["mult"]
+        g["params"] = [p for p in g["params"] if all(p is not q for q in hidden.values())]
     opt = torch.optim.AdamW(groups, lr=lr, betas=(float(meta["beta1"]), float(meta["beta2"])),
                             eps=float(meta["adam_eps"]))
+    # the optimizer's state before the step, from the dump (zero on a run's first step): a resumed
+    # run's dump checks a later step, bias correction and momentum included
+    taken = int(meta.get("optim_steps", 0))
+    momentum = {k: t.get("optimizer.m." + k, torch.zeros(p.shape)).double().clone() for k, p in hidden.items()}
+    for g in groups:
+        for p in g["params"]:
+            k = next(n for n, q in params.items() if q is p)
+            if "optimizer.m." + k in t:
+                opt.state[p] = {"step": torch.tensor(float(taken), dtype=torch.float64),
+                                "exp_avg": t["optimizer.m." + k].double().clone(),
+                                "exp_avg_sq": t["optimizer.v." + k].double().clone()}
     opt.step()
+    for k, p in hidden.items():
+        muon_step(p.data, p.grad, momentum[k], muon_lr, wd)
+    # the optimizer's state after the step, as the dump names it (after.optimizer.m. / .v.)
+    state = {}
+    for k, p in params.items():
+        if k in hidden:
+            state["after.optimizer.m." + k] = momentum[k]
+        elif p in opt.state:
+            state["after.optimizer.m." + k] = opt.state[p]["exp_avg"]
+            state["after.optimizer.v." + k] = opt.state[p]["exp_avg_sq"]
 
     tight = dtype == torch.float64
     ok = True
     dl = abs(loss.item() - t["loss"].double().item()) / abs(loss.item())
     extra = (f" vit patch {meta['model.patch_size']}" if meta.get("model.kind") == "vit" else "")
     extra += (" emb_scale" if "transformer.emb_scale" in names else "") + (f" scalar_lr_mult {mult:g}" if mult != 1 else "")
+    extra += "".join(f" {k} {v}" for k, v in interventions(meta).items() if v and not (k == "final_norm" and v == meta.get("model.norm")))
+    extra += " muon" if muon else ""
     print(f"{meta['norm']:8} bias {meta['bias']:5}{extra} ({dtype}): loss ours {t['loss'].item():.7f} torch {loss.item():.7f} (rel {dl:.1e})")
     ok &= dl < 1e-6 if tight else dl < 2e-5
-    worst = {"grad": (0, ""), "scalar_grad": (0, ""), "after": (0, "")}
+    largest = max(g.abs().max().item() for g in grads.values())
+    worst = {"grad": (0, ""), "scalar_grad": (0, ""), "after": (0, ""), "state": (0, "")}
     for k in names:
         g_ref, g = grads[k], t["grad." + k].double()
-        scale = g_ref.abs().max().item() or 1.0
-        e = (g - g_ref).abs().max().item() / scale  # relative to the tensor's largest gradient
+        # relative to the tensor's largest gradient, with a floor: a gradient that is zero in exact
+        # arithmetic (k_norm's bias: it shifts a row's scores alike) is rounding in both
+        scale = max(g_ref.abs().max().item(), (1e-6 if tight else 1e-5) * largest) or 1.0
+        e = (g - g_ref).abs().max().item() / scale
         # a one-element parameter's gradient is a sum over every element of the batch, where float
         # rounding of the terms meets cancellation: held to its own, looser bound in the float build
         which = "scalar_grad" if g_ref.numel() == 1 else "grad"
@@ -101,18 +140,31 @@ def main():
         # two float ulps of the parameter itself that the update's rounding order may cost
         a_ref, a = params[k].detach(), t["after." + k].double()
         slack = 2 * torch.finfo(dtype).eps * a_ref.abs()  # 2 ulps of our type
-        e2 = ((a - a_ref).abs() - slack).clamp(min=0).max().item() / (lr * (mult if k in scalar else 1))
+        step_lr = muon_lr if k in hidden else lr * (mult if k in scalar else 1)
+        e2 = ((a - a_ref).abs() - slack).clamp(min=0).max().item() / step_lr
         if e2 > worst["after"][0]:
             worst["after"] = (e2, k)
+        for key in ("after.optimizer.m." + k, "after.optimizer.v." + k):  # each relative to its largest element
+            if key in state and key in t:
+                s_ref = state[key].detach()
+                e3 = (t[key].double() - s_ref).abs().max().item() / (s_ref.abs().max().item() or 1.0)
+                if e3 > worst["state"][0]:
+                    worst["state"] = (e3, key)
         if verbose:
             print(f"  {k:40} grad err {e:.1e}   after err {e2:.1e} lr")
     print(f"  worst gradient error {worst['grad'][0]:.1e} (relative to the tensor's max) in {worst['grad'][1]}")
     if worst["scalar_grad"][1]:
         print(f"  worst scalar gradient error {worst['scalar_grad'][0]:.1e} (relative) in {worst['scalar_grad'][1]}")
     print(f"  worst update error   {worst['after'][0]:.1e} (in units of lr, beyond 2 ulps) in {worst['after'][1]}")
+    missing = [k for k in state if k not in t]
+    if missing:
+        print(f"  MISMATCH: the dump lacks the optimizer's state {missing[:2]}")
+        ok = False
+    print(f"  worst state error    {worst['state'][0]:.1e} (relative to the tensor's max) in {worst['state'][1]}")
     ok &= worst["grad"][0] < (1e-9 if tight else 1e-4)
     ok &= worst["scalar_grad"][0] < (1e-9 if tight else 1e-3)
     ok &= worst["after"][0] < (1e-9 if tight else 1e-3)
+    ok &= worst["state"][0] < (1e-9 if tight else 1e-4)
     print("  OK" if ok else "  MISMATCH")
     return 0 if ok else 1
 

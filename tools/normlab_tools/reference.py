@@ -30,6 +30,12 @@ class Config:
     shift0: float = 0.0               # derf's
     emb_scale: float = 0.0            # the embedding scale's initial value (0: none)
     attention: str = "manual"         # manual: softmax(q k^T / sqrt(d)) v; sdpa: PyTorch's fused kernel
+    # the stability interventions (docs/stability.md); each off by default
+    qk_norm: str = ""                 # a norm of this kind on each head's q and k
+    final_norm: str = ""              # ln_f's kind, when not the blocks'
+    attn_softcap: float = 0.0         # scores -> cap tanh(scores / cap)
+    logit_softcap: float = 0.0        # logits -> cap tanh(logits / cap)
+    z_loss: float = 0.0               # + z_loss mean(logsumexp(logits)^2) in the training loss
 
 
 def softplus_inverse(y):
@@ -72,23 +78,56 @@ class Norm(nn.Module):
         return y + self.bias if self.bias is not None else y
 
 
+def softcap(x, cap):
+    """cap tanh(x / cap) (Gemma 2's soft cap); x itself when cap is 0."""
+    return cap * torch.tanh(x / cap) if cap else x
+
+
+def heads_attend(q, k, v, c, causal, q_norm=None, k_norm=None):
+    """(B, H, T, hd) each -> (B, H, T, hd): qk-norm over hd when given, the scores soft-capped when
+    c.attn_softcap, causal or not."""
+    if q_norm is not None:
+        q, k = q_norm(q), k_norm(k)
+    if c.attention == "sdpa" and not c.attn_softcap:  # PyTorch's fused attention (flash / memory-efficient kernels on CPU)
+        return F.scaled_dot_product_attention(q, k, v, is_causal=causal)
+    T = q.shape[-2]
+    att = softcap((q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(q.shape[-1])), c.attn_softcap)
+    if causal:
+        att = att.masked_fill(torch.ones(T, T, dtype=torch.bool, device=q.device).triu(1), float("-inf"))
+    return F.softmax(att, dim=-1) @ v
+
+
+def qk_norms(module, c):
+    """q_norm and k_norm (timm's, OLMo's names) on module, of c.qk_norm's kind over head_dim."""
+    if c.qk_norm:
+        hd = c.n_embd // c.n_head
+        module.q_norm = Norm(c.qk_norm, hd, c.bias, c.scalar0[0], c.shift0)
+        module.k_norm = Norm(c.qk_norm, hd, c.bias, c.scalar0[0], c.shift0)
+
+
+def loss_of(logits, targets, c, training=True):
+    """The soft-capped logits' mean cross-entropy, plus z-loss while training."""
+    logits = softcap(logits, c.logit_softcap)
+    logits = logits.reshape(-1, logits.size(-1))
+    loss = F.cross_entropy(logits, targets.reshape(-1))
+    if c.z_loss and training:
+        loss = loss + c.z_loss * torch.logsumexp(logits, dim=-1).pow(2).mean()
+    return loss
+
+
 class Attention(nn.Module):
     def __init__(self, c):
         super().__init__()
         self.c_attn = nn.Linear(c.n_embd, 3 * c.n_embd, bias=c.bias)
         self.c_proj = nn.Linear(c.n_embd, c.n_embd, bias=c.bias)
-        self.n_head, self.sdpa = c.n_head, c.attention == "sdpa"
+        qk_norms(self, c)
+        self.n_head, self.c = c.n_head, c
 
     def forward(self, x):
         B, T, C = x.shape
         q, k, v = self.c_attn(x).split(C, dim=2)
         q, k, v = (t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for t in (q, k, v))
-        if self.sdpa:  # PyTorch's fused attention (flash / memory-efficient kernels on CPU)
-            y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
-        else:
-            mask = torch.ones(T, T, dtype=torch.bool, device=x.device).triu(1)
-            att = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(C // self.n_head))
-            y = F.softmax(att.masked_fill(mask, float("-inf")), dim=-1) @ v
+        y = heads_attend(q, k, v, self.c, True, getattr(self, "q_norm", None), getattr(self, "k_norm", None))
         return self.c_proj(y.transpose(1, 2).contiguous().view(B, T, C))
 
 
@@ -125,7 +164,7 @@ class GPT(nn.Module):
         if c.emb_scale:
             t.emb_scale = nn.Parameter(torch.tensor([float(c.emb_scale)]))
         t.h = nn.ModuleList(Block(c) for _ in range(c.n_layer))
-        t.ln_f = Norm(c.norm, c.n_embd, c.bias, c.scalar0[2], c.shift0)
+        t.ln_f = Norm(c.final_norm or c.norm, c.n_embd, c.bias, c.scalar0[2], c.shift0)
         for name, p in self.named_parameters():  # nanoGPT's init
             if p.dim() == 2:
                 std = 0.02 / math.sqrt(2 * c.n_layer) if name.endswith("c_proj.weight") else 0.02
@@ -140,8 +179,7 @@ class GPT(nn.Module):
             x = t.emb_scale * x
         for b in t.h:
             x = b(x)
-        logits = t.ln_f(x) @ t.wte.weight.t()
-        return F.cross_entropy(logits.view(-1, logits.size(-1)), targets.view(-1))
+        return loss_of(t.ln_f(x) @ t.wte.weight.t(), targets, self.config)
 
     def load(self, tensors):
         """Copies every parameter from tensors (by the train program's names); the names the model
@@ -168,6 +206,11 @@ class VitConfig:
     scalar0: tuple = (0.5, 0.5, 0.5)  # the effective alpha (or beta) at norm1, norm2, norm
     shift0: float = 0.0
     attention: str = "manual"         # manual: softmax(q k^T / sqrt(d)) v; sdpa: PyTorch's fused kernel
+    qk_norm: str = ""                 # the interventions, as in Config
+    final_norm: str = ""
+    attn_softcap: float = 0.0
+    logit_softcap: float = 0.0
+    z_loss: float = 0.0
 
 
 MEAN, STD = 0.2860, 0.3530  # Fashion-MNIST's training split, pixels over 0..1
@@ -179,16 +222,14 @@ class VitAttention(nn.Module):
     def __init__(self, c):
         super().__init__()
         self.qkv = nn.Linear(c.n_embd, 3 * c.n_embd, bias=c.bias)
+        qk_norms(self, c)
         self.proj = nn.Linear(c.n_embd, c.n_embd, bias=c.bias)
-        self.n_head, self.sdpa = c.n_head, c.attention == "sdpa"
+        self.n_head, self.c = c.n_head, c
 
     def forward(self, x):
         B, T, C = x.shape
         q, k, v = self.qkv(x).view(B, T, 3, self.n_head, C // self.n_head).permute(2, 0, 3, 1, 4)
-        if self.sdpa:  # PyTorch's fused attention
-            y = F.scaled_dot_product_attention(q, k, v)
-        else:
-            y = F.softmax((q @ k.transpose(-2, -1)) / math.sqrt(C // self.n_head), dim=-1) @ v
+        y = heads_attend(q, k, v, self.c, False, getattr(self, "q_norm", None), getattr(self, "k_norm", None))
         return self.proj(y.transpose(1, 2).reshape(B, T, C))
 
 
@@ -229,7 +270,7 @@ class ViT(nn.Module):
         self.patch_embed = nn.Module()
         self.patch_embed.proj = nn.Linear(P * P, C, bias=c.bias)
         self.blocks = nn.ModuleList(VitBlock(c) for _ in range(c.n_layer))
-        self.norm = Norm(c.norm, C, c.bias, c.scalar0[2], c.shift0)
+        self.norm = Norm(c.final_norm or c.norm, C, c.bias, c.scalar0[2], c.shift0)
         self.head = nn.Linear(C, c.n_classes, bias=c.bias)
         for name, p in self.named_parameters():
             if p.dim() >= 2:
@@ -252,7 +293,7 @@ class ViT(nn.Module):
         return self.head(self.norm(x)[:, 0])
 
     def forward(self, pixels, targets):
-        return F.cross_entropy(self.logits(pixels), targets.view(-1))
+        return loss_of(self.logits(pixels), targets, self.config)
 
     load = GPT.load
 
@@ -275,3 +316,32 @@ def adamw_groups(model, weight_decay, scalar_lr_mult):
         groups.append({"params": [p for p in params if id(p) in scalars], "weight_decay": 0.0,
                        "mult": scalar_lr_mult})
     return groups
+
+
+def hidden_params(model):
+    """Muon's parameters: the weight matrices inside the blocks (not the embeddings, the head, the
+    patch embedding, any vector or scalar)."""
+    return [(n, p) for n, p in model.named_parameters()
+            if p.dim() == 2 and n.startswith(("transformer.h.", "blocks."))]
+
+
+MUON_ABC = (3.4445, -4.7750, 2.0315)  # the quintic Newton-Schulz iteration's coefficients
+
+
+def muon_step(p, g, buf, lr, wd, momentum=0.95, steps=5):
+    """One Muon step on matrix p with gradient g, written from Keller Jordan's description: momentum
+    buf (Nesterov), the update orthogonalized by `steps` Newton-Schulz iterations on its Frobenius-
+    normalised form (transposed to wide), scaled by sqrt(max(1, rows/cols)); decoupled decay."""
+    with torch.no_grad():
+        buf.mul_(momentum).add_(g, alpha=1 - momentum)
+        u = g * (1 - momentum) + buf * momentum
+        tall = u.size(0) > u.size(1)
+        x = u.t() if tall else u
+        x = x / (x.norm() + 1e-7)
+        a, b, c = MUON_ABC
+        for _ in range(steps):
+            A = x @ x.t()
+            x = a * x + (b * A + c * A @ A) @ x
+        if tall:
+            x = x.t()
+        p.mul_(1 - lr * wd).add_(x, alpha=-lr * max(1.0, p.size(0) / p.size(1)) ** 0.5)

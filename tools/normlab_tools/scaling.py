@@ -10,13 +10,11 @@ std over seeds, the gap to LayerNorm's best at the same point, and I (the fracti
 runs above 1.1 x the norm's best, or non-finite). Each table replaces the text between the doc's
 <!-- report:NAME --> marks; the figures go to docs/scaling/ as PNG and SVG.
 """
-import argparse
 import math
 import os
 import statistics
 import sys
 
-from . import study_plan
 from . import study as sr  # the study's loss, metrics, fill and check
 from .registry import norm_names
 from .report import Figures, plt
@@ -134,26 +132,7 @@ def generate(doc, figdir):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--doc", default=os.path.join(ROOT, "docs", "scaling.md"))
-    p.add_argument("--check", action="store_true", help="change nothing: exit 1 when DOC's tables differ (CI)")
-    p.add_argument("--todo", action="store_true",
-                   help="print the sweeps the study's plan still needs (normlab_tools.study_plan; tools/scaling.sh runs them)")
-    a = p.parse_args(argv)
-    if a.todo:
-        return study_plan.main(["scaling"])
-    if a.check:
-        import shutil
-        import tempfile
-        with tempfile.TemporaryDirectory() as tmp:
-            copy = os.path.join(tmp, "scaling.md")
-            shutil.copy(a.doc, copy)
-            generate(copy, os.path.join(tmp, "figures"))
-            same = open(copy).read() == open(a.doc).read()
-        print(f"scaling_report: {a.doc}'s tables are {'what the results give' if same else 'NOT what the results give: run tools/scaling_report.py'}")
-        return 0 if same else 1
-    print("scaling_report: " + generate(a.doc, os.path.join(os.path.dirname(os.path.abspath(a.doc)), "scaling")))
-    return 0
+    return sr.page_main(argv, "scaling_report", "scaling.md", "scaling", generate, __doc__, todo="scaling")
 
 
 if __name__ == "__main__":

@@ -478,6 +478,35 @@ def generate(out, doc, figdir, traces=True):
     return f"{n} runs, {len(dropin)} drop-in rows; {doc} tables and {len(figs.made)} figures in {figdir}"
 
 
+def page_main(argv, name, doc, figures, generate, description, todo=None):
+    """The command line of a study page's report (scaling, vision, interventions): --doc DOC (default:
+    docs/<doc>), --check (change nothing: exit 1 when the page's tables are not what the results give,
+    for CI), --todo (the study plan's next sweeps, where TODO is the plan's name); else
+    generate(doc, figdir) rewrites the page's tables and its figures in docs/<figures>/."""
+    p = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--doc", default=os.path.join(ROOT, "docs", doc))
+    p.add_argument("--check", action="store_true", help="change nothing: exit 1 when DOC's tables differ (CI)")
+    if todo:
+        p.add_argument("--todo", action="store_true", help=f"print the sweeps the {todo} study's plan still needs")
+    a = p.parse_args(argv)
+    if todo and a.todo:
+        from . import study_plan
+        return study_plan.main([todo])
+    if a.check:
+        import shutil
+        import tempfile
+        with tempfile.TemporaryDirectory() as tmp:
+            copy = os.path.join(tmp, os.path.basename(a.doc))
+            shutil.copy(a.doc, copy)
+            generate(copy, os.path.join(tmp, "figures"))
+            same = open(copy).read() == open(a.doc).read()
+        print(f"{name}: {a.doc}'s tables are "
+              f"{'what the results give' if same else f'NOT what the results give: run tools/{name}.py'}")
+        return 0 if same else 1
+    print(f"{name}: " + generate(a.doc, os.path.join(os.path.dirname(os.path.abspath(a.doc)), figures)))
+    return 0
+
+
 def check(out, doc, readme):
     """Exit status 1 when doc's or the README's tables differ from what out's results give (the figures
     are not compared)."""

@@ -1,6 +1,7 @@
 """The studies' plans: which runs a study makes, in which order, given what has finished.
 
-  python3 -m normlab_tools.study_plan STUDY      (scaling: tools/scaling.sh's; vision: tools/vision.sh's)
+  python3 -m normlab_tools.study_plan STUDY      (scaling: tools/scaling.sh's; vision: tools/vision.sh's;
+                                                 interventions: tools/interventions.sh's)
 
 prints one line per sweep the study still needs and no running sweep holds, 'FOLDER ARGS' (the
 driver runs tools/sweep.py run results/STUDY/FOLDER --train SNAPSHOT --jobs 1 --threads 1 ARGS
@@ -21,11 +22,14 @@ import sys
 from . import study as sr
 from .sweep import done_jobs, expand, lock, parser
 
-GRID = [3e-4, 5.6e-4, 1e-3, 1.8e-3, 3.2e-3, 5.6e-3, 1e-2, 1.8e-2, 3e-2]  # the study's quarter-decade lrs
+GRID = [3e-4, 5.6e-4, 1e-3, 1.8e-3, 3.2e-3, 5.6e-3, 1e-2, 1.8e-2, 3e-2, 5.6e-2, 1e-1]  # the quarter-decade lrs
 
 # A point: its steps, its width (None: the model's default), each norm's lrs (or a neighbour's
-# folder), the seeds every lr runs, the seeds only the best lr runs, its folder, and more sweep options.
-Point = collections.namedtuple("Point", "steps width lrs seeds best_seeds folder extra", defaults=((), None, ""))
+# folder), the seeds every lr runs, the seeds only the best lr runs, its folder, more sweep options,
+# the train options every run takes (after the sweep's --), and the train option the lrs are of
+# ("lr": --lr; another, e.g. "muon-lr": an --opt axis, each norm at its default --lr).
+Point = collections.namedtuple("Point", "steps width lrs seeds best_seeds folder extra train axis",
+                               defaults=((), None, "", "", "lr"))
 
 # each norm's lrs around its best at 2,000 steps, 128 wide (the frontier: LN, RMSNorm 5.6e-3; DyT
 # 3.2e-3; DyISRU and Derf 1.8e-3)
@@ -52,7 +56,35 @@ VISION_GRID = {n: (3e-4, 5.6e-4, 1e-3, 1.8e-3, 3.2e-3, 5.6e-3, 1e-2) for n in ("
 VISION = [Point(2000, None, VISION_GRID, (1,), folder="frontier"),
           Point(2000, None, VISION_GRID, (1, 2), (3,), folder="frontier")]
 
-PLANS = {"scaling": (PLAN, NORMS), "vision": (VISION, ["ln", "dyt", "derf"])}
+# What would make the surrogates as stable as LayerNorm (docs/stability.md): LN, DyT and Derf at
+# 2,000 steps over the frontier's quarter-decade grid from 1.8e-3 to 3e-2 under each intervention
+# alone (the baseline is the frontier, results/stability/frontier): qk-norm of LN's kind and of the
+# norm's own, z-loss 1e-4, both soft caps (Gemma 2's 50 and 30), LN as the final norm, Muon (over its
+# own lr, the rest at each norm's default lr). Seed 1 of every intervention first, then seed 2, and a
+# third seed at each one's best.
+STABLE = ("ln", "dyt", "derf")
+STABLE_GRID = (1.8e-3, 3.2e-3, 5.6e-3, 1e-2, 1.8e-2, 3e-2)
+MUON_GRID = (5.6e-3, 1e-2, 1.8e-2, 3e-2, 5.6e-2)
+INTERVENTIONS = [  # (folder, norms, train options; "{norm}" is the norm's name, the lr axis)
+    ("qk_ln", STABLE, "--qk-norm=ln", "lr"),
+    ("qk_own", ("dyt", "derf"), "--qk-norm={norm}", "lr"),
+    ("z_loss", STABLE, "--z-loss=1e-4", "lr"),
+    ("softcap", STABLE, "--attn-softcap=50 --logit-softcap=30", "lr"),
+    ("final_ln", ("dyt", "derf"), "--final-norm=ln", "lr"),
+    ("muon", STABLE, "--optim=muon", "muon-lr"),
+]
+
+
+def intervention_points(seeds, best_seeds):
+    return [Point(2000, None, {norm: MUON_GRID if axis != "lr" else STABLE_GRID}, seeds, best_seeds, folder=name,
+                  train=train.format(norm=norm), axis=axis)
+            for name, norms, train, axis in INTERVENTIONS for norm in norms]
+
+
+INTERVENTION_PLAN = intervention_points((1,), ()) + intervention_points((1, 2), (3,))
+
+PLANS = {"scaling": (PLAN, NORMS), "vision": (VISION, ["ln", "dyt", "derf"]),
+         "interventions": (INTERVENTION_PLAN, list(STABLE))}
 
 
 def folder(p):
@@ -62,8 +94,17 @@ def folder(p):
 def sweep_args(p, norm, lrs, seeds):
     """The sweep's arguments for one norm's lrs and seeds at a point (without OUT, --train, --jobs, data)."""
     width = f" -- --n-embd {p.width} --n-head {p.width // 32}" if p.width else " --"
-    return (f"--steps {p.steps} --norms {norm} --lrs {','.join(f'{x:g}' for x in lrs)} "
-            f"--seeds {','.join(map(str, seeds))} {p.extra}{width}").replace("  ", " ")
+    values = ",".join(f"{x:g}" for x in lrs)
+    axis = f"--lrs {values}" if p.axis == "lr" else f"--opt {p.axis}={values}"
+    return (f"--steps {p.steps} --norms {norm} {axis} "
+            f"--seeds {','.join(map(str, seeds))} {p.extra}{width} {p.train}").replace("  ", " ").rstrip()
+
+
+def lr_of(r, axis="lr"):
+    """A run's value on the point's lr axis: its --lr, or the --opt it ran with (results.csv's opts)."""
+    if axis == "lr":
+        return float(r["lr"])
+    return float(dict(kv.split("=", 1) for kv in r.get("opts", "").split())[axis])
 
 
 def jobs_of(p, args):
@@ -73,11 +114,11 @@ def jobs_of(p, args):
     return [j[0] for j in expand(parser().parse_args(["run", folder(p), *grid]))]
 
 
-def best_lr(runs, lrs, seeds):
+def best_lr(runs, lrs, seeds, axis="lr"):
     """The lr of the lowest mean whole val over SEEDS among LRS (None while one of them is missing)."""
     means = {}
     for lr in lrs:
-        at = [sr.loss(r) for r in runs if float(r["lr"]) == lr and int(r["seed"]) in seeds]
+        at = [sr.loss(r) for r in runs if lr_of(r, axis) == lr and int(r["seed"]) in seeds]
         if len(at) < len(seeds):
             return None
         means[lr] = sum(at) / len(at)
@@ -104,12 +145,12 @@ def steps_of(p, norm, runs, settled):
         base = tuple(GRID[max(0, i - 1):i + 2])
     if base is None:
         return None, True
-    lrs = sorted(set(base) | {float(r["lr"]) for r in runs})  # with the edge extensions that ran
+    lrs = sorted(set(base) | {lr_of(r, p.axis) for r in runs})  # with the edge extensions that ran
     for extra in (base, lrs):
         args = sweep_args(p, norm, extra, p.seeds)
         if set(jobs_of(p, args)) - {r["job"] for r in runs}:
             return args, False
-    lr = best_lr(runs, lrs, p.seeds)
+    lr = best_lr(runs, lrs, p.seeds, p.axis)
     nxt = beyond(lr, lrs)
     if nxt is not None:
         return sweep_args(p, norm, [nxt], p.seeds), False

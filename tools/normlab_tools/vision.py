@@ -10,7 +10,6 @@ the norm's runs above 1.1 x its best, or non-finite) and the runs that ended nea
 >= 2.2; ln 10 = 2.303 is a uniform guess); per norm and lr, the mean test accuracy. Each table
 replaces the text between the doc's <!-- report:NAME --> marks; the figures go to docs/vision/.
 """
-import argparse
 import math
 import os
 import statistics
@@ -100,22 +99,7 @@ def generate(doc, figdir, out=OUT):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--doc", default=os.path.join(ROOT, "docs", "vision.md"))
-    p.add_argument("--check", action="store_true", help="change nothing: exit 1 when DOC's tables differ (CI)")
-    a = p.parse_args(argv)
-    if a.check:
-        import shutil
-        import tempfile
-        with tempfile.TemporaryDirectory() as tmp:
-            copy = os.path.join(tmp, "vision.md")
-            shutil.copy(a.doc, copy)
-            generate(copy, os.path.join(tmp, "figures"))
-            same = open(copy).read() == open(a.doc).read()
-        print(f"vision_report: {a.doc}'s tables are {'what the results give' if same else 'NOT what the results give: run tools/vision_report.py'}")
-        return 0 if same else 1
-    print("vision_report: " + generate(a.doc, os.path.join(os.path.dirname(os.path.abspath(a.doc)), "vision")))
-    return 0
+    return sr.page_main(argv, "vision_report", "vision.md", "vision", generate, __doc__)
 
 
 if __name__ == "__main__":

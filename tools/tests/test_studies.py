@@ -1,9 +1,9 @@
-"""normlab_tools.study, scaling and vision: the committed docs' tables are what the committed results give."""
+"""normlab_tools.study, scaling, vision and interventions: the committed docs' tables are what the committed results give."""
 import pytest
 
 pytest.importorskip("matplotlib")
 
-from normlab_tools import scaling, study, vision  # noqa: E402
+from normlab_tools import interventions, scaling, study, vision  # noqa: E402
 
 
 def test_stability_doc_is_its_results():
@@ -16,6 +16,10 @@ def test_scaling_doc_is_its_results():
 
 def test_vision_doc_is_its_results():
     assert vision.main(["--check"]) == 0
+
+
+def test_interventions_section_is_its_results():
+    assert interventions.main(["--check"]) == 0
 
 
 def test_every_instrument_column_has_its_family(tiny_run):

@@ -84,3 +84,25 @@ def test_the_vision_plan_runs_seed_1_of_every_norm_first(tmp_path):
     lines, _ = plan.todo("vision", str(tmp_path))
     assert [grid(x)[0] for x in lines[:3]] == ["ln", "dyt", "derf"] and all(grid(x)[2] == "1" for x in lines[:3])
     assert all(x.split()[-1] == "--" for x in lines)  # the driver appends the dataset after the sweep's options
+
+
+def test_the_interventions_plan_grids_muon_over_its_own_lr(tmp_path):
+    """Seed 1 of every intervention first; Muon's axis is --muon-lr (an --opt), read back from the
+    runs' opts column: a best on its grid's top edge asks for the next quarter-decade."""
+    out = str(tmp_path)
+    lines, _ = plan.todo("interventions", out)
+    first = [x for x in lines if "--seeds 1 " in x]
+    assert {x.split()[0] for x in first} == {name for name, *_ in plan.INTERVENTIONS}
+    muon = [x for x in first if x.startswith("muon ")]
+    assert len(muon) == 3 and all("--opt muon-lr=0.0056,0.01,0.018,0.03,0.056" in x and x.endswith("-- --optim=muon")
+                                  for x in muon)
+    assert "-- --qk-norm=derf" in " ".join(x for x in first if x.startswith("qk_own ") and " derf " in x)
+    path = os.path.join(out, "muon", "results.csv")
+    os.makedirs(os.path.dirname(path))
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["job", "norm", "lr", "opts", "seed", "full_val", "nonfinite"])
+        for v in plan.MUON_GRID:  # best at the top edge, 0.056
+            w.writerow([f"ln_lrdefault_muon-lr-{fmt(v)}_s1", "ln", "0.0056", f"muon-lr={fmt(v)}", 1, 2 + 0.1 / v, 0])
+    nxt = [x for x in plan.todo("interventions", out)[0] if x.startswith("muon ") and " ln " in x and "--seeds 1 " in x]
+    assert nxt and "--opt muon-lr=0.1 " in nxt[0]

@@ -1,0 +1,133 @@
+#!/usr/bin/env python3
+"""docs/stability.md's interventions section, from the committed results alone.
+
+  tools/interventions_report.py [--doc docs/stability.md] [--check]
+
+The runs: results/interventions/<intervention>/results.csv (tools/interventions.sh; the plan's
+table of interventions is study_plan.INTERVENTIONS), beside the baseline, the frontier's runs of the
+same norms (results/stability/frontier). A Muon run's lr is its Muon lr (the blocks' matrices'; the
+rest trained at the norm's default lr). Per norm and intervention: the best lr and loss (the whole
+val split at the end, mean over seeds), the largest stable lr, I, the runs that ended near unigram,
+and what the instruments reached at lr 1e-2 (where the surrogates' baseline collapses): the largest
+attention logit, the lowest head's entropy, the largest log Z of the output logits. Then, per
+surrogate, which intervention brings its largest stable lr up to LN's, and how far its best loss
+stays from LN's. Each table replaces the text between the doc's <!-- report:NAME --> marks; the
+figure goes to docs/stability/interventions.png.
+"""
+import math
+import os
+import statistics
+import sys
+
+from . import study as sr
+from .report import Figures, plt
+from .study_plan import INTERVENTIONS, STABLE, STABLE_GRID, lr_of
+
+ROOT = sr.ROOT
+OUT = os.path.join(ROOT, "results", "interventions")
+BASELINE = os.path.join(ROOT, "results", "stability", "frontier")
+AT = 1e-2  # the lr the instruments are read at: the surrogates' baseline collapses there
+BASE = "none (the frontier)"
+
+
+def settings(out=OUT, baseline=BASELINE):
+    """{norm: [(intervention, runs)]}, the baseline first (its runs on the study's grid, so that I and
+    the largest stable lr count the same lrs); a Muon run's "lr" is its Muon lr."""
+    base = [r for r in sr.read_csv(os.path.join(baseline, "results.csv"))
+            if any(math.isclose(float(r["lr"]), g) for g in STABLE_GRID)]
+    s = {n: [(BASE, [r for r in base if r["norm"] == n])] for n in STABLE}
+    for name, norms, _, axis in INTERVENTIONS:
+        rows = sr.read_csv(os.path.join(out, name, "results.csv"))
+        for r in rows:
+            r["lr"] = str(lr_of(r, axis))
+        for n in norms:
+            s[n].append((name if axis == "lr" else f"{name} ({axis})", [r for r in rows if r["norm"] == n]))
+    return s
+
+
+def at_lr(runs, column, lr=AT, pick=statistics.fmean):
+    vals = [float(r[column]) for r in runs if math.isclose(float(r["lr"]), lr) and r.get(column) not in (None, "")]
+    vals = [v for v in vals if math.isfinite(v)]
+    return pick(vals) if vals else math.nan
+
+
+def num(v, f="{:.3g}"):
+    return f.format(v) if math.isfinite(v) else "-"
+
+
+def table(s):
+    rows = []
+    for norm, sets in s.items():
+        for name, runs in sets:
+            m = sr.metrics(runs) if runs else None
+            if not m:
+                rows.append([norm, name, len(runs)] + ["-"] * 8)
+                continue
+            rows.append([norm, name, f"{m['runs']} ({','.join(map(str, m['seeds']))})", f"{m['best_lr']:g}",
+                         f"**{m['best']:.4f}**" + (f" +- {m['best_std']:.4f}" if math.isfinite(m["best_std"]) else ""),
+                         f"{m['max_stable']:g}" if m["max_stable"] else "none", f"{100 * m['I']:.0f}%", m["collapsed"],
+                         num(at_lr(runs, "peak_attn_logit")), num(at_lr(runs, "min_attn_entropy"), "{:.2f}"),
+                         num(at_lr(runs, "peak_log_z"), "{:.1f}")])
+    return sr.md(["norm", "intervention", "runs (seeds)", "best lr", "best loss +- std over seeds", "largest stable lr",
+                  "I", "near unigram (>= 3.0)", f"attn logit at {AT:g}", f"lowest head entropy at {AT:g}",
+                  f"log Z at {AT:g}"], rows)
+
+
+def answer(s):
+    """Per surrogate and intervention: its largest stable lr against LN's (baseline), its best loss
+    against LN's best (baseline)."""
+    ln = sr.metrics(s["ln"][0][1]) if s["ln"][0][1] else None
+    if not ln:
+        return "(the baseline has no LN runs)"
+    rows = []
+    for norm in STABLE[1:]:
+        for name, runs in s[norm]:
+            m = sr.metrics(runs) if runs else None
+            if not m:
+                rows.append([norm, name, "-", "-", "-"])
+                continue
+            up = m["max_stable"] is not None and m["max_stable"] >= ln["max_stable"]
+            rows.append([norm, name, (f"{m['max_stable']:g}" if m["max_stable"] else "none") + (" (LN's)" if up else ""),
+                         f"{m['best'] - ln['best']:+.3f}", f"{m['runs']}"])
+    return sr.md(["surrogate", "intervention", f"largest stable lr (LN: {ln['max_stable']:g})",
+                  f"best loss - LN's ({ln['best']:.4f})", "runs"], rows)
+
+
+def figure(figs, s):
+    fig, axes = plt.subplots(1, len(s), figsize=(13, 4.4), sharey=True)
+    n = 0
+    for ax, (norm, sets) in zip(axes, s.items()):
+        for i, (name, runs) in enumerate(sets):
+            grid = sr.by_lr(runs)
+            pts = [(lr, statistics.fmean(sr.loss(r) for r in rs)) for lr, rs in grid.items()]
+            pts = [(x, min(y, 3.4)) for x, y in pts if math.isfinite(y)]
+            if pts:
+                ax.plot(*zip(*pts), "-", marker="o", ms=3, color=f"C{i - 1}" if i else "black", label=name,
+                        linewidth=1.2 if i else 2.2)
+                n += 1
+        ax.set_xscale("log"), ax.set_title(norm, fontsize=10), ax.grid(alpha=0.3, which="both")
+        ax.set_xlabel("peak lr (Muon: its own)")
+        if any(runs for _, runs in sets):
+            ax.legend(fontsize=7)
+    axes[0].set_ylabel("val loss, whole split, at the end (mean over seeds)")
+    title = "Each intervention alone against the frontier (2000 steps): loss against the peak lr"
+    fig.suptitle(title, fontsize=10)
+    figs.save(fig, "interventions", title, n)
+
+
+def generate(doc, figdir, out=OUT, baseline=BASELINE):
+    os.makedirs(figdir, exist_ok=True)
+    s = settings(out, baseline)
+    figs = Figures(figdir)
+    figure(figs, s)
+    sr.fill(doc, {"interventions": table(s), "interventions_answer": answer(s)})
+    runs = sum(len(r) for sets in s.values() for name, r in sets if name != BASE)
+    return f"{runs} runs of {len(INTERVENTIONS)} interventions; {doc} and {len(figs.made)} figure"
+
+
+def main(argv=None):
+    return sr.page_main(argv, "interventions_report", "stability.md", "stability", generate, __doc__)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
