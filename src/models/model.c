@@ -117,7 +117,8 @@ const char *model_norms_problem(const ModelConfig *c) {
         const char *why = scalar0_problem(model_norm_kind(c, p), c->scalar0[p]);
         if (why) return why;
     }
-    if (c->qk_norm && scalar0_problem(c->qk_norm_kind, c->qk_scalar0)) return scalar0_problem(c->qk_norm_kind, c->qk_scalar0);
+    const char *qk = c->qk_norm ? scalar0_problem(c->qk_norm_kind, c->qk_scalar0) : NULL;
+    if (qk) return qk;
     if (!isfinite(c->shift0)) return "shift0 must be finite";
     if (!(c->attn_softcap >= 0 && isfinite(c->attn_softcap)) || !(c->logit_softcap >= 0 && isfinite(c->logit_softcap)))
         return "the soft caps must be >= 0 and finite (0: off)";

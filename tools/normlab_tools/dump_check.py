@@ -95,9 +95,10 @@ def main():
     # run's dump checks a later step, bias correction and momentum included
     taken = int(meta.get("optim_steps", 0))
     momentum = {k: t.get("optimizer.m." + k, torch.zeros(p.shape)).double().clone() for k, p in hidden.items()}
+    name_of = {id(p): n for n, p in params.items()}
     for g in groups:
         for p in g["params"]:
-            k = next(n for n, q in params.items() if q is p)
+            k = name_of[id(p)]
             if "optimizer.m." + k in t:
                 opt.state[p] = {"step": torch.tensor(float(taken), dtype=torch.float64),
                                 "exp_avg": t["optimizer.m." + k].double().clone(),
