@@ -15,7 +15,8 @@ for real in float double; do
     meson install -C "$tmp/build-$real" --quiet >/dev/null
     pc=$(dirname "$(find "$prefix" -name normlab.pc)")
     cp -r "$root/examples/out_of_tree" "$tmp/app-$real" # built where normlab's tree is not
-    PKG_CONFIG_PATH="$pc" make -s -C "$tmp/app-$real"
+    # warnings are errors here: what a user compiles against the installed headers builds cleanly
+    PKG_CONFIG_PATH="$pc" make -s -C "$tmp/app-$real" CFLAGS="-O2 -Wall -Wextra -Werror"
     out=$("$tmp/app-$real/fit")
     echo "$real: $out"
     case $out in *"($real)"*) ;; *) echo "install_check: the installed headers do not say $real" >&2; exit 1 ;; esac

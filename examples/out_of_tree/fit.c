@@ -20,11 +20,12 @@ enum { N = 64, H = 32 };
 
 int main(int argc, char **argv) {
     int steps = argc > 1 ? atoi(argv[1]) : 1500;
-    // One table declares every parameter: name, shape, init, learning-rate multiplier.
+    // One table declares every parameter: name, shape, init, learning-rate multiplier, and whether it is
+    // a hidden matrix (the weights between hidden layers: the ones --optim=muon would orthogonalize).
     const ParamSpec specs[] = {
-        {"l1.weight", NL_SHAPE(H, 1), PARAM_INIT_NORMAL, 1.0, 1}, {"l1.bias", NL_SHAPE(H), PARAM_INIT_CONST, 0, 1},
-        {"l2.weight", NL_SHAPE(H, H), PARAM_INIT_NORMAL, 0.2, 1}, {"l2.bias", NL_SHAPE(H), PARAM_INIT_CONST, 0, 1},
-        {"l3.weight", NL_SHAPE(1, H), PARAM_INIT_NORMAL, 0.2, 1}, {"l3.bias", NL_SHAPE(1), PARAM_INIT_CONST, 0, 1},
+        {"l1.weight", NL_SHAPE(H, 1), PARAM_INIT_NORMAL, 1.0, 1, false}, {"l1.bias", NL_SHAPE(H), PARAM_INIT_CONST, 0, 1, false},
+        {"l2.weight", NL_SHAPE(H, H), PARAM_INIT_NORMAL, 0.2, 1, true}, {"l2.bias", NL_SHAPE(H), PARAM_INIT_CONST, 0, 1, false},
+        {"l3.weight", NL_SHAPE(1, H), PARAM_INIT_NORMAL, 0.2, 1, false}, {"l3.bias", NL_SHAPE(1), PARAM_INIT_CONST, 0, 1, false},
     };
     ParamSet ps;
     Arena data, step;

@@ -214,7 +214,8 @@ int session_restore(Session *s, const StFile *f, char *err, size_t errlen) {
 int session_dump_step(Session *s, const char *path, const char *const *meta, int n_meta, char *err, size_t errlen) {
     ParamSet *ps = s->model->params;
     const OptimInfo *oi = &OPTIM_TABLE[s->opt.cfg.kind];
-    int per = 3 + 2 * oi->n_state; // before, grad., after., and the optimizer's state before and after.
+    int n_state = oi->n_state < OPTIM_MAX_STATE ? oi->n_state : OPTIM_MAX_STATE;
+    int per = 3 + 2 * n_state; // before, grad., after., and the optimizer's state before and after.
     nl_real *before = malloc(ps->numel * sizeof(nl_real)), *grads = malloc(ps->numel * sizeof(nl_real));
     StEntry *e = malloc((per * ps->n + 3) * sizeof *e);
     char *names = malloc((size_t)per * ps->n * 128);
@@ -225,7 +226,7 @@ int session_dump_step(Session *s, const char *path, const char *const *meta, int
         goto done;
     }
     memcpy(before, ps->data, ps->numel * sizeof(nl_real));
-    for (int j = 0; j < oi->n_state; j++) {
+    for (int j = 0; j < n_state; j++) {
         if (!(state_before[j] = malloc(ps->numel * sizeof(nl_real)))) {
             snprintf(err, errlen, "out of memory for the dump");
             goto done;
@@ -247,7 +248,7 @@ int session_dump_step(Session *s, const char *path, const char *const *meta, int
     int k = params_entries(ps, before, "", e, names);
     k += params_entries(ps, grads, "grad.", e + k, names + (size_t)k * 128);
     k += params_entries(ps, ps->data, "after.", e + k, names + (size_t)k * 128);
-    for (int j = 0; j < oi->n_state; j++) { // optimizer.<state>.<param> before, after.optimizer.<...> after
+    for (int j = 0; j < n_state; j++) { // optimizer.<state>.<param> before, after.optimizer.<...> after
         char prefix[64], after[80];
         state_prefix(oi, j, prefix);
         snprintf(after, sizeof after, "after.%s", prefix);
@@ -270,7 +271,7 @@ int session_dump_step(Session *s, const char *path, const char *const *meta, int
     if (m < 0 || configs_write(s, all, &m, buf, sizeof buf)) snprintf(err, errlen, "%s: more than %d metadata entries", path, MAX_META);
     else rc = st_write(path, e, k, all, m, err, errlen);
 done:
-    for (int j = 0; j < OPTIM_MAX_STATE; j++) free(state_before[j]);
+    for (int j = 0; j < n_state; j++) free(state_before[j]);
     free(before), free(grads), free(e), free(names);
     return rc;
 }
