@@ -564,16 +564,14 @@ static int loop_fault(const TrainApp *a, const Loop *L, int rc, const SessionSte
                 a->o.files.save ? "; the last checkpoint written is untouched" : "");
 }
 
-// After a step taken: progress (off a terminal, every eval_interval/5 steps and at least every 10 s)
-// and --save-every. 0, or the exit status.
-static int loop_after_step(TrainApp *a, Loop *L, const SessionStepInfo *info) {
+// After a step taken: progress (off a terminal, every eval_interval/5 steps and at least every 10 s).
+static void loop_after_step(TrainApp *a, Loop *L, const SessionStepInfo *info) {
     const TrainOptions *o = &a->o;
     long every = o->run.eval_interval / 5 > 0 ? o->run.eval_interval / 5 : 1;
     if (!o->run.quiet && (L->tty || a->s.step % every == 0 || tape_clock() - L->last_line >= 10)) {
         progress(a, L, info);
         L->last_line = tape_clock();
     }
-    return o->files.save && o->files.save_every > 0 && a->s.step % o->files.save_every == 0 ? save(a) : 0;
 }
 
 // The confusion matrix: printed (rows the true labels, columns the predicted), and with --log written
@@ -660,11 +658,19 @@ static int train(TrainApp *a) {
         int rc = eval ? loop_evaluate(a, &L) : 0;
         if (rc) return rc;
         if (last) break;
+        // A checkpoint at this step (--save-every, an interrupt) comes after the step's evaluation,
+        // which its resumed run does not repeat: the two logs together are the uninterrupted one.
+        if (s->step > L.start) {
+            const FileOptions *f = &a->o.files;
+            if (f->save && f->save_every > 0 && s->step % f->save_every == 0 && (rc = save(a))) return rc;
+            if (interrupts_agree(a)) return interrupt_exit(a); // the processes stop after the same step
+        }
         SessionStepInfo info;
-        rc = session_step(s, &info, err, sizeof err);
-        rc = rc ? loop_fault(a, &L, rc, &info, err) : loop_after_step(a, &L, &info);
-        if (rc) return rc;
-        if (interrupts_agree(a)) return interrupt_exit(a); // the processes stop after the same step
+        if ((rc = session_step(s, &info, err, sizeof err))) {
+            if ((rc = loop_fault(a, &L, rc, &info, err))) return rc;
+        } else {
+            loop_after_step(a, &L, &info);
+        }
     }
     return loop_finish(a, &L);
 }

@@ -1,13 +1,15 @@
 #!/usr/bin/env python3
 """tools/sweep.py against the train program (its path is the first argument): a sweep job with no
 grid options runs exactly what ./train runs (the same losses at every logged digit, for DyT and
-Derf), writes its effective .config, and records the lr it ran at; the summary's L1 is the best over
+Derf), writes its effective .config, and records the lr it ran at; a job killed mid-run goes on
+from its checkpoint with the uninterrupted run's log; the summary's L1 is the best over
 every lr, not the value at one of them. Exit 0 when every check holds."""
 import csv
 import os
 import subprocess
 import sys
 import tempfile
+import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SWEEP = os.path.join(HERE, "..", "tools", "sweep.py")
@@ -60,6 +62,37 @@ def main():
             jobs = sorted(r["job"] for r in csv.DictReader(f))
         check(f"two sweeps into one folder ran each of its 4 jobs once ({len(jobs)} rows)",
               len(jobs) == 4 and len(set(jobs)) == 4, "\n".join(jobs))
+        # a job cut short (sweep and train program killed, as when the machine goes) goes on from its
+        # last checkpoint when the sweep runs again, and its log is the uninterrupted run's
+        cut = os.path.join(tmp, "cut")
+        grid = [sys.executable, SWEEP, "run", cut, "--norms", "dyt", "--lrs", "3e-3", "--steps", "3000", "--jobs", "1",
+                "--threads", "1", "--train", train, "--", *TINY, text]
+        sweep = subprocess.Popen(grid, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        job, log = "dyt_lr0.003_s1", os.path.join(cut, "logs", "dyt_lr0.003_s1.csv")
+        part = os.path.join(cut, "logs", job + ".part.safetensors")
+        deadline, step = time.monotonic() + 120, 0
+        while time.monotonic() < deadline and sweep.poll() is None and step < 1100:
+            time.sleep(0.01)
+            if os.path.exists(log):
+                with open(log) as f:
+                    step = max([int(x.split(",")[0]) for x in f.read().split("\n")[1:-1] if x.split(",")[0].isdigit()] + [0])
+        subprocess.run(["pkill", "-KILL", "-f", f"log={log}"])  # the train program (its own session)
+        sweep.kill()
+        sweep.communicate()
+        check(f"a job killed at step {step}, past its checkpoints at 500 and 1000",
+              step >= 1100 and os.path.exists(part), f"log at step {step}; checkpoint there: {os.path.exists(part)}")
+        p = subprocess.run(grid, capture_output=True, text=True)
+        check("the sweep run again exits 0", p.returncode == 0, p.stdout + p.stderr)
+        with open(os.path.join(cut, "logs", job + ".out")) as f:
+            check("it went on from the checkpoint at step 1000", "resuming at step 1000" in f.read())
+        check("the finished job's checkpoint is gone", not os.path.exists(part))
+        whole = os.path.join(tmp, "whole.csv")
+        q = subprocess.run([train, "--norm=dyt", "--lr=3e-3", "--seed=1", "--steps=3000", *TINY, "--threads=1", "--quiet",
+                            "--sample=0", f"--log={whole}", text], capture_output=True, text=True)
+        a, b = losses(log), losses(whole)
+        check(f"the resumed job's log is the uninterrupted run's ({len(a)} rows, every digit)",
+              q.returncode == 0 and a == b, f"{len(a)} vs {len(b)} rows; first differences: "
+              f"{[(x, y) for x, y in zip(a, b) if x != y][:3]}")
         # summary: L1 is the best mean over the lr grid
         fake = os.path.join(tmp, "fake")
         os.makedirs(fake)

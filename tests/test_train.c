@@ -783,6 +783,30 @@ static void test_progress_and_eta(void **state) {
     if (predicted < 0.5 * total) fail_msg("the ETA at step 1 said %.0f s in all; the run took %.1f s:\n%s", predicted, total, out);
 }
 
+// An interrupted run's log and its resumed run's log together are the uninterrupted run's log: the
+// checkpoint follows the evaluation of its step, which the resumed run does not repeat. Every step
+// is evaluated here, so wherever the interrupt lands it lands on an evaluated step.
+static void test_interrupted_log_resumes_whole(void **state) {
+    (void)state;
+#define EVERY_STEP TINY " --eval-interval 1 --lr-decay-steps 100000"
+    static char out[16384];
+    int status = run_and_signal(EVERY_STEP " --steps 100000000 --save cut.st --log cut.csv tiny.txt", "sleep 0.3; kill -INT $p",
+                                out, sizeof out);
+    if (status != 130 || !strstr(out, "after step ")) fail_msg("exit %d:\n%s", status, out);
+    long step = atol(strstr(out, "after step ") + strlen("after step "));
+    char args[1024];
+    snprintf(args, sizeof args, EVERY_STEP " --steps %ld --resume cut.st --log cut.csv tiny.txt", step + 3);
+    assert_int_equal(run(args, out, sizeof out), 0);
+    snprintf(args, sizeof args, EVERY_STEP " --steps %ld --log whole.csv tiny.txt", step + 3);
+    assert_int_equal(run(args, out, sizeof out), 0);
+    size_t len = 16 << 20;
+    char *cut = malloc(len), *whole = malloc(len);
+    read_file("cut.csv", cut, len), read_file("whole.csv", whole, len);
+    if (!same_losses(cut, whole)) fail_msg("interrupted after step %ld: the two logs differ from the whole run's", step);
+    free(cut), free(whole);
+#undef EVERY_STEP
+}
+
 // A second SIGINT leaves at once, in the middle of a slow step: no checkpoint and no temp file.
 static void test_second_interrupt_leaves_at_once(void **state) {
     (void)state;
@@ -856,6 +880,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_instruments_logged),
         cmocka_unit_test(test_divergence_named),
         cmocka_unit_test(test_interrupt_saves_and_says_how_to_resume),
+        cmocka_unit_test(test_interrupted_log_resumes_whole),
         cmocka_unit_test(test_second_interrupt_leaves_at_once),
         cmocka_unit_test(test_rough_edges_answered),
         cmocka_unit_test(test_outputs_read_right),

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The scaling study of docs/scaling.md: does the surrogates' gap to LayerNorm close with training
-# length or width? In one command, resumable (finished runs are skipped; results committed):
+# length or width? In one command, resumable (finished runs are skipped, a run cut short goes on from its last checkpoint; results committed):
 #   tools/scaling.sh [STREAMS]     (default 2: two runs at a time, 1 thread each)
 # Every run is ./train at its norm's defaults (recipe, cosine to lr/10) except for what a point sets:
 # --steps (its own warmup-and-cosine schedule to the end, not a cut of a longer run), --n-embd and

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The ViT's study of docs/vision.md: LN, DyT and Derf on Fashion-MNIST over the quarter-decade lr
 # grid from 3e-4 to 1e-2, 2 seeds and a third at each norm's best (the plan's table:
-# tools/normlab_tools/study_plan.py, VISION). In one command, resumable (finished runs are skipped;
-# results committed in results/vision):
+# tools/normlab_tools/study_plan.py, VISION). In one command, resumable (finished runs are skipped, a run
+# cut short goes on from its last checkpoint; results committed in results/vision):
 #   tools/vision.sh [STREAMS]     (default 2: two runs at a time, 1 thread each)
 # Every run is ./train at the ViT's defaults (its row in src/models/vit.c) except the peak lr and the seed.
 set -euo pipefail

@@ -29,7 +29,9 @@ ln and rmsnorm have no initial value: they run once per learning rate and seed.
 
 Jobs run --jobs at a time, the cores split between them (--threads each). A job is written to
 OUT/results.csv only when it has finished, so an interrupted sweep run again skips what is done and
-redoes the rest. Each job's log is OUT/logs/<job>.csv (the train program's --log) and its output
+redoes the rest; a job cut short goes on from its last checkpoint (every 500 steps, and on
+SIGINT/SIGTERM: OUT/logs/<job>.part.safetensors), and its log is the one an uninterrupted run
+writes. Each job's log is OUT/logs/<job>.csv (the train program's --log) and its output
 OUT/logs/<job>.out. A running job holds OUT/logs/<job>.lock, so several sweeps into one folder at once
 (one command in two shells, a study's two streams) share its jobs and never run one twice.
 
@@ -68,10 +70,12 @@ import concurrent.futures
 import csv
 import fcntl
 import io
+import json
 import math
 import os
 import signal
 import statistics
+import struct
 import subprocess
 import sys
 import time
@@ -233,13 +237,55 @@ def workers():
     return 0, 1, 1
 
 
+SAVE_EVERY = 500  # steps between a job's checkpoints (a few minutes of the longest runs)
+
+
+def part_path(out, name):
+    """Where a job's checkpoint lives while it runs: a job cut short (the sweep stopped, the machine
+    gone) resumes from it, and it goes when the job's row is written."""
+    return os.path.join(out, "logs", name + ".part.safetensors")
+
+
+def resume_point(part, log):
+    """The step of a cut-short job's checkpoint, with its log cut back to what that step had logged
+    (whole lines with a step up to it: the train program logs a step's evaluation before the
+    checkpoint, and a resumed run goes on from there); and the seconds its steps took. None when
+    there is nothing to resume."""
+    if not (os.path.exists(part) and os.path.exists(log)):
+        return None
+    try:
+        with open(part, "rb") as f:
+            (n,) = struct.unpack("<Q", f.read(8))
+            step = int(json.loads(f.read(n))["__metadata__"]["step"])
+    except (OSError, ValueError, KeyError, struct.error):
+        return None  # not a checkpoint the train program wrote whole: start again
+    with open(log) as f:
+        lines = f.read().split("\n")[:-1]  # the last piece has no newline: a line cut short, or ""
+    head, rows = lines[:1], [ln for ln in lines[1:] if ln.split(",", 1)[0].isdigit() and int(ln.split(",", 1)[0]) <= step]
+    if not head or not rows:
+        return None
+    write_file(log, "\n".join(head + rows) + "\n")
+    elapsed = read_log(log)[0][-1].get("elapsed_sec", math.nan)  # the train program's clock goes on across a resume
+    return step, elapsed if math.isfinite(elapsed) else 0
+
+
 def run_job(job, out, train_bin, threads, extra, stop):
     name, fields, args = job
     log, txt = os.path.join(out, "logs", name + ".csv"), os.path.join(out, "logs", name + ".out")
     cmd = [train_bin, *args, f"--threads={threads}", f"--log={log}", "--quiet", "--sample=0", *extra]
+    before, resumed = 0, False  # seconds the steps of the job's earlier legs took
+    if not any(a.startswith("--save") or a.startswith("--resume") for a in cmd):
+        part = part_path(out, name)
+        cmd += [f"--save={part}", f"--save-every={SAVE_EVERY}"]
+        point = resume_point(part, log)
+        if point:
+            cmd.append(f"--resume={part}")
+            before, resumed = point[1], True
+        elif os.path.exists(part):
+            os.remove(part)
     env = alone_env()  # a sweep worker under mpirun runs each train program alone
     t0 = time.monotonic()
-    with open(txt, "w") as f:
+    with open(txt, "a" if resumed else "w") as f:
         f.write(" ".join(cmd) + "\n")
         f.flush()
         p = subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT, start_new_session=True, env=env)
@@ -249,7 +295,7 @@ def run_job(job, out, train_bin, threads, extra, stop):
                 p.wait()
                 return None
             time.sleep(0.2)
-    row = dict(fields, wall_s=f"{time.monotonic() - t0:.1f}", exit=p.returncode)
+    row = dict(fields, wall_s=f"{before + time.monotonic() - t0:.1f}", exit=p.returncode)
     if not row["lr"]:  # the norm's default: the one the run took, as its .config says
         row["lr"] = read_config(log[:-len(".csv")] + ".config").get("lr", "")
     if p.returncode not in (0, 1) or not os.path.exists(log):
@@ -275,6 +321,8 @@ def run_claimed(job, out, results, *run_args):
         row = run_job(job, out, *run_args)
         if row is not None:
             append_row(results, row)
+            if os.path.exists(part_path(out, job[0])):
+                os.remove(part_path(out, job[0]))
         return row
 
 
