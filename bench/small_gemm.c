@@ -11,8 +11,9 @@
 // step: a linear layer is one call with the threads inside it (BLAS's and oneDNN's own; libxsmm and
 // the L1 kernel: C's rows split between the threads); attention's per-head products are many
 // one-thread calls spread over the threads, as the attention op issues them. Prints GFLOP/s (the
-// best of 5 passes; a causal triangle counted as the full product, the work it replaces) and each
-// result's largest difference from BLAS's.
+// best of 5 passes; a causal triangle counted as the full product, the work it replaces), each
+// result's largest difference from BLAS's, and which candidates give other bits on more threads
+// than one (a run's numbers must not depend on the thread count).
 //
 // Usage: bench_small_gemm [--n-layer 4] [--n-head 4] [--n-embd 128] [--block-size 64] [--batch-size 12]
 //                         [--vocab 65] [--threads 2] [--ms 200]
@@ -178,13 +179,17 @@ int main(int argc, char **argv) {
     long big = gemm_shapes_biggest(all, n);
     nl_real *A = malloc(big * sizeof *A), *Bm = malloc(big * sizeof *Bm);
     nl_real *ref = calloc(big, sizeof *ref), *out = calloc(big * max_threads, sizeof *out);
+    nl_real *mine[N_CANDIDATES];
+    for (int c = 0; c < N_CANDIDATES; c++) mine[c] = calloc(big, sizeof(nl_real));
+    for (int c = 0; c < N_CANDIDATES; c++)
+        if (!mine[c]) return fprintf(stderr, "bench_small_gemm: out of memory\n"), 1;
     if (!A || !Bm || !ref || !out) return fprintf(stderr, "bench_small_gemm: out of memory\n"), 1;
     for (long i = 0; i < big; i++) A[i] = (nl_real)sin(0.37 * i), Bm[i] = (nl_real)cos(0.11 * i);
     printf("bench_small_gemm: %s; config %d layers, %d heads, %d wide, T %d, batch %d; GFLOP/s, best of 5\n",
            blas_name(), L, H, C, T, B);
     printf("%-12s %-22s %4s", "product", "M x N x K (ta tb)", "thr");
     for (int c = 0; c < N_CANDIDATES; c++) printf(" %9s", CANDIDATES[c].name);
-    printf("  %-9s %s\n", "best", "max diff from blas");
+    printf("  %-9s %s\n", "best", "1 thread: max diff from blas; more: whose bits differ from its 1-thread result");
     for (int k = 0; k < n; k++) {
         const GemmShape *s = &all[k];
         Job j = {.s = s, .lower = k == first_head || k == first_head + 2, .per_head = k >= first_head,
@@ -218,17 +223,27 @@ int main(int argc, char **argv) {
                 omp_set_num_threads(max_threads);
                 printf(" %9.1f", gf);
                 if (gf > best) best = gf, best_name = cd->name;
-                if (threads == 1 && c > 0) {
+                size_t used = strlen(diffs);
+                if (threads == 1) { // its result beside BLAS's, kept for the thread-count check
+                    memset(mine[c], 0, big * sizeof(nl_real));
+                    cd->run(&j, 0, s->M, mine[c]);
+                    if (c > 0)
+                        snprintf(diffs + used, sizeof diffs - used, " %s %.1g", cd->name, max_diff(s, j.lower, ref, mine[c]));
+                } else if (!j.per_head || cd->threads_inside) { // one call on the threads: the same bits as on one?
                     memset(out, 0, big * sizeof *out);
-                    cd->run(&j, 0, s->M, out);
-                    size_t used = strlen(diffs);
-                    snprintf(diffs + used, sizeof diffs - used, " %s %.1g", cd->name, max_diff(s, j.lower, ref, out));
+                    blas_threads_set(threads), omp_set_num_threads(threads);
+                    if (cd->threads_inside) cd->run(&j, 0, s->M, out);
+                    else run_calls(cd, &j, threads, 1);
+                    omp_set_num_threads(max_threads);
+                    if (max_diff(s, j.lower, mine[c], out) != 0)
+                        snprintf(diffs + used, sizeof diffs - used, " %s differs from 1 thread", cd->name);
                 }
             }
             printf("  %-9s%s\n", best_name, diffs);
         }
     }
     blas_threads_set(max_threads);
+    for (int c = 0; c < N_CANDIDATES; c++) free(mine[c]);
     free(A), free(Bm), free(ref), free(out);
     return 0;
 }
