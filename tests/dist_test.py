@@ -60,7 +60,7 @@ def run(n, name, *args, text=None):
     for line in open(log).read().splitlines()[1:]:
         f = line.split(",")
         if f[1] == "train":
-            losses[int(f[0])], norms[int(f[0])] = f[2], f[4]
+            losses[int(f[0])], norms[int(f[0])] = f[2], f[5]  # step,kind,loss,accuracy,lr,grad_norm
         elif f[1] == "eval_val_full":
             full = float(f[2])
     return losses, full, p.stdout, norms
