@@ -35,7 +35,7 @@ def grid(line):
 def test_an_empty_study_starts_with_the_first_points_grids(tmp_path):
     first = lines_of(str(tmp_path), "steps8000_w128")
     assert [grid(x) for x in first] == [(n, ",".join(f"{x:g}" for x in plan.AROUND_FRONTIER[n]), "1,2") for n in plan.NORMS]
-    assert lines_of(str(tmp_path), "steps32000_w128") == []  # its neighbour has no best yet
+    assert lines_of(str(tmp_path), "steps32000_w128_dropout") == []  # its neighbour has no best yet
 
 
 def test_a_best_on_the_edge_extends_the_grid_and_the_expensive_point_follows(tmp_path):
@@ -43,24 +43,31 @@ def test_a_best_on_the_edge_extends_the_grid_and_the_expensive_point_follows(tmp
     for n in plan.NORMS:
         finish(out2, "steps8000_w128", n, plan.AROUND_FRONTIER[n], (1, 2), 1e-2 if n == "dyt" else LN_BEST[n])  # dyt's on its edge
     assert [grid(x) for x in lines_of(out2, "steps8000_w128")] == [("dyt", "0.01", "1,2")]
-    long = [grid(x) for x in lines_of(out2, "steps32000_w128")]
-    assert ("dyt", "0.0056,0.01,0.018") not in [x[:2] for x in long]  # dyt waits for its extension
-    assert ("ln", "0.0032,0.0056,0.01", "1") in long and ("derf", "0.001,0.0018,0.0032", "1") in long
+    long = [grid(x) for x in lines_of(out2, "steps32000_w128_dropout")]
+    assert "dyt" not in [x[0] for x in long]  # dyt waits for its extension
+    assert ("ln", "0.0056", "1") in long and ("derf", "0.0018", "1") in long  # reach 0: the neighbour's best only
+    assert all(x.endswith("--dropout 0.1") for x in lines_of(out2, "steps32000_w128_dropout"))
     finish(out2, "steps8000_w128", "dyt", [1e-2], (1, 2), 1e-2)
     assert [grid(x) for x in lines_of(out2, "steps8000_w128")] == [("dyt", "0.018", "1,2")]  # still its edge
     finish(out2, "steps8000_w128", "dyt", [1.8e-2], (1, 2), 1e-2)
     assert lines_of(out2, "steps8000_w128") == []
-    assert ("dyt", "0.0056,0.01,0.018", "1") in [grid(x) for x in lines_of(out2, "steps32000_w128")]
+    assert ("dyt", "0.01", "1") in [grid(x) for x in lines_of(out2, "steps32000_w128_dropout")]
+
+
+def test_a_point_that_does_not_grow_keeps_its_grid(tmp_path):
+    out = str(tmp_path)
+    finish(out, "steps32000_w128", "rmsnorm", (1e-3, 1.8e-3, 3.2e-3), (1,), 5.6e-4)  # best on the low edge
+    assert "rmsnorm" not in [grid(x)[0] for x in lines_of(out, "steps32000_w128")]
+    finish(out, "steps8000_w128", "rmsnorm", (3.2e-3, 5.6e-3, 1e-2), (1, 2), 1e-3)  # a point that grows does
+    assert ("rmsnorm", "0.0018", "1,2") in [grid(x) for x in lines_of(out, "steps8000_w128")]
 
 
 def test_the_second_seed_runs_at_the_best_lr_once_the_first_has_found_it(tmp_path):
     out = str(tmp_path)
-    for n in plan.NORMS:
-        finish(out, "steps8000_w128", n, plan.AROUND_FRONTIER[n], (1, 2), LN_BEST[n])
-    finish(out, "steps32000_w128", "ln", (3.2e-3, 5.6e-3, 1e-2), (1,), 5.6e-3)
-    assert ("ln", "0.0056", "2") in [grid(x) for x in lines_of(out, "steps32000_w128")]
-    finish(out, "steps32000_w128", "ln", (5.6e-3,), (2,), 5.6e-3)
-    assert "ln" not in [grid(x)[0] for x in lines_of(out, "steps32000_w128")]
+    finish(out, "frontier", "ln", plan.VISION_GRID["ln"], (1, 2), 5.6e-4)
+    assert [grid(x) for x in plan.todo("vision", out)[0] if grid(x)[0] == "ln"] == [("ln", "0.00056", "3")]
+    finish(out, "frontier", "ln", (5.6e-4,), (3,), 5.6e-4)
+    assert "ln" not in [grid(x)[0] for x in plan.todo("vision", out)[0]]
 
 
 def test_a_job_another_sweep_holds_is_not_offered(tmp_path):
