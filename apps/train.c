@@ -340,6 +340,7 @@ static int session_open(TrainApp *a, StFile *ckpt, long max_threads, double t0) 
     char err[1024];
     SessionConfig sc = session_config(&a->o, max_threads, t0);
     DataSource src = a->data.is_images ? idx_source(&a->data.images) : dataset_source(&a->data.text, (int)a->o.model.block_size);
+    a->dist.watch.timeout_s = a->o.run.parallel.timeout_s;
     if (session_init(&a->s, &sc, a->model, &src, &a->dist, err, sizeof err)) return fail(1, "%s", err);
     session_log_start(&a->s, a->out.log, log_is_json(a->o.files.log));
     if (a->o.files.resume && session_restore(&a->s, ckpt, err, sizeof err)) return fail(1, "%s: %s", a->o.files.resume, err);
@@ -514,7 +515,8 @@ static void interrupt_save_checkpoint(const TrainApp *a) {
 static bool interrupts_agree(TrainApp *a) {
     if (a->dist.size > 1) {
         double any = interrupt.signal;
-        dist_sum(&a->dist, &any, 1);
+        a->dist.watch.step = a->s.step;
+        dist_sum(&a->dist, &any, 1, "the interrupt check");
         if (any && !interrupt.signal) interrupt.signal = SIGTERM;
     }
     return interrupt.signal != 0;
@@ -525,7 +527,7 @@ static bool interrupts_agree(TrainApp *a) {
 static int interrupt_exit(TrainApp *a) {
     if (a->dist.rank == 0) interrupt_save_checkpoint(a);
     double done = 0;
-    dist_sum(&a->dist, &done, 1);
+    dist_sum(&a->dist, &done, 1, "the wait for rank 0's checkpoint");
     return 128 + interrupt.signal;
 }
 

@@ -133,6 +133,9 @@ static const OptRow ROWS[] = {
     {"no-overlap", T_BOOL, F(run.parallel.no_overlap), "false", NOMAX, 0,
      "under mpirun: reduce the grads after backward, not bucket by bucket during it (to compare)"},
     {"bucket-mb", T_DOUBLE, F(run.parallel.bucket_mb), "1", 1e-3, 1e4, 0, "under mpirun: megabytes of grads per allreduce"},
+    {"dist-timeout", T_DOUBLE, F(run.parallel.timeout_s), "0", 0, 1e7, 0,
+     "under mpirun: seconds a collective may make no progress before the job ends, naming the ranks it waits for "
+     "(0: 120, or 10 x the longest gap between collectives so far if longer)"},
     // instruments and divergence
     {"stats-every", T_LONG, F(guard.stats_every), "10", 0, 1e9, 0, "log the instruments every N steps (0: off; with --log)"},
     {"on-nonfinite", T_CHOICE, F(guard.on_nonfinite), "stop", NOMAX, 0,

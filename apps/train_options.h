@@ -48,6 +48,7 @@ typedef struct OptionMarks {
 typedef struct ParallelOptions { // under mpirun
     bool no_overlap;  // reduce after backward
     double bucket_mb; // megabytes per allreduce
+    double timeout_s; // the watchdog's (0: its default)
 } ParallelOptions;
 
 typedef struct RunOptions {

@@ -14,7 +14,8 @@ mpirun -np 2 and 3 at the same global batch:
 - a second run with the same N, --no-overlap (the grads reduced after backward) and --recompute
   (the blocks' grads reduced at the end): bit-identical losses and checkpoints;
 - a checkpoint written under 2 processes resumes under 3 and goes on as the one-process run;
-- a rank killed mid-run ends the run (mpirun's abort) within a timeout, and the last checkpoint
+- a rank killed mid-run ends the run (mpirun's abort) within a timeout, and a rank frozen (SIGSTOP)
+  ends it through the watchdog (--dist-timeout 3: exit 124, naming rank 1); the last checkpoint
   resumes;
 - mpirun -np 2 tools/sweep.py run: the grid split between two workers, every job run once.
 The default python3 (pyenv's 3.11 on the project's machines); nothing beyond the standard library.
@@ -23,6 +24,7 @@ import glob
 import json
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -115,7 +117,7 @@ def rank_pid(rank, marker):
         try:
             pid = env.split("/")[2]
             cmd = open(f"/proc/{pid}/cmdline", "rb").read()
-            if marker.encode() in cmd and b"mpirun" not in cmd.split(b"\0")[0] and \
+            if marker.encode() in cmd and open(f"/proc/{pid}/comm").read().strip() == "train" and \
                     f"OMPI_COMM_WORLD_RANK={rank}\0".encode() in open(env, "rb").read():
                 return int(pid)
         except OSError:
@@ -159,17 +161,22 @@ with tempfile.TemporaryDirectory() as tmp:
     check(p.returncode != 0 and "--batch-size 13 does not split into 2 processes" in p.stdout,
           "--batch-size 13 under 2 processes: a clear error")
 
-    # a rank killed mid-run: mpirun ends the run (not a hang), and the last checkpoint resumes
-    kill_ck = ck("killed")
-    proc = subprocess.Popen(command(2, ["--steps", "100000", "--save-every", "10", "--save", kill_ck, corpus]),
-                            env=ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    deadline = time.time() + 120
-    while not os.path.exists(kill_ck) and time.time() < deadline:
-        time.sleep(0.2)
-    pid = rank_pid(1, kill_ck)
-    check(pid is not None, "the run wrote a checkpoint and its rank 1 was found")
-    if pid:
-        os.kill(pid, signal.SIGKILL)
+    def fault(name, sig, said, *args):
+        """Rank 1 gets sig once the run has a checkpoint: the run ends (not a hang), saying so; the
+        checkpoint resumes under 2 processes."""
+        path = ck(name)
+        proc = subprocess.Popen(command(2, ["--steps", "100000", "--save-every", "10", "--save", path, *args, corpus]),
+                                env=ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        deadline = time.time() + 120
+        while not os.path.exists(path) and time.time() < deadline:
+            time.sleep(0.2)
+        pid = rank_pid(1, path)
+        check(pid is not None, f"{name}: the run wrote a checkpoint and its rank 1 was found")
+        if not pid:
+            proc.kill()
+            proc.communicate()
+            return
+        os.kill(pid, sig)
         start = time.time()
         try:
             out, _ = proc.communicate(timeout=60)
@@ -177,18 +184,28 @@ with tempfile.TemporaryDirectory() as tmp:
         except subprocess.TimeoutExpired:
             proc.kill()
             out, ended = proc.communicate()[0], False
-        check(ended and proc.returncode != 0, f"rank 1 killed: the run ended in {time.time() - start:.1f} s "
-              f"(exit {proc.returncode}), not hung")
-        check("signal 9" in out or "Killed" in out, "rank 1 killed: mpirun says so")
-        print("  " + "\n  ".join(l for l in out.splitlines() if "signal" in l or "Killed" in l))
-        at = checkpoint_step(kill_ck)
-        p = subprocess.run(command(2, ["--steps", str(at + 10), "--resume", kill_ck, corpus]), env=ENV,
+        took = time.time() - start
+        try:
+            os.kill(pid, signal.SIGKILL)  # a stopped rank the end left behind
+        except ProcessLookupError:
+            pass
+        check(ended and proc.returncode != 0, f"{name}: the run ended in {took:.1f} s (exit {proc.returncode}), not hung")
+        lines = [l for l in out.splitlines() if re.search(said, l)]
+        check(bool(lines), f"{name}: it says what happened (/{said}/)" + ("" if lines else f":\n{out}"))
+        print("  " + "\n  ".join(lines))
+        at = checkpoint_step(path)
+        p = subprocess.run(command(2, ["--steps", str(at + 10), "--resume", path, corpus]), env=ENV,
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=300)
         check(p.returncode == 0 and f"resuming at step {at}" in p.stdout,
-              f"the last checkpoint before the kill (step {at}) resumes under 2 processes")
-    else:
-        proc.kill()
-        proc.communicate()
+              f"{name}: the last checkpoint before it (step {at}) resumes under 2 processes")
+        return proc.returncode, took
+
+    # a rank killed mid-run: mpirun ends the run; a rank frozen (SIGSTOP): the watchdog ends it after
+    # --dist-timeout, naming the rank, with its own exit status
+    fault("rank 1 killed", signal.SIGKILL, r"signal 9|Killed")
+    ended = fault("rank 1 frozen", signal.SIGSTOP, r"made no progress for 3 s .*waiting for rank 1 \(", "--dist-timeout", "3")
+    if ended:
+        check(ended[0] == 124 and ended[1] < 3 + 8, f"rank 1 frozen: exit 124 (the watchdog's) within the timeout + 8 s")
 
     # the sweep tool's workers: mpirun -np 2 sweep.py run splits the grid, each job run once
     out = os.path.join(tmp, "sweep")

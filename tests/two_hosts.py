@@ -13,12 +13,19 @@ only (shared memory off), so the ranks talk real TCP through the kernel.
   measured (a TCP stream and a ping-pong between the namespaces), and the default model's allreduce
   per step (--no-overlap: the train program's "ms per step in MPI calls") printed beside
   docs/distributed.md's model, 2 (N - 1) / N x S / W + 2 (N - 1) x a, at the measured W and a.
+- faults under the watchdog (--dist-timeout 10; a checkpoint every 10 steps, each fault once the first
+  is written): a rank killed, host b's ranks frozen (SIGSTOP), the link down: each ends the job within
+  the timeout + 10 s, non-zero, saying what happened, and its checkpoint resumes under one process with
+  one process's losses; the link cut for 3 s and 30% packet loss (nft; skipped, saying so, without it):
+  the run rides them out with one process's losses, or the watchdog ends it saying so. Every run has a
+  hard time limit; the table of what each fault did is printed.
 Needs root and `ip netns`; exits 77 (skipped) with the reason where they are missing. The default
 python3; nothing beyond the standard library.
 """
 import os
 import random
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -131,6 +138,162 @@ def close(a, b, name):
     check(rel <= 1e-4, f"{name}: grad norms within 1e-4 relative (largest {rel:.2e})")
 
 
+# ---- faults: -np 2 (one rank per host) of the default model under the watchdog, a checkpoint every
+# SAVE_EVERY steps; each fault comes once the first checkpoint is written.
+TIMEOUT = 10  # --dist-timeout, seconds
+DIST_TIMEOUT_EXIT = 124  # the watchdog's exit status (include/normlab/dist.h)
+SAVE_EVERY = 10
+HARD_LIMIT = TIMEOUT + 80  # a run still going this long after its fault hangs: killed, and a failure
+FAULT_RUN = ["--steps", "100000", "--lr-decay-steps", "2000", "--eval-interval", "100000", "--eval-iters", "1",
+             "--sample", "0", "--threads", "1", "--quiet", "--stats-every", "0"]
+
+
+def train_pids(ns):
+    """The train program's processes in namespace NS (its ranks there)."""
+    pids = sh("ip", "netns", "pids", ns, check_rc=False).stdout.split()
+    out = []
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/comm") as f:
+                if f.read().strip() == "train":
+                    out.append(int(pid))
+        except OSError:
+            pass
+    return out
+
+
+def signal_all(pids, sig):
+    for pid in pids:
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            pass
+
+
+def fault_run(hosts, mpirun, train, text, tmp, name, inject, heal=None, extra=()):
+    """Runs -np 2 until its first checkpoint, calls inject(), waits for the end (at most HARD_LIMIT s);
+    then heal() (the link back up). (exit status or None when it hung, seconds from the fault to the
+    end, the output, the checkpoint's path)."""
+    ckpt, log = os.path.join(tmp, name + ".st"), os.path.join(tmp, name + ".csv")
+    for path in (ckpt, log):
+        if os.path.exists(path):
+            os.remove(path)
+    cmd = hosts.mpirun(mpirun, 2, [train, *FAULT_RUN, "--dist-timeout", str(TIMEOUT), "--save", ckpt, "--save-every",
+                                   str(SAVE_EVERY), "--log", log, *extra, text])
+    out = open(os.path.join(tmp, name + ".out"), "w+")
+    p = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, cwd=tmp, start_new_session=True)
+    t_start = time.monotonic()
+    while not os.path.exists(ckpt) and p.poll() is None and time.monotonic() - t_start < 120:
+        time.sleep(0.1)
+    t_fault = time.monotonic()
+    inject()
+    try:
+        rc = p.wait(timeout=HARD_LIMIT)
+    except subprocess.TimeoutExpired:
+        rc = None
+        os.killpg(p.pid, 9)
+        p.wait()
+    took = time.monotonic() - t_fault
+    rc = 128 - rc if rc is not None and rc < 0 else rc  # killed by a signal: the status a shell shows
+    for ns in hosts.ns:  # whatever the end left behind (stopped ranks, a rank cut off from mpirun)
+        signal_all(train_pids(ns), 9)
+    if heal:
+        heal()
+    out.seek(0)
+    return rc, took, out.read(), ckpt
+
+
+def resumes(train, text, tmp, ckpt, name):
+    """The checkpoint resumes under one process: 5 steps from it log the losses of one process run from
+    the start to the same step (1e-5 relative)."""
+    if not os.path.exists(ckpt):
+        check(False, f"{name}: a checkpoint was written")
+        return
+    base = [*FAULT_RUN[2:], "--log"]
+    r = subprocess.run([train, "--steps", "1", "--resume", ckpt, text, "--sample", "0", "--threads", "1"], capture_output=True,
+                       text=True, timeout=120)
+    m = re.search(r"checkpoint is at step (\d+)", r.stdout)
+    if not m:
+        check(False, f"{name}: the checkpoint reads back:\n{r.stdout}{r.stderr}")
+        return
+    at = int(m.group(1))
+    logs = [os.path.join(tmp, f"{name}.{k}.csv") for k in ("resumed", "alone")]
+    a = subprocess.run([train, "--steps", str(at + 5), *base, logs[0], "--resume", ckpt, text], capture_output=True,
+                       text=True, timeout=300)
+    b = subprocess.run([train, "--steps", str(at + 5), *base, logs[1], text], capture_output=True, text=True, timeout=300)
+    if a.returncode or b.returncode:
+        check(False, f"{name}: the resumed run and one process's ran:\n{a.stdout}{a.stderr}{b.stdout}{b.stderr}")
+        return
+    resumed, alone = losses(logs[0]), losses(logs[1])
+    steps = [s for s in sorted(resumed) if s >= at]
+    rel = max(abs(resumed[s][0] - alone[s][0]) / alone[s][0] for s in steps) if steps else 1.0
+    check(len(steps) == 5 and rel <= 1e-5, f"{name}: the checkpoint (step {at}) resumes under one process; its 5 steps' "
+          f"losses within 1e-5 of one process's from the start (largest {rel:.1e})")
+
+
+def faults(hosts, train, mpirun, text, tmp):
+    """Each fault: how the job ends, how long after the fault, what it says; the checkpoint resumes."""
+    b_dev = ("ip", "link", "set", hosts.dev[1])
+    down = lambda: sh(*b_dev, "down", ns=hosts.ns[1])
+    up = lambda: (sh(*b_dev, "up", ns=hosts.ns[1]), time.sleep(0.5))
+    cases = [
+        ("a rank killed (SIGKILL, host b)", lambda: signal_all(train_pids(hosts.ns[1]), 9), None,
+         r"exited on signal 9|killed|Killed"),
+        ("host b frozen (SIGSTOP) past the timeout", lambda: signal_all(train_pids(hosts.ns[1]), 19), None,
+         r"made no progress for \d+ s .*waiting for rank 1"),
+        ("the link down past the timeout", down, up, r"made no progress for \d+ s .*waiting for rank 1"),
+    ]
+    print(f"\n| fault | exit status | time to exit (timeout {TIMEOUT} s) | message |\n|---|---|---|---|")
+    table = []
+    for name, inject, heal, said in cases:
+        rc, took, out, ckpt = fault_run(hosts, mpirun, train, text, tmp, name.split()[1], inject, heal)
+        line = next((l for l in out.splitlines() if re.search(said, l)), "")
+        table.append(f"| {name} | {rc if rc is not None else 'hung (killed)'} | {took:.1f} s | {line.strip()[:160]} |")
+        print(table[-1], flush=True)
+        check(rc not in (None, 0), f"{name}: the job ended with a non-zero exit ({rc})")
+        check(took <= TIMEOUT + 10, f"{name}: it ended within the timeout + 10 s ({took:.1f} s)")
+        check(bool(line), f"{name}: it said what happened (/{said}/):\n{out[-3000:]}")
+        resumes(train, text, tmp, ckpt, name)
+    recovers(hosts, train, mpirun, text, tmp, "the link cut for 3 s (under the timeout)",
+             lambda: (down(), time.sleep(3), up()))
+    loss = ("inet", "normlab_loss")
+    if not shutil.which("nft"):
+        print("skipped: 30% packet loss: no netem qdisc in this kernel, and nft (netfilter) is not installed "
+              "(apt-get install nftables)")
+        return
+    def drop(on):
+        for ns in hosts.ns:  # each direction: 30% of the packets each end sends
+            if on:
+                sh("nft", "add", "table", *loss, ns=ns)
+                sh("nft", "add", "chain", *loss, "out", "{ type filter hook output priority 0; }", ns=ns)
+                sh("nft", "add", "rule", *loss, "out", "oifname", hosts.dev[hosts.ns.index(ns)], "numgen", "random",
+                   "mod", "10", "<", "3", "drop", ns=ns)
+            else:
+                sh("nft", "delete", "table", *loss, ns=ns, check_rc=False)
+    # TCP rides 30% loss out slowly (the default model: ~5 s a step here), or stalls past the timeout
+    # on a retransmission's back-off: the small model, 10 steps after the fault
+    recovers(hosts, train, mpirun, text, tmp, "30% of the packets dropped each way (nft; 2 layers, 64 wide)",
+             lambda: drop(True), lambda: drop(False), steps=20, model=SMALL)
+
+
+def recovers(hosts, train, mpirun, text, tmp, name, inject, heal=None, steps=60, model=()):
+    """A fault the run must ride out: it ends (exit 0, or the watchdog's 124 saying so), never hangs; when it
+    finishes, its losses are one process's."""
+    tag = f"recover{len(model)}_{steps}"
+    alone = os.path.join(tmp, tag + ".alone.csv")
+    if not os.path.exists(alone):
+        train_run([train, *FAULT_RUN, *model, "--steps", str(steps), "--log", alone, text], "one process", tmp)
+    rc, took, out, ckpt = fault_run(hosts, mpirun, train, text, tmp, tag, inject, heal, extra=(*model, "--steps", str(steps)))
+    wall = "finished" if rc == 0 else ""
+    said = next((l for l in out.splitlines() if "made no progress" in l), "")
+    print(f"| {name} | {rc if rc is not None else 'hung (killed)'} | {took:.1f} s after the fault | "
+          f"{said.strip()[:160] or wall} |", flush=True)
+    check(rc in (0, DIST_TIMEOUT_EXIT) and (rc == 0 or said), f"{name}: the run finished, or the watchdog ended it "
+          f"saying so (exit {rc}):\n{out[-3000:] if rc else ''}")
+    if rc == 0:
+        close(losses(alone), losses(os.path.join(tmp, tag + ".csv")), name)
+
+
 def main():
     train, mpirun = os.path.abspath(sys.argv[1]), sys.argv[2]
     if os.geteuid() != 0:
@@ -162,10 +325,12 @@ def train_run(cmd, name, tmp):
     return p.stdout
 
 
+SMALL = ("--n-layer", "2", "--n-embd", "64", "--n-head", "4", "--block-size", "32")
+
+
 def run(hosts, train, mpirun, text, tmp):
-    small = ["--n-layer", "2", "--n-embd", "64", "--n-head", "4", "--block-size", "32", "--batch-size", "12",
-             "--steps", "30", "--warmup", "5", "--lr", "1e-3", "--eval-interval", "1000", "--eval-iters", "2",
-             "--sample", "0", "--threads", "1", "--stats-every", "0", "--quiet"]
+    small = [*SMALL, "--batch-size", "12", "--steps", "30", "--warmup", "5", "--lr", "1e-3", "--eval-interval", "1000",
+             "--eval-iters", "2", "--sample", "0", "--threads", "1", "--stats-every", "0", "--quiet"]
     one = os.path.join(tmp, "one.csv")
     train_run([train, *small, "--log", one, text], "one process", tmp)
     for n in (2, 4):
@@ -194,6 +359,7 @@ def run(hosts, train, mpirun, text, tmp):
         print(f"| {label} | {bw * 8 / 1e9:.2f} Gbit/s | {rtt * 1e6:.0f} us | {model * 1e3:.2f} ms "
               f"(S {S / 1e6:.2f} MB) | {float(ms.group(1)):.2f} ms |", flush=True)
     hosts.shape(None)
+    faults(hosts, train, mpirun, text, tmp)
     print(f"\ntwo_hosts: {'all checks passed' if not failures else f'{len(failures)} failed'}")
     return 1 if failures else 0
 

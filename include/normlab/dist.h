@@ -22,6 +22,24 @@ typedef struct DistBucket {
     int ready_at;
 } DistBucket;
 
+// The watchdog: a rank waiting in a collective that makes no progress for timeout_s ends the job
+// (exit status DIST_TIMEOUT_EXIT; mpirun ends the others), naming the collective, the step and the ranks that
+// never reached it. Each rank announces every collective it starts to the others, on a communicator
+// of its own, in a buffered send that never waits.
+#define DIST_TIMEOUT_EXIT 124
+#define DIST_TIMEOUT_FLOOR_S 120.0 // the default: this, or 10 x the longest gap between collectives
+#define DIST_ABORT_GRACE_S 5       // a job still not ended by then: mpirun cannot reach a host
+typedef struct DistWatch {
+    double timeout_s;  // seconds without progress (0: the default)
+    long step;         // the step the collectives belong to (the caller's, for the message)
+    long seq;          // collectives this rank started
+    double last_s;     // when this rank's last wait ended (MPI_Wtime), and the longest gap since
+    double gap_max_s;
+    long (*heard)[2];  // (size) the last collective (seq, step) each rank announced
+    double *heard_at;  // (size) when it came
+    void *comm, *buf;  // the announcements' communicator, and their send buffer
+} DistWatch;
+
 typedef struct Dist {
     int rank, size;             // this process, and how many there are (1: alone)
     int local_rank, local_size; // the same among the processes on this host (for the thread count)
@@ -29,11 +47,13 @@ typedef struct Dist {
     ParamSet *params;
     DistBucket *buckets; // (n_buckets) in the order backward completes them
     int n_buckets, next; // next: the first bucket not started in this backward
+    long first_seq;      // the watchdog's number of this backward's first bucket
     int *param_node;     // (params->n) scratch: the first node reading each parameter
     void *requests;      // (n_buckets) MPI_Request
     TapeHook hook;
     double comm_s;       // seconds inside MPI calls for the grads and scalars, summed over steps
     void *comm;          // the MPI communicator (MPI_Comm), when size > 1
+    DistWatch watch;
 } Dist;
 
 // How many processes the launcher (mpirun, mpiexec) started this one among; 1 when none did.
@@ -58,7 +78,7 @@ void dist_finalize(Dist *d);
 void dist_backward_begin(Dist *d, Tape *t);
 void dist_grads_finish(Dist *d, Tape *t);
 
-// x[0..n) summed over the ranks, in place; the same on every rank.
-void dist_sum(Dist *d, double *x, int n);
+// x[0..n) summed over the ranks, in place; the same on every rank. what names it for the watchdog.
+void dist_sum(Dist *d, double *x, int n, const char *what);
 // True when every rank holds the same bits in ps's parameters (a hash of them compared).
 bool dist_params_agree(Dist *d, const ParamSet *ps);

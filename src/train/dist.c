@@ -9,6 +9,8 @@
 #include "normlab/config.h"
 #ifdef NL_HAVE_MPI
 #include <mpi.h>
+
+#include "dist_watch.h"
 #endif
 
 int dist_launched_size(void) {
@@ -21,7 +23,10 @@ int dist_launched_size(void) {
     return 1;
 }
 
-static void alone(Dist *d) { *d = (Dist){.rank = 0, .size = 1, .local_rank = 0, .local_size = 1}; }
+// A world of one (the watchdog's timeout, an option, stays).
+static void alone(Dist *d) {
+    *d = (Dist){.rank = 0, .size = 1, .local_rank = 0, .local_size = 1, .watch.timeout_s = d->watch.timeout_s};
+}
 
 // The first parameter of ps whose block holds the element at offset off (params are in offset order).
 static int param_at(const ParamSet *ps, size_t off) {
@@ -35,11 +40,22 @@ static int param_at(const ParamSet *ps, size_t off) {
 }
 
 #ifdef NL_HAVE_MPI
-#define COMM(d) (*(MPI_Comm *)(d)->comm)
 #define REQ(d) ((MPI_Request *)(d)->requests)
 #define NL_MPI_REAL (sizeof(nl_real) == sizeof(double) ? MPI_DOUBLE : MPI_FLOAT)
 static size_t request_size(void) { return sizeof(MPI_Request); }
 
+// One collective started and waited for: x[0..n) reduced with op over the ranks, in place.
+static void reduce(Dist *d, void *x, int n, MPI_Datatype type, MPI_Op op, const char *what) {
+    MPI_Request req;
+    double t0 = MPI_Wtime();
+    long seq = watch_announce(d);
+    MPI_Iallreduce(MPI_IN_PLACE, x, n, type, op, COMM(d), &req);
+    d->comm_s += MPI_Wtime() - t0;
+    watch_wait(d, 1, &req, seq, what);
+    MPI_Wait(&req, MPI_STATUS_IGNORE); // complete already (a null request): the wait the MPI checker looks for
+}
+
+// ---- joining, the grads, the sums ----------------------------------------------------------------
 int dist_init(Dist *d, int *argc, char ***argv, char *err, size_t errlen) {
     alone(d);
     if (dist_launched_size() <= 1) return 0; // no MPI_Init: a plain run pays nothing for MPI
@@ -55,11 +71,13 @@ int dist_init(Dist *d, int *argc, char ***argv, char *err, size_t errlen) {
     MPI_Comm_rank(local, &d->local_rank);
     MPI_Comm_size(local, &d->local_size);
     MPI_Comm_free(&local);
+    if (watch_init(d)) return snprintf(err, errlen, "out of memory joining the other processes"), -1;
     return 0;
 }
 
 void dist_finalize(Dist *d) {
     if (d->comm) {
+        watch_free(d);
         MPI_Comm_free((MPI_Comm *)d->comm);
         MPI_Finalize();
     }
@@ -71,6 +89,8 @@ void dist_finalize(Dist *d) {
 static void start(Dist *d, int b) {
     DistBucket *k = &d->buckets[b];
     double t0 = MPI_Wtime();
+    long seq = watch_announce(d);
+    if (b == 0) d->first_seq = seq;
     MPI_Iallreduce(MPI_IN_PLACE, d->params->grad + k->begin, (int)(k->end - k->begin), NL_MPI_REAL, MPI_SUM,
                    COMM(d), &REQ(d)[b]);
     d->comm_s += MPI_Wtime() - t0;
@@ -93,22 +113,15 @@ void dist_grads_finish(Dist *d, Tape *t) {
     if (d->size == 1) return;
     t->hook = NULL;
     if (!d->overlap) {
-        double t0 = MPI_Wtime();
-        MPI_Allreduce(MPI_IN_PLACE, d->params->grad, (int)d->params->numel, NL_MPI_REAL, MPI_SUM, COMM(d));
-        d->comm_s += MPI_Wtime() - t0;
+        reduce(d, d->params->grad, (int)d->params->numel, NL_MPI_REAL, MPI_SUM, "the grads' allreduce");
         return;
     }
     while (d->next < d->n_buckets) start(d, d->next++);
-    double t0 = MPI_Wtime();
-    MPI_Waitall(d->n_buckets, REQ(d), MPI_STATUSES_IGNORE);
-    d->comm_s += MPI_Wtime() - t0;
+    watch_wait(d, d->n_buckets, REQ(d), d->first_seq, "the grads' allreduce (bucket by bucket)");
 }
 
-void dist_sum(Dist *d, double *x, int n) {
-    if (d->size == 1) return;
-    double t0 = MPI_Wtime();
-    MPI_Allreduce(MPI_IN_PLACE, x, n, MPI_DOUBLE, MPI_SUM, COMM(d));
-    d->comm_s += MPI_Wtime() - t0;
+void dist_sum(Dist *d, double *x, int n, const char *what) {
+    if (d->size > 1) reduce(d, x, n, MPI_DOUBLE, MPI_SUM, what);
 }
 
 bool dist_params_agree(Dist *d, const ParamSet *ps) {
@@ -117,7 +130,7 @@ bool dist_params_agree(Dist *d, const ParamSet *ps) {
     const unsigned char *p = (const unsigned char *)ps->data;
     for (size_t i = 0; i < ps->numel * sizeof(nl_real); i++) h = (h ^ p[i]) * 0x100000001b3ull;
     uint64_t hl[2] = {h, ~h}; // the max of h and of ~h: every rank's hash is the same iff they are equal
-    MPI_Allreduce(MPI_IN_PLACE, hl, 2, MPI_UINT64_T, MPI_MAX, COMM(d));
+    reduce(d, hl, 2, MPI_UINT64_T, MPI_MAX, "the parameters' check");
     return hl[0] == ~hl[1];
 }
 
@@ -145,7 +158,7 @@ void dist_finalize(Dist *d) {
 static size_t request_size(void) { return 1; }
 static void after_node(void *ctx, int node) { (void)ctx, (void)node; }
 void dist_grads_finish(Dist *d, Tape *t) { (void)d, (void)t; }
-void dist_sum(Dist *d, double *x, int n) { (void)d, (void)x, (void)n; }
+void dist_sum(Dist *d, double *x, int n, const char *what) { (void)d, (void)x, (void)n, (void)what; }
 bool dist_params_agree(Dist *d, const ParamSet *ps) { return (void)d, (void)ps, true; }
 
 #endif

@@ -92,6 +92,7 @@ static int session_step_fault(Session *s, SessionStepInfo *info) {
 int session_step(Session *s, SessionStepInfo *info, char *err, size_t errlen) {
     double t = tape_clock();
     if (!s->started) dropout_per_rank(s);
+    if (s->dist) s->dist->watch.step = s->step;
     *info = (SessionStepInfo){.lr = optim_lr(&s->opt.cfg, s->step)};
     Batch b = session_next_batch(s);
     bool measure = s->log && s->cfg.stats_every > 0 && s->step % s->cfg.stats_every == 0;
@@ -127,6 +128,7 @@ static int session_eval_split(Session *s, bool eval, TrainEval *e) {
 }
 
 int session_evaluate(Session *s, TrainEval *train, TrainEval *eval, char *err, size_t errlen) {
+    if (s->dist) s->dist->watch.step = s->step;
     if (s->dist && !dist_params_agree(s->dist, s->model->params)) // cheap, and it would break everything after
         return snprintf(err, errlen, "step %ld: the processes' parameters differ (they must stay identical: the "
                         "same averaged grads, the same update); this MPI's allreduce gave ranks different sums",

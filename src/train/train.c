@@ -52,7 +52,7 @@ int train_forward_backward(TrainStep *s, const Batch *batch, long step, double *
         sum[0] += value;
     }
     t->observer = observer;
-    if (d) dist_grads_finish(d, t), dist_sum(d, sum, 2);
+    if (d) dist_grads_finish(d, t), dist_sum(d, sum, 2, "the losses' sum");
     double value = sum[0] / ((double)K * N);
     if (sum[1]) {
         if (!err[0]) snprintf(err, errlen, "step %ld: the loss is %g on another process's share of the batch "
