@@ -274,8 +274,8 @@ static Model *vit_create(const ModelConfig *cfg, Rng *rng) {
 }
 
 // The ViT's training defaults (the train program's option names) and its norms' recipes: alpha0 0.5
-// everywhere and no embedding scale (the DyT and Derf ViTs); each lr 1e-3 until the lr sweep of
-// docs/vision.md has measured the norm's best here.
+// everywhere and no embedding scale (the DyT and Derf ViTs); each norm's lr is its best in the lr
+// sweep of docs/vision.md (results/vision: tools/tests/test_studies.py holds these to it).
 static const char *const VIT_DEFAULTS[][2] = {
     {"n-embd", "128"}, {"n-head", "4"}, {"n-layer", "4"}, {"bias", "true"}, {"batch-size", "128"},
     {"beta2", "0.999"}, {"weight-decay", "0.05"}, {"steps", "2000"}, {"warmup", "100"}, {"eval-interval", "250"},
@@ -283,9 +283,9 @@ static const char *const VIT_DEFAULTS[][2] = {
 };
 #define VIT_RECIPE(lr) {0, {0.5, 0.5, 0.5}, lr, 1}
 static const NormRecipe VIT_RECIPES[NORM_COUNT] = {
-    [NORM_LN] = VIT_RECIPE(1e-3), [NORM_RMSNORM] = VIT_RECIPE(1e-3), [NORM_DYT] = VIT_RECIPE(1e-3),
-    [NORM_DYTSP] = VIT_RECIPE(1e-3), [NORM_DYISRU] = VIT_RECIPE(1e-3), [NORM_DYISRUSP] = VIT_RECIPE(1e-3),
-    [NORM_DERF] = VIT_RECIPE(1e-3),
+    [NORM_LN] = VIT_RECIPE(5.6e-4), [NORM_RMSNORM] = VIT_RECIPE(1e-3), [NORM_DYT] = VIT_RECIPE(5.6e-3),
+    [NORM_DYTSP] = VIT_RECIPE(3.2e-3), [NORM_DYISRU] = VIT_RECIPE(1.8e-3), [NORM_DYISRUSP] = VIT_RECIPE(1.8e-3),
+    [NORM_DERF] = VIT_RECIPE(3.2e-3),
 };
 
 static const char *const VIT_POSITIONS[MODEL_NORM_POSITIONS] = {"norm1", "norm2", "norm"};

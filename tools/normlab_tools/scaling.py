@@ -10,8 +10,10 @@ std over seeds, the gap to LayerNorm's best at the same point, and I (the fracti
 runs above 1.1 x the norm's best, or non-finite). Each table replaces the text between the doc's
 <!-- report:NAME --> marks; the figures go to docs/scaling/ as PNG and SVG.
 """
+import collections
 import math
 import os
+import re
 import statistics
 import sys
 
@@ -29,21 +31,30 @@ AUTHOR = [("125M", "5B", 3.209, 0.140, 0.126, 0.098, 0.074), ("125M", "20B", 3.0
           ("760M", "5B", 2.851, 0.129, 0.075, 0.124, 0.082), ("760M", "20B", 2.675, 0.095, 0.039, 0.057, 0.035)]
 
 
-def points():
-    """{(steps, width): runs}: the frontier as the 2,000-step, 128-wide point, and every scaling folder."""
-    out = {(2000, 128): sr.read_csv(os.path.join(ROOT, "results", "stability", "frontier", "results.csv"))}
+def folders():
+    """{(steps, width, tag): runs}: every folder results/scaling/steps<S>_w<W>[_<tag>] that has runs
+    (tag "" for the main grid, "dropout" for --dropout 0.1, "l2" for the separate attention init)."""
+    out = {}
     base = os.path.join(ROOT, "results", "scaling")
     for name in sorted(os.listdir(base)) if os.path.isdir(base) else []:
-        steps, _, width = name[5:].partition("_w")
-        if name.startswith("steps") and steps.isdigit() and width.isdigit():  # not the L2 grid's folder
-            rows = sr.read_csv(os.path.join(base, name, "results.csv"))
-            if rows:
-                out[(int(steps), int(width))] = rows
+        m = re.fullmatch(r"steps(\d+)_w(\d+)(?:_(\w+))?", name)
+        rows = sr.read_csv(os.path.join(base, name, "results.csv")) if m else []
+        if rows:
+            out[(int(m.group(1)), int(m.group(2)), m.group(3) or "")] = rows
+    return out
+
+
+def points(tag=""):
+    """{(steps, width): runs} of one kind of folder; the main grid's ("") also has the frontier as its
+    2,000-step, 128-wide point."""
+    out = {(2000, 128): sr.read_csv(os.path.join(ROOT, "results", "stability", "frontier", "results.csv"))} if not tag else {}
+    out.update({(st, w): runs for (st, w, t), runs in folders().items() if t == tag})
     return out
 
 
 def best_of(runs):
-    """(best lr, mean, std over seeds, seeds at it, I, lrs run) of one norm's runs at one point."""
+    """Best(lr, mean, std over seeds, seeds at it, I, lrs run, train loss at the end, lowest val's
+    step, steps, largest stable lr) of one norm's runs at one point."""
     grid = sr.by_lr(runs)
     means = {lr: statistics.fmean(sr.loss(r) for r in rs) for lr, rs in grid.items()}
     finite = {lr: m for lr, m in means.items() if math.isfinite(m)}
@@ -51,9 +62,16 @@ def best_of(runs):
         return None
     lr = min(finite, key=finite.get)
     at = [sr.loss(r) for r in grid[lr]]
-    unstable = sum(not (math.isfinite(sr.loss(r)) and sr.loss(r) <= sr.UNSTABLE * finite[lr]) for r in runs)
-    return (lr, finite[lr], statistics.stdev(at) if len(at) > 1 else math.nan, len(at), unstable / len(runs),
-            sorted(grid))
+    ok = lambda r: math.isfinite(sr.loss(r)) and sr.loss(r) <= sr.UNSTABLE * finite[lr]
+    stable = [x for x, rs in grid.items() if all(ok(r) and r["diverged"] == "0" for r in rs)]
+    train = [float(r["final_train"]) for r in grid[lr] if r.get("final_train") not in (None, "")]
+    return Best(lr, finite[lr], statistics.stdev(at) if len(at) > 1 else math.nan, len(at),
+                sum(not ok(r) for r in runs) / len(runs), sorted(grid), statistics.fmean(train) if train else math.nan,
+                statistics.fmean(int(r["best_step"]) for r in grid[lr]), int(grid[lr][0]["steps"]),
+                max(stable) if stable else None)
+
+
+Best = collections.namedtuple("Best", "lr mean sd seeds I lrs train best_step steps max_stable")
 
 
 def studied(pts):
@@ -63,26 +81,119 @@ def studied(pts):
     return [n for n in norm_names() if n in ran]
 
 
-def summary():
-    """{(steps, width): {norm: best_of}} over the points that have runs, for the study's norms."""
-    pts = points()
-    norms = studied(pts)
+def summary(tag=""):
+    """{(steps, width): {norm: Best}} over the points of one kind of folder, for the study's norms."""
+    norms = studied(points())
     return {p: {n: b for n in norms if (b := best_of([r for r in runs if r["norm"] == n]))}
-            for p, runs in sorted(pts.items())}
+            for p, runs in sorted(points(tag).items())}
 
 
-def table_points(s):
-    head = ["point (steps, width, tokens)", "norm", "best lr (lrs run)", "best whole val +- std (seeds)", "gap to ln", "I"]
+def label(p):
+    steps, width = p
+    return f"{steps}, {width}, {steps * TOKENS_PER_STEP / 1e6:.1f}M"
+
+
+def table_points(s, ref=None):
+    """Every norm at every point: its best lr, loss, gap to ln there (or to ref's ln: the main grid's
+    at the same point), the train loss at the end, val minus train and the step of the lowest val (an
+    overfit run's is before the end), I and the largest stable lr of the lrs run."""
+    head = ["point (steps, width, tokens)", "norm", "best lr (lrs run)", "best whole val +- std (seeds)", "gap to ln",
+            "train (end)", "val - train", "lowest val at step", "I", "largest stable lr"]
     rows = []
-    for (steps, width), per in s.items():
+    for p, per in s.items():
         ln = per.get("ln")
-        for n, (lr, m, sd, k, inst, lrs) in per.items():
-            edge = " (edge)" if lr in (lrs[0], lrs[-1]) and len(lrs) > 1 else ""
-            rows.append([f"{steps}, {width}, {steps * TOKENS_PER_STEP / 1e6:.1f}M", n,
-                         f"{lr:g}{edge} ({', '.join(f'{x:g}' for x in lrs)})",
-                         f"{m:.4f}" + (f" +- {sd:.4f}" if math.isfinite(sd) else "") + f" ({k})",
-                         "-" if n == "ln" or not ln else f"{m - ln[1]:+.3f}", f"{100 * inst:.0f}%"])
+        for n, b in per.items():
+            edge = " (edge)" if b.lr in (b.lrs[0], b.lrs[-1]) and len(b.lrs) > 1 else ""
+            rows.append([label(p), n, f"{b.lr:g}{edge} ({', '.join(f'{x:g}' for x in b.lrs)})",
+                         f"{b.mean:.4f}" + (f" +- {b.sd:.4f}" if math.isfinite(b.sd) else "") + f" ({b.seeds})",
+                         "-" if n == "ln" or not ln else f"{b.mean - ln.mean:+.3f}", f"{b.train:.3f}",
+                         f"{b.mean - b.train:+.3f}", f"{b.best_step:.0f}" + (" (before the end)" if b.best_step < b.steps - 250 else ""),
+                         f"{100 * b.I:.0f}%", f"{b.max_stable:g}" if b.max_stable else "none"])
     return sr.md(head, rows)
+
+
+def gap(per, n):
+    return per[n].mean - per["ln"].mean if n in per and "ln" in per else math.nan
+
+
+def table_gaps(s):
+    """The headline: each surrogate's gap to ln at every point (length axis, then width), and DyT minus
+    DyISRU (negative: DyT ahead)."""
+    norms = [n for n in studied(points()) if n != "ln"]
+    order = sorted(s, key=lambda p: (p[1] != 128, p[1], p[0]))
+    f = lambda v: "-" if not math.isfinite(v) else f"{v:+.3f}"
+    rows = [[label(p), f"{s[p]['ln'].mean:.4f}" if "ln" in s[p] else "-"] + [f(gap(s[p], n)) for n in norms]
+            + [f(s[p]["dyt"].mean - s[p]["dyisru"].mean if {"dyt", "dyisru"} <= s[p].keys() else math.nan)] for p in order]
+    return sr.md(["point (steps, width, tokens)", "ln (whole val)"] + [f"{n} - ln" for n in norms] + ["dyt - dyisru"], rows)
+
+
+def fit(xs, ys):
+    """Least squares of log y = c - b log x: (b, its standard error or nan with two points)."""
+    lx, ly = [math.log(x) for x in xs], [math.log(y) for y in ys]
+    mx, my = statistics.fmean(lx), statistics.fmean(ly)
+    sxx = sum((x - mx) ** 2 for x in lx)
+    slope = sum((x - mx) * (y - my) for x, y in zip(lx, ly)) / sxx
+    resid = sum((y - my - slope * (x - mx)) ** 2 for x, y in zip(lx, ly))
+    return -slope, math.sqrt(resid / (len(xs) - 2) / sxx) if len(xs) > 2 else math.nan
+
+
+def table_fit(s, width=128):
+    """Along the length axis: each surrogate's gap, how many times it shrinks per 4x tokens, and the
+    power law gap ~ tokens^-b where every gap is positive (a gap at or below zero has no power law)."""
+    lengths = sorted(st for st, w in s if w == width)
+    rows = []
+    for n in [n for n in studied(points()) if n not in ("ln", "rmsnorm")]:
+        gs = [gap(s[(st, width)], n) for st in lengths]
+        pts = [(st * TOKENS_PER_STEP, g) for st, g in zip(lengths, gs) if math.isfinite(g)]
+        shrink = [f"{a / b:.1f}x" if a > 0 and b > 0 else "crosses 0" if a > 0 >= b else "-"
+                  for (_, a), (_, b) in zip(pts, pts[1:])]
+        if len(pts) < 2:
+            law = "needs two lengths"
+        elif any(g <= 0 for _, g in pts):
+            law = "none: the gap reaches 0"
+        else:
+            b, se = fit(*zip(*pts))
+            law = f"{b:.2f}" + (f" +- {se:.2f}" if math.isfinite(se) else " (two points)")
+        rows.append([n] + ["-" if not math.isfinite(g) else f"{g:+.3f}" for g in gs] + [", ".join(shrink) or "-", law])
+    return sr.md(["norm"] + [f"gap at {st} steps" for st in lengths] + ["shrinks per 4x tokens", "b in gap ~ tokens^-b"], rows)
+
+
+def table_variant(tag, what):
+    """A variant of main-grid points (dropout): each norm's best there beside the main grid's."""
+    main = summary()
+    rows = []
+    for p, per in summary(tag).items():
+        ln = per.get("ln")
+        for n, b in per.items():
+            m = main.get(p, {}).get(n)
+            rows.append([label(p), n, f"{b.lr:g}", f"{b.mean:.4f} ({b.seeds})", "-" if n == "ln" or not ln else f"{b.mean - ln.mean:+.3f}",
+                         f"{b.train:.3f}", f"{b.mean - b.train:+.3f}", f"{b.best_step:.0f} of {b.steps}",
+                         f"{m.mean:.4f}" if m else "-", f"{b.mean - m.mean:+.3f}" if m else "-"])
+    return sr.md(["point", "norm", "lr", f"whole val {what} (seeds)", "gap to ln", "train (end)", "val - train",
+                  "lowest val at step", "without", "change"], rows)
+
+
+def table_l2(steps=8000, width=128):
+    """The seed author's second metric at one point: each surrogate with one alpha0 everywhere (L1) and
+    with ln_1's alpha0 set apart (L2: the best of L1 and each ln_1 value), its gap to ln's best there,
+    and I over the inits (the share of runs above 1.1 x the norm's best)."""
+    runs = points("l2").get((steps, width), [])
+    ln = summary().get((steps, width), {}).get("ln")
+    if not runs or not ln:
+        return "(no L2 runs yet)"
+    rows = []
+    for n in [n for n in norm_names() if any(r["norm"] == n for r in runs)]:
+        inits = collections.defaultdict(list)
+        for r in runs:
+            if r["norm"] == n:
+                inits[(r["init_pos"], r["init_pos_value"])].append(sr.loss(r))
+        means = {k: statistics.fmean(v) for k, v in inits.items()}
+        l1, best = means.get(("", "")), min(means.values())
+        settings = ", ".join(f"{'ln_1 ' + v if pos else 'everywhere'}: {m:.4f}" for (pos, v), m in sorted(means.items()))
+        allruns = [x for v in inits.values() for x in v]
+        unstable = sum(not (math.isfinite(x) and x <= sr.UNSTABLE * min(allruns)) for x in allruns) / len(allruns)
+        rows.append([n, settings, f"{l1 - ln.mean:+.3f}" if l1 else "-", f"{best - ln.mean:+.3f}", f"{100 * unstable:.0f}%"])
+    return sr.md(["norm", "whole val by alpha0 (mean over seeds)", "gap L1", "gap L2", "I over the inits"], rows)
 
 
 def gap_figure(figs, s, axis):
@@ -98,7 +209,7 @@ def gap_figure(figs, s, axis):
                 if (width and w != width) or (steps and st != steps) or norm not in per or "ln" not in per:
                     continue
                 x = st * TOKENS_PER_STEP if axis == "tokens" else w
-                gap, sd = per[norm][1] - per["ln"][1], per[norm][2]
+                gap, sd = per[norm].mean - per["ln"].mean, per[norm].sd
                 pts.append((x, gap, sd if math.isfinite(sd) else 0))
             if len(pts) >= 1:
                 xs, gs, sds = zip(*pts)
@@ -121,14 +232,27 @@ def table_author():
     return sr.md(["model, tokens", "LN", "DyT - LN (L1 / L2)", "DyISRU - LN (L1 / L2)"], rows)
 
 
+def table_spent():
+    """Runs, and hours of wall time, per folder; the machine's time at two runs at a time."""
+    rows, total = [], 0.0
+    for (steps, width, tag), runs in sorted(folders().items()):
+        h = sum(float(r["wall_s"] or 0) for r in runs) / 3600
+        total += h
+        rows.append([f"steps{steps}_w{width}" + (f"_{tag}" if tag else ""), len(runs), f"{h:.1f}"])
+    rows.append(["all", sum(r[1] for r in rows), f"**{total:.1f}** (machine: {total / 2:.1f})"])
+    return sr.md(["folder (results/scaling/)", "runs", "hours of run time"], rows)
+
+
 def generate(doc, figdir):
     os.makedirs(figdir, exist_ok=True)
     s = summary()
     figs = Figures(figdir)
     gap_figure(figs, s, "tokens")
     gap_figure(figs, s, "width")
-    sr.fill(doc, {"points": table_points(s), "author": table_author()})
-    return f"{sum(len(v) for v in points().values())} runs at {len(s)} points; {doc} and {len(figs.made)} figures"
+    sr.fill(doc, {"points": table_points(s), "gaps": table_gaps(s), "fit": table_fit(s),
+                  "dropout": table_variant("dropout", "with dropout 0.1"), "l2": table_l2(), "author": table_author(),
+                  "spent": table_spent()})
+    return f"{sum(len(v) for v in folders().values())} runs in {len(folders())} folders; {doc} and {len(figs.made)} figures"
 
 
 def main(argv=None):

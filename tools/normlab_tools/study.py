@@ -24,6 +24,7 @@ import csv
 import glob
 import math
 import os
+import re
 import statistics
 import sys
 
@@ -478,11 +479,12 @@ def generate(out, doc, figdir, traces=True):
     return f"{n} runs, {len(dropin)} drop-in rows; {doc} tables and {len(figs.made)} figures in {figdir}"
 
 
-def page_main(argv, name, doc, figures, generate, description, todo=None):
+def page_main(argv, name, doc, figures, generate, description, todo=None, readme=False):
     """The command line of a study page's report (scaling, vision, interventions): --doc DOC (default:
-    docs/<doc>), --check (change nothing: exit 1 when the page's tables are not what the results give,
-    for CI), --todo (the study plan's next sweeps, where TODO is the plan's name); else
-    generate(doc, figdir) rewrites the page's tables and its figures in docs/<figures>/."""
+    docs/<doc>), --check (change nothing: exit 1 when the page's tables, or with readme the README's,
+    are not what the results give, for CI), --todo (the study plan's next sweeps, where TODO is the
+    plan's name); else generate(doc, figdir[, readme=README]) rewrites the page's tables (and the
+    README's) and its figures in docs/<figures>/."""
     p = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--doc", default=os.path.join(ROOT, "docs", doc))
     p.add_argument("--check", action="store_true", help="change nothing: exit 1 when DOC's tables differ (CI)")
@@ -492,19 +494,35 @@ def page_main(argv, name, doc, figures, generate, description, todo=None):
     if todo and a.todo:
         from . import study_plan
         return study_plan.main([todo])
+    docs = [a.doc] + ([os.path.join(ROOT, "README.md")] if readme else [])
     if a.check:
         import shutil
         import tempfile
         with tempfile.TemporaryDirectory() as tmp:
-            copy = os.path.join(tmp, os.path.basename(a.doc))
-            shutil.copy(a.doc, copy)
-            generate(copy, os.path.join(tmp, "figures"))
-            same = open(copy).read() == open(a.doc).read()
-        print(f"{name}: {a.doc}'s tables are "
-              f"{'what the results give' if same else f'NOT what the results give: run tools/{name}.py'}")
-        return 0 if same else 1
-    print(f"{name}: " + generate(a.doc, os.path.join(os.path.dirname(os.path.abspath(a.doc)), figures)))
+            copies = [os.path.join(tmp, f"{i}_{os.path.basename(d)}") for i, d in enumerate(docs)]
+            for d, c in zip(docs, copies):
+                shutil.copy(d, c)
+            generate(copies[0], os.path.join(tmp, "figures"), **({"readme": copies[1]} if readme else {}))
+            stale = [d for d, c in zip(docs, copies) if open(c).read() != open(d).read()]
+        print(f"{name}: {' and '.join(docs)}: the tables are "
+              + (f"NOT what the results give in {', '.join(stale)}: run tools/{name}.py" if stale else "what the results give"))
+        return 1 if stale else 0
+    print(f"{name}: " + generate(a.doc, os.path.join(os.path.dirname(os.path.abspath(a.doc)), figures),
+                                 **({"readme": docs[1]} if readme else {})))
     return 0
+
+
+def machine_of(out, row):
+    """The machine that made row ROW (0-based, after the header) of a study with one results file:
+    out/machine.txt's lines say "MACHINE: rows from DATE, after N lines" (N counts the file's lines,
+    its header among them), in order."""
+    name = "an unnamed machine"
+    path = os.path.join(out, "machine.txt")
+    for line in open(path).read().splitlines() if os.path.exists(path) else []:
+        m = re.match(r"(.*): rows from \S+, after (\d+) lines$", line)
+        if m and int(m.group(2)) <= row + 1:
+            name = m.group(1)
+    return name
 
 
 def check(out, doc, readme):
