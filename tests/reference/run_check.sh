@@ -16,10 +16,26 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 text="$here/../../data/tinyshakespeare.txt.gz"
 [ -f "$text" ] || { echo "skipped: data/tinyshakespeare.txt.gz is missing (data/fetch.sh gets it)"; exit 77; }
-status=0
-check() {
-    "$train" "$@" --dump-step "$tmp/dump.st" "$text" > /dev/null
-    python3 "$here/../../tools/check_dump.py" "$tmp/dump.st" || status=1
+# Each check's dump is kept (tmp/NN.st, its command line in tmp/NN.args), and tools/check_dump.py
+# reads them all in one process at the end: PyTorch's import, seconds each, is paid once.
+n=0
+dump() { # dump ARGS...: one --dump-step of ./train ARGS into the next numbered file
+    n=$((n + 1))
+    local f
+    f=$(printf '%s/%02d' "$tmp" "$n")
+    echo "$*" > "$f.args"
+    "$train" "$@" --dump-step "$f.st" > /dev/null
+}
+check() { dump "$@" "$text"; }
+verify() { # every dump against PyTorch; the failing ones' command lines
+    local out status=0
+    out=$(python3 "$here/../../tools/check_dump.py" "$tmp"/*.st) || status=1
+    echo "$out"
+    if [ $status != 0 ]; then
+        echo "$out" | awk '/^\/.*\.st:$/ {f = $0} /MISMATCH/ && f {sub(/\.st:$/, ".args", f); print f; f = ""}' |
+            while read -r a; do echo "MISMATCH in: ./train $(cat "$a")"; done
+    fi
+    return $status
 }
 # every norm the program has (its registry), not a list of our own
 norms=$(NORMLAB_TRAIN="$train" PYTHONPATH="$here/../../tools" python3 -c \
@@ -51,22 +67,19 @@ $full && check --norm=ln --final-norm=dyisrusp --qk-norm=dyisru
 # a later step, the optimizer's state not zero (AdamW's bias correction, Muon's momentum): resumed
 # after 3 steps
 later() {
-    "$train" "$@" --steps 3 --save "$tmp/three.st" --sample 0 --quiet "$text" > /dev/null
-    "$train" --resume "$tmp/three.st" --steps 4 --dump-step "$tmp/dump.st" "$text" > /dev/null
-    python3 "$here/../../tools/check_dump.py" "$tmp/dump.st" || status=1
+    "$train" "$@" --steps 3 --save "$tmp/three.save" --sample 0 --quiet "$text" > /dev/null
+    dump --resume "$tmp/three.save" --steps 4 "$text"
 }
 $full && later --norm=ln
 $full && later --norm=dyt --optim=muon --qk-norm=ln
 images=fashion-mnist
 [ -f /usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz ] || [ -d "$here/../../data/fashion-mnist" ] || images=""
 if [ -z "$images" ]; then
+    verify || exit 1
     echo "the ViT's checks are skipped: Fashion-MNIST is missing (apt-get install dataset-fashion-mnist)"
     exit 77
 fi
-vit() {
-    "$train" "$@" --dump-step "$tmp/dump.st" --batch-size 16 fashion-mnist > /dev/null
-    python3 "$here/../../tools/check_dump.py" "$tmp/dump.st" || status=1
-}
+vit() { dump "$@" --batch-size 16 fashion-mnist; }
 for norm in $norms; do
     vit --norm="$norm"
     vit --norm="$norm" --patch-size=4 --bias=false
@@ -74,4 +87,4 @@ done
 vit --norm=derf --shift0=0.3 --alpha0-ln1=2 --scalar-lr-mult=10
 $full && vit --norm=dyt --qk-norm=ln --final-norm=ln --z-loss=1e-2 --logit-softcap=3 --attn-softcap=0.05
 $full && vit --norm=ln --qk-norm=derf --optim=muon
-exit $status
+verify

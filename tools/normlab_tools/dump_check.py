@@ -9,7 +9,9 @@ compares. Exit status: 0 all agree, 1 a mismatch, 77 PyTorch is not installed (a
 The interpreter is the default python3 (pyenv's 3.11 on the project's machines), with PyTorch from
 PyPI (python3 -m pip install torch==2.13.0).
 
-usage: python3 -m normlab_tools.dump_check DUMP.safetensors [--verbose]
+usage: python3 -m normlab_tools.dump_check DUMP.safetensors [DUMP ...] [--verbose]
+(several dumps: each checked in turn in one process, which pays PyTorch's import once; exit 1 when
+any disagrees)
 """
 import sys
 
@@ -52,11 +54,21 @@ def dump_model(t, meta):
 
 
 def main():
-    if len(sys.argv) < 2:
+    dumps = [a for a in sys.argv[1:] if a != "--verbose"]
+    if not dumps:
         print(__doc__)
         return 2
-    verbose = "--verbose" in sys.argv
-    t, meta = read_safetensors(sys.argv[1])
+    status = 0
+    for path in dumps:
+        if len(dumps) > 1:
+            print(f"{path}:")
+        status |= check(path, "--verbose" in sys.argv)
+    return status
+
+
+def check(path, verbose):
+    """0 when the dump at PATH agrees with the reference, else 1; prints what it compared."""
+    t, meta = read_safetensors(path)
     names = [k for k in t if not k.startswith(("grad.", "after.", "batch.", "loss", "optimizer."))]
     dtype = t[names[0]].dtype
     # The reference runs in double whatever our build: a float32 reference would add its own rounding
