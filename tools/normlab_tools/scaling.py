@@ -200,7 +200,8 @@ def gap_figure(figs, s, axis):
     """The gap to ln at each norm's best lr against tokens (width 128) or against width (each length)."""
     fig, ax = plt.subplots(figsize=(7, 4.2))
     n = 0
-    series = [(None, 128)] if axis == "tokens" else [(steps, None) for steps in sorted({p[0] for p in s})]
+    series = [(None, 128)] if axis == "tokens" else [(steps, None) for steps in sorted({p[0] for p in s})
+                                                     if sum(p[0] == steps for p in s) > 1]  # lengths with 2+ widths
     norms = [n for n in norm_names() if any(n in by_norm for by_norm in s.values())]
     for i, norm in enumerate(x for x in norms if x != "ln"):
         for j, (steps, width) in enumerate(series):
@@ -213,15 +214,16 @@ def gap_figure(figs, s, axis):
                 pts.append((x, gap, sd if math.isfinite(sd) else 0))
             if len(pts) >= 1:
                 xs, gs, sds = zip(*pts)
-                ax.errorbar(xs, gs, yerr=sds, marker="o", capsize=3, color=f"C{i}", linestyle="-" if j == 0 else "--",
-                            label=norm + ("" if axis == "tokens" else f", {steps} steps"))
+                ax.plot(xs, gs, marker="o", ms=4, color=f"C{i}", linestyle="-" if j == 0 else "--",
+                        label=norm + ("" if axis == "tokens" else f", {steps} steps"))
+                ax.fill_between(xs, [g - d for g, d in zip(gs, sds)], [g + d for g, d in zip(gs, sds)], color=f"C{i}", alpha=0.15)
                 n += 1
     ax.set_xscale("log", base=2 if axis == "width" else 10)
     ax.axhline(0, color="k", linewidth=0.7)
     ax.set_xlabel("training tokens" if axis == "tokens" else "width (n_embd; head_dim 32)")
     ax.set_ylabel("whole val loss minus LN's (each at its best lr)")
     ax.set_title(f"The surrogates' gap to LayerNorm against {'training length' if axis == 'tokens' else 'width'}"
-                 " (error bars: std over seeds)", fontsize=9)
+                 " (bands: +- std over seeds)", fontsize=9)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
     figs.save(fig, f"gap_vs_{axis}", f"gap against {axis}", n)

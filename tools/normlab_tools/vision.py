@@ -143,8 +143,13 @@ def generate(doc, figdir, out=OUT, readme=None):
                        "(band: lowest to highest seed; x: non-finite)", 2.4)
     accuracy_figure(figs, ss)
     defaults = table_defaults(ss)
+    runs = [r for _, _, rs in ss for r in rs]
+    hours = sum(float(r["wall_s"] or 0) for r in runs) / 3600
+    spent = (f"Spent: {len(runs)} runs, {hours:.1f} hours of run time (`wall_s`), {hours / 2:.1f} hours of the "
+             "machine at two runs at a time; the budget was about 4.")
     sr.fill(doc, {"vision_frontier": table_frontier(ss), "vision_accuracy": table_accuracy(ss),
-                  "vision_defaults": defaults, "vision_gpt": table_beside_gpt(ss)})
+                  "vision_defaults": defaults, "vision_gpt": table_beside_gpt(ss),
+                  "vision_spent": spent})
     if readme:
         sr.fill(readme, {"vision_defaults": defaults})
     return f"{sum(len(r) for _, _, r in ss)} runs of {len(ss)} norms; {doc} and {len(figs.made)} figures"
