@@ -16,10 +16,12 @@ Each plan is one table (PLANS), in the order its runs go. Per point and norm:
    measures the spread there).
 """
 import collections
+import math
 import os
 import sys
 
 from . import study as sr
+from .registry import norm_names, registry
 from .sweep import done_jobs, expand, lock, parser
 
 GRID = [3e-4, 5.6e-4, 1e-3, 1.8e-3, 3.2e-3, 5.6e-3, 1e-2, 1.8e-2, 3e-2, 5.6e-2, 1e-1]  # the quarter-decade lrs
@@ -32,10 +34,17 @@ GRID = [3e-4, 5.6e-4, 1e-3, 1.8e-3, 3.2e-3, 5.6e-3, 1e-2, 1.8e-2, 3e-2, 5.6e-2, 
 Point = collections.namedtuple("Point", "steps width lrs seeds best_seeds folder extra train axis reach grow",
                                defaults=((), None, "", "", "lr", 1, True))
 
-# each norm's lrs around its best at 2,000 steps, 128 wide (the frontier: LN, RMSNorm 5.6e-3; DyT
-# 3.2e-3; DyISRU and Derf 1.8e-3)
-AROUND_FRONTIER = {"ln": (3.2e-3, 5.6e-3, 1e-2), "rmsnorm": (3.2e-3, 5.6e-3, 1e-2), "dyt": (1.8e-3, 3.2e-3, 5.6e-3),
-                   "dyisru": (1e-3, 1.8e-3, 3.2e-3), "derf": (1e-3, 1.8e-3, 3.2e-3)}
+
+
+def around(lr):
+    """The quarter-decade lrs either side of lr and lr itself."""
+    i = min(range(len(GRID)), key=lambda k: abs(math.log(GRID[k] / lr)))
+    return tuple(GRID[i - 1:i + 2])
+
+
+# the study's norms: the registry's, less the softplus forms (the budget); each at three lrs around its
+# best at 2,000 steps, 128 wide, which is its recipe's lr (the frontier of docs/stability.md)
+AROUND_FRONTIER = {n["name"]: around(n["recipe"]["lr"]) for n in registry()["norms"] if not n["softplus"]}
 PLAN = [
     Point(8000, 128, AROUND_FRONTIER, (1, 2)),
     # the seed author's second metric: a separate alpha0 for the attention norms (L2: ln_1 at 0.5 and
@@ -100,7 +109,7 @@ def intervention_points(seeds, best_seeds):
 
 INTERVENTION_PLAN = intervention_points((1,), ()) + intervention_points((1, 2), (3,))
 
-PLANS = {"scaling": (PLAN, NORMS), "vision": (VISION, ["ln", "dyt", "derf", *VISION_KIN]),
+PLANS = {"scaling": (PLAN, NORMS), "vision": (VISION, [n for n in norm_names() if n in VISION_GRID or n in VISION_KIN]),
          "interventions": (INTERVENTION_PLAN, list(STABLE))}
 
 
