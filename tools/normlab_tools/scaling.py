@@ -158,9 +158,9 @@ def table_fit(s, width=128):
     return sr.md(["norm"] + [f"gap at {st} steps" for st in lengths] + ["shrinks per 4x tokens", "b in gap ~ tokens^-b"], rows)
 
 
-def table_variant(tag, what):
-    """A variant of main-grid points (dropout): each norm's best there beside the main grid's."""
-    main = summary()
+def table_variant(main, tag, what):
+    """A variant of main-grid points (dropout): each norm's best there beside the main grid's (main:
+    summary())."""
     rows = []
     for p, per in summary(tag).items():
         ln = per.get("ln")
@@ -173,12 +173,12 @@ def table_variant(tag, what):
                   "lowest val at step", "without", "change"], rows)
 
 
-def table_l2(steps=8000, width=128):
+def table_l2(main, steps=8000, width=128):
     """The seed author's second metric at one point: each surrogate with one alpha0 everywhere (L1) and
     with ln_1's alpha0 set apart (L2: the best of L1 and each ln_1 value), its gap to ln's best there,
     and I over the inits (the share of runs above 1.1 x the norm's best)."""
     runs = points("l2").get((steps, width), [])
-    ln = summary().get((steps, width), {}).get("ln")
+    ln = main.get((steps, width), {}).get("ln")
     if not runs or not ln:
         return "(no L2 runs yet)"
     rows = []
@@ -252,7 +252,7 @@ def generate(doc, figdir):
     gap_figure(figs, s, "tokens")
     gap_figure(figs, s, "width")
     sr.fill(doc, {"points": table_points(s), "gaps": table_gaps(s), "fit": table_fit(s),
-                  "dropout": table_variant("dropout", "with dropout 0.1"), "l2": table_l2(), "author": table_author(),
+                  "dropout": table_variant(s, "dropout", "with dropout 0.1"), "l2": table_l2(s), "author": table_author(),
                   "spent": table_spent()})
     return f"{sum(len(v) for v in folders().values())} runs in {len(folders())} folders; {doc} and {len(figs.made)} figures"
 

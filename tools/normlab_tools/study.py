@@ -21,6 +21,7 @@ instrument to move and its lead: divergence.py.
 import argparse
 import collections
 import csv
+import functools
 import glob
 import math
 import os
@@ -517,12 +518,17 @@ def machine_of(out, row):
     out/machine.txt's lines say "MACHINE: rows from DATE, after N lines" (N counts the file's lines,
     its header among them), in order."""
     name = "an unnamed machine"
-    path = os.path.join(out, "machine.txt")
-    for line in open(path).read().splitlines() if os.path.exists(path) else []:
-        m = re.match(r"(.*): rows from \S+, after (\d+) lines$", line)
-        if m and int(m.group(2)) <= row + 1:
-            name = m.group(1)
+    for first, machine in machine_lines(os.path.join(out, "machine.txt")):
+        if first <= row + 1:
+            name = machine
     return name
+
+
+@functools.lru_cache(maxsize=None)
+def machine_lines(path):
+    """[(N, MACHINE)] of a machine.txt, read once per process."""
+    lines = open(path).read().splitlines() if os.path.exists(path) else []
+    return [(int(m.group(2)), m.group(1)) for line in lines if (m := re.match(r"(.*): rows from \S+, after (\d+) lines$", line))]
 
 
 def check(out, doc, readme):
