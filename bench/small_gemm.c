@@ -2,8 +2,9 @@
 // attention's per-head products, with their strides) through each candidate this build can call,
 // side by side in one run, at 1 and 2 threads:
 //   blas      the BLAS chosen at setup (scripts/blas.sh), through gemm_ld
-//   small     the library's L1 kernel (src/tensor/small_gemm.c; dims <= 128: attention's shapes;
-//             a causal triangle only where the op takes one)
+//   small     the library's L1 kernel (src/tensor/small_gemm.c; K <= 512; attention's shapes with
+//             only the causal triangle's work, as the op runs them: the scores' lower half, and only
+//             the k where p or ds is not 0)
 //   libxsmm   libxsmm's JIT kernel for the shape (libxsmm_smmdispatch, once; Debian's libxsmm-dev),
 //             where its JIT has one (1.17 has none with A transposed)
 //   onednn    oneDNN's dnnl_sgemm (Debian's libdnnl-dev)
@@ -39,9 +40,8 @@
 
 typedef struct Job {
     const GemmShape *s;
-    bool lower;  // only the causal triangle is needed
     bool per_head; // many one-thread calls, spread over the threads
-    const nl_real *A, *B;
+    const nl_real *A, *B; // A with the zeros the shape's triangle says (tri)
     nl_real *C; // (threads) result buffers, one per thread for the per-head products
     long stride; // elements between the threads' C buffers
 #ifdef WITH_LIBXSMM
@@ -59,7 +59,7 @@ static void run_small(const Job *j, int i0, int i1, nl_real *C) {
     const GemmShape *s = j->s;
     const nl_real *A = s->ta ? j->A + i0 : j->A + (size_t)i0 * s->lda;
     gemm_small(s->ta, s->tb, i1 - i0, s->N, s->K, 1, A, s->lda, j->B, s->ldb, 0, C + (size_t)i0 * s->ldc, s->ldc,
-               j->lower && i0 == 0);
+               i0 == 0 ? (GemmTri)s->tri : GEMM_FULL); // a block of rows below the first: its triangle is elsewhere
 }
 #ifdef WITH_LIBXSMM
 // Column-major: C^T (N, rows) = op(B)^T op(A)^T, so B is libxsmm's A and A its B.
@@ -99,7 +99,7 @@ static const Candidate CANDIDATES[] = {
 
 // Whether candidate c can take the shape in this configuration (a reason when it cannot).
 static const char *unable(const Candidate *c, const Job *j, int threads) {
-    if (c->run == run_small && (j->s->M > 128 || j->s->N > 128 || j->s->K > 128)) return "dims > 128";
+    if (c->run == run_small && j->s->K > 512) return "K > 512";
 #ifdef WITH_LIBXSMM
     if (c->run == run_libxsmm && !j->xsmm) return "no JIT kernel";
     if (c->run == run_libxsmm && !j->per_head && threads > 1) return "one thread";
@@ -142,10 +142,11 @@ static double per_call(const Candidate *c, const Job *j, int threads, double ms)
     return best;
 }
 
-static double max_diff(const GemmShape *s, bool lower, const nl_real *X, const nl_real *Y) {
+// The largest difference over the entries of C the shape needs.
+static double max_diff(const GemmShape *s, const nl_real *X, const nl_real *Y) {
     double d = 0;
     for (int i = 0; i < s->M; i++)
-        for (int j = 0; j < (lower ? i + 1 : s->N); j++)
+        for (int j = 0; j < (s->tri == GEMM_C_LOWER ? i + 1 : s->N); j++)
             d = fmax(d, fabs((double)X[(size_t)i * s->ldc + j] - Y[(size_t)i * s->ldc + j]));
     return d;
 }
@@ -177,13 +178,13 @@ int main(int argc, char **argv) {
                                        "fc2", "dx", "dW", "logits", "dx", "dW", "s = q k^T", "y = p v",
                                        "dp = dy v^T", "dv = p^T dy", "dq = ds k", "dk = ds^T q"};
     long big = gemm_shapes_biggest(all, n);
-    nl_real *A = malloc(big * sizeof *A), *Bm = malloc(big * sizeof *Bm);
+    nl_real *A = malloc(big * sizeof *A), *Az = malloc(big * sizeof *Az), *Bm = malloc(big * sizeof *Bm);
     nl_real *ref = calloc(big, sizeof *ref), *out = calloc(big * max_threads, sizeof *out);
     nl_real *mine[N_CANDIDATES];
     for (int c = 0; c < N_CANDIDATES; c++) mine[c] = calloc(big, sizeof(nl_real));
     for (int c = 0; c < N_CANDIDATES; c++)
         if (!mine[c]) return fprintf(stderr, "bench_small_gemm: out of memory\n"), 1;
-    if (!A || !Bm || !ref || !out) return fprintf(stderr, "bench_small_gemm: out of memory\n"), 1;
+    if (!A || !Az || !Bm || !ref || !out) return fprintf(stderr, "bench_small_gemm: out of memory\n"), 1;
     for (long i = 0; i < big; i++) A[i] = (nl_real)sin(0.37 * i), Bm[i] = (nl_real)cos(0.11 * i);
     printf("bench_small_gemm: %s; config %d layers, %d heads, %d wide, T %d, batch %d; GFLOP/s, best of 5\n",
            blas_name(), L, H, C, T, B);
@@ -192,8 +193,13 @@ int main(int argc, char **argv) {
     printf("  %-9s %s\n", "best", "1 thread: max diff from blas; more: whose bits differ from its 1-thread result");
     for (int k = 0; k < n; k++) {
         const GemmShape *s = &all[k];
-        Job j = {.s = s, .lower = k == first_head || k == first_head + 2, .per_head = k >= first_head,
-                 .A = A, .B = Bm, .C = out, .stride = big};
+        // A triangular op(A) (a causal p or ds): the zeros it has in the step, so that every
+        // candidate computes the same product
+        for (long i = 0; i < big; i++) {
+            long r = s->ta ? i % s->lda : i / s->lda, c = s->ta ? i / s->lda : i % s->lda; // op(A)[r][c]
+            Az[i] = (s->tri == GEMM_A_LOWER && c > r) || (s->tri == GEMM_A_UPPER && c < r) ? 0 : A[i];
+        }
+        Job j = {.s = s, .per_head = k >= first_head, .A = Az, .B = Bm, .C = out, .stride = big};
 #ifdef WITH_LIBXSMM
         int flags = (s->tb ? LIBXSMM_GEMM_FLAG_TRANS_A : 0) | (s->ta ? LIBXSMM_GEMM_FLAG_TRANS_B : 0);
         libxsmm_blasint lda = s->ldb, ldb = s->lda, ldc = s->ldc;
@@ -228,14 +234,14 @@ int main(int argc, char **argv) {
                     memset(mine[c], 0, big * sizeof(nl_real));
                     cd->run(&j, 0, s->M, mine[c]);
                     if (c > 0)
-                        snprintf(diffs + used, sizeof diffs - used, " %s %.1g", cd->name, max_diff(s, j.lower, ref, mine[c]));
+                        snprintf(diffs + used, sizeof diffs - used, " %s %.1g", cd->name, max_diff(s, ref, mine[c]));
                 } else if (!j.per_head || cd->threads_inside) { // one call on the threads: the same bits as on one?
                     memset(out, 0, big * sizeof *out);
                     blas_threads_set(threads), omp_set_num_threads(threads);
                     if (cd->threads_inside) cd->run(&j, 0, s->M, out);
                     else run_calls(cd, &j, threads, 1);
                     omp_set_num_threads(max_threads);
-                    if (max_diff(s, j.lower, mine[c], out) != 0)
+                    if (max_diff(s, mine[c], out) != 0)
                         snprintf(diffs + used, sizeof diffs - used, " %s differs from 1 thread", cd->name);
                 }
             }
@@ -244,6 +250,6 @@ int main(int argc, char **argv) {
     }
     blas_threads_set(max_threads);
     for (int c = 0; c < N_CANDIDATES; c++) free(mine[c]);
-    free(A), free(Bm), free(ref), free(out);
+    free(A), free(Az), free(Bm), free(ref), free(out);
     return 0;
 }

@@ -105,6 +105,43 @@ static void test_gemm_all_transposes(void **state) {
         }
 }
 
+// gemm_small (attention's per-head products) against the naive sum, at sizes around its 6 x 16
+// tiles, on strided views, transposed or not, with every triangle: where op(A) is known to be 0 it
+// is made 0, and only the entries of C the triangle asks for are compared.
+static void test_gemm_small_tiles_and_triangles(void **state) {
+    Fixture *fx = *state;
+    static const int dims[][3] = {{1, 1, 1}, {5, 7, 3}, {6, 16, 8}, {7, 17, 7}, {13, 33, 13}, {64, 32, 64}, {64, 64, 32}, {30, 9, 30}};
+    enum { PAD = 3 }; // every leading dim is the matrix's width plus this
+    Tensor *ra = rand_tensor(fx, NL_SHAPE(70 * 70), false, 1, "a"), *rb = rand_tensor(fx, NL_SHAPE(70 * 70), false, 1, "b");
+    static nl_real a[70 * 70], c[70 * 70];
+    static double want[70 * 70];
+    for (size_t d = 0; d < sizeof dims / sizeof dims[0]; d++)
+        for (int tri = GEMM_FULL; tri <= GEMM_A_UPPER; tri++)
+            for (int t = 0; t < 4; t++) {
+                int M = dims[d][0], N = dims[d][1], K = dims[d][2], ta = t & 1, tb = t >> 1;
+                int lda = (ta ? M : K) + PAD, ldb = (tb ? K : N) + PAD, ldc = N + PAD;
+                for (int i = 0; i < M; i++) // op(A)[i][k], with the triangle's zeros
+                    for (int k = 0; k < K; k++) {
+                        nl_real v = ra->data[i * K + k];
+                        if ((tri == GEMM_A_LOWER && k > i) || (tri == GEMM_A_UPPER && k < i)) v = 0;
+                        a[ta ? k * lda + i : i * lda + k] = v;
+                    }
+                for (int i = 0; i < M; i++)
+                    for (int j = 0; j < N; j++) {
+                        double acc = 0;
+                        for (int k = 0; k < K; k++)
+                            acc += (double)a[ta ? k * lda + i : i * lda + k] * rb->data[tb ? j * ldb + k : k * ldb + j];
+                        c[i * ldc + j] = (nl_real)(i - j), want[i * ldc + j] = 2 * acc + 0.5 * (i - j); // beta 0.5
+                    }
+                gemm_small(ta, tb, M, N, K, 2, a, lda, rb->data, ldb, 0.5, c, ldc, (GemmTri)tri);
+                for (int i = 0; i < M; i++)
+                    for (int j = 0; j < (tri == GEMM_C_LOWER && i + 1 < N ? i + 1 : N); j++)
+                        if (fabs(c[i * ldc + j] - want[i * ldc + j]) > 100 * VAL_TOL * (1 + fabs(want[i * ldc + j])))
+                            fail_msg("%dx%dx%d ta %d tb %d tri %d: C[%d][%d] = %g, want %g", M, N, K, ta, tb, tri, i, j,
+                                     (double)c[i * ldc + j], want[i * ldc + j]);
+            }
+}
+
 static void test_cross_entropy_kernel_matches_softmax(void **state) {
     Fixture *fx = *state;
     Tensor *x = rand_tensor(fx, NL_SHAPE(4, 9), false, 3, "logits");
@@ -125,6 +162,7 @@ int main(void) {
         cmocka_unit_test(test_rng_repeatable_and_restorable),
         cmocka_unit_test(test_rng_moments),
         cmocka_unit_test_setup_teardown(test_gemm_all_transposes, fixture_setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_gemm_small_tiles_and_triangles, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_cross_entropy_kernel_matches_softmax, fixture_setup, fixture_teardown),
     };
     return cmocka_run_group_tests_name("tensor (" NL_REAL_NAME ")", tests, NULL, NULL);

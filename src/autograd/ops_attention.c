@@ -1,6 +1,6 @@
 // Multi-head self-attention, causal (the GPT's) or not (the ViT's), fused into one op. Per (batch b, head h), on that head's q, k, v
 // read in place from the packed q|k|v rows c_attn produces (no split, no transposes, nothing
-// allocated per head; every product a gemm on strided views, BLAS's or the L1 kernel's, attn_gemm):
+// allocated per head; every product a gemm_small on strided views):
 //   s = q k^T / sqrt(hd)                      (T,T)
 //   s = cap tanh(s / cap)                     (with a soft cap: Gemma 2's, against logit growth)
 //   p = softmax(s), row i over columns j <= i (causal; the rest exactly 0) or all, then dropout
@@ -52,16 +52,10 @@ static void attn_cap(nl_real *s, const AttnDims *d) {
         for (int j = 0; j < attn_visible(d, i); j++) s[i * d->T + j] = cap * (nl_real)tanh((double)(s[i * d->T + j] * inv));
 }
 
-// The per-head products go to gemm_small (src/tensor/small_gemm.c) where it beat BLAS in
-// bench_small_gemm (docs/performance.md): the (T,T) scores always (a causal triangle only), the
-// (T,hd) products with K = T only for short sequences (the ViT's 17 tokens: 1.7-1.8x BLIS), as
-// at T 64 BLAS's are faster (65 against 51 GFLOP/s on AMD EPYC).
-#define ATTN_SMALL_T 32
-static inline void attn_gemm(const AttnDims *d, bool ta, int M, int N, int K, nl_real alpha, const nl_real *A, int lda,
-                             const nl_real *B, int ldb, nl_real beta, nl_real *C, int ldc) {
-    if (d->T <= ATTN_SMALL_T) gemm_small(ta, false, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, false);
-    else gemm_ld(ta, false, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-}
+// Every per-head product is gemm_small's (src/tensor/small_gemm.c: register tiles in L1, no call
+// cost, and, causal, only the triangle: the scores' lower half, and p v, p^T dy, ds k, ds^T q over
+// the k where p or ds is not 0): half the work of BLAS, which cannot skip it.
+static inline GemmTri attn_tri(const AttnDims *d, GemmTri causal) { return d->causal ? causal : GEMM_FULL; }
 
 static inline size_t q_at(const AttnDims *d, int b, int h) { return (size_t)b * d->T * 3 * d->C + (size_t)h * d->hd; }
 static inline size_t y_at(const AttnDims *d, int b, int h) { return (size_t)b * d->T * d->C + (size_t)h * d->hd; }
@@ -144,7 +138,7 @@ Tensor *op_attention(Tape *t, Tensor *qkv, const AttnSpec *a, Rng *rng) {
         nl_real *s = ctx->scratch + (size_t)omp_get_thread_num() * 4 * T * T; // (T,T)
         nl_real *p = seen ? s + (size_t)T * T : s; // observed: keep s beside p
         const nl_real *q = x + q_at(&d, b, h), *k = q + C, *v = q + 2 * C;
-        gemm_small(false, true, T, T, d.hd, d.scale, q, C3, k, C3, 0, s, T, d.causal);
+        gemm_small(false, true, T, T, d.hd, d.scale, q, C3, k, C3, 0, s, T, attn_tri(&d, GEMM_C_LOWER));
         if (seen) seen[2 * bh] = 0, seen[2 * bh + 1] = -INFINITY;
         if (seen && d.cap) attn_seen_raw_max(seen + 2 * (size_t)bh, s, &d); // the logit before its cap
         attn_cap(s, &d);
@@ -155,7 +149,7 @@ Tensor *op_attention(Tape *t, Tensor *qkv, const AttnSpec *a, Rng *rng) {
             if (seen) attn_seen_row(seen + 2 * (size_t)bh, s + (size_t)i * T, p + (size_t)i * T, vis, lse, d.cap > 0);
         }
         attn_dropout(p, &d, ctx->seed, bh);
-        attn_gemm(&d, false, T, d.hd, T, 1, p, T, v, C3, 0, y->data + y_at(&d, b, h), C);
+        gemm_small(false, false, T, d.hd, T, 1, p, T, v, C3, 0, y->data + y_at(&d, b, h), C, attn_tri(&d, GEMM_A_LOWER));
     }
     if (seen) attn_seen_report(t, seen, &d);
     TapeNode *n = record(t, OP_ATTENTION, y, 1, &qkv);
@@ -187,7 +181,7 @@ void attention_backward(TapeNode *n) {
         const nl_real *q = x + q_at(&d, b, h), *k = q + C, *v = q + 2 * C;
         nl_real *dq = qkv->grad + q_at(&d, b, h), *dk = dq + C, *dv = dq + 2 * C;
         const nl_real *dy = n->out->grad + y_at(&d, b, h), *lse = ctx->lse + (size_t)bh * T;
-        gemm_small(false, true, T, T, d.hd, d.scale, q, C3, k, C3, 0, p, T, d.causal); // s again
+        gemm_small(false, true, T, T, d.hd, d.scale, q, C3, k, C3, 0, p, T, attn_tri(&d, GEMM_C_LOWER)); // s again
         attn_cap(p, &d);
         if (d.cap) memcpy(capped, p, TT * sizeof(nl_real));
         for (int i = 0; i < T; i++) softmax_row_from_lse(p + (size_t)i * T, attn_visible(&d, i), T, lse[i]);
@@ -196,8 +190,8 @@ void attention_backward(TapeNode *n) {
             memcpy(pd, p, TT * sizeof(nl_real));
             attn_dropout(pd, &d, ctx->seed, bh);
         }
-        attn_gemm(&d, true, T, d.hd, T, 1, pd, T, dy, C, beta, dv, C3);
-        gemm_small(false, true, T, T, d.hd, 1, dy, C, v, C3, 0, dp, T, d.causal);
+        gemm_small(true, false, T, d.hd, T, 1, pd, T, dy, C, beta, dv, C3, attn_tri(&d, GEMM_A_UPPER));
+        gemm_small(false, true, T, T, d.hd, 1, dy, C, v, C3, 0, dp, T, attn_tri(&d, GEMM_C_LOWER));
         attn_dropout(dp, &d, ctx->seed, bh);
         for (int i = 0; i < T; i++) { // dS, in place of dP
             nl_real *dpr = dp + (size_t)i * T, *pr = p + (size_t)i * T;
@@ -214,7 +208,7 @@ void attention_backward(TapeNode *n) {
                 for (int j = 0; j < vis; j++) dpr[j] *= 1 - (sr[j] * inv) * (sr[j] * inv);
             }
         }
-        attn_gemm(&d, false, T, d.hd, T, d.scale, dp, T, k, C3, beta, dq, C3);
-        attn_gemm(&d, true, T, d.hd, T, d.scale, dp, T, q, C3, beta, dk, C3);
+        gemm_small(false, false, T, d.hd, T, d.scale, dp, T, k, C3, beta, dq, C3, attn_tri(&d, GEMM_A_LOWER));
+        gemm_small(true, false, T, d.hd, T, d.scale, dp, T, q, C3, beta, dk, C3, attn_tri(&d, GEMM_A_UPPER));
     }
 }

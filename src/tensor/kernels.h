@@ -20,12 +20,18 @@ static inline void gemm(bool ta, bool tb, int M, int N, int K, nl_real alpha, co
     gemm_ld(ta, tb, M, N, K, alpha, A, ta ? M : K, B, tb ? K : N, beta, C, N);
 }
 
-// The same product for small matrices held in L1 (every dim <= 128; larger ones go to gemm_ld):
-// op(B) packed once, register blocks of C (src/tensor/small_gemm.c). lower: only the blocks that
-// hold row i's columns 0..i are computed (a causal triangle; C's other entries are left as they
-// were). Deterministic: one thread, a fixed order.
+// Which part of a small product is needed or known (attention's causal triangle):
+typedef enum GemmTri {
+    GEMM_FULL,    // all of it
+    GEMM_C_LOWER, // only row i's columns 0..i of C (C's tiles past the diagonal are left as they were)
+    GEMM_A_LOWER, // op(A)[i][k] is 0 for k > i (a causal P times V): those k are skipped
+    GEMM_A_UPPER, // op(A)[i][k] is 0 for k < i (P^T times dY)
+} GemmTri;
+// The same product for small matrices held in L1/L2 (K <= 512; a larger K goes to gemm_ld), in
+// register tiles, only the part tri says (src/tensor/small_gemm.c). Deterministic: one thread, a
+// fixed order.
 void gemm_small(bool ta, bool tb, int M, int N, int K, nl_real alpha, const nl_real *A, int lda, const nl_real *B,
-                int ldb, nl_real beta, nl_real *C, int ldc, bool lower);
+                int ldb, nl_real beta, nl_real *C, int ldc, GemmTri tri);
 
 // sqrt in the real type (math.h's sqrt would take float through double)
 #ifdef NL_REAL_IS_DOUBLE

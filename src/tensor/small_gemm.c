@@ -1,63 +1,101 @@
-// Products of small matrices that live in L1 (attention's per-head blocks: 64 x 64 x 32 at the
+// Products of small matrices that live in L1/L2 (attention's per-head blocks: 64 x 64 x 32 at the
 // default config), where a BLAS call's fixed cost (dispatch, packing for large panels) eats the
-// work. op(B) is packed once into a contiguous (K, N) panel, columns padded to the block width;
-// then each block of SG_ROWS rows of C is SG_ROWS x SG_COLS accumulators that stay in registers
-// while k runs (the compiler vectorizes the column loop). With `lower`, a row block stops at the
-// column block holding its last row's diagonal: a causal triangle's upper part is never computed.
-#include <stdlib.h>
+// work, and where a causal triangle lets half the work go: BLAS cannot skip it.
+//
+// C is cut into tiles of MR rows x NR columns (6 x 16 floats: 12 accumulator registers of 8 lanes,
+// two of B's and one broadcast of A's, the 16 of AVX2). For each tile, k runs over op(A)'s columns:
+// one broadcast of op(A)[r][k] times B's row k, NR wide, added into row r's accumulators. A is read
+// in place through its two strides (rows and columns, so transposed or not costs the same); op(B)
+// is read in place where its rows are contiguous, else packed once per column panel (K x NR).
+// Which tiles and which k run follows the triangle (GemmTri): only row i's columns 0..i of C, or
+// only the k where op(A) is not known to be 0.
+#include <string.h>
 
 #include "kernels.h"
 
-#define SG_ROWS 4
-#define SG_COLS 16
+// Multiply-adds fused (one rounding: vfmadd), here only: the project builds with ISO C's default of
+// no contraction, which the rest of the code keeps so that its results do not depend on the ISA.
+#if defined(__clang__)
+#pragma clang fp contract(fast)
+#elif defined(__GNUC__)
+#pragma GCC optimize("fp-contract=fast")
+#endif
 
-// The largest dims the packed panel has room for; a bigger product goes to BLAS.
-#define SG_MAX 128
+typedef nl_real vreal __attribute__((vector_size(32))); // 8 floats or 4 doubles
+enum { VL = 32 / sizeof(nl_real), MR = 6, NR = 2 * VL };
+#define SG_MAX_K 512 // op(B)'s packed panel (K x NR) lives on the stack; a larger K goes to BLAS
 
-// op(X)[r][c] for X stored row-major with leading dim ld (transposed when t).
-static inline nl_real op_at(const nl_real *X, int ld, bool t, int r, int c) { return t ? X[(size_t)c * ld + r] : X[(size_t)r * ld + c]; }
+static inline vreal vload(const nl_real *p) { vreal v; memcpy(&v, p, sizeof v); return v; }
+static inline void vstore(nl_real *p, vreal v) { memcpy(p, &v, sizeof v); }
+static inline vreal vsplat(nl_real x) { return x - (vreal){0}; } // x in every lane (x - 0 is x, even -0)
 
-// The SG_ROWS x SG_COLS block of C at (i0, j0): acc = op(A)[i0.., :] bp[:, j0..]; then written to C
-// (rows < M, columns < N) as alpha acc + beta C.
-static void block(int M, int N, int K, int i0, int j0, nl_real alpha, const nl_real *ap, const nl_real *bp, int Np,
-                  nl_real beta, nl_real *C, int ldc) {
-    nl_real acc[SG_ROWS][SG_COLS] = {{0}};
-    for (int k = 0; k < K; k++) {
-        const nl_real *b = bp + (size_t)k * Np + j0;
-#pragma GCC unroll 4
-        for (int r = 0; r < SG_ROWS; r++) {
-            nl_real a = ap[r * K + k];
-#pragma omp simd
-            for (int c = 0; c < SG_COLS; c++) acc[r][c] += a * b[c];
+// acc[r] += sum over k in [k0, k1) of a[r ra + k ka] * b[k ldb .. + NR), for r < MR
+static inline void tile_mul(vreal acc[MR][2], const nl_real *a, size_t ra, size_t ka, const nl_real *b, size_t ldb,
+                            int k0, int k1) {
+    for (int k = k0; k < k1; k++) {
+        vreal b0 = vload(b + k * ldb), b1 = vload(b + k * ldb + VL);
+        const nl_real *ak = a + k * ka;
+#pragma GCC unroll 6
+        for (int r = 0; r < MR; r++) {
+            vreal x = vsplat(ak[r * ra]);
+            acc[r][0] += x * b0, acc[r][1] += x * b1;
         }
     }
-    int rows = M - i0 < SG_ROWS ? M - i0 : SG_ROWS, cols = N - j0 < SG_COLS ? N - j0 : SG_COLS;
+}
+
+// C's tile (rows x cols of it at c) = alpha acc + beta C (C not read when beta is 0)
+static inline void tile_store(vreal acc[MR][2], int rows, int cols, nl_real alpha, nl_real beta, nl_real *c, int ldc) {
     for (int r = 0; r < rows; r++) {
-        nl_real *c = C + (size_t)(i0 + r) * ldc + j0;
-        if (beta == 0)
-            for (int q = 0; q < cols; q++) c[q] = alpha * acc[r][q];
-        else
-            for (int q = 0; q < cols; q++) c[q] = alpha * acc[r][q] + beta * c[q];
+        nl_real *cr = c + (size_t)r * ldc;
+        if (cols == NR) {
+            for (int h = 0; h < 2; h++)
+                vstore(cr + h * VL, beta == 0 ? alpha * acc[r][h] : alpha * acc[r][h] + beta * vload(cr + h * VL));
+        } else {
+            for (int j = 0; j < cols; j++) {
+                nl_real v = alpha * acc[r][j / VL][j % VL];
+                cr[j] = beta == 0 ? v : v + beta * cr[j];
+            }
+        }
     }
 }
 
 void gemm_small(bool ta, bool tb, int M, int N, int K, nl_real alpha, const nl_real *A, int lda, const nl_real *B,
-                int ldb, nl_real beta, nl_real *C, int ldc, bool lower) {
-    if (M > SG_MAX || N > SG_MAX || K > SG_MAX) { // too big for the panel: BLAS (every column)
+                int ldb, nl_real beta, nl_real *C, int ldc, GemmTri tri) {
+    if (K > SG_MAX_K) { // the panel has no room: BLAS, every entry (a triangular A's zeros are in it)
         gemm_ld(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
         return;
     }
-    int Np = (N + SG_COLS - 1) / SG_COLS * SG_COLS;
-    nl_real bp[SG_MAX * SG_MAX] __attribute__((aligned(64))), ap[SG_ROWS * SG_MAX] __attribute__((aligned(64)));
-    for (int k = 0; k < K; k++) {
-        for (int j = 0; j < N; j++) bp[(size_t)k * Np + j] = op_at(B, ldb, tb, k, j);
-        for (int j = N; j < Np; j++) bp[(size_t)k * Np + j] = 0;
-    }
-    for (int i0 = 0; i0 < M; i0 += SG_ROWS) {
-        for (int r = 0; r < SG_ROWS; r++)
-            for (int k = 0; k < K; k++) ap[r * K + k] = i0 + r < M ? op_at(A, lda, ta, i0 + r, k) : 0;
-        int last = i0 + SG_ROWS - 1 < M ? i0 + SG_ROWS - 1 : M - 1; // the block's last row: its diagonal
-        for (int j0 = 0; j0 < N && (!lower || j0 <= last); j0 += SG_COLS)
-            block(M, N, K, i0, j0, alpha, ap, bp, Np, beta, C, ldc);
+    size_t ra = ta ? 1 : (size_t)lda, ka = ta ? (size_t)lda : 1; // op(A)[r][k] = A[r ra + k ka]
+    nl_real bp[SG_MAX_K * NR] __attribute__((aligned(64))), ap[MR * SG_MAX_K] __attribute__((aligned(64)));
+    for (int j0 = 0; j0 < N; j0 += NR) {
+        int cols = N - j0 < NR ? N - j0 : NR;
+        const nl_real *b = B + (tb ? (size_t)j0 * ldb : (size_t)j0); // op(B)'s columns j0.. in place
+        size_t bld = (size_t)ldb;
+        if (tb || cols < NR) { // pack them: op(B)[k][j0 + c], zero past N
+            for (int c = 0; c < NR; c++) {
+                if (c >= cols)
+                    for (int k = 0; k < K; k++) bp[k * NR + c] = 0;
+                else if (tb) // B's row j0 + c, read along
+                    for (int k = 0; k < K; k++) bp[k * NR + c] = b[(size_t)c * ldb + k];
+                else
+                    for (int k = 0; k < K; k++) bp[k * NR + c] = b[(size_t)k * ldb + c];
+            }
+            b = bp, bld = NR;
+        }
+        int i_first = tri == GEMM_C_LOWER ? j0 / MR * MR : 0; // rows above j0 see none of these columns
+        for (int i0 = i_first; i0 < M; i0 += MR) {
+            int rows = M - i0 < MR ? M - i0 : MR;
+            int k0 = tri == GEMM_A_UPPER ? i0 : 0, k1 = tri == GEMM_A_LOWER && i0 + rows < K ? i0 + rows : K;
+            const nl_real *a = A + i0 * ra;
+            size_t ar = ra, ak = ka;
+            if (rows < MR) { // the last rows: copied with zero rows below, so that the tile is whole
+                for (int k = k0; k < k1; k++)
+                    for (int r = 0; r < MR; r++) ap[k * MR + r] = r < rows ? a[r * ra + k * ka] : 0;
+                a = ap, ar = 1, ak = MR;
+            }
+            vreal acc[MR][2] = {{{0}}};
+            tile_mul(acc, a, ar, ak, b, bld, k0, k1);
+            tile_store(acc, rows, cols, alpha, beta, C + (size_t)i0 * ldc + j0, ldc);
+        }
     }
 }
