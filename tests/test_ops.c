@@ -133,16 +133,18 @@ static void test_unary_known(void **state) {
     }
     assert_true(tanh_derivative(2 * TANH_DERIVATIVE_ZERO) == 0);
     assert_true(tanh_derivative(-2 * TANH_DERIVATIVE_ZERO) == 0);
-    // gelu' = Phi(x) + x phi(x): exact at 5 and -2; 1 and 0 far out, where phi underflows
-    nl_real gx[] = {5, -2, 60, -60}, gdy[] = {1, 1, 1, 1}, gdx[4] = {0}, gdx_w[4] = {NAN, NAN, NAN, NAN};
-    gelu_backward(gdx, gdy, gx, false, 4);
-    gelu_backward(gdx_w, gdy, gx, true, 4); // writing, over whatever was there: the same values
+    // gelu' = Phi(x) + x phi(x) (Phi from the forward's y / x): exact at 5, -2 and 0 (where y / x is
+    // 0 / 0); 1 and 0 far out, where phi underflows
+    nl_real gx[] = {5, -2, 60, -60, 0}, gy[5], gdy[] = {1, 1, 1, 1, 1}, gdx[5] = {0}, gdx_w[5] = {NAN, NAN, NAN, NAN, NAN};
+    gelu_forward(gy, gx, 5);
+    gelu_backward(gdx, gdy, gx, gy, false, 5);
+    gelu_backward(gdx_w, gdy, gx, gy, true, 5); // writing, over whatever was there: the same values
     assert_memory_equal(gdx, gdx_w, sizeof gdx);
     for (int i = 0; i < 2; i++) {
         double z = gx[i], exact = 0.5 * erfc(-z / sqrt(2.0)) + z * exp(-z * z / 2) / sqrt(2 * M_PI);
         assert_true(fabs(gdx[i] / exact - 1) < 1e-4);
     }
-    assert_true(gdx[2] == 1 && gdx[3] == 0);
+    assert_true(gdx[2] == 1 && gdx[3] == 0 && gdx[4] == (nl_real)0.5);
     // erf(1) = 0.842700792949715; erf' = (2/sqrt(pi)) exp(-u^2), accurate out to 8.9 (3.5e-35 in
     // float), 0 past ERF_DERIVATIVE_ZERO
     assert_values(op_erf(&fx->tape, x)->data, (double[]){-0.842700792949715, 0, 0.842700792949715, 1, -1}, 5,

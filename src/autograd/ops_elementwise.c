@@ -245,7 +245,7 @@ void erf_op_backward(TapeNode *n) { unary_backward(n, erf_backward); }
 Tensor *op_gelu(Tape *t, Tensor *x) { return unary(t, x, OP_GELU, gelu_forward); }
 void gelu_op_backward(TapeNode *n) { // writes a fresh grad (tape.h): gelu's input is c_fc's output
     Tensor *x = n->in[0];
-    if (x->grad) gelu_backward(x->grad, n->out->grad, x->data, grad_take_fresh(x), tensor_numel(x));
+    if (x->grad) gelu_backward(x->grad, n->out->grad, x->data, n->out->data, grad_take_fresh(x), tensor_numel(x));
 }
 
 Tensor *op_softplus(Tape *t, Tensor *x) { return unary(t, x, OP_SOFTPLUS, softplus_forward); }

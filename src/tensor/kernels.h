@@ -126,7 +126,7 @@ void tanh_backward(nl_real *dx, const nl_real *dy, const nl_real *x, const nl_re
 void erf_forward(nl_real *y, const nl_real *x, size_t n);
 void erf_backward(nl_real *dx, const nl_real *dy, const nl_real *x, const nl_real *y, size_t n);
 void gelu_forward(nl_real *y, const nl_real *x, size_t n); // exact: 0.5 x (1 + erf(x / sqrt 2))
-void gelu_backward(nl_real *dx, const nl_real *dy, const nl_real *x, bool write, size_t n); // write: =
+void gelu_backward(nl_real *dx, const nl_real *dy, const nl_real *x, const nl_real *y, bool write, size_t n); // write: =
 void softplus_forward(nl_real *y, const nl_real *x, size_t n); // log(1 + exp(x)), overflow-safe
 void softplus_backward(nl_real *dx, const nl_real *dy, const nl_real *x, const nl_real *y, size_t n);
 void rsqrt_forward(nl_real *y, const nl_real *x, size_t n); // 1 / sqrt(x); NaN for x < 0

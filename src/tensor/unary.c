@@ -47,20 +47,23 @@ void gelu_forward(nl_real *y, const nl_real *x, size_t n) {
 #else
 #define GELU_PDF_ZERO 13.0f
 #endif
-// dx += dy gelu'(x), or with `write`, dx = dy gelu'(x) (a fresh grad: tape.h)
-static inline nl_real gelu_slope(nl_real x) {
-    nl_real cdf = (nl_real)0.5 * (1 + erf(x * INV_SQRT2));
+// dx += dy gelu'(x), or with `write`, dx = dy gelu'(x) (a fresh grad: tape.h). Phi(x) is the
+// forward's output over x (y = x Phi(x)), not erf again: the slope costs one exp and a division
+// where it cost an erf and an exp. At x = 0, where y / x is 0 / 0, Phi is 1/2.
+static inline nl_real gelu_slope(nl_real x, nl_real y) {
+    bool zero = x == 0;
+    nl_real cdf = y / (x + real_keep_if(1, zero)) + real_keep_if((nl_real)0.5, zero);
     nl_real ax = fabs(x), xc = real_clamp_above(ax, GELU_PDF_ZERO);
     nl_real pdf = real_keep_if(INV_SQRT_2PI * exp((nl_real)-0.5 * xc * xc), ax < GELU_PDF_ZERO);
     return cdf + x * pdf;
 }
-void gelu_backward(nl_real *dx, const nl_real *dy, const nl_real *x, bool write, size_t n) {
+void gelu_backward(nl_real *dx, const nl_real *dy, const nl_real *x, const nl_real *y, bool write, size_t n) {
     if (write) {
 #pragma omp parallel for simd schedule(static) if (n >= PARALLEL_MIN)
-        for (size_t i = 0; i < n; i++) dx[i] = dy[i] * gelu_slope(x[i]);
+        for (size_t i = 0; i < n; i++) dx[i] = dy[i] * gelu_slope(x[i], y[i]);
     } else {
 #pragma omp parallel for simd schedule(static) if (n >= PARALLEL_MIN)
-        for (size_t i = 0; i < n; i++) dx[i] += dy[i] * gelu_slope(x[i]);
+        for (size_t i = 0; i < n; i++) dx[i] += dy[i] * gelu_slope(x[i], y[i]);
     }
 }
 
