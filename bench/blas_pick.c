@@ -5,7 +5,7 @@
 //
 // NAME is one of the kinds below (it says how to set the library's threads and what its symbols
 // are called); LIBRARY is the shared library's path. For each it prints the GFLOP/s of the step's
-// gemms (the best of P passes after one warm-up pass; FLOPs as bench_step counts them), then the
+// linear layers' gemms, the ones a BLAS runs (the best of P passes after one warm-up pass), then the
 // fastest NAME alone on the last line. Every library runs its gemms on this program's OpenMP team
 // (libgomp) except those marked pthreads. scripts/blas.sh runs it at setup; docs/performance.md has
 // its table. Builds with cc alone: cc -O2 -fopenmp bench/blas_pick.c -o blas_pick -ldl
@@ -82,9 +82,11 @@ int main(int argc, char **argv) {
         return fprintf(stderr, "blas_pick: give --config default|big, --threads >= 1 and NAME=LIBRARY\n"), 2;
     // the default config (4L/128, T 64, B 12) or nanoGPT's shakespeare_char one (6L/384, T 256, B 64)
     int L = big ? 6 : 4, H = big ? 6 : 4, C = big ? 384 : 128, T = big ? 256 : 64, B = big ? 64 : 12, V = 65;
-    GemmShape s[GEMM_SHAPES_MAX];
-    int n = gemm_shapes_step(s, L, H, C, T, B, V);
-    double flops = gemm_shapes_flops(L, C, T, B, V);
+    GemmShape all[GEMM_SHAPES_MAX], s[GEMM_SHAPES_MAX];
+    int n = 0, n_all = gemm_shapes_step(all, L, H, C, T, B, V);
+    double flops = 0;
+    for (int i = 0; i < n_all; i++) // the linear layers': attention's per-head products are gemm_small's
+        if (!all[i].tri) s[n++] = all[i], flops += 2.0 * all[i].M * all[i].N * all[i].K * all[i].count;
     // Read when each library loads: OpenBLAS's kernels for this CPU (under VMs it may see a generic
     // model; normlab/cpu.h); MKL's OpenMP layer (libgomp, not Intel's runtime) and its strict
     // reproducibility, as the build runs it.

@@ -2,8 +2,9 @@
 // and says where the time goes.
 //
 // Prints ms/step, tokens/s, model FLOPs per step, achieved GFLOP/s, the sgemm rate on the step's own
-// matmul shapes (measured here, same threads: the limit a step can approach), the cores' FMA peak
-// (the limit no gemm can pass), peak resident memory, and a per-op breakdown of forward and
+// matmul shapes (measured here, same threads, each run as the step runs it: the limit a step can
+// approach), the cores' FMA peak (the limit no gemm can pass) and the step's share of it
+// (fma_fraction), peak resident memory, and a per-op breakdown of forward and
 // backward that adds up to the step.
 //
 // FLOPs per step count the matmuls only (everything else is O(B T C) and negligible beside them):
@@ -91,20 +92,32 @@ static double flops_per_step(const BenchConfig *c) {
     return gemm_shapes_flops(c->gpt.n_layer, c->gpt.n_embd, c->gpt.block_size, c->batch, c->gpt.vocab_size);
 }
 
-// Seconds the step's gemms take by themselves: each shape timed in a loop of its own count, the
-// fastest of 3 passes (the limit, not the average), into each[] (GEMM_SHAPES_MAX); returns the sum.
+// Seconds the step's gemms take by themselves, each run as the step runs it: a linear layer's as one
+// BLAS call with the team inside it, attention's per-head products (the shapes with a triangle) as
+// gemm_small calls spread over the team, one thread each. Each shape timed in a loop of its own
+// count, the fastest of 3 passes (the limit, not the average), into each[] (GEMM_SHAPES_MAX);
+// returns the sum.
 static double sgemm_only_seconds(const BenchConfig *c, double *each) {
     GemmShape s[GEMM_SHAPES_MAX];
-    int n = step_gemms(c, s);
+    int n = step_gemms(c, s), team = omp_get_max_threads();
     size_t biggest = (size_t)gemm_shapes_biggest(s, n);
-    nl_real *A = calloc(biggest, sizeof(nl_real)), *Bm = calloc(biggest, sizeof(nl_real)), *Cm = calloc(biggest, sizeof(nl_real));
+    nl_real *A = calloc(biggest, sizeof(nl_real)), *Bm = calloc(biggest, sizeof(nl_real));
+    nl_real *Cm = calloc(biggest * team, sizeof(nl_real));
     double total = 0;
     for (int i = 0; i < n; i++) {
+        const GemmShape *g = &s[i];
         each[i] = 1e30;
         for (int rep = 0; rep < 3; rep++) {
             double t0 = tape_clock();
-            for (long j = 0; j < s[i].count; j++)
-                gemm_ld(s[i].ta, s[i].tb, s[i].M, s[i].N, s[i].K, 1, A, s[i].lda, Bm, s[i].ldb, 0, Cm, s[i].ldc);
+            if (g->tri) {
+#pragma omp parallel for schedule(static)
+                for (long j = 0; j < g->count; j++)
+                    gemm_small(g->ta, g->tb, g->M, g->N, g->K, 1, A, g->lda, Bm, g->ldb, 0,
+                               Cm + biggest * omp_get_thread_num(), g->ldc, (GemmTri)g->tri);
+            } else {
+                for (long j = 0; j < g->count; j++)
+                    gemm_ld(g->ta, g->tb, g->M, g->N, g->K, 1, A, g->lda, Bm, g->ldb, 0, Cm, g->ldc);
+            }
             double dt = tape_clock() - t0;
             each[i] = dt < each[i] ? dt : each[i];
         }
@@ -224,9 +237,9 @@ int main(int argc, char **argv) {
            "BLAS %s\n", NORM_TABLE[c.gpt.norm]->name, c.gpt.n_layer, c.gpt.n_head, c.gpt.n_embd, T, B,
            c.gpt.vocab_size, c.threads, c.steps, c.recompute ? ", recompute" : "", blas_name());
     printf("ours ms_per_step %.3f tokens_per_s %.0f gflop_per_step %.3f gflops %.1f sgemm_gflops %.1f "
-           "peak_fraction %.3f peak_rss_mb %.0f fma_peak_gflops %.1f\n",
+           "peak_fraction %.3f peak_rss_mb %.0f fma_peak_gflops %.1f fma_fraction %.3f\n",
            ms, BT / ms * 1e3, flops * 1e-9, flops / (ms * 1e6), flops / (gemm_s * 1e9),
-           gemm_s / (total / c.steps), ru.ru_maxrss / 1024.0, peak);
+           gemm_s / (total / c.steps), ru.ru_maxrss / 1024.0, peak, peak > 0 ? flops / (ms * 1e6) / peak : 0);
     if (peak > 0)
         printf("the step's gemms: %.2f ms at the sgemm rate on their shapes (%.0f%% of the FMA peak), %.2f ms "
                "at the FMA peak; the rest of the step: %.2f ms\n", 1e3 * gemm_s,
