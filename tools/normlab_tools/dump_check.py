@@ -66,36 +66,28 @@ def main():
     return status
 
 
-def check(path, verbose):
-    """0 when the dump at PATH agrees with the reference, else 1; prints what it compared."""
-    t, meta = read_safetensors(path)
-    names = [k for k in t if not k.startswith(("grad.", "after.", "batch.", "loss", "optimizer."))]
-    dtype = t[names[0]].dtype
-    # The reference runs in double whatever our build: a float32 reference would add its own rounding
-    # (a scalar's gradient is a sum over every element, where float32 sums lose 1e-4 to cancellation).
-    model = dump_model(t, meta)
+def reference_grads(model, t, names):
+    """The reference's loss and gradients on the dump's batch."""
     params = dict(model.named_parameters())
-    if sorted(params) != sorted(names):
-        print(f"  MISMATCH: the dump's parameters are not the reference's: {sorted(set(names) ^ set(params))[:4]}")
-        return 1
-    idx, targets = t["batch.idx"].long(), t["batch.targets"].long()
-
-    loss = model(idx, targets)
+    loss = model(t["batch.idx"].long(), t["batch.targets"].long())
     loss.backward()
-    grads = {k: params[k].grad.detach().clone() for k in names}
+    return loss, {k: params[k].grad.detach().clone() for k in names}
 
-    # The optimizer is checked on its own: torch's clip and AdamW applied to OUR gradients must give
-    # our parameters after the step. (Applying them to torch's gradients would mix in the gradients'
-    # float rounding, which AdamW amplifies where |g| is near eps: the first step moves by
-    # lr * g / (|g| + eps).)
+
+def reference_update(model, t, meta, names):
+    """torch's clip and AdamW (Muon for the hidden matrices where the run used it) applied to OUR
+    gradients, from the optimizer state the dump holds: the parameters after the step are the
+    model's; returns each parameter's lr for the step and the optimizer's state after it.
+    (Applying them to torch's gradients would mix in the gradients' float rounding, which AdamW
+    amplifies where |g| is near eps: the first step moves by lr * g / (|g| + eps).)"""
+    params = dict(model.named_parameters())
     for k in names:
         params[k].grad = t["grad." + k].clone().double()
     torch.nn.utils.clip_grad_norm_(list(params.values()), float(meta["grad_clip"]))
-    scalar = [k for k, _ in scalar_params(model)]
+    scalar = {k for k, _ in scalar_params(model)}
     lr, mult, wd = float(meta["lr"]), float(meta.get("scalar_lr_mult", 1)), float(meta["weight_decay"])
-    muon = meta.get("session.optim") == "muon"
     # Muon: the blocks' matrices at its own lr on the same schedule (the step's lr x its peak / lr's peak)
-    hidden = dict(hidden_params(model)) if muon else {}
+    hidden = dict(hidden_params(model)) if meta.get("session.optim") == "muon" else {}
     muon_lr = lr * float(meta.get("session.optim.muon_lr", 0)) / float(meta.get("session.optim.lr", 1))
     groups = adamw_groups(model, wd, mult)
     for g in groups:
@@ -126,18 +118,21 @@ def check(path, verbose):
         elif p in opt.state:
             state["after.optimizer.m." + k] = opt.state[p]["exp_avg"]
             state["after.optimizer.v." + k] = opt.state[p]["exp_avg_sq"]
+    step_lr = {k: muon_lr if k in hidden else lr * (mult if k in scalar else 1) for k in names}
+    return step_lr, state
 
-    tight = dtype == torch.float64
-    ok = True
-    dl = abs(loss.item() - t["loss"].double().item()) / abs(loss.item())
-    extra = (f" vit patch {meta['model.patch_size']}" if meta.get("model.kind") == "vit" else "")
-    extra += (" emb_scale" if "transformer.emb_scale" in names else "") + (f" scalar_lr_mult {mult:g}" if mult != 1 else "")
-    extra += "".join(f" {k} {v}" for k, v in interventions(meta).items() if v and not (k == "final_norm" and v == meta.get("model.norm")))
-    extra += " muon" if muon else ""
-    print(f"{meta['norm']:8} bias {meta['bias']:5}{extra} ({dtype}): loss ours {t['loss'].item():.7f} torch {loss.item():.7f} (rel {dl:.1e})")
-    ok &= dl < 1e-6 if tight else dl < 2e-5
+
+def worst_errors(t, model, names, grads, step_lr, state, tight, verbose):
+    """The largest error of each kind (grad, scalar_grad, after, state) and where, as (error, name)."""
+    params = dict(model.named_parameters())
+    dtype = t[names[0]].dtype
     largest = max(g.abs().max().item() for g in grads.values())
     worst = {"grad": (0, ""), "scalar_grad": (0, ""), "after": (0, ""), "state": (0, "")}
+
+    def keep(kind, e, where):
+        if e > worst[kind][0]:
+            worst[kind] = (e, where)
+
     for k in names:
         g_ref, g = grads[k], t["grad." + k].double()
         # relative to the tensor's largest gradient, with a floor: a gradient that is zero in exact
@@ -146,25 +141,51 @@ def check(path, verbose):
         e = (g - g_ref).abs().max().item() / scale
         # a one-element parameter's gradient is a sum over every element of the batch, where float
         # rounding of the terms meets cancellation: held to its own, looser bound in the float build
-        which = "scalar_grad" if g_ref.numel() == 1 else "grad"
-        if e > worst[which][0]:
-            worst[which] = (e, k)
+        keep("scalar_grad" if g_ref.numel() == 1 else "grad", e, k)
         # each element moves by at most about lr in one AdamW step: errors in units of lr, beyond the
         # two float ulps of the parameter itself that the update's rounding order may cost
         a_ref, a = params[k].detach(), t["after." + k].double()
         slack = 2 * torch.finfo(dtype).eps * a_ref.abs()  # 2 ulps of our type
-        step_lr = muon_lr if k in hidden else lr * (mult if k in scalar else 1)
-        e2 = ((a - a_ref).abs() - slack).clamp(min=0).max().item() / step_lr
-        if e2 > worst["after"][0]:
-            worst["after"] = (e2, k)
+        e2 = ((a - a_ref).abs() - slack).clamp(min=0).max().item() / step_lr[k]
+        keep("after", e2, k)
         for key in ("after.optimizer.m." + k, "after.optimizer.v." + k):  # each relative to its largest element
             if key in state and key in t:
                 s_ref = state[key].detach()
-                e3 = (t[key].double() - s_ref).abs().max().item() / (s_ref.abs().max().item() or 1.0)
-                if e3 > worst["state"][0]:
-                    worst["state"] = (e3, key)
+                keep("state", (t[key].double() - s_ref).abs().max().item() / (s_ref.abs().max().item() or 1.0), key)
         if verbose:
             print(f"  {k:40} grad err {e:.1e}   after err {e2:.1e} lr")
+    return worst
+
+
+def describe(meta, names):
+    """The dump's configuration in a few words: norm, bias and what differs from the plain GPT."""
+    extra = (f" vit patch {meta['model.patch_size']}" if meta.get("model.kind") == "vit" else "")
+    mult = float(meta.get("scalar_lr_mult", 1))
+    extra += (" emb_scale" if "transformer.emb_scale" in names else "") + (f" scalar_lr_mult {mult:g}" if mult != 1 else "")
+    extra += "".join(f" {k} {v}" for k, v in interventions(meta).items() if v and not (k == "final_norm" and v == meta.get("model.norm")))
+    extra += " muon" if meta.get("session.optim") == "muon" else ""
+    return f"{meta['norm']:8} bias {meta['bias']:5}{extra}"
+
+
+def check(path, verbose):
+    """0 when the dump at PATH agrees with the reference, else 1; prints what it compared."""
+    t, meta = read_safetensors(path)
+    names = [k for k in t if not k.startswith(("grad.", "after.", "batch.", "loss", "optimizer."))]
+    dtype = t[names[0]].dtype
+    # The reference runs in double whatever our build: a float32 reference would add its own rounding
+    # (a scalar's gradient is a sum over every element, where float32 sums lose 1e-4 to cancellation).
+    model = dump_model(t, meta)
+    params = dict(model.named_parameters())
+    if sorted(params) != sorted(names):
+        print(f"  MISMATCH: the dump's parameters are not the reference's: {sorted(set(names) ^ set(params))[:4]}")
+        return 1
+    loss, grads = reference_grads(model, t, names)
+    step_lr, state = reference_update(model, t, meta, names)
+
+    tight = dtype == torch.float64
+    dl = abs(loss.item() - t["loss"].double().item()) / abs(loss.item())
+    print(f"{describe(meta, names)} ({dtype}): loss ours {t['loss'].item():.7f} torch {loss.item():.7f} (rel {dl:.1e})")
+    worst = worst_errors(t, model, names, grads, step_lr, state, tight, verbose)
     print(f"  worst gradient error {worst['grad'][0]:.1e} (relative to the tensor's max) in {worst['grad'][1]}")
     if worst["scalar_grad"][1]:
         print(f"  worst scalar gradient error {worst['scalar_grad'][0]:.1e} (relative) in {worst['scalar_grad'][1]}")
@@ -172,12 +193,10 @@ def check(path, verbose):
     missing = [k for k in state if k not in t]
     if missing:
         print(f"  MISMATCH: the dump lacks the optimizer's state {missing[:2]}")
-        ok = False
     print(f"  worst state error    {worst['state'][0]:.1e} (relative to the tensor's max) in {worst['state'][1]}")
-    ok &= worst["grad"][0] < (1e-9 if tight else 1e-4)
-    ok &= worst["scalar_grad"][0] < (1e-9 if tight else 1e-3)
-    ok &= worst["after"][0] < (1e-9 if tight else 1e-3)
-    ok &= worst["state"][0] < (1e-9 if tight else 1e-4)
+    bounds = {"grad": 1e-4, "scalar_grad": 1e-3, "after": 1e-3, "state": 1e-4}  # float; double: 1e-9 each
+    ok = dl < (1e-6 if tight else 2e-5) and not missing
+    ok = ok and all(worst[kind][0] < (1e-9 if tight else bound) for kind, bound in bounds.items())
     print("  OK" if ok else "  MISMATCH")
     return 0 if ok else 1
 
