@@ -227,7 +227,7 @@ int main(int argc, char **argv) {
     st.times = &p;
     for (int s = 0; s < c.steps; s++) bench_train_step(&st, &batch);
     tape.profile = NULL;
-    double total = p.zero_grad + p.forward_backward + p.clip + p.update + p.reset;
+    double total = p.zero_grad + p.forward_backward + p.update + p.reset;
     double each[GEMM_SHAPES_MAX], gemm_s = sgemm_only_seconds(&c, each), peak = fma_peak_gflops();
 
     struct rusage ru;
@@ -252,8 +252,7 @@ int main(int argc, char **argv) {
     }
     print_row("(between ops)", p.forward_backward - fwd - bwd, 0, total, c.steps);
     print_row("zero grads", p.zero_grad, 0, total, c.steps);
-    print_row("clip", p.clip, 0, total, c.steps);
-    print_row("optimizer (AdamW)", p.update, 0, total, c.steps);
+    print_row("AdamW (and the clip)", p.update, 0, total, c.steps);
     print_row("tape reset", p.reset, 0, total, c.steps);
     print_row("step", total, 0, total, c.steps);
     if (c.gemm_shapes) print_gemm_shapes(&c, each);

@@ -30,10 +30,10 @@ static void test_adamw_by_hand(void **state) {
     Optimizer o;
     assert_int_equal(optim_init(&o, &c, ps.numel), 0);
     set_grads(&ps, 0.5, -0.1);
-    optim_step(&o, &ps, 0.1);
+    optim_step(&o, &ps, 0.1, 1);
     assert_values(ps.list[0].t->data, (double[]){0.89, -1.88}, 2, 1e-6);
     assert_values(ps.list[1].t->data, (double[]){0.9, -1.9}, 2, 1e-6);
-    optim_step(&o, &ps, 0.1);
+    optim_step(&o, &ps, 0.1, 1);
     assert_values(ps.list[0].t->data, (double[]){0.7811, -1.7612}, 2, 1e-6);
     assert_values(ps.list[1].t->data, (double[]){0.8, -1.8}, 2, 1e-6);
     assert_int_equal(o.steps, 2);
@@ -54,7 +54,7 @@ static void test_lr_mult(void **state) {
         Optimizer o;
         assert_int_equal(optim_init(&o, &c, ps.numel), 0);
         set_grads(&ps, 0.5, -0.1);
-        optim_step(&o, &ps, 0.1);
+        optim_step(&o, &ps, 0.1, 1);
         if (kind != OPTIM_SGD) { // Muon: AdamW's, for parameters that are not hidden matrices
             assert_values(ps.list[0].t->data, (double[]){0.89, -1.88}, 2, 1e-6);
             assert_values(ps.list[1].t->data, (double[]){0, -1}, 2, 1e-6);
@@ -77,8 +77,8 @@ static void test_sgd_momentum_by_hand(void **state) {
     Optimizer o;
     assert_int_equal(optim_init(&o, &c, ps.numel), 0);
     set_grads(&ps, 0.5, 0.5);
-    optim_step(&o, &ps, 0.1);
-    optim_step(&o, &ps, 0.1);
+    optim_step(&o, &ps, 0.1, 1);
+    optim_step(&o, &ps, 0.1, 1);
     assert_values(ps.list[1].t->data, (double[]){0.855, -2.145}, 2, 1e-6); // -2 - 0.05 - 0.095
     optim_free(&o);
     paramset_free(&ps);
@@ -104,11 +104,45 @@ static void test_clip(void **state) {
     set_values(ps.list[0].t, (double[]){0, 0});
     ps.grad[0] = 3, ps.grad[1] = 4;
     assert_true(fabs(grad_norm(&ps) - 5) < 1e-12);
-    grad_clip(&ps, grad_norm(&ps), 10); // under the limit: untouched
-    assert_values(ps.grad, (double[]){3, 4}, 2, 0);
-    grad_clip(&ps, grad_norm(&ps), 1); // over: scaled to norm ~1
-    assert_values(ps.grad, (double[]){0.6, 0.8}, 2, 1e-6);
+    assert_true(grad_clip_scale(grad_norm(&ps), 10) == 1); // under the limit: untouched
+    assert_true(grad_clip_scale(grad_norm(&ps), 0) == 1);  // off
+    assert_true(fabs(grad_clip_scale(grad_norm(&ps), 1) - 0.2) < 1e-6); // over: to norm ~1
     paramset_free(&ps);
+}
+
+// The clip's factor applied inside the update gives exactly the numbers of scaling the grads first,
+// for every optimizer (Muon's matrices too): two steps from the same start, parameters and state
+// compared bit for bit.
+static void test_scaled_update_is_scaling_the_grads_first(void **state) {
+    (void)state;
+    ParamSpec specs[2] = {{"w", NL_SHAPE(5, 3), PARAM_INIT_CONST, 0.5, 1, true}, {"v", NL_SHAPE(7), PARAM_INIT_CONST, 1, 1, false}};
+    const nl_real scale = (nl_real)0.37;
+    for (int kind = 0; kind < OPTIM_COUNT; kind++) {
+        ParamSet ps[2];
+        Optimizer o[2];
+        OptimConfig c = {.kind = kind, .lr = 0.01, .muon_lr = 0.02, .beta1 = 0.9, .beta2 = 0.99, .eps = 1e-8,
+                         .weight_decay = 0.1};
+        Rng rng;
+        rng_seed(&rng, 9);
+        for (int k = 0; k < 2; k++) {
+            assert_int_equal(paramset_alloc(&ps[k], specs, 2), 0);
+            assert_int_equal(optim_init(&o[k], &c, ps[k].numel), 0);
+            assert_int_equal(optim_prepare(&o[k], &ps[k]), 0);
+        }
+        for (size_t i = 0; i < ps[0].numel; i++) ps[0].data[i] = ps[1].data[i] = (nl_real)rng_normal(&rng);
+        for (int step = 1; step <= 2; step++) {
+            for (size_t i = 0; i < ps[0].numel; i++) {
+                ps[0].grad[i] = (nl_real)rng_normal(&rng);
+                ps[1].grad[i] = ps[0].grad[i] * scale;
+            }
+            optim_step(&o[0], &ps[0], 0.01, scale);
+            optim_step(&o[1], &ps[1], 0.01, 1);
+            assert_memory_equal(ps[0].data, ps[1].data, ps[0].numel * sizeof(nl_real));
+            for (int k = 0; k < OPTIM_TABLE[kind].n_state; k++)
+                assert_memory_equal(o[0].state[k], o[1].state[k], ps[0].numel * sizeof(nl_real));
+        }
+        for (int k = 0; k < 2; k++) optim_free(&o[k]), paramset_free(&ps[k]);
+    }
 }
 
 // optim_step updates all the parameters in one parallel region, each thread a slice of the flat
@@ -134,13 +168,13 @@ static void test_step_in_slices_matches_whole_params(void **state) {
         for (int step = 1; step <= 2; step++) {
             for (size_t i = 0; i < ps[0].numel; i++) ps[0].grad[i] = ps[1].grad[i] = (nl_real)rng_normal(&rng);
             omp_set_num_threads(3);
-            optim_step(&o[0], &ps[0], 0.01);
+            optim_step(&o[0], &ps[0], 0.01, 1);
             o[1].steps++; // the reference: each parameter whole, in order, on this thread
             for (int i = 0; i < ps[1].n; i++) {
                 const Param *pr = &ps[1].list[i];
                 nl_real *st[OPTIM_MAX_STATE];
                 for (int k = 0; k < OPTIM_TABLE[kind].n_state; k++) st[k] = o[1].state[k] + pr->offset;
-                OPTIM_TABLE[kind].update(&c, ps[1].data + pr->offset, ps[1].grad + pr->offset, st,
+                OPTIM_TABLE[kind].update(&c, ps[1].data + pr->offset, ps[1].grad + pr->offset, 1, st,
                                          tensor_numel(pr->t), 0.01 * pr->spec.lr_mult,
                                          param_decays(pr) ? c.weight_decay : 0, o[1].steps);
             }
@@ -181,7 +215,7 @@ static void test_muon_rank_one(void **state) {
         Optimizer o;
         assert_int_equal(optim_init(&o, &c, ps.numel), 0);
         assert_int_equal(optim_prepare(&o, &ps), 0);
-        optim_step(&o, &ps, 0.05); // half the peak: Muon's lr is 0.01
+        optim_step(&o, &ps, 0.05, 1); // half the peak: Muon's lr is 0.01
         double norm = 0.0975 * sqrt(na * nb), s = norm / (norm + 1e-7);
         for (int k = 0; k < MUON_NS_STEPS; k++) s = 3.4445 * s - 4.7750 * s * s * s + 2.0315 * s * s * s * s * s;
         double lr = 0.01, scale = sqrt(fmax(1, (double)R / C));
@@ -203,6 +237,7 @@ int main(void) {
         cmocka_unit_test(test_sgd_momentum_by_hand),
         cmocka_unit_test(test_schedule),
         cmocka_unit_test(test_clip),
+        cmocka_unit_test(test_scaled_update_is_scaling_the_grads_first),
         cmocka_unit_test(test_step_in_slices_matches_whole_params),
         cmocka_unit_test(test_muon_rank_one),
     };

@@ -30,15 +30,16 @@ typedef struct Optimizer {
 } Optimizer;
 
 // The update of a stretch of one parameter at step t (1-based), element by element: p and g its data
-// and grad, state its slices of the state blocks, n its length, lr its learning rate (the schedule's
-// x its lr_mult), wd its decay. optim_step calls it from its threads.
-typedef void (*OptimUpdate)(const OptimConfig *c, nl_real *p, const nl_real *g, nl_real *const *state, size_t n,
-                            double lr, double wd, long t);
+// and grad, gs the factor the grad is taken times (the clip's, grad_clip_scale; 1: none), state its
+// slices of the state blocks, n its length, lr its learning rate (the schedule's x its lr_mult), wd
+// its decay. optim_step calls it from its threads.
+typedef void (*OptimUpdate)(const OptimConfig *c, nl_real *p, const nl_real *g, nl_real gs, nl_real *const *state,
+                            size_t n, double lr, double wd, long t);
 // The update of one whole hidden matrix (ParamSpec.hidden), for an optimizer that needs the matrix
 // (Muon): p, g its data and grad (rows, cols), state its slices, lr and wd as above; the scratch has
 // room for optim_matrix_scratch(rows, cols) reals. NULL in a row: every parameter is element-wise.
-typedef void (*OptimMatrixUpdate)(const OptimConfig *c, nl_real *p, const nl_real *g, nl_real *const *state, int rows,
-                                  int cols, double lr, double wd, nl_real *scratch);
+typedef void (*OptimMatrixUpdate)(const OptimConfig *c, nl_real *p, const nl_real *g, nl_real gs, nl_real *const *state,
+                                  int rows, int cols, double lr, double wd, nl_real *scratch);
 typedef struct OptimInfo {
     const char *name;                     // as given to --optim
     int n_state;                          // state blocks; checkpoints name them optimizer.<state>.<param>
@@ -53,9 +54,11 @@ void optim_free(Optimizer *o);
 // Readies o for ps's parameters (a matrix update's work space, for the largest hidden matrix): 0, or
 // -1 out of memory. Needed before optim_step by an optimizer with a matrix update (Muon).
 int optim_prepare(Optimizer *o, const ParamSet *ps);
-// One update of every parameter from its grad, at learning rate lr (the schedule's value; a matrix
-// update's lr is its own peak lr, scaled as lr is by the schedule).
-void optim_step(Optimizer *o, ParamSet *ps, double lr);
+// One update of every parameter from its grad times grad_scale (the clip's factor, applied in the
+// update's own pass instead of one of its own: the same numbers as scaling the grads first; the
+// grads are left as they were), at learning rate lr (the schedule's value; a matrix update's lr is
+// its own peak lr, scaled as lr is by the schedule).
+void optim_step(Optimizer *o, ParamSet *ps, double lr, double grad_scale);
 
 // Muon (Keller Jordan's reference): momentum 0.95 with Nesterov, the update orthogonalized by 5
 // Newton-Schulz steps of the quintic (3.4445, -4.7750, 2.0315) on the update over its Frobenius norm,
@@ -72,6 +75,6 @@ double optim_min_lr_of(double lr);
 
 // The total L2 norm of all grads, accumulated in double.
 double grad_norm(const ParamSet *ps);
-// Given that norm: if max_norm / (norm + 1e-6) < 1, scales every grad by that factor (torch's
-// clip_grad_norm_). max_norm <= 0: no clipping.
-void grad_clip(ParamSet *ps, double norm, double max_norm);
+// Given that norm, the factor torch's clip_grad_norm_ scales every grad by: max_norm / (norm + 1e-6)
+// where that is below 1, else 1 (max_norm <= 0: no clipping, 1). For optim_step's grad_scale.
+double grad_clip_scale(double norm, double max_norm);

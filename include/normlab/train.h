@@ -12,7 +12,7 @@
 
 // Seconds spent in each phase, summed over the steps taken (when TrainStep.times is set).
 typedef struct TrainTimes {
-    double zero_grad, forward_backward, clip, update, reset;
+    double zero_grad, forward_backward, update, reset; // update: the clip's scaling is in its pass
 } TrainTimes;
 
 typedef struct TrainStep {

@@ -33,17 +33,18 @@ void optim_free(Optimizer *o) {
 //   p *= 1 - lr wd                    (decoupled decay; decaying parameters only)
 //   m += (1 - b1) (g - m);  v = b2 v + (1 - b2) g^2
 //   p -= lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)
-static void adamw_update(const OptimConfig *c, nl_real *p, const nl_real *g, nl_real *const *state, size_t n,
-                         double lr, double wd, long t) {
+static void adamw_update(const OptimConfig *c, nl_real *p, const nl_real *g, nl_real gs, nl_real *const *state,
+                         size_t n, double lr, double wd, long t) {
     nl_real *m = state[0], *v = state[1];
     nl_real decay = (nl_real)(1 - lr * wd), b1 = (nl_real)c->beta1, b2 = (nl_real)c->beta2;
     nl_real step_size = (nl_real)(lr / (1 - pow(c->beta1, (double)t)));
     nl_real bc2_sqrt = (nl_real)sqrt(1 - pow(c->beta2, (double)t)), eps = (nl_real)c->eps;
 #pragma omp simd
     for (size_t i = 0; i < n; i++) {
+        nl_real gi = g[i] * gs;
         p[i] *= decay;
-        m[i] += (1 - b1) * (g[i] - m[i]);
-        v[i] = b2 * v[i] + (1 - b2) * g[i] * g[i];
+        m[i] += (1 - b1) * (gi - m[i]);
+        v[i] = b2 * v[i] + (1 - b2) * gi * gi;
         nl_real denom = real_sqrt(v[i]) / bc2_sqrt + eps;
         p[i] -= step_size * m[i] / denom;
     }
@@ -51,13 +52,13 @@ static void adamw_update(const OptimConfig *c, nl_real *p, const nl_real *g, nl_
 
 // torch.optim.SGD with momentum mu (dampening 0), coupled weight decay:
 //   d = g + wd p;  buf = d on the first step, else mu buf + d;  p -= lr buf
-static void sgd_update(const OptimConfig *c, nl_real *p, const nl_real *g, nl_real *const *state, size_t n,
-                       double lr, double wd, long t) {
+static void sgd_update(const OptimConfig *c, nl_real *p, const nl_real *g, nl_real gs, nl_real *const *state,
+                       size_t n, double lr, double wd, long t) {
     nl_real *buf = state[0];
     double mu = c->beta1;
 #pragma omp simd
     for (size_t i = 0; i < n; i++) {
-        nl_real d = g[i] + (nl_real)wd * p[i];
+        nl_real d = g[i] * gs + (nl_real)wd * p[i];
         buf[i] = t == 1 ? d : (nl_real)mu * buf[i] + d;
         p[i] -= (nl_real)lr * buf[i];
     }
@@ -75,8 +76,8 @@ static size_t muon_scratch(int rows, int cols) {
 //   X = u / (|u|_F + 1e-7), as r' x c' (transposed when rows > cols)
 //   5 times: A = X X^T;  B = beta A + gamma A A;  X = alpha X + B X
 //   p *= 1 - lr wd;  p -= lr sqrt(max(1, rows / cols)) X     (X back in (rows, cols))
-static void muon_update(const OptimConfig *c, nl_real *p, const nl_real *g, nl_real *const *state, int rows, int cols,
-                        double lr, double wd, nl_real *scratch) {
+static void muon_update(const OptimConfig *c, nl_real *p, const nl_real *g, nl_real gs, nl_real *const *state,
+                        int rows, int cols, double lr, double wd, nl_real *scratch) {
     (void)c;
     const nl_real a = (nl_real)3.4445, b = (nl_real)-4.7750, cc = (nl_real)2.0315, mu = (nl_real)MUON_MOMENTUM;
     bool tall = rows > cols;
@@ -85,8 +86,9 @@ static void muon_update(const OptimConfig *c, nl_real *p, const nl_real *g, nl_r
     nl_real *m = state[0], *x = scratch, *next = x + n, *A = next + n, *B = A + (size_t)r * r;
     double sq = 0;
     for (size_t i = 0; i < n; i++) {
-        m[i] = mu * m[i] + (1 - mu) * g[i];
-        nl_real u = (1 - mu) * g[i] + mu * m[i];
+        nl_real gi = g[i] * gs;
+        m[i] = mu * m[i] + (1 - mu) * gi;
+        nl_real u = (1 - mu) * gi + mu * m[i];
         x[tall ? (i % cols) * rows + i / cols : i] = u; // transposed when tall
         sq += (double)u * u;
     }
@@ -137,7 +139,8 @@ int optim_prepare(Optimizer *o, const ParamSet *ps) {
     return 0;
 }
 
-void optim_step(Optimizer *o, ParamSet *ps, double lr) {
+void optim_step(Optimizer *o, ParamSet *ps, double lr, double grad_scale) {
+    nl_real gs = (nl_real)grad_scale;
     const OptimInfo *info = &OPTIM_TABLE[o->cfg.kind];
     long t = ++o->steps;
 #pragma omp parallel if (ps->numel >= OPTIM_PARALLEL_MIN)
@@ -153,7 +156,7 @@ void optim_step(Optimizer *o, ParamSet *ps, double lr) {
             if (lo >= hi) continue;
             nl_real *state[OPTIM_MAX_STATE];
             for (int k = 0; k < info->n_state; k++) state[k] = o->state[k] + lo;
-            info->update(&o->cfg, ps->data + lo, ps->grad + lo, state, hi - lo, lr * pr->spec.lr_mult,
+            info->update(&o->cfg, ps->data + lo, ps->grad + lo, gs, state, hi - lo, lr * pr->spec.lr_mult,
                          param_decays(pr) ? o->cfg.weight_decay : 0, t);
         }
     }
@@ -166,7 +169,7 @@ void optim_step(Optimizer *o, ParamSet *ps, double lr) {
                  "%s's matrix update needs optim_prepare first", info->name);
         nl_real *state[OPTIM_MAX_STATE];
         for (int k = 0; k < info->n_state; k++) state[k] = o->state[k] + pr->offset;
-        info->matrix(&o->cfg, ps->data + pr->offset, ps->grad + pr->offset, state, pr->t->shape.d[0],
+        info->matrix(&o->cfg, ps->data + pr->offset, ps->grad + pr->offset, gs, state, pr->t->shape.d[0],
                      pr->t->shape.d[1], matrix_lr * pr->spec.lr_mult, o->cfg.weight_decay, o->scratch);
     }
 }
@@ -199,10 +202,6 @@ double grad_norm(const ParamSet *ps) {
     return sqrt(fixed_sum_total(part, parts));
 }
 
-void grad_clip(ParamSet *ps, double norm, double max_norm) {
-    if (max_norm > 0 && max_norm / (norm + 1e-6) < 1) {
-        nl_real scale = (nl_real)(max_norm / (norm + 1e-6));
-#pragma omp parallel for simd schedule(static) if (ps->numel >= OPTIM_PARALLEL_MIN)
-        for (size_t i = 0; i < ps->numel; i++) ps->grad[i] *= scale;
-    }
+double grad_clip_scale(double norm, double max_norm) {
+    return max_norm > 0 && max_norm / (norm + 1e-6) < 1 ? max_norm / (norm + 1e-6) : 1;
 }

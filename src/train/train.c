@@ -82,9 +82,8 @@ int train_forward_backward(TrainStep *s, const Batch *batch, long step, double *
 void train_update(TrainStep *s, double gnorm, double lr) {
     TrainTimes *tm = s->times;
     double t0 = tape_clock();
-    grad_clip(s->model->params, gnorm, s->grad_clip);
-    t0 = lap(tm, tm ? &tm->clip : NULL, t0);
-    optim_step(s->opt, s->model->params, lr);
+    // the clip is a factor the update applies in its own pass over the grads
+    optim_step(s->opt, s->model->params, lr, grad_clip_scale(gnorm, s->grad_clip));
     t0 = lap(tm, tm ? &tm->update : NULL, t0);
     tape_reset(s->tape);
     lap(tm, tm ? &tm->reset : NULL, t0);
