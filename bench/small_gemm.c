@@ -29,6 +29,10 @@
 #include "normlab/blas.h"
 #include "tensor/kernels.h"
 
+// gemm_shapes.h writes GemmTri's values as numbers (blas_pick builds it without the library)
+_Static_assert(GEMM_FULL == 0 && GEMM_C_LOWER == 1 && GEMM_A_LOWER == 2 && GEMM_A_UPPER == 3,
+               "bench/gemm_shapes.h's triangle numbers must be GemmTri's");
+
 #if defined(HAVE_LIBXSMM) && !defined(NL_REAL_IS_DOUBLE)
 #include <libxsmm.h>
 #define WITH_LIBXSMM 1
