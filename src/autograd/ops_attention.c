@@ -201,7 +201,7 @@ void attention_backward(TapeNode *n) {
             for (int j = 0; j < vis; j++) dot += (double)dpr[j] * pr[j];
 #pragma omp simd
             for (int j = 0; j < vis; j++) dpr[j] = pr[j] * (dpr[j] - (nl_real)dot);
-            for (int j = vis; j < T; j++) dpr[j] = 0; // the masked columns (never computed: gemm_small's lower)
+            for (int j = vis; j < T; j++) dpr[j] = 0; // the masked columns: GEMM_C_LOWER left them as they were, and ds k, ds^T q need them 0
             if (d.cap) {
                 const nl_real *sr = capped + (size_t)i * T;
                 nl_real inv = (nl_real)(1 / d.cap);
