@@ -9,13 +9,14 @@ typedef struct GemmShape {
     int M, N, K, lda, ldb, ldc;
     long count; // calls per step
     int tri;    // the part of it attention needs or knows is not zero: a GemmTri (src/tensor/kernels.h)
+    bool pair;  // runs beside the next shape (a linear's dx and dW: gemm_pair, src/tensor/kernels.h)
 } GemmShape;
 
 // A linear layer y (BT,out) = x (BT,in) W^T and its two backward gemms (dx = dy W, dW = dy^T x).
 static inline int gemm_shapes_linear(GemmShape *s, int k, int BT, int out, int in, long times) {
-    s[k++] = (GemmShape){false, true, BT, out, in, in, in, out, times, 0};
-    s[k++] = (GemmShape){false, false, BT, in, out, out, in, in, times, 0};
-    s[k++] = (GemmShape){true, false, out, in, BT, out, in, in, times, 0};
+    s[k++] = (GemmShape){false, true, BT, out, in, in, in, out, times, 0, false};
+    s[k++] = (GemmShape){false, false, BT, in, out, out, in, in, times, 0, true};
+    s[k++] = (GemmShape){true, false, out, in, BT, out, in, in, times, 0, false};
     return k;
 }
 
@@ -31,12 +32,12 @@ static inline int gemm_shapes_step(GemmShape *s, int n_layer, int n_head, int C,
     k = gemm_shapes_linear(s, k, BT, V, C, 1);
     long heads = (long)n_layer * B * n_head;
     enum { C_LOWER = 1, A_LOWER, A_UPPER }; // GemmTri's values, which this header cannot include
-    s[k++] = (GemmShape){false, true, T, T, hd, 3 * C, 3 * C, T, heads, C_LOWER};      // s = q k^T
-    s[k++] = (GemmShape){false, false, T, hd, T, T, 3 * C, C, heads, A_LOWER};         // y = p v
-    s[k++] = (GemmShape){false, true, T, T, hd, C, 3 * C, T, 2 * heads, C_LOWER};      // dp = dy v^T, s again
-    s[k++] = (GemmShape){true, false, T, hd, T, T, C, 3 * C, heads, A_UPPER};          // dv = p^T dy
-    s[k++] = (GemmShape){false, false, T, hd, T, T, 3 * C, 3 * C, heads, A_LOWER};     // dq = ds k
-    s[k++] = (GemmShape){true, false, T, hd, T, T, 3 * C, 3 * C, heads, A_UPPER};      // dk = ds^T q
+    s[k++] = (GemmShape){false, true, T, T, hd, 3 * C, 3 * C, T, heads, C_LOWER, false};      // s = q k^T
+    s[k++] = (GemmShape){false, false, T, hd, T, T, 3 * C, C, heads, A_LOWER, false};         // y = p v
+    s[k++] = (GemmShape){false, true, T, T, hd, C, 3 * C, T, 2 * heads, C_LOWER, false};      // dp = dy v^T, s again
+    s[k++] = (GemmShape){true, false, T, hd, T, T, C, 3 * C, heads, A_UPPER, false};          // dv = p^T dy
+    s[k++] = (GemmShape){false, false, T, hd, T, T, 3 * C, 3 * C, heads, A_LOWER, false};     // dq = ds k
+    s[k++] = (GemmShape){true, false, T, hd, T, T, 3 * C, 3 * C, heads, A_UPPER, false};      // dk = ds^T q
     return k;
 }
 

@@ -93,16 +93,17 @@ static double flops_per_step(const BenchConfig *c) {
 }
 
 // Seconds the step's gemms take by themselves, each run as the step runs it: a linear layer's as one
-// BLAS call with the team inside it, attention's per-head products (the shapes with a triangle) as
-// gemm_small calls spread over the team, one thread each. Each shape timed in a loop of its own
-// count, the fastest of 3 passes (the limit, not the average), into each[] (GEMM_SHAPES_MAX);
-// returns the sum.
+// BLAS call with the team inside it, its backward pair through gemm_pair (each pair's time is split
+// evenly between its two shapes, which have the same FLOPs), attention's per-head products (the
+// shapes with a triangle) as gemm_small calls spread over the team, one thread each. Each shape timed
+// in a loop of its own count, the fastest of 3 passes (the limit, not the average), into each[]
+// (GEMM_SHAPES_MAX); returns the sum.
 static double sgemm_only_seconds(const BenchConfig *c, double *each) {
     GemmShape s[GEMM_SHAPES_MAX];
     int n = step_gemms(c, s), team = omp_get_max_threads();
     size_t biggest = (size_t)gemm_shapes_biggest(s, n);
     nl_real *A = calloc(biggest, sizeof(nl_real)), *Bm = calloc(biggest, sizeof(nl_real));
-    nl_real *Cm = calloc(biggest * team, sizeof(nl_real));
+    nl_real *Cm = calloc(biggest * (team > 2 ? team : 2), sizeof(nl_real)); // a C per thread, and a pair's two
     double total = 0;
     for (int i = 0; i < n; i++) {
         const GemmShape *g = &s[i];
@@ -114,6 +115,11 @@ static double sgemm_only_seconds(const BenchConfig *c, double *each) {
                 for (long j = 0; j < g->count; j++)
                     gemm_small(g->ta, g->tb, g->M, g->N, g->K, 1, A, g->lda, Bm, g->ldb, 0,
                                Cm + biggest * omp_get_thread_num(), g->ldc, (GemmTri)g->tri);
+            } else if (g->pair) { // packed, as a linear's grads are
+                const GemmShape *h = g + 1;
+                GemmCall x = {g->ta, g->tb, g->M, g->N, g->K, A, Bm, 0, Cm};
+                GemmCall y = {h->ta, h->tb, h->M, h->N, h->K, A, Bm, 0, Cm + biggest};
+                for (long j = 0; j < g->count; j++) gemm_pair(&x, &y);
             } else {
                 for (long j = 0; j < g->count; j++)
                     gemm_ld(g->ta, g->tb, g->M, g->N, g->K, 1, A, g->lda, Bm, g->ldb, 0, Cm, g->ldc);
@@ -122,6 +128,7 @@ static double sgemm_only_seconds(const BenchConfig *c, double *each) {
             each[i] = dt < each[i] ? dt : each[i];
         }
         total += each[i];
+        if (g->pair) each[i] /= 2, each[i + 1] = each[i], i++;
     }
     free(A), free(Bm), free(Cm);
     return total;

@@ -1,5 +1,6 @@
 // The thread team: our parallel kernels give the same bits at any team size (so --threads auto may
 // change the team mid-run), and TrainThreads keeps the faster team when cores are taken or freed.
+#include <math.h>
 #include <omp.h>
 #include <string.h>
 
@@ -101,6 +102,35 @@ static void test_sums_same_at_any_team(void **state) {
     free(ps.grad);
 }
 
+static Tensor *f_linear(Tape *t, Tensor *const *in, void *ctx) {
+    (void)ctx;
+    return op_matmul(t, in[0], in[1], false, true); // x W^T
+}
+
+// A linear layer's two grads run side by side with a team of 2 (gemm_pair): the same numbers as one
+// after the other, up to the BLAS's rounding at another thread count. Also x x^T, whose two grads
+// are one tensor's (the pair must then go in turn).
+static void test_linear_grads_at_team_of_two(void **state) {
+    Fixture *fx = *state;
+    Tensor *x = rand_tensor(fx, NL_SHAPE(600, 72), true, 1, "x"), *w = rand_tensor(fx, NL_SHAPE(96, 72), true, 1, "w");
+    Tensor *pairs[2][2] = {{x, w}, {x, x}};
+    for (int p = 0; p < 2; p++) {
+        size_t total = tensor_numel(pairs[p][0]) + tensor_numel(pairs[p][1]);
+        Tensor *g = rand_tensor(fx, NL_SHAPE(600, p ? 600 : 96), false, 1, "g");
+        nl_real *one = calloc(total, sizeof *one), *two = calloc(total, sizeof *two);
+        assert_non_null(one), assert_non_null(two);
+        grads_at(fx, 1, f_linear, NULL, pairs[p], 2, g, one);
+        grads_at(fx, 2, f_linear, NULL, pairs[p], 2, g, two);
+        double scale = 0; // rounding error is relative to the sums' terms, not to a cancelled result
+        for (size_t k = 0; k < total; k++) scale = fmax(scale, fabs((double)one[k]));
+        for (size_t k = 0; k < total; k++)
+            if (fabs((double)one[k] - (double)two[k]) > 1e-6 * scale)
+                fail_msg("%s: grad element %zu is %.9g with 1 thread, %.9g with 2", p ? "x x^T" : "x W^T", k,
+                         (double)one[k], (double)two[k]);
+        free(one), free(two);
+    }
+}
+
 // ---- TrainThreads on simulated step times -------------------------------------------------------
 // Two cores, measured (the default config): 23 ms a step with 2 threads alone, 36 with 1; with a
 // thread more than the free cores, 75 (the team waits for a descheduled thread at every region).
@@ -157,6 +187,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_norms_same_at_any_team, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_add_same_at_any_team, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_sums_same_at_any_team, fixture_setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_linear_grads_at_team_of_two, fixture_setup, fixture_teardown),
         cmocka_unit_test(test_team_follows_free_cores),
         cmocka_unit_test(test_team_grows_after_first_step),
     };

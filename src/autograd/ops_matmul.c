@@ -73,15 +73,18 @@ void matmul_backward(TapeNode *n) {
         nl_real beta_a = fresh_a ? 0 : 1, beta_b = fresh_b && (m.b_step || i == 0) ? 0 : 1;
         const nl_real *A = a->data + i * m.a_step, *B = b->data + i * m.b_step;
         const nl_real *dC = c->grad + i * m.c_step;
-        if (a->grad) {
-            nl_real *dA = a->grad + i * m.a_step;
-            if (!ta) gemm(false, !tb, m.M, m.K, m.N, 1, dC, B, beta_a, dA);
-            else gemm(tb, true, m.K, m.M, m.N, 1, B, dC, beta_a, dA);
-        }
-        if (b->grad) {
-            nl_real *dB = b->grad + i * m.b_step;
-            if (!tb) gemm(!ta, false, m.K, m.N, m.M, 1, A, dC, beta_b, dB);
-            else gemm(true, ta, m.N, m.K, m.M, 1, dC, A, beta_b, dB);
+        GemmCall da = {false, !tb, m.M, m.K, m.N, dC, B, beta_a, NULL};
+        GemmCall db = {!ta, false, m.K, m.N, m.M, A, dC, beta_b, NULL};
+        if (ta) da = (GemmCall){tb, true, m.K, m.M, m.N, B, dC, beta_a, NULL};
+        if (tb) db = (GemmCall){true, ta, m.N, m.K, m.M, dC, A, beta_b, NULL};
+        if (a->grad) da.C = a->grad + i * m.a_step;
+        if (b->grad) db.C = b->grad + i * m.b_step;
+        const GemmCall *pa = da.C ? &da : NULL, *pb = db.C ? &db : NULL;
+        if (m.batch == 1) { // a linear layer: its two grads at once
+            gemm_pair(pa, pb);
+        } else { // batched slices: the pair was measured on a linear layer's shapes only
+            gemm_pair(pa, NULL);
+            gemm_pair(pb, NULL);
         }
     }
 }

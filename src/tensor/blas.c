@@ -14,6 +14,7 @@
 
 #ifdef NL_BLAS_OPENBLAS
 char *openblas_get_corename(void);
+int openblas_get_parallel(void);
 #endif
 #ifdef NL_BLAS_BLIS
 void bli_thread_set_num_threads(long n); // dim_t: 64 bits on LP64 (blis.h is not needed beside this)
@@ -28,6 +29,35 @@ void gemm_ld(bool ta, bool tb, int M, int N, int K, nl_real alpha, const nl_real
     cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, M, N,
                 K, alpha, A, lda, B, ldb, beta, C, ldc);
 #endif
+}
+
+static void gemm_call(const GemmCall *g) {
+    if (g) gemm(g->ta, g->tb, g->M, g->N, g->K, 1, g->A, g->B, g->beta, g->C);
+}
+
+// Whether a gemm called inside a parallel region runs on its caller's thread alone: OpenBLAS's
+// OpenMP build does (its pthreads build would start threads of its own beside the team's).
+static bool blas_serial_inside_parallel(void) {
+#ifdef NL_BLAS_OPENBLAS
+    return openblas_get_parallel() == 2;
+#else
+    return false;
+#endif
+}
+
+void gemm_pair(const GemmCall *x, const GemmCall *y) {
+    if (x && y && x->C != y->C && omp_get_max_threads() == 2 && !omp_in_parallel() && blas_serial_inside_parallel()) {
+#pragma omp parallel sections num_threads(2)
+        {
+#pragma omp section
+            gemm_call(x);
+#pragma omp section
+            gemm_call(y);
+        }
+        return;
+    }
+    gemm_call(x);
+    gemm_call(y);
 }
 
 #ifdef NL_BLAS_MKL

@@ -20,6 +20,20 @@ static inline void gemm(bool ta, bool tb, int M, int N, int K, nl_real alpha, co
     gemm_ld(ta, tb, M, N, K, alpha, A, ta ? M : K, B, tb ? K : N, beta, C, N);
 }
 
+// Two independent products, on two threads at once where that is faster: with a team of 2 and a BLAS
+// that runs a call made inside a parallel region on its caller's thread alone (OpenBLAS built for
+// OpenMP), two one-thread gemms side by side beat two two-thread gemms in turn (docs/performance.md,
+// "Two gradients at once"). Elsewhere, or when both write one C (x x^T's grad), one after the
+// other. Either may be NULL.
+typedef struct GemmCall {
+    bool ta, tb;
+    int M, N, K;
+    const nl_real *A, *B;
+    nl_real beta;
+    nl_real *C;
+} GemmCall;
+void gemm_pair(const GemmCall *x, const GemmCall *y);
+
 // Which part of a small product is needed or known (attention's causal triangle):
 typedef enum GemmTri {
     GEMM_FULL,    // all of it
