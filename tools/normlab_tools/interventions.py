@@ -6,12 +6,13 @@
 The runs: results/interventions/<intervention>/results.csv (tools/interventions.sh; the plan's
 table of interventions is study_plan.INTERVENTIONS), beside the baseline, the frontier's runs of the
 same norms (results/stability/frontier). A Muon run's lr is its Muon lr (the blocks' matrices'; the
-rest trained at the norm's default lr). Per norm and intervention: the best lr and loss (the whole
-val split at the end, mean over seeds), the largest stable lr, I, the runs that ended near unigram,
+rest trained at the norm's default lr). Per norm and intervention: the best lr (the whole val split at
+the end, mean over the seeds that ran the whole grid) and the loss there (mean over every seed that ran
+at it: the plan adds a third at the best), the largest stable lr, I, the runs that ended near unigram,
 and what the instruments reached at lr 1e-2 (where the surrogates' baseline collapses): the largest
 attention logit, the lowest head's entropy, the largest log Z of the output logits. Then, per
 surrogate, which intervention brings its largest stable lr up to LN's, and how far its best loss
-stays from LN's. Each table replaces the text between the doc's <!-- report:NAME --> marks; the
+stays from LN's, without an intervention and with the same one. Each table replaces the text between the doc's <!-- report:NAME --> marks; the
 figure goes to docs/stability/interventions.png.
 """
 import math
@@ -20,6 +21,8 @@ import statistics
 import sys
 
 from . import study as sr
+from matplotlib.ticker import NullFormatter
+
 from .report import Figures, plt
 from .study_plan import INTERVENTIONS, STABLE, STABLE_GRID, lr_of
 
@@ -41,8 +44,17 @@ def settings(out=OUT, baseline=BASELINE):
         for r in rows:
             r["lr"] = str(lr_of(r, axis))
         for n in norms:
-            s[n].append((name if axis == "lr" else f"{name} ({axis})", [r for r in rows if r["norm"] == n]))
+            s[n].append((label(name, axis), [r for r in rows if r["norm"] == n]))
     return s
+
+
+def label(name, axis):
+    return name if axis == "lr" else f"{name} ({axis})"
+
+
+# the interventions whose lr axis is another than the peak lr's (Muon's own): their largest stable lr
+# compares with LN's under the same intervention, not with LN's peak lr
+OTHER_AXIS = {label(name, axis) for name, _, _, axis in INTERVENTIONS if axis != "lr"}
 
 
 def at_lr(runs, column, lr=AT, pick=statistics.fmean):
@@ -63,41 +75,62 @@ def table(s):
             if not m:
                 rows.append([norm, name, len(runs)] + ["-"] * 8)
                 continue
-            rows.append([norm, name, f"{m['runs']} ({','.join(map(str, m['seeds']))})", f"{m['best_lr']:g}",
-                         f"**{m['best']:.4f}**" + (f" +- {m['best_std']:.4f}" if math.isfinite(m["best_std"]) else ""),
+            best, sd, k = sr.at_best(runs, m)
+            seeds = sorted({int(r["seed"]) for r in runs})
+            rows.append([norm, name, f"{len(runs)} ({','.join(map(str, seeds))})", f"{m['best_lr']:g}",
+                         f"**{best:.4f}**" + (f" +- {sd:.4f} ({k})" if math.isfinite(sd) else ""),
                          f"{m['max_stable']:g}" if m["max_stable"] else "none", f"{100 * m['I']:.0f}%", m["collapsed"],
                          num(at_lr(runs, "peak_attn_logit")), num(at_lr(runs, "min_attn_entropy"), "{:.2f}"),
                          num(at_lr(runs, "peak_log_z"), "{:.1f}")])
-    return sr.md(["norm", "intervention", "runs (seeds)", "best lr", "best loss +- std over seeds", "largest stable lr",
+    return sr.md(["norm", "intervention", "runs (seeds)", "best lr", "best loss +- std (seeds there)", "largest stable lr",
                   "I", "near unigram (>= 3.0)", f"attn logit at {AT:g}", f"lowest head entropy at {AT:g}",
                   f"log Z at {AT:g}"], rows)
 
 
+# LN under the same intervention, where its name differs: LN's own kind of qk-norm is LN's, and LN's
+# final norm is LN already (the baseline)
+LN_SAME = {"qk_own": "qk_ln", "final_ln": BASE}
+
+
+def best_of(runs):
+    """(metrics, mean loss at the best lr over every seed there), or None."""
+    m = sr.metrics(runs) if runs else None
+    return (m, sr.at_best(runs, m)[0]) if m else None
+
+
 def answer(s):
     """Per surrogate and intervention: its largest stable lr against LN's (baseline), its best loss
-    against LN's best (baseline)."""
-    ln = sr.metrics(s["ln"][0][1]) if s["ln"][0][1] else None
+    against LN's best (baseline) and against LN's under the same intervention."""
+    lns = {name: best_of(runs) for name, runs in s["ln"]}
+    ln = lns[BASE]
     if not ln:
         return "(the baseline has no LN runs)"
     rows = []
     for norm in STABLE[1:]:
         for name, runs in s[norm]:
-            m = sr.metrics(runs) if runs else None
-            if not m:
-                rows.append([norm, name, "-", "-", "-"])
+            b = best_of(runs)
+            if not b:
+                rows.append([norm, name, "-", "-", "-", "-"])
                 continue
-            up = m["max_stable"] is not None and m["max_stable"] >= ln["max_stable"]
+            m, best = b
+            same = lns.get(LN_SAME.get(name, name))
+            ref = (same if name in OTHER_AXIS else ln)
+            up = m["max_stable"] is not None and ref and m["max_stable"] >= ref[0]["max_stable"]
             rows.append([norm, name, (f"{m['max_stable']:g}" if m["max_stable"] else "none") + (" (LN's)" if up else ""),
-                         f"{m['best'] - ln['best']:+.3f}", f"{m['runs']}"])
-    return sr.md(["surrogate", "intervention", f"largest stable lr (LN: {ln['max_stable']:g})",
-                  f"best loss - LN's ({ln['best']:.4f})", "runs"], rows)
+                         f"{same[0]['max_stable']:g}" if same and same[0]["max_stable"] else "-",
+                         f"{best - ln[1]:+.3f}", f"{best - same[1]:+.3f} ({same[1]:.4f})" if same else "-", len(runs)])
+    return sr.md(["surrogate", "intervention", f"largest stable lr (LN's: {ln[0]['max_stable']:g})",
+                  "LN's with the same intervention", f"best loss - LN's ({ln[1]:.4f})",
+                  "best loss - LN's with the same intervention (LN's)", "runs"], rows)
 
 
 def figure(figs, s):
-    fig, axes = plt.subplots(1, len(s), figsize=(13, 4.4), sharey=True)
+    fig, axes = plt.subplots(1, len(s), figsize=(13, 4.4), sharey=True, sharex=True)
     n = 0
+    names = list(dict.fromkeys(name for sets in s.values() for name, _ in sets))  # one colour each, every panel
     for ax, (norm, sets) in zip(axes, s.items()):
-        for i, (name, runs) in enumerate(sets):
+        for name, runs in sets:
+            i = names.index(name)
             grid = sr.by_lr(runs)
             pts = [(lr, statistics.fmean(sr.loss(r) for r in rs)) for lr, rs in grid.items()]
             pts = [(x, min(y, 3.4)) for x, y in pts if math.isfinite(y)]
@@ -106,6 +139,7 @@ def figure(figs, s):
                         linewidth=1.2 if i else 2.2)
                 n += 1
         ax.set_xscale("log"), ax.set_title(norm, fontsize=10), ax.grid(alpha=0.3, which="both")
+        ax.xaxis.set_minor_formatter(NullFormatter())  # the minor ticks' labels overlap on a short axis
         ax.set_xlabel("peak lr (Muon: its own)")
         if any(runs for _, runs in sets):
             ax.legend(fontsize=7)

@@ -97,6 +97,13 @@ def metrics(runs):
             "diverged": sum(r["diverged"] == "1" for r in runs), "nonfinite": sum(r["nonfinite"] == "1" for r in runs)}
 
 
+def at_best(runs, m):
+    """(mean, std, seeds) of the loss at metrics' best lr over every seed that ran there, a seed run at
+    the best lr alone included (a plan's best_seeds, which metrics leaves out of the grid)."""
+    ls = [loss(r) for r in by_lr(runs)[m["best_lr"]]]
+    return statistics.fmean(ls), statistics.pstdev(ls) if len(ls) > 1 else math.nan, len(ls)
+
+
 def blowups(runs):
     """The runs whose training loss blew up (divergence.py), recovered or not."""
     return [r for r in runs if r.get("diverge_step") not in (None, "")]

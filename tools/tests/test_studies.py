@@ -58,3 +58,16 @@ def test_machine_of_reads_machine_txt(tmp_path):
     (tmp_path / "machine.txt").write_text("A, 2 vCPUs: rows from 2026-01-01, after 0 lines\n"
                                           "B, 2 vCPUs: rows from 2026-01-02, after 4 lines\n")
     assert [study.machine_of(str(tmp_path), i).split(",")[0] for i in range(5)] == ["A", "A", "A", "B", "B"]
+
+
+def test_best_lr_from_the_grid_and_its_loss_over_every_seed():
+    """study.metrics picks the best lr over the seeds that ran the whole grid; at_best then means the
+    loss there over every seed, a seed run at the best lr alone included."""
+    def run(lr, seed, v):
+        return {"lr": str(lr), "seed": str(seed), "full_val": str(v), "nonfinite": "0", "diverged": "0",
+                "spikes": "0", "diverge_step": ""}
+    runs = [run(1e-3, 1, 2.0), run(1e-2, 1, 1.8), run(1e-3, 2, 2.2), run(1e-2, 2, 2.0), run(1e-2, 3, 2.2)]
+    m = study.metrics(runs)
+    assert m["best_lr"] == 1e-2 and m["best"] == pytest.approx(1.9)  # the grid's seeds only
+    mean, sd, k = study.at_best(runs, m)
+    assert k == 3 and mean == pytest.approx(2.0) and sd == pytest.approx((0.08 / 3) ** 0.5)
