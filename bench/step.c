@@ -140,8 +140,10 @@ static void print_gemm_shapes(const BenchConfig *c, const double *each) {
     int n = step_gemms(c, s);
     printf("\n%-22s %11s %9s %9s\n", "the step's gemms", "calls/step", "ms/step", "GFLOP/s");
     for (int i = 0; i < n; i++)
-        printf("  %c%c M %4d N %4d K %4d %11ld %9.3f %9.1f\n", s[i].ta ? 'T' : 'N', s[i].tb ? 'T' : 'N', s[i].M,
-               s[i].N, s[i].K, s[i].count, 1e3 * each[i], 2.0 * s[i].M * s[i].N * s[i].K * s[i].count / each[i] / 1e9);
+        printf("  %c%c M %4d N %4d K %4d %11ld %9.3f %9.1f%s\n", s[i].ta ? 'T' : 'N', s[i].tb ? 'T' : 'N', s[i].M,
+               s[i].N, s[i].K, s[i].count, 1e3 * each[i], 2.0 * s[i].M * s[i].N * s[i].K * s[i].count / each[i] / 1e9,
+               s[i].pair || (i > 0 && s[i - 1].pair) ? "  pair" : "");
+    printf("(pair: a linear's two backward gemms, timed together through gemm_pair, half the time each)\n");
 }
 
 // ---- the FMA peak: what no gemm on these cores can pass ----------------------------------------
