@@ -363,10 +363,10 @@ static void registry_print(FILE *f) {
         const NormRecipe *rc = &n->recipe;
         char lr[32];
         format_double(rc->lr, lr, sizeof lr);
-        fprintf(f, "%s\n  {\"name\": \"%s\", \"scalar\": %s%s%s, \"shift\": %s, \"softplus\": %s, \"recipe\": "
+        fprintf(f, "%s\n  {\"name\": \"%s\", \"scalar\": %s%s%s, \"shift\": %s, \"softplus\": %s, \"kin\": \"%s\", \"recipe\": "
                 "{\"emb_scale\": %g, \"alpha0\": [%g, %g, %g], \"lr\": %s, \"scalar_lr_mult\": %g}}", k ? "," : "",
                 n->name, n->scalar ? "\"" : "", n->scalar ? NORM_SCALAR_NAMES[n->scalar] : "null", n->scalar ? "\"" : "",
-                n->shift ? "true" : "false", n->softplus ? "true" : "false", rc->emb_scale, rc->alpha0[0], rc->alpha0[1],
+                n->shift ? "true" : "false", n->softplus ? "true" : "false", n->kin ? n->kin : n->name, rc->emb_scale, rc->alpha0[0], rc->alpha0[1],
                 rc->alpha0[2], lr, rc->scalar_lr_mult);
     }
     fprintf(f, "],\n \"columns\": ");

@@ -67,6 +67,9 @@ typedef struct NormInfo {
     // A squashing kind's |argument| (alpha x + s) past which its output is within 1% of its bound:
     // the instruments' .sat column counts those outputs, .sat2 those past 2. 0: not a squashing.
     double saturates_at;
+    // The kind a study starts this one from where it has no lr of its own yet (its nearest: RMSNorm
+    // LN, DyTsp DyT, the DyISRU kinds Derf, whose recipe lr they share); NULL: none, a study's own.
+    const char *kin;
 } NormInfo;
 #define NORM_SATURATES_TANH 2.6466524123622461 // atanh(0.99)
 #define NORM_SATURATES_ERF 1.8213863677184496  // erfinv(0.99)

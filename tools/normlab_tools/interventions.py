@@ -101,7 +101,7 @@ def best_of(runs):
 def answer(s):
     """Per surrogate and intervention: its largest stable lr against LN's (baseline), its best loss
     against LN's best (baseline) and against LN's under the same intervention."""
-    lns = {name: best_of(runs) for name, runs in s["ln"]}
+    lns = {name: best_of(runs) for name, runs in s[STABLE[0]]}  # LN's (the reference)
     ln = lns[BASE]
     if not ln:
         return "(the baseline has no LN runs)"

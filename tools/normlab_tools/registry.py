@@ -1,5 +1,5 @@
 """The train program's tables, read from it (./train --registry) so that no tool keeps its own copy:
-the norms (name, scalar, shift, softplus, recipe), the presets, the options (name, default, saved,
+the norms (name, scalar, shift, softplus, kin, recipe), the presets, the options (name, default, saved,
 help) and the log's columns.
 
   registry()      the whole table, as JSON
@@ -23,7 +23,7 @@ def train_program():
 @functools.lru_cache(maxsize=None)
 def registry(train=None):
     """The train program's tables (./train --registry): {"norms": [{name, scalar, shift, softplus,
-    recipe}], "presets": [...], "options": [{name, default, saved, help}]}. The Python tools read the
+    kin, recipe}], "presets": [...], "options": [{name, default, saved, help}]}. The Python tools read the
     norms from here and keep no list of their own. train: the program (default $NORMLAB_TRAIN, else
     build/apps/train)."""
     train = train or train_program()

@@ -42,26 +42,36 @@ def around(lr):
     return tuple(GRID[i - 1:i + 2])
 
 
+NORM_ROWS = registry()["norms"]  # the train program's norms (./train --registry), in its order
+REFERENCE = NORM_ROWS[0]["name"]  # LayerNorm, the registry's first: what the others are measured against
+# the norms each study runs in full: those that are their own kin (LN, DyT, Derf); the rest start
+# from their kin's lrs
+CORE = [n["name"] for n in NORM_ROWS if n["kin"] == n["name"]]
+RECIPE_LR = {n["name"]: n["recipe"]["lr"] for n in NORM_ROWS}
+
 # the study's norms: the registry's, less the softplus forms (the budget); each at three lrs around its
 # best at 2,000 steps, 128 wide, which is its recipe's lr (the frontier of docs/stability.md)
-AROUND_FRONTIER = {n["name"]: around(n["recipe"]["lr"]) for n in registry()["norms"] if not n["softplus"]}
+AROUND_FRONTIER = {n["name"]: around(n["recipe"]["lr"]) for n in NORM_ROWS if not n["softplus"]}
+# the runs at 32,000 steps without dropout, as far as they went: LN and DyT around their recipe lr,
+# RMSNorm (LN's kin) around 1.8e-3
+LN_KIN = [n["name"] for n in NORM_ROWS[1:] if n["kin"] == REFERENCE]
+LONG = {REFERENCE: around(RECIPE_LR[REFERENCE]), **dict.fromkeys(LN_KIN, around(1.8e-3)),
+        CORE[1]: around(RECIPE_LR[CORE[1]])}
 PLAN = [
     Point(8000, 128, AROUND_FRONTIER, (1, 2)),
     # the seed author's second metric: a separate alpha0 for the attention norms (L2: ln_1 at 0.5 and
     # 2 beside the recipe's 1 everywhere, L1), at each surrogate's best lr at 2,000 steps
-    Point(8000, 128, {"dyt": (3.2e-3,), "dyisru": (1.8e-3,), "derf": (1.8e-3,)}, (1, 2),
+    Point(8000, 128, {n["name"]: (n["recipe"]["lr"],) for n in NORM_ROWS if n["scalar"] and not n["softplus"]}, (1, 2),
           folder="steps8000_w128_l2", extra="--inits 1 --init2 ln1:0.5,2"),
     # 32,000 steps: LN's val loss rises over its last ~3,000 steps (the 1 M training characters seen
     # 25 times), so a lower lr wins on the final loss only by overfitting later; the grid stopped at
     # what had run, and the length runs again with dropout 0.1 for every norm, each at its best lr at
     # 8,000 steps (one lr, one seed: the budget)
-    Point(32000, 128, {"ln": (3.2e-3, 5.6e-3, 1e-2), "rmsnorm": (1e-3, 1.8e-3, 3.2e-3),
-                       "dyt": (1.8e-3, 3.2e-3, 5.6e-3)}, (1,), grow=False),
+    Point(32000, 128, LONG, (1,), grow=False),
     Point(32000, 128, "steps8000_w128", (1,), folder="steps32000_w128_dropout", train="--dropout 0.1", reach=0),
     # then a second seed at the best of each norm that ran 32,000 steps without dropout: the headline
     # (DyT ending level with LN there) must not rest on one seed
-    Point(32000, 128, {"ln": (3.2e-3, 5.6e-3, 1e-2), "rmsnorm": (1e-3, 1.8e-3, 3.2e-3),
-                       "dyt": (1.8e-3, 3.2e-3, 5.6e-3)}, (1,), (2,), grow=False),
+    Point(32000, 128, LONG, (1,), (2,), grow=False),
     Point(2000, 64, AROUND_FRONTIER, (1, 2)),
     Point(2000, 256, AROUND_FRONTIER, (1, 2)),
     Point(8000, 64, AROUND_FRONTIER, (1, 2)),
@@ -72,12 +82,12 @@ NORMS = list(AROUND_FRONTIER)
 # The ViT on Fashion-MNIST (docs/vision.md): LN, DyT and Derf over the quarter-decade grid from 3e-4
 # to 1e-2 (the optimum and the collapse), seed 1 of every norm first, then seed 2, and a third at
 # each one's best.
-VISION_GRID = {n: (3e-4, 5.6e-4, 1e-3, 1.8e-3, 3.2e-3, 5.6e-3, 1e-2) for n in ("ln", "dyt", "derf")}
+VISION_GRID = {n: (3e-4, 5.6e-4, 1e-3, 1.8e-3, 3.2e-3, 5.6e-3, 1e-2) for n in CORE}
 # The other four norms, for the seven norms' table at their defaults: three lrs around the best of
-# their nearest kin (RMSNorm: LN's 5.6e-4; DyTsp: DyT's 5.6e-3; the DyISRU kinds: Derf's 3.2e-3), seed
-# 1, the grid grown while the best sits on its edge, then seeds 2 and 3 at the best.
-VISION_KIN = {"rmsnorm": (3e-4, 5.6e-4, 1e-3), "dytsp": (3.2e-3, 5.6e-3, 1e-2), "dyisru": (1.8e-3, 3.2e-3, 5.6e-3),
-              "dyisrusp": (1.8e-3, 3.2e-3, 5.6e-3)}
+# their kin (RMSNorm: LN's 5.6e-4; DyTsp: DyT's 5.6e-3; the DyISRU kinds: Derf's 3.2e-3), seed 1, the
+# grid grown while the best sits on its edge, then seeds 2 and 3 at the best.
+VISION_CORE_BEST = dict(zip(CORE, (5.6e-4, 5.6e-3, 3.2e-3)))  # the ViT study's bests, in CORE's order
+VISION_KIN = {n["name"]: around(VISION_CORE_BEST[n["kin"]]) for n in NORM_ROWS if n["name"] not in CORE}
 VISION = [Point(2000, None, VISION_GRID, (1,), folder="frontier"),
           Point(2000, None, VISION_GRID, (1, 2), (3,), folder="frontier"),
           Point(2000, None, VISION_KIN, (1,), (2, 3), folder="frontier")]
@@ -88,15 +98,15 @@ VISION = [Point(2000, None, VISION_GRID, (1,), folder="frontier"),
 # norm's own, z-loss 1e-4, both soft caps (Gemma 2's 50 and 30), LN as the final norm, Muon (over its
 # own lr, the rest at each norm's default lr). Seed 1 of every intervention first, then seed 2, and a
 # third seed at each one's best.
-STABLE = ("ln", "dyt", "derf")
+STABLE = tuple(CORE)
 STABLE_GRID = (1.8e-3, 3.2e-3, 5.6e-3, 1e-2, 1.8e-2, 3e-2)
 MUON_GRID = (5.6e-3, 1e-2, 1.8e-2, 3e-2, 5.6e-2)
 INTERVENTIONS = [  # (folder, norms, train options; "{norm}" is the norm's name, the lr axis)
-    ("qk_ln", STABLE, "--qk-norm=ln", "lr"),
-    ("qk_own", ("dyt", "derf"), "--qk-norm={norm}", "lr"),
+    ("qk_ln", STABLE, f"--qk-norm={REFERENCE}", "lr"),
+    ("qk_own", STABLE[1:], "--qk-norm={norm}", "lr"),
     ("z_loss", STABLE, "--z-loss=1e-4", "lr"),
     ("softcap", STABLE, "--attn-softcap=50 --logit-softcap=30", "lr"),
-    ("final_ln", ("dyt", "derf"), "--final-norm=ln", "lr"),
+    ("final_ln", STABLE[1:], f"--final-norm={REFERENCE}", "lr"),
     ("muon", STABLE, "--optim=muon", "muon-lr"),
 ]
 
