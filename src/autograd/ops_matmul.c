@@ -73,13 +73,12 @@ void matmul_backward(TapeNode *n) {
         nl_real beta_a = fresh_a ? 0 : 1, beta_b = fresh_b && (m.b_step || i == 0) ? 0 : 1;
         const nl_real *A = a->data + i * m.a_step, *B = b->data + i * m.b_step;
         const nl_real *dC = c->grad + i * m.c_step;
-        GemmCall da = {false, !tb, m.M, m.K, m.N, dC, B, beta_a, NULL};
-        GemmCall db = {!ta, false, m.K, m.N, m.M, A, dC, beta_b, NULL};
-        if (ta) da = (GemmCall){tb, true, m.K, m.M, m.N, B, dC, beta_a, NULL};
-        if (tb) db = (GemmCall){true, ta, m.N, m.K, m.M, dC, A, beta_b, NULL};
-        if (a->grad) da.C = a->grad + i * m.a_step;
-        if (b->grad) db.C = b->grad + i * m.b_step;
-        const GemmCall *pa = da.C ? &da : NULL, *pb = db.C ? &db : NULL;
+        nl_real *dA = a->grad ? a->grad + i * m.a_step : NULL, *dB = b->grad ? b->grad + i * m.b_step : NULL;
+        GemmCall da = ta ? (GemmCall){tb, true, m.K, m.M, m.N, B, dC, beta_a, dA}
+                         : (GemmCall){false, !tb, m.M, m.K, m.N, dC, B, beta_a, dA};
+        GemmCall db = tb ? (GemmCall){true, ta, m.N, m.K, m.M, dC, A, beta_b, dB}
+                         : (GemmCall){!ta, false, m.K, m.N, m.M, A, dC, beta_b, dB};
+        const GemmCall *pa = dA ? &da : NULL, *pb = dB ? &db : NULL;
         if (m.batch == 1) { // a linear layer: its two grads at once
             gemm_pair(pa, pb);
         } else { // batched slices: the pair was measured on a linear layer's shapes only

@@ -12,17 +12,17 @@ at it: the plan adds a third at the best), the largest stable lr, I, the runs th
 and what the instruments reached at lr 1e-2 (where the surrogates' baseline collapses): the largest
 attention logit, the lowest head's entropy, the largest log Z of the output logits. Then, per
 surrogate, which intervention brings its largest stable lr up to LN's, and how far its best loss
-stays from LN's, without an intervention and with the same one. Each table replaces the text between the doc's <!-- report:NAME --> marks; the
-figure goes to docs/stability/interventions.png.
+stays from LN's, without an intervention and with the same one. Each table replaces the text between
+the doc's <!-- report:NAME --> marks; the figure goes to docs/stability/interventions.png.
 """
 import math
 import os
 import statistics
 import sys
 
-from . import study as sr
 from matplotlib.ticker import NullFormatter
 
+from . import study as sr
 from .report import Figures, plt
 from .study_plan import INTERVENTIONS, STABLE, STABLE_GRID, lr_of
 
