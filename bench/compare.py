@@ -193,7 +193,7 @@ def main():
         if not os.path.exists(os.path.join(a.build, prog)):
             sys.exit(f"{a.build}/{prog} is missing: build first (./run-tests, or ninja -C {a.build})")
     blas = subprocess.run([os.path.join(a.build, "bench", "bench_step"), "--steps", "1", "--warmup-steps", "0"],
-                          capture_output=True, text=True).stdout.split("BLAS ")[-1].split()[0]
+                          capture_output=True, text=True).stdout.split("BLAS ")[-1].splitlines()[0]
     # PyTorch's version from a child: importing torch here would grow this process to ~200 MB, and a
     # child's peak RSS (getrusage) starts from its parent's size at fork, even across exec
     version = subprocess.run([sys.executable, "-c", "import torch; print(torch.__version__)"],

@@ -5,6 +5,8 @@
 //   small     the library's L1 kernel (src/tensor/small_gemm.c; K <= 512; attention's shapes with
 //             only the causal triangle's work, as the op runs them: the scores' lower half, and only
 //             the k where p or ds is not 0)
+//   tiles     the same tiles on a whole linear layer's product, packed, the team splitting C's rows
+//             (gemm_tiles: -Dlinear_gemm=tiles runs the forward's x W^T through it)
 //   libxsmm   libxsmm's JIT kernel for the shape (libxsmm_smmdispatch, once; Debian's libxsmm-dev),
 //             where its JIT has one (1.17 has none with A transposed)
 //   onednn    oneDNN's dnnl_sgemm (Debian's libdnnl-dev)
@@ -65,6 +67,11 @@ static void run_small(const Job *j, int i0, int i1, nl_real *C) {
     gemm_small(s->ta, s->tb, i1 - i0, s->N, s->K, 1, A, s->lda, j->B, s->ldb, 0, C + (size_t)i0 * s->ldc, s->ldc,
                i0 == 0 ? (GemmTri)s->tri : GEMM_FULL); // a block of rows below the first: its triangle is elsewhere
 }
+static void run_tiles(const Job *j, int i0, int i1, nl_real *C) {
+    const GemmShape *s = j->s;
+    const nl_real *A = s->ta ? j->A + i0 : j->A + (size_t)i0 * s->lda;
+    gemm_tiles(s->ta, s->tb, i1 - i0, s->N, s->K, 1, A, s->lda, j->B, s->ldb, 0, C + (size_t)i0 * s->ldc, s->ldc);
+}
 #ifdef WITH_LIBXSMM
 // Column-major: C^T (N, rows) = op(B)^T op(A)^T, so B is libxsmm's A and A its B.
 static void run_libxsmm(const Job *j, int i0, int i1, nl_real *C) {
@@ -92,6 +99,7 @@ typedef struct Candidate {
 static const Candidate CANDIDATES[] = {
     {"blas", run_blas, true},
     {"small", run_small, false},
+    {"tiles", run_tiles, true},
 #ifdef WITH_LIBXSMM
     {"libxsmm", run_libxsmm, false},
 #endif

@@ -92,12 +92,12 @@ static double flops_per_step(const BenchConfig *c) {
     return gemm_shapes_flops(c->gpt.n_layer, c->gpt.n_embd, c->gpt.block_size, c->batch, c->gpt.vocab_size);
 }
 
-// Seconds the step's gemms take by themselves, each run as the step runs it: a linear layer's as one
-// BLAS call with the team inside it, its backward pair through gemm_pair (each pair's time is split
-// evenly between its two shapes, which have the same FLOPs), attention's per-head products (the
-// shapes with a triangle) as gemm_small calls spread over the team, one thread each. Each shape timed
-// in a loop of its own count, the fastest of 3 passes (the limit, not the average), into each[]
-// (GEMM_SHAPES_MAX); returns the sum.
+// Seconds the step's gemms take by themselves, each run as the step runs it: a linear layer's forward
+// through gemm_linear (one BLAS call with the team inside it, or the build's own tiles), its backward
+// pair through gemm_pair (each pair's time is split evenly between its two shapes, which have the
+// same FLOPs), attention's per-head products (the shapes with a triangle) as gemm_small calls spread
+// over the team, one thread each. Each shape timed in a loop of its own count, the fastest of 3
+// passes (the limit, not the average), into each[] (GEMM_SHAPES_MAX); returns the sum.
 static double sgemm_only_seconds(const BenchConfig *c, double *each) {
     GemmShape s[GEMM_SHAPES_MAX];
     int n = step_gemms(c, s), team = omp_get_max_threads();
@@ -120,9 +120,8 @@ static double sgemm_only_seconds(const BenchConfig *c, double *each) {
                 GemmCall x = {g->ta, g->tb, g->M, g->N, g->K, A, Bm, 0, Cm};
                 GemmCall y = {h->ta, h->tb, h->M, h->N, h->K, A, Bm, 0, Cm + biggest};
                 for (long j = 0; j < g->count; j++) gemm_pair(&x, &y);
-            } else {
-                for (long j = 0; j < g->count; j++)
-                    gemm_ld(g->ta, g->tb, g->M, g->N, g->K, 1, A, g->lda, Bm, g->ldb, 0, Cm, g->ldc);
+            } else { // a linear's forward, packed
+                for (long j = 0; j < g->count; j++) gemm_linear(g->ta, g->tb, g->M, g->N, g->K, A, Bm, Cm);
             }
             double dt = tape_clock() - t0;
             each[i] = dt < each[i] ? dt : each[i];
@@ -243,8 +242,8 @@ int main(int argc, char **argv) {
     getrusage(RUSAGE_SELF, &ru);
     double ms = 1e3 * total / c.steps, flops = flops_per_step(&c);
     printf("bench_step: %s, %d layers, %d heads, %d wide, context %d, batch %d, vocab %d, %d threads, %d steps%s, "
-           "BLAS %s\n", NORM_TABLE[c.gpt.norm]->name, c.gpt.n_layer, c.gpt.n_head, c.gpt.n_embd, T, B,
-           c.gpt.vocab_size, c.threads, c.steps, c.recompute ? ", recompute" : "", blas_name());
+           "BLAS %s, x W^T by %s\n", NORM_TABLE[c.gpt.norm]->name, c.gpt.n_layer, c.gpt.n_head, c.gpt.n_embd, T, B,
+           c.gpt.vocab_size, c.threads, c.steps, c.recompute ? ", recompute" : "", blas_name(), linear_gemm_name());
     printf("ours ms_per_step %.3f tokens_per_s %.0f gflop_per_step %.3f gflops %.1f sgemm_gflops %.1f "
            "peak_fraction %.3f peak_rss_mb %.0f fma_peak_gflops %.1f fma_fraction %.3f\n",
            ms, BT / ms * 1e3, flops * 1e-9, flops / (ms * 1e6), flops / (gemm_s * 1e9),

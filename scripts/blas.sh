@@ -3,8 +3,10 @@
 # cores (bench/blas_pick.c, about 10 s), and keeps the fastest in .deps/blas-choice; later setups
 # reuse it. Candidates: Debian's OpenBLAS (OpenMP build; always there), Debian's BLIS (OpenMP
 # build; installed when apt-get can), and Intel's oneMKL on Intel CPUs (its PyPI wheels, unpacked
-# into .deps/mkl; about 230 MB). NORMLAB_BLAS=NAME skips the choice; rm .deps/blas-choice makes it
-# again. Run directly: scripts/blas.sh [choose|mkl|mkl-static|table]   (table: the docs' measurements)
+# into .deps/mkl; about 230 MB). The same run times the linear layers' forward (x W^T) through the
+# fastest against the library's own tiles, and keeps the faster in .deps/linear-choice (meson
+# -Dlinear_gemm). NORMLAB_BLAS=NAME skips the choice; rm .deps/blas-choice makes it again. Run
+# directly: scripts/blas.sh [choose|mkl|mkl-static|table]   (table: the docs' measurements)
 
 BLAS_DEPS=$NORMLAB_ROOT/.deps
 BLAS_MKL_VERSION=2026.2.0 # the version measured in docs/performance.md
@@ -69,11 +71,16 @@ blas_candidates() {
     fi
 }
 
+# blas_pick_tool: builds bench/blas_pick.c with the library's own tiles (src/tensor/small_gemm.c) in
+# it, float, for this CPU; prints its path.
 blas_pick_tool() {
-    mkdir -p "$BLAS_DEPS"
-    local tool=$BLAS_DEPS/blas_pick
-    if [ ! -x "$tool" ] || [ "$NORMLAB_ROOT/bench/blas_pick.c" -nt "$tool" ]; then
-        cc -O2 -std=c11 -fopenmp "$NORMLAB_ROOT/bench/blas_pick.c" -o "$tool" -ldl || return 1
+    mkdir -p "$BLAS_DEPS/pick/normlab"
+    local tool=$BLAS_DEPS/blas_pick src=$NORMLAB_ROOT/src/tensor
+    if [ ! -x "$tool" ] || [ "$NORMLAB_ROOT/bench/blas_pick.c" -nt "$tool" ] || [ "$src/small_gemm.c" -nt "$tool" ] ||
+        [ "$src/kernels.h" -nt "$tool" ]; then
+        echo "#pragma once // float: blas_pick times sgemm" >"$BLAS_DEPS/pick/normlab/config.h"
+        cc -O3 -std=c11 -march=native -fopenmp -I"$NORMLAB_ROOT/include" -I"$BLAS_DEPS/pick" \
+            "$NORMLAB_ROOT/bench/blas_pick.c" "$src/small_gemm.c" -o "$tool" -ldl || return 1
     fi
     echo "$tool"
 }
@@ -84,18 +91,36 @@ blas_choose() {
         echo "$NORMLAB_BLAS"
         return
     fi
-    local choice=$BLAS_DEPS/blas-choice
-    if [ ! -s "$choice" ]; then
-        local tool out
-        tool=$(blas_pick_tool) || { echo openblas-openmp; return; }
-        echo "blas: timing the BLAS libraries on the training step's gemms (once per machine)" >&2
-        # shellcheck disable=SC2046
-        out=$("$tool" $(blas_candidates)) || { echo openblas-openmp; return; }
-        echo "$out" | sed 's/^/  /' >&2
-        echo "$out" | tail -n 1 >"$choice"
-        echo "blas: chose $(cat "$choice"); another: NORMLAB_BLAS=NAME, or meson configure build -Dblas=NAME" >&2
+    blas_pick
+    cat "$BLAS_DEPS/blas-choice" 2>/dev/null || echo openblas-openmp
+}
+
+# linear_choose: prints the -Dlinear_gemm value for a new build: whichever of the chosen BLAS and
+# the library's own tiles ran the linear layers' x W^T faster in the same timing (blas_pick).
+# NORMLAB_LINEAR_GEMM=blas|tiles skips the choice.
+linear_choose() {
+    if [ -n "${NORMLAB_LINEAR_GEMM:-}" ]; then
+        echo "$NORMLAB_LINEAR_GEMM"
+        return
     fi
-    cat "$choice"
+    blas_pick
+    cat "$BLAS_DEPS/linear-choice" 2>/dev/null || echo blas
+}
+
+# blas_pick: times the candidates once per machine into .deps/blas-choice and .deps/linear-choice
+# (when that cannot be done, neither is written, and the choosers say openblas-openmp and blas).
+blas_pick() {
+    local choice=$BLAS_DEPS/blas-choice linear=$BLAS_DEPS/linear-choice tool out
+    [ -s "$choice" ] && [ -s "$linear" ] && return
+    tool=$(blas_pick_tool) || return 0
+    echo "blas: timing the BLAS libraries on the training step's gemms (once per machine)" >&2
+    # shellcheck disable=SC2046
+    out=$("$tool" $(blas_candidates)) || return 0
+    echo "$out" | sed 's/^/  /' >&2
+    echo "$out" | tail -n 1 >"$choice"
+    echo "$out" | sed -n 's/^linear_gemm: //p' >"$linear"
+    echo "blas: chose $(cat "$choice"), x W^T by $(cat "$linear"); another: NORMLAB_BLAS=NAME and" \
+        "NORMLAB_LINEAR_GEMM=blas|tiles, or meson configure build -Dblas=NAME -Dlinear_gemm=..." >&2
 }
 
 # blas_table: the measurements docs/performance.md quotes: each candidate (and a current OpenBLAS

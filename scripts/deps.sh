@@ -162,6 +162,10 @@ build_dir() {
         *" -Dblas="*) ;;
         *) set -- "$@" "-Dblas=$(blas_choose)" ;; # the fastest BLAS here (scripts/blas.sh)
         esac
+        case " $* " in
+        *" -Dlinear_gemm="*) ;;
+        *) set -- "$@" "-Dlinear_gemm=$(linear_choose)" ;; # and the faster x W^T with it
+        esac
         echo "building normlab in ${dir#"$NORMLAB_ROOT"/}/ (first use: meson setup, then ninja, about 15 s)" >&2
         meson setup "$dir" "$NORMLAB_ROOT" "$@" >"$dir.setup.log" 2>&1 || {
             cat "$dir.setup.log" >&2

@@ -2,6 +2,8 @@
 // moments) and the raw kernels against naive references.
 #include "test_util.h"
 
+#include <omp.h>
+
 #include "tensor/kernels.h"
 
 static void test_shapes(void **state) {
@@ -142,6 +144,48 @@ static void test_gemm_small_tiles_and_triangles(void **state) {
             }
 }
 
+// gemm_tiles (a linear layer's product on the team) against the naive sum, at sizes around its row
+// blocks (96), k blocks (256) and 6 x 16 tiles, on strided views, transposed or not; and the same
+// bits on 1, 2 and 3 threads (the threads split C's rows, each entry's sum keeps its order).
+static void test_gemm_tiles_sizes_and_thread_counts(void **state) {
+    Fixture *fx = *state;
+    static const int dims[][3] = {{1, 1, 1}, {7, 17, 5}, {97, 33, 257}, {96, 16, 256}, {200, 40, 300}, {13, 70, 513}};
+    enum { PAD = 3, MAX = 600 * 80 };
+    Tensor *ra = rand_tensor(fx, NL_SHAPE(MAX), false, 1, "a"), *rb = rand_tensor(fx, NL_SHAPE(MAX), false, 1, "b");
+    static nl_real c[3][MAX];
+    static double want[MAX];
+    int threads = omp_get_max_threads();
+    for (size_t d = 0; d < sizeof dims / sizeof dims[0]; d++)
+        for (int t = 0; t < 4; t++) {
+            int M = dims[d][0], N = dims[d][1], K = dims[d][2], ta = t & 1, tb = t >> 1;
+            int lda = (ta ? M : K) + PAD, ldb = (tb ? K : N) + PAD, ldc = N + PAD;
+            const nl_real *a = ra->data, *b = rb->data;
+            for (int i = 0; i < M; i++)
+                for (int j = 0; j < N; j++) {
+                    double acc = 0;
+                    for (int k = 0; k < K; k++)
+                        acc += (double)a[ta ? k * lda + i : i * lda + k] * b[tb ? j * ldb + k : k * ldb + j];
+                    want[i * ldc + j] = 2 * acc + 0.5 * (i - j); // alpha 2, beta 0.5
+                }
+            for (int team = 1; team <= 3; team++) {
+                omp_set_num_threads(team);
+                for (int i = 0; i < M; i++)
+                    for (int j = 0; j < N; j++) c[team - 1][i * ldc + j] = (nl_real)(i - j);
+                gemm_tiles(ta, tb, M, N, K, 2, a, lda, b, ldb, 0.5, c[team - 1], ldc);
+                for (int i = 0; i < M; i++)
+                    for (int j = 0; j < N; j++) {
+                        double got = c[team - 1][i * ldc + j], w = want[i * ldc + j];
+                        if (fabs(got - w) > 10 * sqrt((double)K) * VAL_TOL * (1 + fabs(w)))
+                            fail_msg("%dx%dx%d ta %d tb %d, %d threads: C[%d][%d] = %g, want %g", M, N, K, ta, tb, team,
+                                     i, j, got, w);
+                    }
+                if (team > 1 && memcmp(c[0], c[team - 1], ((size_t)(M - 1) * ldc + N) * sizeof(nl_real)))
+                    fail_msg("%dx%dx%d ta %d tb %d: other bits on %d threads than on 1", M, N, K, ta, tb, team);
+            }
+        }
+    omp_set_num_threads(threads);
+}
+
 static void test_cross_entropy_kernel_matches_softmax(void **state) {
     Fixture *fx = *state;
     Tensor *x = rand_tensor(fx, NL_SHAPE(4, 9), false, 3, "logits");
@@ -163,6 +207,7 @@ int main(void) {
         cmocka_unit_test(test_rng_moments),
         cmocka_unit_test_setup_teardown(test_gemm_all_transposes, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_gemm_small_tiles_and_triangles, fixture_setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_gemm_tiles_sizes_and_thread_counts, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_cross_entropy_kernel_matches_softmax, fixture_setup, fixture_teardown),
     };
     return cmocka_run_group_tests_name("tensor (" NL_REAL_NAME ")", tests, NULL, NULL);

@@ -52,9 +52,12 @@ Tensor *op_matmul(Tape *t, Tensor *a, Tensor *b, bool ta, bool tb) {
     MatmulDims m = matmul_dims(a, b, ta, tb, &os);
     Tensor *in[] = {a, b};
     Tensor *c = tape_output(t, os, 2, in);
-    for (int i = 0; i < m.batch; i++)
-        gemm(ta, tb, m.M, m.N, m.K, 1, a->data + i * m.a_step, b->data + i * m.b_step, 0,
-             c->data + i * m.c_step);
+    if (m.batch == 1) // a linear layer
+        gemm_linear(ta, tb, m.M, m.N, m.K, a->data, b->data, c->data);
+    else
+        for (int i = 0; i < m.batch; i++)
+            gemm(ta, tb, m.M, m.N, m.K, 1, a->data + i * m.a_step, b->data + i * m.b_step, 0,
+                 c->data + i * m.c_step);
     TapeNode *n = record(t, OP_MATMUL, c, 2, in);
     if (n) n->iarg[0] = ta, n->iarg[1] = tb;
     return c;

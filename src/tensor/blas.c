@@ -31,6 +31,21 @@ void gemm_ld(bool ta, bool tb, int M, int N, int K, nl_real alpha, const nl_real
 #endif
 }
 
+void gemm_linear(bool ta, bool tb, int M, int N, int K, const nl_real *A, const nl_real *B, nl_real *C) {
+#ifdef NL_LINEAR_TILES
+    gemm_tiles(ta, tb, M, N, K, 1, A, ta ? M : K, B, tb ? K : N, 0, C, N);
+#else
+    gemm(ta, tb, M, N, K, 1, A, B, 0, C);
+#endif
+}
+const char *linear_gemm_name(void) {
+#ifdef NL_LINEAR_TILES
+    return "tiles";
+#else
+    return "blas";
+#endif
+}
+
 static void gemm_call(const GemmCall *g) {
     if (g) gemm(g->ta, g->tb, g->M, g->N, g->K, 1, g->A, g->B, g->beta, g->C);
 }

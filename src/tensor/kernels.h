@@ -46,6 +46,16 @@ typedef enum GemmTri {
 // fixed order.
 void gemm_small(bool ta, bool tb, int M, int N, int K, nl_real alpha, const nl_real *A, int lda, const nl_real *B,
                 int ldb, nl_real beta, nl_real *C, int ldc, GemmTri tri);
+// The same tiles on a whole linear layer's product, on the team's threads (src/tensor/small_gemm.c):
+// any size, bits independent of the thread count. Where the BLAS's threads wait on each other (two
+// cores, OpenBLAS), faster than one BLAS call on the forward's x W^T.
+void gemm_tiles(bool ta, bool tb, int M, int N, int K, nl_real alpha, const nl_real *A, int lda, const nl_real *B,
+                int ldb, nl_real beta, nl_real *C, int ldc);
+// C = op(A) op(B) for a linear layer's forward (every 2-D matmul): the BLAS, or gemm_tiles in a
+// build configured -Dlinear_gemm=tiles, which setup picks where it measured it faster
+// (scripts/blas.sh). linear_gemm_name: which ("blas" or "tiles").
+void gemm_linear(bool ta, bool tb, int M, int N, int K, const nl_real *A, const nl_real *B, nl_real *C);
+const char *linear_gemm_name(void);
 
 // sqrt in the real type (math.h's sqrt would take float through double)
 #ifdef NL_REAL_IS_DOUBLE

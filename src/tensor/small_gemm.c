@@ -9,6 +9,8 @@
 // is read in place where its rows are contiguous, else packed once per column panel (K x NR).
 // Which tiles and which k run follows the triangle (GemmTri): only row i's columns 0..i of C, or
 // only the k where op(A) is not known to be 0.
+#include <omp.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "kernels.h"
@@ -96,6 +98,88 @@ void gemm_small(bool ta, bool tb, int M, int N, int K, nl_real alpha, const nl_r
             vreal acc[MR][2] = {{{0}}};
             tile_mul(acc, a, ar, ak, b, bld, k0, k1);
             tile_store(acc, rows, cols, alpha, beta, C + (size_t)i0 * ldc + j0, ldc);
+        }
+    }
+}
+
+// The same tiles for a whole linear layer's product (rows in the hundreds or thousands), on the
+// team's threads. For each block of KC k's, op(B)'s block is packed once into NR-wide panels that
+// the team shares; then each thread takes whole blocks of MC rows of C, packs their op(A) tile by
+// tile (MR rows interleaved, so a tile's broadcasts read one stream), and runs them panel by panel
+// (a panel stays in L1, the A block in L2). The threads split C's rows only, and every entry's sum
+// runs over the same k in the same order (block by block, each added into C), so its bits do not
+// depend on the thread count. Where the BLAS's own threads wait for each other on these shapes
+// (OpenBLAS on two cores), this is faster (docs/performance.md, "Own tiles for x W^T").
+enum { KC = 256, MC = 16 * MR };
+
+// bp (kc,NR) = op(B)[k0.., j0..], zero past N
+static void pack_b(nl_real *bp, bool tb, const nl_real *B, int ldb, int N, int j0, int k0, int kc) {
+    int cols = N - j0 < NR ? N - j0 : NR;
+    for (int k = 0; k < kc; k++)
+        for (int c = 0; c < NR; c++)
+            bp[k * NR + c] = c >= cols ? 0 : tb ? B[(size_t)(j0 + c) * ldb + k0 + k] : B[(size_t)(k0 + k) * ldb + j0 + c];
+}
+// ap[t][k][r] = op(A)[i0 + t MR + r][k0 + k] for the rows' tiles, zero past the last row
+static void pack_a(nl_real *ap, const nl_real *A, size_t ra, size_t ka, int i0, int rows, int k0, int kc) {
+    for (int t = 0; t * MR < rows; t++)
+        for (int k = 0; k < kc; k++)
+            for (int r = 0; r < MR; r++) {
+                int i = t * MR + r;
+                ap[((size_t)t * KC + k) * MR + r] = i < rows ? A[(i0 + i) * ra + (k0 + k) * ka] : 0;
+            }
+}
+
+// The packing room of the calling thread, kept between calls and grown when a call needs more, so
+// that a training step allocates nothing after its first (tests/test_alloc.c). Row blocks for every
+// core, whatever the team now: the team may change between steps (train's --threads auto).
+static _Thread_local struct {
+    nl_real *p;
+    size_t n;
+} room;
+static nl_real *room_get(size_t n) {
+    if (n > room.n) {
+        free(room.p);
+        room.p = aligned_alloc(64, n * sizeof(nl_real));
+        room.n = room.p ? n : 0;
+    }
+    return room.p;
+}
+
+void gemm_tiles(bool ta, bool tb, int M, int N, int K, nl_real alpha, const nl_real *A, int lda, const nl_real *B,
+                int ldb, nl_real beta, nl_real *C, int ldc) {
+    int panels = (N + NR - 1) / NR, blocks = (M + MC - 1) / MC, cores = omp_get_num_procs();
+    int most = omp_get_max_threads() < cores ? omp_get_max_threads() : cores;
+    int team = omp_in_parallel() ? 1 : blocks < most ? blocks : most;
+    size_t ra = ta ? 1 : (size_t)lda, ka = ta ? (size_t)lda : 1; // op(A)[i][k] = A[i ra + k ka]
+    size_t b_room = (size_t)panels * KC * NR;
+    nl_real *bp = room_get(b_room + (size_t)cores * MC * KC); // B's panels, then A's blocks
+    if (!bp || K == 0) { // no room to pack (or nothing to sum): BLAS, which needs none of this
+        gemm_ld(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+        return;
+    }
+    nl_real *ap = bp + b_room;
+#pragma omp parallel num_threads(team) if (team > 1)
+    for (int k0 = 0; k0 < K; k0 += KC) {
+        int kc = K - k0 < KC ? K - k0 : KC;
+        nl_real beta_k = k0 == 0 ? beta : 1; // later blocks add to what the first wrote
+        nl_real *apt = ap + (size_t)omp_get_thread_num() * MC * KC;
+#pragma omp for schedule(static)
+        for (int p = 0; p < panels; p++) pack_b(bp + (size_t)p * KC * NR, tb, B, ldb, N, p * NR, k0, kc);
+#pragma omp for schedule(static)
+        for (int blk = 0; blk < blocks; blk++) {
+            int i0 = blk * MC, rows = M - i0 < MC ? M - i0 : MC;
+            pack_a(apt, A, ra, ka, i0, rows, k0, kc);
+            for (int p = 0; p < panels; p++) {
+                int j0 = p * NR, cols = N - j0 < NR ? N - j0 : NR;
+                for (int t = 0; t * MR < rows; t++) {
+                    nl_real *c = C + (size_t)(i0 + t * MR) * ldc + j0;
+                    for (int r = 0; r < MR; r++) // C's lines on their way while the tile runs
+                        __builtin_prefetch(c + (size_t)r * ldc, 1), __builtin_prefetch(c + (size_t)r * ldc + NR - 1, 1);
+                    vreal acc[MR][2] = {{{0}}};
+                    tile_mul(acc, apt + (size_t)t * KC * MR, 1, MR, bp + (size_t)p * KC * NR, NR, 0, kc);
+                    tile_store(acc, rows - t * MR < MR ? rows - t * MR : MR, cols, alpha, beta_k, c, ldc);
+                }
+            }
         }
     }
 }
