@@ -124,10 +124,11 @@ static void tiled_backward(BcastOp op, Tiling tg, const nl_real *dy, const nl_re
         }
         return;
     }
-    // otherwise a fresh grad is zeroed, and the loops add to it
-    if (wf && df) memset(df, 0, n * sizeof *df);
+    // otherwise a fresh dg is zeroed, and the loops add to it; a fresh df is written by its loop
+    // (a linear layer's bias add: x W^T's grad is dy itself, one pass instead of a zeroing and an add)
     if (wg && dg) memset(dg, 0, (tg == TILE_SAME ? n : ng) * sizeof *dg);
     if (tg == TILE_SAME && df && dg && df != dg) { // one pass over dy for both
+        if (wf) memset(df, 0, n * sizeof *df);
 #pragma omp parallel for simd schedule(static) if (n >= BCAST_PARALLEL_MIN)
         for (size_t k = 0; k < n; k++) {
             df[k] += op == BC_ADD ? dy[k] : dy[k] * g[k];
@@ -139,10 +140,16 @@ static void tiled_backward(BcastOp op, Tiling tg, const nl_real *dy, const nl_re
 #pragma omp parallel for schedule(static) if (n >= BCAST_PARALLEL_MIN)
         for (size_t o = 0; o < rows; o++)
 #pragma omp simd
-            for (size_t i = 0; i < ng; i++) df[o * ng + i] += op == BC_ADD ? dy[o * ng + i] : dy[o * ng + i] * g[i];
+            for (size_t i = 0; i < ng; i++) {
+                nl_real v = op == BC_ADD ? dy[o * ng + i] : dy[o * ng + i] * g[i];
+                df[o * ng + i] = wf ? v : df[o * ng + i] + v;
+            }
     } else if (df) {
 #pragma omp parallel for simd schedule(static) if (n >= BCAST_PARALLEL_MIN)
-        for (size_t k = 0; k < n; k++) df[k] += op == BC_ADD ? dy[k] : dy[k] * g[k * gs];
+        for (size_t k = 0; k < n; k++) {
+            nl_real v = op == BC_ADD ? dy[k] : dy[k] * g[k * gs];
+            df[k] = wf ? v : df[k] + v;
+        }
     }
     if (!dg) return;
     if (tg == TILE_SAME) {

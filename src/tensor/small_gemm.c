@@ -34,6 +34,7 @@ static inline vreal vsplat(nl_real x) { return x - (vreal){0}; } // x in every l
 // acc[r] += sum over k in [k0, k1) of a[r ra + k ka] * b[k ldb .. + NR), for r < MR
 static inline void tile_mul(vreal acc[MR][2], const nl_real *a, size_t ra, size_t ka, const nl_real *b, size_t ldb,
                             int k0, int k1) {
+#pragma GCC unroll 4
     for (int k = k0; k < k1; k++) {
         vreal b0 = vload(b + k * ldb), b1 = vload(b + k * ldb + VL);
         const nl_real *ak = a + k * ka;
