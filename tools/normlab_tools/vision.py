@@ -51,14 +51,16 @@ def table_frontier(ss):
         if not m:
             rows.append([label, len(runs)] + ["-"] * 6)
             continue
-        acc, sd, _ = mean_acc(sr.by_lr(sr.complete_seeds(runs))[m["best_lr"]])
+        best, best_sd, n = sr.at_best(runs, m)  # every seed run at the best lr, a third one too
+        acc, sd, _ = mean_acc(sr.by_lr(runs)[m["best_lr"]])
         chance = sum(math.isfinite(sr.loss(r)) and sr.loss(r) >= CHANCE for r in runs)
         rows.append([label, f"{m['runs']} ({','.join(map(str, m['seeds']))})", f"{m['best_lr']:g}",
-                     f"**{m['best']:.4f}**" + (f" +- {m['best_std']:.4f}" if math.isfinite(m["best_std"]) else ""),
+                     f"**{best:.4f}**" + (f" +- {best_sd:.4f}" if math.isfinite(best_sd) else "") + f" ({n})",
                      f"{acc:.2f}%" + (f" +- {sd:.2f}" if math.isfinite(sd) else ""),
                      f"{m['max_stable']:g}" if m["max_stable"] else "none", f"{100 * m['I']:.0f}%",
                      f"{chance} ({m['nonfinite']} non-finite)"])
-    return sr.md(["norm", "runs (seeds)", "best lr", "best test loss +- std over seeds", "test accuracy there",
+    return sr.md(["norm", "runs (seeds over the grid)", "best lr", "test loss there +- std (seeds there)",
+                  "test accuracy there",
                   "largest stable lr", "I", "ended near chance (>= 2.2)"], rows)
 
 
@@ -106,10 +108,12 @@ def table_defaults(ss):
 
 
 def table_beside_gpt(ss, gpt_out=os.path.join(ROOT, "results", "stability")):
-    """Each norm's best lr, largest stable lr and gap to ln at its best, in the ViT and in the GPT's
-    frontier (docs/stability.md: results/stability/frontier)."""
-    gpt = {label: m for label, _, runs in sr.settings(gpt_out) if (m := sr.metrics(runs))}
-    vit = {label: m for label, _, runs in ss if (m := sr.metrics(runs))}
+    """Each norm's best lr, largest stable lr and gap to ln at its best (the mean over every seed run
+    there: study.at_best), in the ViT and in the GPT's frontier (docs/stability.md:
+    results/stability/frontier)."""
+    def frontier(sets_):
+        return {label: dict(m, best=sr.at_best(runs, m)[0]) for label, _, runs in sets_ if (m := sr.metrics(runs))}
+    gpt, vit = frontier(sr.settings(gpt_out)), frontier(ss)
     cell = lambda ms, n, ref: ([f"{ms[n]['best_lr']:g}", f"{ms[n]['max_stable']:g}" if ms[n]["max_stable"] else "none",
                                 "-" if n == "ln" or ref not in ms else f"{ms[n]['best'] - ms[ref]['best']:+.3f}"]
                                if n in ms else ["-"] * 3)
