@@ -1,6 +1,8 @@
-// Products of small matrices that live in L1/L2 (attention's per-head blocks: 64 x 64 x 32 at the
-// default config), where a BLAS call's fixed cost (dispatch, packing for large panels) eats the
-// work, and where a causal triangle lets half the work go: BLAS cannot skip it.
+// The library's own register-tile gemms: gemm_small, for products of small matrices that live in
+// L1/L2 (attention's per-head blocks: 64 x 64 x 32 at the default config), where a BLAS call's fixed
+// cost (dispatch, packing for large panels) eats the work, and where a causal triangle lets half the
+// work go: BLAS cannot skip it; and gemm_tiles (below), the same tiles over a whole linear layer's
+// product on the team.
 //
 // C is cut into tiles of MR rows x NR columns (6 x 16 floats: 12 accumulator registers of 8 lanes,
 // two of B's and one broadcast of A's, the 16 of AVX2). For each tile, k runs over op(A)'s columns:
