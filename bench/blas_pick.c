@@ -71,11 +71,10 @@ static double one_pass(SgemmFn f, const GemmShape *s, int n, const float *A, con
     return now() - t0;
 }
 
-// GFLOP/s of the shapes' gemms through f and, when g is not f, through g in the other slot of
+// GFLOP/s of the shapes' gemms through f and, with `tiles`, through gemm_tiles in the other slot of
 // each pass (so that both see the same moments of a noisy host): the best of `passes` passes after
 // a warm-up pass, into gf[0] and gf[1].
-static void time_shapes(SgemmFn f, SgemmFn g, bool both, const GemmShape *s, int n, double flops, int passes,
-                        double gf[2]) {
+static void time_shapes(SgemmFn f, bool tiles, const GemmShape *s, int n, double flops, int passes, double gf[2]) {
     long big = gemm_shapes_biggest(s, n), all_c = 0;
     for (int i = 0; i < n; i++) all_c += (long)s[i].M * s[i].ldc * s[i].count;
     float *A = calloc(big, sizeof *A), *B = calloc(big, sizeof *B), *C = calloc(all_c, sizeof *C);
@@ -85,11 +84,11 @@ static void time_shapes(SgemmFn f, SgemmFn g, bool both, const GemmShape *s, int
     } else {
         double best[2] = {1e30, 1e30};
         for (int p = 0; p <= passes; p++)
-            for (int w = 0; w < (both ? 2 : 1); w++) {
-                double dt = one_pass(w ? g : f, s, n, A, B, C);
+            for (int w = 0; w < (tiles ? 2 : 1); w++) {
+                double dt = one_pass(w ? NULL : f, s, n, A, B, C);
                 if (p > 0 && dt < best[w]) best[w] = dt;
             }
-        gf[0] = flops / best[0] * 1e-9, gf[1] = both ? flops / best[1] * 1e-9 : 0;
+        gf[0] = flops / best[0] * 1e-9, gf[1] = tiles ? flops / best[1] * 1e-9 : 0;
     }
     free(A), free(B), free(C);
 }
@@ -153,14 +152,14 @@ int main(int argc, char **argv) {
         }
         ThreadsFn set = (ThreadsFn)dlsym(lib, k->set_threads);
         if (set) set(threads);
-        time_shapes(f, NULL, false, s, n, flops, passes, gf);
+        time_shapes(f, false, s, n, flops, passes, gf);
         printf("%-16s %8.1f GFLOP/s  threads: %s; %s\n", k->name, gf[0], k->threading, eq + 1);
         fflush(stdout);
         if (gf[0] > best) best = gf[0], best_name = k->name, best_f = f;
     }
     if (!best_name) return fprintf(stderr, "blas_pick: none of the libraries could be loaded\n"), 1;
     sgemm_now = best_f;
-    time_shapes(best_f, NULL, true, fwd, n_fwd, fwd_flops, 2 * passes + 1, gf);
+    time_shapes(best_f, true, fwd, n_fwd, fwd_flops, 2 * passes + 1, gf);
     printf("x W^T alone: %s %.1f GFLOP/s, tiles %.1f GFLOP/s\nlinear_gemm: %s\n", best_name, gf[0], gf[1],
            gf[1] > gf[0] ? "tiles" : "blas");
     printf("%s\n", best_name);

@@ -86,25 +86,21 @@ blas_pick_tool() {
 }
 
 # blas_choose: prints the -Dblas value for a new build (see the top of this file).
-blas_choose() {
-    if [ -n "${NORMLAB_BLAS:-}" ]; then
-        echo "$NORMLAB_BLAS"
-        return
-    fi
-    blas_pick
-    cat "$BLAS_DEPS/blas-choice" 2>/dev/null || echo openblas-openmp
-}
+blas_choose() { pick_choice NORMLAB_BLAS blas-choice openblas-openmp; }
 
 # linear_choose: prints the -Dlinear_gemm value for a new build: whichever of the chosen BLAS and
 # the library's own tiles ran the linear layers' x W^T faster in the same timing (blas_pick).
 # NORMLAB_LINEAR_GEMM=blas|tiles skips the choice.
-linear_choose() {
-    if [ -n "${NORMLAB_LINEAR_GEMM:-}" ]; then
-        echo "$NORMLAB_LINEAR_GEMM"
+linear_choose() { pick_choice NORMLAB_LINEAR_GEMM linear-choice blas; }
+
+# pick_choice VAR FILE DEFAULT: $VAR when set, else what blas_pick kept in .deps/FILE, else DEFAULT.
+pick_choice() {
+    if [ -n "${!1:-}" ]; then
+        echo "${!1}"
         return
     fi
     blas_pick
-    cat "$BLAS_DEPS/linear-choice" 2>/dev/null || echo blas
+    cat "$BLAS_DEPS/$2" 2>/dev/null || echo "$3"
 }
 
 # blas_pick: times the candidates once per machine into .deps/blas-choice and .deps/linear-choice

@@ -64,6 +64,19 @@ static inline void tile_store(vreal acc[MR][2], int rows, int cols, nl_real alph
     }
 }
 
+// bp (kc,NR) = op(B)[k0.., j0..], zero past N: a column panel packed (op(B)'s rows, NR wide, in turn)
+static void pack_b(nl_real *bp, bool tb, const nl_real *B, int ldb, int N, int j0, int k0, int kc) {
+    int cols = N - j0 < NR ? N - j0 : NR;
+    for (int c = 0; c < NR; c++) {
+        if (c >= cols)
+            for (int k = 0; k < kc; k++) bp[k * NR + c] = 0;
+        else if (tb) // B's row j0 + c, read along
+            for (int k = 0; k < kc; k++) bp[k * NR + c] = B[(size_t)(j0 + c) * ldb + k0 + k];
+        else
+            for (int k = 0; k < kc; k++) bp[k * NR + c] = B[(size_t)(k0 + k) * ldb + j0 + c];
+    }
+}
+
 void gemm_small(bool ta, bool tb, int M, int N, int K, nl_real alpha, const nl_real *A, int lda, const nl_real *B,
                 int ldb, nl_real beta, nl_real *C, int ldc, GemmTri tri) {
     if (K > SG_MAX_K) { // the panel has no room: BLAS, every entry (a triangular A's zeros are in it)
@@ -76,15 +89,8 @@ void gemm_small(bool ta, bool tb, int M, int N, int K, nl_real alpha, const nl_r
         int cols = N - j0 < NR ? N - j0 : NR;
         const nl_real *b = B + (tb ? (size_t)j0 * ldb : (size_t)j0); // op(B)'s columns j0.. in place
         size_t bld = (size_t)ldb;
-        if (tb || cols < NR) { // pack them: op(B)[k][j0 + c], zero past N
-            for (int c = 0; c < NR; c++) {
-                if (c >= cols)
-                    for (int k = 0; k < K; k++) bp[k * NR + c] = 0;
-                else if (tb) // B's row j0 + c, read along
-                    for (int k = 0; k < K; k++) bp[k * NR + c] = b[(size_t)c * ldb + k];
-                else
-                    for (int k = 0; k < K; k++) bp[k * NR + c] = b[(size_t)k * ldb + c];
-            }
+        if (tb || cols < NR) { // pack them
+            pack_b(bp, tb, B, ldb, N, j0, 0, K);
             b = bp, bld = NR;
         }
         int i_first = tri == GEMM_C_LOWER ? j0 / MR * MR : 0; // rows above j0 see none of these columns
@@ -115,13 +121,6 @@ void gemm_small(bool ta, bool tb, int M, int N, int K, nl_real alpha, const nl_r
 // (OpenBLAS on two cores), this is faster (docs/performance.md, "Own tiles for x W^T").
 enum { KC = 256, MC = 16 * MR };
 
-// bp (kc,NR) = op(B)[k0.., j0..], zero past N
-static void pack_b(nl_real *bp, bool tb, const nl_real *B, int ldb, int N, int j0, int k0, int kc) {
-    int cols = N - j0 < NR ? N - j0 : NR;
-    for (int k = 0; k < kc; k++)
-        for (int c = 0; c < NR; c++)
-            bp[k * NR + c] = c >= cols ? 0 : tb ? B[(size_t)(j0 + c) * ldb + k0 + k] : B[(size_t)(k0 + k) * ldb + j0 + c];
-}
 // ap[t][k][r] = op(A)[i0 + t MR + r][k0 + k] for the rows' tiles, zero past the last row
 static void pack_a(nl_real *ap, const nl_real *A, size_t ra, size_t ka, int i0, int rows, int k0, int kc) {
     for (int t = 0; t * MR < rows; t++)
