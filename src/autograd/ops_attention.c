@@ -56,6 +56,12 @@ static void attn_cap(nl_real *s, const AttnDims *d) {
 // cost, and, causal, only the triangle: the scores' lower half, and p v, p^T dy, ds k, ds^T q over
 // the k where p or ds is not 0): half the work of BLAS, which cannot skip it.
 static inline GemmTri attn_tri(const AttnDims *d, GemmTri causal) { return d->causal ? causal : GEMM_FULL; }
+// Zeros after row i's visible entries where a triangle's products read them (GEMM_SMALL_ROWS - 1
+// past the diagonal); a fixed count, where a loop to the row's end would be a memset call per row.
+static inline void attn_zero_reach(nl_real *row, int visible, int T) {
+    for (int m = 0; m < GEMM_SMALL_ROWS - 1; m++)
+        if (visible + m < T) row[visible + m] = 0;
+}
 
 static inline size_t q_at(const AttnDims *d, int b, int h) { return (size_t)b * d->T * 3 * d->C + (size_t)h * d->hd; }
 static inline size_t y_at(const AttnDims *d, int b, int h) { return (size_t)b * d->T * d->C + (size_t)h * d->hd; }
@@ -144,7 +150,8 @@ Tensor *op_attention(Tape *t, Tensor *qkv, const AttnSpec *a, Rng *rng) {
         attn_cap(s, &d);
         for (int i = 0; i < T; i++) { // row i sees columns 0..i (causal) or all
             int vis = attn_visible(&d, i);
-            double lse = softmax_row(p + (size_t)i * T, s + (size_t)i * T, vis, T);
+            double lse = softmax_row(p + (size_t)i * T, s + (size_t)i * T, vis, vis);
+            attn_zero_reach(p + (size_t)i * T, vis, T);
             ctx->lse[(size_t)bh * T + i] = (nl_real)lse;
             if (seen) attn_seen_row(seen + 2 * (size_t)bh, s + (size_t)i * T, p + (size_t)i * T, vis, lse, d.cap > 0);
         }
@@ -184,7 +191,11 @@ void attention_backward(TapeNode *n) {
         gemm_small(false, true, T, T, d.hd, d.scale, q, C3, k, C3, 0, p, T, attn_tri(&d, GEMM_C_LOWER)); // s again
         attn_cap(p, &d);
         if (d.cap) memcpy(capped, p, TT * sizeof(nl_real));
-        for (int i = 0; i < T; i++) softmax_row_from_lse(p + (size_t)i * T, attn_visible(&d, i), T, lse[i]);
+        for (int i = 0; i < T; i++) {
+            int vis = attn_visible(&d, i);
+            softmax_row_from_lse(p + (size_t)i * T, vis, vis, lse[i]);
+            attn_zero_reach(p + (size_t)i * T, vis, T);
+        }
         if (d.p > 0) {
             pd = p + 2 * TT;
             memcpy(pd, p, TT * sizeof(nl_real));
@@ -201,7 +212,7 @@ void attention_backward(TapeNode *n) {
             for (int j = 0; j < vis; j++) dot += (double)dpr[j] * pr[j];
 #pragma omp simd
             for (int j = 0; j < vis; j++) dpr[j] = pr[j] * (dpr[j] - (nl_real)dot);
-            for (int j = vis; j < T; j++) dpr[j] = 0; // the masked columns: GEMM_C_LOWER left them as they were, and ds k, ds^T q need them 0
+            attn_zero_reach(dpr, vis, T); // masked: GEMM_C_LOWER computed or left them, and ds k, ds^T q read them
             if (d.cap) {
                 const nl_real *sr = capped + (size_t)i * T;
                 nl_real inv = (nl_real)(1 / d.cap);

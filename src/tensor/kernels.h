@@ -41,6 +41,10 @@ typedef enum GemmTri {
     GEMM_A_LOWER, // op(A)[i][k] is 0 for k > i (a causal P times V): those k are skipped
     GEMM_A_UPPER, // op(A)[i][k] is 0 for k < i (P^T times dY)
 } GemmTri;
+// gemm_small skips a triangle's zeros by whole tiles of GEMM_SMALL_ROWS rows, so it reads a
+// triangular op(A)'s entries up to GEMM_SMALL_ROWS - 1 past the diagonal: those must hold 0 (the
+// ones further out are never read).
+enum { GEMM_SMALL_ROWS = 6 };
 // The same product for small matrices held in L1/L2 (K <= 512; a larger K goes to gemm_ld), in
 // register tiles, only the part tri says (src/tensor/small_gemm.c). Deterministic: one thread, a
 // fixed order.

@@ -26,7 +26,7 @@
 #endif
 
 typedef nl_real vreal __attribute__((vector_size(32))); // 8 floats or 4 doubles
-enum { VL = 32 / sizeof(nl_real), MR = 6, NR = 2 * VL };
+enum { VL = 32 / sizeof(nl_real), MR = GEMM_SMALL_ROWS, NR = 2 * VL };
 #define SG_MAX_K 512 // op(B)'s packed panel (K x NR) lives on the stack; a larger K goes to BLAS
 
 static inline vreal vload(const nl_real *p) { vreal v; memcpy(&v, p, sizeof v); return v; }
@@ -64,9 +64,42 @@ static inline void tile_store(vreal acc[MR][2], int rows, int cols, nl_real alph
     }
 }
 
+#if defined(__AVX__) && !defined(NL_REAL_IS_DOUBLE)
+#include <immintrin.h>
+// dst[k][c] = src[c][k] for an 8 x 8 block of floats (row strides ld_dst, ld_src): unpacks within
+// 128-bit lanes, then the lanes' halves swapped
+static inline void transpose8(float *dst, size_t ld_dst, const float *src, size_t ld_src) {
+    __m256 r[8], t[8];
+    for (int i = 0; i < 8; i++) r[i] = _mm256_loadu_ps(src + i * ld_src);
+    for (int i = 0; i < 8; i += 2) t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]), t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
+    for (int i = 0; i < 8; i += 4)
+        for (int h = 0; h < 2; h++) {
+            r[i + h] = _mm256_shuffle_ps(t[i + h], t[i + h + 2], 0x44);
+            r[i + h + 2] = _mm256_shuffle_ps(t[i + h], t[i + h + 2], 0xEE);
+        }
+    // r[0] holds rows 0-3 of columns 0 (low lane) and 4 (high lane); r[4] the same for rows 4-7
+    static const int col[4] = {0, 2, 1, 3}; // r[i] for i < 4 holds column pair (col[i], col[i] + 4)
+    for (int i = 0; i < 4; i++) {
+        _mm256_storeu_ps(dst + col[i] * ld_dst, _mm256_permute2f128_ps(r[i], r[i + 4], 0x20));
+        _mm256_storeu_ps(dst + (col[i] + 4) * ld_dst, _mm256_permute2f128_ps(r[i], r[i + 4], 0x31));
+    }
+}
+#endif
+
 // bp (kc,NR) = op(B)[k0.., j0..], zero past N: a column panel packed (op(B)'s rows, NR wide, in turn)
 static void pack_b(nl_real *bp, bool tb, const nl_real *B, int ldb, int N, int j0, int k0, int kc) {
     int cols = N - j0 < NR ? N - j0 : NR;
+    if (tb && cols == NR) { // NR of B's rows read side by side, so that their misses overlap
+        const nl_real *b = B + (size_t)j0 * ldb + k0;
+        int k = 0;
+#if defined(__AVX__) && !defined(NL_REAL_IS_DOUBLE)
+        for (; k + 8 <= kc; k += 8)
+            for (int c = 0; c < NR; c += 8) transpose8(bp + (size_t)k * NR + c, NR, b + (size_t)c * ldb + k, ldb);
+#endif
+        for (; k < kc; k++)
+            for (int c = 0; c < NR; c++) bp[k * NR + c] = b[(size_t)c * ldb + k];
+        return;
+    }
     for (int c = 0; c < NR; c++) {
         if (c >= cols)
             for (int k = 0; k < kc; k++) bp[k * NR + c] = 0;
