@@ -50,6 +50,8 @@ typedef struct Job {
     const nl_real *A, *B; // A with the zeros the shape's triangle says (tri)
     nl_real *C; // (threads) result buffers, one per thread for the per-head products
     long stride; // elements between the threads' C buffers
+    nl_real *ring; // a linear layer's product: a C of its own for each call, in turn (slots of slot)
+    long slots, slot;
 #ifdef WITH_LIBXSMM
     libxsmm_smmfunction xsmm;
 #endif
@@ -120,22 +122,26 @@ static const char *unable(const Candidate *c, const Job *j, int threads) {
     return NULL;
 }
 
-// calls of the shape: per head, spread over the threads, each on its own C; otherwise one call at
-// a time, with the threads inside the library or splitting C's rows.
+// calls of the shape: per head, spread over the threads, each on its own C (attention's scratch,
+// in cache); otherwise one call at a time, with the threads inside the library or splitting C's
+// rows, each call writing a C of the ring that is out of cache, as the step's linear layers write
+// fresh tensors (one C for every call would flatter a BLAS that writes C in a pass of its own
+// before it adds: its beta = 0).
 static void run_calls(const Candidate *c, const Job *j, int threads, long calls) {
     const GemmShape *s = j->s;
     if (j->per_head) {
 #pragma omp parallel for num_threads(threads) schedule(static)
         for (long k = 0; k < calls; k++) c->run(j, 0, s->M, j->C + (size_t)omp_get_thread_num() * j->stride);
     } else if (c->threads_inside || threads == 1) {
-        for (long k = 0; k < calls; k++) c->run(j, 0, s->M, j->C);
+        for (long k = 0; k < calls; k++) c->run(j, 0, s->M, j->ring + (size_t)(k % j->slots) * j->slot);
     } else {
         for (long k = 0; k < calls; k++) {
+            nl_real *C = j->ring + (size_t)(k % j->slots) * j->slot;
 #pragma omp parallel num_threads(threads)
             {
                 int t = omp_get_thread_num(), rows = (s->M + threads - 1) / threads;
                 int i0 = t * rows, i1 = i0 + rows < s->M ? i0 + rows : s->M;
-                if (i0 < i1) c->run(j, i0, i1, j->C);
+                if (i0 < i1) c->run(j, i0, i1, C);
             }
         }
     }
@@ -192,11 +198,14 @@ int main(int argc, char **argv) {
     long big = gemm_shapes_biggest(all, n);
     nl_real *A = malloc(big * sizeof *A), *Az = malloc(big * sizeof *Az), *Bm = malloc(big * sizeof *Bm);
     nl_real *ref = calloc(big, sizeof *ref), *out = calloc(big * max_threads, sizeof *out);
+    // the ring: 32 MB in float (past the L2 of any core here), or the largest C
+    long ring_n = big > (8L << 20) ? big : 8L << 20;
+    nl_real *ring = calloc(ring_n, sizeof *ring);
     nl_real *mine[N_CANDIDATES];
     for (int c = 0; c < N_CANDIDATES; c++) mine[c] = calloc(big, sizeof(nl_real));
     for (int c = 0; c < N_CANDIDATES; c++)
         if (!mine[c]) return fprintf(stderr, "bench_small_gemm: out of memory\n"), 1;
-    if (!A || !Az || !Bm || !ref || !out) return fprintf(stderr, "bench_small_gemm: out of memory\n"), 1;
+    if (!A || !Az || !Bm || !ref || !out || !ring) return fprintf(stderr, "bench_small_gemm: out of memory\n"), 1;
     for (long i = 0; i < big; i++) A[i] = (nl_real)sin(0.37 * i), Bm[i] = (nl_real)cos(0.11 * i);
     printf("bench_small_gemm: %s; config %d layers, %d heads, %d wide, T %d, batch %d; GFLOP/s, best of 5\n",
            blas_name(), L, H, C, T, B);
@@ -211,7 +220,9 @@ int main(int argc, char **argv) {
             long r = s->ta ? i % s->lda : i / s->lda, c = s->ta ? i / s->lda : i % s->lda; // op(A)[r][c]
             Az[i] = (s->tri == GEMM_A_LOWER && c > r) || (s->tri == GEMM_A_UPPER && c < r) ? 0 : A[i];
         }
-        Job j = {.s = s, .per_head = k >= first_head, .A = Az, .B = Bm, .C = out, .stride = big};
+        long slot = (long)s->M * s->ldc;
+        Job j = {.s = s, .per_head = k >= first_head, .A = Az, .B = Bm, .C = out, .stride = big,
+                 .ring = ring, .slots = ring_n / slot, .slot = slot};
 #ifdef WITH_LIBXSMM
         int flags = (s->tb ? LIBXSMM_GEMM_FLAG_TRANS_A : 0) | (s->ta ? LIBXSMM_GEMM_FLAG_TRANS_B : 0);
         libxsmm_blasint lda = s->ldb, ldb = s->lda, ldc = s->ldc;
@@ -262,6 +273,6 @@ int main(int argc, char **argv) {
     }
     blas_threads_set(max_threads);
     for (int c = 0; c < N_CANDIDATES; c++) free(mine[c]);
-    free(A), free(Az), free(Bm), free(ref), free(out);
+    free(A), free(Az), free(Bm), free(ref), free(out), free(ring);
     return 0;
 }
