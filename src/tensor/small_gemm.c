@@ -100,13 +100,11 @@ static void pack_b(nl_real *bp, bool tb, const nl_real *B, int ldb, int N, int j
             for (int c = 0; c < NR; c++) bp[k * NR + c] = b[(size_t)c * ldb + k];
         return;
     }
-    for (int c = 0; c < NR; c++) {
-        if (c >= cols)
-            for (int k = 0; k < kc; k++) bp[k * NR + c] = 0;
-        else if (tb) // B's row j0 + c, read along
-            for (int k = 0; k < kc; k++) bp[k * NR + c] = B[(size_t)(j0 + c) * ldb + k0 + k];
-        else
-            for (int k = 0; k < kc; k++) bp[k * NR + c] = B[(size_t)(k0 + k) * ldb + j0 + c];
+    for (int k = 0; k < kc; k++) { // a panel's row at a time: zeros past N, then op(B)'s row k's columns
+        nl_real *row = bp + (size_t)k * NR;
+        vstore(row, (vreal){0}), vstore(row + VL, (vreal){0});
+        for (int c = 0; c < cols; c++)
+            row[c] = tb ? B[(size_t)(j0 + c) * ldb + k0 + k] : B[(size_t)(k0 + k) * ldb + j0 + c];
     }
 }
 
@@ -118,6 +116,7 @@ void gemm_small(bool ta, bool tb, int M, int N, int K, nl_real alpha, const nl_r
     }
     size_t ra = ta ? 1 : (size_t)lda, ka = ta ? (size_t)lda : 1; // op(A)[r][k] = A[r ra + k ka]
     nl_real bp[SG_MAX_K * NR] __attribute__((aligned(64))), ap[MR * SG_MAX_K] __attribute__((aligned(64)));
+    bool ap_filled = false;
     for (int j0 = 0; j0 < N; j0 += NR) {
         int cols = N - j0 < NR ? N - j0 : NR;
         const nl_real *b = B + (tb ? (size_t)j0 * ldb : (size_t)j0); // op(B)'s columns j0.. in place
@@ -133,8 +132,10 @@ void gemm_small(bool ta, bool tb, int M, int N, int K, nl_real alpha, const nl_r
             const nl_real *a = A + i0 * ra;
             size_t ar = ra, ak = ka;
             if (rows < MR) { // the last rows: copied with zero rows below, so that the tile is whole
-                for (int k = k0; k < k1; k++)
-                    for (int r = 0; r < MR; r++) ap[k * MR + r] = r < rows ? a[r * ra + k * ka] : 0;
+                if (!ap_filled) // once: the last tile's rows and k range are the same in every panel
+                    for (int k = k0; k < k1; k++)
+                        for (int r = 0; r < MR; r++) ap[k * MR + r] = r < rows ? a[r * ra + k * ka] : 0;
+                ap_filled = true;
                 a = ap, ar = 1, ak = MR;
             }
             vreal acc[MR][2] = {{{0}}};
