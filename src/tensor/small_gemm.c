@@ -147,8 +147,9 @@ void gemm_small(bool ta, bool tb, int M, int N, int K, nl_real alpha, const nl_r
 
 // The same tiles for a whole linear layer's product (rows in the hundreds or thousands), on the
 // team's threads. For each block of KC k's, op(B)'s block is packed once into NR-wide panels that
-// the team shares; then each thread takes whole blocks of MC rows of C, packs their op(A) tile by
-// tile (MR rows interleaved, so a tile's broadcasts read one stream), and runs them panel by panel
+// the team shares; then each thread takes an even share of C's row tiles, in blocks of up to MC
+// rows, packs each block's op(A) tile by tile (MR rows interleaved, so a tile's broadcasts read one
+// stream), and runs them panel by panel
 // (a panel stays in L1, the A block in L2). The threads split C's rows only, and every entry's sum
 // runs over the same k in the same order (block by block, each added into C), so its bits do not
 // depend on the thread count. Where the BLAS's own threads wait for each other on these shapes
@@ -183,7 +184,7 @@ static nl_real *room_get(size_t n) {
 
 void gemm_tiles(bool ta, bool tb, int M, int N, int K, nl_real alpha, const nl_real *A, int lda, const nl_real *B,
                 int ldb, nl_real beta, nl_real *C, int ldc) {
-    int panels = (N + NR - 1) / NR, blocks = (M + MC - 1) / MC, cores = omp_get_num_procs();
+    int panels = (N + NR - 1) / NR, blocks = (M + MC - 1) / MC, tiles = (M + MR - 1) / MR, cores = omp_get_num_procs();
     int most = omp_get_max_threads() < cores ? omp_get_max_threads() : cores;
     int team = omp_in_parallel() ? 1 : blocks < most ? blocks : most;
     size_t ra = ta ? 1 : (size_t)lda, ka = ta ? (size_t)lda : 1; // op(A)[i][k] = A[i ra + k ka]
@@ -201,21 +202,26 @@ void gemm_tiles(bool ta, bool tb, int M, int N, int K, nl_real alpha, const nl_r
         nl_real *apt = ap + (size_t)omp_get_thread_num() * MC * KC;
 #pragma omp for schedule(static)
         for (int p = 0; p < panels; p++) pack_b(bp + (size_t)p * KC * NR, tb, B, ldb, N, p * NR, k0, kc);
-#pragma omp for schedule(static)
-        for (int blk = 0; blk < blocks; blk++) {
-            int i0 = blk * MC, rows = M - i0 < MC ? M - i0 : MC;
+        // this thread's share of C's row tiles (whole blocks of MC rows each gave the ViT's 2176 rows
+        // to two threads as 12 blocks and 10 and a part)
+        int nt = omp_get_num_threads(), t = omp_get_thread_num(), first = (int)((long)tiles * t / nt) * MR;
+        int end = (int)((long)tiles * (t + 1) / nt) * MR;
+        end = end < M ? end : M;
+        for (int i0 = first; i0 < end; i0 += MC) {
+            int rows = end - i0 < MC ? end - i0 : MC;
             pack_a(apt, A, ra, ka, i0, rows, k0, kc);
             for (int p = 0; p < panels; p++) {
                 int j0 = p * NR, cols = N - j0 < NR ? N - j0 : NR;
-                for (int t = 0; t * MR < rows; t++) {
-                    nl_real *c = C + (size_t)(i0 + t * MR) * ldc + j0;
+                for (int u = 0; u * MR < rows; u++) {
+                    nl_real *c = C + (size_t)(i0 + u * MR) * ldc + j0;
                     for (int r = 0; r < MR; r++) // C's lines on their way while the tile runs
                         __builtin_prefetch(c + (size_t)r * ldc, 1), __builtin_prefetch(c + (size_t)r * ldc + NR - 1, 1);
                     vreal acc[MR][2] = {{{0}}};
-                    tile_mul(acc, apt + (size_t)t * KC * MR, 1, MR, bp + (size_t)p * KC * NR, NR, 0, kc);
-                    tile_store(acc, rows - t * MR < MR ? rows - t * MR : MR, cols, alpha, beta_k, c, ldc);
+                    tile_mul(acc, apt + (size_t)u * KC * MR, 1, MR, bp + (size_t)p * KC * NR, NR, 0, kc);
+                    tile_store(acc, rows - u * MR < MR ? rows - u * MR : MR, cols, alpha, beta_k, c, ldc);
                 }
             }
         }
+#pragma omp barrier // the next block of k's packs over these panels
     }
 }
