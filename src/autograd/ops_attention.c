@@ -193,7 +193,7 @@ void attention_backward(TapeNode *n) {
         if (d.cap) memcpy(capped, p, TT * sizeof(nl_real));
         for (int i = 0; i < T; i++) {
             int vis = attn_visible(&d, i);
-            softmax_row_from_lse(p + (size_t)i * T, vis, vis, lse[i]);
+            softmax_row_from_lse(p + (size_t)i * T, vis, lse[i]);
             attn_zero_reach(p + (size_t)i * T, vis, T);
         }
         if (d.p > 0) {

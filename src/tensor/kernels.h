@@ -162,10 +162,10 @@ void rsqrt_backward(nl_real *dx, const nl_real *dy, const nl_real *x, const nl_r
 
 // Row reductions over the last dim: rows of length C. Accumulated in double.
 // One row: y = softmax of the first `visible` of x's C entries, the rest 0; returns the log-sum-exp
-// of the visible entries. y may be x. softmax_row_from_lse rebuilds such a row in place from its
-// inputs x (in y) and that log-sum-exp.
+// of the visible entries. y may be x. softmax_row_from_lse rebuilds such a row's visible entries in
+// place from its inputs x (in y) and that log-sum-exp (the rest is the caller's).
 double softmax_row(nl_real *y, const nl_real *x, int visible, int C);
-void softmax_row_from_lse(nl_real *y, int visible, int C, nl_real lse);
+void softmax_row_from_lse(nl_real *y, int visible, nl_real lse);
 // Softmax of each row. causal: row r of each (n, C) block sees only columns <= r (n = rows_per_block);
 // masked entries get exactly 0.
 void softmax_forward(nl_real *y, const nl_real *x, size_t rows, int C, int rows_per_block, bool causal);

@@ -39,13 +39,12 @@ double softmax_row(nl_real *y, const nl_real *x, int visible, int C) {
     return log(sum) + (double)mx;
 }
 
-void softmax_row_from_lse(nl_real *y, int visible, int C, nl_real lse) {
+void softmax_row_from_lse(nl_real *y, int visible, nl_real lse) {
 #pragma omp simd
     for (int j = 0; j < visible; j++) {
         nl_real d = y[j] - lse;
         y[j] = EXP_CLAMPED(d);
     }
-    for (int j = visible; j < C; j++) y[j] = 0;
 }
 
 // Each row over its visible columns; the masked ones (causal: past the row's own position) get 0.

@@ -88,19 +88,14 @@ static inline void transpose8(float *dst, size_t ld_dst, const float *src, size_
 
 // bp (kc,NR) = op(B)[k0.., j0..], zero past N: a column panel packed (op(B)'s rows, NR wide, in turn)
 static void pack_b(nl_real *bp, bool tb, const nl_real *B, int ldb, int N, int j0, int k0, int kc) {
-    int cols = N - j0 < NR ? N - j0 : NR;
-    if (tb && cols == NR) { // NR of B's rows read side by side, so that their misses overlap
-        const nl_real *b = B + (size_t)j0 * ldb + k0;
-        int k = 0;
+    int cols = N - j0 < NR ? N - j0 : NR, k = 0;
 #if defined(__AVX__) && !defined(NL_REAL_IS_DOUBLE)
+    if (tb && cols == NR) // B's NR rows side by side, 8 x 8 at a time; the last k's below
         for (; k + 8 <= kc; k += 8)
-            for (int c = 0; c < NR; c += 8) transpose8(bp + (size_t)k * NR + c, NR, b + (size_t)c * ldb + k, ldb);
+            for (int c = 0; c < NR; c += 8)
+                transpose8(bp + (size_t)k * NR + c, NR, B + (size_t)(j0 + c) * ldb + k0 + k, ldb);
 #endif
-        for (; k < kc; k++)
-            for (int c = 0; c < NR; c++) bp[k * NR + c] = b[(size_t)c * ldb + k];
-        return;
-    }
-    for (int k = 0; k < kc; k++) { // a panel's row at a time: zeros past N, then op(B)'s row k's columns
+    for (; k < kc; k++) { // a panel's row at a time: zeros past N, then op(B)'s row k's columns
         nl_real *row = bp + (size_t)k * NR;
         vstore(row, (vreal){0}), vstore(row + VL, (vreal){0});
         for (int c = 0; c < cols; c++)
