@@ -66,7 +66,7 @@ static double one_pass(SgemmFn f, const GemmShape *s, int n, const float *A, con
                 f(ROW_MAJOR, s[i].ta ? TRANS : NO_TRANS, s[i].tb ? TRANS : NO_TRANS, s[i].M, s[i].N, s[i].K, 1, A,
                   s[i].lda, B, s[i].ldb, 0, C, s[i].ldc);
             else
-                gemm_tiles(s[i].ta, s[i].tb, s[i].M, s[i].N, s[i].K, 1, A, s[i].lda, B, s[i].ldb, 0, C, s[i].ldc);
+                gemm_tiles(s[i].ta, s[i].tb, s[i].M, s[i].N, s[i].K, 1, A, s[i].lda, B, s[i].ldb, 0, NULL, C, s[i].ldc);
         }
     return now() - t0;
 }

@@ -72,7 +72,7 @@ static void run_small(const Job *j, int i0, int i1, nl_real *C) {
 static void run_tiles(const Job *j, int i0, int i1, nl_real *C) {
     const GemmShape *s = j->s;
     const nl_real *A = s->ta ? j->A + i0 : j->A + (size_t)i0 * s->lda;
-    gemm_tiles(s->ta, s->tb, i1 - i0, s->N, s->K, 1, A, s->lda, j->B, s->ldb, 0, C + (size_t)i0 * s->ldc, s->ldc);
+    gemm_tiles(s->ta, s->tb, i1 - i0, s->N, s->K, 1, A, s->lda, j->B, s->ldb, 0, NULL, C + (size_t)i0 * s->ldc, s->ldc);
 }
 #ifdef WITH_LIBXSMM
 // Column-major: C^T (N, rows) = op(B)^T op(A)^T, so B is libxsmm's A and A its B.

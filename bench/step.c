@@ -14,6 +14,7 @@
 //
 // Usage: bench_step [--norm ln] [--n-layer 4] [--n-head 4] [--n-embd 128] [--block-size 64]
 //                   [--batch-size 12] [--vocab 65] [--steps 50] [--warmup-steps 5] [--threads N]
+//                   [--bias]        (biases in the linear layers and norms, as the ViT has)
 //                   [--recompute]   (Gpt.recompute: one block's activations at a time)
 //                   [--gemm-shapes] (each gemm shape's own rate, besides the sgemm limit)
 // Batches are random tokens: the time of a step does not depend on the text.
@@ -46,7 +47,7 @@ static int parse(BenchConfig *c, int argc, char **argv) {
         {"n-embd", 1, 0, 'e'},     {"block-size", 1, 0, 't'}, {"batch-size", 1, 0, 'b'},
         {"vocab", 1, 0, 'v'},      {"steps", 1, 0, 's'},   {"warmup-steps", 1, 0, 'w'},
         {"threads", 1, 0, 'j'},    {"recompute", 0, 0, 'r'}, {"gemm-shapes", 0, 0, 'g'},
-        {"help", 0, 0, '?'},       {0, 0, 0, 0}};
+        {"bias", 0, 0, 'B'},       {"help", 0, 0, '?'},       {0, 0, 0, 0}};
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     *c = (BenchConfig){.gpt = {.vocab_size = 65, .block_size = 64, .n_layer = 4, .n_head = 4,
                                .n_embd = 128, .norm = NORM_LN},
@@ -69,6 +70,7 @@ static int parse(BenchConfig *c, int argc, char **argv) {
         case 'j': c->threads = v; break;
         case 'r': c->recompute = true; break;
         case 'g': c->gemm_shapes = true; break;
+        case 'B': c->gpt.bias = true; break;
         default:
             fprintf(stderr, "usage: see the comment at the top of bench/step.c\n");
             return 2;
@@ -121,7 +123,7 @@ static double sgemm_only_seconds(const BenchConfig *c, double *each) {
                 GemmCall y = {h->ta, h->tb, h->M, h->N, h->K, A, Bm, 0, Cm + biggest};
                 for (long j = 0; j < g->count; j++) gemm_pair(&x, &y);
             } else { // a linear's forward, packed
-                for (long j = 0; j < g->count; j++) gemm_linear(g->ta, g->tb, g->M, g->N, g->K, A, Bm, Cm);
+                for (long j = 0; j < g->count; j++) gemm_linear(g->ta, g->tb, g->M, g->N, g->K, A, Bm, NULL, Cm);
             }
             double dt = tape_clock() - t0;
             each[i] = dt < each[i] ? dt : each[i];

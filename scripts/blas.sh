@@ -71,16 +71,19 @@ blas_candidates() {
     fi
 }
 
-# blas_pick_tool: builds bench/blas_pick.c with the library's own tiles (src/tensor/small_gemm.c) in
-# it, float, for this CPU; prints its path.
+# blas_pick_tool: builds bench/blas_pick.c with the library's own tiles (src/tensor/small_gemm.c and
+# the bias add it calls) in it, float, for this CPU; prints its path.
 blas_pick_tool() {
     mkdir -p "$BLAS_DEPS/pick/normlab"
-    local tool=$BLAS_DEPS/blas_pick src=$NORMLAB_ROOT/src/tensor
-    if [ ! -x "$tool" ] || [ "$NORMLAB_ROOT/bench/blas_pick.c" -nt "$tool" ] || [ "$src/small_gemm.c" -nt "$tool" ] ||
-        [ "$src/kernels.h" -nt "$tool" ]; then
+    local tool=$BLAS_DEPS/blas_pick src=$NORMLAB_ROOT/src/tensor f
+    local sources=("$NORMLAB_ROOT/bench/blas_pick.c" "$src/small_gemm.c" "$src/row_broadcast.c")
+    local stale=0
+    [ -x "$tool" ] || stale=1
+    for f in "${sources[@]}" "$src/kernels.h"; do if [ "$f" -nt "$tool" ]; then stale=1; fi; done
+    if [ $stale = 1 ]; then
         echo "#pragma once // float: blas_pick times sgemm" >"$BLAS_DEPS/pick/normlab/config.h"
         cc -O3 -std=c11 -march=native -fopenmp -I"$NORMLAB_ROOT/include" -I"$BLAS_DEPS/pick" \
-            "$NORMLAB_ROOT/bench/blas_pick.c" "$src/small_gemm.c" -o "$tool" -ldl || return 1
+            "${sources[@]}" -o "$tool" -ldl || return 1
     fi
     echo "$tool"
 }

@@ -66,6 +66,62 @@ static void test_matmul_grad_batched(void **state) { // attention's q k^T and at
         }
 }
 
+// ---- linear: x W^T + b -------------------------------------------------------------------------
+static Tensor *f_linear(Tape *t, Tensor *const *in, void *ctx) {
+    return op_linear(t, in[0], in[1], ctx ? in[2] : NULL); // ctx: non-NULL with a bias
+}
+
+static void test_linear_grads(void **state) {
+    Fixture *fx = *state;
+    Tensor *x = rand_tensor(fx, NL_SHAPE(2, 3, 4), true, 1, "x");
+    Tensor *w = rand_tensor(fx, NL_SHAPE(5, 4), true, 1, "w"), *b = rand_tensor(fx, NL_SHAPE(5), true, 1, "b");
+    Tensor *y = op_linear(&fx->tape, x, w, b);
+    assert_true(shape_equal(y->shape, NL_SHAPE(2, 3, 5)));
+    tape_reset(&fx->tape);
+    assert_gradcheck(fx, f_linear, fx, (Tensor *[]){x, w, b}, 3);
+    assert_gradcheck(fx, f_linear, NULL, (Tensor *[]){x, w}, 2);
+}
+
+// One op gives the bits a matmul and then an add gave: y, and x's, W's and b's grads (from the loss
+// sum(y r) for a random r), on 1 and on 2 threads (the BLAS may round otherwise on 2 than on 1), at
+// sizes past gemm_tiles' k block (256) and its 6 x 16 tiles. And b's grad is each column of dy = r
+// summed over the rows in order, in the real type, on either team.
+static void test_linear_is_matmul_then_add(void **state) {
+    Fixture *fx = *state;
+    static const int dims[][3] = {{3, 5, 4}, {111, 70, 300}}; // rows, out, in
+    int threads = omp_get_max_threads();
+    for (size_t d = 0; d < sizeof dims / sizeof dims[0]; d++) {
+        int R = dims[d][0], N = dims[d][1], K = dims[d][2];
+        Tensor *x = rand_tensor(fx, NL_SHAPE(R, K), true, 1, "x"), *w = rand_tensor(fx, NL_SHAPE(N, K), true, 1, "w");
+        Tensor *b = rand_tensor(fx, NL_SHAPE(N), true, 1, "b"), *r = rand_tensor(fx, NL_SHAPE(R, N), false, 1, "r");
+        Tensor *in[] = {x, w, b};
+        size_t len[] = {(size_t)R * N, (size_t)R * K, (size_t)N * K, (size_t)N}; // y, dx, dW, db
+        nl_real *want[4];
+        for (int k = 0; k < 4; k++) want[k] = arena_alloc(&fx->params, len[k] * sizeof(nl_real));
+        nl_real *db = arena_calloc(&fx->params, (size_t)N * sizeof(nl_real));
+        for (int i = 0; i < R; i++)
+            for (int j = 0; j < N; j++) db[j] += r->data[(size_t)i * N + j];
+        for (int team = 1; team <= 2; team++)
+            for (int fused = 0; fused < 2; fused++) {
+                omp_set_num_threads(team);
+                for (int k = 0; k < 3; k++) memset(in[k]->grad, 0, tensor_numel(in[k]) * sizeof(nl_real));
+                Tensor *y = fused ? op_linear(&fx->tape, x, w, b) : op_add(&fx->tape, op_matmul(&fx->tape, x, w, false, true), b);
+                tape_backward(&fx->tape, op_sum(&fx->tape, op_mul(&fx->tape, y, r)));
+                const nl_real *got[] = {y->data, x->grad, w->grad, b->grad};
+                for (int k = 0; k < 4; k++) {
+                    if (!fused) memcpy(want[k], got[k], len[k] * sizeof(nl_real));
+                    else if (memcmp(want[k], got[k], len[k] * sizeof(nl_real)))
+                        fail_msg("%dx%dx%d, %d threads: other bits in %s than a matmul and an add", R, N, K, team,
+                                 (const char *[]){"y", "dx", "dW", "db"}[k]);
+                }
+                if (memcmp(db, b->grad, (size_t)N * sizeof(nl_real)))
+                    fail_msg("%dx%dx%d, %d threads: db is not dy's columns summed in order", R, N, K, team);
+                tape_reset(&fx->tape);
+            }
+    }
+    omp_set_num_threads(threads);
+}
+
 // ---- add, mul with broadcasting; affine --------------------------------------------------------
 static Tensor *f_add(Tape *t, Tensor *const *in, void *ctx) { (void)ctx; return op_add(t, in[0], in[1]); }
 static Tensor *f_mul(Tape *t, Tensor *const *in, void *ctx) { (void)ctx; return op_mul(t, in[0], in[1]); }
@@ -519,6 +575,8 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_matmul_grad_2d, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_matmul_grad_linear, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_matmul_grad_batched, fixture_setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_linear_grads, fixture_setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_linear_is_matmul_then_add, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_broadcast_known, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_broadcast_grads, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_unary_known, fixture_setup, fixture_teardown),

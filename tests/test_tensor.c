@@ -146,13 +146,14 @@ static void test_gemm_small_tiles_and_triangles(void **state) {
 
 // gemm_tiles (a linear layer's product on the team) against the naive sum, at sizes around its row
 // blocks (96), k blocks (256) and 6 x 16 tiles, on strided views, transposed or not; and the same
-// bits on 1, 2 and 3 threads (the threads split C's rows, each entry's sum keeps its order).
+// bits on 1, 2 and 3 threads (the threads split C's rows, each entry's sum keeps its order). With a
+// bias, on 2 threads: the product's bits plus the bias, rounded apart, as a separate add would.
 static void test_gemm_tiles_sizes_and_thread_counts(void **state) {
     Fixture *fx = *state;
     static const int dims[][3] = {{1, 1, 1}, {7, 17, 5}, {97, 33, 257}, {96, 16, 256}, {200, 40, 300}, {13, 70, 513}};
     enum { PAD = 3, MAX = 600 * 80 };
     Tensor *ra = rand_tensor(fx, NL_SHAPE(MAX), false, 1, "a"), *rb = rand_tensor(fx, NL_SHAPE(MAX), false, 1, "b");
-    static nl_real c[3][MAX];
+    static nl_real c[3][MAX], cb[MAX]; // cb: with a bias
     static double want[MAX];
     int threads = omp_get_max_threads();
     for (size_t d = 0; d < sizeof dims / sizeof dims[0]; d++)
@@ -171,7 +172,7 @@ static void test_gemm_tiles_sizes_and_thread_counts(void **state) {
                 omp_set_num_threads(team);
                 for (int i = 0; i < M; i++)
                     for (int j = 0; j < N; j++) c[team - 1][i * ldc + j] = (nl_real)(i - j);
-                gemm_tiles(ta, tb, M, N, K, 2, a, lda, b, ldb, 0.5, c[team - 1], ldc);
+                gemm_tiles(ta, tb, M, N, K, 2, a, lda, b, ldb, 0.5, NULL, c[team - 1], ldc);
                 for (int i = 0; i < M; i++)
                     for (int j = 0; j < N; j++) {
                         double got = c[team - 1][i * ldc + j], w = want[i * ldc + j];
@@ -182,6 +183,16 @@ static void test_gemm_tiles_sizes_and_thread_counts(void **state) {
                 if (team > 1 && memcmp(c[0], c[team - 1], ((size_t)(M - 1) * ldc + N) * sizeof(nl_real)))
                     fail_msg("%dx%dx%d ta %d tb %d: other bits on %d threads than on 1", M, N, K, ta, tb, team);
             }
+            const nl_real *bias = rb->data + 7; // any N values
+            omp_set_num_threads(2);
+            for (int i = 0; i < M; i++)
+                for (int j = 0; j < N; j++) cb[i * ldc + j] = (nl_real)(i - j);
+            gemm_tiles(ta, tb, M, N, K, 2, a, lda, b, ldb, 0.5, bias, cb, ldc);
+            for (int i = 0; i < M; i++)
+                for (int j = 0; j < N; j++)
+                    if (cb[i * ldc + j] != (nl_real)(c[0][i * ldc + j] + bias[j]))
+                        fail_msg("%dx%dx%d ta %d tb %d: C[%d][%d] + bias = %.9g, want %.9g", M, N, K, ta, tb, i, j,
+                                 (double)cb[i * ldc + j], (double)(c[0][i * ldc + j] + bias[j]));
         }
     omp_set_num_threads(threads);
 }

@@ -8,7 +8,7 @@
 //   normlab/rng.h         the random generator
 //   normlab/params.h      a model's parameters: one table, one block
 //   normlab/tape.h        the tape: record ops, run backward
-//   normlab/ops.h         the primitive ops (matmul, add, mul, tanh, erf, gelu, softmax, attention, ...)
+//   normlab/ops.h         the primitive ops (matmul, linear, add, mul, tanh, erf, gelu, softmax, attention, ...)
 //   normlab/gradcheck.h   finite-difference gradient checks
 //   normlab/norm.h        the seven norm layers
 //   normlab/layers.h      linear, attention, MLP

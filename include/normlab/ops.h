@@ -10,6 +10,7 @@
 
 typedef enum OpId {
     OP_MATMUL,
+    OP_LINEAR,
     OP_ADD,
     OP_MUL,
     OP_AFFINE,
@@ -38,6 +39,8 @@ extern const OpDef OP_TABLE[];
 // b 2-D: a's leading dims are rows of one gemm (a linear layer). b with leading dims: a has the same
 // leading dims and each (M,K)x(K,N) is one gemm (attention). -> (..., M, N)
 Tensor *op_matmul(Tape *t, Tensor *a, Tensor *b, bool ta, bool tb);
+// A linear layer: x W^T + b. x (..., K), w (N, K), b (N) or NULL. -> (..., N)
+Tensor *op_linear(Tape *t, Tensor *x, Tensor *w, Tensor *b);
 
 // Element-wise with numpy broadcasting (trailing dims aligned; a dim of 1 stretches).
 Tensor *op_add(Tape *t, Tensor *a, Tensor *b);

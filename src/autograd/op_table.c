@@ -5,6 +5,7 @@
 // writes_fresh: the backward writes its inputs' grads whole when the tape left them unzeroed (tape.h).
 const OpDef OP_TABLE[] = {
     [OP_MATMUL] = {.name = "matmul", .backward = matmul_backward, .writes_fresh = true},
+    [OP_LINEAR] = {.name = "linear", .backward = linear_backward, .writes_fresh = true},
     [OP_ADD] = {.name = "add", .backward = add_backward, .writes_fresh = true},
     [OP_MUL] = {.name = "mul", .backward = mul_backward, .writes_fresh = true},
     [OP_AFFINE] = {.name = "affine", .backward = affine_backward},

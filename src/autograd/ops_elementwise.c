@@ -81,7 +81,6 @@ static void bcast_backward(const Bcast *p, BcastOp op, const nl_real *dy, const 
 // repeated over the leading dims: the position embedding added to every batch). Each element's
 // sums run in the generic loops' order, so results are the same.
 typedef enum { TILE_NONE, TILE_SAME, TILE_SCALAR, TILE_ROWS } Tiling;
-#define BCAST_PARALLEL_MIN 32768
 
 // How x (right-aligned, padded to 4 dims) repeats in the output of plan p.
 static Tiling bcast_tiling(Shape x, const Bcast *p) {
@@ -98,7 +97,7 @@ static Tiling bcast_tiling(Shape x, const Bcast *p) {
 static void tiled_forward(BcastOp op, Tiling tg, nl_real *y, const nl_real *f, const nl_real *g, size_t n,
                           size_t ng) {
     if (tg == TILE_ROWS) {
-#pragma omp parallel for schedule(static) if (n >= BCAST_PARALLEL_MIN)
+#pragma omp parallel for schedule(static) if (n >= KERNEL_PARALLEL_MIN)
         for (size_t o = 0; o < n / ng; o++)
 #pragma omp simd
             for (size_t i = 0; i < ng; i++)
@@ -106,7 +105,7 @@ static void tiled_forward(BcastOp op, Tiling tg, nl_real *y, const nl_real *f, c
         return;
     }
     size_t gs = tg == TILE_SAME ? 1 : 0; // g's stride
-#pragma omp parallel for simd schedule(static) if (n >= BCAST_PARALLEL_MIN)
+#pragma omp parallel for simd schedule(static) if (n >= KERNEL_PARALLEL_MIN)
     for (size_t k = 0; k < n; k++) y[k] = op == BC_ADD ? f[k] + g[k * gs] : f[k] * g[k * gs];
 }
 
@@ -117,7 +116,7 @@ static void tiled_backward(BcastOp op, Tiling tg, const nl_real *dy, const nl_re
                            nl_real *df, nl_real *dg, bool wf, bool wg, size_t n, size_t ng) {
     size_t gs = tg == TILE_SAME ? 1 : 0, rows = n / ng;
     if (tg == TILE_SAME && df && dg && df != dg && wf && wg) { // the residual add: both grads fresh
-#pragma omp parallel for simd schedule(static) if (n >= BCAST_PARALLEL_MIN)
+#pragma omp parallel for simd schedule(static) if (n >= KERNEL_PARALLEL_MIN)
         for (size_t k = 0; k < n; k++) {
             df[k] = op == BC_ADD ? dy[k] : dy[k] * g[k];
             dg[k] = op == BC_ADD ? dy[k] : dy[k] * f[k];
@@ -129,7 +128,7 @@ static void tiled_backward(BcastOp op, Tiling tg, const nl_real *dy, const nl_re
     if (wg && dg) memset(dg, 0, (tg == TILE_SAME ? n : ng) * sizeof *dg);
     if (tg == TILE_SAME && df && dg && df != dg) { // one pass over dy for both
         if (wf) memset(df, 0, n * sizeof *df);
-#pragma omp parallel for simd schedule(static) if (n >= BCAST_PARALLEL_MIN)
+#pragma omp parallel for simd schedule(static) if (n >= KERNEL_PARALLEL_MIN)
         for (size_t k = 0; k < n; k++) {
             df[k] += op == BC_ADD ? dy[k] : dy[k] * g[k];
             dg[k] += op == BC_ADD ? dy[k] : dy[k] * f[k];
@@ -137,7 +136,7 @@ static void tiled_backward(BcastOp op, Tiling tg, const nl_real *dy, const nl_re
         return;
     }
     if (df && tg == TILE_ROWS) {
-#pragma omp parallel for schedule(static) if (n >= BCAST_PARALLEL_MIN)
+#pragma omp parallel for schedule(static) if (n >= KERNEL_PARALLEL_MIN)
         for (size_t o = 0; o < rows; o++)
 #pragma omp simd
             for (size_t i = 0; i < ng; i++) {
@@ -145,7 +144,7 @@ static void tiled_backward(BcastOp op, Tiling tg, const nl_real *dy, const nl_re
                 df[o * ng + i] = wf ? v : df[o * ng + i] + v;
             }
     } else if (df) {
-#pragma omp parallel for simd schedule(static) if (n >= BCAST_PARALLEL_MIN)
+#pragma omp parallel for simd schedule(static) if (n >= KERNEL_PARALLEL_MIN)
         for (size_t k = 0; k < n; k++) {
             nl_real v = op == BC_ADD ? dy[k] : dy[k] * g[k * gs];
             df[k] = wf ? v : df[k] + v;
@@ -153,18 +152,12 @@ static void tiled_backward(BcastOp op, Tiling tg, const nl_real *dy, const nl_re
     }
     if (!dg) return;
     if (tg == TILE_SAME) {
-#pragma omp parallel for simd schedule(static) if (n >= BCAST_PARALLEL_MIN)
+#pragma omp parallel for simd schedule(static) if (n >= KERNEL_PARALLEL_MIN)
         for (size_t k = 0; k < n; k++) dg[k] += op == BC_ADD ? dy[k] : dy[k] * f[k];
     } else if (tg == TILE_SCALAR) { // one sum over every element: in order, on one thread
         for (size_t k = 0; k < n; k++) dg[0] += op == BC_ADD ? dy[k] : dy[k] * f[k];
     } else {
-#pragma omp parallel for schedule(static) if (n >= BCAST_PARALLEL_MIN)
-        for (size_t i0 = 0; i0 < ng; i0 += 16) { // 16 columns (64 bytes) at a time, rows in order
-            size_t i1 = i0 + 16 < ng ? i0 + 16 : ng;
-            for (size_t o = 0; o < rows; o++)
-#pragma omp simd
-                for (size_t i = i0; i < i1; i++) dg[i] += op == BC_ADD ? dy[o * ng + i] : dy[o * ng + i] * f[o * ng + i];
-        }
+        cols_sum_into(dg, dy, op == BC_ADD ? NULL : f, rows, ng);
     }
 }
 

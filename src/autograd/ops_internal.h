@@ -3,6 +3,7 @@
 #include "normlab/ops.h"
 
 void matmul_backward(TapeNode *n);
+void linear_backward(TapeNode *n);
 void add_backward(TapeNode *n);
 void mul_backward(TapeNode *n);
 void affine_backward(TapeNode *n);

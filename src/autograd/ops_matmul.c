@@ -1,6 +1,9 @@
-// Matrix multiply: plain (a linear layer, b 2-D and shared by every row of a) and batched over
-// leading dims (attention). Transposes are gemm flags, never copies.
+// Matrix multiply: plain (b 2-D and shared by every row of a) and batched over leading dims
+// (attention); and a linear layer, x W^T + b, with its bias added as the product is stored.
+// Transposes are gemm flags, never copies.
 #include "ops_internal.h"
+
+#include <string.h>
 
 #include "../tensor/kernels.h"
 
@@ -53,7 +56,7 @@ Tensor *op_matmul(Tape *t, Tensor *a, Tensor *b, bool ta, bool tb) {
     Tensor *in[] = {a, b};
     Tensor *c = tape_output(t, os, 2, in);
     if (m.batch == 1) // a linear layer
-        gemm_linear(ta, tb, m.M, m.N, m.K, a->data, b->data, c->data);
+        gemm_linear(ta, tb, m.M, m.N, m.K, a->data, b->data, NULL, c->data);
     else
         for (int i = 0; i < m.batch; i++)
             gemm(ta, tb, m.M, m.N, m.K, 1, a->data + i * m.a_step, b->data + i * m.b_step, 0,
@@ -64,9 +67,7 @@ Tensor *op_matmul(Tape *t, Tensor *a, Tensor *b, bool ta, bool tb) {
 }
 // dA = dC op(B)^T  (stored transposed when ta: dA = op(B) dC^T)
 // dB = op(A)^T dC  (stored transposed when tb: dB = dC^T op(A))
-void matmul_backward(TapeNode *n) {
-    Tensor *a = n->in[0], *b = n->in[1], *c = n->out;
-    bool ta = n->iarg[0], tb = n->iarg[1];
+static void matmul_grads(Tensor *a, Tensor *b, const nl_real *grad_c, bool ta, bool tb) {
     Shape os;
     MatmulDims m = matmul_dims(a, b, ta, tb, &os);
     // beta 0 writes a fresh grad (OpDef.writes_fresh): a's slices are disjoint; a b shared by every
@@ -75,7 +76,7 @@ void matmul_backward(TapeNode *n) {
     for (int i = 0; i < m.batch; i++) {
         nl_real beta_a = fresh_a ? 0 : 1, beta_b = fresh_b && (m.b_step || i == 0) ? 0 : 1;
         const nl_real *A = a->data + i * m.a_step, *B = b->data + i * m.b_step;
-        const nl_real *dC = c->grad + i * m.c_step;
+        const nl_real *dC = grad_c + i * m.c_step;
         nl_real *dA = a->grad ? a->grad + i * m.a_step : NULL, *dB = b->grad ? b->grad + i * m.b_step : NULL;
         GemmCall da = ta ? (GemmCall){tb, true, m.K, m.M, m.N, B, dC, beta_a, dA}
                          : (GemmCall){false, !tb, m.M, m.K, m.N, dC, B, beta_a, dA};
@@ -89,4 +90,32 @@ void matmul_backward(TapeNode *n) {
             gemm_pair(pb, NULL);
         }
     }
+}
+void matmul_backward(TapeNode *n) { matmul_grads(n->in[0], n->in[1], n->out->grad, n->iarg[0], n->iarg[1]); }
+
+// y = x W^T + b. x (..., K), w (N, K) (torch's Linear layout), b (N) or NULL -> (..., N). One op
+// rather than a matmul and an add: the bias goes in as the product's rows are stored, and its grad
+// is summed from dy in place, where the add wrote y twice and copied dy (docs/performance.md).
+Tensor *op_linear(Tape *t, Tensor *x, Tensor *w, Tensor *b) {
+    char s1[64], s2[64];
+    NL_CHECK(w->shape.ndim == 2, "linear: the weight must be 2-D (out, in), got %s", shape_str(w->shape, s1));
+    Shape os;
+    MatmulDims m = matmul_dims(x, w, false, true, &os);
+    NL_CHECK(!b || (b->shape.ndim == 1 && b->shape.d[0] == m.N), "linear: bias %s for weight %s, want (%d)",
+             b ? shape_str(b->shape, s1) : "", shape_str(w->shape, s2), m.N);
+    Tensor *in[] = {x, w, b};
+    int n_in = b ? 3 : 2;
+    Tensor *y = tape_output(t, os, n_in, in);
+    gemm_linear(false, true, m.M, m.N, m.K, x->data, w->data, b ? b->data : NULL, y->data);
+    record(t, OP_LINEAR, y, n_in, in);
+    return y;
+}
+// dx = dy W, dW = dy^T x (the pair above); db = dy's column sums
+void linear_backward(TapeNode *n) {
+    matmul_grads(n->in[0], n->in[1], n->out->grad, false, true);
+    Tensor *b = n->n_in > 2 ? n->in[2] : NULL;
+    if (!b || !b->grad) return;
+    if (grad_take_fresh(b)) memset(b->grad, 0, tensor_numel(b) * sizeof(nl_real));
+    size_t cols = tensor_numel(b);
+    cols_sum_into(b->grad, n->out->grad, NULL, tensor_numel(n->out) / cols, cols);
 }

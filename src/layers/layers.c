@@ -5,8 +5,7 @@
 #include "normlab/ops.h"
 
 Tensor *layer_linear_forward(Tape *t, const LayerLinear *l, Tensor *x) {
-    Tensor *y = op_matmul(t, x, l->weight, false, true); // x W^T
-    return l->bias ? op_add(t, y, l->bias) : y;
+    return op_linear(t, x, l->weight, l->bias); // x W^T + b
 }
 
 // qk-norm: each head's q and k normalized over head_dim, v as it was. qkv (B,T,3C) -> (B,T,3C)

@@ -3,6 +3,8 @@
 //   y_ij = w_j x_ij r_ij + b_j
 // Saved for backward: r (rows, C). When B < -eps, B + x^2 + eps can be negative: r is NaN and the
 // op reports it (plain dyisru only; softplus keeps B > 0).
+#include "../tensor/vecmath.h" // before <tgmath.h>
+
 #include <tgmath.h>
 
 #include "normlab/ops.h"
@@ -15,7 +17,7 @@ static Tensor *dyisru_forward(Tape *t, const Norm *n, Tensor *x) {
     nl_real *rs = arena_alloc(t->arena, rows * C * sizeof(nl_real)); // (rows, C)
     nl_real shift = (nl_real)(norm_scalar_value(n->kind, n->scalar) + n->eps); // B + eps
     const nl_real *w = n->weight->data, *b = norm_bias_or_zeros(t, n, C);
-#pragma omp parallel for schedule(static) if (rows * C >= NORM_PARALLEL_MIN)
+#pragma omp parallel for schedule(static) if (rows * C >= KERNEL_PARALLEL_MIN)
     for (size_t r = 0; r < rows; r++) {
         const nl_real *xr = x->data + r * C; // (C)
         nl_real *rr = rs + r * C, *yr = y->data + r * C;
@@ -45,7 +47,7 @@ static void dyisru_backward(TapeNode *node) {
 #pragma omp parallel num_threads(norm_backward_threads(v.rows, v.C))
     {
         int j0, j1;
-        norm_thread_columns(v.C, &j0, &j1);
+        thread_columns(v.C, &j0, &j1);
         for (size_t r = 0; r < v.rows; r++) {
             const nl_real *xr = v.x->data + r * v.C, *rr = rs + r * v.C; // (C)
             const nl_real *dyr = node->out->grad + r * v.C;

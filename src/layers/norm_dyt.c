@@ -16,7 +16,7 @@ static Tensor *dyt_forward(Tape *t, const Norm *n, Tensor *x) {
     nl_real *th = arena_alloc(t->arena, rows * C * sizeof(nl_real)); // (rows, C)
     nl_real a = (nl_real)norm_scalar_value(n->kind, n->scalar);
     const nl_real *w = n->weight->data, *b = norm_bias_or_zeros(t, n, C);
-#pragma omp parallel for schedule(static) if (rows * C >= NORM_PARALLEL_MIN)
+#pragma omp parallel for schedule(static) if (rows * C >= KERNEL_PARALLEL_MIN)
     for (size_t r = 0; r < rows; r++) {
         const nl_real *xr = x->data + r * C; // (C)
         nl_real *tr = th + r * C, *yr = y->data + r * C;
@@ -47,7 +47,7 @@ static void dyt_backward(TapeNode *node) {
 #pragma omp parallel num_threads(norm_backward_threads(v.rows, v.C))
     {
         int j0, j1;
-        norm_thread_columns(v.C, &j0, &j1);
+        thread_columns(v.C, &j0, &j1);
         for (size_t r = 0; r < v.rows; r++) {
             const nl_real *xr = v.x->data + r * v.C, *tr = th + r * v.C; // (C)
             const nl_real *dyr = node->out->grad + r * v.C;

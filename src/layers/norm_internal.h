@@ -7,9 +7,7 @@
 #include "normlab/tape.h"
 #include "normlab/check.h"
 #include "normlab/norm.h"
-
-// Forwards over at least this many elements split their rows between the threads.
-#define NORM_PARALLEL_MIN 32768
+#include "../tensor/kernels.h"
 
 // A fused norm node's inputs are x, w, then b when present, then the scalar and the shift when the
 // kind has them. iarg[0] = NormKind, iarg[1] = has bias; arg[0] = eps.
@@ -59,17 +57,9 @@ static inline double norm_scalar_slope(NormKind k, const Tensor *s) {
 // db) split the columns between the threads, not the rows: each column's sum runs over the rows in
 // order, as on one thread. A scalar's grad (a sum over every element) is summed per column over the
 // rows (in double), then over the columns in order (norm_columns_sum).
-// The team for a backward over rows x C elements: one thread below NORM_PARALLEL_MIN.
+// The team for a backward over rows x C elements: one thread below KERNEL_PARALLEL_MIN.
 static inline int norm_backward_threads(size_t rows, int C) {
-    return rows * (size_t)C < NORM_PARALLEL_MIN ? 1 : omp_get_max_threads();
-}
-// This thread's columns [*j0, *j1): blocks of 16 (64 bytes of floats), consecutive in thread order.
-static inline void norm_thread_columns(int C, int *j0, int *j1) {
-    int t = omp_get_thread_num(), n = omp_get_num_threads();
-    int blocks = (C + 15) / 16, per = blocks / n, extra = blocks % n;
-    int b0 = t * per + (t < extra ? t : extra), b1 = b0 + per + (t < extra ? 1 : 0);
-    *j0 = b0 * 16 < C ? b0 * 16 : C;
-    *j1 = b1 * 16 < C ? b1 * 16 : C;
+    return rows * (size_t)C < KERNEL_PARALLEL_MIN ? 1 : omp_get_max_threads();
 }
 // Per-column accumulators for a scalar's grad: k arrays of C doubles, zeroed (freed by the caller).
 static inline double *norm_columns_alloc(int k, int C) {
@@ -86,11 +76,11 @@ static inline double norm_columns_sum(const double *acc, int C) {
 
 // LayerNorm's and RMSNorm's dw_j += sum_rows dy_j xhat_j and db_j += sum_rows dy_j, xhat_j =
 // (x_j - mean) rstd rebuilt from each row's saved mean (NULL: 0, RMSNorm) and rstd. Called by every
-// thread of a team: each takes its columns (norm_thread_columns) over all rows, in order.
+// thread of a team: each takes its columns (thread_columns) over all rows, in order.
 static inline void norm_xhat_affine_grads(const NormNode *v, const nl_real *dy, const nl_real *mean,
                                           const nl_real *rstd, nl_real *dw, nl_real *db) {
     int j0, j1;
-    norm_thread_columns(v->C, &j0, &j1);
+    thread_columns(v->C, &j0, &j1);
     for (size_t r = 0; r < v->rows; r++) {
         const nl_real *xr = v->x->data + r * v->C, *dyr = dy + r * v->C; // (C)
         nl_real m = mean ? mean[r] : 0, s = rstd[r];

@@ -20,7 +20,7 @@ static Tensor *ln_forward(Tape *t, const Norm *n, Tensor *x) {
     ctx->mean = arena_alloc(t->arena, rows * sizeof(nl_real));
     ctx->rstd = arena_alloc(t->arena, rows * sizeof(nl_real));
     const nl_real *w = n->weight->data, *b = norm_bias_or_zeros(t, n, C);
-#pragma omp parallel for schedule(static) if (rows * C >= NORM_PARALLEL_MIN)
+#pragma omp parallel for schedule(static) if (rows * C >= KERNEL_PARALLEL_MIN)
     for (size_t r = 0; r < rows; r++) {
         const nl_real *xr = x->data + r * C; // (C)
         nl_real *yr = y->data + r * C;       // (C)

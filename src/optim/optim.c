@@ -26,9 +26,6 @@ void optim_free(Optimizer *o) {
     *o = (Optimizer){0};
 }
 
-// Loops over fewer elements than this run on one thread (waking the team would cost more).
-#define OPTIM_PARALLEL_MIN 32768
-
 // torch.optim.AdamW, step t (1-based), as torch computes it:
 //   p *= 1 - lr wd                    (decoupled decay; decaying parameters only)
 //   m += (1 - b1) (g - m);  v = b2 v + (1 - b2) g^2
@@ -143,7 +140,7 @@ void optim_step(Optimizer *o, ParamSet *ps, double lr, double grad_scale) {
     nl_real gs = (nl_real)grad_scale;
     const OptimInfo *info = &OPTIM_TABLE[o->cfg.kind];
     long t = ++o->steps;
-#pragma omp parallel if (ps->numel >= OPTIM_PARALLEL_MIN)
+#pragma omp parallel if (ps->numel >= KERNEL_PARALLEL_MIN)
     {
         size_t per = (ps->numel + omp_get_num_threads() - 1) / omp_get_num_threads();
         per = (per + 15) / 16 * 16;
@@ -190,7 +187,7 @@ double optim_lr(const OptimConfig *c, long step) {
 // In fixed chunks (kernels.h): the norm, and so clipping, does not depend on the thread count.
 double grad_norm(const ParamSet *ps) {
     double part[FIXED_SUM_PARTS];
-    size_t n = ps->numel, chunk = fixed_sum_chunk(n, OPTIM_PARALLEL_MIN / 2), parts = (n + chunk - 1) / chunk;
+    size_t n = ps->numel, chunk = fixed_sum_chunk(n, KERNEL_PARALLEL_MIN / 2), parts = (n + chunk - 1) / chunk;
 #pragma omp parallel for schedule(static) if (parts > 1)
     for (size_t p = 0; p < parts; p++) {
         size_t i1 = (p + 1) * chunk < n ? (p + 1) * chunk : n;

@@ -31,11 +31,13 @@ void gemm_ld(bool ta, bool tb, int M, int N, int K, nl_real alpha, const nl_real
 #endif
 }
 
-void gemm_linear(bool ta, bool tb, int M, int N, int K, const nl_real *A, const nl_real *B, nl_real *C) {
+void gemm_linear(bool ta, bool tb, int M, int N, int K, const nl_real *A, const nl_real *B, const nl_real *bias,
+                 nl_real *C) {
 #ifdef NL_LINEAR_TILES
-    gemm_tiles(ta, tb, M, N, K, 1, A, ta ? M : K, B, tb ? K : N, 0, C, N);
+    gemm_tiles(ta, tb, M, N, K, 1, A, ta ? M : K, B, tb ? K : N, 0, bias, C, N);
 #else
     gemm(ta, tb, M, N, K, 1, A, B, 0, C);
+    if (bias) rows_add_row(C, N, bias, M, N);
 #endif
 }
 const char *linear_gemm_name(void) {

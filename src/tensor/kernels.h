@@ -1,6 +1,7 @@
 // Raw kernels on contiguous arrays of reals. They know nothing of tensors or tapes; the autograd ops
 // call them. Backward kernels accumulate (+=) into their outputs, never overwrite.
 #pragma once
+#include <omp.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -52,14 +53,39 @@ void gemm_small(bool ta, bool tb, int M, int N, int K, nl_real alpha, const nl_r
                 int ldb, nl_real beta, nl_real *C, int ldc, GemmTri tri);
 // The same tiles on a whole linear layer's product, on the team's threads (src/tensor/small_gemm.c):
 // any size, bits independent of the thread count. Where the BLAS's threads wait on each other (two
-// cores, OpenBLAS), faster than one BLAS call on the forward's x W^T.
+// cores, OpenBLAS), faster than one BLAS call on the forward's x W^T. bias (N values, or NULL) is
+// then added to every row of C as the tiles are stored, rounded apart from the product's sum, as a
+// separate add would.
 void gemm_tiles(bool ta, bool tb, int M, int N, int K, nl_real alpha, const nl_real *A, int lda, const nl_real *B,
-                int ldb, nl_real beta, nl_real *C, int ldc);
-// C = op(A) op(B) for a linear layer's forward (every 2-D matmul): the BLAS, or gemm_tiles in a
-// build configured -Dlinear_gemm=tiles, which setup picks where it measured it faster
-// (scripts/blas.sh). linear_gemm_name: which ("blas" or "tiles").
-void gemm_linear(bool ta, bool tb, int M, int N, int K, const nl_real *A, const nl_real *B, nl_real *C);
+                int ldb, nl_real beta, const nl_real *bias, nl_real *C, int ldc);
+// C = op(A) op(B) (+ bias, N values, in every row, when bias is not NULL) for a linear layer's
+// forward (every 2-D matmul): the BLAS, or gemm_tiles in a build configured -Dlinear_gemm=tiles, which
+// setup picks where it measured it faster (scripts/blas.sh). linear_gemm_name: which ("blas" or
+// "tiles").
+void gemm_linear(bool ta, bool tb, int M, int N, int K, const nl_real *A, const nl_real *B, const nl_real *bias,
+                 nl_real *C);
 const char *linear_gemm_name(void);
+
+// A row broadcast over a matrix's rows (src/tensor/row_broadcast.c): y[r][j] += row[j] for y's rows
+// (ldy apart); and its grad, sums[j] += the sum over rows, in order, of x[r][j] (times w[r][j] when w
+// is not NULL; x and w are (rows, n), packed), whatever the thread count.
+void rows_add_row(nl_real *y, size_t ldy, const nl_real *row, size_t rows, int n);
+void cols_sum_into(nl_real *sums, const nl_real *x, const nl_real *w, size_t rows, size_t n);
+
+// This thread's columns [*j0, *j1) of C, where a team splits a matrix's columns to sum each over the
+// rows (a broadcast's grad, a norm's dw): whole blocks of 16 (64 bytes of floats), consecutive in
+// thread order, so that each thread streams a range of every row. A column's sum is never split, so
+// its order, and its bits, do not depend on the team.
+static inline void thread_columns(int C, int *j0, int *j1) {
+    int t = omp_get_thread_num(), n = omp_get_num_threads();
+    int blocks = (C + 15) / 16, per = blocks / n, extra = blocks % n;
+    int b0 = t * per + (t < extra ? t : extra), b1 = b0 + per + (t < extra ? 1 : 0);
+    *j0 = b0 * 16 < C ? b0 * 16 : C;
+    *j1 = b1 * 16 < C ? b1 * 16 : C;
+}
+
+// Element-wise passes of fewer elements run on one thread: waking the team costs more than it saves.
+#define KERNEL_PARALLEL_MIN 32768
 
 // sqrt in the real type (math.h's sqrt would take float through double)
 #ifdef NL_REAL_IS_DOUBLE

@@ -48,17 +48,22 @@ static inline void tile_mul(vreal acc[MR][2], const nl_real *a, size_t ra, size_
     }
 }
 
-// C's tile (rows x cols of it at c) = alpha acc + beta C (C not read when beta is 0)
-static inline void tile_store(vreal acc[MR][2], int rows, int cols, nl_real alpha, nl_real beta, nl_real *c, int ldc) {
+// C's tile (rows x cols of it at c) = alpha acc + beta C (C not read when beta is 0), then + bias (the
+// tile's columns of it) in every row when bias is not NULL: a second rounding, as a separate add makes
+static inline void tile_store(vreal acc[MR][2], int rows, int cols, nl_real alpha, nl_real beta, const nl_real *bias,
+                              nl_real *c, int ldc) {
     for (int r = 0; r < rows; r++) {
         nl_real *cr = c + (size_t)r * ldc;
         if (cols == NR) {
-            for (int h = 0; h < 2; h++)
-                vstore(cr + h * VL, beta == 0 ? alpha * acc[r][h] : alpha * acc[r][h] + beta * vload(cr + h * VL));
+            for (int h = 0; h < 2; h++) {
+                vreal v = beta == 0 ? alpha * acc[r][h] : alpha * acc[r][h] + beta * vload(cr + h * VL);
+                vstore(cr + h * VL, bias ? v + vload(bias + h * VL) : v);
+            }
         } else {
             for (int j = 0; j < cols; j++) {
                 nl_real v = alpha * acc[r][j / VL][j % VL];
-                cr[j] = beta == 0 ? v : v + beta * cr[j];
+                v = beta == 0 ? v : v + beta * cr[j];
+                cr[j] = bias ? v + bias[j] : v;
             }
         }
     }
@@ -135,7 +140,7 @@ void gemm_small(bool ta, bool tb, int M, int N, int K, nl_real alpha, const nl_r
             }
             vreal acc[MR][2] = {{{0}}};
             tile_mul(acc, a, ar, ak, b, bld, k0, k1);
-            tile_store(acc, rows, cols, alpha, beta, C + (size_t)i0 * ldc + j0, ldc);
+            tile_store(acc, rows, cols, alpha, beta, NULL, C + (size_t)i0 * ldc + j0, ldc);
         }
     }
 }
@@ -178,7 +183,7 @@ static nl_real *room_get(size_t n) {
 }
 
 void gemm_tiles(bool ta, bool tb, int M, int N, int K, nl_real alpha, const nl_real *A, int lda, const nl_real *B,
-                int ldb, nl_real beta, nl_real *C, int ldc) {
+                int ldb, nl_real beta, const nl_real *bias, nl_real *C, int ldc) {
     int panels = (N + NR - 1) / NR, blocks = (M + MC - 1) / MC, tiles = (M + MR - 1) / MR, cores = omp_get_num_procs();
     int most = omp_get_max_threads() < cores ? omp_get_max_threads() : cores;
     int team = omp_in_parallel() ? 1 : blocks < most ? blocks : most;
@@ -187,6 +192,7 @@ void gemm_tiles(bool ta, bool tb, int M, int N, int K, nl_real alpha, const nl_r
     nl_real *bp = room_get(b_room + (size_t)cores * MC * KC); // B's panels, then A's blocks
     if (!bp || K == 0) { // no room to pack (or nothing to sum): BLAS, which needs none of this
         gemm_ld(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+        if (bias) rows_add_row(C, ldc, bias, M, N);
         return;
     }
     nl_real *ap = bp + b_room;
@@ -194,6 +200,7 @@ void gemm_tiles(bool ta, bool tb, int M, int N, int K, nl_real alpha, const nl_r
     for (int k0 = 0; k0 < K; k0 += KC) {
         int kc = K - k0 < KC ? K - k0 : KC;
         nl_real beta_k = k0 == 0 ? beta : 1; // later blocks add to what the first wrote
+        const nl_real *bias_k = k0 + kc == K ? bias : NULL; // the bias once the sums are whole
         nl_real *apt = ap + (size_t)omp_get_thread_num() * MC * KC;
 #pragma omp for schedule(static)
         for (int p = 0; p < panels; p++) pack_b(bp + (size_t)p * KC * NR, tb, B, ldb, N, p * NR, k0, kc);
@@ -213,7 +220,8 @@ void gemm_tiles(bool ta, bool tb, int M, int N, int K, nl_real alpha, const nl_r
                         __builtin_prefetch(c + (size_t)r * ldc, 1), __builtin_prefetch(c + (size_t)r * ldc + NR - 1, 1);
                     vreal acc[MR][2] = {{{0}}};
                     tile_mul(acc, apt + (size_t)u * KC * MR, 1, MR, bp + (size_t)p * KC * NR, NR, 0, kc);
-                    tile_store(acc, rows - u * MR < MR ? rows - u * MR : MR, cols, alpha, beta_k, c, ldc);
+                    tile_store(acc, rows - u * MR < MR ? rows - u * MR : MR, cols, alpha, beta_k,
+                               bias_k ? bias_k + j0 : NULL, c, ldc);
                 }
             }
         }

@@ -1,5 +1,5 @@
 // Element-wise unary kernels, each forward beside its backward. Large arrays are split between the
-// threads (PARALLEL_MIN elements and up: below that, waking the team costs more than it saves). <tgmath.h> picks the float or double
+// threads (from KERNEL_PARALLEL_MIN elements, kernels.h). <tgmath.h> picks the float or double
 // libm function from the argument type, so the same lines serve both builds; `omp simd` loops call
 // libmvec's vector versions where available (vecmath.h).
 #include "vecmath.h" // before <tgmath.h>
@@ -8,27 +8,26 @@
 
 #include "kernels.h"
 
-#define PARALLEL_MIN 32768
 
 // y = tanh(x);  dy/dx = sech^2(x) (tanh_derivative, kernels.h)
 void tanh_forward(nl_real *y, const nl_real *x, size_t n) {
-#pragma omp parallel for simd schedule(static) if (n >= PARALLEL_MIN)
+#pragma omp parallel for simd schedule(static) if (n >= KERNEL_PARALLEL_MIN)
     for (size_t i = 0; i < n; i++) y[i] = tanh(x[i]);
 }
 void tanh_backward(nl_real *dx, const nl_real *dy, const nl_real *x, const nl_real *y, size_t n) {
     (void)y;
-#pragma omp parallel for simd schedule(static) if (n >= PARALLEL_MIN)
+#pragma omp parallel for simd schedule(static) if (n >= KERNEL_PARALLEL_MIN)
     for (size_t i = 0; i < n; i++) dx[i] += dy[i] * tanh_derivative(x[i]);
 }
 
 // y = erf(x);  dy/dx = (2 / sqrt(pi)) exp(-x^2) (erf_derivative, kernels.h)
 void erf_forward(nl_real *y, const nl_real *x, size_t n) {
-#pragma omp parallel for simd schedule(static) if (n >= PARALLEL_MIN)
+#pragma omp parallel for simd schedule(static) if (n >= KERNEL_PARALLEL_MIN)
     for (size_t i = 0; i < n; i++) y[i] = erf(x[i]);
 }
 void erf_backward(nl_real *dx, const nl_real *dy, const nl_real *x, const nl_real *y, size_t n) {
     (void)y;
-#pragma omp parallel for simd schedule(static) if (n >= PARALLEL_MIN)
+#pragma omp parallel for simd schedule(static) if (n >= KERNEL_PARALLEL_MIN)
     for (size_t i = 0; i < n; i++) dx[i] += dy[i] * erf_derivative(x[i]);
 }
 
@@ -36,7 +35,7 @@ void erf_backward(nl_real *dx, const nl_real *dy, const nl_real *x, const nl_rea
 static const nl_real INV_SQRT2 = (nl_real)0.70710678118654752440;
 static const nl_real INV_SQRT_2PI = (nl_real)0.39894228040143267794;
 void gelu_forward(nl_real *y, const nl_real *x, size_t n) {
-#pragma omp parallel for simd schedule(static) if (n >= PARALLEL_MIN)
+#pragma omp parallel for simd schedule(static) if (n >= KERNEL_PARALLEL_MIN)
     for (size_t i = 0; i < n; i++) y[i] = (nl_real)0.5 * x[i] * (1 + erf(x[i] * INV_SQRT2));
 }
 // Past |x| = GELU_PDF_ZERO, phi(x) would underflow (exp(-x^2/2) < 1e-38 in float) and is taken as 0:
@@ -59,10 +58,10 @@ static inline nl_real gelu_slope(nl_real x, nl_real y) {
 }
 void gelu_backward(nl_real *dx, const nl_real *dy, const nl_real *x, const nl_real *y, bool write, size_t n) {
     if (write) {
-#pragma omp parallel for simd schedule(static) if (n >= PARALLEL_MIN)
+#pragma omp parallel for simd schedule(static) if (n >= KERNEL_PARALLEL_MIN)
         for (size_t i = 0; i < n; i++) dx[i] = dy[i] * gelu_slope(x[i], y[i]);
     } else {
-#pragma omp parallel for simd schedule(static) if (n >= PARALLEL_MIN)
+#pragma omp parallel for simd schedule(static) if (n >= KERNEL_PARALLEL_MIN)
         for (size_t i = 0; i < n; i++) dx[i] += dy[i] * gelu_slope(x[i], y[i]);
     }
 }
@@ -70,21 +69,21 @@ void gelu_backward(nl_real *dx, const nl_real *dy, const nl_real *x, const nl_re
 // y = log(1 + exp(x)), as max(x,0) + log1p(exp(-|x|)) so exp never overflows;
 // dy/dx = sigmoid(x), as exp(x - y) (= 1 / (1 + exp(-x)), also overflow-free)
 void softplus_forward(nl_real *y, const nl_real *x, size_t n) {
-#pragma omp parallel for simd schedule(static) if (n >= PARALLEL_MIN)
+#pragma omp parallel for simd schedule(static) if (n >= KERNEL_PARALLEL_MIN)
     for (size_t i = 0; i < n; i++) y[i] = fmax(x[i], (nl_real)0) + log1p(exp(-fabs(x[i])));
 }
 void softplus_backward(nl_real *dx, const nl_real *dy, const nl_real *x, const nl_real *y, size_t n) {
-#pragma omp parallel for simd schedule(static) if (n >= PARALLEL_MIN)
+#pragma omp parallel for simd schedule(static) if (n >= KERNEL_PARALLEL_MIN)
     for (size_t i = 0; i < n; i++) dx[i] += dy[i] * exp(x[i] - y[i]);
 }
 
 // y = 1 / sqrt(x);  dy/dx = -x^(-3/2) / 2 = -y^3 / 2
 void rsqrt_forward(nl_real *y, const nl_real *x, size_t n) {
-#pragma omp parallel for simd schedule(static) if (n >= PARALLEL_MIN)
+#pragma omp parallel for simd schedule(static) if (n >= KERNEL_PARALLEL_MIN)
     for (size_t i = 0; i < n; i++) y[i] = 1 / sqrt(x[i]);
 }
 void rsqrt_backward(nl_real *dx, const nl_real *dy, const nl_real *x, const nl_real *y, size_t n) {
     (void)x;
-#pragma omp parallel for simd schedule(static) if (n >= PARALLEL_MIN)
+#pragma omp parallel for simd schedule(static) if (n >= KERNEL_PARALLEL_MIN)
     for (size_t i = 0; i < n; i++) dx[i] += dy[i] * (nl_real)-0.5 * y[i] * y[i] * y[i];
 }
