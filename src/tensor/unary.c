@@ -46,23 +46,36 @@ void gelu_forward(nl_real *y, const nl_real *x, size_t n) {
 #else
 #define GELU_PDF_ZERO 13.0f
 #endif
-// dx += dy gelu'(x), or with `write`, dx = dy gelu'(x) (a fresh grad: tape.h). Phi(x) is the
-// forward's output over x (y = x Phi(x)), not erf again: the slope costs one exp and a division
-// where it cost an erf and an exp. At x = 0, where y / x is 0 / 0, Phi is 1/2.
-static inline nl_real gelu_slope(nl_real x, nl_real y) {
-    bool zero = x == 0;
-    nl_real cdf = y / (x + real_keep_if(1, zero)) + real_keep_if((nl_real)0.5, zero);
+// dx += dy gelu'(x), or with `write`, dx = dy gelu'(x) (a fresh grad: tape.h). gelu'(x) = Phi(x)
+// + x phi(x), with Phi(x) the forward's output over x (y = x Phi(x)), not erf again: the slope costs
+// one exp and a division where it cost an erf and an exp. At x = 0, where y / x is 0 / 0, Phi is 1/2.
+static inline nl_real gelu_pdf(nl_real x) {
     nl_real ax = fabs(x), xc = real_clamp_above(ax, GELU_PDF_ZERO);
-    nl_real pdf = real_keep_if(INV_SQRT_2PI * exp((nl_real)-0.5 * xc * xc), ax < GELU_PDF_ZERO);
-    return cdf + x * pdf;
+    return real_keep_if(INV_SQRT_2PI * exp((nl_real)-0.5 * xc * xc), ax < GELU_PDF_ZERO);
 }
+static inline nl_real gelu_cdf(nl_real x, nl_real y) {
+    bool zero = x == 0;
+    return y / (x + real_keep_if(1, zero)) + real_keep_if((nl_real)0.5, zero);
+}
+// In chunks, phi in one loop and the rest in another (phi stays in L1 between them): inside a loop
+// that also divides and combines, every live vector was saved and restored around each call of the
+// vector exp; alone, the exp's loop keeps none. The same values, 16-20% less time.
+enum { GELU_CHUNK = 512 };
 void gelu_backward(nl_real *dx, const nl_real *dy, const nl_real *x, const nl_real *y, bool write, size_t n) {
-    if (write) {
-#pragma omp parallel for simd schedule(static) if (n >= KERNEL_PARALLEL_MIN)
-        for (size_t i = 0; i < n; i++) dx[i] = dy[i] * gelu_slope(x[i], y[i]);
-    } else {
-#pragma omp parallel for simd schedule(static) if (n >= KERNEL_PARALLEL_MIN)
-        for (size_t i = 0; i < n; i++) dx[i] += dy[i] * gelu_slope(x[i], y[i]);
+#pragma omp parallel for schedule(static) if (n >= KERNEL_PARALLEL_MIN)
+    for (size_t c = 0; c < n; c += GELU_CHUNK) {
+        size_t m = n - c < GELU_CHUNK ? n - c : GELU_CHUNK;
+        const nl_real *xc = x + c, *yc = y + c, *dyc = dy + c;
+        nl_real *dxc = dx + c, pdf[GELU_CHUNK];
+#pragma omp simd
+        for (size_t i = 0; i < m; i++) pdf[i] = gelu_pdf(xc[i]);
+        if (write) {
+#pragma omp simd
+            for (size_t i = 0; i < m; i++) dxc[i] = dyc[i] * (gelu_cdf(xc[i], yc[i]) + xc[i] * pdf[i]);
+        } else {
+#pragma omp simd
+            for (size_t i = 0; i < m; i++) dxc[i] += dyc[i] * (gelu_cdf(xc[i], yc[i]) + xc[i] * pdf[i]);
+        }
     }
 }
 
