@@ -8,7 +8,6 @@
 
 #include "kernels.h"
 
-
 // y = tanh(x);  dy/dx = sech^2(x) (tanh_derivative, kernels.h)
 void tanh_forward(nl_real *y, const nl_real *x, size_t n) {
 #pragma omp parallel for simd schedule(static) if (n >= KERNEL_PARALLEL_MIN)
