@@ -151,7 +151,7 @@ static void test_gemm_small_tiles_and_triangles(void **state) {
 static void test_gemm_tiles_sizes_and_thread_counts(void **state) {
     Fixture *fx = *state;
     static const int dims[][3] = {{1, 1, 1}, {7, 17, 5}, {97, 33, 257}, {96, 16, 256}, {200, 40, 300}, {13, 70, 513}};
-    enum { PAD = 3, MAX = 600 * 80 };
+    enum { PAD = 3, MAX = 700 * 100 };
     Tensor *ra = rand_tensor(fx, NL_SHAPE(MAX), false, 1, "a"), *rb = rand_tensor(fx, NL_SHAPE(MAX), false, 1, "b");
     static nl_real c[3][MAX], cb[MAX]; // cb: with a bias
     static double want[MAX];
@@ -160,6 +160,8 @@ static void test_gemm_tiles_sizes_and_thread_counts(void **state) {
         for (int t = 0; t < 4; t++) {
             int M = dims[d][0], N = dims[d][1], K = dims[d][2], ta = t & 1, tb = t >> 1;
             int lda = (ta ? M : K) + PAD, ldb = (tb ? K : N) + PAD, ldc = N + PAD;
+            // the strided views must lie inside a and b: past their end the product reads other memory
+            assert_true((ta ? K - 1 : M - 1) * lda + (ta ? M : K) <= MAX && (tb ? N - 1 : K - 1) * ldb + (tb ? K : N) <= MAX);
             const nl_real *a = ra->data, *b = rb->data;
             for (int i = 0; i < M; i++)
                 for (int j = 0; j < N; j++) {
