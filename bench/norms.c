@@ -6,8 +6,9 @@
 // beyond that (saved tensors, zeroing the output's grad, dx read by +=) costs it throughput.
 // The copy moves the same bytes: memcpy of 2.5 rows*C reals (each byte read once, written once).
 //
-// Usage: bench_norms [--quick] [--reps N]   (one thread: the norms' forwards would otherwise split
-// their rows between the cores while memcpy uses one)
+// Usage: bench_norms [--quick] [--reps N] [--threads N]
+// One thread unless --threads: the copy always runs on one, so past one thread the % of the copy rate
+// is a team against one core (the norms' own speed-up is what to read there).
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -52,22 +53,28 @@ static double timed(void (*f)(Bench *), Bench *b, int inner) {
 
 int main(int argc, char **argv) {
     int reps = 5;
+    int threads = 1;
     bool quick = false;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--quick") == 0) quick = true;
         else if (strcmp(argv[i], "--reps") == 0 && i + 1 < argc) reps = atoi(argv[++i]);
+        else if (strcmp(argv[i], "--threads") == 0 && i + 1 < argc) threads = atoi(argv[++i]);
         else {
-            fprintf(stderr, "usage: bench_norms [--quick] [--reps N]\n");
+            fprintf(stderr, "usage: bench_norms [--quick] [--reps N] [--threads N]\n");
             return 2;
         }
     }
     if (reps < 1 || reps > 100) reps = 5;
-    omp_set_num_threads(1);
+    if (threads < 1 || threads > 1024) {
+        fprintf(stderr, "bench_norms: --threads must be 1 to 1024\n");
+        return 2;
+    }
+    omp_set_num_threads(threads);
     const int Cs[] = {128, 1024, 4096}, rows_list[] = {768, 4096, 16384};
     int nC = quick ? 2 : 3, nR = quick ? 2 : 3;
     printf("fused norm forward+backward vs memcpy of the same bytes (5 x rows x C x %zu B), %s build,\n"
-           "one thread, median of %d alternating measurements. GB/s, and %% of the copy rate.\n\n",
-           sizeof(nl_real), NL_REAL_NAME, reps);
+           "%d thread%s (the copy: one), median of %d alternating measurements. GB/s, and %% of the copy rate.\n\n",
+           sizeof(nl_real), NL_REAL_NAME, threads, threads == 1 ? "" : "s", reps);
     printf("%5s %6s %8s |", "C", "rows", "copy");
     for (int k = 0; k < NORM_COUNT; k++) printf(" %14s", NORM_TABLE[k]->name);
     printf("\n");

@@ -45,18 +45,21 @@ static void expect_same_at_any_team(Fixture *fx, const char *what, Forward f, vo
     free(one), free(three);
 }
 
-// rows x C = 600 x 72: above the kernels' parallel thresholds; 72 columns are 5 blocks of 16.
+// rows x C = 600 x 72: above the kernels' parallel thresholds; 72 columns are 5 blocks of 16. 3700
+// rows: more than one block of the surrogates' backward on a team (NORM_BLOCK_ELEMS).
 static void test_norms_same_at_any_team(void **state) {
     Fixture *fx = *state;
+    const int rows[] = {600, 3700};
     for (int k = 0; k < NORM_COUNT; k++)
-        for (int bias = 0; bias < 2; bias++) {
-            Norm n = make_norm(fx, k, 72, bias, default_scalar(k), 0.3);
-            Tensor *x = rand_tensor(fx, NL_SHAPE(600, 72), true, 1.5, "x"), *in[5];
-            int n_in = norm_inputs(&n, x, in);
-            char what[64];
-            snprintf(what, sizeof what, "%s, bias %d", NORM_TABLE[k]->name, bias);
-            expect_same_at_any_team(fx, what, f_norm, &n, in, n_in, x->shape);
-        }
+        for (int i = 0; i < 2; i++)
+            for (int bias = 0; bias < 2; bias++) {
+                Norm n = make_norm(fx, k, 72, bias, default_scalar(k), 0.3);
+                Tensor *x = rand_tensor(fx, NL_SHAPE(rows[i], 72), true, 1.5, "x"), *in[5];
+                int n_in = norm_inputs(&n, x, in);
+                char what[64];
+                snprintf(what, sizeof what, "%s, %d rows, bias %d", NORM_TABLE[k]->name, rows[i], bias);
+                expect_same_at_any_team(fx, what, f_norm, &n, in, n_in, x->shape);
+            }
 }
 
 static Tensor *f_add(Tape *t, Tensor *const *in, void *ctx) { return ctx ? op_mul(t, in[0], in[1]) : op_add(t, in[0], in[1]); }

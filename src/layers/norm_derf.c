@@ -36,41 +36,44 @@ static Tensor *derf_forward(Tape *t, const Norm *n, Tensor *x) {
 //   dx_ij += a * du_ij
 //   da    += sum_ij x_ij * du_ij      ds += sum_ij du_ij      (scalars: sums over every element)
 //   dw_j  += sum_rows dy_ij * e_ij,   db_j += sum_rows dy_ij
+typedef struct DerfGrad {
+    NormNode v;
+    nl_real a, s;
+    const nl_real *e, *w, *dy;  // (rows, C), (C), (rows, C)
+    nl_real *dx, *dw, *db;      // any may be NULL
+    double *da_col, *ds_col;    // (C) each: sums over rows of du x and of du, per column
+} DerfGrad;
+static void derf_row(const void *k, size_t r, nl_real *du) {
+    const DerfGrad *g = k;
+    int C = g->v.C;
+    nl_real a = g->a, s = g->s;
+    const nl_real *xr = g->v.x->data + r * C, *dyr = g->dy + r * C, *w = g->w; // (C)
+#pragma omp simd
+    for (int j = 0; j < C; j++) du[j] = dyr[j] * w[j] * erf_derivative(a * xr[j] + s);
+    if (g->dx)
+#pragma omp simd
+        for (int j = 0; j < C; j++) g->dx[r * C + j] += a * du[j];
+}
+static void derf_sums(const void *k, size_t r, const nl_real *du, int which, int j0, int j1) {
+    const DerfGrad *g = k;
+    const nl_real *xr = g->v.x->data + r * g->v.C; // (C)
+    if (which != 1)
+#pragma omp simd
+        for (int j = j0; j < j1; j++) {
+            g->da_col[j] += (double)du[j] * xr[j];
+            g->ds_col[j] += du[j];
+        }
+    if (which != 0) norm_affine_grads_cols(g->dy + r * g->v.C, g->e + r * g->v.C, g->dw, g->db, j0, j1);
+}
 static void derf_backward(TapeNode *node) {
     NormNode v = norm_node(node);
-    const nl_real *e = node->ctx, *w = v.w->data;
-    nl_real *dw = v.w->grad, *db = v.b ? v.b->grad : NULL;
     NL_CHECK(v.s && v.shift, "derf: a node without its alpha and shift");
-    nl_real a = v.s->data[0], s = v.shift->data[0];
-    nl_real *dx = v.x->grad;
-    double *da_col = norm_columns_alloc(2, v.C), *ds_col = da_col + v.C; // per column (norm_internal.h)
-#pragma omp parallel num_threads(norm_backward_threads(v.rows, v.C))
-    {
-        int j0, j1;
-        thread_columns(v.C, &j0, &j1);
-        for (size_t r = 0; r < v.rows; r++) {
-            const nl_real *xr = v.x->data + r * v.C, *er = e + r * v.C; // (C)
-            const nl_real *dyr = node->out->grad + r * v.C;
-            if (dx) // two loops, not a branch in one: a branch keeps an AVX2 build from vectorising it
-#pragma omp simd
-                for (int j = j0; j < j1; j++) {
-                    nl_real du = dyr[j] * w[j] * erf_derivative(a * xr[j] + s);
-                    da_col[j] += (double)du * xr[j];
-                    ds_col[j] += du;
-                    dx[r * v.C + j] += a * du;
-                }
-            else
-#pragma omp simd
-                for (int j = j0; j < j1; j++) {
-                    nl_real du = dyr[j] * w[j] * erf_derivative(a * xr[j] + s);
-                    da_col[j] += (double)du * xr[j];
-                    ds_col[j] += du;
-                }
-            norm_affine_grads_cols(dyr, er, dw, db, j0, j1);
-        }
-    }
-    double da = norm_columns_sum(da_col, v.C), ds = norm_columns_sum(ds_col, v.C);
-    free(da_col);
+    double *cols = norm_columns_alloc(2, v.C); // (norm_internal.h)
+    DerfGrad g = {v, v.s->data[0], v.shift->data[0], node->ctx, v.w->data, node->out->grad, v.x->grad,
+                  v.w->grad, v.b ? v.b->grad : NULL, cols, cols + norm_columns_stride(v.C)};
+    norm_backward_rows(&g, v.rows, v.C, derf_row, derf_sums);
+    double da = norm_columns_sum(g.da_col, v.C), ds = norm_columns_sum(g.ds_col, v.C);
+    free(cols);
     if (v.s->grad) v.s->grad[0] += (nl_real)da;
     if (v.shift->grad) v.shift->grad[0] += (nl_real)ds;
 }

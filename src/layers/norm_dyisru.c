@@ -36,44 +36,52 @@ static Tensor *dyisru_forward(Tape *t, const Norm *n, Tensor *x) {
 //   dB    += sum_ij g_ij * (-x_ij r_ij^3 / 2)   (one scalar: sums over every element)
 //   dbeta += dB (dyisru), or dB * sigmoid(beta) (dyisrusp)
 //   dw_j += sum_rows dy_ij * x_ij r_ij,   db_j += sum_rows dy_ij
+typedef struct DyisruGrad {
+    NormNode v;
+    nl_real shift;              // beta (or softplus(beta)) + eps
+    const nl_real *rs, *w, *dy; // (rows, C), (C), (rows, C)
+    nl_real *dx, *dw, *db;      // any may be NULL
+    double *dB_col;             // (C): sum over rows of -q / 2, per column
+} DyisruGrad;
+// q = g x r^3 for row r, and its dx
+static void dyisru_row(const void *k, size_t r, nl_real *q) {
+    const DyisruGrad *g = k;
+    int C = g->v.C;
+    nl_real shift = g->shift;
+    const nl_real *xr = g->v.x->data + r * C, *rr = g->rs + r * C, *dyr = g->dy + r * C, *w = g->w; // (C)
+    if (g->dx) // two loops, not a branch in one: a branch keeps an AVX2 build from vectorising it
+#pragma omp simd
+        for (int j = 0; j < C; j++) {
+            nl_real gj = dyr[j] * w[j], r3 = rr[j] * rr[j] * rr[j];
+            q[j] = gj * xr[j] * r3;
+            g->dx[r * C + j] += gj * r3 * shift;
+        }
+    else
+#pragma omp simd
+        for (int j = 0; j < C; j++) q[j] = dyr[j] * w[j] * xr[j] * (rr[j] * rr[j] * rr[j]);
+}
+static void dyisru_sums(const void *k, size_t r, const nl_real *q, int which, int j0, int j1) {
+    const DyisruGrad *g = k;
+    int C = g->v.C;
+    const nl_real *xr = g->v.x->data + r * C, *rr = g->rs + r * C, *dyr = g->dy + r * C; // (C)
+    if (which != 1)
+#pragma omp simd
+        for (int j = j0; j < j1; j++) g->dB_col[j] += (double)q[j] * -0.5;
+    if (which != 0 && g->dw)
+#pragma omp simd
+        for (int j = j0; j < j1; j++) g->dw[j] += dyr[j] * (xr[j] * rr[j]);
+    if (which != 0 && g->db)
+#pragma omp simd
+        for (int j = j0; j < j1; j++) g->db[j] += dyr[j];
+}
 static void dyisru_backward(TapeNode *node) {
     NormNode v = norm_node(node);
     NormKind kind = node->iarg[0];
-    const nl_real *rs = node->ctx, *w = v.w->data;
-    nl_real *dw = v.w->grad, *db = v.b ? v.b->grad : NULL;
-    nl_real shift = (nl_real)(norm_scalar_value(kind, v.s) + v.eps);
-    nl_real *dx = v.x->grad;
-    double *dB_col = norm_columns_alloc(1, v.C); // per column (norm_internal.h)
-#pragma omp parallel num_threads(norm_backward_threads(v.rows, v.C))
-    {
-        int j0, j1;
-        thread_columns(v.C, &j0, &j1);
-        for (size_t r = 0; r < v.rows; r++) {
-            const nl_real *xr = v.x->data + r * v.C, *rr = rs + r * v.C; // (C)
-            const nl_real *dyr = node->out->grad + r * v.C;
-            if (dx) // two loops, not a branch in one: a branch keeps an AVX2 build from vectorising it
-#pragma omp simd
-                for (int j = j0; j < j1; j++) {
-                    nl_real g = dyr[j] * w[j], r3 = rr[j] * rr[j] * rr[j];
-                    dB_col[j] += (double)(g * xr[j] * r3) * -0.5;
-                    dx[r * v.C + j] += g * r3 * shift;
-                }
-            else
-#pragma omp simd
-                for (int j = j0; j < j1; j++) {
-                    nl_real g = dyr[j] * w[j], r3 = rr[j] * rr[j] * rr[j];
-                    dB_col[j] += (double)(g * xr[j] * r3) * -0.5;
-                }
-            if (dw)
-#pragma omp simd
-                for (int j = j0; j < j1; j++) dw[j] += dyr[j] * (xr[j] * rr[j]);
-            if (db)
-#pragma omp simd
-                for (int j = j0; j < j1; j++) db[j] += dyr[j];
-        }
-    }
-    double dB = norm_columns_sum(dB_col, v.C);
-    free(dB_col);
+    DyisruGrad g = {v, (nl_real)(norm_scalar_value(kind, v.s) + v.eps), node->ctx, v.w->data, node->out->grad,
+                    v.x->grad, v.w->grad, v.b ? v.b->grad : NULL, norm_columns_alloc(1, v.C)};
+    norm_backward_rows(&g, v.rows, v.C, dyisru_row, dyisru_sums);
+    double dB = norm_columns_sum(g.dB_col, v.C);
+    free(g.dB_col);
     if (v.s->grad) v.s->grad[0] += (nl_real)(dB * norm_scalar_slope(kind, v.s));
 }
 

@@ -36,36 +36,40 @@ static Tensor *dyt_forward(Tape *t, const Norm *n, Tensor *x) {
 //   da    += sum_ij x_ij * dz_ij            (one scalar: sums over every element)
 //   dalpha += da (dyt), or da * sigmoid(alpha) (dytsp: d softplus / d alpha)
 //   dw_j += sum_rows dy_ij * t_ij,   db_j += sum_rows dy_ij
+typedef struct DytGrad {
+    NormNode v;
+    nl_real a;
+    const nl_real *th, *w, *dy; // (rows, C), (C), (rows, C)
+    nl_real *dx, *dw, *db;      // any may be NULL
+    double *da_col;             // (C): sum over rows of dz x, per column
+} DytGrad;
+static void dyt_row(const void *k, size_t r, nl_real *dz) {
+    const DytGrad *g = k;
+    int C = g->v.C;
+    nl_real a = g->a;
+    const nl_real *xr = g->v.x->data + r * C, *dyr = g->dy + r * C, *w = g->w; // (C)
+#pragma omp simd
+    for (int j = 0; j < C; j++) dz[j] = dyr[j] * w[j] * tanh_derivative(a * xr[j]);
+    if (g->dx)
+#pragma omp simd
+        for (int j = 0; j < C; j++) g->dx[r * C + j] += a * dz[j];
+}
+static void dyt_sums(const void *k, size_t r, const nl_real *dz, int which, int j0, int j1) {
+    const DytGrad *g = k;
+    const nl_real *xr = g->v.x->data + r * g->v.C; // (C)
+    if (which != 1)
+#pragma omp simd
+        for (int j = j0; j < j1; j++) g->da_col[j] += (double)dz[j] * xr[j];
+    if (which != 0) norm_affine_grads_cols(g->dy + r * g->v.C, g->th + r * g->v.C, g->dw, g->db, j0, j1);
+}
 static void dyt_backward(TapeNode *node) {
     NormNode v = norm_node(node);
     NormKind kind = node->iarg[0];
-    const nl_real *th = node->ctx, *w = v.w->data;
-    nl_real *dw = v.w->grad, *db = v.b ? v.b->grad : NULL;
-    nl_real a = (nl_real)norm_scalar_value(kind, v.s);
-    nl_real *dx = v.x->grad;
-    double *da_col = norm_columns_alloc(1, v.C); // sum over rows of dz x, per column (norm_internal.h)
-#pragma omp parallel num_threads(norm_backward_threads(v.rows, v.C))
-    {
-        int j0, j1;
-        thread_columns(v.C, &j0, &j1);
-        for (size_t r = 0; r < v.rows; r++) {
-            const nl_real *xr = v.x->data + r * v.C, *tr = th + r * v.C; // (C)
-            const nl_real *dyr = node->out->grad + r * v.C;
-            if (dx) // two loops, not a branch in one: a branch keeps an AVX2 build from vectorising it
-#pragma omp simd
-                for (int j = j0; j < j1; j++) {
-                    nl_real dz = dyr[j] * w[j] * tanh_derivative(a * xr[j]);
-                    da_col[j] += (double)dz * xr[j];
-                    dx[r * v.C + j] += a * dz;
-                }
-            else
-#pragma omp simd
-                for (int j = j0; j < j1; j++) da_col[j] += (double)(dyr[j] * w[j] * tanh_derivative(a * xr[j])) * xr[j];
-            norm_affine_grads_cols(dyr, tr, dw, db, j0, j1);
-        }
-    }
-    double da = norm_columns_sum(da_col, v.C);
-    free(da_col);
+    DytGrad g = {v, (nl_real)norm_scalar_value(kind, v.s), node->ctx, v.w->data, node->out->grad,
+                 v.x->grad, v.w->grad, v.b ? v.b->grad : NULL, norm_columns_alloc(1, v.C)};
+    norm_backward_rows(&g, v.rows, v.C, dyt_row, dyt_sums);
+    double da = norm_columns_sum(g.da_col, v.C);
+    free(g.da_col);
     if (v.s->grad) v.s->grad[0] += (nl_real)(da * norm_scalar_slope(kind, v.s));
 }
 

@@ -3,6 +3,7 @@
 #include <math.h>
 #include <omp.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "normlab/tape.h"
 #include "normlab/check.h"
@@ -61,11 +62,66 @@ static inline double norm_scalar_slope(NormKind k, const Tensor *s) {
 static inline int norm_backward_threads(size_t rows, int C) {
     return rows * (size_t)C < KERNEL_PARALLEL_MIN ? 1 : omp_get_max_threads();
 }
-// Per-column accumulators for a scalar's grad: k arrays of C doubles, zeroed (freed by the caller).
+// Per-column accumulators for a scalar's grad: k arrays of C doubles, zeroed, array i at acc + i *
+// norm_columns_stride(C), each starting a cache line (freed by the caller): threads that split the
+// columns (norm_sums_part, in blocks of 16) then never write the same line.
+static inline size_t norm_columns_stride(int C) { return ((size_t)C + 7) / 8 * 8; } // 8 doubles a line
 static inline double *norm_columns_alloc(int k, int C) {
-    double *acc = calloc((size_t)k * C, sizeof *acc);
+    size_t bytes = (size_t)k * norm_columns_stride(C) * sizeof(double);
+    double *acc = aligned_alloc(64, bytes);
     NL_CHECK(acc, "out of memory for %d x %d accumulators", k, C);
+    memset(acc, 0, bytes);
     return acc;
+}
+// A backward's two sums over rows (the scalar's per-column sums; dw with db) as the team's work: this
+// thread's sum (*which: 0 or 1, or -1 for both on a team of one) and its columns [*j0, *j1). Split by
+// sum first and by columns only past two threads: a thread streaming whole rows reads only what it
+// sums, where a thread on half of every row pulls in much of the other half too (two threads on the
+// halves ran slower than one on all). Each column's sum still runs over the rows in order.
+static inline void norm_sums_part(int C, int *which, int *j0, int *j1) {
+    int t = omp_get_thread_num(), n = omp_get_num_threads();
+    if (n == 1) {
+        *which = -1, *j0 = 0, *j1 = C;
+        return;
+    }
+    *which = t % 2;
+    columns_part(C, t / 2, (n - *which + 1) / 2, j0, j1); // threads 0, 2, 4, ... sum 0; 1, 3, ... sum 1
+}
+// A backward in two passes over the rows (DyT, Derf, DyISRU). row(k, r, dz) writes row r's values
+// for the sums (dz: the grad reaching the squashed input, or DyISRU's g x r^3; C of them) and adds
+// row r's dx; sums(k, r, dz, which, j0, j1) adds row r's part of sum `which` (norm_sums_part) over
+// columns [j0, j1). On one thread each row's sums follow its row pass, its dz still in L1: one pass
+// over memory. On a team the rows split between the threads for the row pass (the exps are the
+// work), then each sum streams whole rows of the block's dz, block by block so that the rows the
+// sums read again are still in cache. Either way each column sums the rows in order: the same bits
+// on any team.
+typedef void (*NormRowFn)(const void *k, size_t r, nl_real *dz);
+typedef void (*NormSumsFn)(const void *k, size_t r, const nl_real *dz, int which, int j0, int j1);
+#define NORM_BLOCK_ELEMS 262144 // a team's block: 1 MB of floats per array read twice
+static inline void norm_backward_rows(const void *k, size_t rows, int C, NormRowFn row, NormSumsFn sums) {
+    int team = norm_backward_threads(rows, C);
+    size_t block = team == 1 ? 1 : NORM_BLOCK_ELEMS / (size_t)C + 1;
+    block = block < rows ? block : rows;
+    nl_real *dz = malloc(block * (size_t)C * sizeof *dz); // (block, C)
+    NL_CHECK(dz, "out of memory for a %zu x %d scratch", block, C);
+    if (team == 1)
+        for (size_t r = 0; r < rows; r++) row(k, r, dz), sums(k, r, dz, -1, 0, C);
+    else
+#pragma omp parallel num_threads(team)
+    {
+        int which, j0, j1;
+        norm_sums_part(C, &which, &j0, &j1);
+        for (size_t r0 = 0; r0 < rows; r0 += block) {
+            size_t r1 = r0 + block < rows ? r0 + block : rows;
+#pragma omp for schedule(static)
+            for (size_t r = r0; r < r1; r++) row(k, r, dz + (r - r0) * C);
+            for (size_t r = r0; r < r1; r++) sums(k, r, dz + (r - r0) * C, which, j0, j1);
+            if (r1 < rows) { // the next block's row pass overwrites dz
+#pragma omp barrier
+            }
+        }
+    }
+    free(dz);
 }
 // sum acc[0 .. C), in order
 static inline double norm_columns_sum(const double *acc, int C) {

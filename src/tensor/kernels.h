@@ -76,12 +76,15 @@ void cols_sum_into(nl_real *sums, const nl_real *x, const nl_real *w, size_t row
 // rows (a broadcast's grad, a norm's dw): whole blocks of 16 (64 bytes of floats), consecutive in
 // thread order, so that each thread streams a range of every row. A column's sum is never split, so
 // its order, and its bits, do not depend on the team.
-static inline void thread_columns(int C, int *j0, int *j1) {
-    int t = omp_get_thread_num(), n = omp_get_num_threads();
-    int blocks = (C + 15) / 16, per = blocks / n, extra = blocks % n;
-    int b0 = t * per + (t < extra ? t : extra), b1 = b0 + per + (t < extra ? 1 : 0);
+// part of parts: columns_part; thread_columns: this thread's part of the team's.
+static inline void columns_part(int C, int part, int parts, int *j0, int *j1) {
+    int blocks = (C + 15) / 16, per = blocks / parts, extra = blocks % parts;
+    int b0 = part * per + (part < extra ? part : extra), b1 = b0 + per + (part < extra ? 1 : 0);
     *j0 = b0 * 16 < C ? b0 * 16 : C;
     *j1 = b1 * 16 < C ? b1 * 16 : C;
+}
+static inline void thread_columns(int C, int *j0, int *j1) {
+    columns_part(C, omp_get_thread_num(), omp_get_num_threads(), j0, j1);
 }
 
 // Element-wise passes of fewer elements run on one thread: waking the team costs more than it saves.
