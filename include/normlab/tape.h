@@ -122,3 +122,8 @@ void tape_backward_seeded(Tape *t, Tensor *loss, double seed);
 //   node = tape_record(t, def, out, n_in, in);  NULL when out needs no grad (nothing recorded)
 Tensor *tape_output(Tape *t, Shape s, int n_in, Tensor *const *in);
 TapeNode *tape_record(Tape *t, const OpDef *def, Tensor *out, int n_in, Tensor *const *in);
+// For a backward whose input x gets the output's grad unchanged (a residual add's): x takes the
+// output's grad buffer as its grad, and the output keeps x's unwritten one, which the tape gives
+// back. Only where x's grad is fresh (this node writes it first), x's own (not a view's) and the
+// output's size, and the output is not the loss: false otherwise, and nothing changes.
+bool tape_grad_adopt(TapeNode *n, Tensor *x);

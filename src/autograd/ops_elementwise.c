@@ -181,13 +181,21 @@ static void bcast_op_backward(TapeNode *n, BcastOp op) {
     Bcast p = bcast_plan(a->shape, b->shape, &os);
     Tiling ta = bcast_tiling(a->shape, &p), tb = bcast_tiling(b->shape, &p);
     size_t len = tensor_numel(n->out);
+    const nl_real *dy = n->out->grad;
+    if (op == BC_ADD && ta == TILE_SAME && tb == TILE_SAME && a != b && b->grad && b->grad_fresh &&
+        tape_grad_adopt(n, a)) { // the residual add: a's grad is dy's buffer (tape.h), b's a copy
+        grad_take_fresh(b);
+#pragma omp parallel for simd schedule(static) if (len >= KERNEL_PARALLEL_MIN)
+        for (size_t k = 0; k < len; k++) b->grad[k] = dy[k];
+        return;
+    }
     // a and b may be the same tensor (x + x, x * x): both terms land in its grad, which is fresh for
     // the first at most (grad_take_fresh clears the flag)
     bool wa = a->grad && grad_take_fresh(a), wb = b->grad && grad_take_fresh(b);
     if (ta == TILE_SAME && tb != TILE_NONE)
-        tiled_backward(op, tb, n->out->grad, a->data, b->data, a->grad, b->grad, wa, wb, len, tensor_numel(b));
+        tiled_backward(op, tb, dy, a->data, b->data, a->grad, b->grad, wa, wb, len, tensor_numel(b));
     else if (tb == TILE_SAME && ta != TILE_NONE)
-        tiled_backward(op, ta, n->out->grad, b->data, a->data, b->grad, a->grad, wb, wa, len, tensor_numel(a));
+        tiled_backward(op, ta, dy, b->data, a->data, b->grad, a->grad, wb, wa, len, tensor_numel(a));
     else {
         if (wa) memset(a->grad, 0, tensor_numel(a) * sizeof(nl_real));
         if (wb) memset(b->grad, 0, tensor_numel(b) * sizeof(nl_real));

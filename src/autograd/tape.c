@@ -108,6 +108,18 @@ static void grad_release(Tape *t, Tensor *x) {
     x->grad = NULL;
 }
 
+bool tape_grad_adopt(TapeNode *n, Tensor *x) {
+    Tensor *y = n->out;
+    size_t numel = tensor_numel(y);
+    // numel 1: the loss, whose grad the tape keeps (backward); views share their base's grad
+    if (!x->grad || !x->grad_fresh || x->base || y->base || !y->grad || tensor_numel(x) != numel || numel < 2)
+        return false;
+    nl_real *unwritten = x->grad;
+    x->grad = y->grad, y->grad = unwritten;
+    x->grad_fresh = false;
+    return true;
+}
+
 TapeNode *tape_record(Tape *t, const OpDef *def, Tensor *out, int n_in, Tensor *const *in) {
     if (!out->needs_grad) return NULL;
     NL_CHECK(n_in >= 1 && n_in <= TAPE_MAX_INPUTS, "op %s: %d inputs (1..%d allowed)", def->name, n_in,
