@@ -1,9 +1,11 @@
 // The parameter blocks and table-driven allocation and init.
 #include "normlab/params.h"
 
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "kernels.h"
 #include "normlab/check.h"
 
 #define PAD (64 / sizeof(nl_real)) // elements per 64 bytes
@@ -53,7 +55,15 @@ void paramset_init(ParamSet *ps, Rng *rng) {
     }
 }
 
-void paramset_zero_grad(ParamSet *ps) { memset(ps->grad, 0, ps->numel * sizeof(nl_real)); }
+// Split between the team: one core's stores alone do not keep the memory busy.
+void paramset_zero_grad(ParamSet *ps) {
+#pragma omp parallel if (ps->numel >= KERNEL_PARALLEL_MIN)
+    {
+        size_t n = ps->numel, parts = (size_t)omp_get_num_threads(), per = (n + parts - 1) / parts;
+        size_t a = per * (size_t)omp_get_thread_num(), b = a + per;
+        if (a < n) memset(ps->grad + a, 0, ((b < n ? b : n) - a) * sizeof(nl_real));
+    }
+}
 
 Param *paramset_find(const ParamSet *ps, const char *name) {
     for (int i = 0; i < ps->n; i++)
