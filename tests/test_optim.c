@@ -110,6 +110,23 @@ static void test_clip(void **state) {
     paramset_free(&ps);
 }
 
+// The norm of a large set (grad_norm sums it in parts, on the team) against a plain sum: every
+// element counted, none twice, whatever the parts.
+static void test_grad_norm_counts_every_element(void **state) {
+    (void)state;
+    ParamSpec spec = {"g", NL_SHAPE(100003), PARAM_INIT_CONST, 0, 1, false};
+    ParamSet ps;
+    assert_int_equal(paramset_alloc(&ps, &spec, 1), 0);
+    for (size_t i = 0; i < ps.numel; i++) ps.grad[i] = (nl_real)(1 + i % 7); // padding included
+    long double sq = 0;
+    for (size_t i = 0; i < ps.numel; i++) sq += (long double)ps.grad[i] * ps.grad[i];
+    for (int threads = 1; threads <= 3; threads += 2) {
+        omp_set_num_threads(threads);
+        assert_true(fabs(grad_norm(&ps) / sqrt((double)sq) - 1) < 1e-13);
+    }
+    paramset_free(&ps);
+}
+
 // The clip's factor applied inside the update gives exactly the numbers of scaling the grads first,
 // for every optimizer (Muon's matrices too): two steps from the same start, parameters and state
 // compared bit for bit.
@@ -237,6 +254,7 @@ int main(void) {
         cmocka_unit_test(test_sgd_momentum_by_hand),
         cmocka_unit_test(test_schedule),
         cmocka_unit_test(test_clip),
+        cmocka_unit_test(test_grad_norm_counts_every_element),
         cmocka_unit_test(test_scaled_update_is_scaling_the_grads_first),
         cmocka_unit_test(test_step_in_slices_matches_whole_params),
         cmocka_unit_test(test_muon_rank_one),
