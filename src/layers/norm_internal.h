@@ -102,7 +102,7 @@ static inline void norm_backward_rows(const void *k, size_t rows, int C, NormRow
     int team = norm_backward_threads(rows, C);
     size_t block = team == 1 ? 1 : NORM_BLOCK_ELEMS / (size_t)C + 1;
     block = block < rows ? block : rows;
-    nl_real *dz = malloc(block * (size_t)C * sizeof *dz); // (block, C)
+    nl_real *dz = kernel_room(block * (size_t)C); // (block, C)
     NL_CHECK(dz, "out of memory for a %zu x %d scratch", block, C);
     if (team == 1)
         for (size_t r = 0; r < rows; r++) row(k, r, dz), sums(k, r, dz, -1, 0, C);
@@ -121,7 +121,6 @@ static inline void norm_backward_rows(const void *k, size_t rows, int C, NormRow
             }
         }
     }
-    free(dz);
 }
 // sum acc[0 .. C), in order
 static inline double norm_columns_sum(const double *acc, int C) {

@@ -51,6 +51,11 @@ enum { GEMM_SMALL_ROWS = 6 };
 // fixed order.
 void gemm_small(bool ta, bool tb, int M, int N, int K, nl_real alpha, const nl_real *A, int lda, const nl_real *B,
                 int ldb, nl_real beta, nl_real *C, int ldc, GemmTri tri);
+// The calling thread's scratch room of at least n reals (64-byte aligned), kept between calls and
+// grown when a call needs more, so that a training step allocates nothing after its first
+// (tests/test_alloc.c). Valid until the thread's next kernel_room or gemm_tiles; NULL when out of
+// memory.
+nl_real *kernel_room(size_t n);
 // The same tiles on a whole linear layer's product, on the team's threads (src/tensor/small_gemm.c):
 // any size, bits independent of the thread count. Where the BLAS's threads wait on each other (two
 // cores, OpenBLAS), faster than one BLAS call on the forward's x W^T. bias (N values, or NULL) is

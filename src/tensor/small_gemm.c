@@ -166,14 +166,12 @@ static void pack_a(nl_real *ap, const nl_real *A, size_t ra, size_t ka, int i0, 
             }
 }
 
-// The packing room of the calling thread, kept between calls and grown when a call needs more, so
-// that a training step allocates nothing after its first (tests/test_alloc.c). Row blocks for every
-// core, whatever the team now: the team may change between steps (train's --threads auto).
+// kernels.h: one room per thread, kept between calls
 static _Thread_local struct {
     nl_real *p;
     size_t n;
 } room;
-static nl_real *room_get(size_t n) {
+nl_real *kernel_room(size_t n) {
     if (n > room.n) {
         free(room.p);
         room.p = aligned_alloc(64, n * sizeof(nl_real));
@@ -189,7 +187,9 @@ void gemm_tiles(bool ta, bool tb, int M, int N, int K, nl_real alpha, const nl_r
     int team = omp_in_parallel() ? 1 : blocks < most ? blocks : most;
     size_t ra = ta ? 1 : (size_t)lda, ka = ta ? (size_t)lda : 1; // op(A)[i][k] = A[i ra + k ka]
     size_t b_room = (size_t)panels * KC * NR;
-    nl_real *bp = room_get(b_room + (size_t)cores * MC * KC); // B's panels, then A's blocks
+    // B's panels, then A's blocks: row blocks for every core, whatever the team now (the team may
+    // change between steps: train's --threads auto)
+    nl_real *bp = kernel_room(b_room + (size_t)cores * MC * KC);
     if (!bp || K == 0) { // no room to pack (or nothing to sum): BLAS, which needs none of this
         gemm_ld(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
         if (bias) rows_add_row(C, ldc, bias, M, N);
