@@ -174,7 +174,7 @@ static _Thread_local struct {
 nl_real *kernel_room(size_t n) {
     if (n > room.n) {
         free(room.p);
-        room.p = aligned_alloc(64, n * sizeof(nl_real));
+        room.p = aligned_alloc(64, (n * sizeof(nl_real) + 63) / 64 * 64); // C11: a multiple of 64
         room.n = room.p ? n : 0;
     }
     return room.p;
