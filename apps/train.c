@@ -185,22 +185,31 @@ static int outputs_claim(TrainApp *a) {
     return 0;
 }
 
-// Opens --log (a resumed run appends) and writes the run's options beside it (runs/x.csv ->
+static bool log_is_json(const char *log) {
+    size_t n = log ? strlen(log) : 0;
+    return n >= 5 && (!strcmp(log + n - 5, ".json") || (n >= 6 && !strcmp(log + n - 6, ".jsonl")));
+}
+
+// Opens --log (a resumed run appends, after cutting it back to its checkpoint) and writes the run's options beside it (runs/x.csv ->
 // runs/x.config). 0, or the exit status after the message.
-static int outputs_open(TrainApp *a) {
+static int outputs_open(TrainApp *a, const StFile *ckpt) {
     const TrainOptions *o = &a->o;
     char err[1024];
     int claimed = outputs_claim(a);
     if (claimed || !o->files.log) return claimed;
+    if (o->files.resume) { // the rows logged after the checkpoint was saved: its resumed run writes them again
+        const char *at = st_meta(ckpt, "step");
+        long cut, step = at ? strtol(at, NULL, 10) : 0;
+        if (session_log_cut(o->files.log, step, log_is_json(o->files.log), &cut, err, sizeof err))
+            return fail(1, "--log %s", err);
+        if (cut)
+            fprintf(stderr, "train: --log %s: %ld row%s after the checkpoint's step %ld removed (this run logs them "
+                    "again)\n", o->files.log, cut, cut == 1 ? "" : "s", step);
+    }
     int fd = outfile_open(o->files.log, o->files.resume != NULL, err, sizeof err);
     if (fd < 0 || !(a->out.log = fdopen(fd, "w"))) return fail(1, "--log %s", fd < 0 ? err : strerror(errno));
     if (options_write_config(o, a->out.config_path, err, sizeof err)) return fail(1, "%s", err);
     return 0;
-}
-
-static bool log_is_json(const char *log) {
-    size_t n = log ? strlen(log) : 0;
-    return n >= 5 && (!strcmp(log + n - 5, ".json") || (n >= 6 && !strcmp(log + n - 6, ".jsonl")));
 }
 
 // A text whose bytes are more than 1% control bytes (not tab, newline, carriage return or form
@@ -357,7 +366,7 @@ static int setup(TrainApp *a, int argc, char **argv, double t0) {
     if (o->files.resume && checkpoint_open(o, o->files.resume, &ckpt, err, sizeof err)) return fail(1, "%s", err);
     options_derive(o);
     long max_threads = 1;
-    if (!(rc = usage_check(a)) && !(rc = data_load(a, &ckpt)) && !(rc = outputs_open(a)) &&
+    if (!(rc = usage_check(a)) && !(rc = data_load(a, &ckpt)) && !(rc = outputs_open(a, &ckpt)) &&
         (max_threads = threads_set(o, &a->dist)) && !(rc = model_build(a, &ckpt)))
         rc = session_open(a, &ckpt, max_threads, t0);
     st_close(&ckpt);
@@ -487,13 +496,13 @@ static void print_quoted(const char *a) {
     printf("'");
 }
 
-// The checkpoint and the command that resumes (rank 0).
-static void interrupt_save_checkpoint(const TrainApp *a) {
+// The checkpoint and the command that resumes (rank 0), for a run that stops early (WHY: what stopped it).
+static void interrupt_save_checkpoint(const TrainApp *a, const char *why) {
     const char *path = interrupt.save;
     char err[1024];
-    printf("\ninterrupted (signal %d) after step %ld: writing %s\n", (int)interrupt.signal, a->s.step, path);
+    printf("\n%s after step %ld: writing %s\n", why, a->s.step, path);
     if (make_parents("the interrupt's checkpoint", path) == 0 && checkpoint_write(a, path, err, sizeof err)) {
-        fail(1, "%s; no checkpoint was written for this interrupt", err);
+        fail(1, "%s; no checkpoint was written", err);
         return;
     }
     printf("to resume:\n  ");
@@ -525,10 +534,24 @@ static bool interrupts_agree(TrainApp *a) {
 // After the step in flight: rank 0 saves, the others wait for it (mpirun ends every process as soon
 // as one exits with an error); exit status 128 + signal.
 static int interrupt_exit(TrainApp *a) {
-    if (a->dist.rank == 0) interrupt_save_checkpoint(a);
+    char why[64];
+    snprintf(why, sizeof why, "interrupted (signal %d)", (int)interrupt.signal);
+    if (a->dist.rank == 0) interrupt_save_checkpoint(a, why);
     double done = 0;
     dist_sum(&a->dist, &done, 1, "the wait for rank 0's checkpoint");
     return 128 + interrupt.signal;
+}
+
+// A row the log could not take (a full disk) ends the run: going on would leave a log that silently
+// lacks rows. The checkpoint is written as for an interrupt, if it can be; its resumed run cuts the
+// log back to it. Rank 0 alone logs; the others end on its exit (dist_watch). 0, or the exit status.
+static int log_check(TrainApp *a) {
+    int e = a->dist.rank == 0 ? session_log_failed(&a->s) : 0;
+    if (!e) return 0;
+    fail(1, "--log %s: a row could not be written at step %ld: %s; the run stops here", a->o.files.log, a->s.step,
+         strerror(e));
+    interrupt_save_checkpoint(a, "the log failed");
+    return 1;
 }
 
 // ---- the loop ----------------------------------------------------------------------------------
@@ -640,6 +663,7 @@ static int loop_finish(TrainApp *a, const Loop *L) {
                "%s\n", d->size, 1e3 * d->comm_s / (s->step - L->start), 100 * d->comm_s / s->train_s,
                a->o.run.parallel.no_overlap ? "grads reduced after backward (--no-overlap)" : "overlapped with backward");
     if (L->best_step >= 0 && loop_whole_eval(a, L)) return 1;
+    if (log_check(a)) return 1;
     if (s->step > L->start)
         printf("loss spikes (> %g x the running median): %ld; steps skipped (non-finite): %ld\n", a->o.guard.spike_factor,
                s->spikes, s->skipped);
@@ -658,7 +682,7 @@ static int train(TrainApp *a) {
         bool eval = a->data.have && (s->step % a->o.run.eval_interval == 0 || last) &&
                     (s->step > L.start || L.start == 0 || last);
         int rc = eval ? loop_evaluate(a, &L) : 0;
-        if (rc) return rc;
+        if (rc || (rc = log_check(a))) return rc;
         if (last) break;
         // A checkpoint at this step (--save-every, an interrupt) comes after the step's evaluation,
         // which its resumed run does not repeat: the two logs together are the uninterrupted one.

@@ -72,6 +72,7 @@ typedef struct Session {
     TrainStats stats;                 // the instruments and the spike detector
     FILE *log;                        // the caller's, or NULL: rows go nowhere
     bool log_json;
+    int log_errno;                    // the first failed write's errno (0: none)
     TrainThreads team;                // auto_threads: the team size
     double train_s;                   // seconds spent in steps
     bool started;                     // a step was taken (each process's dropout stream is set)
@@ -118,9 +119,17 @@ int session_classify(Session *s, size_t first, int n, int *pred, double *p, int 
 // ---- the log: one column table drives the header, rows and empty rows ---------------------------
 // Rows go to f from here on, as CSV (a header first when f is empty) or as JSON lines.
 void session_log_start(Session *s, FILE *f, bool json);
-// One row of kind ("train", "eval_val", ...); the instruments' columns filled when stats is set.
-void session_log_row(const Session *s, const char *kind, double loss, double accuracy, double lr, double grad_norm,
+// A log a resumed run goes on writing, cut back to what the run had logged when its checkpoint of
+// STEP was saved: every row up to STEP (a step's train row and its evaluation come before that step's
+// checkpoint), so the resumed log is the uninterrupted run's, row for row. A torn last line goes too.
+// *cut: the rows removed. 0, or -1 with a message in err (not a regular file, unreadable).
+int session_log_cut(const char *path, long step, bool json, long *cut, char *err, size_t errlen);
+// One row of kind ("train", "eval_val", ...); the instruments' columns filled when stats is set. A
+// failed write (a full disk) is kept: session_log_failed says so, and the caller ends the run.
+void session_log_row(Session *s, const char *kind, double loss, double accuracy, double lr, double grad_norm,
                      double tps, bool stats);
+// 0 while every row reached the file; else the errno of the first write that failed.
+int session_log_failed(const Session *s);
 // The log's columns as JSON: {"base": [{name, help}] in order, "instruments": the kinds of
 // instrument column that follow them (stats_families_json)}. For ./train --registry.
 void session_log_columns_json(FILE *f);

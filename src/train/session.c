@@ -2,10 +2,15 @@
 // Checkpoints and --dump-step are in session_checkpoint.c.
 #include "normlab/session.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "normlab/blas.h"
 #include "normlab/train.h"
@@ -266,9 +271,50 @@ void session_log_start(Session *s, FILE *f, bool json) {
     fputc('\n', f);
 }
 
-void session_log_row(const Session *s, const char *kind, double loss, double accuracy, double lr, double grad_norm,
+// The step a log line names (CSV: its first field; JSON: its "step"), or -1 when it names none.
+static long line_step(const char *line, bool json) {
+    const char *at = json ? strstr(line, "\"step\":") : line;
+    if (!at) return -1;
+    at += json ? strlen("\"step\":") : 0;
+    char *end;
+    errno = 0;
+    long step = strtol(at, &end, 10);
+    return end == at || errno || step < 0 ? -1 : step;
+}
+
+int session_log_cut(const char *path, long step, bool json, long *cut, char *err, size_t errlen) {
+    *cut = 0;
+    int fd = open(path, O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0) return errno == ENOENT ? 0 : (snprintf(err, errlen, "%s: %s", path, strerror(errno)), -1);
+    if (fstat(fd, &st) || !S_ISREG(st.st_mode))
+        return snprintf(err, errlen, "%s is not a regular file", path), close(fd), -1;
+    FILE *f = fdopen(dup(fd), "r");
+    if (!f) return snprintf(err, errlen, "%s: %s", path, strerror(errno)), close(fd), -1;
+    char *line = NULL;
+    size_t cap = 0;
+    long keep = -1, at = 0; // keep: where the first row past STEP (or a torn line) starts
+    ssize_t n;
+    for (long row = 0; (n = getline(&line, &cap, f)) > 0; at += n, row++) {
+        if (!json && row == 0) continue; // the CSV's header
+        bool whole = line[n - 1] == '\n';
+        if (keep < 0 && (!whole || line_step(line, json) > step || line_step(line, json) < 0)) keep = at;
+        *cut += keep >= 0;
+    }
+    bool failed = ferror(f);
+    free(line), fclose(f);
+    if (failed) return snprintf(err, errlen, "%s cannot be read: %s", path, strerror(errno)), close(fd), -1;
+    if (keep >= 0 && ftruncate(fd, keep))
+        return snprintf(err, errlen, "%s cannot be cut back: %s", path, strerror(errno)), close(fd), -1;
+    close(fd);
+    return 0;
+}
+
+int session_log_failed(const Session *s) { return s->log_errno; }
+
+void session_log_row(Session *s, const char *kind, double loss, double accuracy, double lr, double grad_norm,
                      double tps, bool stats) {
-    if (!s->log) return;
+    if (!s->log || s->log_errno) return;
     LogRow row = {s->step, kind, loss, accuracy, lr, grad_norm, tps, tape_clock() - s->cfg.t0, s->skipped, s->spikes};
     if (s->log_json) fputc('{', s->log);
     for (int i = 0; i < N_LOG_COLUMNS; i++) {
@@ -278,7 +324,7 @@ void session_log_row(const Session *s, const char *kind, double loss, double acc
     if (stats) stats_write(&s->stats, s->log, s->log_json);
     else if (!s->log_json) stats_write_empty(&s->stats, s->log);
     fputs(s->log_json ? "}\n" : "\n", s->log);
-    fflush(s->log);
+    if (fflush(s->log) || ferror(s->log)) s->log_errno = errno ? errno : EIO;
 }
 
 void session_log_columns_json(FILE *f) {

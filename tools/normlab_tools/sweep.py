@@ -80,7 +80,7 @@ import subprocess
 import sys
 import time
 
-from . import divergence
+from . import divergence, protocol
 from .files import alone_env, read_config, read_log, write_file
 from .registry import norm_names, norm_scalars, train_program
 
@@ -505,6 +505,17 @@ def grid_metrics(runs, metric):
     return L, len(unstable) / len(losses), mean(stable) - L, min(configs, key=lambda k: means[k])
 
 
+def run_args(key):
+    """The grid options that run exactly the configuration KEY (config_key's tuple)."""
+    norm, lr, kind, init, pos, pv, opts, steps = key
+    args = f"--norms {norm} --lrs {lr:g} --steps {steps}"
+    if kind != "none":
+        args += f" --{'inits' if kind == 'alpha0' else 'raw-inits'}={init}"
+    if pos:
+        args += f" --init2 {pos}:{pv}"
+    return args + "".join(f" --opt {kv}" for kv in opts.split())
+
+
 def describe(key):
     norm, lr, kind, init, pos, pv, opts, steps = key
     s = f"lr {lr:g}"
@@ -596,10 +607,59 @@ def f4(v):
     return "diverged" if v == math.inf else ("-" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.4f}")
 
 
+def held_out(rows, metric, select, evaluate=None):
+    """The protocol's table (protocol.py): per norm, the setting chosen on the selection seeds, the
+    evaluation seeds' mean and 95% interval there, and the gap to the first norm's (Welch's 95%
+    interval; "not resolved" where it holds 0). Returns (selection, evaluation, lines)."""
+    seeds = {r["seed"] for r in rows}
+    try:
+        sel, ev = protocol.split(select, evaluate if evaluate is not None else seeds - set(select))
+    except ValueError as e:
+        sys.exit(f"sweep: error: {e}")
+    loss = lambda r: loss_of(r, metric)
+    lines = [f"| norm | chosen on selection seeds {','.join(map(str, sorted(sel)))} | their mean | evaluation seeds "
+             "run | evaluation mean +- 95% interval | gap to " + NORMS[0] + " (95% interval) |", "|---|---|---|---|---|---|"]
+    ref, todo = None, []
+    for norm in NORMS:
+        mine = [r for r in rows if r["norm"] == norm]
+        c = protocol.choose(mine, sel, config_key, loss) if mine else None
+        if c is None:
+            if mine:
+                lines.append(f"| {norm} | - (no setting has run every selection seed) | | | | |")
+            continue
+        edge = protocol.on_edge(c.key, c.means, axis=lambda k: k[1], rest=lambda k: k[:1] + k[2:])
+        at = [r for r in mine if config_key(r) == c.key and r["seed"] in ev]
+        e = protocol.evaluate(mine, ev, config_key, loss, c.key)
+        values = [loss(r) for r in at]
+        if norm == NORMS[0]:
+            ref = values
+        g = protocol.format_gap(protocol.gap(values, ref)) if ref is not None and norm != NORMS[0] else "-"
+        lines.append(f"| {norm} | {describe(c.key)}" + (" (the grid's edge: a bound)" if edge else "")
+                     + f" | {f4(c.mean)} | {','.join(str(r['seed']) for r in sorted(at, key=lambda r: r['seed'])) or 'none'}"
+                     + f" | {protocol.format_estimate(e, 4)} | {g} |")
+        if e.n + e.lost < protocol.MIN_EVAL:
+            todo.append((norm, c.key))
+    return sel, ev, lines, todo
+
+
 def cmd_summary(a):
     rows = load_results(a.out)
     s = summarize(rows, a.base_lr, a.metric)
     steps = sorted({r["steps"] for r in rows})
+    select = [int(x) for x in a.select.split(",") if x.strip()]
+    sel, ev, lines, todo = held_out(rows, a.metric, select, floats(a.evaluate) if a.evaluate else None)
+    print(f"The held-out-seed protocol (loss = {a.metric}): each norm's setting chosen on selection seeds "
+          f"{','.join(map(str, sorted(sel)))}; reported on evaluation seeds that took no part "
+          f"({','.join(map(str, sorted(ev))) or 'none yet'}): mean and 95% t-interval; a gap is a difference only when "
+          "its interval excludes 0.\n")
+    print("\n".join(lines))
+    if todo:
+        print(f"\nFewer than {protocol.MIN_EVAL} evaluation seeds at the chosen setting of "
+              f"{', '.join(n for n, _ in todo)}: run them, e.g. (with the sweep's own train options after --)")
+        new = ",".join(str(x) for x in range(max(sel | ev | {0}) + 1, max(sel | ev | {0}) + 1 + protocol.MIN_EVAL))
+        for norm, key in todo:
+            print(f"  tools/sweep.py run {a.out} {run_args(key)} --seeds {new} -- ...")
+    print()
     over = "over every lr" if a.base_lr is None else f"at lr {a.base_lr:g} only"
     print(f"{len(rows)} runs ({', '.join(map(str, steps))} steps), loss = {a.metric}; L, I, S {over}\n")
     print("| norm | L1 | I1 | S1 | L2 | I2 | S2 | best lr | largest stable lr | seed spread |")
@@ -831,6 +891,11 @@ def parser():
                        help="only this lr: the summary's L, I, S, the init grids and the curves (default: L, I, S "
                             "over every lr; the grids and curves at each norm's best)")
         q.add_argument("--metric", default="best_val", choices=["best_val", "full_val", "final_val"])
+        if name == "summary":
+            q.add_argument("--select", default="1,2", help="the selection seeds, which choose each norm's setting "
+                           "(default 1,2)")
+            q.add_argument("--evaluate", help="the evaluation seeds, which report at the choice (default: every other "
+                           "seed in the results)")
         if name == "plots":
             q.add_argument("--to", help="where the plots go (default OUT/plots)")
     return p
