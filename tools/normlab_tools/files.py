@@ -3,14 +3,17 @@
   read_log(path)        a --log file (.csv, .jsonl/.json) as rows of floats, and the problems found
   read_config(path)     the .config beside a log, as ./train reads it (quotes, escapes, comments)
   write_file(path, data) an output written whole, never through a symbolic link at path
+  safe_name(name)       the one way a name from a log, a config or a run becomes a file name
   alone_env()           the environment for a program a tool starts (without mpirun's variables)
   ROOT                  the repository the package lives in
 """
 import csv
+import hashlib
 import io
 import json
 import math
 import os
+import re
 import tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -107,6 +110,22 @@ def read_config(path):
                 rest = rest[1:]
             cfg[name] = config_value(rest)
     return cfg
+
+
+def safe_name(name, taken=None, limit=80):
+    """NAME as a file name that stays in the folder it is joined to: letters, digits, '.', '_' and '-'
+    kept, any other character '_', no leading dot, at most LIMIT characters. A name that had to change
+    gets a short hash of itself, so two names never map to one file ('a/b' and 'a_b' differ); with
+    TAKEN (a set, updated), a name already taken gets -2, -3, ... (one figure name saved twice)."""
+    s = re.sub(r"[^A-Za-z0-9._-]", "_", str(name)).lstrip(".")
+    if s != name or len(s) > limit:
+        s = (s[:limit - 9] or "_") + "-" + hashlib.sha256(str(name).encode()).hexdigest()[:8]
+    if taken is not None:
+        base, n = s, 2
+        while s in taken:
+            s, n = f"{base}-{n}", n + 1
+        taken.add(s)
+    return s
 
 
 def write_file(path, data):

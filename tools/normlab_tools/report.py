@@ -41,7 +41,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 plt.rcParams["svg.hashsalt"] = "normlab"  # the same figure gives the same SVG (no churn in git)
 
-from .files import ROOT, read_config, read_log, write_file  # noqa: E402
+from .files import ROOT, read_config, read_log, safe_name, write_file  # noqa: E402
 from .idx import test_image  # noqa: E402
 from .registry import instrument_families, log_columns  # noqa: E402
 from .safetensors import read_scalars  # noqa: E402
@@ -179,9 +179,17 @@ def mean_band(members, kind, column, x):
 
 class Figures:
     def __init__(self, out):
-        self.out, self.made = out, []  # (name, title, svg text, lines with data)
+        self.out, self.made, self.taken = out, [], set()  # made: (file name, title, svg text, lines with data)
+        self.skipped = []  # what was not drawn (a log with more columns than a report can show)
+
+    def skip(self, what):
+        print(f"compare_runs: warning: {what}", file=sys.stderr)
+        self.skipped.append(what)
 
     def save(self, fig, name, title, lines):
+        """Writes the figure as OUT/FILE.png and .svg, FILE being safe_name(name): a name from a log
+        column or a run never leaves OUT or overwrites another figure."""
+        name = safe_name(name, self.taken)
         fig.tight_layout()
         png = io.BytesIO()
         fig.savefig(png, format="png", dpi=110, bbox_inches="tight", metadata={"Software": None})
@@ -261,12 +269,19 @@ def sample_figures(figs, runs):
             ax.set_title(f"{x['predicted_label']} {100 * float(x['probability']):.0f}%\ntrue: {x['true_label']}",
                          fontsize=7, color="C3" if wrong else "k")
         title = f"{r.name}: test images, predicted (probability) and true labels"
-        figs.save(fig, "samples_" + re.sub(r"[^A-Za-z0-9]+", "_", r.name), title, len(rows))
+        figs.save(fig, "samples_" + r.name, title, len(rows))
+
+
+MAX_PANELS = 48  # layers a small-multiples figure shows (a deeper model's are listed as not drawn)
+MAX_EXTRA = 24  # figures of log columns no family names (a log may carry thousands)
 
 
 def small_multiples(figs, groups, name, title, panels, logy=False):
     """One panel per layer (panels: [(panel title, column)], in depth order), a line per setting in
     its own colour, the same y axis in every panel so that layers compare at a glance."""
+    if len(panels) > MAX_PANELS:
+        figs.skip(f"{title}: the first {MAX_PANELS} of {len(panels)} layers drawn")
+        panels = panels[:MAX_PANELS]
     ncols = min(len(panels), 4 if len(panels) % 3 else 3)
     nrows = (len(panels) + ncols - 1) // ncols
     fig, axes = plt.subplots(nrows, ncols, figsize=(3.3 * ncols, 2.5 * nrows + 0.6), squeeze=False,
@@ -325,13 +340,17 @@ def instrument_figures(figs, groups):
                                         for f in instrument_families())
     singles = [("grad_norm", "Gradient norm (before clipping)")]
     singles += [(f["name"], f["help"][0].upper() + f["help"][1:]) for f in instrument_families("model")]
-    singles += [(c, c) for c in sorted(cols) if not known(c)]
+    extra = [c for c in sorted(cols) if not known(c)]
+    if len(extra) > MAX_EXTRA:
+        figs.skip(f"{len(extra) - MAX_EXTRA} of the {len(extra)} log columns no instrument family names not drawn "
+                  f"(the first {MAX_EXTRA} are)")
+    singles += [(c, c) for c in extra[:MAX_EXTRA]]
     for column, title in singles:
         if column not in cols:
             continue
         fig, ax = plt.subplots(figsize=(8, 4))
         n = plot_lines(ax, groups, "train", column, "step", smooth=20, raw=True)
-        ax.set_title(title)
+        ax.set_title(plain(title))
         ax.set_xlabel("step")
         ax.grid(alpha=0.3)
         if column == "grad_norm":
@@ -445,9 +464,12 @@ def write_report(out, figs, runs, groups):
              "<h2>Results</h2>", html_table(*results_table(groups, runs))]
     healthy = healthy_lines()
     for name, title, svg, lines in figs.made:
-        parts.append(f"<figure id='{name}' data-lines='{lines}'>{svg}<figcaption>{html.escape(title)}"
+        parts.append(f"<figure id='{html.escape(name)}' data-lines='{int(lines)}'>{svg}<figcaption>{html.escape(title)}"
                      f" ({lines} line{'s' if lines != 1 else ''} with data). {html.escape(healthy.get(name, ''))}"
                      "</figcaption></figure>")
+    if figs.skipped:
+        parts += ["<h2 id='skipped'>Not drawn</h2><ul>" + "".join(f"<li>{html.escape(x)}</li>" for x in figs.skipped)
+                  + "</ul>"]
     problems = [(r.name, r.path, x) for r in runs for x in r.problems]
     if problems:
         parts += ["<h2 id='problems'>Problems in the files</h2><p>What was wrong with the runs' files; the rows "

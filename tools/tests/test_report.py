@@ -53,3 +53,95 @@ def test_the_report_of_a_vit_run_shows_accuracy_and_its_sample(train, tmp_path):
     assert {"val_accuracy.png", "samples_vit.png"} <= made, made
     html = (out / "report.html").read_text()
     assert "whole accuracy" in html and html.count("<figure") >= 3
+
+
+# ---- hostile logs: names that are paths, values that are markup ----------------------------------
+PAYLOADS = ["../../../escaped", "x'><img src=x onerror=\"document.title='pwned'\">",
+            "\"><script>document.title='pwned'</script>", "--><script>document.title='pwned'</script><!--",
+            "$\\frac{a}{", "a/b", "a_b", ".hidden"]
+
+
+def hostile_run(folder):
+    """A log whose extra columns are named by PAYLOADS (and an absolute path), in a file whose name is
+    markup, with a .config whose values are markup; returns (log path, absolute-path column)."""
+    os.makedirs(folder, exist_ok=True)
+    absolute = os.path.join(folder, "absolute_target")
+    cols = PAYLOADS + [absolute]
+    log = os.path.join(folder, "<img src=x onerror=\"document.title='pwned'\">.csv")
+    with open(log, "w", newline="") as f:
+        import csv
+        w = csv.writer(f)
+        w.writerow(["kind", "step", "loss", "elapsed_sec"] + cols)
+        for step in range(6):
+            w.writerow(["train", step, 3 - 0.1 * step, step] + [step * (k + 1) for k in range(len(cols))])
+            w.writerow(["eval_val", step, 3.1 - 0.1 * step, step] + [""] * len(cols))
+    with open(log[:-4] + ".config", "w") as f:
+        f.write("norm = \"<script>document.title='pwned'</script>\"\nseed = 1\n")
+    return log, absolute
+
+
+def test_names_from_a_log_become_files_only_inside_the_report_folder(tmp_path):
+    runs = tmp_path / "runs"
+    log, absolute = hostile_run(str(runs))
+    out = tmp_path / "rep" / "x"
+    before = {p for p in tmp_path.rglob("*")}
+    assert report.main([log, "--out", str(out)]) == 0
+    new = {p for p in tmp_path.rglob("*")} - before
+    assert new and all(p in (out, out.parent) or out in p.parents for p in new), sorted(map(str, new))
+    assert not os.path.exists(absolute + ".png") and all(p.parent == out for p in new - {out, out.parent})
+    names = os.listdir(out)
+    assert len({n for n in names if n.endswith(".png")}) == len({n for n in names if n.endswith(".svg")})
+    # 'a/b' and 'a_b' are two figures, not one overwritten
+    assert len([n for n in names if n.startswith("a_b") and n.endswith(".png")]) == 2
+    assert not any(n.startswith(".") for n in names)
+
+
+def test_every_value_from_a_log_is_escaped_in_the_page(tmp_path):
+    log, _ = hostile_run(str(tmp_path / "runs"))
+    report.main([log, "--out", str(tmp_path / "rep")])
+    page = (tmp_path / "rep" / "report.html").read_text()
+    assert "<script" not in page and "<img" not in page  # every payload's markup arrives as text
+
+
+def test_a_hostile_report_runs_no_script_in_chromium(tmp_path):
+    """The report of a hostile log, opened in headless Chromium: the title a planted script would
+    change is the page's own. Skipped without chromium unless NORMLAB_NEED_CHROMIUM is set (CI)."""
+    import shutil
+    import subprocess
+    chromium = shutil.which("chromium")
+    if not chromium:
+        if os.environ.get("NORMLAB_NEED_CHROMIUM"):
+            pytest.fail("no chromium, and NORMLAB_NEED_CHROMIUM asks for this check")
+        pytest.skip("no chromium (Debian's chromium package)")
+    log, _ = hostile_run(str(tmp_path / "runs"))
+    report.main([log, "--out", str(tmp_path / "rep")])
+    page = tmp_path / "rep" / "report.html"
+    # the control: the same check sees a script that does run
+    planted = tmp_path / "planted.html"
+    planted.write_text(page.read_text().replace("</body>", "<script>document.title='pwned'</script></body>"))
+    titles = []
+    for p in (page, planted):
+        dom = subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                              f"--user-data-dir={tmp_path / 'profile'}", "--dump-dom", p.as_uri()],
+                             capture_output=True, text=True, timeout=120).stdout
+        assert "id=\"end\"" in dom, "the page did not load to its end"
+        titles.append(dom[dom.index("<title>") + 7:dom.index("</title>")])
+    assert titles == ["normlab: compared runs", "pwned"]
+
+
+def test_a_log_with_very_many_columns_is_drawn_in_bounded_work(tmp_path, monkeypatch):
+    import csv
+    monkeypatch.setattr(report, "MAX_EXTRA", 3)  # the bounds, made small: the figures are what costs
+    monkeypatch.setattr(report, "MAX_PANELS", 4)
+    log = tmp_path / "wide.csv"
+    extra = [f"c{k}" for k in range(200)] + [f"h{k}.ln_1.alpha" for k in range(60)]
+    with open(log, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["kind", "step", "loss"] + extra)
+        for step in range(3):
+            w.writerow(["train", step, 3.0] + [step] * len(extra))
+    out = tmp_path / "rep"
+    assert report.main([str(log), "--out", str(out)]) == 0
+    assert len([n for n in os.listdir(out) if n.startswith("c") and n.endswith(".png")]) == 3
+    page = (out / "report.html").read_text()
+    assert "197 of the 200 log columns" in page and "the first 4 of 60 layers drawn" in page
