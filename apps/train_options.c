@@ -393,33 +393,64 @@ void options_defaults(TrainOptions *o) {
     o->sample.prompt = "\n";
 }
 
-// Why option `name` does nothing in this run (its norm, its other options), or NULL when it counts.
+// Every place a norm sits that an initial-value option reaches, and the norm there: ln_1 (and
+// --qk-norm's, which starts at ln_1's values), ln_2, ln_f (--final-norm's kind). The one place that
+// knows them: what a run reads, warns about and writes to its .config follows from it.
+static const struct { const char *suffix; int pos; bool qk; } NORM_PLACES[] = {
+    {"-ln1", 0, false}, {"-ln1", 0, true}, {"-ln2", 1, false}, {"-lnf", 2, false}};
+
+static const NormInfo *norm_at(const TrainOptions *o, int place) {
+    const StabilityOptions *st = &o->stability;
+    if (NORM_PLACES[place].qk) return st->qk_norm ? NORM_TABLE[st->qk_norm - 1] : NULL;
+    if (NORM_PLACES[place].pos == 2 && st->final_norm) return NORM_TABLE[st->final_norm - 1];
+    return NORM_TABLE[o->model.norm];
+}
+
+// Why the initial-value option `name` (alpha0, beta0, shift0, or one position's) does nothing here:
+// no norm it reaches has that scalar. NULL when one has, or when name is not such an option.
+static const char *scalar_unused(const TrainOptions *o, const char *name, char *why) {
+    static const struct { const char *prefix; int scalar; bool shift; } KINDS[] = {
+        {"alpha0", NORM_SCALAR_ALPHA, false}, {"beta0", NORM_SCALAR_BETA, false}, {"shift0", 0, true}};
+    for (size_t k = 0; k < sizeof KINDS / sizeof KINDS[0]; k++) {
+        size_t n = strlen(KINDS[k].prefix);
+        if (strncmp(name, KINDS[k].prefix, n) || (name[n] && name[n] != '-')) continue;
+        for (size_t p = 0; p < sizeof NORM_PLACES / sizeof NORM_PLACES[0]; p++) {
+            const NormInfo *at = norm_at(o, (int)p);
+            bool reached = !name[n] || !strcmp(name + n, NORM_PLACES[p].suffix);
+            if (at && reached && (KINDS[k].shift ? at->shift : (int)at->scalar == KINDS[k].scalar)) return NULL;
+        }
+        return snprintf(why, WHY_LEN, "no norm it reaches has %s (--norm=%s%s%s%s%s)", KINDS[k].shift ? "a shift" :
+                        NORM_SCALAR_NAMES[KINDS[k].scalar], NORM_TABLE[o->model.norm]->name,
+                        o->stability.final_norm ? ", --final-norm=" : "",
+                        o->stability.final_norm ? NORM_TABLE[o->stability.final_norm - 1]->name : "",
+                        o->stability.qk_norm ? ", --qk-norm=" : "",
+                        o->stability.qk_norm ? NORM_TABLE[o->stability.qk_norm - 1]->name : ""), why;
+    }
+    return NULL;
+}
+
+// Why option `name` does nothing in this run (its norms, its other options), or NULL when it counts.
 static const char *option_unused(const TrainOptions *o, const char *name, char *why) {
-    const NormInfo *k = NORM_TABLE[o->model.norm];
-    if (!strncmp(name, "alpha0", 6) && k->scalar != NORM_SCALAR_ALPHA)
-        return snprintf(why, WHY_LEN, "--norm=%s %s", k->name,
-                        k->scalar == NORM_SCALAR_BETA ? "has beta, not alpha: --beta0" : "has no alpha"), why;
-    if (!strncmp(name, "beta0", 5) && strncmp(name, "beta1", 5) && k->scalar != NORM_SCALAR_BETA)
-        return snprintf(why, WHY_LEN, "--norm=%s %s", k->name,
-                        k->scalar == NORM_SCALAR_ALPHA ? "has alpha, not beta: --alpha0" : "has no beta"), why;
-    bool any_scalar = k->scalar != NORM_SCALAR_NONE || o->init.emb_scale_mode == EMB_SCALE_VALUE;
+    if (scalar_unused(o, name, why)) return why;
+    bool any_scalar = o->init.emb_scale_mode == EMB_SCALE_VALUE;
+    for (size_t p = 0; p < sizeof NORM_PLACES / sizeof NORM_PLACES[0]; p++)
+        any_scalar |= norm_at(o, (int)p) && (norm_at(o, (int)p)->scalar != NORM_SCALAR_NONE || norm_at(o, (int)p)->shift);
     static const struct { const char *name; int rule; const char *why; } RULES[] = {
-        {"shift0", 0, "only derf has a shift"},
-        {"scalar-lr-mult", 1, "this run has no scalars (no alpha, beta, shift or embedding scale)"},
-        {"temperature", 2, "--sample=0: no sample is drawn"},
-        {"prompt", 2, "--sample=0: no sample is drawn"},
-        {"save-every", 3, "without --save nothing is saved"},
-        {"stats-every", 4, "the instruments are written to the --log file only"},
-        {"block-size", 5, "the ViT's sequence is its patches (--patch-size)"},
-        {"emb-scale", 5, "the ViT has no embedding scale"},
-        {"prompt", 5, "the ViT's sample is test images, not text"},
-        {"temperature", 5, "the ViT's sample is test images, not text"},
-        {"preset", 5, "the presets are the GPT's (the ViT has its own defaults: ./train --help)"},
-        {"patch-size", 6, "only the ViT has patches"},
-        {"muon-lr", 7, "only --optim=muon has it"},
+        {"scalar-lr-mult", 0, "this run has no scalars (no alpha, beta, shift or embedding scale)"},
+        {"temperature", 1, "--sample=0: no sample is drawn"},
+        {"prompt", 1, "--sample=0: no sample is drawn"},
+        {"save-every", 2, "without --save nothing is saved"},
+        {"stats-every", 3, "the instruments are written to the --log file only"},
+        {"block-size", 4, "the ViT's sequence is its patches (--patch-size)"},
+        {"emb-scale", 4, "the ViT has no embedding scale"},
+        {"prompt", 4, "the ViT's sample is test images, not text"},
+        {"temperature", 4, "the ViT's sample is test images, not text"},
+        {"preset", 4, "the presets are the GPT's (the ViT has its own defaults: ./train --help)"},
+        {"patch-size", 5, "only the ViT has patches"},
+        {"muon-lr", 6, "only --optim=muon has it"},
     };
     bool vit = o->model.kind == MODEL_VIT;
-    bool unused[] = {!k->shift, !any_scalar, o->sample.n == 0, !o->files.save, !o->files.log, vit, !vit,
+    bool unused[] = {!any_scalar, o->sample.n == 0, !o->files.save, !o->files.log, vit, !vit,
                      o->optim.kind != OPTIM_MUON};
     for (size_t i = 0; i < sizeof RULES / sizeof RULES[0]; i++)
         if (!strcmp(name, RULES[i].name) && unused[RULES[i].rule]) return RULES[i].why;
