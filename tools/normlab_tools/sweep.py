@@ -81,7 +81,7 @@ import sys
 import time
 
 from . import divergence, protocol
-from .files import alone_env, read_config, read_log, write_file
+from .files import alone_env, read_config, read_log, safe_name, write_file
 from .registry import norm_names, norm_scalars, train_program
 
 NORMS = norm_names()  # from the train program (./train --registry), in its registry's order
@@ -175,7 +175,7 @@ def expand(a):
                         for k, v in combo:
                             args += [f"--{one}={v}" for one in k.split("+")]
                             name += f"_{k}-{v}"
-                        name += f"_s{seed}"
+                        name = safe_name(name + f"_s{seed}")  # an --opt value may hold any character
                         fields = {"job": name, "norm": norm, "lr": "" if lr is None else fmt(lr), "init_kind": kind,
                                   "init": "" if value is None else fmt(value), "init_pos": pos or "",
                                   "init_pos_value": "" if pv is None else fmt(pv),
@@ -247,10 +247,8 @@ def part_path(out, name):
 
 
 def resume_point(part, log):
-    """The step of a cut-short job's checkpoint, with its log cut back to what that step had logged
-    (whole lines with a step up to it: the train program logs a step's evaluation before the
-    checkpoint, and a resumed run goes on from there); and the seconds its steps took. None when
-    there is nothing to resume."""
+    """The step of a cut-short job's checkpoint and the seconds its steps took (the train program,
+    resumed, cuts its log back to that step itself); None when there is nothing to resume."""
     if not (os.path.exists(part) and os.path.exists(log)):
         return None
     try:
@@ -259,13 +257,10 @@ def resume_point(part, log):
             step = int(json.loads(f.read(n))["__metadata__"]["step"])
     except (OSError, ValueError, KeyError, struct.error):
         return None  # not a checkpoint the train program wrote whole: start again
-    with open(log) as f:
-        lines = f.read().split("\n")[:-1]  # the last piece has no newline: a line cut short, or ""
-    head, rows = lines[:1], [ln for ln in lines[1:] if ln.split(",", 1)[0].isdigit() and int(ln.split(",", 1)[0]) <= step]
-    if not head or not rows:
+    rows = [r for r in read_log(log)[0] if r.get("step", math.inf) <= step]
+    if not rows:
         return None
-    write_file(log, "\n".join(head + rows) + "\n")
-    elapsed = read_log(log)[0][-1].get("elapsed_sec", math.nan)  # the train program's clock goes on across a resume
+    elapsed = rows[-1].get("elapsed_sec", math.nan)  # the train program's clock goes on across a resume
     return step, elapsed if math.isfinite(elapsed) else 0
 
 

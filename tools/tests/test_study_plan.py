@@ -6,7 +6,7 @@ import os
 from normlab_tools import study_plan as plan
 from normlab_tools.sweep import fmt
 
-LN_BEST = {"ln": 5.6e-3, "rmsnorm": 5.6e-3, "dyt": 3.2e-3, "dyisru": 1.8e-3, "derf": 1.8e-3}
+LN_BEST = {"ln": 5.6e-3, "rmsnorm": 5.6e-3, "dyt": 3.2e-3, "dyisru": 1.8e-3, "dyisrusp": 1.8e-3, "derf": 1.8e-3}
 
 
 def finish(out, folder, norm, lrs, seeds, best):
@@ -34,22 +34,27 @@ def grid(line):
 
 def test_an_empty_study_starts_with_the_first_points_grids(tmp_path):
     first = lines_of(str(tmp_path), "steps8000_w128")
-    assert [grid(x) for x in first] == [(n, ",".join(f"{x:g}" for x in plan.AROUND_FRONTIER[n]), "1,2") for n in plan.NORMS]
+    assert [grid(x) for x in first] == [(n, ",".join(f"{x:g}" for x in plan.AT_8000[n]), "1,2") for n in plan.NORMS]
     assert lines_of(str(tmp_path), "steps32000_w128_dropout") == []  # its neighbour has no best yet
 
 
 def test_a_best_on_the_edge_extends_the_grid_and_the_expensive_point_follows(tmp_path):
     out2 = str(tmp_path)
     for n in plan.NORMS:
-        finish(out2, "steps8000_w128", n, plan.AROUND_FRONTIER[n], (1, 2), 1e-2 if n == "dyt" else LN_BEST[n])  # dyt's on its edge
-    assert [grid(x) for x in lines_of(out2, "steps8000_w128")] == [("dyt", "0.01", "1,2")]
+        finish(out2, "steps8000_w128", n, plan.AT_8000[n], (1, 2), 1e-2 if n == "dyt" else LN_BEST[n])  # dyt's on its edge
+    # dyt's grid grows; every other norm's best is settled, so its evaluation seeds run there
+    assert [grid(x) for x in lines_of(out2, "steps8000_w128")] == [
+        ("dyt", "0.01", "1,2") if n == "dyt" else (n, f"{LN_BEST[n]:g}", "3,4,5") for n in plan.NORMS]
     long = [grid(x) for x in lines_of(out2, "steps32000_w128_dropout")]
     assert "dyt" not in [x[0] for x in long]  # dyt waits for its extension
     assert ("ln", "0.0056", "1") in long and ("derf", "0.0018", "1") in long  # reach 0: the neighbour's best only
     assert all(x.endswith("--dropout 0.1") for x in lines_of(out2, "steps32000_w128_dropout"))
     finish(out2, "steps8000_w128", "dyt", [1e-2], (1, 2), 1e-2)
-    assert [grid(x) for x in lines_of(out2, "steps8000_w128")] == [("dyt", "0.018", "1,2")]  # still its edge
+    assert ("dyt", "0.018", "1,2") in [grid(x) for x in lines_of(out2, "steps8000_w128")]  # still its edge
     finish(out2, "steps8000_w128", "dyt", [1.8e-2], (1, 2), 1e-2)
+    assert ("dyt", "0.01", "3,4,5") in [grid(x) for x in lines_of(out2, "steps8000_w128")]  # evaluated at its best
+    for n in plan.NORMS:
+        finish(out2, "steps8000_w128", n, [1e-2 if n == "dyt" else LN_BEST[n]], plan.EVAL_SEEDS, LN_BEST[n])
     assert lines_of(out2, "steps8000_w128") == []
     assert ("dyt", "0.01", "1") in [grid(x) for x in lines_of(out2, "steps32000_w128_dropout")]
 
@@ -57,8 +62,8 @@ def test_a_best_on_the_edge_extends_the_grid_and_the_expensive_point_follows(tmp
 def test_a_point_that_does_not_grow_keeps_its_grid(tmp_path):
     out = str(tmp_path)
     finish(out, "steps32000_w128", "rmsnorm", (1e-3, 1.8e-3, 3.2e-3), (1,), 5.6e-4)  # best on the low edge
-    # no lr beyond the edge: only the second seed at the best of the lrs that ran
-    assert [x for x in map(grid, lines_of(out, "steps32000_w128")) if x[0] == "rmsnorm"] == [("rmsnorm", "0.001", "2")]
+    # no lr beyond the edge: only the evaluation seeds at the best of the lrs that ran
+    assert [x for x in map(grid, lines_of(out, "steps32000_w128")) if x[0] == "rmsnorm"] == [("rmsnorm", "0.001", "2,3,4")]
     finish(out, "steps8000_w128", "rmsnorm", (3.2e-3, 5.6e-3, 1e-2), (1, 2), 1e-3)  # a point that grows does
     assert ("rmsnorm", "0.0018", "1,2") in [grid(x) for x in lines_of(out, "steps8000_w128")]
 
