@@ -1,27 +1,42 @@
 """IDX images (the MNIST format; Fashion-MNIST's files), read in Python: the report draws test images.
 
-The C reader (src/data/idx.c) is the one that checks files; this one reads a set the train program has
-already accepted.
+The C reader (src/data/idx.c) is the one that checks a set before training on it; this one reads one
+image of a set named in a run's files, which may since have become anything: it opens only a regular
+file, reads its header first, and then reads only the image asked for (gzip inflates no further).
 """
 import gzip
 import os
+import stat
 import struct
 
+MAX_SIDE = 4096  # as IDX_MAX_SIDE in include/normlab/idx.h
 
-def read_images(path):
-    """(n, rows, cols, pixels): an IDX images file, plain or gzip; pixels is bytes, n*rows*cols long."""
+
+def images_file(folder):
+    """The test images file in folder (plain, else gzip); ValueError when it is not a regular file."""
+    path = os.path.join(folder, "t10k-images-idx3-ubyte")
     if not os.path.exists(path) and os.path.exists(path + ".gz"):
         path += ".gz"
-    with (gzip.open if path.endswith(".gz") else open)(path, "rb") as f:
-        data = f.read()
-    magic, n, rows, cols = struct.unpack(">IIII", data[:16])
-    if magic != 0x803:
-        raise ValueError(f"{path}: magic number 0x{magic:08x}, not an IDX images file")
-    return n, rows, cols, data[16:16 + n * rows * cols]
+    mode = os.stat(path).st_mode  # OSError when missing
+    if not stat.S_ISREG(mode):
+        raise ValueError(f"{path} is not a regular file (a FIFO, a device or a folder): not read")
+    return path
 
 
 def test_image(folder, i):
     """Test image i of the set in folder, as rows of pixel values (0..255)."""
-    n, rows, cols, px = read_images(os.path.join(folder, "t10k-images-idx3-ubyte"))
-    at = i * rows * cols
-    return [list(px[at + r * cols:at + (r + 1) * cols]) for r in range(rows)]
+    path = images_file(folder)
+    with (gzip.open if path.endswith(".gz") else open)(path, "rb") as f:
+        head = f.read(16)
+        if len(head) < 16:
+            raise ValueError(f"{path}: shorter than an IDX header")
+        magic, n, rows, cols = struct.unpack(">IIII", head)
+        if magic != 0x803:
+            raise ValueError(f"{path}: magic number 0x{magic:08x}, not an IDX images file")
+        if not (0 < rows <= MAX_SIDE and 0 < cols <= MAX_SIDE) or not 0 <= i < n:
+            raise ValueError(f"{path}: {n} images of {rows} x {cols}: no image {i} there")
+        f.seek(16 + i * rows * cols)
+        px = f.read(rows * cols)
+    if len(px) < rows * cols:
+        raise ValueError(f"{path}: truncated before image {i}")
+    return [list(px[r * cols:(r + 1) * cols]) for r in range(rows)]

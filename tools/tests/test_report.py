@@ -55,6 +55,26 @@ def test_the_report_of_a_vit_run_shows_accuracy_and_its_sample(train, tmp_path):
     assert "whole accuracy" in html and html.count("<figure") >= 3
 
 
+def test_a_sample_whose_images_are_a_fifo_or_a_device_is_listed_not_read(tmp_path):
+    """The samples file names the image folder; there the test images file is a FIFO (opening it
+    would block) or /dev/zero (endless): the report says so and goes on, in bounded time."""
+    import csv
+    log = tmp_path / "vit.csv"
+    log.write_text("kind,step,loss,accuracy\ntrain,1,2.0,\neval_val,1,2.1,0.2\n")
+    for kind in ("fifo", "zero"):
+        folder = tmp_path / kind
+        folder.mkdir()
+        target = folder / "t10k-images-idx3-ubyte"
+        os.mkfifo(target) if kind == "fifo" else os.symlink("/dev/zero", target)
+        with open(tmp_path / "vit.samples.csv", "w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(["test_image", "predicted", "probability", "true", "predicted_label", "true_label", "images"])
+            w.writerow([0, 1, 0.5, 1, "Trouser", "Trouser", str(folder)])
+        out = tmp_path / f"rep_{kind}"
+        assert report.main([str(log), "--out", str(out)]) == 0
+        assert "is not a regular file" in (out / "report.html").read_text()
+
+
 # ---- hostile logs: names that are paths, values that are markup ----------------------------------
 PAYLOADS = ["../../../escaped", "x'><img src=x onerror=\"document.title='pwned'\">",
             "\"><script>document.title='pwned'</script>", "--><script>document.title='pwned'</script><!--",
