@@ -91,7 +91,7 @@ static int samples_write(const TrainApp *a, int n, const int *pred, const double
 // The sample of an image set: the first --sample test images, each with its predicted label (and
 // the model's probability for it) beside its true one.
 static int sample_images(TrainApp *a) {
-    const DataSource *d = &a->s.data;
+    const DataSource *d = a->s.data.test ? a->s.data.test : &a->s.data; // session_classify's split
     int n = a->o.sample.n < (long)d->eval_rows ? (int)a->o.sample.n : (int)d->eval_rows, *pred = malloc(n * sizeof(int)),
         *truth = malloc(n * sizeof(int));
     double *p = malloc(n * sizeof(double));
@@ -601,10 +601,10 @@ static void loop_after_step(TrainApp *a, Loop *L, const SessionStepInfo *info) {
 
 // The confusion matrix: printed (rows the true labels, columns the predicted), and with --log written
 // beside it as <log>.confusion.csv (label, then the counts per predicted label). 0, or 1 after the message.
-static int confusion_report(const TrainApp *a, const TrainEval *e) {
+static int confusion_report(const TrainApp *a, const char *split, const TrainEval *e) {
     const DataSource *d = &a->s.data;
     int V = d->classes;
-    printf("confusion (rows: true label, columns: predicted; %% of the row)\n%12s", "");
+    printf("confusion on the %s split (rows: true label, columns: predicted; %% of the row)\n%12s", split, "");
     for (int j = 0; j < V; j++) printf(" %5.5s", d->labels[j]);
     for (int i = 0; i < V; i++) {
         long row = 0;
@@ -631,16 +631,18 @@ static int confusion_report(const TrainApp *a, const TrainEval *e) {
     return 0;
 }
 
-// The whole evaluation split at the end; for labelled data, its accuracy and confusion matrix
-// (printed, and written beside the log as <log>.confusion.csv). 0, or 1 after the message.
+// The whole evaluation split at the end; for labelled data its accuracy, then the test split's (an
+// image set's: read here once) and the confusion matrix of the last split read (printed, and written
+// beside the log as <log>.confusion.csv). 0, or 1 after the message.
 static int loop_whole_eval(TrainApp *a, const Loop *L) {
     const Session *s = &a->s;
-    const DataSource *d = &s->data;
+    const DataSource *d = &s->data, *last = d->test ? d->test : d;
     int V = d->classes;
-    TrainEval e = {.confusion = d->labels ? calloc((size_t)V * V, sizeof(long)) : NULL};
+    TrainEval e = {0}, t = {0}, *conf = d->test ? &t : &e;
     char err[1024];
-    if (d->labels && !e.confusion) return fail(1, "out of memory for the confusion matrix");
-    if (session_eval_whole(&a->s, &e, err, sizeof err)) return free(e.confusion), fail(1, "%s", err);
+    if (d->labels && !(conf->confusion = calloc((size_t)V * V, sizeof(long))))
+        return fail(1, "out of memory for the confusion matrix");
+    if (session_eval_whole(&a->s, &e, err, sizeof err)) return free(conf->confusion), fail(1, "%s", err);
     printf("best %s loss %.4f at step %ld; wall time %.1f s (%.1f s in training steps)\n", d->eval_name, L->best,
            L->best_step, tape_clock() - s->cfg.t0, s->train_s);
     if (!d->labels) {
@@ -649,8 +651,12 @@ static int loop_whole_eval(TrainApp *a, const Loop *L) {
     }
     printf("%s loss over the whole %s split (%zu images): %.4f; accuracy %.2f%%\n", d->eval_name, d->eval_name,
            e.targets, e.loss, 100 * e.accuracy);
-    int rc = confusion_report(a, &e);
-    free(e.confusion);
+    if (d->test && session_eval_test(&a->s, &t, err, sizeof err)) return free(t.confusion), fail(1, "%s", err);
+    if (d->test)
+        printf("test loss over the whole test split (%zu images): %.4f; accuracy %.2f%% (choose settings on %s; "
+               "report test for the chosen one)\n", t.targets, t.loss, 100 * t.accuracy, d->eval_name);
+    int rc = confusion_report(a, last->eval_name, conf);
+    free(conf->confusion);
     return rc;
 }
 
@@ -707,8 +713,9 @@ static void print_header(const TrainApp *a) {
     const Dist *d = &a->dist;
     const ImageSet *im = &a->data.images;
     if (a->data.is_images)
-        printf("normlab train (%s build): %s, %zu training and %zu test images of %d x %d, %d classes\n", NL_REAL_NAME,
-               a->data.path, im->train.n, im->test.n, im->train.rows, im->train.cols, im->classes);
+        printf("normlab train (%s build): %s, %zu training, %zu validation (the training file's last %zu) and %zu "
+               "test images of %d x %d, %d classes\n", NL_REAL_NAME, a->data.path, im->train.n, im->val.n, im->val.n,
+               im->test.n, im->train.rows, im->train.cols, im->classes);
     else
         printf("normlab train (%s build): %s, %d symbols\n", NL_REAL_NAME, a->data.have ? a->data.path : o->files.resume,
                a->data.text.vocab_size);

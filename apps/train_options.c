@@ -340,7 +340,7 @@ static void usage(FILE *f) {
     }
     fprintf(f, "\nExamples (each line pastes into a shell as it stands):\n"
                "  ./train --norm=dyt tinyshakespeare\n"
-               "  ./train --norm=dyt fashion-mnist                     # the ViT: test accuracy as it goes\n"
+               "  ./train --norm=dyt fashion-mnist                     # the ViT: validation accuracy as it goes\n"
                "  ./train --norm=dyisru --lr=3e-3 --log=runs/dyisru.csv --save=runs/dyisru.safetensors\n"
                "  ./train --steps 0 --resume runs/dyisru.safetensors --sample 500 --prompt \"ROMEO:\"\n"
                "  ./train --norm=ln --preset=nanogpt tinyshakespeare    # nanoGPT's CPU configuration, exactly\n"

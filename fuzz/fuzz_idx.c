@@ -1,5 +1,5 @@
 // Fuzz target: the IDX reader on an images file and a labels file cut from one input (its first
-// byte says where), then the set as data: draws from both splits and every test row, in range.
+// byte says where), then the set as data: draws from its splits and every val and test row, in range.
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,7 +12,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     ImageSet s = {.classes = 10, .labels = IDX_FASHION_LABELS};
     char err[1024];
     if (idx_parse(&s.train, data + 1, cut - 1, data + cut, size - cut, 10, "images", "labels", err, sizeof err) == 0) {
-        s.test = s.train; // one split serves as both
+        s.val = s.test = s.train; // one split serves as all three
         DataSource d = idx_source(&s);
         int32_t *px = malloc(2 * (size_t)d.width * sizeof(int32_t)), y[2];
         Rng rng;
@@ -21,6 +21,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             data_draw(&d, false, 2, &rng, px, y);
             data_draw(&d, true, 2, &rng, px, y);
             for (size_t r = 0; r < d.eval_rows; r++) data_rows(&d, r, 1, px, y);
+            for (size_t r = 0; r < d.test->eval_rows; r++) data_rows(d.test, r, 1, px, y);
             for (int i = 0; i < d.width; i++)
                 if (px[i] < 0 || px[i] > 255 || y[0] < 0 || y[0] > 9) abort();
         }

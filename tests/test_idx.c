@@ -7,9 +7,9 @@
 
 static char dir[] = "/tmp/normlab_idx_XXXXXX";
 
-enum { N = 3, R = 2, C = 4 }; // three 2 x 4 images
+enum { N = 6, R = 2, C = 4 }; // six 2 x 4 images: a set loaded from them holds the last one out for validation
 
-// An images file (magic, N, R, C, pixels i*8 + j) and a labels file (magic, N, labels 7, 0, 9).
+// An images file (magic, N, R, C, pixels i*8 + j) and a labels file (magic, N, labels 7, 0, 9, 3, 5, 1).
 static size_t images_bytes(uint8_t *b, uint32_t magic, uint32_t n) {
     uint32_t head[4] = {magic, n, R, C};
     for (int i = 0; i < 4; i++)
@@ -21,7 +21,8 @@ static size_t labels_bytes(uint8_t *b, uint32_t n) {
     uint32_t head[2] = {0x801, n};
     for (int i = 0; i < 2; i++)
         for (int k = 0; k < 4; k++) b[4 * i + k] = (uint8_t)(head[i] >> (24 - 8 * k));
-    b[8] = 7, b[9] = 0, b[10] = 9;
+    static const uint8_t labels[N] = {7, 0, 9, 3, 5, 1};
+    memcpy(b + 8, labels, N);
     return 8 + N;
 }
 
@@ -32,7 +33,7 @@ static int setup(void **state) {
 
 static void test_a_good_split_reads_back_exactly(void **state) {
     (void)state;
-    uint8_t im[64], lb[16];
+    uint8_t im[80], lb[16];
     size_t ni = images_bytes(im, 0x803, N), nl = labels_bytes(lb, N);
     IdxImages s;
     char err[512] = "";
@@ -59,7 +60,7 @@ static void expect_refused(const uint8_t *im, size_t ni, const uint8_t *lb, size
 
 static void test_broken_files_are_refused(void **state) {
     (void)state;
-    uint8_t im[64], lb[16], bad[64];
+    uint8_t im[80], lb[16], bad[80];
     size_t ni = images_bytes(im, 0x803, N), nl = labels_bytes(lb, N);
     expect_refused(im, ni - 1, lb, nl, "images.idx", "truncated");                 // a pixel short
     expect_refused(im, 10, lb, nl, "images.idx", "shorter than an IDX header");    // cut in the header
@@ -70,8 +71,8 @@ static void test_broken_files_are_refused(void **state) {
     expect_refused(bad, ni, lb, nl, "images.idx", "magic number 0x00000802");
     expect_refused(im, ni, im, ni, "labels.idx", "magic number 0x00000803");       // images as labels
     uint8_t two[16];
-    size_t n2 = labels_bytes(two, N - 1) - 1;                                       // 2 labels for 3 images
-    expect_refused(im, ni, two, n2, "holds 3 images", "2 labels");
+    size_t n2 = labels_bytes(two, N - 1) - 1;                                       // 5 labels for 6 images
+    expect_refused(im, ni, two, n2, "holds 6 images", "5 labels");
     memcpy(bad, lb, nl), bad[9] = 10;
     expect_refused(im, ni, bad, nl, "labels.idx", "label 10 at item 1 is outside 0..9");
     images_bytes(bad, 0x803, 0);
@@ -89,7 +90,7 @@ static void write_gz(const char *name, const uint8_t *b, size_t n) {
 
 static void test_a_set_from_gzip_files_and_as_data(void **state) {
     (void)state;
-    uint8_t im[64], lb[16];
+    uint8_t im[80], lb[16];
     size_t ni = images_bytes(im, 0x803, N), nl = labels_bytes(lb, N);
     ImageSet s;
     char err[1024] = "", resolved[512];
@@ -110,9 +111,17 @@ static void test_a_set_from_gzip_files_and_as_data(void **state) {
     DataSource d = idx_source(&s);
     assert_int_equal(d.width, R * C);
     assert_int_equal(d.target_width, 1);
-    assert_int_equal(d.eval_rows, N);
+    // the last sixth of the training images is the validation split, which evaluations read
+    assert_int_equal(s.train.n, N - N / IDX_VAL_SHARE), assert_int_equal(d.eval_rows, N / IDX_VAL_SHARE);
+    assert_string_equal(d.eval_name, "val");
     int32_t px[N * R * C], y[N];
-    data_rows(&d, 1, 2, px, y); // test images 1 and 2, in order
+    data_rows(&d, 0, 1, px, y); // training image 5, the validation split's first
+    assert_int_equal(y[0], 1);
+    for (int j = 0; j < R * C; j++) assert_int_equal(px[j], 3 * (5 * R * C + j) + 1);
+    // the test split, whole, in order
+    assert_non_null(d.test);
+    assert_int_equal(d.test->eval_rows, N), assert_string_equal(d.test->eval_name, "test");
+    data_rows(d.test, 1, 2, px, y); // test images 1 and 2
     assert_int_equal(y[0], 0), assert_int_equal(y[1], 9);
     for (int j = 0; j < R * C; j++) assert_int_equal(px[j], 3 * (R * C + j) + 1);
     Rng rng;
@@ -121,7 +130,7 @@ static void test_a_set_from_gzip_files_and_as_data(void **state) {
     for (int k = 0; k < 20; k++) {
         data_draw(&d, false, 1, &rng, px, y);
         unsigned i = (unsigned)(px[0] - 1) / 3 / (R * C); // which image: its first pixel says
-        assert_true(i < N);
+        assert_true(i < N - N / IDX_VAL_SHARE);           // never a validation image
         assert_int_equal(y[0], lb[8 + i]);
         seen[i % N] = true;
     }

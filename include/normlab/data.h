@@ -33,6 +33,8 @@ typedef struct DataSource {
     const char *const *labels;   // (classes) the classes' names, or NULL (a text's)
     struct Dataset *text;        // the text, when it is one (sampling; a checkpoint's vocabulary,
                                  //   which a session restores into a text that has none)
+    const struct DataSource *test; // a split read once, whole, at the end of a run and never
+                                   //   during it (an image set's test split), or NULL
 } DataSource;
 
 static inline void data_draw(const DataSource *d, bool eval, int B, Rng *rng, int32_t *inputs, int32_t *targets) {

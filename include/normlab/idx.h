@@ -26,14 +26,19 @@ int idx_parse(IdxImages *im, const uint8_t *images, size_t n_images, const uint8
 int idx_load(IdxImages *im, const char *images_path, const char *labels_path, int classes, char *err, size_t errlen);
 void idx_free(IdxImages *im);
 
-// An image classification set: its training split, its test split (which evaluations read whole),
-// and its classes' names.
+// An image classification set: its training split, a validation split held out of the training
+// images (the last sixth of them: 10,000 of Fashion-MNIST's 60,000; evaluations during a run read it
+// whole, and settings are chosen on it), its test split (read once, at the end of a run, to report a
+// chosen setting), and its classes' names.
 typedef struct ImageSet {
-    IdxImages train, test;
+    IdxImages train, val, test; // val: a view into the training file's images, not its own memory
     int classes;
     const char *const *labels; // (classes)
     char name[64];             // "fashion-mnist"
+    DataSource test_source;    // the test split as data (idx_source's .test)
 } ImageSet;
+
+#define IDX_VAL_SHARE 6 // the last 1/IDX_VAL_SHARE of the training images are the validation split
 
 // Fashion-MNIST's classes, in label order.
 extern const char *const IDX_FASHION_LABELS[10];
@@ -50,6 +55,6 @@ int idx_set_load(ImageSet *s, const char *dir, char *err, size_t errlen);
 void idx_set_free(ImageSet *s);
 
 // The set as a session's data (normlab/data.h): a row is one image's pixels (0..255, as int32) and
-// its label; training draws from train with replacement, evaluation reads test whole, in order.
-// s must outlive it.
-DataSource idx_source(const ImageSet *s);
+// its label; training draws from train with replacement, evaluation reads val whole, in order, and
+// .test reads the test split. s must outlive it and stay where it is.
+DataSource idx_source(ImageSet *s);

@@ -106,12 +106,15 @@ int session_evaluate(Session *s, TrainEval *train, TrainEval *eval, char *err, s
 // The loss and accuracy over the whole evaluation split (train_eval_split; e->confusion counted
 // when set), logged as eval_val_full. 0, or -1 with a message in err.
 int session_eval_whole(Session *s, TrainEval *e, char *err, size_t errlen);
+// The same over the data's test split (DataSource.test: an image set's), logged as eval_test_full:
+// read once, at the end, to report a setting chosen on the evaluation split. The data must have one.
+int session_eval_test(Session *s, TrainEval *e, char *err, size_t errlen);
 // Generates n tokens after the prompt's ids (none: it starts from id 0), each drawn at temperature
 // from the model's outputs on a full window of T tokens; emit gets each id. 0, or -1 when out of memory.
 int session_sample(Session *s, const int32_t *prompt, int n_prompt, long n, double temperature,
                    void (*emit)(void *ctx, int id), void *ctx);
 
-// Classifies rows [first, first + n) of the evaluation split (data with one target per row: images):
+// Classifies rows [first, first + n) of the test split (DataSource.test; without one, the evaluation split):
 // each row's top class, the model's probability for it, and the row's true class. 0, or -1 when the
 // data has more than one target per row or the rows run past the split.
 int session_classify(Session *s, size_t first, int n, int *pred, double *p, int *truth);

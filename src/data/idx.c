@@ -136,11 +136,19 @@ int idx_set_load(ImageSet *s, const char *dir, char *err, size_t errlen) {
     if (s->train.rows != s->test.rows || s->train.cols != s->test.cols)
         return snprintf(err, errlen, "image set %s: its training images are %d x %d, its test images %d x %d", dir,
                         s->train.rows, s->train.cols, s->test.rows, s->test.cols), idx_set_free(s), -1;
+    size_t held = s->train.n / IDX_VAL_SHARE, P = (size_t)s->train.rows * s->train.cols;
+    if (held == 0)
+        return snprintf(err, errlen, "image set %s: %zu training images leave none for validation (the last sixth "
+                        "is held out)", dir, s->train.n), idx_set_free(s), -1;
+    s->train.n -= held;
+    s->val = (IdxImages){.pixels = s->train.pixels + s->train.n * P, .labels = s->train.labels + s->train.n, .n = held,
+                         .rows = s->train.rows, .cols = s->train.cols};
     return 0;
 }
 
 void idx_set_free(ImageSet *s) {
     idx_free(&s->train), idx_free(&s->test);
+    s->val = (IdxImages){0};
 }
 
 // ---- the set as data ---------------------------------------------------------------------------------
@@ -152,20 +160,37 @@ static void image_row(const IdxImages *im, size_t i, int32_t *pixels, int32_t *l
 
 static void images_draw(const DataSource *d, bool eval, int B, Rng *rng, int32_t *inputs, int32_t *targets) {
     const ImageSet *s = d->self;
-    const IdxImages *im = eval ? &s->test : &s->train;
+    const IdxImages *im = eval ? &s->val : &s->train;
     for (int b = 0; b < B; b++)
         image_row(im, rng_below(rng, (uint32_t)im->n), inputs + (size_t)b * d->width, targets + b);
 }
 
 static void images_rows(const DataSource *d, size_t first, int n, int32_t *inputs, int32_t *targets) {
     const ImageSet *s = d->self;
+    for (int b = 0; b < n; b++) image_row(&s->val, first + b, inputs + (size_t)b * d->width, targets + b);
+}
+
+// The test split: only its rows are read (a whole-split evaluation at the end of a run).
+static void test_draw(const DataSource *d, bool eval, int B, Rng *rng, int32_t *inputs, int32_t *targets) {
+    const ImageSet *s = d->self;
+    (void)eval;
+    for (int b = 0; b < B; b++)
+        image_row(&s->test, rng_below(rng, (uint32_t)s->test.n), inputs + (size_t)b * d->width, targets + b);
+}
+
+static void test_rows(const DataSource *d, size_t first, int n, int32_t *inputs, int32_t *targets) {
+    const ImageSet *s = d->self;
     for (int b = 0; b < n; b++) image_row(&s->test, first + b, inputs + (size_t)b * d->width, targets + b);
 }
 
-static const DataOps IMAGE_OPS = {images_draw, images_rows};
+static const DataOps IMAGE_OPS = {images_draw, images_rows}, TEST_OPS = {test_draw, test_rows};
 
-DataSource idx_source(const ImageSet *s) {
-    return (DataSource){.ops = &IMAGE_OPS, .self = s, .eval_name = "test", .width = s->train.rows * s->train.cols,
-                        .target_width = 1, .classes = s->classes, .units_per_row = 1, .unit = "img", .eval_rows = s->test.n, .eval_whole = true,
-                        .labels = s->labels};
+DataSource idx_source(ImageSet *s) {
+    DataSource d = {.ops = &IMAGE_OPS, .self = s, .eval_name = "val", .width = s->train.rows * s->train.cols,
+                    .target_width = 1, .classes = s->classes, .units_per_row = 1, .unit = "img", .eval_rows = s->val.n,
+                    .eval_whole = true, .labels = s->labels};
+    s->test_source = d;
+    s->test_source.ops = &TEST_OPS, s->test_source.eval_name = "test", s->test_source.eval_rows = s->test.n;
+    d.test = &s->test_source;
+    return d;
 }

@@ -147,15 +147,24 @@ int session_evaluate(Session *s, TrainEval *train, TrainEval *eval, char *err, s
     return 0;
 }
 
-int session_eval_whole(Session *s, TrainEval *e, char *err, size_t errlen) {
-    if (train_eval_split(&s->eval.tape, s->model, &s->data, s->cfg.batch_size, s->idx, s->targets, e))
-        return snprintf(err, errlen, "out of memory for the whole %s split's evaluation", s->data.eval_name), -1;
-    session_log_row(s, "eval_val_full", e->loss, e->accuracy, 0, 0, 0, false);
+// One whole split's evaluation, logged as a row of kind.
+static int eval_whole(Session *s, const DataSource *d, const char *kind, TrainEval *e, char *err, size_t errlen) {
+    if (train_eval_split(&s->eval.tape, s->model, d, s->cfg.batch_size, s->idx, s->targets, e))
+        return snprintf(err, errlen, "out of memory for the whole %s split's evaluation", d->eval_name), -1;
+    session_log_row(s, kind, e->loss, e->accuracy, 0, 0, 0, false);
     return 0;
 }
 
+int session_eval_whole(Session *s, TrainEval *e, char *err, size_t errlen) {
+    return eval_whole(s, &s->data, "eval_val_full", e, err, errlen);
+}
+
+int session_eval_test(Session *s, TrainEval *e, char *err, size_t errlen) {
+    return eval_whole(s, s->data.test, "eval_test_full", e, err, errlen);
+}
+
 int session_classify(Session *s, size_t first, int n, int *pred, double *p, int *truth) {
-    const DataSource *d = &s->data;
+    const DataSource *d = s->data.test ? s->data.test : &s->data;
     int B = s->cfg.batch_size, V = d->classes;
     if (d->target_width != 1 || first + n > d->eval_rows) return -1;
     for (int done = 0; done < n; done += B) {

@@ -51,8 +51,9 @@ the first evaluation above 1.1 x the best so far), spikes, wall_s, tokens_per_se
 (divergence.py) diverge_layer, first_moved (the instrument family that moved first), lead_steps
 (how many steps before the blow-up) and moves (every series' first move near it, "family:where@step"); and the extremes the instruments reached: peak_attn_logit
 (over blocks), min_attn_entropy (the lowest head's, over blocks), peak_log_z (log_z_max), peak_sat2;
-full_acc (the accuracy over the whole evaluation split at the end: the ViT's test accuracy) and
-best_acc (the best evaluation's).
+full_acc (the accuracy over the whole evaluation split at the end: the ViT's validation accuracy),
+best_acc (the best evaluation's), and test_loss and test_acc (an image set's test split, read once at
+the end: report it for a setting chosen on the validation split, never choose on it).
 
   sweep.py refresh OUT     recomputes every row's outcome from its log (after this tool changed);
                            refuses while a sweep runs into OUT
@@ -90,7 +91,7 @@ POSITIONS = {"ln1": "ln1", "ln2": "ln2", "lnf": "lnf"}
 FIELDS = ["job", "norm", "lr", "init_kind", "init", "init_pos", "init_pos_value", "opts", "seed", "steps",
           "best_val", "best_step", "final_val", "full_val", "final_train", "nonfinite", "diverged",
           "diverge_step", "spikes", "wall_s", "tokens_per_sec", "exit", "diverge_layer", "first_moved", "lead_steps", "moves",
-          "peak_attn_logit", "min_attn_entropy", "peak_log_z", "peak_sat2", "full_acc", "best_acc"]
+          "peak_attn_logit", "min_attn_entropy", "peak_log_z", "peak_sat2", "full_acc", "best_acc", "test_loss", "test_acc"]
 UNSTABLE = 1.1  # a loss above 1.1 x the best counts as unstable (the I and S metrics: docs/training.md, docs/stability.md)
 
 
@@ -195,6 +196,7 @@ def outcome(log_path, steps):
     evals = [(int(r["step"]), r["loss"]) for r in rows if r["kind"] == "eval_val"]
     train = [r for r in rows if r["kind"] == "train"]
     full = [r["loss"] for r in rows if r["kind"] == "eval_val_full"]
+    test = [r for r in rows if r["kind"] == "eval_test_full"]  # an image set's test split: never chosen on
     accs = [(r["kind"], r.get("accuracy", math.nan)) for r in rows if r["kind"] in ("eval_val", "eval_val_full")]
     full_acc = [a for k, a in accs if k == "eval_val_full" and math.isfinite(a)]
     best_acc = [a for k, a in accs if k == "eval_val" and math.isfinite(a)]
@@ -224,7 +226,8 @@ def outcome(log_path, steps):
             "nonfinite": int(bool(nonfinite)), "diverged": int(diverged),
             "diverge_step": diverge_step, "spikes": int(train[-1]["spikes"]) if train else 0,
             "tokens_per_sec": statistics.median(speed) if speed else "",
-            "full_acc": full_acc[-1] if full_acc else "", "best_acc": max(best_acc) if best_acc else ""}
+            "full_acc": full_acc[-1] if full_acc else "", "best_acc": max(best_acc) if best_acc else "",
+            "test_loss": test[-1]["loss"] if test else "", "test_acc": test[-1].get("accuracy", "") if test else ""}
 
 
 def workers():
