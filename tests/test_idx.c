@@ -1,5 +1,8 @@
 // IDX images and labels: a good split read back exactly, plain and gzip, the set as data, and every
 // broken file the reader must refuse with a message that names the file and what is wrong.
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #include "normlab/idx.h"
@@ -138,11 +141,54 @@ static void test_a_set_from_gzip_files_and_as_data(void **state) {
     idx_set_free(&s);
 }
 
+// A FIFO where an IDX file should be is refused by what it is, never waited on; a gzip file whose
+// header claims one tiny image but which inflates to 256 MB is read no further than the header allows
+// (the memory the process ever held stays far below what inflating it would take).
+static void test_readers_refuse_fifos_and_stop_at_the_header(void **state) {
+    (void)state;
+    char sub[600], path[700], err[1024] = "";
+    snprintf(sub, sizeof sub, "%s/odd", dir);
+    mkdir(sub, 0755);
+    uint8_t im[80], lb[16];
+    size_t ni = images_bytes(im, 0x803, N), nl = labels_bytes(lb, N);
+    snprintf(path, sizeof path, "%s/train-images-idx3-ubyte", sub);
+    assert_int_equal(mkfifo(path, 0644), 0);
+    snprintf(path, sizeof path, "%s/train-labels-idx1-ubyte", sub);
+    FILE *f = fopen(path, "wb");
+    fwrite(lb, 1, nl, f), fclose(f);
+    ImageSet s;
+    alarm(20); // a reader that waits on the FIFO fails here instead of hanging the suite
+    assert_int_equal(idx_set_load(&s, sub, err, sizeof err), -1);
+    alarm(0);
+    assert_non_null(strstr(err, "is not a regular file"));
+    // the bomb: a valid header and body of one split, then 256 MB of zeros, gzipped (about 256 KB)
+    snprintf(path, sizeof path, "%s/bomb-images.gz", dir);
+    gzFile g = gzopen(path, "wb9");
+    assert_non_null(g);
+    gzwrite(g, im, (unsigned)ni);
+    static uint8_t zeros[1 << 20];
+    for (int i = 0; i < 256; i++) assert_int_equal(gzwrite(g, zeros, sizeof zeros), (int)sizeof zeros);
+    gzclose(g);
+    char labels[700];
+    snprintf(labels, sizeof labels, "%s/bomb-labels", dir);
+    f = fopen(labels, "wb");
+    fwrite(lb, 1, nl, f), fclose(f);
+    struct rusage before, after;
+    getrusage(RUSAGE_SELF, &before);
+    IdxImages images;
+    assert_int_equal(idx_load(&images, path, labels, 10, err, sizeof err), -1);
+    getrusage(RUSAGE_SELF, &after);
+    assert_non_null(strstr(err, "bytes after the last item"));
+    long grew_mb = (after.ru_maxrss - before.ru_maxrss) / 1024;
+    if (grew_mb > 32) fail_msg("reading the bomb's header-allowed bytes took %ld MB more", grew_mb);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_a_good_split_reads_back_exactly),
         cmocka_unit_test(test_broken_files_are_refused),
         cmocka_unit_test(test_a_set_from_gzip_files_and_as_data),
+        cmocka_unit_test(test_readers_refuse_fifos_and_stop_at_the_header),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }

@@ -16,8 +16,13 @@ typedef struct Dataset {
     int16_t id_of[256];       // byte -> token id, or -1
 } Dataset;
 
-// Loads path (gzip or plain: zlib tells them apart). Returns 0, or -1 with a message in err
-// (errlen bytes) that says what is wrong: unreadable, corrupt or truncated gzip, empty, out of memory.
+// The most bytes a text may hold: its windows are drawn with 32-bit numbers (and a machine's memory
+// may bound it lower: an eighth of it, for the text and its tokens).
+#define DATASET_MAX_BYTES ((size_t)UINT32_MAX)
+
+// Loads path (gzip or plain: zlib tells them apart; a regular file only, read no further than the
+// limit). Returns 0, or -1 with a message in err (errlen bytes) that says what is wrong: unreadable,
+// not a regular file, corrupt or truncated gzip, empty, too large, out of memory.
 int dataset_load(Dataset *d, const char *path, char *err, size_t errlen);
 void dataset_free(Dataset *d);
 // A vocabulary without text (for a checkpoint: sampling needs only the vocabulary).

@@ -6,7 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <dirent.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #include "normlab/check.h"
@@ -23,13 +25,23 @@ void dataset_set_vocab(Dataset *d, const unsigned char *bytes, int n) {
     vocab_index(d);
 }
 
-unsigned char *data_read_all(const char *path, size_t *len, char *err, size_t errlen) {
-    gzFile f = gzopen(path, "rb");
-    if (!f) {
-        snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno));
-        return NULL;
-    }
-    size_t cap = 1 << 16, n = 0; // doubled as needed
+size_t data_memory_limit(int share) {
+    long pages = sysconf(_SC_PHYS_PAGES), size = sysconf(_SC_PAGESIZE);
+    return pages > 0 && size > 0 ? (size_t)pages / (size_t)share * (size_t)size : (size_t)1 << 32;
+}
+
+unsigned char *data_read_all(const char *path, size_t max, size_t *len, char *err, size_t errlen) {
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0) return snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno)), NULL;
+    if (fstat(fd, &st) || !S_ISREG(st.st_mode))
+        return close(fd), snprintf(err, errlen, "%s is not a regular file (a FIFO, a device or a folder): not read",
+                                   path), NULL;
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+    gzFile f = gzdopen(fd, "rb");
+    if (!f) return close(fd), snprintf(err, errlen, "cannot read %s: out of memory", path), NULL;
+    size_t cap = 1 << 16, n = 0, want = max + 1; // doubled as needed, never past want
+    if (cap > want) cap = want;
     unsigned char *buf = malloc(cap);
     for (;;) {
         if (!buf) {
@@ -40,9 +52,9 @@ unsigned char *data_read_all(const char *path, size_t *len, char *err, size_t er
         int got = gzread(f, buf + n, (unsigned)(cap - n > (1u << 30) ? (1u << 30) : cap - n));
         if (got < 0) break;
         n += (size_t)got;
-        if (got == 0) break;
+        if (got == 0 || n == want) break;
         if (n == cap) {
-            unsigned char *bigger = realloc(buf, cap *= 2);
+            unsigned char *bigger = realloc(buf, cap = cap > want / 2 ? want : cap * 2);
             if (!bigger) free(buf);
             buf = bigger;
         }
@@ -51,7 +63,7 @@ unsigned char *data_read_all(const char *path, size_t *len, char *err, size_t er
     char msg[200]; // gzerror's text belongs to f: copy it before gzclose frees f
     snprintf(msg, sizeof msg, "%s", gzerror(f, &zerr));
     int close_rc = gzclose(f); // Z_BUF_ERROR: the last read stopped inside a gzip stream
-    if ((zerr != Z_OK && zerr != Z_STREAM_END) || close_rc != Z_OK) {
+    if ((zerr != Z_OK && zerr != Z_STREAM_END) || (close_rc != Z_OK && n < want)) {
         free(buf);
         snprintf(err, errlen, "%s: corrupt or truncated gzip data (%s)", path,
                  zerr != Z_OK ? msg : "the file ends inside a compressed stream");
@@ -63,9 +75,13 @@ unsigned char *data_read_all(const char *path, size_t *len, char *err, size_t er
 
 int dataset_load(Dataset *d, const char *path, char *err, size_t errlen) {
     *d = (Dataset){0};
-    size_t n;
-    unsigned char *text = data_read_all(path, &n, err, errlen);
+    size_t n, max = data_memory_limit(8); // the text, then its tokens (int32) and a batch's copies
+    if (max > DATASET_MAX_BYTES) max = DATASET_MAX_BYTES;
+    unsigned char *text = data_read_all(path, max, &n, err, errlen);
     if (!text) return -1;
+    if (n > max)
+        return free(text), snprintf(err, errlen, "%s holds (or inflates to) more than %zu bytes, the most a text may "
+                                    "hold here: refused before reading further", path, max), -1;
     if (n < 2) {
         free(text);
         snprintf(err, errlen, "%s: only %zu bytes of text; a dataset needs enough for a context", path, n);

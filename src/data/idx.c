@@ -70,11 +70,31 @@ int idx_parse(IdxImages *im, const uint8_t *images, size_t n_images, const uint8
     return 0;
 }
 
+// A whole IDX file, read no further than its header allows: the header first (head bytes, its
+// dimensions' product times item bytes after it), then the body, and one byte more to see whether the
+// file goes on (idx_parse says so). NULL with a message in err.
+static unsigned char *idx_read(const char *path, int dims, size_t *len, char *err, size_t errlen) {
+    size_t head = 4 + 4 * (size_t)dims, n;
+    unsigned char *h = data_read_all(path, head, &n, err, errlen);
+    if (!h) return NULL;
+    uint64_t want = head; // a file too short, or of another magic: idx_parse says which
+    if (n >= head && be32(h) == (dims == 3 ? IDX_IMAGES_MAGIC : IDX_LABELS_MAGIC)) {
+        want = 1;
+        for (int i = 0; i < dims; i++) want *= be32(h + 4 + 4 * i);
+        want += head;
+    }
+    free(h);
+    if (want > data_memory_limit(2))
+        return snprintf(err, errlen, "%s: its header claims %llu bytes, more than half this machine's memory: refused "
+                        "before reading its body", path, (unsigned long long)want), NULL;
+    return data_read_all(path, (size_t)want, len, err, errlen);
+}
+
 int idx_load(IdxImages *im, const char *images_path, const char *labels_path, int classes, char *err, size_t errlen) {
     *im = (IdxImages){0};
     size_t ni = 0, nl = 0;
-    unsigned char *images = data_read_all(images_path, &ni, err, errlen), *labels = NULL;
-    if (!images || !(labels = data_read_all(labels_path, &nl, err, errlen))) return free(images), -1;
+    unsigned char *images = idx_read(images_path, 3, &ni, err, errlen), *labels = NULL;
+    if (!images || !(labels = idx_read(labels_path, 1, &nl, err, errlen))) return free(images), -1;
     int rc = idx_parse(im, images, ni, labels, nl, classes, images_path, labels_path, err, errlen);
     free(images), free(labels);
     return rc;
