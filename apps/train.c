@@ -128,6 +128,9 @@ static int sample_text(TrainApp *a) {
     for (const char *c = o->sample.prompt; *c; c++) put_symbol(&a->data, (unsigned char)*c);
     int rc = session_sample(&a->s, prompt, n, o->sample.n, o->sample.temperature, emit_symbol, &a->data);
     free(prompt);
+    if (rc == -2)
+        return printf("\n"), fail(1, "the model's outputs are not finite (NaN or Inf: its parameters diverged): "
+                                     "no sample can be drawn");
     if (rc) return fail(1, "out of memory for sampling");
     printf("\n");
     return 0;
@@ -200,7 +203,8 @@ static int outputs_open(TrainApp *a, const StFile *ckpt) {
     if (o->files.resume) { // the rows logged after the checkpoint was saved: its resumed run writes them again
         const char *at = st_meta(ckpt, "step");
         long cut, step = at ? strtol(at, NULL, 10) : 0;
-        if (session_log_cut(o->files.log, step, log_is_json(o->files.log), &cut, err, sizeof err))
+        bool again = step >= o->run.steps; // the resumed run's last step: it evaluates there again
+        if (session_log_cut(o->files.log, step, again, log_is_json(o->files.log), &cut, err, sizeof err))
             return fail(1, "--log %s", err);
         if (cut)
             fprintf(stderr, "train: --log %s: %ld row%s after the checkpoint's step %ld removed (this run logs them "
@@ -229,6 +233,16 @@ static void warn_if_binary(TrainData *t) {
             t->path, 100.0 * control / t->text.n, nul ? ", NUL among them" : "", t->text.vocab_size);
 }
 
+// Whether a dataset argument names the file or folder at path (a checkpoint's): 1, 0, or -1 when the
+// argument does not resolve (loading it says why).
+static int dataset_same(const char *arg, const char *path) {
+    char mine[4096], err[1024];
+    if (!idx_resolve(arg, NORMLAB_DATA_DIR, mine, sizeof mine) &&
+        dataset_resolve(arg, NORMLAB_DATA_DIR, mine, sizeof mine, err, sizeof err))
+        return -1;
+    return outfile_same(mine, path);
+}
+
 // The data, when the run needs it (training, --dump-step, an image set's sample; not a text's
 // sample from a checkpoint): an image set (fashion-mnist, or a folder of IDX files) or a text.
 static int data_load(TrainApp *a, const StFile *ckpt) {
@@ -237,8 +251,11 @@ static int data_load(TrainApp *a, const StFile *ckpt) {
     char err[1024];
     const char *dataset = o->files.dataset, *named = o->files.resume ? st_meta(ckpt, "dataset") : NULL;
     bool vit = o->model.kind == MODEL_VIT;
-    if (vit && named && !idx_resolve(dataset, NORMLAB_DATA_DIR, t->path, sizeof t->path))
-        dataset = named; // a ViT resumed without an image set: the one its checkpoint trained on
+    if (named && !o->files.dataset_named && access(named, F_OK) == 0)
+        dataset = named; // resumed without a dataset: the checkpoint's own, where it still is
+    else if (named && dataset_same(o->files.dataset, named) == 0)
+        return fail(2, "--resume %s trained on %s, and the command line names %s: name that dataset, or none, to go "
+                    "on training it", o->files.resume, named, o->files.dataset);
     if (o->files.resume && o->run.steps == 0 && !o->files.dump_step && !vit) return 0; // a text's sample needs none
     if ((t->is_images = idx_resolve(dataset, NORMLAB_DATA_DIR, t->path, sizeof t->path))) {
         if (idx_set_load(&t->images, t->path, err, sizeof err)) return fail(1, "%s", err);
@@ -249,7 +266,7 @@ static int data_load(TrainApp *a, const StFile *ckpt) {
         return t->have = true, 0;
     }
     if (o->model.kind == MODEL_VIT) return fail(2, "--model=vit trains on an image set (fashion-mnist), not a text");
-    if (dataset_resolve(o->files.dataset, NORMLAB_DATA_DIR, t->path, sizeof t->path, err, sizeof err) ||
+    if (dataset_resolve(dataset, NORMLAB_DATA_DIR, t->path, sizeof t->path, err, sizeof err) ||
         dataset_load(&t->text, t->path, err, sizeof err))
         return fail(1, "%s", err);
     t->have = true;
@@ -361,6 +378,7 @@ static int setup(TrainApp *a, int argc, char **argv, double t0) {
     TrainOptions *o = &a->o;
     int rc = options_parse(o, argc, argv);
     if (rc) return rc == 1 ? -1 : 2;
+    o->run.parallel.processes = a->dist.size;
     char err[1024];
     StFile ckpt = {0};
     if (o->files.resume && checkpoint_open(o, o->files.resume, &ckpt, err, sizeof err)) return fail(1, "%s", err);
@@ -383,9 +401,10 @@ static void teardown(TrainApp *a) {
     idx_set_free(&a->data.images);
 }
 
-static int save(const TrainApp *a) {
+static int save(TrainApp *a) {
     char err[1024];
     if (checkpoint_write(a, a->o.files.save, err, sizeof err)) return fail(1, "%s", err);
+    a->out.saved_step = a->s.step;
     return 0;
 }
 
@@ -584,9 +603,14 @@ static int loop_fault(const TrainApp *a, const Loop *L, int rc, const SessionSte
         if (info->fault_here) fprintf(stderr, "train: rank %d: %s\n", a->dist.rank, err);
         return 1;
     }
+    char kept[600] = "";
+    if (a->out.saved_step >= 0)
+        snprintf(kept, sizeof kept, "; %s, written at step %ld, is untouched", a->o.files.save, a->out.saved_step);
+    else if (a->o.files.save)
+        snprintf(kept, sizeof kept, "; this run wrote no checkpoint to %s (--save-every had not come round)",
+                 a->o.files.save);
     return fail(1, "%s. %sThe run stops here%s.", err,
-                info->skips_exhausted ? "Too many non-finite steps in a row (skipped). " : "",
-                a->o.files.save ? "; the last checkpoint written is untouched" : "");
+                info->skips_exhausted ? "Too many non-finite steps in a row (skipped). " : "", kept);
 }
 
 // After a step taken: progress (off a terminal, every eval_interval/5 steps and at least every 10 s).
@@ -758,6 +782,7 @@ int main(int argc, char **argv) {
     cpu_env_reexec(argv);
     double t0 = tape_clock();
     static TrainApp a; // large (paths); zeroed
+    a.out.saved_step = -1;
     char err[1024];
     if (dist_init(&a.dist, &argc, &argv, err, sizeof err)) return fail(1, "%s", err);
     // under mpirun, rank 0 alone prints (the others' errors and warnings still reach stderr)

@@ -27,6 +27,7 @@ typedef struct TrainOutputs {
     FILE *log;
     char config_path[4200]; // the run's options, written beside --log
     OutLock locks[2];       // --log and --save, held while the run lives (no second run writes them)
+    long saved_step;        // the step of this run's last --save checkpoint, or -1 (none written yet)
 } TrainOutputs;
 
 typedef struct TrainApp {

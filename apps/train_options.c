@@ -224,7 +224,11 @@ static const char *set_value(TrainOptions *o, const OptRow *r, const char *text,
     }
     case T_DOUBLE: {
         double v = strtod(text, &end);
-        if (end == text || *end || errno == ERANGE || !isfinite(v)) return "is not a finite number";
+        if (end == text || *end) return "is not a finite number";
+        if (errno == ERANGE) // strtod's underflow or overflow: a number, but not one a double holds
+            return isinf(v) ? "is too large for a double"
+                            : "is too close to 0 for a double (it would read as 0 or lose its digits)";
+        if (!isfinite(v)) return "is not a finite number";
         if (v < r->min || (r->max >= r->min && v > r->max)) return OUT_OF_RANGE;
         *FIELD(o, r, double) = v;
         return NULL;
@@ -448,10 +452,13 @@ static const char *option_unused(const TrainOptions *o, const char *name, char *
         {"preset", 4, "the presets are the GPT's (the ViT has its own defaults: ./train --help)"},
         {"patch-size", 5, "only the ViT has patches"},
         {"muon-lr", 6, "only --optim=muon has it"},
+        {"no-overlap", 7, "one process (not under mpirun): no grads are reduced"},
+        {"bucket-mb", 7, "one process (not under mpirun): no grads are reduced"},
+        {"dist-timeout", 7, "one process (not under mpirun): no process waits for another"},
     };
     bool vit = o->model.kind == MODEL_VIT;
     bool unused[] = {!any_scalar, o->sample.n == 0, !o->files.save, !o->files.log, vit, !vit,
-                     o->optim.kind != OPTIM_MUON};
+                     o->optim.kind != OPTIM_MUON, o->run.parallel.processes <= 1};
     for (size_t i = 0; i < sizeof RULES / sizeof RULES[0]; i++)
         if (!strcmp(name, RULES[i].name) && unused[RULES[i].rule]) return RULES[i].why;
     return NULL;
@@ -557,7 +564,7 @@ static int config_read(TrainOptions *o, const char *path) {
                            value ? "text after the closing quote" : "the quote is not closed"), 2;
         if (!*s) continue;
         if (!strcmp(s, "dataset")) {
-            o->files.dataset = value;
+            o->files.dataset = value, o->files.dataset_named = true;
             continue;
         }
         int i = row_index(s);
@@ -677,7 +684,7 @@ int options_parse(TrainOptions *o, int argc, char **argv) {
         o->marks.set |= 1ull << (c - 1000);
         o->marks.given |= 1ull << (c - 1000);
     }
-    if (optind < argc) o->files.dataset = argv[optind++];
+    if (optind < argc) o->files.dataset = argv[optind++], o->files.dataset_named = true;
     if (optind < argc) {
         fprintf(stderr, "train: error: unexpected argument '%s' (one dataset only)\nsee ./train --help\n", argv[optind]);
         return 2;

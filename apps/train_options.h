@@ -49,6 +49,7 @@ typedef struct ParallelOptions { // under mpirun
     bool no_overlap;  // reduce after backward
     double bucket_mb; // megabytes per allreduce
     double timeout_s; // the watchdog's (0: its default)
+    int processes;    // how many the run has (not an option: the program sets it; 1 without mpirun)
 } ParallelOptions;
 
 typedef struct RunOptions {
@@ -65,6 +66,7 @@ typedef struct GuardOptions { // the instruments and what a non-finite step does
 
 typedef struct FileOptions {
     const char *dataset; // the positional argument
+    bool dataset_named;  // given (on the command line or in --config), not the default
     const char *config, *log, *save, *resume, *dump_step;
     long save_every;
 } FileOptions;

@@ -61,6 +61,16 @@ def main():
                       f"{len(got)} rows against {len(want)}; {resumed.stderr}")
             check(f"killed after {killed_at} of {len(want)} rows ({ext}, --save-every {every}), resumed: the log is "
                   "the uninterrupted run's, every row", resumed.returncode == 0 and got == want, detail)
+        # a run that finished (its last checkpoint saved after its last evaluation), resumed as it stands:
+        # it evaluates at its last step again, and the log holds those rows once
+        for ext in ("csv", "jsonl"):
+            log, ckpt = os.path.join(tmp, f"done.{ext}"), os.path.join(tmp, f"done_{ext}.st")
+            cmd = [train, *MODEL, "--log", log, "--save", ckpt, "--save-every", "10", text]
+            subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+            r = subprocess.run(cmd + ["--resume", ckpt], capture_output=True, text=True)
+            got, want = rows(log), rows(full[ext])
+            check(f"a finished run resumed ({ext}): its log is the uninterrupted run's", r.returncode == 0 and got == want,
+                  f"{len(got)} rows against {len(want)}; {r.stderr}")
         full_disk(train, tmp, text)
     return status()
 

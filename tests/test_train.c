@@ -250,6 +250,10 @@ static void test_vit_on_an_image_folder(void **state) {
     assert_int_equal(run("--steps 12 --threads 1 --resume vit.st", out, sizeof out), 0);
     if (!strstr(out, "resuming at step 10") || !strstr(out, "test image 7: predicted") || strstr(out, "test image 8:"))
         fail_msg("a ViT checkpoint resumed without its images:\n%s", out);
+    // resumed naming another dataset: refused with both names (it trained on the checkpoint's, unsaid)
+    assert_int_equal(run("--steps 12 --threads 1 --resume vit.st tiny.txt", out, sizeof out), 2);
+    if (!strstr(out, "--resume vit.st trained on") || !strstr(out, "images, and the command line names tiny.txt"))
+        fail_msg("a ViT checkpoint resumed on a text:\n%s", out);
     snprintf(args, sizeof args, "%s --steps 1 --patch-size 3 images", vit);
     assert_int_equal(run(args, out, sizeof out), 2);
     assert_non_null(strstr(out, "the patch size must divide the image side"));
@@ -354,6 +358,8 @@ static void test_bad_input(void **state) {
         {"--on-nonfinite=ignore tiny.txt", 2, "is not one of stop|skip"},
         {"--lr=fast tiny.txt", 2, "--lr=fast is not a finite number"},
         {"--lr=nan tiny.txt", 2, "is not a finite number"},
+        {"--lr=1e-400 tiny.txt", 2, "--lr=1e-400 is too close to 0 for a double"}, // underflow: it said "not finite"
+        {"--lr=1e400 tiny.txt", 2, "--lr=1e400 is too large for a double"},
         {"--n-layer=0 tiny.txt", 2, "out of range"},
         {"--batch-size=-3 tiny.txt", 2, "out of range"},
         {"--dropout=1.5 tiny.txt", 2, "out of range"},
@@ -522,6 +528,11 @@ static void test_divergence_named(void **state) {
     // stdout and stderr in one stream (a pipe here, as in a log file): the error after what came before it
     if (!strstr(out, "step 0: train loss") || strstr(out, "train: error") < strstr(out, "step 0: train loss"))
         fail_msg("the error line comes before the output printed ahead of it:\n%s", out);
+    // with --save but no checkpoint written yet, the message does not promise one (it said "untouched")
+    status = run(TINY " --norm=dyisru --beta0=0.01 --lr=0.1 --steps 30 --save never.st --save-every 20 tiny.txt", out,
+                 sizeof out);
+    if (status != 1 || !strstr(out, "this run wrote no checkpoint to never.st") || strstr(out, "untouched"))
+        fail_msg("a divergence before the first save: exit %d:\n%s", status, out);
     assert_int_equal(run(TINY " --norm=dyisru --beta0-ln2=-0.5 --steps 3 tiny.txt", out, sizeof out), 1);
     assert_non_null(strstr(out, "step 0: the loss is"));
     assert_non_null(strstr(out, "transformer.h.0.ln_2 (dyisru)")); // ln_1 is fine: its beta is 4
@@ -601,10 +612,12 @@ static void test_rough_edges_answered(void **state) {
     (void)state;
     static char out[16384];
     // options that do nothing for this norm or run: a warning each, and the run goes on
-    int status = run(TINY " --steps 2 --norm ln --alpha0 5 --shift0 1 --temperature 2 tiny.txt", out, sizeof out);
+    int status = run(TINY " --steps 2 --norm ln --alpha0 5 --shift0 1 --temperature 2 --bucket-mb 2 tiny.txt", out,
+                     sizeof out);
     if (status || !strstr(out, "warning: --alpha0 does nothing here: no norm it reaches has alpha (--norm=ln)") ||
         !strstr(out, "warning: --shift0 does nothing here: no norm it reaches has a shift (--norm=ln)") ||
-        !strstr(out, "warning: --temperature does nothing here: --sample=0"))
+        !strstr(out, "warning: --temperature does nothing here: --sample=0") ||
+        !strstr(out, "warning: --bucket-mb does nothing here: one process (not under mpirun)"))
         fail_msg("unused options: exit %d:\n%s", status, out);
     // a resume with nothing to do says so
     assert_int_equal(run(TINY " --steps 6 --save six.st tiny.txt", out, sizeof out), 0);

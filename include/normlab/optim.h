@@ -44,6 +44,7 @@ typedef struct OptimInfo {
     const char *name;                     // as given to --optim
     int n_state;                          // state blocks; checkpoints name them optimizer.<state>.<param>
     const char *state[OPTIM_MAX_STATE];
+    unsigned nonneg;                      // bit k: state k is never negative (a second moment)
     OptimUpdate update;                   // every parameter (those not hidden, with a matrix update)
     OptimMatrixUpdate matrix;             // the hidden matrices, or NULL
 } OptimInfo;

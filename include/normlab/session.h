@@ -110,7 +110,8 @@ int session_eval_whole(Session *s, TrainEval *e, char *err, size_t errlen);
 // read once, at the end, to report a setting chosen on the evaluation split. The data must have one.
 int session_eval_test(Session *s, TrainEval *e, char *err, size_t errlen);
 // Generates n tokens after the prompt's ids (none: it starts from id 0), each drawn at temperature
-// from the model's outputs on a full window of T tokens; emit gets each id. 0, or -1 when out of memory.
+// from the model's outputs on a full window of T tokens; emit gets each id. 0, -1 when out of memory,
+// -2 when the model's outputs are not finite (its parameters diverged: nothing to draw from).
 int session_sample(Session *s, const int32_t *prompt, int n_prompt, long n, double temperature,
                    void (*emit)(void *ctx, int id), void *ctx);
 
@@ -124,9 +125,10 @@ int session_classify(Session *s, size_t first, int n, int *pred, double *p, int 
 void session_log_start(Session *s, FILE *f, bool json);
 // A log a resumed run goes on writing, cut back to what the run had logged when its checkpoint of
 // STEP was saved: every row up to STEP (a step's train row and its evaluation come before that step's
-// checkpoint), so the resumed log is the uninterrupted run's, row for row. A torn last line goes too.
-// *cut: the rows removed. 0, or -1 with a message in err (not a regular file, unreadable).
-int session_log_cut(const char *path, long step, bool json, long *cut, char *err, size_t errlen);
+// checkpoint), so the resumed log is the uninterrupted run's, row for row; with evals_again (the
+// checkpoint is the end of a run, whose resumed run evaluates at STEP again) STEP's evaluations go
+// too. A torn last line goes. *cut: the rows removed. 0, or -1 with a message in err.
+int session_log_cut(const char *path, long step, bool evals_again, bool json, long *cut, char *err, size_t errlen);
 // One row of kind ("train", "eval_val", ...); the instruments' columns filled when stats is set. A
 // failed write (a full disk) is kept: session_log_failed says so, and the caller ends the run.
 void session_log_row(Session *s, const char *kind, double loss, double accuracy, double lr, double grad_norm,

@@ -107,9 +107,9 @@ static void muon_update(const OptimConfig *c, nl_real *p, const nl_real *g, nl_r
 // AdamW's state is its two moments; SGD's, the momentum buffer (named m, as checkpoints always have);
 // Muon's, AdamW's moments, where its hidden matrices keep their momentum in m.
 const OptimInfo OPTIM_TABLE[OPTIM_COUNT] = {
-    [OPTIM_ADAMW] = {"adamw", 2, {"m", "v"}, adamw_update, NULL},
-    [OPTIM_SGD] = {"sgd", 1, {"m"}, sgd_update, NULL},
-    [OPTIM_MUON] = {"muon", 2, {"m", "v"}, adamw_update, muon_update},
+    [OPTIM_ADAMW] = {"adamw", 2, {"m", "v"}, 1u << 1, adamw_update, NULL},
+    [OPTIM_SGD] = {"sgd", 1, {"m"}, 0, sgd_update, NULL},
+    [OPTIM_MUON] = {"muon", 2, {"m", "v"}, 1u << 1, adamw_update, muon_update},
 };
 
 // One parallel region for every parameter (a region per parameter kept the small ones serial and

@@ -190,7 +190,10 @@ int session_classify(Session *s, size_t first, int n, int *pred, double *p, int 
 // The next id, drawn from softmax(logits / temperature) with u uniform in [0, 1).
 static int sample_draw(const nl_real *logits, int V, double temperature, double u, double *p) {
     double mx = -INFINITY, sum = 0;
-    for (int j = 0; j < V; j++) mx = fmax(mx, logits[j] / temperature);
+    for (int j = 0; j < V; j++) {
+        if (!isfinite(logits[j])) return -1; // a diverged model: there is nothing to draw from
+        mx = fmax(mx, logits[j] / temperature);
+    }
     for (int j = 0; j < V; j++) sum += p[j] = exp(logits[j] / temperature - mx);
     for (int j = 0; j < V; j++)
         if ((u -= p[j] / sum) < 0) return j;
@@ -220,6 +223,7 @@ int session_sample(Session *s, const int32_t *prompt, int n_prompt, long n, doub
         Tensor *logits = model_forward(&s->sample.tape, s->model, &b, NULL); // (1,T,V)
         int next = sample_draw(logits->data + (size_t)(len - 1) * V, V, temperature, rng_uniform(&rng), p);
         tape_reset(&s->sample.tape);
+        if (next < 0) return free(window), free(p), -2;
         emit(ctx, next);
         window_push(window, &len, T, next);
     }
@@ -291,7 +295,16 @@ static long line_step(const char *line, bool json) {
     return end == at || errno || step < 0 ? -1 : step;
 }
 
-int session_log_cut(const char *path, long step, bool json, long *cut, char *err, size_t errlen) {
+// Whether a log line is a training step's row (CSV: its second field; JSON: its "kind").
+static bool line_is_train(const char *line, bool json) {
+    const char *at = json ? strstr(line, "\"kind\":") : strchr(line, ',');
+    if (!at) return false;
+    at += json ? strlen("\"kind\":") : 1;
+    while (*at == ' ' || *at == '"') at++;
+    return !strncmp(at, "train", 5) && (at[5] == '"' || at[5] == ',');
+}
+
+int session_log_cut(const char *path, long step, bool evals_again, bool json, long *cut, char *err, size_t errlen) {
     *cut = 0;
     int fd = open(path, O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
     struct stat st;
@@ -307,7 +320,9 @@ int session_log_cut(const char *path, long step, bool json, long *cut, char *err
     for (long row = 0; (n = getline(&line, &cap, f)) > 0; at += n, row++) {
         if (!json && row == 0) continue; // the CSV's header
         bool whole = line[n - 1] == '\n';
-        if (keep < 0 && (!whole || line_step(line, json) > step || line_step(line, json) < 0)) keep = at;
+        long at_step = line_step(line, json);
+        bool again = at_step == step && evals_again && !line_is_train(line, json);
+        if (keep < 0 && (!whole || at_step > step || at_step < 0 || again)) keep = at;
         *cut += keep >= 0;
     }
     bool failed = ferror(f);

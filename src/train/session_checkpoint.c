@@ -3,6 +3,7 @@
 // AdamW's moments m and v, SGD's momentum m), and in __metadata__ the caller's options, the step,
 // the random streams and the vocabulary.
 #include <inttypes.h>
+#include <math.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -197,14 +198,34 @@ static int restore_vocab(Session *s, const StFile *f, char *err, size_t errlen) 
     return 0;
 }
 
+// What a block read from a checkpoint must mean, not only its shape: every value finite (a diverged
+// model is not resumed: it would only stop again), and a second moment never negative. 0, or -1
+// naming the tensor and the element.
+static int params_check(const ParamSet *ps, const nl_real *block, const char *prefix, bool nonneg, char *err,
+                        size_t errlen) {
+    for (int i = 0; i < ps->n; i++) {
+        const Param *p = &ps->list[i];
+        for (size_t k = 0, n = tensor_numel(p->t); k < n; k++) {
+            double v = block[p->offset + k];
+            if (isfinite(v) && (!nonneg || v >= 0)) continue;
+            return snprintf(err, errlen, "%s%s holds %g at element %zu: %s", prefix, p->spec.name, v, k,
+                            isfinite(v) ? "a second moment is never negative (the file was altered)"
+                                        : "a diverged model cannot go on (resume an earlier checkpoint)"), -1;
+        }
+    }
+    return 0;
+}
+
 int session_restore(Session *s, const StFile *f, char *err, size_t errlen) {
     ParamSet *ps = s->model->params;
-    if (params_read(f, ps, ps->data, "", err, errlen)) return -1;
+    if (params_read(f, ps, ps->data, "", err, errlen) || params_check(ps, ps->data, "", false, err, errlen)) return -1;
     const OptimInfo *oi = &OPTIM_TABLE[s->opt.cfg.kind];
     for (int j = 0; j < oi->n_state; j++) {
         char prefix[64];
         state_prefix(oi, j, prefix);
-        if (params_read(f, ps, s->opt.state[j], prefix, err, errlen)) return -1;
+        if (params_read(f, ps, s->opt.state[j], prefix, err, errlen) ||
+            params_check(ps, s->opt.state[j], prefix, oi->nonneg >> j & 1, err, errlen))
+            return -1;
     }
     if (restore_counters(s, f, err, errlen) || restore_vocab(s, f, err, errlen)) return -1;
     return 0;
