@@ -242,17 +242,21 @@ def table_noise(defaults_dir):
     name = lambda d: open(os.path.join(defaults_dir, "..", d, "machine.txt")).read().strip()  # noqa: E731
     rows, moves = [], []
     for norm in NORMS:
-        mine = [(a, b) for a, b in pairs if a["norm"] == norm]
+        mine = sorted(((a, b) for a, b in pairs if a["norm"] == norm), key=lambda ab: int(ab[0]["seed"]))
         if not mine:
             continue
         d = [loss(a) - loss(b) for a, b in mine]
         moves += [abs(x) for x in d]
         sd = statistics.stdev([loss(b) for b in base.values() if b["norm"] == norm])
+        shift = protocol.estimate(d)
         rows.append([f"`{norm}`", ",".join(a["seed"] for a, _ in mine),
                      " / ".join(f"{loss(b):.4f}" for _, b in mine), " / ".join(f"{loss(a):.4f}" for a, _ in mine),
-                     " / ".join(f"{x:+.4f}" for x in d), f"{max(map(abs, d)):.4f}", f"{sd:.4f}"])
+                     " / ".join(f"{x:+.4f}" for x in d), f"{max(map(abs, d)):.4f}", f"{sd:.4f}",
+                     f"{shift.mean:+.4f} [{shift.mean - shift.half:+.4f}, {shift.mean + shift.half:+.4f}]"
+                     if math.isfinite(shift.half) else "-"])
     return md(["norm", "seeds", f"whole val loss: {name('eval')}", f"the same runs: {name('noise')}",
-               "difference", "largest", "std over seeds 4-6 (first build)"], rows) + (
+               "difference", "largest", "std over seeds 4-6 (first build)",
+               "mean difference (95% interval, paired by seed)"], rows) + (
         f"\n\nOver these {len(moves)} pairs the BLAS and gemm alone moved a run by {statistics.median(moves):.4f} "
         f"(median) and by up to {max(moves):.4f}: two single runs closer than that differ by nothing but the "
         "order of their sums.")
