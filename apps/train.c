@@ -275,6 +275,47 @@ static int data_load(TrainApp *a, const StFile *ckpt) {
     return 0;
 }
 
+// ---- the processes of one run ------------------------------------------------------------------------
+static uint64_t fnv(uint64_t h, const void *p, size_t n) {
+    for (size_t i = 0; i < n; i++) h = (h ^ ((const unsigned char *)p)[i]) * 0x100000001b3ull;
+    return h;
+}
+
+static int first_difference(void *dist, const uint64_t *h, int n) { return dist_first_difference(dist, h, n); }
+
+// Under mpirun every process must train the same run: the same options (but those that may differ:
+// OPT_LOCAL, paths and threads), the same data (its bytes, wherever it lies) and the same checkpoint
+// step. Mismatched --n-embd was blamed on "this MPI's allreduce" and mismatched --steps ended in a raw
+// MPI_ERR_TRUNCATE. 0, or 2 after each process names the first thing that differs, with its value.
+static int ranks_check(TrainApp *a, const StFile *ckpt) {
+    if (a->dist.size == 1) return 0;
+    const char *name;
+    char value[4096];
+    if (options_first_disagreement(&a->o, first_difference, &a->dist, &name, value, sizeof value) >= 0)
+        return fail(2, "rank %d: --%s is %s here, and not the same on every process: give every process the same "
+                    "options (this is the first that differs)", a->dist.rank, name, value);
+    const TrainData *t = &a->data;
+    uint64_t h[2] = {0xcbf29ce484222325ull, 0};
+    if (t->is_images) {
+        const ImageSet *s = &t->images;
+        size_t P = (size_t)s->train.rows * s->train.cols, n = s->train.n + s->val.n; // val is the file's tail
+        h[0] = fnv(fnv(fnv(fnv(h[0], s->train.pixels, n * P), s->train.labels, n), s->test.pixels, s->test.n * P),
+                   s->test.labels, s->test.n);
+    } else if (t->have) {
+        h[0] = fnv(h[0], t->text.tokens, t->text.n * sizeof *t->text.tokens);
+    }
+    const char *step = a->o.files.resume ? st_meta(ckpt, "step") : NULL;
+    h[1] = step ? fnv(h[1], step, strlen(step)) : 0;
+    int i = dist_first_difference(&a->dist, h, 2);
+    if (i == 0)
+        return fail(2, "rank %d: the data (%s here) is not the same on every process: every process must read the "
+                    "same bytes", a->dist.rank, t->path);
+    if (i == 1)
+        return fail(2, "rank %d: --resume %s is at step %s here, and not the same on every process", a->dist.rank,
+                    a->o.files.resume, step ? step : "0");
+    return 0;
+}
+
 // The usage the options allow but the run does not: 0, or 2 after the message.
 static int usage_check(TrainApp *a) {
     TrainOptions *o = &a->o;
@@ -384,7 +425,8 @@ static int setup(TrainApp *a, int argc, char **argv, double t0) {
     if (o->files.resume && checkpoint_open(o, o->files.resume, &ckpt, err, sizeof err)) return fail(1, "%s", err);
     options_derive(o);
     long max_threads = 1;
-    if (!(rc = usage_check(a)) && !(rc = data_load(a, &ckpt)) && !(rc = outputs_open(a, &ckpt)) &&
+    if (!(rc = usage_check(a)) && !(rc = data_load(a, &ckpt)) && !(rc = ranks_check(a, &ckpt)) &&
+        !(rc = outputs_open(a, &ckpt)) &&
         (max_threads = threads_set(o, &a->dist)) && !(rc = model_build(a, &ckpt)))
         rc = session_open(a, &ckpt, max_threads, t0);
     st_close(&ckpt);

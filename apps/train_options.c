@@ -111,20 +111,20 @@ static const OptRow ROWS[] = {
     {"eval-interval", T_LONG, F(run.eval_interval), "auto", 1, 1e9, OPT_SAVED,
      "evaluate every this many steps (auto: steps/10, at most 250, so that a curve has 10 points or more)"},
     {"eval-iters", T_LONG, F(run.eval_iters), "20", 1, 1e6, OPT_SAVED, "batches per evaluation (the same ones each time)"},
-    {"threads", T_LONG, F(run.threads), "auto", 1, 4096, 0,
+    {"threads", T_LONG, F(run.threads), "auto", 1, 4096, OPT_LOCAL,
      "threads for BLAS and the kernels (auto: all cores, fewer while other programs hold some)"},
-    {"config", T_STR, F(files.config), "", NOMAX, 0,
+    {"config", T_STR, F(files.config), "", NOMAX, OPT_LOCAL,
      "read options from PATH first: lines 'name = value' (long names; # comments); the command line wins"},
-    {"log", T_STR, F(files.log), "", NOMAX, 0,
+    {"log", T_STR, F(files.log), "", NOMAX, OPT_LOCAL,
      "write a row per step and per eval to PATH (.csv, or .jsonl/.json), and the run's options beside it (.config)"},
-    {"save", T_STR, F(files.save), "", NOMAX, 0, "write a checkpoint to PATH at the end (and with --save-every)"},
-    {"save-every", T_LONG, F(files.save_every), "0", 0, 1e9, 0, "also save every this many steps (0: only at the end)"},
-    {"resume", T_STR, F(files.resume), "", NOMAX, 0, "continue from the checkpoint at PATH"},
-    {"sample", T_LONG, F(sample.n), "300", 0, 1e7, 0, "characters to generate at the end (0: none)"},
-    {"temperature", T_DOUBLE, F(sample.temperature), "0.8", 1e-6, 100, 0, "sampling temperature"},
-    {"prompt", T_STR, F(sample.prompt), "\\n", NOMAX, 0, "text the sample starts from"},
-    {"dump-step", T_STR, F(files.dump_step), "", NOMAX, 0, "do one training step, write everything it touched to PATH, exit"},
-    {"quiet", T_BOOL, F(run.quiet), "false", NOMAX, 0, "no progress lines"},
+    {"save", T_STR, F(files.save), "", NOMAX, OPT_LOCAL, "write a checkpoint to PATH at the end (and with --save-every)"},
+    {"save-every", T_LONG, F(files.save_every), "0", 0, 1e9, OPT_LOCAL, "also save every this many steps (0: only at the end)"},
+    {"resume", T_STR, F(files.resume), "", NOMAX, OPT_LOCAL, "continue from the checkpoint at PATH"},
+    {"sample", T_LONG, F(sample.n), "300", 0, 1e7, OPT_LOCAL, "characters to generate at the end (0: none)"},
+    {"temperature", T_DOUBLE, F(sample.temperature), "0.8", 1e-6, 100, OPT_LOCAL, "sampling temperature"},
+    {"prompt", T_STR, F(sample.prompt), "\\n", NOMAX, OPT_LOCAL, "text the sample starts from"},
+    {"dump-step", T_STR, F(files.dump_step), "", NOMAX, OPT_LOCAL, "do one training step, write everything it touched to PATH, exit"},
+    {"quiet", T_BOOL, F(run.quiet), "false", NOMAX, OPT_LOCAL, "no progress lines"},
     {"recompute", T_BOOL, F(run.recompute), "false", NOMAX, 0,
      "keep one block's activations at a time, recomputing them in backward: less memory, ~1/3 more work"},
     {"grad-accum", T_LONG, F(run.grad_accum), "1", 1, 65536, 0,
@@ -462,6 +462,22 @@ static const char *option_unused(const TrainOptions *o, const char *name, char *
     for (size_t i = 0; i < sizeof RULES / sizeof RULES[0]; i++)
         if (!strcmp(name, RULES[i].name) && unused[RULES[i].rule]) return RULES[i].why;
     return NULL;
+}
+
+int options_first_disagreement(const TrainOptions *o, int (*agree)(void *ctx, const uint64_t *h, int n), void *ctx,
+                               const char **name, char *value, size_t len) {
+    uint64_t h[N_ROWS];
+    for (int i = 0; i < N_ROWS; i++) { // FNV-1a of each value as --config would write it
+        char buf[4096] = "";
+        if (!(ROWS[i].flags & OPT_LOCAL)) format_value(o, &ROWS[i], buf, sizeof buf);
+        h[i] = 0xcbf29ce484222325ull;
+        for (const char *c = buf; *c; c++) h[i] = (h[i] ^ (unsigned char)*c) * 0x100000001b3ull;
+    }
+    int i = agree(ctx, h, N_ROWS);
+    if (i < 0) return -1;
+    *name = ROWS[i].name;
+    format_value(o, &ROWS[i], value, len);
+    return i;
 }
 
 int options_warn_unused(const TrainOptions *o) {

@@ -1,6 +1,7 @@
 // The train program's options: one table (train_options.c) drives the command line, --help, range
 // checks, what a checkpoint records and what --resume restores.
 #pragma once
+#include <stdint.h>
 #include <stdbool.h>
 #include <stdio.h>
 
@@ -100,6 +101,7 @@ extern const char *const NONFINITE_NAMES[NONFINITE_COUNT]; // "stop", "skip"
 typedef enum {
     OPT_ARCH = 1,  // fixes the model's shape: restored on --resume, may not change
     OPT_SAVED = 2, // recorded in checkpoint metadata and restored on --resume unless given again
+    OPT_LOCAL = 4, // may differ between the processes of one run (a path, a thread count, output)
 } OptFlags;
 
 typedef struct OptRow OptRow;
@@ -123,6 +125,11 @@ void options_to_meta(const TrainOptions *o, const char **meta, int *n, char *buf
 // with a message in err.
 int options_from_meta(TrainOptions *o, const char *(*lookup)(void *ctx, const char *key), void *ctx,
                       char *err, size_t errlen);
+// Under mpirun every process must run the same options: the first option (index into the table)
+// whose value differs from another process's, its name and this process's value; -1 when all agree.
+// A row flagged OPT_LOCAL may differ. agree(ctx, hashes, n) returns the first index that differs.
+int options_first_disagreement(const TrainOptions *o, int (*agree)(void *ctx, const uint64_t *h, int n), void *ctx,
+                               const char **name, char *value, size_t len);
 // Warns (stderr) about each option given that does nothing for this norm or run, e.g. --alpha0
 // with --norm=ln or --temperature with --sample=0. Call after options_derive. Returns how many.
 int options_warn_unused(const TrainOptions *o);

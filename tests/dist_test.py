@@ -17,6 +17,8 @@ mpirun -np 2 and 3 at the same global batch:
 - a rank killed mid-run ends the run (mpirun's abort) within a timeout, and a rank frozen (SIGSTOP)
   ends it through the watchdog (--dist-timeout 3: exit 124, naming rank 1); the last checkpoint
   resumes;
+- processes started with different options (--n-embd, --steps) or data: refused at start, exit 2,
+  each naming the first that differs and its own value;
 - mpirun -np 2 tools/sweep.py run: the grid split between two workers, every job run once.
 The default python3 (pyenv's 3.11 on the project's machines); nothing beyond the standard library.
 """
@@ -160,6 +162,24 @@ with tempfile.TemporaryDirectory() as tmp:
                        stderr=subprocess.STDOUT, text=True, timeout=120)
     check(p.returncode != 0 and "--batch-size 13 does not split into 2 processes" in p.stdout,
           "--batch-size 13 under 2 processes: a clear error")
+
+    # processes started with different options or data: refused at start, naming the first that differs
+    # (mismatched --n-embd was blamed on "this MPI's allreduce", mismatched --steps an MPI_ERR_TRUNCATE)
+    other = os.path.join(tmp, "other.txt")
+    with open(corpus) as f, open(other, "w") as g:
+        g.write(f.read()[:-1000])
+    for what, second, said in (("--n-embd", ["--n-embd", "32"], "--n-embd is 32 here, and not the same on every process"),
+                               ("--steps", ["--steps", "60"], "--steps is 60 here, and not the same on every process"),
+                               ("the data", [other], "the data (" + other + " here) is not the same on every process")):
+        one_cmd = [TRAIN] + COMMON + [corpus]
+        two_cmd = [TRAIN] + COMMON + (second if second[0].startswith("--") else []) + [second[0] if not
+                                                                                       second[0].startswith("--") else corpus]
+        p = subprocess.run([MPIRUN, "-np", "1"] + one_cmd + [":", "-np", "1"] + two_cmd, env=ENV, stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, text=True, timeout=120)
+        check(p.returncode == 2 and "rank 1: " + said in p.stdout,
+              f"two processes with different {what}: refused at start (exit 2), naming it and rank 1's value")
+        if p.returncode != 2:
+            print(p.stdout[-2000:])
 
     def fault(name, sig, said, *args):
         """Rank 1 gets sig once the run has a checkpoint: the run ends (not a hang), saying so; the

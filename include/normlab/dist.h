@@ -82,3 +82,6 @@ void dist_grads_finish(Dist *d, Tape *t);
 void dist_sum(Dist *d, double *x, int n, const char *what);
 // True when every rank holds the same bits in ps's parameters (a hash of them compared).
 bool dist_params_agree(Dist *d, const ParamSet *ps);
+// The first i in [0, n) whose x[i] is not the same on every rank (a collective: every rank calls it
+// with the same n), or -1 when all agree (or when out of memory for the exchange).
+int dist_first_difference(Dist *d, const uint64_t *x, int n);

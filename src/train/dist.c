@@ -134,6 +134,19 @@ bool dist_params_agree(Dist *d, const ParamSet *ps) {
     return hl[0] == ~hl[1];
 }
 
+int dist_first_difference(Dist *d, const uint64_t *x, int n) {
+    if (d->size == 1 || n <= 0) return -1;
+    uint64_t *both = malloc(2 * (size_t)n * sizeof *both); // x and ~x: max(~x) = ~min(x)
+    if (!both) return -1;
+    for (int i = 0; i < n; i++) both[i] = x[i], both[n + i] = ~x[i];
+    reduce(d, both, 2 * n, MPI_UINT64_T, MPI_MAX, "the options' check");
+    int first = -1;
+    for (int i = 0; i < n && first < 0; i++)
+        if (both[i] != ~both[n + i]) first = i;
+    free(both);
+    return first;
+}
+
 #else // built without MPI: a world of one
 
 int dist_init(Dist *d, int *argc, char ***argv, char *err, size_t errlen) {
@@ -160,6 +173,7 @@ static void after_node(void *ctx, int node) { (void)ctx, (void)node; }
 void dist_grads_finish(Dist *d, Tape *t) { (void)d, (void)t; }
 void dist_sum(Dist *d, double *x, int n, const char *what) { (void)d, (void)x, (void)n, (void)what; }
 bool dist_params_agree(Dist *d, const ParamSet *ps) { return (void)d, (void)ps, true; }
+int dist_first_difference(Dist *d, const uint64_t *x, int n) { return (void)d, (void)x, (void)n, -1; }
 
 #endif
 
