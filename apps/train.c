@@ -63,6 +63,15 @@ static void progress(const TrainApp *a, const Loop *L, const SessionStepInfo *in
     fflush(stdout);
 }
 
+// A session call's failure: a configuration that does not fit in memory (SESSION_NO_MEMORY) is the
+// user's to change (exit 2); anything else a runtime failure (exit 1). Returns the exit status.
+static int session_failed(int rc, const char *err) {
+    if (rc == SESSION_NO_MEMORY)
+        return fail(2, "%s: this configuration does not fit in this machine's memory: lower --batch-size, "
+                    "--block-size or the model's size", err);
+    return fail(1, "%s", err);
+}
+
 // ---- sampling ----------------------------------------------------------------------------------
 // A file beside the --log file: its path with the extension replaced by suffix (runs/x.csv,
 // ".config" -> runs/x.config).
@@ -96,7 +105,7 @@ static int sample_images(TrainApp *a) {
         *truth = malloc(n * sizeof(int));
     double *p = malloc(n * sizeof(double));
     int rc = pred && truth && p ? session_classify(&a->s, 0, n, pred, p, truth) : -1;
-    if (rc) fail(1, "out of memory for the sample");
+    if (rc) session_failed(rc == SESSION_NO_MEMORY ? rc : -1, "out of memory for the sample");
     else
         for (int i = 0; i < n; i++)
             printf("test image %d: predicted %-12s (%4.1f%%), true %s%s\n", i, d->labels[pred[i]], 100 * p[i],
@@ -131,7 +140,7 @@ static int sample_text(TrainApp *a) {
     if (rc == -2)
         return printf("\n"), fail(1, "the model's outputs are not finite (NaN or Inf: its parameters diverged): "
                                      "no sample can be drawn");
-    if (rc) return fail(1, "out of memory for sampling");
+    if (rc) return session_failed(rc == SESSION_NO_MEMORY ? rc : -1, "out of memory for sampling");
     printf("\n");
     return 0;
 }
@@ -621,7 +630,8 @@ static int loop_evaluate(TrainApp *a, Loop *L) {
     double te = tape_clock();
     TrainEval tl, vl;
     char err[1024], acc[64] = "";
-    if (session_evaluate(&a->s, &tl, &vl, err, sizeof err)) return fail(1, "%s", err);
+    int rc = session_evaluate(&a->s, &tl, &vl, err, sizeof err);
+    if (rc) return session_failed(rc, err);
     if (a->dist.rank > 0) return 0;
     L->eval_s += tape_clock() - te, L->evals++;
     if (vl.loss < L->best) L->best = vl.loss, L->best_step = a->s.step;
@@ -641,6 +651,7 @@ static int loop_fault(const TrainApp *a, const Loop *L, int rc, const SessionSte
         return 0;
     }
     if (line) printf("\r\033[K");
+    if (rc == SESSION_NO_MEMORY) return session_failed(rc, err);
     if (a->dist.rank > 0) { // rank 0 says it; this rank says where, if its rows showed it
         if (info->fault_here) fprintf(stderr, "train: rank %d: %s\n", a->dist.rank, err);
         return 1;
@@ -708,7 +719,8 @@ static int loop_whole_eval(TrainApp *a, const Loop *L) {
     char err[1024];
     if (d->labels && !(conf->confusion = calloc((size_t)V * V, sizeof(long))))
         return fail(1, "out of memory for the confusion matrix");
-    if (session_eval_whole(&a->s, &e, err, sizeof err)) return free(conf->confusion), fail(1, "%s", err);
+    int rc = session_eval_whole(&a->s, &e, err, sizeof err);
+    if (rc) return free(conf->confusion), session_failed(rc, err);
     printf("best %s loss %.4f at step %ld; wall time %.1f s (%.1f s in training steps)\n", d->eval_name, L->best,
            L->best_step, tape_clock() - s->cfg.t0, s->train_s);
     if (!d->labels) {
@@ -717,11 +729,11 @@ static int loop_whole_eval(TrainApp *a, const Loop *L) {
     }
     printf("%s loss over the whole %s split (%zu images): %.4f; accuracy %.2f%%\n", d->eval_name, d->eval_name,
            e.targets, e.loss, 100 * e.accuracy);
-    if (d->test && session_eval_test(&a->s, &t, err, sizeof err)) return free(t.confusion), fail(1, "%s", err);
+    if (d->test && (rc = session_eval_test(&a->s, &t, err, sizeof err))) return free(t.confusion), session_failed(rc, err);
     if (d->test)
         printf("test loss over the whole test split (%zu images): %.4f; accuracy %.2f%% (choose settings on %s; "
                "report test for the chosen one)\n", t.targets, t.loss, 100 * t.accuracy, d->eval_name);
-    int rc = confusion_report(a, last->eval_name, conf);
+    rc = confusion_report(a, last->eval_name, conf);
     free(conf->confusion);
     return rc;
 }

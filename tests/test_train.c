@@ -262,6 +262,30 @@ static void test_vit_on_an_image_folder(void **state) {
     assert_non_null(strstr(out, "is an image set: train it with --model=vit"));
 }
 
+// A configuration that does not fit: refused by the estimate when it counts more than the machine has
+// (attention's T^2 terms included: a 65536 context of a tiny model passed it and then aborted), and
+// under a memory limit the estimate cannot see (ulimit -v), an arena that gets no memory ends the run
+// with exit 2 naming the arena and the bytes, never an abort.
+static void test_memory_refused_not_aborted(void **state) {
+    (void)state;
+    static char out[16384], text[800000]; // a val split (its last tenth) longer than 65536
+    for (size_t i = 0; i + 1 < sizeof text; i++) text[i] = "to be or not to be, that is the question\n"[i % 41];
+    write_file("big.txt", text);
+    const char *tiny = "--n-layer 1 --n-head 1 --n-embd 8 --batch-size 1 --steps 1 --threads 1 --sample 0";
+    char args[1024], cmd[4096];
+    snprintf(args, sizeof args, "%s --block-size 65536 big.txt", tiny);
+    int status = run(args, out, sizeof out);
+    if (status != 2 || !strstr(out, "needs about")) fail_msg("a 65536 context: exit %d:\n%s", status, out);
+    snprintf(cmd, sizeof cmd, "cd %s && ulimit -v 1500000 && %s %s --block-size 8192 big.txt 2>&1", dir, train_bin, tiny);
+    FILE *p = popen(cmd, "r");
+    size_t n = fread(out, 1, sizeof out - 1, p);
+    out[n] = 0;
+    int st = pclose(p);
+    status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    if (status != 2 || !(strstr(out, "out of memory: ") || strstr(out, "needs about")) || strstr(out, "check failed"))
+        fail_msg("an 8192 context under ulimit -v 1.5 GB: exit %d:\n%s", status, out);
+}
+
 static void test_dump_step_file(void **state) {
     (void)state;
     char out[8192], err[512], path[300];
@@ -891,6 +915,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_smoke_loss_falls),
         cmocka_unit_test(test_resume_is_bit_exact),
         cmocka_unit_test(test_resume_with_interventions_is_bit_exact),
+        cmocka_unit_test(test_memory_refused_not_aborted),
         cmocka_unit_test(test_dump_step_file),
         cmocka_unit_test(test_vit_on_an_image_folder),
         cmocka_unit_test(test_bad_input),

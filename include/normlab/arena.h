@@ -4,12 +4,21 @@
 // recording the peak, then at its first reset allocates one block of exactly that size; from then on
 // it never grows, and running out is reported as needed-vs-available.
 #pragma once
+#include <setjmp.h>
 #include <stdbool.h>
 #include <stddef.h>
 
 #define ARENA_ALIGN 64 // a cache line; also the widest SIMD load (AVX-512)
 
 typedef struct ArenaChunk ArenaChunk;
+
+// Where an arena goes when the system will not give it memory, instead of aborting: back to the
+// caller that set it (setjmp(f->env) returned nonzero), with f->msg naming the arena and the bytes.
+// What the arena and its tape hold after that is unusable until arena_reset; the caller stops.
+typedef struct ArenaFail {
+    jmp_buf env;
+    char msg[256];
+} ArenaFail;
 
 typedef struct Arena {
     const char *name;    // for messages
@@ -19,6 +28,7 @@ typedef struct Arena {
     size_t peak;         // the most ever used
     bool measuring;      // first use: serve from chunks, record the peak
     ArenaChunk *chunks;  // measuring only
+    ArenaFail *fail;     // NULL: no memory aborts with file:line; else where to go (ArenaFail)
 } Arena;
 
 // cap > 0: a fixed arena of cap bytes. cap == 0: measured on first use.

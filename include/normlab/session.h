@@ -53,6 +53,11 @@ typedef struct SessionConfig {
     double t0;                  // the clock (tape_clock) the log's elapsed_sec counts from
 } SessionConfig;
 
+// What a session call that runs the model returns when an arena could not get memory from the system
+// (the configuration does not fit: its message, in err, names the arena and the bytes). The session
+// cannot go on after it.
+#define SESSION_NO_MEMORY (-3)
+
 typedef struct SessionTape {
     Arena arena; // measured on the tape's first use, fixed after
     Tape tape;

@@ -81,7 +81,9 @@ int gpt_param_specs(const ModelConfig *c, ParamSpec *out) { return walk(c, out, 
 double gpt_memory_estimate(const ModelConfig *c, int B, int T) {
     double C = c->n_embd, L = c->n_layer, V = c->vocab_size, BT = (double)B * T;
     double params = V * C + (double)c->block_size * C + L * (12 * C * C + 13 * C) + 2 * C;
-    double activations = L * 20 * BT * C + 3 * BT * V;
+    // about 20 (B, T, C) tensors a block, the logits thrice, and attention's (B, H, T, T) scores,
+    // probabilities and their grads (an evaluation at T = 65536 measured 8 floats per T^2 a head)
+    double activations = L * 20 * BT * C + 3 * BT * V + L * 10.0 * B * c->n_head * (double)T * T;
     return (4 * params + activations) * sizeof(nl_real);
 }
 

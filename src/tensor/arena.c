@@ -54,15 +54,23 @@ void arena_free(Arena *a) {
     *a = (Arena){0};
 }
 
+// The system gave no memory: to the caller's ArenaFail when it set one, else abort (file:line).
+static void out_of_memory(Arena *a, size_t bytes, size_t held) {
+    if (a->fail) {
+        snprintf(a->fail->msg, sizeof a->fail->msg, "arena '%s': out of memory: %zu more bytes wanted, %zu held "
+                 "(%.3g GB in all)", a->name, bytes, held, (double)(bytes + held) / 1e9);
+        longjmp(a->fail->env, 1);
+    }
+    NL_CHECK(false, "arena '%s': out of memory (%zu bytes wanted, %zu held)", a->name, bytes, held);
+}
+
 static void *chunk_alloc(Arena *a, size_t bytes) {
     ArenaChunk *c = a->chunks;
     if (!c || c->cap - c->used < bytes) {
-        c = malloc(sizeof *c);
-        NL_CHECK(c, "arena '%s': out of memory while measuring", a->name);
+        if (!(c = malloc(sizeof *c))) out_of_memory(a, sizeof *c, a->peak);
         c->cap = bytes > CHUNK_MIN ? bytes : CHUNK_MIN;
         c->used = 0;
-        c->mem = pages_alloc(c->cap);
-        NL_CHECK(c->mem, "arena '%s': out of memory while measuring (%zu bytes)", a->name, c->cap);
+        if (!(c->mem = pages_alloc(c->cap))) free(c), out_of_memory(a, bytes, a->peak);
         c->next = a->chunks;
         a->chunks = c;
     }
@@ -100,8 +108,11 @@ void arena_reset(Arena *a) {
         chunks_free(a);
         a->cap = a->peak;
         a->base = pages_alloc(a->cap);
-        NL_CHECK(a->base, "arena '%s': cannot allocate its measured size of %zu bytes", a->name,
-              a->cap);
+        if (!a->base) { // measured again on its next use (the block is what failed)
+            size_t cap = a->cap;
+            a->cap = 0;
+            out_of_memory(a, cap, 0);
+        }
         a->measuring = false;
     }
     a->used = 0;

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <setjmp.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -94,7 +95,7 @@ static int session_step_fault(Session *s, SessionStepInfo *info) {
     return 1;
 }
 
-int session_step(Session *s, SessionStepInfo *info, char *err, size_t errlen) {
+static int step(Session *s, SessionStepInfo *info, char *err, size_t errlen) {
     double t = tape_clock();
     if (!s->started) dropout_per_rank(s);
     if (s->dist) s->dist->watch.step = s->step;
@@ -132,7 +133,7 @@ static int session_eval_split(Session *s, bool eval, TrainEval *e) {
                               s->idx, s->targets, e);
 }
 
-int session_evaluate(Session *s, TrainEval *train, TrainEval *eval, char *err, size_t errlen) {
+static int evaluate(Session *s, TrainEval *train, TrainEval *eval, char *err, size_t errlen) {
     if (s->dist) s->dist->watch.step = s->step;
     if (s->dist && !dist_params_agree(s->dist, s->model->params)) // cheap, and it would break everything after
         return snprintf(err, errlen, "step %ld: the processes' parameters differ (they must stay identical: the "
@@ -155,15 +156,59 @@ static int eval_whole(Session *s, const DataSource *d, const char *kind, TrainEv
     return 0;
 }
 
+// ---- the calls that run the model: their arenas' lack of memory comes back as an error -----------
+static int classify(Session *s, size_t first, int n, int *pred, double *p, int *truth);
+static int sample(Session *s, const int32_t *prompt, int n_prompt, long n, double temperature,
+                  void (*emit)(void *ctx, int id), void *ctx);
+
+static void arenas_fail_to(Session *s, ArenaFail *f) {
+    s->train.arena.fail = s->eval.arena.fail = s->sample.arena.fail = f;
+}
+
+// Runs CALL (an int) with the session's arenas sent back here when the system gives them no memory
+// (arena.h's ArenaFail): then SESSION_NO_MEMORY, with the arena's message in err (when there is one).
+#define SESSION_GUARDED(s, err, errlen, call)                                                                         \
+    do {                                                                                                              \
+        ArenaFail fail_;                                                                                              \
+        if (setjmp(fail_.env)) {                                                                                      \
+            arenas_fail_to(s, NULL);                                                                                  \
+            if (errlen) snprintf(err, errlen, "%s", fail_.msg);                                                       \
+            return SESSION_NO_MEMORY;                                                                                 \
+        }                                                                                                             \
+        arenas_fail_to(s, &fail_);                                                                                    \
+        int rc_ = (call);                                                                                             \
+        arenas_fail_to(s, NULL);                                                                                      \
+        return rc_;                                                                                                   \
+    } while (0)
+
+int session_step(Session *s, SessionStepInfo *info, char *err, size_t errlen) {
+    SESSION_GUARDED(s, err, errlen, step(s, info, err, errlen));
+}
+
+int session_evaluate(Session *s, TrainEval *train, TrainEval *eval, char *err, size_t errlen) {
+    SESSION_GUARDED(s, err, errlen, evaluate(s, train, eval, err, errlen));
+}
+
 int session_eval_whole(Session *s, TrainEval *e, char *err, size_t errlen) {
-    return eval_whole(s, &s->data, "eval_val_full", e, err, errlen);
+    SESSION_GUARDED(s, err, errlen, eval_whole(s, &s->data, "eval_val_full", e, err, errlen));
 }
 
 int session_eval_test(Session *s, TrainEval *e, char *err, size_t errlen) {
-    return eval_whole(s, s->data.test, "eval_test_full", e, err, errlen);
+    SESSION_GUARDED(s, err, errlen, eval_whole(s, s->data.test, "eval_test_full", e, err, errlen));
 }
 
 int session_classify(Session *s, size_t first, int n, int *pred, double *p, int *truth) {
+    char *none = NULL;
+    SESSION_GUARDED(s, none, 0, classify(s, first, n, pred, p, truth));
+}
+
+int session_sample(Session *s, const int32_t *prompt, int n_prompt, long n, double temperature,
+                   void (*emit)(void *ctx, int id), void *ctx) {
+    char *none = NULL;
+    SESSION_GUARDED(s, none, 0, sample(s, prompt, n_prompt, n, temperature, emit, ctx));
+}
+
+static int classify(Session *s, size_t first, int n, int *pred, double *p, int *truth) {
     const DataSource *d = s->data.test ? s->data.test : &s->data;
     int B = s->cfg.batch_size, V = d->classes;
     if (d->target_width != 1 || first + n > d->eval_rows) return -1;
@@ -207,8 +252,8 @@ static void window_push(int32_t *ctx, int *len, int T, int32_t id) {
     ctx[(*len)++] = id;
 }
 
-int session_sample(Session *s, const int32_t *prompt, int n_prompt, long n, double temperature,
-                   void (*emit)(void *ctx, int id), void *ctx) {
+static int sample(Session *s, const int32_t *prompt, int n_prompt, long n, double temperature,
+                  void (*emit)(void *ctx, int id), void *ctx) {
     int T = s->data.width, V = s->data.classes, len = 0;
     if (!s->data.text || T < 1 || V < 1) return -1;
     int32_t *window = calloc(T, sizeof(int32_t));
