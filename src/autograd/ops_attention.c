@@ -10,6 +10,7 @@
 // layer at nanoGPT's 6L/384 shape). The (b,h) blocks are independent and run in parallel.
 // When the tape's observer asks (the instruments), the forward writes p beside s instead of over it
 // and measures each row's entropy (lse - sum_j p_j s_j) and the largest logit on the way.
+#include "normlab/check.h"
 #include "ops_internal.h"
 
 #include <math.h>
@@ -122,6 +123,7 @@ static void attn_seen_report(Tape *t, double *seen, const AttnDims *d) {
 }
 
 Tensor *op_attention(Tape *t, Tensor *qkv, const AttnSpec *a, Rng *rng) {
+    NL_NONNULL(t, qkv, a);
     NL_CHECK(a->dropout >= 0 && a->dropout < 1, "dropout probability %g is outside [0, 1)", a->dropout);
     NL_CHECK(a->softcap >= 0, "the attention's soft cap %g is negative", a->softcap);
     AttnDims d = attn_dims(qkv, a->n_head, a->causal, t->grad_enabled ? a->dropout : 0, a->softcap);

@@ -1,8 +1,10 @@
 // Dropout: the one primitive op that draws random numbers (from the caller's Rng, so a run repeats).
+#include "normlab/check.h"
 #include "ops_internal.h"
 
 // y = x * m, m_i = 0 with probability p else 1/(1-p);  dx += dy * m
 Tensor *op_dropout(Tape *t, Tensor *x, double p, Rng *rng) {
+    NL_NONNULL(t, x);
     NL_CHECK(p >= 0 && p < 1, "dropout probability %g is outside [0, 1)", p);
     if (p == 0 || !t->grad_enabled) return x;
     Tensor *y = tape_output(t, x->shape, 1, &x);

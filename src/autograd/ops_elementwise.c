@@ -1,4 +1,5 @@
 // Element-wise ops: add and mul with broadcasting, the scalar affine map, and the unary functions.
+#include "normlab/check.h"
 #include "ops_internal.h"
 
 #include <string.h>
@@ -204,16 +205,23 @@ static void bcast_op_backward(TapeNode *n, BcastOp op) {
 }
 
 // y = a + b;  da += dy, db += dy (summed over broadcast dims)
-Tensor *op_add(Tape *t, Tensor *a, Tensor *b) { return bcast_op(t, a, b, BC_ADD); }
+Tensor *op_add(Tape *t, Tensor *a, Tensor *b) {
+    NL_NONNULL(t, a, b);
+    return bcast_op(t, a, b, BC_ADD);
+}
 void add_backward(TapeNode *n) { bcast_op_backward(n, BC_ADD); }
 
 // y = a * b;  da += dy * b, db += dy * a (summed over broadcast dims)
-Tensor *op_mul(Tape *t, Tensor *a, Tensor *b) { return bcast_op(t, a, b, BC_MUL); }
+Tensor *op_mul(Tape *t, Tensor *a, Tensor *b) {
+    NL_NONNULL(t, a, b);
+    return bcast_op(t, a, b, BC_MUL);
+}
 void mul_backward(TapeNode *n) { bcast_op_backward(n, BC_MUL); }
 
 // ---- scalar affine ---------------------------------------------------------------------------
 // y = s * x + c;  dx += s * dy
 Tensor *op_affine(Tape *t, Tensor *x, double s, double c) {
+    NL_NONNULL(t, x);
     Tensor *y = tape_output(t, x->shape, 1, &x);
     size_t n = tensor_numel(x);
     for (size_t i = 0; i < n; i++) y->data[i] = (nl_real)s * x->data[i] + (nl_real)c;
@@ -244,20 +252,35 @@ static void unary_backward(TapeNode *n, UnaryBackward df) {
     if (x->grad) df(x->grad, n->out->grad, x->data, n->out->data, tensor_numel(x));
 }
 
-Tensor *op_tanh(Tape *t, Tensor *x) { return unary(t, x, OP_TANH, tanh_forward); }
+Tensor *op_tanh(Tape *t, Tensor *x) {
+    NL_NONNULL(t, x);
+    return unary(t, x, OP_TANH, tanh_forward);
+}
 void tanh_op_backward(TapeNode *n) { unary_backward(n, tanh_backward); }
 
-Tensor *op_erf(Tape *t, Tensor *x) { return unary(t, x, OP_ERF, erf_forward); }
+Tensor *op_erf(Tape *t, Tensor *x) {
+    NL_NONNULL(t, x);
+    return unary(t, x, OP_ERF, erf_forward);
+}
 void erf_op_backward(TapeNode *n) { unary_backward(n, erf_backward); }
 
-Tensor *op_gelu(Tape *t, Tensor *x) { return unary(t, x, OP_GELU, gelu_forward); }
+Tensor *op_gelu(Tape *t, Tensor *x) {
+    NL_NONNULL(t, x);
+    return unary(t, x, OP_GELU, gelu_forward);
+}
 void gelu_op_backward(TapeNode *n) { // writes a fresh grad (tape.h): gelu's input is c_fc's output
     Tensor *x = n->in[0];
     if (x->grad) gelu_backward(x->grad, n->out->grad, x->data, n->out->data, grad_take_fresh(x), tensor_numel(x));
 }
 
-Tensor *op_softplus(Tape *t, Tensor *x) { return unary(t, x, OP_SOFTPLUS, softplus_forward); }
+Tensor *op_softplus(Tape *t, Tensor *x) {
+    NL_NONNULL(t, x);
+    return unary(t, x, OP_SOFTPLUS, softplus_forward);
+}
 void softplus_op_backward(TapeNode *n) { unary_backward(n, softplus_backward); }
 
-Tensor *op_rsqrt(Tape *t, Tensor *x) { return unary(t, x, OP_RSQRT, rsqrt_forward); }
+Tensor *op_rsqrt(Tape *t, Tensor *x) {
+    NL_NONNULL(t, x);
+    return unary(t, x, OP_RSQRT, rsqrt_forward);
+}
 void rsqrt_op_backward(TapeNode *n) { unary_backward(n, rsqrt_backward); }

@@ -1,10 +1,12 @@
 // Embedding lookup: rows of a table picked by integer indices.
+#include "normlab/check.h"
 #include "ops_internal.h"
 
 #include <string.h>
 
 // y[i,:] = table[idx[i],:];  dtable[idx[i],:] += dy[i,:]  (an index may repeat: grads add up)
 Tensor *op_embedding(Tape *t, Tensor *table, const int32_t *idx, int n) {
+    NL_NONNULL(t, table, idx);
     char buf[64];
     NL_CHECK(table->shape.ndim == 2, "embedding table must be (V, C), got %s",
           shape_str(table->shape, buf));

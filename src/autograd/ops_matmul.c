@@ -1,6 +1,7 @@
 // Matrix multiply: plain (b 2-D and shared by every row of a) and batched over leading dims
 // (attention); and a linear layer, x W^T + b, with its bias added as the product is stored.
 // Transposes are gemm flags, never copies.
+#include "normlab/check.h"
 #include "ops_internal.h"
 
 #include <string.h>
@@ -51,6 +52,7 @@ static MatmulDims matmul_dims(const Tensor *a, const Tensor *b, bool ta, bool tb
 
 // C = op(A) op(B)
 Tensor *op_matmul(Tape *t, Tensor *a, Tensor *b, bool ta, bool tb) {
+    NL_NONNULL(t, a, b);
     Shape os;
     MatmulDims m = matmul_dims(a, b, ta, tb, &os);
     Tensor *in[] = {a, b};
@@ -97,6 +99,7 @@ void matmul_backward(TapeNode *n) { matmul_grads(n->in[0], n->in[1], n->out->gra
 // rather than a matmul and an add: the bias goes in as the product's rows are stored, and its grad
 // is summed from dy in place, where the add wrote y twice and copied dy (docs/performance.md).
 Tensor *op_linear(Tape *t, Tensor *x, Tensor *w, Tensor *b) {
+    NL_NONNULL(t, x, w);
     char s1[64], s2[64];
     NL_CHECK(w->shape.ndim == 2, "linear: the weight must be 2-D (out, in), got %s", shape_str(w->shape, s1));
     Shape os;

@@ -1,5 +1,6 @@
 // Sums and means: over everything, or over the last dim. One op: x is cut into equal contiguous
 // groups, and y[g] = scale * sum of group g (scale = 1 for a sum, 1/group for a mean).
+#include "normlab/check.h"
 #include "ops_internal.h"
 
 // y[g] = scale * sum_i x[g*G + i];  dx[g*G + i] += scale * dy[g]
@@ -32,7 +33,19 @@ static Shape last_reduced(Shape s) {
     return s;
 }
 
-Tensor *op_sum(Tape *t, Tensor *x) { return group_sum(t, x, NL_SHAPE(1), false); }
-Tensor *op_mean(Tape *t, Tensor *x) { return group_sum(t, x, NL_SHAPE(1), true); }
-Tensor *op_sum_last(Tape *t, Tensor *x) { return group_sum(t, x, last_reduced(x->shape), false); }
-Tensor *op_mean_last(Tape *t, Tensor *x) { return group_sum(t, x, last_reduced(x->shape), true); }
+Tensor *op_sum(Tape *t, Tensor *x) {
+    NL_NONNULL(t, x);
+    return group_sum(t, x, NL_SHAPE(1), false);
+}
+Tensor *op_mean(Tape *t, Tensor *x) {
+    NL_NONNULL(t, x);
+    return group_sum(t, x, NL_SHAPE(1), true);
+}
+Tensor *op_sum_last(Tape *t, Tensor *x) {
+    NL_NONNULL(t, x);
+    return group_sum(t, x, last_reduced(x->shape), false);
+}
+Tensor *op_mean_last(Tape *t, Tensor *x) {
+    NL_NONNULL(t, x);
+    return group_sum(t, x, last_reduced(x->shape), true);
+}

@@ -1,9 +1,11 @@
 // Shape ops: reshape (a view, no node), transpose of two dims (a copy), rows joined and taken.
+#include "normlab/check.h"
 #include "ops_internal.h"
 
 #include <string.h>
 
 Tensor *op_reshape(Tape *t, Tensor *x, Shape s) {
+    NL_NONNULL(t, x);
     // The view shares x's grad buffer, so grads written to it already are x's: nothing to record.
     Tensor *v = tensor_view(t->arena, x, s);
     v->needs_grad = x->needs_grad && t->grad_enabled;
@@ -42,6 +44,7 @@ static Perm transpose_plan(Shape s, int d0, int d1, Shape *out) {
 
 // y[..i..j..] = x[..j..i..];  dx[..j..i..] += dy[..i..j..]
 Tensor *op_transpose(Tape *t, Tensor *x, int d0, int d1) {
+    NL_NONNULL(t, x);
     Shape os;
     Perm p = transpose_plan(x->shape, d0, d1, &os);
     Tensor *y = tape_output(t, os, 1, &x);
@@ -74,6 +77,7 @@ void transpose_backward(TapeNode *n) {
 //   y[b, i] = a[b or 0, i] (i < Ta);  y[b, Ta + i] = b[b, i]
 //   da[b or 0, i] += dy[b, i];        db[b, i] += dy[b, Ta + i]
 Tensor *op_concat_rows(Tape *t, Tensor *a, Tensor *b) {
+    NL_NONNULL(t, a, b);
     char sa[64], sb[64];
     NL_CHECK(a->shape.ndim == 3 && b->shape.ndim == 3 && a->shape.d[2] == b->shape.d[2] &&
                  (a->shape.d[0] == b->shape.d[0] || a->shape.d[0] == 1),
@@ -108,6 +112,7 @@ void concat_rows_backward(TapeNode *n) {
 
 // Rows [first, first + n) of each batch: x (B,T,C) -> (B,n,C).  dx[b, first + i] += dy[b, i]
 Tensor *op_rows(Tape *t, Tensor *x, int first, int n) {
+    NL_NONNULL(t, x);
     char s[64];
     NL_CHECK(x->shape.ndim == 3 && first >= 0 && n >= 1 && first + n <= x->shape.d[1],
              "rows [%d, %d) of %s", first, first + n, shape_str(x->shape, s));

@@ -1,5 +1,6 @@
 // Softmax over the last dim (optionally causal) and the fused softmax + cross-entropy loss.
 // The row kernels and their derivations live in tensor/rows.c.
+#include "normlab/check.h"
 #include "ops_internal.h"
 
 #include <math.h>
@@ -11,6 +12,7 @@
 
 // y = softmax(x) per row;  dx += y * (dy - sum(dy * y))
 Tensor *op_softmax(Tape *t, Tensor *x, bool causal) {
+    NL_NONNULL(t, x);
     Shape s = x->shape;
     int C = shape_last(s);
     int block = s.ndim >= 2 ? s.d[s.ndim - 2] : 1;
@@ -46,6 +48,7 @@ static void logits_seen_report(Tape *t, double *log_z, size_t rows) {
 
 // loss = mean_r -log softmax(x_r)[t_r];  dx_r += dloss / rows * (softmax(x_r) - onehot(t_r))
 Tensor *op_cross_entropy(Tape *t, Tensor *logits, const int32_t *targets) {
+    NL_NONNULL(t, logits, targets);
     size_t rows = shape_rows(logits->shape);
     int V = shape_last(logits->shape);
     Tensor *loss = tape_output(t, NL_SHAPE(1), 1, &logits);
@@ -76,6 +79,7 @@ void cross_entropy_op_backward(TapeNode *n) {
 
 // y_r = log sum_j exp(x_rj);  dx_rj += dy_r softmax(x_r)_j. Saved: the softmax of every row.
 Tensor *op_logsumexp(Tape *t, Tensor *x) {
+    NL_NONNULL(t, x);
     Shape s = x->shape;
     size_t rows = shape_rows(s);
     int V = shape_last(s);

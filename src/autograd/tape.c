@@ -1,4 +1,5 @@
 // Recording nodes and the reverse sweep.
+#include "normlab/check.h"
 #include "normlab/tape.h"
 
 #include <math.h>
@@ -7,31 +8,39 @@
 #include <time.h>
 
 int tape_init(Tape *t, Arena *step_arena, int max_nodes) {
+    NL_NONNULL(t, step_arena);
     *t = (Tape){.arena = step_arena, .cap = max_nodes, .grad_enabled = true};
     t->nodes = malloc((size_t)max_nodes * sizeof(TapeNode));
     return t->nodes ? 0 : -1;
 }
 
 void tape_free(Tape *t) {
+    NL_NONNULL(t);
     free(t->nodes);
     *t = (Tape){0};
 }
 
 void tape_reset(Tape *t) {
+    NL_NONNULL(t);
     t->n = 0;
     t->n_free_sizes = 0;
     arena_reset(t->arena);
 }
 
 void tape_rewind(Tape *t, int n_nodes, size_t arena_mark) {
+    NL_NONNULL(t);
     t->n = n_nodes;
     t->n_free_sizes = 0; // free grads may lie past the mark
     arena_rewind(t->arena, arena_mark);
 }
 
-void tape_set_scope(Tape *t, const char *scope) { t->scope = scope; }
+void tape_set_scope(Tape *t, const char *scope) {
+    NL_NONNULL(t);
+    t->scope = scope;
+}
 
 bool tape_set_grad_enabled(Tape *t, bool enabled) {
+    NL_NONNULL(t);
     bool was = t->grad_enabled;
     t->grad_enabled = enabled;
     return was;
@@ -44,6 +53,7 @@ double tape_clock(void) {
 }
 
 void tape_profile_mark(Tape *t) {
+    NL_NONNULL(t);
     if (t->profile) t->profile->mark = tape_clock();
 }
 
@@ -63,6 +73,7 @@ static bool any_needs_grad(int n_in, Tensor *const *in) {
 }
 
 Tensor *tape_output(Tape *t, Shape s, int n_in, Tensor *const *in) {
+    NL_NONNULL(t);
     Tensor *y = tensor_new(t->arena, s, false);
     y->needs_grad = t->grad_enabled && any_needs_grad(n_in, in); // its grad: grad_ensure
     return y;
@@ -109,6 +120,7 @@ static void grad_release(Tape *t, Tensor *x) {
 }
 
 bool tape_grad_adopt(TapeNode *n, Tensor *x) {
+    NL_NONNULL(n, x);
     Tensor *y = n->out;
     size_t numel = tensor_numel(y);
     // numel 1: the loss, whose grad the tape keeps (backward); views share their base's grad
@@ -121,6 +133,7 @@ bool tape_grad_adopt(TapeNode *n, Tensor *x) {
 }
 
 TapeNode *tape_record(Tape *t, const OpDef *def, Tensor *out, int n_in, Tensor *const *in) {
+    NL_NONNULL(t, def, out);
     if (!out->needs_grad) return NULL;
     NL_CHECK(n_in >= 1 && n_in <= TAPE_MAX_INPUTS, "op %s: %d inputs (1..%d allowed)", def->name, n_in,
           TAPE_MAX_INPUTS);
@@ -145,6 +158,7 @@ static bool all_finite(const nl_real *x, size_t n) {
 }
 
 int tape_find_nonfinite(const Tape *t) {
+    NL_NONNULL(t);
     for (int i = 0; i < t->n; i++)
         if (!all_finite(t->nodes[i].out->data, tensor_numel(t->nodes[i].out))) return i;
     return -1;
@@ -179,6 +193,15 @@ static int backward(Tape *t, Tensor *loss, double seed, bool check) {
     return -1;
 }
 
-void tape_backward(Tape *t, Tensor *loss) { backward(t, loss, 1, false); }
-void tape_backward_seeded(Tape *t, Tensor *loss, double seed) { backward(t, loss, seed, false); }
-int tape_backward_find_nonfinite(Tape *t, Tensor *loss) { return backward(t, loss, 1, true); }
+void tape_backward(Tape *t, Tensor *loss) {
+    NL_NONNULL(t, loss);
+    backward(t, loss, 1, false);
+}
+void tape_backward_seeded(Tape *t, Tensor *loss, double seed) {
+    NL_NONNULL(t, loss);
+    backward(t, loss, seed, false);
+}
+int tape_backward_find_nonfinite(Tape *t, Tensor *loss) {
+    NL_NONNULL(t, loss);
+    return backward(t, loss, 1, true);
+}

@@ -1,4 +1,5 @@
 // safetensors writing (atomic) and reading (validated).
+#include "normlab/check.h"
 #include "normlab/safetensors.h"
 
 #include <cJSON.h>
@@ -55,6 +56,7 @@ static char *header_json(const StEntry *entries, int n, const char *const *meta,
 }
 
 void st_temp_path(const char *path, char *out, size_t len) {
+    NL_NONNULL(path, out);
     snprintf(out, len, "%s.tmp.%ld", path, (long)getpid());
 }
 
@@ -71,6 +73,12 @@ static int sync_dir(const char *path) {
 
 int st_write(const char *path, const StEntry *entries, int n, const char *const *meta, int n_meta,
              char *err, size_t errlen) {
+    NL_NONNULL(path, entries, err);
+    for (int i = 0; i < n; i++) // the format names each tensor once (a reader keeps one of two)
+        for (int j = 0; j < i; j++)
+            if (!strcmp(entries[i].name, entries[j].name))
+                return snprintf(err, errlen, "%s: tensors %d and %d are both named '%s': not written (a "
+                                "safetensors file names each tensor once)", path, j, i, entries[i].name), -1;
     char *json = header_json(entries, n, meta, n_meta);
     if (!json) return snprintf(err, errlen, "%s: out of memory for the header", path), -1;
     size_t hlen = strlen(json), padded = (hlen + 7) / 8 * 8;
@@ -200,7 +208,25 @@ static const char *check_ranges(const cJSON *h, size_t data_len, char *why, size
     return bad;
 }
 
+static int name_order(const void *a, const void *b) { return strcmp(*(const char *const *)a, *(const char *const *)b); }
+
+// A header that names a tensor twice (a reader would keep one of the two): its message, else NULL.
+static const char *check_names(const cJSON *h, char *buf, size_t len) {
+    int n = cJSON_GetArraySize(h), k = 0;
+    const char **names = malloc((size_t)(n > 0 ? n : 1) * sizeof *names), *why = NULL;
+    if (!names) return "out of memory for the header's names";
+    const cJSON *e;
+    cJSON_ArrayForEach(e, h) names[k++] = e->string;
+    qsort(names, k, sizeof *names, name_order);
+    for (int i = 1; i < k && !why; i++)
+        if (!strcmp(names[i], names[i - 1]))
+            snprintf(buf, len, "'%.80s' is named twice in the header (a file names each tensor once)", names[i]), why = buf;
+    free(names);
+    return why;
+}
+
 int st_open(StFile *f, const char *path, char *err, size_t errlen) {
+    NL_NONNULL(f, path, err);
     *f = (StFile){0};
     int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC); // a FIFO must not block us
     if (fd < 0) return snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno)), -1;
@@ -253,7 +279,7 @@ int st_open(StFile *f, const char *path, char *err, size_t errlen) {
             return -1;
         }
     }
-    if ((why = check_ranges(h, f->data_len, why_buf, sizeof why_buf))) {
+    if ((why = check_ranges(h, f->data_len, why_buf, sizeof why_buf)) || (why = check_names(h, why_buf, sizeof why_buf))) {
         snprintf(err, errlen, "%s: %s", path, why);
         close(fd), st_close(f);
         return -1;
@@ -269,30 +295,35 @@ int st_open(StFile *f, const char *path, char *err, size_t errlen) {
 }
 
 void st_close(StFile *f) {
+    NL_NONNULL(f);
     cJSON_Delete(f->header);
     free(f->buf);
     *f = (StFile){0};
 }
 
 int st_find(const StFile *f, const char *name, StTensor *out) {
+    NL_NONNULL(f, name, out);
     const cJSON *e = cJSON_GetObjectItemCaseSensitive(f->header, name);
     if (!e || strcmp(name, "__metadata__") == 0 || check_entry(e, f->data, f->data_len, out)) return -1;
     return 0;
 }
 
 const char *st_meta(const StFile *f, const char *key) {
+    NL_NONNULL(f, key);
     const cJSON *m = cJSON_GetObjectItemCaseSensitive(f->header, "__metadata__");
     const cJSON *v = m ? cJSON_GetObjectItemCaseSensitive(m, key) : NULL;
     return cJSON_IsString(v) ? v->valuestring : NULL; // NOLINT(clang-analyzer-core.NullDereference): IsString(NULL) is false
 }
 
 int64_t st_numel(const StTensor *t) {
+    NL_NONNULL(t);
     int64_t n = 1;
     for (int i = 0; i < t->ndim; i++) n *= t->shape[i];
     return n;
 }
 
 int st_read_reals(const StTensor *t, nl_real *out, size_t numel) {
+    NL_NONNULL(t, out);
     if ((t->dtype != ST_F32 && t->dtype != ST_F64) || (size_t)st_numel(t) != numel) return -1;
     for (size_t i = 0; i < numel; i++) {
         if (t->dtype == ST_F32) {

@@ -32,6 +32,7 @@ struct ArenaChunk {
 static size_t align_up(size_t n) { return (n + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1); }
 
 int arena_init(Arena *a, const char *name, size_t cap) {
+    NL_NONNULL(a, name);
     *a = (Arena){.name = name, .measuring = cap == 0};
     if (cap == 0) return 0;
     a->cap = align_up(cap);
@@ -49,6 +50,7 @@ static void chunks_free(Arena *a) {
 }
 
 void arena_free(Arena *a) {
+    NL_NONNULL(a);
     chunks_free(a);
     pages_free(a->base, a->cap);
     *a = (Arena){0};
@@ -80,6 +82,7 @@ static void *chunk_alloc(Arena *a, size_t bytes) {
 }
 
 void *arena_alloc(Arena *a, size_t bytes) {
+    NL_NONNULL(a);
     bytes = align_up(bytes ? bytes : 1);
     void *p;
     if (a->measuring) {
@@ -98,12 +101,14 @@ void *arena_alloc(Arena *a, size_t bytes) {
 }
 
 void *arena_calloc(Arena *a, size_t bytes) {
+    NL_NONNULL(a);
     void *p = arena_alloc(a, bytes);
     memset(p, 0, bytes);
     return p;
 }
 
 void arena_reset(Arena *a) {
+    NL_NONNULL(a);
     if (a->measuring && a->peak > 0) {
         chunks_free(a);
         a->cap = a->peak;
@@ -119,6 +124,7 @@ void arena_reset(Arena *a) {
 }
 
 void arena_rewind(Arena *a, size_t mark) {
+    NL_NONNULL(a);
     NL_CHECK(mark <= a->used, "arena '%s': rewind to %zu past the top %zu", a->name, mark, a->used);
     // While measuring, chunk memory after the mark is not reused; the peak is what counts.
     a->used = mark;

@@ -11,6 +11,7 @@
 #define PAD (64 / sizeof(nl_real)) // elements per 64 bytes
 
 int paramset_alloc(ParamSet *ps, const ParamSpec *specs, int n) {
+    NL_NONNULL(ps, specs);
     *ps = (ParamSet){.n = n};
     ps->list = calloc(n, sizeof(Param));
     ps->tensors = calloc(n, sizeof(Tensor));
@@ -19,6 +20,9 @@ int paramset_alloc(ParamSet *ps, const ParamSpec *specs, int n) {
     for (int i = 0; i < n; i++) {
         NL_CHECK(specs[i].lr_mult > 0, "parameter %s: lr_mult must be > 0 (1 for the plain learning rate), got %g",
               specs[i].name, specs[i].lr_mult);
+        for (int j = 0; j < i; j++) // a checkpoint names them: two of one name could not be told apart
+            NL_CHECK(strcmp(specs[i].name, specs[j].name), "parameters %d and %d are both named '%s': each "
+                     "parameter needs a name of its own", j, i, specs[i].name);
         ps->list[i] = (Param){.spec = specs[i], .offset = off};
         off += (shape_numel(specs[i].shape) + PAD - 1) / PAD * PAD;
     }
@@ -38,6 +42,7 @@ int paramset_alloc(ParamSet *ps, const ParamSpec *specs, int n) {
 }
 
 void paramset_free(ParamSet *ps) {
+    NL_NONNULL(ps);
     free(ps->list);
     free(ps->tensors);
     free(ps->data);
@@ -46,6 +51,7 @@ void paramset_free(ParamSet *ps) {
 }
 
 void paramset_init(ParamSet *ps, Rng *rng) {
+    NL_NONNULL(ps, rng);
     for (int i = 0; i < ps->n; i++) {
         Param *p = &ps->list[i];
         size_t n = tensor_numel(p->t);
@@ -57,6 +63,7 @@ void paramset_init(ParamSet *ps, Rng *rng) {
 
 // Split between the team, a slice each: faster than one thread's memset (docs/performance.md).
 void paramset_zero_grad(ParamSet *ps) {
+    NL_NONNULL(ps);
 #pragma omp parallel if (ps->numel >= KERNEL_PARALLEL_MIN)
     {
         size_t n = ps->numel, parts = (size_t)omp_get_num_threads(), per = (n + parts - 1) / parts;
@@ -66,12 +73,14 @@ void paramset_zero_grad(ParamSet *ps) {
 }
 
 Param *paramset_find(const ParamSet *ps, const char *name) {
+    NL_NONNULL(ps, name);
     for (int i = 0; i < ps->n; i++)
         if (strcmp(ps->list[i].spec.name, name) == 0) return &ps->list[i];
     return NULL;
 }
 
 size_t paramset_count(const ParamSet *ps) {
+    NL_NONNULL(ps);
     size_t n = 0;
     for (int i = 0; i < ps->n; i++) n += tensor_numel(ps->list[i].t);
     return n;

@@ -1,4 +1,5 @@
 // Shapes and tensor views.
+#include "normlab/check.h"
 #include "normlab/tensor.h"
 
 #include <stdio.h>
@@ -38,6 +39,7 @@ const char *shape_str(Shape s, char *buf) {
 }
 
 Tensor *tensor_new(Arena *a, Shape s, bool needs_grad) {
+    NL_NONNULL(a);
     Tensor *t = arena_alloc(a, sizeof(Tensor));
     size_t n = shape_numel(s);
     *t = (Tensor){.data = arena_alloc(a, n * sizeof(nl_real)), .shape = s, .needs_grad = needs_grad};
@@ -46,6 +48,7 @@ Tensor *tensor_new(Arena *a, Shape s, bool needs_grad) {
 }
 
 Tensor *tensor_view(Arena *a, const Tensor *t, Shape s) {
+    NL_NONNULL(a, t);
     char b1[64], b2[64];
     NL_CHECK(shape_numel(s) == tensor_numel(t), "cannot view %s as %s: element counts differ",
           shape_str(t->shape, b1), shape_str(s, b2));
@@ -53,6 +56,7 @@ Tensor *tensor_view(Arena *a, const Tensor *t, Shape s) {
 }
 
 Tensor *tensor_slice(Arena *a, const Tensor *t, size_t first, Shape s) {
+    NL_NONNULL(a, t);
     char b1[64], b2[64];
     NL_CHECK(first + shape_numel(s) <= tensor_numel(t), "slice %s at %zu is outside %s", shape_str(s, b1),
           first, shape_str(t->shape, b2));
@@ -67,10 +71,12 @@ Tensor *tensor_slice(Arena *a, const Tensor *t, size_t first, Shape s) {
 }
 
 void tensor_fill(Tensor *t, nl_real v) {
+    NL_NONNULL(t);
     size_t n = tensor_numel(t);
     for (size_t i = 0; i < n; i++) t->data[i] = v;
 }
 
 void tensor_zero_grad(Tensor *t) {
+    NL_NONNULL(t);
     if (t->grad) memset(t->grad, 0, tensor_numel(t) * sizeof(nl_real));
 }

@@ -1,0 +1,162 @@
+// The library's contract with a C caller (docs/architecture.md): a programmer's error, here a NULL
+// where a pointer is taken, ends with file:line and the argument's name (abort), never a segfault.
+// Each case runs in a child process, which must die of SIGABRT saying "<func>(): its argument <name>
+// is NULL". And names a checkpoint tells tensors apart by are unique: duplicates are refused.
+#include <signal.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "normlab/params.h"
+#include "normlab/safetensors.h"
+#include "test_util.h"
+
+static Fixture *fx;
+static Tensor *x;
+static int32_t idx[6];
+static StFile opened;
+
+// (the function, the argument that is NULL, the call)
+#define CASES(X)                                                                                                 \
+    X(op_matmul, t, op_matmul(NULL, x, x, false, true))                                                            \
+    X(op_matmul, b, op_matmul(&fx->tape, x, NULL, false, true))                                                    \
+    X(op_linear, w, op_linear(&fx->tape, x, NULL, NULL))                                                           \
+    X(op_add, b, op_add(&fx->tape, x, NULL))                                                                       \
+    X(op_add, a, op_add(&fx->tape, NULL, x))                                                                       \
+    X(op_mul, t, op_mul(NULL, x, x))                                                                               \
+    X(op_affine, x, op_affine(&fx->tape, NULL, 2, 1))                                                              \
+    X(op_tanh, x, op_tanh(&fx->tape, NULL))                                                                        \
+    X(op_erf, x, op_erf(&fx->tape, NULL))                                                                          \
+    X(op_gelu, t, op_gelu(NULL, x))                                                                                \
+    X(op_softplus, x, op_softplus(&fx->tape, NULL))                                                                \
+    X(op_rsqrt, x, op_rsqrt(&fx->tape, NULL))                                                                      \
+    X(op_reshape, x, op_reshape(&fx->tape, NULL, NL_SHAPE(6)))                                                     \
+    X(op_transpose, x, op_transpose(&fx->tape, NULL, 0, 1))                                                        \
+    X(op_concat_rows, b, op_concat_rows(&fx->tape, x, NULL))                                                       \
+    X(op_rows, x, op_rows(&fx->tape, NULL, 0, 1))                                                                  \
+    X(op_sum, x, op_sum(&fx->tape, NULL))                                                                          \
+    X(op_mean, t, op_mean(NULL, x))                                                                                \
+    X(op_sum_last, x, op_sum_last(&fx->tape, NULL))                                                                \
+    X(op_mean_last, x, op_mean_last(&fx->tape, NULL))                                                              \
+    X(op_softmax, x, op_softmax(&fx->tape, NULL, false))                                                           \
+    X(op_cross_entropy, targets, op_cross_entropy(&fx->tape, x, NULL))                                             \
+    X(op_cross_entropy, logits, op_cross_entropy(&fx->tape, NULL, idx))                                            \
+    X(op_logsumexp, x, op_logsumexp(&fx->tape, NULL))                                                              \
+    X(op_embedding, idx, op_embedding(&fx->tape, x, NULL, 2))                                                      \
+    X(op_embedding, table, op_embedding(&fx->tape, NULL, idx, 2))                                                  \
+    X(op_dropout, x, op_dropout(&fx->tape, NULL, 0.1, &fx->rng))                                                   \
+    X(op_attention, a, op_attention(&fx->tape, x, NULL, NULL))                                                     \
+    X(tape_backward, loss, tape_backward(&fx->tape, NULL))                                                         \
+    X(tape_backward, t, tape_backward(NULL, x))                                                                    \
+    X(tape_backward_seeded, loss, tape_backward_seeded(&fx->tape, NULL, 1))                                        \
+    X(tape_init, step_arena, tape_init(&fx->tape, NULL, 8))                                                        \
+    X(tape_reset, t, tape_reset(NULL))                                                                             \
+    X(tape_find_nonfinite, t, tape_find_nonfinite(NULL))                                                           \
+    X(tape_set_grad_enabled, t, tape_set_grad_enabled(NULL, true))                                                 \
+    X(tape_grad_adopt, n, tape_grad_adopt(NULL, x))                                                                \
+    X(paramset_alloc, specs, paramset_alloc(&(ParamSet){0}, NULL, 3))                                               \
+    X(paramset_alloc, ps, paramset_alloc(NULL, &(ParamSpec){"w", NL_SHAPE(2), PARAM_INIT_CONST, 0, 1, false}, 1))   \
+    X(paramset_find, name, paramset_find(&(ParamSet){0}, NULL))                                                     \
+    X(paramset_zero_grad, ps, paramset_zero_grad(NULL))                                                            \
+    X(arena_alloc, a, arena_alloc(NULL, 8))                                                                        \
+    X(arena_init, name, arena_init(&(Arena){0}, NULL, 0))                                                          \
+    X(arena_reset, a, arena_reset(NULL))                                                                           \
+    X(tensor_new, a, tensor_new(NULL, NL_SHAPE(2), false))                                                         \
+    X(tensor_view, t, tensor_view(&fx->arena, NULL, NL_SHAPE(6)))                                                  \
+    X(tensor_fill, t, tensor_fill(NULL, 0))                                                                        \
+    X(st_open, path, st_open(&(StFile){0}, NULL, (char[64]){0}, 64))                                               \
+    X(st_open, f, st_open(NULL, "x.safetensors", (char[64]){0}, 64))                                               \
+    X(st_write, entries, st_write("x.safetensors", NULL, 1, NULL, 0, (char[64]){0}, 64))                           \
+    X(st_find, name, st_find(&opened, NULL, &(StTensor){0}))                                                       \
+    X(st_meta, f, st_meta(NULL, "step"))                                                                           \
+    X(st_close, f, st_close(NULL))
+
+static void run_case(int k) {
+    int i = 0;
+#define CALL(func, arg, call)                                                                                    \
+    if (k == i++) {                                                                                              \
+        (void)(call);                                                                                            \
+        return;                                                                                                  \
+    }
+    CASES(CALL)
+#undef CALL
+}
+
+static void test_null_arguments_abort_with_their_names(void **state) {
+    fx = *state;
+    x = tensor_new(&fx->params, NL_SHAPE(2, 3), true);
+    tensor_fill(x, 1);
+    static const struct { const char *func, *arg; } cases[] = {
+#define ROW(func, arg, call) {#func, #arg},
+        CASES(ROW)
+#undef ROW
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        int err[2];
+        assert_int_equal(pipe(err), 0);
+        fflush(stderr);
+        pid_t pid = fork();
+        if (pid == 0) {
+            dup2(err[1], 2), close(err[0]);
+            run_case((int)k);
+            _exit(0); // it returned: the contract is broken
+        }
+        close(err[1]);
+        char said[2048];
+        ssize_t n = read(err[0], said, sizeof said - 1);
+        said[n > 0 ? n : 0] = 0;
+        close(err[0]);
+        int status;
+        waitpid(pid, &status, 0);
+        char want[256];
+        snprintf(want, sizeof want, "%s(): its argument %s is NULL", cases[k].func, cases[k].arg);
+        if (!WIFSIGNALED(status) || WTERMSIG(status) != SIGABRT || !strstr(said, want) || !strstr(said, ".c:"))
+            fail_msg("%s with %s NULL: %s %d, said:\n%s", cases[k].func, cases[k].arg,
+                     WIFSIGNALED(status) ? "signal" : "exit", WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status),
+                     said);
+    }
+}
+
+// Two parameters, or two tensors of a file, of one name: a checkpoint could not tell them apart.
+static void test_duplicate_names_are_refused(void **state) {
+    (void)state;
+    ParamSpec two[2] = {{"w", NL_SHAPE(2), PARAM_INIT_CONST, 0, 1, false}, {"w", NL_SHAPE(3), PARAM_INIT_CONST, 0, 1, false}};
+    fflush(stderr);
+    pid_t pid = fork();
+    if (pid == 0) {
+        ParamSet ps;
+        (void)freopen("/dev/null", "w", stderr);
+        paramset_alloc(&ps, two, 2);
+        _exit(0);
+    }
+    int status;
+    waitpid(pid, &status, 0);
+    assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT);
+
+    char path[] = "/tmp/normlab_contract_XXXXXX", file[64], err[512] = "";
+    assert_non_null(mkdtemp(path));
+    snprintf(file, sizeof file, "%s/two.safetensors", path);
+    float a[2] = {1, 2}, b[2] = {3, 4};
+    StEntry e[2] = {{"w", ST_F32, 1, {2}, a}, {"w", ST_F32, 1, {2}, b}};
+    assert_int_equal(st_write(file, e, 2, NULL, 0, err, sizeof err), -1);
+    assert_non_null(strstr(err, "both named 'w'"));
+    assert_int_equal(access(file, F_OK), -1); // nothing written
+    // a file written by hand with a name twice: refused on opening
+    const char *header = "{\"w\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},"
+                         "\"w\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}";
+    uint64_t len = strlen(header);
+    FILE *f = fopen(file, "wb");
+    fwrite(&len, 8, 1, f), fwrite(header, 1, len, f), fwrite(a, 4, 2, f), fclose(f);
+    StFile st;
+    assert_int_equal(st_open(&st, file, err, sizeof err), -1);
+    assert_non_null(strstr(err, "'w' is named twice"));
+    unlink(file), rmdir(path);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_null_arguments_abort_with_their_names, fixture_setup, fixture_teardown),
+        cmocka_unit_test(test_duplicate_names_are_refused),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
