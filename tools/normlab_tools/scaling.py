@@ -17,6 +17,7 @@ import re
 import statistics
 import sys
 
+from . import protocol
 from . import study as sr  # the study's loss, metrics, fill and check
 from .registry import norm_names
 from .report import Figures, plt
@@ -54,7 +55,12 @@ def points(tag=""):
 
 def best_of(runs):
     """Best(lr, mean, std over seeds, seeds at it, I, lrs run, train loss at the end, lowest val's
-    step, steps, largest stable lr) of one norm's runs at one point."""
+    step, steps, largest stable lr, held out) of one norm's runs at one point. The lr is chosen, and
+    its numbers given, on the selection seeds (those that ran every lr of the point's grid); held out
+    are the losses of the other seeds at the chosen lr (the evaluation seeds of protocol.py)."""
+    every = runs
+    runs = sr.complete_seeds(runs)
+    chosen = {r["seed"] for r in runs}
     grid = sr.by_lr(runs)
     means = {lr: statistics.fmean(sr.loss(r) for r in rs) for lr, rs in grid.items()}
     finite = {lr: m for lr, m in means.items() if math.isfinite(m)}
@@ -65,13 +71,14 @@ def best_of(runs):
     ok = lambda r: math.isfinite(sr.loss(r)) and sr.loss(r) <= sr.UNSTABLE * finite[lr]
     stable = [x for x, rs in grid.items() if all(ok(r) and r["diverged"] == "0" for r in rs)]
     train = [float(r["final_train"]) for r in grid[lr] if r.get("final_train") not in (None, "")]
+    held = [sr.loss(r) for r in every if r["seed"] not in chosen and float(r["lr"]) == lr]
     return Best(lr, finite[lr], statistics.stdev(at) if len(at) > 1 else math.nan, len(at),
                 sum(not ok(r) for r in runs) / len(runs), sorted(grid), statistics.fmean(train) if train else math.nan,
                 statistics.fmean(int(r["best_step"]) for r in grid[lr]), int(grid[lr][0]["steps"]),
-                max(stable) if stable else None)
+                max(stable) if stable else None, held)
 
 
-Best = collections.namedtuple("Best", "lr mean sd seeds I lrs train best_step steps max_stable")
+Best = collections.namedtuple("Best", "lr mean sd seeds I lrs train best_step steps max_stable held")
 
 
 def studied(pts):
@@ -98,17 +105,21 @@ def table_points(s, ref=None):
     at the same point), the train loss at the end, val minus train and the step of the lowest val (an
     overfit run's is before the end), I and the largest stable lr of the lrs run."""
     head = ["point (steps, width, tokens)", "norm", "best lr (lrs run)", "best whole val +- std (seeds)", "gap to ln",
-            "train (end)", "val - train", "lowest val at step", "I", "largest stable lr"]
+            "train (end)", "val - train", "lowest val at step", "I", "largest stable lr",
+            "held-out seeds at the best lr: mean +- 95% (n)", "their gap to ln's (95%)"]
     rows = []
     for p, per in s.items():
         ln = per.get("ln")
         for n, b in per.items():
             edge = " (edge)" if b.lr in (b.lrs[0], b.lrs[-1]) and len(b.lrs) > 1 else ""
+            e = protocol.estimate(b.held)
+            held_gap = protocol.format_gap(protocol.gap(b.held, ln.held)) if n != "ln" and ln and ln.held and b.held else "-"
             rows.append([label(p), n, f"{b.lr:g}{edge} ({', '.join(f'{x:g}' for x in b.lrs)})",
                          f"{b.mean:.4f}" + (f" +- {b.sd:.4f}" if math.isfinite(b.sd) else "") + f" ({b.seeds})",
                          "-" if n == "ln" or not ln else f"{b.mean - ln.mean:+.3f}", f"{b.train:.3f}",
                          f"{b.mean - b.train:+.3f}", f"{b.best_step:.0f}" + (" (before the end)" if b.best_step < b.steps - 250 else ""),
-                         f"{100 * b.I:.0f}%", f"{b.max_stable:g}" if b.max_stable else "none"])
+                         f"{100 * b.I:.0f}%", f"{b.max_stable:g}" if b.max_stable else "none",
+                         protocol.format_estimate(e, 4) if b.held else "-", held_gap])
     return sr.md(head, rows)
 
 
