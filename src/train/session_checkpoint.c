@@ -107,6 +107,28 @@ static int meta_join(const char **out, const char *const *meta, int n_meta, cons
     return n_meta + n_own;
 }
 
+// The spike detector's window as text, exactly (hex floats): "next n v0 v1 ...", so that a resumed run
+// counts the spikes an uninterrupted one counts (its log's spikes column, row for row).
+static void spike_window_format(const TrainStats *st, char *out, size_t len) {
+    size_t k = (size_t)snprintf(out, len, "%d %d", st->next, st->n_window);
+    for (int i = 0; i < st->n_window && k < len; i++) k += (size_t)snprintf(out + k, len - k, " %a", st->window[i]);
+}
+
+// Reads it back; 0, or -1 when malformed. Absent (a checkpoint from before): an empty window.
+static int spike_window_parse(TrainStats *st, const char *text) {
+    if (!text) return 0;
+    char *end;
+    long next = strtol(text, &end, 10), n = strtol(end, &end, 10);
+    if (next < 0 || next >= SPIKE_WINDOW || n < 0 || n > SPIKE_WINDOW) return -1;
+    for (long i = 0; i < n; i++) {
+        char *at = end;
+        st->window[i] = strtod(at, &end);
+        if (end == at || !isfinite(st->window[i])) return -1;
+    }
+    st->next = (int)next, st->n_window = (int)n;
+    return *end ? -1 : 0;
+}
+
 int session_save(const Session *s, const char *path, const char *const *meta, int n_meta, char *err, size_t errlen) {
     const ParamSet *ps = s->model->params;
     const OptimInfo *oi = &OPTIM_TABLE[s->opt.cfg.kind];
@@ -127,8 +149,12 @@ int session_save(const Session *s, const char *path, const char *const *meta, in
     if (s->data.text) hex_bytes(s->data.text->vocab, s->data.text->vocab_size, vocab);
     rng_format(&s->data_rng, rd);
     rng_format(&s->dropout_rng, rdo);
+    char counts[64], window[SPIKE_WINDOW * 26 + 32];
+    snprintf(counts, sizeof counts, "%ld %ld", s->spikes, s->skipped);
+    spike_window_format(&s->stats, window, sizeof window);
     const char *own[] = {"format", FORMAT, "step", step, "optim_steps", optim_steps, "vocab", vocab,
-                         "rng_data", rd, "rng_dropout", rdo, "real", NL_REAL_NAME};
+                         "rng_data", rd, "rng_dropout", rdo, "real", NL_REAL_NAME, "spikes_skipped", counts,
+                         "spike_window", window};
     const char *all[2 * MAX_META];
     char buf[8192];
     int m = meta_join(all, meta, n_meta, own, (int)(sizeof own / sizeof own[0]) / 2), rc = -1;
@@ -176,6 +202,11 @@ static int restore_counters(Session *s, const StFile *f, char *err, size_t errle
     s->opt.steps = os ? strtol(os, &end, 10) : s->step;
     if (os && (*end || s->opt.steps < 0 || s->opt.steps > s->step))
         return snprintf(err, errlen, "the checkpoint's optim_steps '%s' is malformed", os), -1;
+    const char *counts = st_meta(f, "spikes_skipped"); // absent before these were kept: from 0
+    if (counts && (sscanf(counts, "%ld %ld", &s->spikes, &s->skipped) != 2 || s->spikes < 0 || s->skipped < 0))
+        return snprintf(err, errlen, "the checkpoint's spikes_skipped '%.40s' is malformed", counts), -1;
+    if (spike_window_parse(&s->stats, st_meta(f, "spike_window")))
+        return snprintf(err, errlen, "the checkpoint's spike_window is malformed"), -1;
     return 0;
 }
 
