@@ -28,8 +28,23 @@ TOKENS_PER_STEP = 12 * 64  # the default batch: 12 sequences of 64 characters
 # The seed paper's author's trained grid (abcde17/dynamic-activation-functions, results/tables/exp12,
 # exp15, exp32, exp35: nanoGPT GPT-2 on OpenWebText, no embedding scale): LN's loss and the gaps of
 # the best DyT and DyISRU runs, with one init everywhere (L1) / a separate init for attention (L2).
-AUTHOR = [("125M", "5B", 3.209, 0.140, 0.126, 0.098, 0.074), ("125M", "20B", 3.078, 0.030, 0.030, 0.053, 0.043),
-          ("760M", "5B", 2.851, 0.129, 0.075, 0.124, 0.082), ("760M", "20B", 2.675, 0.095, 0.039, 0.057, 0.035)]
+# Read exactly (../shared/SCIENCE.md): the tables' "DyISRU" is the softplus form (beta = softplus of
+# the raw parameter), and the repository's notebook overwrites the 125M/5B row with its "alt" subset
+# (DyT-softplus and plain DyISRU) before the table is written, so that row very likely shows those.
+# Plain DyT's best there (the same notebook's diagonal, L1 = L2) is 3.279, and DyISRU-softplus's 3.314.
+# (model, tokens, its parameters and tokens, LN, DyT L1, L2, DyISRU L1, L2, the row's note)
+# (model, tokens, its parameters and tokens, LN, DyT L1, L2, DyISRU L1, L2, and for the overwritten
+# row plain DyT's and DyISRU-softplus's best losses)
+AUTHOR = [("125M", "5B", 125e6, 5e9, 3.209, 0.140, 0.126, 0.098, 0.074, (3.279, 3.314)),
+          ("125M", "20B", 125e6, 20e9, 3.078, 0.030, 0.030, 0.053, 0.043, None),
+          ("760M", "5B", 760e6, 5e9, 2.851, 0.129, 0.075, 0.124, 0.082, None),
+          ("760M", "20B", 760e6, 20e9, 2.675, 0.095, 0.039, 0.057, 0.035, None)]
+
+
+def gpt_params(width, layers=4, vocab=65, block=64):
+    """The default GPT's parameters at a width (docs/architecture.md's model, no biases): the
+    embeddings, 12 C^2 + 13 C a block, ln_f's scale and the embedding scale."""
+    return vocab * width + block * width + layers * (12 * width * width + 13 * width) + 2 * width
 
 
 def folders():
@@ -97,7 +112,8 @@ def summary(tag=""):
 
 def label(p):
     steps, width = p
-    return f"{steps}, {width}, {steps * TOKENS_PER_STEP / 1e6:.1f}M"
+    tokens = steps * TOKENS_PER_STEP
+    return f"{steps}, {width}, {tokens / 1e6:.1f}M ({tokens / gpt_params(width):.2g} a parameter)"
 
 
 def table_points(s, ref=None):
@@ -241,8 +257,13 @@ def gap_figure(figs, s, axis):
 
 
 def table_author():
-    rows = [[f"{m}, {t}", f"{ln:.3f}", f"+{a:.3f} / +{b:.3f}", f"+{c:.3f} / +{d:.3f}"] for m, t, ln, a, b, c, d in AUTHOR]
-    return sr.md(["model, tokens", "LN", "DyT - LN (L1 / L2)", "DyISRU - LN (L1 / L2)"], rows)
+    note = lambda ln, plain: "-" if not plain else (  # noqa: E731
+        f"very likely DyT-softplus and plain DyISRU (the notebook's alt subset); plain DyT {plain[0] - ln:+.3f} "
+        f"(L1 = L2), DyISRU-softplus {plain[1] - ln:+.3f}")
+    rows = [[f"{m}, {t}", f"{tok / par:.3g}", f"{ln:.3f}", f"+{a:.3f} / +{b:.3f}", f"+{c:.3f} / +{d:.3f}", note(ln, plain)]
+            for m, t, par, tok, ln, a, b, c, d, plain in AUTHOR]
+    return sr.md(["model, tokens", "tokens a parameter", "LN", "DyT - LN (L1 / L2)", "DyISRU-softplus - LN (L1 / L2)",
+                  "what the row holds"], rows)
 
 
 def table_spent():
