@@ -1,20 +1,25 @@
 // The library's contract with a C caller (docs/architecture.md): a programmer's error, here a NULL
 // where a pointer is taken, ends with file:line and the argument's name (abort), never a segfault.
-// Each case runs in a child process, which must die of SIGABRT saying "<func>(): its argument <name>
+// Every public function of the ops, tape, parameters, arenas, tensors, safetensors, sessions, data,
+// optimizers, norms, instruments, the GPT, layers, output files and checkpoints is called. Each case
+// runs in a child process, which must die of SIGABRT saying "<func>(): its argument <name>
 // is NULL". And names a checkpoint tells tensors apart by are unique: duplicates are refused.
 #include <signal.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "normlab/params.h"
-#include "normlab/safetensors.h"
+#include "normlab/idx.h"
+#include "normlab/normlab.h"
 #include "test_util.h"
 
 static Fixture *fx;
 static Tensor *x;
 static int32_t idx[6];
 static StFile opened;
+static char E[64];                                 // an err buffer
+static _Alignas(64) unsigned char dummy[1 << 14];  // any other argument: never read before the check
+#define D ((void *)dummy)
 
 // (the function, the argument that is NULL, the call)
 #define CASES(X)                                                                                                 \
@@ -69,7 +74,77 @@ static StFile opened;
     X(st_write, entries, st_write("x.safetensors", NULL, 1, NULL, 0, (char[64]){0}, 64))                           \
     X(st_find, name, st_find(&opened, NULL, &(StTensor){0}))                                                       \
     X(st_meta, f, st_meta(NULL, "step"))                                                                           \
-    X(st_close, f, st_close(NULL))
+    X(st_close, f, st_close(NULL))                                                                                 \
+    X(session_init, s, session_init(NULL, D, D, D, NULL, E, 64))                                                    \
+    X(session_init, model, session_init(D, D, NULL, D, NULL, E, 64))                                                \
+    X(session_free, s, session_free(NULL))                                                                         \
+    X(session_step, info, session_step(D, NULL, E, 64))                                                            \
+    X(session_evaluate, eval, session_evaluate(D, D, NULL, E, 64))                                                 \
+    X(session_eval_whole, e, session_eval_whole(D, NULL, E, 64))                                                   \
+    X(session_eval_test, s, session_eval_test(NULL, D, E, 64))                                                     \
+    X(session_sample, emit, session_sample(D, NULL, 0, 1, 1.0, NULL, NULL))                                        \
+    X(session_classify, pred, session_classify(D, 0, 1, NULL, D, D))                                               \
+    X(session_log_start, s, session_log_start(NULL, NULL, false))                                                  \
+    X(session_log_cut, path, session_log_cut(NULL, 0, false, false, D, E, 64))                                     \
+    X(session_log_failed, s, session_log_failed(NULL))                                                             \
+    X(session_save, path, session_save(D, NULL, NULL, 0, E, 64))                                                   \
+    X(session_checkpoint_config, f, session_checkpoint_config(NULL, D, D, D, E, 64))                               \
+    X(session_checkpoint_open, path, session_checkpoint_open(D, NULL, E, 64))                                      \
+    X(session_checkpoint_check, mi, session_checkpoint_check(D, NULL, D, OPTIM_ADAMW, E, 64))                      \
+    X(session_restore, f, session_restore(D, NULL, E, 64))                                                         \
+    X(session_dump_step, path, session_dump_step(D, NULL, NULL, 0, E, 64))                                         \
+    X(dataset_load, path, dataset_load(D, NULL, E, 64))                                                            \
+    X(dataset_free, d, dataset_free(NULL))                                                                         \
+    X(dataset_set_vocab, bytes, dataset_set_vocab(D, NULL, 3))                                                     \
+    X(dataset_resolve, arg, dataset_resolve(NULL, "data", E, 64, E, 64))                                           \
+    X(dataset_check_context, d, dataset_check_context(NULL, 8, E, 64))                                             \
+    X(dataset_source, d, dataset_source(NULL, 8))                                                                  \
+    X(dataset_encode, s, dataset_encode(D, NULL, D, 4, D))                                                         \
+    X(idx_parse, labels, idx_parse(D, D, 16, NULL, 8, 10, "i", "l", E, 64))                                        \
+    X(idx_load, images_path, idx_load(D, NULL, "l", 10, E, 64))                                                    \
+    X(idx_free, im, idx_free(NULL))                                                                                \
+    X(idx_resolve, arg, idx_resolve(NULL, "data", E, 64))                                                          \
+    X(idx_set_load, dir, idx_set_load(D, NULL, E, 64))                                                             \
+    X(idx_set_free, s, idx_set_free(NULL))                                                                         \
+    X(idx_source, s, idx_source(NULL))                                                                             \
+    X(optim_init, cfg, optim_init(D, NULL, 8))                                                                     \
+    X(optim_free, o, optim_free(NULL))                                                                             \
+    X(optim_prepare, ps, optim_prepare(D, NULL))                                                                   \
+    X(optim_step, ps, optim_step(D, NULL, 1e-3, 1))                                                                \
+    X(optim_lr, c, optim_lr(NULL, 0))                                                                              \
+    X(grad_norm, ps, grad_norm(NULL))                                                                              \
+    X(norm_forward, n, norm_forward(&fx->tape, NULL, x))                                                           \
+    X(norm_kind_parse, s, norm_kind_parse(NULL))                                                                   \
+    X(stats_init, m, stats_init(D, NULL))                                                                          \
+    X(stats_free, s, stats_free(NULL))                                                                             \
+    X(stats_header, f, stats_header(D, NULL))                                                                      \
+    X(stats_attach, t, stats_attach(D, NULL))                                                                      \
+    X(stats_measure, s, stats_measure(NULL, D))                                                                    \
+    X(stats_write, f, stats_write(D, NULL, false))                                                                 \
+    X(stats_write_empty, s, stats_write_empty(NULL, D))                                                            \
+    X(stats_spike, s, stats_spike(NULL, 1, 1.5))                                                                   \
+    X(gpt_param_specs, c, gpt_param_specs(NULL, NULL))                                                             \
+    X(gpt_init, rng, gpt_init(D, D, NULL))                                                                         \
+    X(gpt_free, m, gpt_free(NULL))                                                                                 \
+    X(gpt_recompute_set, m, gpt_recompute_set(NULL, true))                                                         \
+    X(gpt_config_check, cfg, gpt_config_check(NULL, E, 64))                                                        \
+    X(gpt_forward, idx, gpt_forward(&fx->tape, D, NULL, NULL, 1, 1, NULL))                                         \
+    X(layer_linear_forward, l, layer_linear_forward(&fx->tape, NULL, x))                                           \
+    X(layer_attention_forward, x, layer_attention_forward(&fx->tape, D, NULL, NULL))                               \
+    X(layer_mlp_forward, m, layer_mlp_forward(&fx->tape, NULL, x, NULL))                                           \
+    X(layer_loss_forward, targets, layer_loss_forward(&fx->tape, D, x, NULL))                                      \
+    X(outfile_check, path, outfile_check("--log", NULL, E, 64))                                                    \
+    X(outfile_open, path, outfile_open(NULL, false, E, 64))                                                        \
+    X(outfile_create_temp, tmp, outfile_create_temp("p", NULL, E, 64))                                             \
+    X(outfile_remove_stale_temps, path, outfile_remove_stale_temps(NULL))                                          \
+    X(outfile_lock, l, outfile_lock(NULL, "--log", "p", E, 64))                                                    \
+    X(outfile_unlock, l, outfile_unlock(NULL))                                                                     \
+    X(outfile_same, b, outfile_same("a", NULL))                                                                    \
+    X(params_entries, out, params_entries(D, D, "", NULL, D))                                                      \
+    X(params_read, block, params_read(D, D, NULL, "", E, 64))                                                      \
+    X(specs_check, specs, specs_check(D, NULL, 1, "", E, 64))                                                      \
+    X(model_config_read, c, model_config_read(D, NULL, E, 64))                                                     \
+    X(model_norms_problem, c, model_norms_problem(NULL))
 
 static void run_case(int k) {
     int i = 0;

@@ -20,6 +20,7 @@ static void vocab_index(Dataset *d) {
 }
 
 void dataset_set_vocab(Dataset *d, const unsigned char *bytes, int n) {
+    NL_NONNULL(d, bytes);
     *d = (Dataset){.vocab_size = n};
     memcpy(d->vocab, bytes, n);
     vocab_index(d);
@@ -74,6 +75,7 @@ unsigned char *data_read_all(const char *path, size_t max, size_t *len, char *er
 }
 
 int dataset_load(Dataset *d, const char *path, char *err, size_t errlen) {
+    NL_NONNULL(d, path, err);
     *d = (Dataset){0};
     size_t n, max = data_memory_limit(8); // the text, then its tokens (int32) and a batch's copies
     if (max > DATASET_MAX_BYTES) max = DATASET_MAX_BYTES;
@@ -106,6 +108,7 @@ int dataset_load(Dataset *d, const char *path, char *err, size_t errlen) {
 }
 
 void dataset_free(Dataset *d) {
+    NL_NONNULL(d);
     free(d->tokens);
     *d = (Dataset){0};
 }
@@ -117,6 +120,7 @@ static bool is_file(const char *p) {
 
 int dataset_resolve(const char *arg, const char *data_dir, char *out, size_t outlen, char *err,
                     size_t errlen) {
+    NL_NONNULL(arg, out, err);
     if (is_file(arg)) {
         snprintf(out, outlen, "%s", arg);
         return 0;
@@ -167,6 +171,7 @@ int dataset_resolve(const char *arg, const char *data_dir, char *out, size_t out
 }
 
 int dataset_check_context(const Dataset *d, int T, char *err, size_t errlen) {
+    NL_NONNULL(d, err);
     size_t n_val = d->n - d->n_train;
     if (d->n_train > (size_t)T && n_val > (size_t)T) return 0;
     snprintf(err, errlen,
@@ -205,12 +210,14 @@ static void text_rows(const DataSource *src, size_t first, int n, int32_t *idx, 
 static const DataOps TEXT_OPS = {text_draw, text_rows};
 
 DataSource dataset_source(Dataset *d, int T) {
+    NL_NONNULL(d);
     size_t n_val = d->n - d->n_train;
     return (DataSource){.ops = &TEXT_OPS, .self = d, .eval_name = "val", .width = T, .target_width = T,
                         .classes = d->vocab_size, .units_per_row = T, .unit = "tok", .eval_rows = n_val > 0 ? (n_val - 1) / T : 0, .text = d};
 }
 
 int dataset_encode(const Dataset *d, const char *s, int32_t *out, int max, int *bad) {
+    NL_NONNULL(d, s, out, bad);
     int n = 0;
     for (; n < max && s[n]; n++) {
         int id = d->id_of[(unsigned char)s[n]];

@@ -1,4 +1,5 @@
 // IDX images and labels (normlab/idx.h): the reader, Fashion-MNIST's files, and the set as data.
+#include "normlab/check.h"
 #include "normlab/idx.h"
 
 #include <stdio.h>
@@ -42,6 +43,7 @@ static int idx_size(size_t size, size_t head, uint64_t want, const char *name, c
 
 int idx_parse(IdxImages *im, const uint8_t *images, size_t n_images, const uint8_t *labels, size_t n_labels,
               int classes, const char *image_name, const char *label_name, char *err, size_t errlen) {
+    NL_NONNULL(im, images, labels, image_name, label_name, err);
     *im = (IdxImages){0};
     uint32_t d[3], n;
     char what[96];
@@ -91,6 +93,7 @@ static unsigned char *idx_read(const char *path, int dims, size_t *len, char *er
 }
 
 int idx_load(IdxImages *im, const char *images_path, const char *labels_path, int classes, char *err, size_t errlen) {
+    NL_NONNULL(im, images_path, labels_path, err);
     *im = (IdxImages){0};
     size_t ni = 0, nl = 0;
     unsigned char *images = idx_read(images_path, 3, &ni, err, errlen), *labels = NULL;
@@ -101,6 +104,7 @@ int idx_load(IdxImages *im, const char *images_path, const char *labels_path, in
 }
 
 void idx_free(IdxImages *im) {
+    NL_NONNULL(im);
     free(im->pixels), free(im->labels);
     *im = (IdxImages){0};
 }
@@ -122,6 +126,7 @@ static void idx_file(const char *dir, const char *stem, char *out, size_t len) {
 }
 
 int idx_resolve(const char *arg, const char *data_dir, char *dir, size_t dirlen) {
+    NL_NONNULL(arg, dir);
     if (strcmp(arg, "fashion-mnist") == 0) {
         snprintf(dir, dirlen, "%s/fashion-mnist", data_dir);
         if (!is_dir(dir)) snprintf(dir, dirlen, "%s", DEBIAN_DIR);
@@ -136,6 +141,7 @@ int idx_resolve(const char *arg, const char *data_dir, char *dir, size_t dirlen)
 }
 
 int idx_set_load(ImageSet *s, const char *dir, char *err, size_t errlen) {
+    NL_NONNULL(s, dir, err);
     *s = (ImageSet){.classes = 10, .labels = IDX_FASHION_LABELS};
     snprintf(s->name, sizeof s->name, "fashion-mnist");
     static const char *const stems[2][2] = {{"train-images-idx3-ubyte", "train-labels-idx1-ubyte"},
@@ -167,6 +173,7 @@ int idx_set_load(ImageSet *s, const char *dir, char *err, size_t errlen) {
 }
 
 void idx_set_free(ImageSet *s) {
+    NL_NONNULL(s);
     idx_free(&s->train), idx_free(&s->test);
     s->val = (IdxImages){0};
 }
@@ -206,6 +213,7 @@ static void test_rows(const DataSource *d, size_t first, int n, int32_t *inputs,
 static const DataOps IMAGE_OPS = {images_draw, images_rows}, TEST_OPS = {test_draw, test_rows};
 
 DataSource idx_source(ImageSet *s) {
+    NL_NONNULL(s);
     DataSource d = {.ops = &IMAGE_OPS, .self = s, .eval_name = "val", .width = s->train.rows * s->train.cols,
                     .target_width = 1, .classes = s->classes, .units_per_row = 1, .unit = "img", .eval_rows = s->val.n,
                     .eval_whole = true, .labels = s->labels};

@@ -1,4 +1,5 @@
 // Named parameter blocks in safetensors files.
+#include "normlab/check.h"
 #include "normlab/checkpoint.h"
 
 #include <errno.h>
@@ -11,6 +12,7 @@
 
 int params_entries(const ParamSet *ps, const nl_real *block, const char *prefix, StEntry *out,
                    char *names) {
+    NL_NONNULL(ps, block, prefix, out, names);
     for (int i = 0; i < ps->n; i++) {
         const Param *p = &ps->list[i];
         char *name = names + (size_t)i * 128;
@@ -39,6 +41,7 @@ static int spec_find(const StFile *f, const ParamSpec *spec, const char *prefix,
 }
 
 int specs_check(const StFile *f, const ParamSpec *specs, int n, const char *prefix, char *err, size_t errlen) {
+    NL_NONNULL(f, specs, prefix, err);
     StTensor t;
     for (int i = 0; i < n; i++)
         if (spec_find(f, &specs[i], prefix, &t, err, errlen)) return -1;
@@ -47,6 +50,7 @@ int specs_check(const StFile *f, const ParamSpec *specs, int n, const char *pref
 
 int params_read(const StFile *f, const ParamSet *ps, nl_real *block, const char *prefix, char *err,
                 size_t errlen) {
+    NL_NONNULL(f, ps, block, prefix, err);
     for (int i = 0; i < ps->n; i++) {
         const Param *p = &ps->list[i];
         StTensor t;

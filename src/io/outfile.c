@@ -1,5 +1,6 @@
 // Output files a run can trust (include/normlab/outfile.h): no symlink followed, one live writer,
 // no temp files left behind by dead processes.
+#include "normlab/check.h"
 #include "normlab/outfile.h"
 
 #include <dirent.h>
@@ -28,6 +29,7 @@ static void folder_of(const char *path, char *dir, size_t len) {
 }
 
 int outfile_check(const char *what, const char *path, char *err, size_t errlen) {
+    NL_NONNULL(what, path, err);
     struct stat st;
     if (lstat(path, &st) == 0 && !S_ISREG(st.st_mode))
         return snprintf(err, errlen, "%s %s is %s: give a file path%s", what, path, kind_of(st.st_mode),
@@ -42,6 +44,7 @@ int outfile_check(const char *what, const char *path, char *err, size_t errlen) 
 }
 
 int outfile_open(const char *path, bool append, char *err, size_t errlen) {
+    NL_NONNULL(path, err);
     int fd = open(path, O_WRONLY | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | (append ? O_APPEND : 0), 0644);
     struct stat st;
     if (fd >= 0 && (fstat(fd, &st) || !S_ISREG(st.st_mode))) {
@@ -62,6 +65,7 @@ int outfile_open(const char *path, bool append, char *err, size_t errlen) {
 }
 
 int outfile_create_temp(const char *path, const char *tmp, char *err, size_t errlen) {
+    NL_NONNULL(path, tmp, err);
     for (int attempt = 0; attempt < 2; attempt++) {
         int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
         if (fd >= 0) return fd;
@@ -72,6 +76,7 @@ int outfile_create_temp(const char *path, const char *tmp, char *err, size_t err
 }
 
 int outfile_remove_stale_temps(const char *path) {
+    NL_NONNULL(path);
     char dir[PATH_MAX], copy[PATH_MAX], prefix[NAME_MAX + 8];
     folder_of(path, dir, sizeof dir);
     snprintf(copy, sizeof copy, "%s", path);
@@ -93,6 +98,7 @@ int outfile_remove_stale_temps(const char *path) {
 }
 
 int outfile_lock(OutLock *l, const char *what, const char *path, char *err, size_t errlen) {
+    NL_NONNULL(l, what, path, err);
     l->held = false;
     snprintf(l->path, sizeof l->path, "%s.lock", path);
     for (int attempt = 0; attempt < 3; attempt++) {
@@ -125,6 +131,7 @@ int outfile_lock(OutLock *l, const char *what, const char *path, char *err, size
 }
 
 void outfile_unlock(OutLock *l) {
+    NL_NONNULL(l);
     if (!l->held) return;
     unlink(l->path); // while still held: a run waiting on the old file sees it gone and retries
     close(l->fd);
@@ -132,6 +139,7 @@ void outfile_unlock(OutLock *l) {
 }
 
 bool outfile_same(const char *a, const char *b) {
+    NL_NONNULL(a, b);
     struct stat sa, sb;
     if (stat(a, &sa) == 0 && stat(b, &sb) == 0) return sa.st_ino == sb.st_ino && sa.st_dev == sb.st_dev;
     char da[PATH_MAX], db[PATH_MAX], ra[PATH_MAX], rb[PATH_MAX], ca[PATH_MAX], cb[PATH_MAX];

@@ -1,10 +1,12 @@
 // LayerLinear, attention and MLP forwards: compositions of primitive ops (normlab/ops.h), so the tape
 // derives their backward.
+#include "normlab/check.h"
 #include "normlab/layers.h"
 
 #include "normlab/ops.h"
 
 Tensor *layer_linear_forward(Tape *t, const LayerLinear *l, Tensor *x) {
+    NL_NONNULL(t, l, x);
     return op_linear(t, x, l->weight, l->bias); // x W^T + b
 }
 
@@ -21,6 +23,7 @@ static Tensor *attention_qk_norm(Tape *t, const LayerAttention *a, Tensor *qkv) 
 }
 
 Tensor *layer_attention_forward(Tape *t, const LayerAttention *a, Tensor *x, Rng *rng) {
+    NL_NONNULL(t, a, x);
     Tensor *qkv = layer_linear_forward(t, &a->c_attn, x); // (B,T,3C)
     if (a->qk_norm) qkv = attention_qk_norm(t, a, qkv);
     AttnSpec spec = {.n_head = a->n_head, .causal = a->causal, .dropout = a->dropout, .softcap = a->softcap};
@@ -29,11 +32,13 @@ Tensor *layer_attention_forward(Tape *t, const LayerAttention *a, Tensor *x, Rng
 }
 
 Tensor *layer_mlp_forward(Tape *t, const LayerMlp *m, Tensor *x, Rng *rng) {
+    NL_NONNULL(t, m, x);
     Tensor *h = op_gelu(t, layer_linear_forward(t, &m->c_fc, x)); // (B,T,4C)
     return op_dropout(t, layer_linear_forward(t, &m->c_proj, h), m->dropout, rng);
 }
 
 Tensor *layer_loss_forward(Tape *t, const LayerLoss *l, Tensor *logits, const int32_t *targets) {
+    NL_NONNULL(t, l, logits, targets);
     if (l->softcap > 0) logits = op_scale(t, op_tanh(t, op_scale(t, logits, 1 / l->softcap)), l->softcap);
     if (!targets) return logits;
     Tensor *loss = op_cross_entropy(t, logits, targets); // [1]

@@ -1,5 +1,6 @@
 // The registry of norm kinds, the dispatch between fused and composite forms, and the scalar's
 // stored <-> effective mapping.
+#include "normlab/check.h"
 #include "normlab/norm.h"
 
 #include <string.h>
@@ -18,6 +19,7 @@ NORM_KINDS(NORM_KIND_EXTERN_)
 const NormInfo *const NORM_TABLE[NORM_COUNT] = {NORM_KINDS(NORM_KIND_ROW_)};
 
 int norm_kind_parse(const char *s) {
+    NL_NONNULL(s);
     for (int k = 0; k < NORM_COUNT; k++)
         if (strcmp(s, NORM_TABLE[k]->name) == 0) return k;
     return -1;
@@ -90,6 +92,7 @@ const nl_real *norm_bias_or_zeros(Tape *t, const Norm *n, int C) {
 }
 
 Tensor *norm_forward(Tape *t, const Norm *n, Tensor *x) {
+    NL_NONNULL(t, n, x);
     check_params(n, x);
     tape_observe(t, n, x);
     const NormInfo *info = NORM_TABLE[n->kind];

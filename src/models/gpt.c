@@ -1,4 +1,5 @@
 // The GPT's parameter table and forward pass.
+#include "normlab/check.h"
 #include "normlab/gpt.h"
 
 #include <math.h>
@@ -76,7 +77,10 @@ static int walk(const ModelConfig *c, ParamSpec *specs, Gpt *m) {
     return w.k;
 }
 
-int gpt_param_specs(const ModelConfig *c, ParamSpec *out) { return walk(c, out, NULL); }
+int gpt_param_specs(const ModelConfig *c, ParamSpec *out) {
+    NL_NONNULL(c);
+    return walk(c, out, NULL);
+}
 
 double gpt_memory_estimate(const ModelConfig *c, int B, int T) {
     double C = c->n_embd, L = c->n_layer, V = c->vocab_size, BT = (double)B * T;
@@ -103,6 +107,7 @@ static const char *config_problem(const ModelConfig *c) {
 }
 
 int gpt_config_check(const ModelConfig *cfg, char *err, size_t errlen) {
+    NL_NONNULL(cfg, err);
     const char *why = config_problem(cfg);
     if (why) snprintf(err, errlen, "%s", why);
     return why ? -1 : 0;
@@ -158,6 +163,7 @@ static int gpt_describe(Gpt *m) {
 }
 
 int gpt_init(Gpt *m, const ModelConfig *cfg, Rng *rng) {
+    NL_NONNULL(m, cfg, rng);
     *m = (Gpt){.cfg = *cfg};
     int n = gpt_param_specs(cfg, NULL);
     ParamSpec *specs = malloc(n * sizeof *specs);
@@ -187,6 +193,7 @@ int gpt_init(Gpt *m, const ModelConfig *cfg, Rng *rng) {
 }
 
 void gpt_free(Gpt *m) {
+    NL_NONNULL(m);
     gpt_recompute_set(m, false);
     paramset_free(&m->params);
     free(m->blocks);
@@ -209,6 +216,7 @@ static Tensor *block_forward(Tape *t, const GptBlock *b, Tensor *x, Rng *rng) {
 
 // ---- recomputation (Gpt.recompute: normlab/recompute.h) ------------------------------------------
 int gpt_recompute_set(Gpt *m, bool on) {
+    NL_NONNULL(m);
     if (!on) layer_recompute_free(m->recompute), m->recompute = NULL;
     else if (!m->recompute && !(m->recompute = layer_recompute_new())) return -1;
     return 0;
@@ -218,6 +226,7 @@ static Tensor *block_forward_of(Tape *t, const void *block, Tensor *x, Rng *rng)
 
 Tensor *gpt_forward(Tape *t, const Gpt *m, const int32_t *idx, const int32_t *targets, int B, int T,
                     Rng *rng) {
+    NL_NONNULL(t, m, idx);
     const ModelConfig *c = &m->cfg;
     NL_CHECK(T >= 1 && T <= c->block_size, "sequence length %d is outside [1, block_size %d]", T,
           c->block_size);

@@ -1,4 +1,5 @@
 // The model table and the model description's storage (normlab/model.h).
+#include "normlab/check.h"
 #include "normlab/model.h"
 
 #include <math.h>
@@ -65,6 +66,7 @@ static int norms_read(const StFile *f, ModelConfig *c, char *err, size_t errlen)
 }
 
 int model_config_read(const StFile *f, ModelConfig *c, char *err, size_t errlen) {
+    NL_NONNULL(f, c, err);
     const char *norm = st_meta(f, "model.norm");
     int k = norm ? norm_kind_parse(norm) : -1;
     if (k < 0) return snprintf(err, errlen, "the checkpoint's model.norm is %s", norm ? "not a norm" : "missing"), -1;
@@ -110,6 +112,7 @@ static const char *scalar0_problem(NormKind k, double v) {
 static bool kind_ok(int k) { return k >= 0 && k < NORM_COUNT; }
 
 const char *model_norms_problem(const ModelConfig *c) {
+    NL_NONNULL(c);
     if (!kind_ok((int)c->norm) || (c->qk_norm && !kind_ok((int)c->qk_norm_kind)) ||
         (c->final_norm_own && !kind_ok((int)c->final_norm_kind)))
         return "unknown norm";

@@ -1,6 +1,7 @@
 // AdamW and SGD updates, clipping, and the schedule. Each update is a flat loop over a stretch of
 // one parameter (weight decay and the lr multiplier are per parameter: only matrices and embeddings
 // decay); optim_step runs them for all the parameters in one parallel region.
+#include "normlab/check.h"
 #include "normlab/optim.h"
 
 #include "../tensor/kernels.h"
@@ -12,6 +13,7 @@
 #include <string.h>
 
 int optim_init(Optimizer *o, const OptimConfig *cfg, size_t numel) {
+    NL_NONNULL(o, cfg);
     *o = (Optimizer){.cfg = *cfg, .numel = numel};
     for (int k = 0; k < OPTIM_TABLE[cfg->kind].n_state; k++) {
         if (!(o->state[k] = aligned_alloc(64, numel * sizeof(nl_real)))) return optim_free(o), -1;
@@ -21,6 +23,7 @@ int optim_init(Optimizer *o, const OptimConfig *cfg, size_t numel) {
 }
 
 void optim_free(Optimizer *o) {
+    NL_NONNULL(o);
     for (int k = 0; k < OPTIM_MAX_STATE; k++) free(o->state[k]);
     free(o->scratch);
     *o = (Optimizer){0};
@@ -122,6 +125,7 @@ static bool by_matrix(const OptimInfo *info, const Param *pr) {
 }
 
 int optim_prepare(Optimizer *o, const ParamSet *ps) {
+    NL_NONNULL(o, ps);
     const OptimInfo *info = &OPTIM_TABLE[o->cfg.kind];
     size_t need = 0;
     for (int i = 0; i < ps->n; i++)
@@ -137,6 +141,7 @@ int optim_prepare(Optimizer *o, const ParamSet *ps) {
 }
 
 void optim_step(Optimizer *o, ParamSet *ps, double lr, double grad_scale) {
+    NL_NONNULL(o, ps);
     nl_real gs = (nl_real)grad_scale;
     const OptimInfo *info = &OPTIM_TABLE[o->cfg.kind];
     long t = ++o->steps;
@@ -178,6 +183,7 @@ double optim_min_lr_of(double lr) {
 }
 
 double optim_lr(const OptimConfig *c, long step) {
+    NL_NONNULL(c);
     if (step < c->warmup) return c->lr * (step + 1) / (c->warmup + 1);
     if (step > c->decay_steps || c->decay_steps <= c->warmup) return c->min_lr;
     double ratio = (double)(step - c->warmup) / (c->decay_steps - c->warmup);
@@ -186,6 +192,7 @@ double optim_lr(const OptimConfig *c, long step) {
 
 // In fixed chunks (kernels.h): the norm, and so clipping, does not depend on the thread count.
 double grad_norm(const ParamSet *ps) {
+    NL_NONNULL(ps);
     double part[FIXED_SUM_PARTS];
     size_t n = ps->numel, chunk = fixed_sum_chunk(n, KERNEL_PARALLEL_MIN / 2), parts = (n + chunk - 1) / chunk;
 #pragma omp parallel for schedule(static) if (parts > 1)

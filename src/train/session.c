@@ -1,5 +1,6 @@
 // A training session (normlab/session.h): setup, the step, evaluation, sampling and the log.
 // Checkpoints and --dump-step are in session_checkpoint.c.
+#include "normlab/check.h"
 #include "normlab/session.h"
 
 #include <errno.h>
@@ -39,6 +40,7 @@ static void tape_close(SessionTape *t) { tape_free(&t->tape), arena_free(&t->are
 
 int session_init(Session *s, const SessionConfig *cfg, Model *model, const DataSource *data, Dist *dist, char *err,
                  size_t errlen) {
+    NL_NONNULL(s, cfg, model, data, err);
     *s = (Session){.cfg = *cfg, .model = model, .data = *data, .dist = dist};
     session_seed(&s->data_rng, cfg->seed, SESSION_STREAM_DATA);
     session_seed(&s->dropout_rng, cfg->seed, SESSION_STREAM_DROPOUT);
@@ -56,6 +58,7 @@ int session_init(Session *s, const SessionConfig *cfg, Model *model, const DataS
 }
 
 void session_free(Session *s) {
+    NL_NONNULL(s);
     stats_free(&s->stats);
     if (s->dist) dist_buckets_free(s->dist);
     tape_close(&s->train), tape_close(&s->eval), tape_close(&s->sample);
@@ -182,28 +185,34 @@ static void arenas_fail_to(Session *s, ArenaFail *f) {
     } while (0)
 
 int session_step(Session *s, SessionStepInfo *info, char *err, size_t errlen) {
+    NL_NONNULL(s, info, err);
     SESSION_GUARDED(s, err, errlen, step(s, info, err, errlen));
 }
 
 int session_evaluate(Session *s, TrainEval *train, TrainEval *eval, char *err, size_t errlen) {
+    NL_NONNULL(s, train, eval, err);
     SESSION_GUARDED(s, err, errlen, evaluate(s, train, eval, err, errlen));
 }
 
 int session_eval_whole(Session *s, TrainEval *e, char *err, size_t errlen) {
+    NL_NONNULL(s, e, err);
     SESSION_GUARDED(s, err, errlen, eval_whole(s, &s->data, "eval_val_full", e, err, errlen));
 }
 
 int session_eval_test(Session *s, TrainEval *e, char *err, size_t errlen) {
+    NL_NONNULL(s, e, err);
     SESSION_GUARDED(s, err, errlen, eval_whole(s, s->data.test, "eval_test_full", e, err, errlen));
 }
 
 int session_classify(Session *s, size_t first, int n, int *pred, double *p, int *truth) {
+    NL_NONNULL(s, pred, p, truth);
     char *none = NULL;
     SESSION_GUARDED(s, none, 0, classify(s, first, n, pred, p, truth));
 }
 
 int session_sample(Session *s, const int32_t *prompt, int n_prompt, long n, double temperature,
                    void (*emit)(void *ctx, int id), void *ctx) {
+    NL_NONNULL(s, emit);
     char *none = NULL;
     SESSION_GUARDED(s, none, 0, sample(s, prompt, n_prompt, n, temperature, emit, ctx));
 }
@@ -320,6 +329,7 @@ static void log_value(FILE *f, const struct LogColumn *c, const LogRow *row, boo
 }
 
 void session_log_start(Session *s, FILE *f, bool json) {
+    NL_NONNULL(s);
     s->log = f, s->log_json = json;
     // JSON lines name their values; a resumed CSV has its header. (A stream on a descriptor opened for
     // appending reports position 0 until it writes: ask where the end is.)
@@ -350,6 +360,7 @@ static bool line_is_train(const char *line, bool json) {
 }
 
 int session_log_cut(const char *path, long step, bool evals_again, bool json, long *cut, char *err, size_t errlen) {
+    NL_NONNULL(path, cut, err);
     *cut = 0;
     int fd = open(path, O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
     struct stat st;
@@ -379,7 +390,10 @@ int session_log_cut(const char *path, long step, bool evals_again, bool json, lo
     return 0;
 }
 
-int session_log_failed(const Session *s) { return s->log_errno; }
+int session_log_failed(const Session *s) {
+    NL_NONNULL(s);
+    return s->log_errno;
+}
 
 void session_log_row(Session *s, const char *kind, double loss, double accuracy, double lr, double grad_norm,
                      double tps, bool stats) {

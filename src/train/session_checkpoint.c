@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "normlab/check.h"
 #include "normlab/checkpoint.h"
 #include "normlab/session.h"
 #include "normlab/train.h"
@@ -78,6 +79,7 @@ static int configs_write(const Session *s, const char **meta, int *n, char *buf,
 
 int session_checkpoint_config(const StFile *f, int *kind, ModelConfig *mc, SessionConfig *sc, char *err,
                               size_t errlen) {
+    NL_NONNULL(f, kind, mc, sc, err);
     const char *name = st_meta(f, "model.kind"), *optim = st_meta(f, "session.optim");
     if (!name)
         return snprintf(err, errlen, "the checkpoint does not record its model's config (it was written before "
@@ -130,6 +132,7 @@ static int spike_window_parse(TrainStats *st, const char *text) {
 }
 
 int session_save(const Session *s, const char *path, const char *const *meta, int n_meta, char *err, size_t errlen) {
+    NL_NONNULL(s, path, err);
     const ParamSet *ps = s->model->params;
     const OptimInfo *oi = &OPTIM_TABLE[s->opt.cfg.kind];
     int n = (1 + oi->n_state) * ps->n;
@@ -165,6 +168,7 @@ int session_save(const Session *s, const char *path, const char *const *meta, in
 }
 
 int session_checkpoint_open(StFile *f, const char *path, char *err, size_t errlen) {
+    NL_NONNULL(f, path, err);
     if (st_open(f, path, err, errlen)) return -1;
     const char *fmt = st_meta(f, "format");
     if (!fmt || strcmp(fmt, FORMAT)) {
@@ -177,6 +181,7 @@ int session_checkpoint_open(StFile *f, const char *path, char *err, size_t errle
 
 int session_checkpoint_check(const StFile *f, const ModelInfo *mi, const ModelConfig *cfg, OptimKind optim, char *err,
                              size_t errlen) {
+    NL_NONNULL(f, mi, cfg, err);
     int n = mi->param_specs(cfg, NULL);
     ParamSpec *specs = n > 0 ? malloc(n * sizeof *specs) : NULL;
     if (!specs) return snprintf(err, errlen, "out of memory (or a model without parameters)"), -1;
@@ -248,6 +253,7 @@ static int params_check(const ParamSet *ps, const nl_real *block, const char *pr
 }
 
 int session_restore(Session *s, const StFile *f, char *err, size_t errlen) {
+    NL_NONNULL(s, f, err);
     ParamSet *ps = s->model->params;
     if (params_read(f, ps, ps->data, "", err, errlen) || params_check(ps, ps->data, "", false, err, errlen)) return -1;
     const OptimInfo *oi = &OPTIM_TABLE[s->opt.cfg.kind];
@@ -264,6 +270,7 @@ int session_restore(Session *s, const StFile *f, char *err, size_t errlen) {
 
 // ---- --dump-step ---------------------------------------------------------------------------------
 int session_dump_step(Session *s, const char *path, const char *const *meta, int n_meta, char *err, size_t errlen) {
+    NL_NONNULL(s, path, err);
     ParamSet *ps = s->model->params;
     const OptimInfo *oi = &OPTIM_TABLE[s->opt.cfg.kind];
     int n_state = oi->n_state < OPTIM_MAX_STATE ? oi->n_state : OPTIM_MAX_STATE;

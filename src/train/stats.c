@@ -1,5 +1,6 @@
 // The instruments (normlab/stats.h): per-group grad norms and update ratios, the norm inputs'
 // statistics, and the loss-spike detector.
+#include "normlab/check.h"
 #include "normlab/stats.h"
 
 #include <math.h>
@@ -94,6 +95,7 @@ void stats_families_json(FILE *f) {
 }
 
 int stats_init(TrainStats *s, const Model *m) {
+    NL_NONNULL(s, m);
     *s = (TrainStats){.model = m};
     s->observer = (TapeObserver){.ctx = s, .norm_input = observe_norm_input, .attention = observe_attention,
                                  .logits = observe_logits};
@@ -112,11 +114,13 @@ int stats_init(TrainStats *s, const Model *m) {
 }
 
 void stats_free(TrainStats *s) {
+    NL_NONNULL(s);
     free(s->gnorm), free(s->uratio), free(s->before), free(s->norm), free(s->attn), free(s->scalar), free(s->cols);
     *s = (TrainStats){0};
 }
 
 void stats_header(const TrainStats *s, FILE *f) {
+    NL_NONNULL(s, f);
     for (int i = 0; i < s->n_cols; i++) fprintf(f, ",%s", s->cols[i].name);
 }
 
@@ -162,11 +166,13 @@ static void observe_logits(void *ctx, const LogitsSeen *z) {
 }
 
 void stats_attach(TrainStats *s, Tape *t) {
+    NL_NONNULL(s, t);
     s->n_seen = s->n_attn_seen = s->n_logits_seen = 0;
     t->observer = &s->observer;
 }
 
 void stats_measure(TrainStats *s, Tape *t) {
+    NL_NONNULL(s, t);
     t->observer = NULL;
     const Model *m = s->model;
     const ParamSet *ps = m->params;
@@ -210,6 +216,7 @@ void stats_after_update(TrainStats *s) {
 }
 
 void stats_write(const TrainStats *s, FILE *f, bool json) {
+    NL_NONNULL(s, f);
     for (int i = 0; i < s->n_cols; i++) {
         const StatsColumn *c = &s->cols[i];
         double v = !c->seen || *c->seen ? *c->value : NAN;
@@ -220,6 +227,7 @@ void stats_write(const TrainStats *s, FILE *f, bool json) {
 }
 
 void stats_write_empty(const TrainStats *s, FILE *f) {
+    NL_NONNULL(s, f);
     for (int i = 0; i < s->n_cols; i++) fputc(',', f);
 }
 
@@ -229,6 +237,7 @@ static int compare_double(const void *a, const void *b) {
 }
 
 bool stats_spike(TrainStats *s, double loss, double factor) {
+    NL_NONNULL(s);
     bool spike = false;
     if (factor > 0 && s->n_window >= 10) {
         double sorted[SPIKE_WINDOW];
