@@ -132,7 +132,7 @@ static _Alignas(64) unsigned char dummy[1 << 14];  // any other argument: never 
     X(layer_linear_forward, l, layer_linear_forward(&fx->tape, NULL, x))                                           \
     X(layer_attention_forward, x, layer_attention_forward(&fx->tape, D, NULL, NULL))                               \
     X(layer_mlp_forward, m, layer_mlp_forward(&fx->tape, NULL, x, NULL))                                           \
-    X(layer_loss_forward, targets, layer_loss_forward(&fx->tape, D, x, NULL))                                      \
+    X(layer_loss_forward, logits, layer_loss_forward(&fx->tape, D, NULL, NULL))                                    \
     X(outfile_check, path, outfile_check("--log", NULL, E, 64))                                                    \
     X(outfile_open, path, outfile_open(NULL, false, E, 64))                                                        \
     X(outfile_create_temp, tmp, outfile_create_temp("p", NULL, E, 64))                                             \

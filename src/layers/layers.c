@@ -38,7 +38,7 @@ Tensor *layer_mlp_forward(Tape *t, const LayerMlp *m, Tensor *x, Rng *rng) {
 }
 
 Tensor *layer_loss_forward(Tape *t, const LayerLoss *l, Tensor *logits, const int32_t *targets) {
-    NL_NONNULL(t, l, logits, targets);
+    NL_NONNULL(t, l, logits); // targets: NULL for the logits alone
     if (l->softcap > 0) logits = op_scale(t, op_tanh(t, op_scale(t, logits, 1 / l->softcap)), l->softcap);
     if (!targets) return logits;
     Tensor *loss = op_cross_entropy(t, logits, targets); // [1]

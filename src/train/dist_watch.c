@@ -142,7 +142,7 @@ static _Noreturn void watch_fire(Dist *d, const char *what, long seq, double wai
                               n ? ";" : "", r, w->heard[r][0] < seq ? "it never reached it" : "it reached it",
                               quiet, w->heard[r][1]);
     }
-    fprintf(stderr, "train: rank %d: %s at step %ld made no progress for %.3g s (--dist-timeout %g): %s%s; ending "
+    fprintf(stderr, "train: rank %d: %s at step %ld made no progress for %.0f s (--dist-timeout %g): %s%s; ending "
             "the job (exit %d). A checkpoint this run wrote (--save, --save-every) is whole: --resume it, under mpirun "
             "or alone\n", d->rank, what,
             w->step, waited, watch_limit(w), n ? "waiting for" : "every rank reached it and still answers, but no data "
