@@ -617,7 +617,8 @@ def page_main(argv, name, doc, figures, generate, description, todo=None, readme
             stale = [d for d, c in zip(docs, copies) if open(c).read() != open(d).read()]
         print(f"{name}: {' and '.join(docs)}: the tables are "
               + (f"NOT what the results give in {', '.join(stale)}: run tools/{name}.py" if stale else "what the results give"))
-        return 1 if stale else 0
+        from . import prose  # and the prose's numbers are the results' (or listed with their source)
+        return 1 if stale or prose.main([os.path.relpath(d, ROOT) for d in docs]) else 0
     print(f"{name}: " + generate(a.doc, os.path.join(os.path.dirname(os.path.abspath(a.doc)), figures),
                                  **({"readme": docs[1]} if readme else {})))
     return 0
@@ -664,7 +665,8 @@ def check(out, doc, readme):
                 bad = 1
     if not bad:
         print(f"stability_report: {doc}'s and {readme}'s tables are what {out} gives")
-    return bad
+    from . import prose  # and the prose's numbers are the results' (or listed with their source)
+    return 1 if prose.main([os.path.relpath(doc, ROOT), os.path.relpath(readme, ROOT)]) else bad
 
 
 def main(argv=None):
