@@ -57,6 +57,11 @@ def main():
             diff = [(x, y) for x, y in zip(a, b) if x != y][:3]
             check(f"{norm}: the sweep job and ./train log the same losses ({len(a)} rows, every digit)",
                   a == b and len(a) > 40, f"first differences: {diff}, rows {len(a)} vs {len(b)}")
+        # the plots of that sweep, as docs/training.md tells a user to draw them (it ended in a TypeError
+        # once read_log returned its rows and problems)
+        p = subprocess.run([sys.executable, SWEEP, "plots", out], capture_output=True, text=True)
+        check("sweep plots exits 0 and draws the curves", p.returncode == 0 and os.path.exists(
+            os.path.join(out, "plots", "val_curves.png")), p.stdout[-1000:] + p.stderr[-2000:])
         # two sweeps of one grid into one folder at once share its jobs: each runs once
         both = os.path.join(tmp, "both")
         grid = [sys.executable, SWEEP, "run", both, "--norms", "ln,rmsnorm", "--lrs", "1e-3,2e-3", "--steps", "10",

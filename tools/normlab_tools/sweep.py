@@ -729,7 +729,7 @@ def cmd_plots(a):
             rs = sorted([r for r in rows if r["norm"] == norm and r["lr"] == at[norm] and at_reference(r, init)],
                         key=lambda r: r["seed"])
             for j, r in enumerate(rs):
-                log = read_log(os.path.join(a.out, "logs", r["job"] + ".csv"))
+                log, _ = read_log(os.path.join(a.out, "logs", r["job"] + ".csv"))
                 pts = [(float(q[x]), q["loss"]) for q in log if q["kind"] == "eval_val" and q.get(x) is not None]
                 if len(pts) >= 2:
                     ax.plot(*zip(*pts), color=cr.color(i, len(norms)), marker=".", linewidth=1.2,
@@ -771,7 +771,7 @@ def cmd_plots(a):
                      and at_reference(r, init)], key=lambda r: r["seed"])
         if not rs:
             continue
-        log = [r for r in read_log(os.path.join(a.out, "logs", rs[0]["job"] + ".csv"))
+        log = [r for r in read_log(os.path.join(a.out, "logs", rs[0]["job"] + ".csv"))[0]
                if r["kind"] == "train" and r.get("ln_f.in_std") is not None]
         if not log:
             continue
