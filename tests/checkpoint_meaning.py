@@ -17,12 +17,13 @@ TINY = ["--n-layer", "1", "--n-head", "2", "--n-embd", "16", "--block-size", "16
 
 
 def patched(src, dst, tensor, value):
-    """dst: src with the first element of tensor (float32) set to value."""
+    """dst: src with the first element of tensor (F32 or F64, as the file says) set to value."""
     data = bytearray(open(src, "rb").read())
     (n,) = struct.unpack("<Q", data[:8])
     head = json.loads(data[8:8 + n])
     at = 8 + n + head[tensor]["data_offsets"][0]
-    data[at:at + 4] = struct.pack("<f", value)
+    fmt = "<d" if head[tensor]["dtype"] == "F64" else "<f"  # the double build's checkpoints are F64
+    data[at:at + struct.calcsize(fmt)] = struct.pack(fmt, value)
     open(dst, "wb").write(data)
 
 

@@ -78,13 +78,14 @@ def main():
 def full_disk(train, tmp, text):
     """The log outgrows the file size limit (its rows carry every instrument, each step); the
     checkpoint, smaller, fits."""
-    log, ckpt, limit = os.path.join(tmp, "full.csv"), os.path.join(tmp, "full.st"), 400_000
+    log, ckpt, limit = os.path.join(tmp, "full.csv"), os.path.join(tmp, "full.st"), 1_000_000  # a double build's
+    # checkpoint (about 0.7 MB) fits; the log (about 350 bytes a step, 6,000 steps) does not
 
     def limited():
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails (EFBIG), as on a full disk
         resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
 
-    cmd = [train, *MODEL[:-2], "--steps", "3000", "--stats-every", "1", "--log", log, "--save", ckpt, text]
+    cmd = [train, *MODEL[:-2], "--steps", "6000", "--stats-every", "1", "--log", log, "--save", ckpt, text]
     p = subprocess.run(cmd, capture_output=True, text=True, preexec_fn=limited)
     size = os.path.getsize(log) if os.path.exists(log) else 0
     check("a log that cannot take a row ends the run: exit status 1, the log named", p.returncode == 1 and
@@ -93,7 +94,7 @@ def full_disk(train, tmp, text):
     r = subprocess.run(cmd + ["--resume", ckpt], capture_output=True, text=True)
     steps = [int(x["step"]) for x in csv.DictReader(open(log))]
     check("with room again, it resumes to the end, its log in order", r.returncode == 0 and steps == sorted(steps)
-          and steps[-1] == 3000, r.stderr[-2000:])
+          and steps[-1] == 6000, r.stderr[-2000:])
 
 
 if __name__ == "__main__":
