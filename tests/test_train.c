@@ -563,6 +563,16 @@ static void test_divergence_named(void **state) {
     // stdout and stderr in one stream (a pipe here, as in a log file): the error after what came before it
     if (!strstr(out, "step 0: train loss") || strstr(out, "train: error") < strstr(out, "step 0: train loss"))
         fail_msg("the error line comes before the output printed ahead of it:\n%s", out);
+    // the log names each step's train row once: the failed step's row is its own (it took the last
+    // good step's number, so that step was logged twice)
+    static char log[1 << 16];
+    read_file("div.csv", log, sizeof log);
+    long seen[64] = {0};
+    for (char *line = strchr(log, '\n'); line && line[1]; line = strchr(line + 1, '\n')) {
+        long step = strtol(line + 1, NULL, 10);
+        if (!strncmp(strchr(line + 1, ',') + 1, "train,", 6) && step >= 0 && step < 64 && seen[step]++)
+            fail_msg("step %ld has two train rows in the log:\n%s", step, log);
+    }
     // with --save but no checkpoint written yet, the message does not promise one (it said "untouched")
     status = run(TINY " --norm=dyisru --beta0=0.01 --lr=0.1 --steps 30 --save never.st --save-every 20 tiny.txt", out,
                  sizeof out);

@@ -90,7 +90,9 @@ static int session_step_fault(Session *s, SessionStepInfo *info) {
     info->loss = info->grad_norm = NAN;
     info->skips_exhausted = ++s->skips_in_a_row > SESSION_MAX_SKIPS_IN_A_ROW;
     if (!s->cfg.skip_nonfinite || info->skips_exhausted) {
+        s->step++; // its row names the step that failed, as a train row names the step it took
         session_log_row(s, "train", NAN, NAN, info->lr, NAN, 0, false);
+        s->step--; // not taken: a checkpoint and the summary count the steps done
         return -1;
     }
     s->skipped++, s->step++; // the batch is used up; parameters and moments stay as they were
