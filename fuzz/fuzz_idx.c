@@ -1,9 +1,12 @@
 // Fuzz target: the IDX reader on an images file and a labels file cut from one input (its first
-// byte says where), then the set as data: draws from its splits and every val and test row, in range.
+// byte says where), then the set as data: draws from its splits and every val and test row, in range;
+// and the same two parts as files through idx_load (plain or gzip), which reads each header first and
+// its body no further than the header allows.
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz_util.h"
 #include "normlab/idx.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
@@ -28,5 +31,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         free(px);
         idx_free(&s.train);
     }
+    char images[512];
+    const char *path = fuzz_write_temp(data + 1, cut - 1, ".images");
+    if (!path) return 0;
+    snprintf(images, sizeof images, "%s", path); // the next call reuses fuzz_write_temp's buffer
+    if ((path = fuzz_write_temp(data + cut, size - cut, ".labels"))) {
+        IdxImages im;
+        if (idx_load(&im, images, path, 10, err, sizeof err) == 0) idx_free(&im);
+        unlink(path);
+    }
+    unlink(images);
     return 0;
 }
