@@ -10,6 +10,8 @@
 #include <unistd.h>
 
 #include "normlab/idx.h"
+#include "normlab/recompute.h"
+#include "normlab/train.h"
 #include "normlab/normlab.h"
 #include "test_util.h"
 
@@ -144,7 +146,19 @@ static _Alignas(64) unsigned char dummy[1 << 14];  // any other argument: never 
     X(params_read, block, params_read(D, D, NULL, "", E, 64))                                                      \
     X(specs_check, specs, specs_check(D, NULL, 1, "", E, 64))                                                      \
     X(model_config_read, c, model_config_read(D, NULL, E, 64))                                                     \
-    X(model_norms_problem, c, model_norms_problem(NULL))
+    X(model_norms_problem, c, model_norms_problem(NULL))                                                           \
+    X(train_forward_backward, batch, train_forward_backward(D, NULL, 0, D, D, E, 64))                             \
+    X(train_update, s, train_update(NULL, 1, 1e-3))                                                                \
+    X(train_eval_batches, rng, train_eval_batches(&fx->tape, D, D, true, 1, 1, NULL, D, D, D))                     \
+    X(train_eval_split, out, train_eval_split(&fx->tape, D, D, 1, D, D, NULL))                                     \
+    X(gradcheck, inputs, gradcheck(&fx->tape, D, NULL, NULL, 1, NULL, NULL))                                       \
+    X(model_kind_parse, name, model_kind_parse(NULL))                                                              \
+    X(model_config_write, meta, model_config_write(D, NULL, D, 4, D, 8))                                           \
+    X(model_norm_set, cfg, model_norm_set(D, NULL, NORM_LN))                                                       \
+    X(model_attention_set, a, model_attention_set(NULL, D, true))                                                  \
+    X(model_names_alloc, names, model_names_alloc(NULL, 2))                                                        \
+    X(model_names_free, names, model_names_free(NULL))                                                             \
+    X(model_describe_free, m, model_describe_free(NULL))
 
 static void run_case(int k) {
     int i = 0;

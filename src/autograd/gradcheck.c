@@ -1,4 +1,5 @@
 // Finite-difference gradient checking (the metric is explained in gradcheck.h).
+#include "normlab/check.h"
 #include "normlab/gradcheck.h"
 
 #include <math.h>
@@ -65,6 +66,7 @@ static const char *input_name(Tensor *const *inputs, int i, char *buf) {
 
 int gradcheck(Tape *t, GradcheckFn f, void *ctx, Tensor *const *inputs, int n_inputs,
               const GradcheckOpts *opts, GradcheckResult *result) {
+    NL_NONNULL(t, f, inputs);
     GradcheckOpts o = opts ? *opts : (GradcheckOpts){0};
     double h = o.h > 0 ? o.h : DEFAULT_H, tol = o.tol > 0 ? o.tol : gradcheck_default_tol();
     FILE *out = o.report ? o.report : stderr;

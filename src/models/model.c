@@ -36,6 +36,7 @@ static const MetaField INTERVENTION_FIELDS[] = {FIELD_(qk_scalar0, META_DOUBLE),
 #define N_INTERVENTION_FIELDS (int)(sizeof INTERVENTION_FIELDS / sizeof INTERVENTION_FIELDS[0])
 
 int model_config_write(const ModelConfig *c, const char **meta, int *n, int max, char *buf, size_t buflen) {
+    NL_NONNULL(c, meta, n, buf);
     if (*n + 3 > max) return -1;
     meta[2 * *n] = "model.norm", meta[2 * *n + 1] = NORM_TABLE[c->norm]->name, (*n)++;
     meta[2 * *n] = "model.qk_norm", meta[2 * *n + 1] = c->qk_norm ? NORM_TABLE[c->qk_norm_kind]->name : "none", (*n)++;
@@ -79,23 +80,27 @@ int model_config_read(const StFile *f, ModelConfig *c, char *err, size_t errlen)
 }
 
 int model_kind_parse(const char *name) {
+    NL_NONNULL(name);
     for (int k = 0; k < MODEL_COUNT; k++)
         if (!strcmp(MODEL_TABLE[k]->name, name)) return k;
     return -1;
 }
 
 int model_names_alloc(ModelNames *names, int n) {
+    NL_NONNULL(names);
     names->n = n;
     names->name = calloc(n > 0 ? n : 1, sizeof *names->name);
     return names->name ? 0 : -1;
 }
 
 void model_names_free(ModelNames *names) {
+    NL_NONNULL(names);
     free(names->name);
     *names = (ModelNames){0};
 }
 
 void model_describe_free(Model *m) {
+    NL_NONNULL(m);
     model_names_free(&m->groups), model_names_free(&m->norms), model_names_free(&m->attention);
     model_names_free(&m->scalars);
     free(m->param_group), free(m->norm), free(m->scalar);
@@ -130,10 +135,12 @@ const char *model_norms_problem(const ModelConfig *c) {
 }
 
 void model_norm_set(Norm *n, const ModelConfig *cfg, NormKind kind) {
+    NL_NONNULL(n, cfg);
     n->kind = kind, n->composite = cfg->composite, n->eps = NORM_EPS;
 }
 
 void model_attention_set(LayerAttention *a, const ModelConfig *cfg, bool causal) {
+    NL_NONNULL(a, cfg);
     a->n_head = cfg->n_head, a->causal = causal, a->dropout = cfg->dropout, a->softcap = cfg->attn_softcap;
     a->qk_norm = cfg->qk_norm;
     if (cfg->qk_norm) model_norm_set(&a->q_norm, cfg, cfg->qk_norm_kind), model_norm_set(&a->k_norm, cfg, cfg->qk_norm_kind);

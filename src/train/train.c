@@ -26,6 +26,7 @@ static void describe_forward_fault(const Tape *t, long step, double value, char 
 
 int train_forward_backward(TrainStep *s, const Batch *batch, long step, double *loss_out, double *gnorm, char *err,
                            size_t errlen) {
+    NL_NONNULL(s, batch, loss_out, gnorm, err);
     TrainTimes *tm = s->times;
     Tape *t = s->tape;
     Dist *d = s->dist;
@@ -80,6 +81,7 @@ int train_forward_backward(TrainStep *s, const Batch *batch, long step, double *
 }
 
 void train_update(TrainStep *s, double gnorm, double lr) {
+    NL_NONNULL(s);
     TrainTimes *tm = s->times;
     double t0 = tape_clock();
     // the clip is a factor the update applies in its own pass over the grads
@@ -126,6 +128,7 @@ static int eval_finish(TrainEval *e, nl_real *probs, double correct) {
 
 int train_eval_batches(Tape *t, const Model *m, const DataSource *d, bool eval, int B, long batches, Rng *rng,
                        int32_t *inputs, int32_t *targets, TrainEval *out) {
+    NL_NONNULL(t, m, d, rng, inputs, targets, out);
     nl_real *probs = eval_scratch(d, B, out);
     if (!probs) return -1;
     double correct = 0;
@@ -139,6 +142,7 @@ int train_eval_batches(Tape *t, const Model *m, const DataSource *d, bool eval, 
 
 int train_eval_split(Tape *t, const Model *m, const DataSource *d, int B, int32_t *inputs, int32_t *targets,
                      TrainEval *out) {
+    NL_NONNULL(t, m, d, inputs, targets, out);
     nl_real *probs = eval_scratch(d, B, out);
     if (!probs) return -1;
     double correct = 0;
