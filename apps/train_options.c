@@ -207,6 +207,49 @@ static void format_double(double v, char *buf, size_t len) {
     }
 }
 
+// The edits (insert, delete, substitute, swap two neighbours) that make a into b, up to 3.
+static int edits(const char *a, const char *b) {
+    size_t n = strlen(a), m = strlen(b);
+    if (n > 40 || m > 40 || (n > m ? n - m : m - n) > 2) return 3;
+    int d[41][41];
+    for (size_t i = 0; i <= n; i++)
+        for (size_t j = 0; j <= m; j++) {
+            if (!i || !j) { d[i][j] = (int)(i + j); continue; }
+            int best = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
+            if (d[i - 1][j] + 1 < best) best = d[i - 1][j] + 1;
+            if (d[i][j - 1] + 1 < best) best = d[i][j - 1] + 1;
+            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] && d[i - 2][j - 2] + 1 < best)
+                best = d[i - 2][j - 2] + 1;
+            d[i][j] = best;
+        }
+    return d[n][m];
+}
+
+// " (did you mean PREFIXNAME?)" for the name closest to word, within two edits; "" when none is.
+static const char *did_you_mean(const char *word, const char *prefix, const char *(*name)(int k), int n, char *out,
+                                size_t len) {
+    int best = 3, at = -1;
+    for (int k = 0; k < n; k++) {
+        int e = edits(word, name(k));
+        if (e < best) best = e, at = k;
+    }
+    if (at < 0) return "";
+    snprintf(out, len, " (did you mean %s%s?)", prefix, name(at));
+    return out;
+}
+
+static const char *norm_name_at(int k) { return NORM_TABLE[k]->name; }
+static const char *row_name_at(int k) { return ROWS[k].name; }
+
+// "unknown option --nrom=dyt (did you mean --norm?)"
+static void unknown_option(const char *opt) {
+    const char *name = opt + strspn(opt, "-");
+    char word[64], hint[128];
+    snprintf(word, sizeof word, "%.*s", (int)strcspn(name, "="), name); // --nrom=dyt: "nrom"
+    fprintf(stderr, "train: error: unknown option %s%s\n", opt,
+            did_you_mean(word, "--", row_name_at, N_ROWS, hint, sizeof hint));
+}
+
 // Parses text into the row's field. NULL on success, else why not (a constant, or written into
 // buf: WHY_LEN bytes).
 enum { WHY_LEN = 160 };
@@ -240,7 +283,9 @@ static const char *set_value(TrainOptions *o, const OptRow *r, const char *text,
     case T_STR: *FIELD(o, r, const char *) = text; return NULL;
     case T_NORM: {
         int k = norm_kind_parse(text);
-        if (k < 0) return snprintf(buf, WHY_LEN, "is not a norm (%s)", norm_names((char[NORM_NAMES_LEN]){0})), buf;
+        if (k < 0)
+            return snprintf(buf, WHY_LEN, "is not a norm (%s)%s", norm_names((char[NORM_NAMES_LEN]){0}),
+                            did_you_mean(text, "", norm_name_at, NORM_COUNT, (char[64]){0}, 64)), buf;
         *FIELD(o, r, int) = k;
         return NULL;
     }
@@ -680,7 +725,7 @@ int options_parse(TrainOptions *o, int argc, char **argv) {
         if (c == '?' || c == ':') {
             const char *what = optopt ? "" : argv[optind - 1];
             if (c == ':') fprintf(stderr, "train: error: %s needs a value\n", argv[optind - 1]);
-            else fprintf(stderr, "train: error: unknown option %s\n", what[0] ? what : argv[optind - 1]);
+            else unknown_option(what[0] ? what : argv[optind - 1]);
             fprintf(stderr, "see ./train --help\n");
             return 2;
         }
