@@ -681,6 +681,7 @@ static void loop_after_step(TrainApp *a, Loop *L, const SessionStepInfo *info) {
 static int confusion_report(const TrainApp *a, const char *split, const TrainEval *e) {
     const DataSource *d = &a->s.data;
     int V = d->classes;
+    if (!e->confusion || !d->labels) return 0; // nothing counted
     printf("confusion on the %s split (rows: true label, columns: predicted; %% of the row)\n%12s", split, "");
     for (int j = 0; j < V; j++) printf(" %5.5s", d->labels[j]);
     for (int i = 0; i < V; i++) {
@@ -714,23 +715,24 @@ static int confusion_report(const TrainApp *a, const char *split, const TrainEva
 static int loop_whole_eval(TrainApp *a, const Loop *L) {
     const Session *s = &a->s;
     const DataSource *d = &s->data, *last = d->test ? d->test : d;
+    const bool labels = d->labels != NULL, test = d->test != NULL; // what the data is, read once
     int V = d->classes;
-    TrainEval e = {0}, t = {0}, *conf = d->test ? &t : &e;
+    TrainEval e = {0}, t = {0}, *conf = test ? &t : &e;
     char err[1024];
-    if (d->labels && !(conf->confusion = calloc((size_t)V * V, sizeof(long))))
+    if (labels && !(conf->confusion = calloc((size_t)V * V, sizeof(long))))
         return fail(1, "out of memory for the confusion matrix");
     int rc = session_eval_whole(&a->s, &e, err, sizeof err);
     if (rc) return free(conf->confusion), session_failed(rc, err);
     printf("best %s loss %.4f at step %ld; wall time %.1f s (%.1f s in training steps)\n", d->eval_name, L->best,
            L->best_step, tape_clock() - s->cfg.t0, s->train_s);
-    if (!d->labels) {
+    if (!labels || !conf->confusion) {
         printf("val loss over the whole val split (%zu tokens): %.4f\n", e.targets, e.loss);
-        return 0;
+        return free(conf->confusion), 0;
     }
     printf("%s loss over the whole %s split (%zu images): %.4f; accuracy %.2f%%\n", d->eval_name, d->eval_name,
            e.targets, e.loss, 100 * e.accuracy);
-    if (d->test && (rc = session_eval_test(&a->s, &t, err, sizeof err))) return free(t.confusion), session_failed(rc, err);
-    if (d->test)
+    if (test && (rc = session_eval_test(&a->s, &t, err, sizeof err))) return free(t.confusion), session_failed(rc, err);
+    if (test)
         printf("test loss over the whole test split (%zu images): %.4f; accuracy %.2f%% (choose settings on %s; "
                "report test for the chosen one)\n", t.targets, t.loss, 100 * t.accuracy, d->eval_name);
     rc = confusion_report(a, last->eval_name, conf);
