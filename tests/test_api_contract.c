@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "normlab/dist.h"
 #include "normlab/idx.h"
 #include "normlab/recompute.h"
 #include "normlab/train.h"
@@ -158,7 +159,16 @@ static _Alignas(64) unsigned char dummy[1 << 14];  // any other argument: never 
     X(model_attention_set, a, model_attention_set(NULL, D, true))                                                  \
     X(model_names_alloc, names, model_names_alloc(NULL, 2))                                                        \
     X(model_names_free, names, model_names_free(NULL))                                                             \
-    X(model_describe_free, m, model_describe_free(NULL))
+    X(model_describe_free, m, model_describe_free(NULL))                                                           \
+    X(dist_init, d, dist_init(NULL, NULL, NULL, E, 64))                                                            \
+    X(dist_finalize, d, dist_finalize(NULL))                                                                       \
+    X(dist_sum, x, dist_sum(D, NULL, 1, "a sum"))                                                                  \
+    X(dist_params_agree, ps, dist_params_agree(D, NULL))                                                           \
+    X(dist_first_difference, d, dist_first_difference(NULL, D, 1))                                                 \
+    X(dist_buckets_init, ps, dist_buckets_init(D, NULL, 1024, true))                                               \
+    X(dist_buckets_free, d, dist_buckets_free(NULL))                                                               \
+    X(dist_backward_begin, t, dist_backward_begin(D, NULL))                                                        \
+    X(dist_grads_finish, t, dist_grads_finish(D, NULL))
 
 static void run_case(int k) {
     int i = 0;

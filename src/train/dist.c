@@ -1,5 +1,6 @@
 // Data parallel training on MPI (normlab/dist.h).
 #include "normlab/dist.h"
+#include "normlab/check.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -57,6 +58,7 @@ static void reduce(Dist *d, void *x, int n, MPI_Datatype type, MPI_Op op, const 
 
 // ---- joining, the grads, the sums ----------------------------------------------------------------
 int dist_init(Dist *d, int *argc, char ***argv, char *err, size_t errlen) {
+    NL_NONNULL(d, err);
     alone(d);
     if (dist_launched_size() <= 1) return 0; // no MPI_Init: a plain run pays nothing for MPI
     int provided;
@@ -76,6 +78,7 @@ int dist_init(Dist *d, int *argc, char ***argv, char *err, size_t errlen) {
 }
 
 void dist_finalize(Dist *d) {
+    NL_NONNULL(d);
     if (d->comm) {
         watch_free(d);
         MPI_Comm_free((MPI_Comm *)d->comm);
@@ -110,6 +113,7 @@ static void after_node(void *ctx, int node) {
 }
 
 void dist_grads_finish(Dist *d, Tape *t) {
+    NL_NONNULL(d, t);
     if (d->size == 1) return;
     t->hook = NULL;
     if (!d->overlap) {
@@ -121,10 +125,12 @@ void dist_grads_finish(Dist *d, Tape *t) {
 }
 
 void dist_sum(Dist *d, double *x, int n, const char *what) {
+    NL_NONNULL(d, x, what);
     if (d->size > 1) reduce(d, x, n, MPI_DOUBLE, MPI_SUM, what);
 }
 
 bool dist_params_agree(Dist *d, const ParamSet *ps) {
+    NL_NONNULL(d, ps);
     if (d->size == 1) return true;
     uint64_t h = 0xcbf29ce484222325ull; // FNV-1a over the bytes
     const unsigned char *p = (const unsigned char *)ps->data;
@@ -135,6 +141,7 @@ bool dist_params_agree(Dist *d, const ParamSet *ps) {
 }
 
 int dist_first_difference(Dist *d, const uint64_t *x, int n) {
+    NL_NONNULL(d, x);
     if (d->size == 1 || n <= 0) return -1;
     uint64_t *both = malloc(2 * (size_t)n * sizeof *both); // x and ~x: max(~x) = ~min(x)
     if (!both) return -1;
@@ -150,6 +157,7 @@ int dist_first_difference(Dist *d, const uint64_t *x, int n) {
 #else // built without MPI: a world of one
 
 int dist_init(Dist *d, int *argc, char ***argv, char *err, size_t errlen) {
+    NL_NONNULL(d, err);
     (void)argc, (void)argv;
     alone(d);
     int n = dist_launched_size();
@@ -164,25 +172,40 @@ int dist_init(Dist *d, int *argc, char ***argv, char *err, size_t errlen) {
 }
 
 void dist_finalize(Dist *d) {
+    NL_NONNULL(d);
     dist_buckets_free(d);
     alone(d);
 }
 
 static size_t request_size(void) { return 1; }
 static void after_node(void *ctx, int node) { (void)ctx, (void)node; }
-void dist_grads_finish(Dist *d, Tape *t) { (void)d, (void)t; }
-void dist_sum(Dist *d, double *x, int n, const char *what) { (void)d, (void)x, (void)n, (void)what; }
-bool dist_params_agree(Dist *d, const ParamSet *ps) { return (void)d, (void)ps, true; }
-int dist_first_difference(Dist *d, const uint64_t *x, int n) { return (void)d, (void)x, (void)n, -1; }
+void dist_grads_finish(Dist *d, Tape *t) {
+    NL_NONNULL(d, t);
+    (void)d, (void)t;
+}
+void dist_sum(Dist *d, double *x, int n, const char *what) {
+    NL_NONNULL(d, x, what);
+    (void)d, (void)x, (void)n, (void)what;
+}
+bool dist_params_agree(Dist *d, const ParamSet *ps) {
+    NL_NONNULL(d, ps);
+    return (void)d, (void)ps, true;
+}
+int dist_first_difference(Dist *d, const uint64_t *x, int n) {
+    NL_NONNULL(d, x);
+    return (void)d, (void)x, (void)n, -1;
+}
 
 #endif
 
 void dist_buckets_free(Dist *d) {
+    NL_NONNULL(d);
     free(d->buckets), free(d->param_node), free(d->requests);
     d->buckets = NULL, d->param_node = NULL, d->requests = NULL, d->n_buckets = 0;
 }
 
 int dist_buckets_init(Dist *d, ParamSet *ps, size_t bucket_bytes, bool overlap) {
+    NL_NONNULL(d, ps);
     d->params = ps, d->overlap = overlap, d->n_buckets = 0;
     d->buckets = malloc((size_t)ps->n * sizeof *d->buckets);
     d->param_node = malloc((size_t)ps->n * sizeof *d->param_node);
@@ -204,6 +227,7 @@ int dist_buckets_init(Dist *d, ParamSet *ps, size_t bucket_bytes, bool overlap) 
 }
 
 void dist_backward_begin(Dist *d, Tape *t) {
+    NL_NONNULL(d, t);
     if (d->size == 1 || !d->overlap) return;
     ParamSet *ps = d->params;
     for (int i = 0; i < ps->n; i++) d->param_node[i] = -1;
