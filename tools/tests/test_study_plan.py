@@ -6,7 +6,11 @@ import os
 from normlab_tools import study_plan as plan
 from normlab_tools.sweep import fmt
 
-LN_BEST = {"ln": 5.6e-3, "rmsnorm": 5.6e-3, "dyt": 3.2e-3, "dyisru": 1.8e-3, "dyisrusp": 1.8e-3, "derf": 1.8e-3}
+# the norms, from the train program's registry (the plan's names for them): LN, its kin, and the
+# element-wise cores; each norm's best at 2,000 steps is its recipe's lr
+LN, DYT, DERF = plan.CORE
+RMS = plan.LN_KIN[0]
+LN_BEST = {n: plan.RECIPE_LR[n] for n in plan.NORMS}
 
 
 def finish(out, folder, norm, lrs, seeds, best):
@@ -41,61 +45,61 @@ def test_an_empty_study_starts_with_the_first_points_grids(tmp_path):
 def test_a_best_on_the_edge_extends_the_grid_and_the_expensive_point_follows(tmp_path):
     out2 = str(tmp_path)
     for n in plan.NORMS:
-        finish(out2, "steps8000_w128", n, plan.AT_8000[n], (1, 2), 1e-2 if n == "dyt" else LN_BEST[n])  # dyt's on its edge
+        finish(out2, "steps8000_w128", n, plan.AT_8000[n], (1, 2), 1e-2 if n == DYT else LN_BEST[n])  # dyt's on its edge
     # dyt's grid grows; every other norm's best is settled, so its evaluation seeds run there
     assert [grid(x) for x in lines_of(out2, "steps8000_w128")] == [
-        ("dyt", "0.01", "1,2") if n == "dyt" else (n, f"{LN_BEST[n]:g}", "3,4,5") for n in plan.NORMS]
+        (DYT, "0.01", "1,2") if n == DYT else (n, f"{LN_BEST[n]:g}", "3,4,5") for n in plan.NORMS]
     long = [grid(x) for x in lines_of(out2, "steps32000_w128_dropout")]
-    assert "dyt" not in [x[0] for x in long]  # dyt waits for its extension
-    assert ("ln", "0.0056", "1") in long and ("derf", "0.0018", "1") in long  # reach 0: the neighbour's best only
+    assert DYT not in [x[0] for x in long]  # dyt waits for its extension
+    assert (LN, "0.0056", "1") in long and (DERF, "0.0018", "1") in long  # reach 0: the neighbour's best only
     assert all(x.endswith("--dropout 0.1") for x in lines_of(out2, "steps32000_w128_dropout"))
-    finish(out2, "steps8000_w128", "dyt", [1e-2], (1, 2), 1e-2)
-    assert ("dyt", "0.018", "1,2") in [grid(x) for x in lines_of(out2, "steps8000_w128")]  # still its edge
-    finish(out2, "steps8000_w128", "dyt", [1.8e-2], (1, 2), 1e-2)
-    assert ("dyt", "0.01", "3,4,5") in [grid(x) for x in lines_of(out2, "steps8000_w128")]  # evaluated at its best
+    finish(out2, "steps8000_w128", DYT, [1e-2], (1, 2), 1e-2)
+    assert (DYT, "0.018", "1,2") in [grid(x) for x in lines_of(out2, "steps8000_w128")]  # still its edge
+    finish(out2, "steps8000_w128", DYT, [1.8e-2], (1, 2), 1e-2)
+    assert (DYT, "0.01", "3,4,5") in [grid(x) for x in lines_of(out2, "steps8000_w128")]  # evaluated at its best
     for n in plan.NORMS:
-        finish(out2, "steps8000_w128", n, [1e-2 if n == "dyt" else LN_BEST[n]], plan.EVAL_SEEDS, LN_BEST[n])
+        finish(out2, "steps8000_w128", n, [1e-2 if n == DYT else LN_BEST[n]], plan.EVAL_SEEDS, LN_BEST[n])
     assert lines_of(out2, "steps8000_w128") == []
-    assert ("dyt", "0.01", "1") in [grid(x) for x in lines_of(out2, "steps32000_w128_dropout")]
+    assert (DYT, "0.01", "1") in [grid(x) for x in lines_of(out2, "steps32000_w128_dropout")]
 
 
 def test_a_point_that_does_not_grow_keeps_its_grid(tmp_path):
     out = str(tmp_path)
-    finish(out, "steps32000_w128", "rmsnorm", (1e-3, 1.8e-3, 3.2e-3), (1,), 5.6e-4)  # best on the low edge
+    finish(out, "steps32000_w128", RMS, (1e-3, 1.8e-3, 3.2e-3), (1,), 5.6e-4)  # best on the low edge
     # no lr beyond the edge: only the evaluation seeds at the best of the lrs that ran
-    assert [x for x in map(grid, lines_of(out, "steps32000_w128")) if x[0] == "rmsnorm"] == [("rmsnorm", "0.001", "2,3,4")]
-    finish(out, "steps8000_w128", "rmsnorm", (3.2e-3, 5.6e-3, 1e-2), (1, 2), 1e-3)  # a point that grows does
-    assert ("rmsnorm", "0.0018", "1,2") in [grid(x) for x in lines_of(out, "steps8000_w128")]
+    assert [x for x in map(grid, lines_of(out, "steps32000_w128")) if x[0] == RMS] == [(RMS, "0.001", "2,3,4")]
+    finish(out, "steps8000_w128", RMS, (3.2e-3, 5.6e-3, 1e-2), (1, 2), 1e-3)  # a point that grows does
+    assert (RMS, "0.0018", "1,2") in [grid(x) for x in lines_of(out, "steps8000_w128")]
 
 
 def test_the_second_seed_runs_at_the_best_lr_once_the_first_has_found_it(tmp_path):
     out = str(tmp_path)
-    finish(out, "frontier", "ln", plan.VISION_GRID["ln"], (1, 2), 5.6e-4)
-    assert [grid(x) for x in plan.todo("vision", out)[0] if grid(x)[0] == "ln"] == [("ln", "0.00056", "3")]
-    finish(out, "frontier", "ln", (5.6e-4,), (3,), 5.6e-4)
-    assert "ln" not in [grid(x)[0] for x in plan.todo("vision", out)[0]]
+    finish(out, "frontier", LN, plan.VISION_GRID[LN], (1, 2), 5.6e-4)
+    assert [grid(x) for x in plan.todo("vision", out)[0] if grid(x)[0] == LN] == [(LN, "0.00056", "3")]
+    finish(out, "frontier", LN, (5.6e-4,), (3,), 5.6e-4)
+    assert LN not in [grid(x)[0] for x in plan.todo("vision", out)[0]]
 
 
 def test_a_job_another_sweep_holds_is_not_offered(tmp_path):
     out = str(tmp_path)
     logs = tmp_path / "steps8000_w128_l2" / "logs"
     logs.mkdir(parents=True)
-    names = plan.jobs_of(plan.PLAN[1], plan.sweep_args(plan.PLAN[1], "dyt", [3.2e-3], (1, 2)))
+    names = plan.jobs_of(plan.PLAN[1], plan.sweep_args(plan.PLAN[1], DYT, [3.2e-3], (1, 2)))
     held = []
     for name in names:
         f = open(logs / (name + ".lock"), "w")
         fcntl.flock(f, fcntl.LOCK_EX)
         held.append(f)
     lines, _ = plan.todo("scaling", out)
-    assert not [x for x in lines if x.startswith("steps8000_w128_l2 ") and grid(x)[0] == "dyt"]
+    assert not [x for x in lines if x.startswith("steps8000_w128_l2 ") and grid(x)[0] == DYT]
     for f in held:
         f.close()
-    assert [x for x in plan.todo("scaling", out)[0] if x.startswith("steps8000_w128_l2 ") and grid(x)[0] == "dyt"]
+    assert [x for x in plan.todo("scaling", out)[0] if x.startswith("steps8000_w128_l2 ") and grid(x)[0] == DYT]
 
 
 def test_the_vision_plan_runs_seed_1_of_every_norm_first(tmp_path):
     lines, _ = plan.todo("vision", str(tmp_path))
-    assert [grid(x)[0] for x in lines[:3]] == ["ln", "dyt", "derf"] and all(grid(x)[2] == "1" for x in lines[:3])
+    assert [grid(x)[0] for x in lines[:3]] == [LN, DYT, DERF] and all(grid(x)[2] == "1" for x in lines[:3])
     assert all(x.split()[-1] == "--" for x in lines)  # the driver appends the dataset after the sweep's options
 
 
@@ -116,6 +120,6 @@ def test_the_interventions_plan_grids_muon_over_its_own_lr(tmp_path):
         w = csv.writer(f)
         w.writerow(["job", "norm", "lr", "opts", "seed", "full_val", "nonfinite"])
         for v in plan.MUON_GRID:  # best at the top edge, 0.056
-            w.writerow([f"ln_lrdefault_muon-lr-{fmt(v)}_s1", "ln", "0.0056", f"muon-lr={fmt(v)}", 1, 2 + 0.1 / v, 0])
+            w.writerow([f"{LN}_lrdefault_muon-lr-{fmt(v)}_s1", LN, "0.0056", f"muon-lr={fmt(v)}", 1, 2 + 0.1 / v, 0])
     nxt = [x for x in plan.todo("interventions", out)[0] if x.startswith("muon ") and " ln " in x and "--seeds 1 " in x]
     assert nxt and "--opt muon-lr=0.1 " in nxt[0]
