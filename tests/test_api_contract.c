@@ -168,7 +168,47 @@ static _Alignas(64) unsigned char dummy[1 << 14];  // any other argument: never 
     X(dist_buckets_init, ps, dist_buckets_init(D, NULL, 1024, true))                                               \
     X(dist_buckets_free, d, dist_buckets_free(NULL))                                                               \
     X(dist_backward_begin, t, dist_backward_begin(D, NULL))                                                        \
-    X(dist_grads_finish, t, dist_grads_finish(D, NULL))
+    X(dist_grads_finish, t, dist_grads_finish(D, NULL))                                                            \
+    X(arena_calloc, a, arena_calloc(NULL, 8))                                                                      \
+    X(arena_free, a, arena_free(NULL))                                                                             \
+    X(arena_rewind, a, arena_rewind(NULL, 0))                                                                      \
+    X(paramset_count, ps, paramset_count(NULL))                                                                    \
+    X(paramset_free, ps, paramset_free(NULL))                                                                      \
+    X(paramset_init, rng, paramset_init(D, NULL))                                                                  \
+    X(st_numel, t, st_numel(NULL))                                                                                 \
+    X(st_read_reals, out, st_read_reals(D, NULL, 1))                                                               \
+    X(st_temp_path, out, st_temp_path("x", NULL, 8))                                                               \
+    X(tape_backward_find_nonfinite, loss, tape_backward_find_nonfinite(&fx->tape, NULL))                           \
+    X(tape_free, t, tape_free(NULL))                                                                               \
+    X(tape_output, t, tape_output(NULL, x->shape, 1, &x))                                                          \
+    X(tape_profile_mark, t, tape_profile_mark(NULL))                                                               \
+    X(tape_record, out, tape_record(&fx->tape, D, NULL, 1, &x))                                                    \
+    X(tape_rewind, t, tape_rewind(NULL, 0, 0))                                                                     \
+    X(tape_set_scope, t, tape_set_scope(NULL, "s"))                                                                \
+    X(tensor_slice, t, tensor_slice(&fx->params, NULL, 0, x->shape))                                               \
+    X(tensor_zero_grad, t, tensor_zero_grad(NULL))                                                                 \
+    X(meta_fields_write, buf, meta_fields_write(D, 0, D, "", D, D, 1, NULL, 8))                                    \
+    X(meta_fields_read, file, meta_fields_read(D, 0, D, "", NULL, E, 64))                                          \
+    X(cpu_env_reexec, argv, cpu_env_reexec(NULL))                                                                  \
+    X(dataset_batch, rng, dataset_batch(D, false, 1, 1, NULL, idx, idx))                                           \
+    X(gpt_memory_estimate, c, gpt_memory_estimate(NULL, 1, 1))                                                     \
+    X(norm_recipe_init, rc, norm_recipe_init(0, NULL, 8))                                                          \
+    X(layer_recompute_forward, r, layer_recompute_forward(&fx->tape, NULL, D, D, "s", x, NULL))                    \
+    X(rng_seed, r, rng_seed(NULL, 1))                                                                              \
+    X(rng_u64, r, rng_u64(NULL))                                                                                   \
+    X(rng_uniform, r, rng_uniform(NULL))                                                                           \
+    X(rng_normal, r, rng_normal(NULL))                                                                             \
+    X(rng_below, r, rng_below(NULL, 3))                                                                            \
+    X(session_seed, r, session_seed(NULL, 1, 0))                                                                   \
+    X(session_log_row, kind, session_log_row(D, NULL, 0, 0, 0, 0, 0, false))                                       \
+    X(session_log_columns_json, f, session_log_columns_json(NULL))                                                 \
+    X(stats_before_update, s, stats_before_update(NULL))                                                           \
+    X(stats_after_update, s, stats_after_update(NULL))                                                             \
+    X(stats_families_json, f, stats_families_json(NULL))                                                           \
+    X(shape_of, d, shape_of(1, NULL))                                                                              \
+    X(shape_str, buf, shape_str(x->shape, NULL))                                                                   \
+    X(train_threads_init, tt, train_threads_init(NULL, 1))                                                         \
+    X(train_threads_step, tt, train_threads_step(NULL, 0.1))
 
 static void run_case(int k) {
     int i = 0;

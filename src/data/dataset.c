@@ -182,6 +182,7 @@ int dataset_check_context(const Dataset *d, int T, char *err, size_t errlen) {
 }
 
 void dataset_batch(const Dataset *d, bool val, int B, int T, Rng *rng, int32_t *idx, int32_t *targets) {
+    NL_NONNULL(d, rng, idx, targets);
     const int32_t *split = d->tokens + (val ? d->n_train : 0);
     size_t n = val ? d->n - d->n_train : d->n_train;
     NL_CHECK(n > (size_t)T && n - T <= UINT32_MAX, "split of %zu tokens for context %d", n, T);

@@ -63,6 +63,7 @@ int params_read(const StFile *f, const ParamSet *ps, nl_real *block, const char 
 // ---- configs as metadata ---------------------------------------------------------------------------
 int meta_fields_write(const MetaField *fields, int nf, const void *base, const char *prefix, const char **meta,
                       int *n, int max, char *buf, size_t buflen) {
+    NL_NONNULL(fields, base, prefix, meta, n, buf);
     size_t used = 0;
     for (int i = 0; i < nf; i++) {
         const MetaField *f = &fields[i];
@@ -91,6 +92,7 @@ int meta_fields_write(const MetaField *fields, int nf, const void *base, const c
 
 int meta_fields_read(const MetaField *fields, int nf, void *base, const char *prefix, const StFile *file, char *err,
                      size_t errlen) {
+    NL_NONNULL(fields, base, prefix, file, err);
     for (int i = 0; i < nf; i++) {
         const MetaField *f = &fields[i];
         char key[128], *end = NULL;

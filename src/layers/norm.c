@@ -31,6 +31,7 @@ double norm_scalar_effective(NormKind k, double stored) {
 
 // softplus^-1(v) = log(exp(v) - 1) = v + log(1 - exp(-v)), the second form for large v
 NormRecipeInit norm_recipe_init(NormKind k, const NormRecipe *rc, int n_embd) {
+    NL_NONNULL(rc);
     NormRecipeInit r = {.emb_scale0 = NORM_TABLE[k]->scalar && rc->emb_scale > 0 ? rc->emb_scale * sqrt((double)n_embd) : 0};
     for (int p = 0; p < 3; p++) r.alpha0[p] = rc->alpha0[p], r.beta0[p] = norm_beta0_of(rc->alpha0[p]);
     return r;

@@ -1,4 +1,5 @@
 // Activation recomputation (normlab/recompute.h).
+#include "normlab/check.h"
 #include "normlab/recompute.h"
 
 #include <stdlib.h>
@@ -61,6 +62,7 @@ static void recompute_arena_measure(LayerRecompute *r, LayerBlockForward f, cons
 
 Tensor *layer_recompute_forward(Tape *t, LayerRecompute *r, LayerBlockForward f, const void *block, const char *scope,
                                 Tensor *x, Rng *rng) {
+    NL_NONNULL(t, r, f, block, scope, x); // rng: NULL in evaluation
     Tape *rt = &r->tape;
     if (rt->arena->measuring) recompute_arena_measure(r, f, block, x, rng);
     Tensor *y = tape_output(t, x->shape, 1, &x);

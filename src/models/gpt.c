@@ -83,6 +83,7 @@ int gpt_param_specs(const ModelConfig *c, ParamSpec *out) {
 }
 
 double gpt_memory_estimate(const ModelConfig *c, int B, int T) {
+    NL_NONNULL(c);
     double C = c->n_embd, L = c->n_layer, V = c->vocab_size, BT = (double)B * T;
     double params = V * C + (double)c->block_size * C + L * (12 * C * C + 13 * C) + 2 * C;
     // about 20 (B, T, C) tensors a block, the logits thrice, and attention's (B, H, T, T) scores,

@@ -1,4 +1,5 @@
 // The CPU's settings before training (normlab/cpu.h).
+#include "normlab/check.h"
 #include "normlab/cpu.h"
 
 #include <stdlib.h>
@@ -21,6 +22,7 @@ void cpu_flush_subnormals(void) {
 }
 
 void cpu_env_reexec(char **argv) {
+    NL_NONNULL(argv);
     if (getenv("NORMLAB_NO_REEXEC") || getenv("NORMLAB_REEXECED")) return;
     const char *core_now = blas_core(); // NULL: not OpenBLAS
     if (getenv("OPENBLAS_CORETYPE") || !core_now || strcmp(core_now, "Prescott") != 0) return;

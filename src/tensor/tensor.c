@@ -6,6 +6,7 @@
 #include <string.h>
 
 Shape shape_of(int ndim, const int *d) {
+    NL_NONNULL(d);
     NL_CHECK(ndim >= 1 && ndim <= TENSOR_MAX_DIMS, "a shape has 1 to %d dims, got %d",
           TENSOR_MAX_DIMS, ndim);
     Shape s = {.ndim = ndim};
@@ -32,6 +33,7 @@ bool shape_equal(Shape a, Shape b) {
 }
 
 const char *shape_str(Shape s, char *buf) {
+    NL_NONNULL(buf);
     int k = sprintf(buf, "[");
     for (int i = 0; i < s.ndim; i++) k += sprintf(buf + k, i ? ",%d" : "%d", s.d[i]);
     sprintf(buf + k, "]");

@@ -18,6 +18,7 @@
 #include "normlab/train.h"
 
 void session_seed(Rng *r, long seed, int stream) {
+    NL_NONNULL(r);
     rng_seed(r, (uint64_t)seed + 0x9e3779b97f4a7c15ull * (uint64_t)(stream + 1));
 }
 
@@ -399,6 +400,7 @@ int session_log_failed(const Session *s) {
 
 void session_log_row(Session *s, const char *kind, double loss, double accuracy, double lr, double grad_norm,
                      double tps, bool stats) {
+    NL_NONNULL(s, kind);
     if (!s->log || s->log_errno) return;
     LogRow row = {s->step, kind, loss, accuracy, lr, grad_norm, tps, tape_clock() - s->cfg.t0, s->skipped, s->spikes};
     if (s->log_json) fputc('{', s->log);
@@ -413,6 +415,7 @@ void session_log_row(Session *s, const char *kind, double loss, double accuracy,
 }
 
 void session_log_columns_json(FILE *f) {
+    NL_NONNULL(f);
     fprintf(f, "{\"base\": [");
     for (int i = 0; i < N_LOG_COLUMNS; i++)
         fprintf(f, "%s\n  {\"name\": \"%s\", \"help\": \"%s\"}", i ? "," : "", LOG_COLUMNS[i].name, LOG_COLUMNS[i].help);

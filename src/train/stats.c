@@ -87,6 +87,7 @@ static void columns(TrainStats *s) {
 }
 
 void stats_families_json(FILE *f) {
+    NL_NONNULL(f);
     fputc('[', f);
     for (int i = 0; i < F_COUNT; i++)
         fprintf(f, "%s\n  {\"name\": \"%s\", \"per\": \"%s\", \"help\": \"%s\"}", i ? "," : "", FAMILIES[i].name,
@@ -192,11 +193,13 @@ void stats_measure(TrainStats *s, Tape *t) {
 }
 
 void stats_before_update(TrainStats *s) {
+    NL_NONNULL(s);
     const ParamSet *ps = s->model->params;
     memcpy(s->before, ps->data, ps->numel * sizeof(nl_real));
 }
 
 void stats_after_update(TrainStats *s) {
+    NL_NONNULL(s);
     const Model *m = s->model;
     const ParamSet *ps = m->params;
     int G = m->groups.n;

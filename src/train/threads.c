@@ -1,6 +1,7 @@
 // The team size that follows the cores actually free (normlab/threads.h, TrainThreads).
 #include <unistd.h>
 
+#include "normlab/check.h"
 #include "normlab/blas.h"
 #include "normlab/threads.h"
 #include "normlab/train.h"
@@ -14,6 +15,7 @@ enum {
 };
 
 void train_threads_init(TrainThreads *tt, int max) {
+    NL_NONNULL(tt);
     max = max > 0 ? max : 1;
     // Runs started together would hold their trials at the same steps, and two teams on trial at
     // once can oversubscribe the cores badly (a step took 20x as long): an offset per process.
@@ -37,6 +39,7 @@ static void trial_end(TrainThreads *tt) {
 }
 
 void train_threads_step(TrainThreads *tt, double seconds) {
+    NL_NONNULL(tt);
     tt->steps++;
     if (tt->max == 1) return;
     if (tt->trial) {
