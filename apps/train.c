@@ -44,8 +44,8 @@ static void format_time(double s, char *buf) {
 
 // What the loop keeps between steps: the best evaluation, and the times behind the ETA.
 typedef struct Loop {
-    double best, eval_s, last_line; // eval_s: seconds in evaluations so far
-    long evals, best_step, start;
+    double eval_s, last_line; // eval_s: seconds in evaluations so far
+    long evals, start;
     bool tty; // progress rewrites one line on a terminal
 } Loop;
 
@@ -179,8 +179,9 @@ static int outputs_claim(TrainApp *a) {
     char err[1024];
     if (o->files.log) beside_log(o->files.log, ".config", a->out.config_path, sizeof a->out.config_path);
     const struct { const char *what, *path; } out[] = {{"--save", o->files.save}, {"--log", o->files.log},
+                                                       {"--save-best", o->files.save_best},
                                                        {"--log's .config", o->files.log ? a->out.config_path : NULL}};
-    for (int i = 0; i < 3; i++) {
+    for (int i = 0; i < 4; i++) {
         if (!out[i].path) continue;
         if (make_parents(out[i].what, out[i].path)) return 1;
         if (outfile_check(out[i].what, out[i].path, err, sizeof err)) return fail(1, "%s", err);
@@ -189,9 +190,11 @@ static int outputs_claim(TrainApp *a) {
                 return fail(2, "%s %s and %s %s are the same file: give each output its own path", out[j].what,
                             out[j].path, out[i].what, out[i].path);
     }
-    if (o->files.log && o->files.resume && outfile_same(o->files.log, o->files.resume))
-        return fail(2, "--log %s is the checkpoint --resume reads: the log would overwrite it", o->files.log);
-    for (int i = 0; i < 2; i++)
+    for (int i = 0; i < 2; i++) // --save may be --resume's checkpoint (a run goes on where it left off)
+        if (out[i + 1].path && o->files.resume && outfile_same(out[i + 1].path, o->files.resume))
+            return fail(2, "%s %s is the checkpoint --resume reads: it would be overwritten", out[i + 1].what,
+                        out[i + 1].path);
+    for (int i = 0; i < 3; i++)
         if (a->dist.rank == 0 && out[i].path && outfile_lock(&a->out.locks[i], out[i].what, out[i].path, err, sizeof err))
             return fail(1, "%s", err);
     return 0;
@@ -335,7 +338,7 @@ static int usage_check(TrainApp *a) {
                     "%ld (the batch is the whole step's, over every process)", o->run.batch_size, d->size,
                     d->size > 1 ? "es" : "", o->run.grad_accum, d->size * o->run.grad_accum);
     if (d->size > 1 && o->files.dump_step) return fail(2, "--dump-step records one process's step: run it without mpirun");
-    if (d->rank > 0) o->files.log = o->files.save = NULL, o->sample.n = 0; // rank 0 alone logs, saves and samples
+    if (d->rank > 0) o->files.log = o->files.save = o->files.save_best = NULL, o->sample.n = 0; // rank 0 alone writes
     return 0;
 }
 
@@ -432,6 +435,7 @@ static int setup(TrainApp *a, int argc, char **argv, double t0) {
     char err[1024];
     StFile ckpt = {0};
     if (o->files.resume && checkpoint_open(o, o->files.resume, &ckpt, err, sizeof err)) return fail(1, "%s", err);
+    if (o->files.resume) checkpoint_best(&ckpt, &a->out.best, &a->out.best_step);
     options_derive(o);
     long max_threads = 1;
     if (!(rc = usage_check(a)) && !(rc = data_load(a, &ckpt)) && !(rc = ranks_check(a, &ckpt)) &&
@@ -443,7 +447,7 @@ static int setup(TrainApp *a, int argc, char **argv, double t0) {
 }
 
 static void teardown(TrainApp *a) {
-    outfile_unlock(&a->out.locks[0]), outfile_unlock(&a->out.locks[1]);
+    for (int i = 0; i < 3; i++) outfile_unlock(&a->out.locks[i]);
     options_free(&a->o);
     if (a->out.log) fclose(a->out.log);
     session_free(&a->s);
@@ -634,11 +638,14 @@ static int loop_evaluate(TrainApp *a, Loop *L) {
     if (rc) return session_failed(rc, err);
     if (a->dist.rank > 0) return 0;
     L->eval_s += tape_clock() - te, L->evals++;
-    if (vl.loss < L->best) L->best = vl.loss, L->best_step = a->s.step;
+    bool best = vl.loss < a->out.best;
+    if (best) a->out.best = vl.loss, a->out.best_step = a->s.step;
     if (L->tty && !a->o.run.quiet) printf("\r\033[K");
     if (a->s.data.labels) snprintf(acc, sizeof acc, ", %s accuracy %.2f%%", a->s.data.eval_name, 100 * vl.accuracy);
     printf("step %ld: train loss %.4f, %s loss %.4f%s%s\n", a->s.step, tl.loss, a->s.data.eval_name, vl.loss, acc,
-           vl.loss == L->best ? " (best)" : "");
+           best ? " (best)" : "");
+    if (best && a->o.files.save_best && checkpoint_write(a, a->o.files.save_best, err, sizeof err))
+        return fail(1, "--save-best: %s", err);
     return 0;
 }
 
@@ -712,7 +719,7 @@ static int confusion_report(const TrainApp *a, const char *split, const TrainEva
 // The whole evaluation split at the end; for labelled data its accuracy, then the test split's (an
 // image set's: read here once) and the confusion matrix of the last split read (printed, and written
 // beside the log as <log>.confusion.csv). 0, or 1 after the message.
-static int loop_whole_eval(TrainApp *a, const Loop *L) {
+static int loop_whole_eval(TrainApp *a) {
     const Session *s = &a->s;
     const DataSource *d = &s->data, *last = d->test ? d->test : d;
     const bool labels = d->labels != NULL, test = d->test != NULL; // what the data is, read once
@@ -723,8 +730,9 @@ static int loop_whole_eval(TrainApp *a, const Loop *L) {
         return fail(1, "out of memory for the confusion matrix");
     int rc = session_eval_whole(&a->s, &e, err, sizeof err);
     if (rc) return free(conf->confusion), session_failed(rc, err);
-    printf("best %s loss %.4f at step %ld; wall time %.1f s (%.1f s in training steps)\n", d->eval_name, L->best,
-           L->best_step, tape_clock() - s->cfg.t0, s->train_s);
+    printf("best %s loss %.4f at step %ld%s; wall time %.1f s (%.1f s in training steps)\n", d->eval_name, a->out.best,
+           a->out.best_step, a->o.files.save_best ? " (its checkpoint: --save-best)" : "", tape_clock() - s->cfg.t0,
+           s->train_s);
     if (!labels || !conf->confusion) {
         printf("val loss over the whole val split (%zu tokens): %.4f\n", e.targets, e.loss);
         return free(conf->confusion), 0;
@@ -748,7 +756,7 @@ static int loop_finish(TrainApp *a, const Loop *L) {
         printf("data parallel: %d processes, %.2f ms per step in MPI calls on rank 0 (%.1f%% of its step time), "
                "%s\n", d->size, 1e3 * d->comm_s / (s->step - L->start), 100 * d->comm_s / s->train_s,
                a->o.run.parallel.no_overlap ? "grads reduced after backward (--no-overlap)" : "overlapped with backward");
-    if (L->best_step >= 0 && loop_whole_eval(a, L)) return 1;
+    if (a->out.best_step >= 0 && loop_whole_eval(a)) return 1;
     if (log_check(a)) return 1;
     if (s->step > L->start)
         printf("loss spikes (> %g x the running median): %ld; steps skipped (non-finite): %ld\n", a->o.guard.spike_factor,
@@ -760,7 +768,7 @@ static int loop_finish(TrainApp *a, const Loop *L) {
 static int train(TrainApp *a) {
     Session *s = &a->s;
     // under mpirun stdout is a pseudo-terminal whatever mpirun's own is: progress lines as for a log
-    Loop L = {.best = INFINITY, .best_step = -1, .start = s->step, .last_line = tape_clock(),
+    Loop L = {.start = s->step, .last_line = tape_clock(),
               .tty = isatty(STDOUT_FILENO) && a->dist.size == 1};
     char err[1024];
     for (;;) {
@@ -838,7 +846,7 @@ int main(int argc, char **argv) {
     cpu_env_reexec(argv);
     double t0 = tape_clock();
     static TrainApp a; // large (paths); zeroed
-    a.out.saved_step = -1;
+    a.out.saved_step = -1, a.out.best = INFINITY, a.out.best_step = -1;
     char err[1024];
     if (dist_init(&a.dist, &argc, &argv, err, sizeof err)) return fail(1, "%s", err);
     // under mpirun, rank 0 alone prints (the others' errors and warnings still reach stderr)

@@ -26,8 +26,10 @@ typedef struct TrainData {
 typedef struct TrainOutputs {
     FILE *log;
     char config_path[4200]; // the run's options, written beside --log
-    OutLock locks[2];       // --log and --save, held while the run lives (no second run writes them)
+    OutLock locks[3];       // --save, --log and --save-best, held while the run lives (no second run writes them)
     long saved_step;        // the step of this run's last --save checkpoint, or -1 (none written yet)
+    double best;            // the lowest val loss evaluated so far (a checkpoint keeps it), or inf
+    long best_step;         // its step, or -1
 } TrainOutputs;
 
 typedef struct TrainApp {
@@ -44,6 +46,8 @@ typedef struct TrainApp {
 // train_checkpoint.c
 // Writes the session with the options and the text's path in its metadata.
 int checkpoint_write(const TrainApp *a, const char *path, char *err, size_t errlen);
+// The lowest val loss the checkpoint's run had evaluated, and its step (inf and -1 when not recorded).
+void checkpoint_best(const StFile *f, double *best, long *step);
 // Opens path and restores the options it records into o (command-line values win, shapes may not
 // change). Leaves f open for checkpoint_check_model and session_restore.
 int checkpoint_open(TrainOptions *o, const char *path, StFile *f, char *err, size_t errlen);

@@ -1,6 +1,7 @@
 // The program's side of checkpoints and --dump-step: the options (and the text's path) a checkpoint
 // records and restores, and the GPT's shape checked before it is built. The files themselves are
 // the session's (src/train/session_checkpoint.c).
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,11 +11,18 @@
 
 int checkpoint_write(const TrainApp *a, const char *path, char *err, size_t errlen) {
     const char *meta[2 * 64];
-    char buf[8192];
+    char buf[8192], best[64];
     int m = 0;
     options_to_meta(&a->o, meta, &m, buf, sizeof buf);
     meta[2 * m] = "dataset", meta[2 * m + 1] = a->data.path, m++;
+    snprintf(best, sizeof best, "%a %ld", a->out.best, a->out.best_step); // exact: --save-best goes on from it
+    meta[2 * m] = "best_val_loss", meta[2 * m + 1] = best, m++;
     return session_save(&a->s, path, meta, m, err, errlen);
+}
+
+void checkpoint_best(const StFile *f, double *best, long *step) {
+    const char *v = st_meta(f, "best_val_loss");
+    if (!v || sscanf(v, "%la %ld", best, step) != 2) *best = INFINITY, *step = -1; // older checkpoints
 }
 
 static const char *meta_lookup(void *f, const char *key) { return st_meta(f, key); }

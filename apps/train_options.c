@@ -113,17 +113,19 @@ static const OptRow ROWS[] = {
     {"eval-iters", T_LONG, F(run.eval_iters), "20", 1, 1e6, OPT_SAVED, "batches per evaluation (the same ones each time)"},
     {"threads", T_LONG, F(run.threads), "auto", 1, 4096, OPT_LOCAL,
      "threads for BLAS and the kernels (auto: all cores, fewer while other programs hold some)"},
-    {"config", T_STR, F(files.config), "", NOMAX, OPT_LOCAL,
+    {"config", T_STR, F(files.config), "", NOMAX, OPT_LOCAL | OPT_FILE,
      "read options from PATH first: lines 'name = value' (long names; # comments); the command line wins"},
-    {"log", T_STR, F(files.log), "", NOMAX, OPT_LOCAL,
+    {"log", T_STR, F(files.log), "", NOMAX, OPT_LOCAL | OPT_FILE,
      "write a row per step and per eval to PATH (.csv, or .jsonl/.json), and the run's options beside it (.config)"},
-    {"save", T_STR, F(files.save), "", NOMAX, OPT_LOCAL, "write a checkpoint to PATH at the end (and with --save-every)"},
+    {"save", T_STR, F(files.save), "", NOMAX, OPT_LOCAL | OPT_FILE, "write a checkpoint to PATH at the end (and with --save-every)"},
     {"save-every", T_LONG, F(files.save_every), "0", 0, 1e9, OPT_LOCAL, "also save every this many steps (0: only at the end)"},
-    {"resume", T_STR, F(files.resume), "", NOMAX, OPT_LOCAL, "continue from the checkpoint at PATH"},
+    {"save-best", T_STR, F(files.save_best), "", NOMAX, OPT_LOCAL | OPT_FILE,
+     "keep the checkpoint of the lowest val loss so far at PATH (written at each evaluation that beats it)"},
+    {"resume", T_STR, F(files.resume), "", NOMAX, OPT_LOCAL | OPT_FILE, "continue from the checkpoint at PATH"},
     {"sample", T_LONG, F(sample.n), "300", 0, 1e7, OPT_LOCAL, "characters to generate at the end (0: none)"},
     {"temperature", T_DOUBLE, F(sample.temperature), "0.8", 1e-6, 100, OPT_LOCAL, "sampling temperature"},
     {"prompt", T_STR, F(sample.prompt), "\\n", NOMAX, OPT_LOCAL, "text the sample starts from"},
-    {"dump-step", T_STR, F(files.dump_step), "", NOMAX, OPT_LOCAL, "do one training step, write everything it touched to PATH, exit"},
+    {"dump-step", T_STR, F(files.dump_step), "", NOMAX, OPT_LOCAL | OPT_FILE, "do one training step, write everything it touched to PATH, exit"},
     {"quiet", T_BOOL, F(run.quiet), "false", NOMAX, OPT_LOCAL, "no progress lines"},
     {"recompute", T_BOOL, F(run.recompute), "false", NOMAX, 0,
      "keep one block's activations at a time, recomputing them in backward: less memory, ~1/3 more work"},
@@ -280,7 +282,10 @@ static const char *set_value(TrainOptions *o, const OptRow *r, const char *text,
         if (strcmp(text, "true") && strcmp(text, "false")) return "must be true or false";
         *FIELD(o, r, bool) = text[0] == 't';
         return NULL;
-    case T_STR: *FIELD(o, r, const char *) = text; return NULL;
+    case T_STR:
+        if ((r->flags & OPT_FILE) && !text[0]) return "needs a path (it is empty)"; // else refused after training
+        *FIELD(o, r, const char *) = text;
+        return NULL;
     case T_NORM: {
         int k = norm_kind_parse(text);
         if (k < 0)
@@ -677,8 +682,7 @@ int options_write_config(const TrainOptions *o, const char *path, char *err, siz
         const OptRow *r = &ROWS[i];
         char v[4200];
         format_value(o, r, v, sizeof v);
-        bool io = !strcmp(r->name, "log") || !strcmp(r->name, "save") || !strcmp(r->name, "resume") ||
-                  !strcmp(r->name, "config") || !strcmp(r->name, "dump-step");
+        bool io = r->flags & OPT_FILE;
         char buf[WHY_LEN];
         if ((io && !v[0]) || option_unused(o, r->name, buf)) continue; // what does nothing is left out
         fprintf(f, "%s%s = ", io ? "# " : "", r->name);

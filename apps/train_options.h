@@ -68,7 +68,7 @@ typedef struct GuardOptions { // the instruments and what a non-finite step does
 typedef struct FileOptions {
     const char *dataset; // the positional argument
     bool dataset_named;  // given (on the command line or in --config), not the default
-    const char *config, *log, *save, *resume, *dump_step;
+    const char *config, *log, *save, *save_best, *resume, *dump_step;
     long save_every;
 } FileOptions;
 
@@ -102,6 +102,7 @@ typedef enum {
     OPT_ARCH = 1,  // fixes the model's shape: restored on --resume, may not change
     OPT_SAVED = 2, // recorded in checkpoint metadata and restored on --resume unless given again
     OPT_LOCAL = 4, // may differ between the processes of one run (a path, a thread count, output)
+    OPT_FILE = 8,  // a file the run reads or writes: a .config names it only in a comment (a rerun writes its own)
 } OptFlags;
 
 typedef struct OptRow OptRow;

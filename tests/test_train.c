@@ -396,6 +396,8 @@ static void test_bad_input(void **state) {
         {"--lr=1e-400 tiny.txt", 2, "--lr=1e-400 is too close to 0 for a double"}, // underflow: it said "not finite"
         {"--norm=dty tiny.txt", 2, "(did you mean dyt?)"},                        // a near miss is named
         {"--nrom=dyt tiny.txt", 2, "unknown option --nrom=dyt (did you mean --norm?)"},
+        {"--save= tiny.txt", 2, "--save= needs a path (it is empty)"},           // it failed after training
+        {"--save-best= tiny.txt", 2, "--save-best= needs a path"},
         {"--lr=1e400 tiny.txt", 2, "--lr=1e400 is too large for a double"},
         {"--n-layer=0 tiny.txt", 2, "out of range"},
         {"--batch-size=-3 tiny.txt", 2, "out of range"},
