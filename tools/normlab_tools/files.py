@@ -1,6 +1,7 @@
 """The files a train run leaves, read and written the one way every tool here uses (no matplotlib).
 
   read_log(path)        a --log file (.csv, .jsonl/.json) as rows of floats, and the problems found
+  log_rows(data, json)  the same from a log's bytes (a part of one, as a log that grows is read)
   read_config(path)     the .config beside a log, as ./train reads it (quotes, escapes, comments)
   write_file(path, data) an output written whole, never through a symbolic link at path
   safe_name(name)       the one way a name from a log, a config or a run becomes a file name
@@ -24,16 +25,22 @@ def read_log(path):
     kind column as a string, and a list of what was wrong with the file (a torn or truncated row, a
     line that is not a JSON object, bytes that are not UTF-8), each naming its line. Never raises on
     a malformed file."""
-    problems, raw = [], []
     with open(path, "rb") as f:
         data = f.read()
+    return log_rows(data, path.endswith((".jsonl", ".json")))
+
+
+def log_rows(data, json_lines, header=None, first_line=1):
+    """read_log's rows and problems from a log's bytes (a whole file, or, with the CSV's header given,
+    the lines after it; first_line: the number of data's first line, for the problems)."""
+    problems, raw = [], []
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as e:
         text = data.decode("utf-8", errors="replace")
         problems.append(f"not UTF-8 from byte {e.start} (read with replacement characters)")
-    if path.endswith((".jsonl", ".json")):
-        for n, line in enumerate(text.splitlines(), 1):
+    if json_lines:
+        for n, line in enumerate(text.splitlines(), first_line):
             if not line.strip():
                 continue
             try:
@@ -47,8 +54,8 @@ def read_log(path):
             raw.append(r)
     else:
         reader = csv.reader(io.StringIO(text, newline=""))
-        head = next(reader, None) or []
-        for n, fields in enumerate(reader, 2):
+        head = header if header is not None else next(reader, None) or []
+        for n, fields in enumerate(reader, first_line + (header is None)):
             if len(fields) != len(head):
                 problems.append(f"line {n} has {len(fields)} fields, the header {len(head)} (a torn row?): left out")
                 continue
