@@ -345,3 +345,40 @@ def muon_step(p, g, buf, lr, wd, momentum=0.95, steps=5):
         if tall:
             x = x.t()
         p.mul_(1 - lr * wd).add_(x, alpha=-lr * max(1.0, p.size(0) / p.size(1)) ** 0.5)
+
+
+def model_of(tensors, meta):
+    """The model a checkpoint or a --dump-step file holds (its metadata's model.* keys: the GPT or the
+    ViT, the norm, the shape, the interventions), its parameters loaded by name with PyTorch's
+    strict=True: a name the file has and the model lacks, or the reverse, is an error. The
+    optimizer's state (optimizer.*) and a dump's batch and grads are not the model's. In float32
+    as the file holds it; .double() for checks."""
+    m = {k[len("model."):]: v for k, v in meta.items() if k.startswith("model.")}
+    qk = m.get("qk_norm", "none")
+    common = dict(norm=m["norm"], n_layer=int(m["n_layer"]), n_head=int(m["n_head"]), n_embd=int(m["n_embd"]),
+                  bias=m["bias"] == "true", qk_norm="" if qk == "none" else qk,
+                  final_norm="" if m.get("final_norm", m["norm"]) == m["norm"] else m["final_norm"],
+                  attn_softcap=float(m.get("attn_softcap", 0)), logit_softcap=float(m.get("logit_softcap", 0)),
+                  z_loss=float(m.get("z_loss", 0)))
+    if m.get("kind") == "vit":
+        model = ViT(VitConfig(patch_size=int(m["patch_size"]), image_size=int(m["image_size"]),
+                              n_classes=int(m["n_classes"]), **common))
+        own = ("cls_token", "pos_embed", "patch_embed.", "blocks.", "norm.", "head.")
+    else:
+        model = GPT(Config(block_size=int(m["block_size"]), vocab_size=int(m["vocab_size"]),
+                           emb_scale=1.0 if "transformer.emb_scale" in tensors else 0.0, **common))
+        own = ("transformer.",)
+    state = {k: v for k, v in tensors.items() if k.startswith(own)}
+    model.load_state_dict(state, strict=True)
+    return model
+
+
+def from_checkpoint(path):
+    """model_of the checkpoint (or dump) at path; a text model's vocab (the bytes its ids stand for,
+    in order) as model.vocab."""
+    from .safetensors import read_safetensors
+    tensors, meta = read_safetensors(path)
+    model = model_of(tensors, meta)
+    model.vocab = bytes.fromhex(meta.get("vocab", ""))
+    return model
+
