@@ -133,9 +133,10 @@ static int sample_text(TrainApp *a) {
     int32_t *prompt = malloc((strlen(o->sample.prompt) + 1) * sizeof(int32_t));
     if (!prompt) return fail(1, "out of memory for sampling");
     int bad, n = dataset_encode(&a->data.text, o->sample.prompt, prompt, (int)strlen(o->sample.prompt), &bad);
-    printf("\n---- sample (%ld characters, temperature %g) ----\n", o->sample.n, o->sample.temperature);
+    if (!o->sample.only) printf("\n---- sample (%ld characters, temperature %g) ----\n", o->sample.n, o->sample.temperature);
     for (const char *c = o->sample.prompt; *c; c++) put_symbol(&a->data, (unsigned char)*c);
-    int rc = session_sample(&a->s, prompt, n, o->sample.n, o->sample.temperature, emit_symbol, &a->data);
+    SessionSampling how = {o->sample.n, o->sample.temperature, (int)o->sample.top_k, o->run.seed};
+    int rc = session_sample(&a->s, prompt, n, &how, emit_symbol, &a->data);
     free(prompt);
     if (rc == -2)
         return printf("\n"), fail(1, "the model's outputs are not finite (NaN or Inf: its parameters diverged): "
@@ -263,11 +264,17 @@ static int data_load(TrainApp *a, const StFile *ckpt) {
     char err[1024];
     const char *dataset = o->files.dataset, *named = o->files.resume ? st_meta(ckpt, "dataset") : NULL;
     bool vit = o->model.kind == MODEL_VIT;
-    if (named && !o->files.dataset_named && access(named, F_OK) == 0)
-        dataset = named; // resumed without a dataset: the checkpoint's own, where it still is
-    else if (named && dataset_same(o->files.dataset, named) == 0)
+    if (o->files.resume && o->run.steps == 0 && !o->files.dump_step && !vit && !o->files.dataset_named)
+        return 0; // a text's sample needs none (its vocabulary is in the checkpoint)
+    if (named && !o->files.dataset_named) {
+        if (access(named, F_OK) != 0)
+            return fail(1, "--resume %s trained on %s, which is not there any more: name the dataset (its new path) "
+                        "to go on", o->files.resume, named);
+        dataset = named; // resumed without a dataset: the checkpoint's own
+    } else if (named && dataset_same(o->files.dataset, named) == 0) {
         return fail(2, "--resume %s trained on %s, and the command line names %s: name that dataset, or none, to go "
                     "on training it", o->files.resume, named, o->files.dataset);
+    }
     if (o->files.resume && o->run.steps == 0 && !o->files.dump_step && !vit) return 0; // a text's sample needs none
     if ((t->is_images = idx_resolve(dataset, NORMLAB_DATA_DIR, t->path, sizeof t->path))) {
         if (idx_set_load(&t->images, t->path, err, sizeof err)) return fail(1, "%s", err);
@@ -716,6 +723,17 @@ static int confusion_report(const TrainApp *a, const char *split, const TrainEva
     return 0;
 }
 
+// After a default run (./train --norm=X tinyshakespeare, any seed): the range the README measured for
+// it, so a result far from the table is told apart from a broken install.
+static void expected_say(const TrainApp *a, double loss) {
+    const TrainOptions *o = &a->o;
+    const double *x = NORM_TABLE[o->model.norm]->recipe.expected;
+    bool data = !o->files.dataset_named || !strcmp(o->files.dataset, "tinyshakespeare");
+    if (!x[1] || !data || !options_at_defaults(o)) return;
+    printf("expected for these defaults: %.2f-%.2f (95%% of runs: seeds and BLAS builds, README's table)%s\n", x[0],
+           x[1], loss < x[0] || loss > x[1] ? "; this run is outside it" : "");
+}
+
 // The whole evaluation split at the end; for labelled data its accuracy, then the test split's (an
 // image set's: read here once) and the confusion matrix of the last split read (printed, and written
 // beside the log as <log>.confusion.csv). 0, or 1 after the message.
@@ -735,6 +753,7 @@ static int loop_whole_eval(TrainApp *a) {
            s->train_s);
     if (!labels || !conf->confusion) {
         printf("val loss over the whole val split (%zu tokens): %.4f\n", e.targets, e.loss);
+        expected_say(a, e.loss);
         return free(conf->confusion), 0;
     }
     printf("%s loss over the whole %s split (%zu images): %.4f; accuracy %.2f%%\n", d->eval_name, d->eval_name,
@@ -756,7 +775,7 @@ static int loop_finish(TrainApp *a, const Loop *L) {
         printf("data parallel: %d processes, %.2f ms per step in MPI calls on rank 0 (%.1f%% of its step time), "
                "%s\n", d->size, 1e3 * d->comm_s / (s->step - L->start), 100 * d->comm_s / s->train_s,
                a->o.run.parallel.no_overlap ? "grads reduced after backward (--no-overlap)" : "overlapped with backward");
-    if (a->out.best_step >= 0 && loop_whole_eval(a)) return 1;
+    if (L->evals > 0 && loop_whole_eval(a)) return 1; // this run evaluated (rank 0 counts)
     if (log_check(a)) return 1;
     if (s->step > L->start)
         printf("loss spikes (> %g x the running median): %ld; steps skipped (non-finite): %ld\n", a->o.guard.spike_factor,
@@ -833,11 +852,17 @@ static int run_dump(TrainApp *a) {
 
 static int run(TrainApp *a, int argc, char **argv) {
     a->argc = argc, a->argv = argv;
+    if (a->o.sample.only) return a->data.is_images ? sample_images(a) : sample_text(a);
     interrupts_install(&a->o, a->dist.rank == 0); // before the header, so whoever reads it can signal us
     print_header(a);
     int rc = train(a);
     if (!rc && interrupts_agree(a)) rc = interrupt_exit(a); // an interrupt during the last evaluation
     if (!rc && a->o.files.save && !(rc = save(a))) printf("saved %s (step %ld)\n", a->o.files.save, a->s.step);
+    const char *from = a->o.files.resume; // an interrupt's checkpoint, gone on from to the end: say it is spare
+    if (!rc && from && strstr(from, "interrupted") && a->o.run.steps > 0 && a->s.step >= a->o.run.steps &&
+        !(a->o.files.save && outfile_same(from, a->o.files.save)))
+        printf("the run went on from %s to its end; that interrupt's checkpoint is no longer needed (rm %s)\n", from,
+               from);
     if (!rc && a->o.sample.n > 0) rc = a->data.is_images ? sample_images(a) : sample_text(a);
     return rc;
 }
@@ -851,7 +876,16 @@ int main(int argc, char **argv) {
     if (dist_init(&a.dist, &argc, &argv, err, sizeof err)) return fail(1, "%s", err);
     // under mpirun, rank 0 alone prints (the others' errors and warnings still reach stderr)
     if (a.dist.rank > 0 && !freopen("/dev/null", "w", stdout)) return fail(1, "cannot silence stdout: %s", strerror(errno));
+    // ./train sample CHECKPOINT ...: the run's arguments rewritten (train_sample.c)
+    bool sample_only = argc > 1 && !strcmp(argv[1], "sample");
+    static char *sample_argv[256], sample_buf[1 << 16];
+    if (sample_only) {
+        int n = sample_args(argc, argv, sample_argv, 256, sample_buf, sizeof sample_buf);
+        if (n < 0) return n == -1 ? 0 : 2;
+        argc = n, argv = sample_argv;
+    }
     int rc = setup(&a, argc, argv, t0);
+    a.o.sample.only = sample_only;
     if (rc) {
         teardown(&a);
         if (rc < 0) dist_finalize(&a.dist); // --help: every process

@@ -1,6 +1,7 @@
 // The train program's state, shared by its files: train.c (setup, the loop, printing, signals),
-// train_checkpoint.c (the options in a checkpoint, --dump-step) and train_options.c. The training
-// itself is the library's session (normlab/session.h); this is what the program adds around it.
+// train_checkpoint.c (the options in a checkpoint, --dump-step), train_sample.c (./train sample) and
+// train_options.c. The training itself is the library's session (normlab/session.h); this is what
+// the program adds around it.
 #pragma once
 #include <stdio.h>
 
@@ -42,6 +43,11 @@ typedef struct TrainApp {
     int argc;           // the command line, for the resume command printed on an interrupt
     char **argv;
 } TrainApp;
+
+// train_sample.c
+// ./train sample CHECKPOINT ...: the train program's arguments that draw the sample (out, at most max,
+// NULL-terminated; buf holds the rewritten options). Their count, -1 after --help, or -2 after an error.
+int sample_args(int argc, char **argv, char **out, int max, char *buf, size_t len);
 
 // train_checkpoint.c
 // Writes the session with the options and the text's path in its metadata.

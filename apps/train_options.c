@@ -41,7 +41,7 @@ static const char *const FINAL_NORM_NAMES[NORM_COUNT + 1] = {"same", NORM_KINDS(
 // --preset: where the defaults of lr, the embedding scale, alpha0 and the scalars' lr come from.
 // best: each norm's own recipe (its registry row); nanogpt: one setting for every norm, nanoGPT's
 // CPU configuration with the surrogates dropped in as the literature first did.
-static const NormRecipe NANOGPT_RECIPE = {0, {0.5, 0.5, 0.5}, 1e-3, 1};
+static const NormRecipe NANOGPT_RECIPE = {0, {0.5, 0.5, 0.5}, 1e-3, 1, {0, 0}}; // no range measured
 static const struct {
     const char *name;
     const NormRecipe *recipe; // NULL: the norm's own
@@ -108,9 +108,9 @@ static const OptRow ROWS[] = {
      "best lr (below), or nanoGPT's lr 1e-3 with the surrogates dropped in plainly (no embedding scale, alpha0 0.5)"},
     {"seed", T_LONG, F(run.seed), "1337", 0, 4e18, OPT_SAVED, "seed of init, batches and dropout"},
     // running
-    {"eval-interval", T_LONG, F(run.eval_interval), "auto", 1, 1e9, OPT_SAVED,
+    {"eval-interval", T_LONG, F(run.eval_interval), "auto", 1, 1e9, OPT_SAVED | OPT_WATCH,
      "evaluate every this many steps (auto: steps/10, at most 250, so that a curve has 10 points or more)"},
-    {"eval-iters", T_LONG, F(run.eval_iters), "20", 1, 1e6, OPT_SAVED, "batches per evaluation (the same ones each time)"},
+    {"eval-iters", T_LONG, F(run.eval_iters), "20", 1, 1e6, OPT_SAVED | OPT_WATCH, "batches per evaluation (the same ones each time)"},
     {"threads", T_LONG, F(run.threads), "auto", 1, 4096, OPT_LOCAL,
      "threads for BLAS and the kernels (auto: all cores, fewer while other programs hold some)"},
     {"config", T_STR, F(files.config), "", NOMAX, OPT_LOCAL | OPT_FILE,
@@ -124,25 +124,26 @@ static const OptRow ROWS[] = {
     {"resume", T_STR, F(files.resume), "", NOMAX, OPT_LOCAL | OPT_FILE, "continue from the checkpoint at PATH"},
     {"sample", T_LONG, F(sample.n), "300", 0, 1e7, OPT_LOCAL, "characters to generate at the end (0: none)"},
     {"temperature", T_DOUBLE, F(sample.temperature), "0.8", 1e-6, 100, OPT_LOCAL, "sampling temperature"},
+    {"top-k", T_LONG, F(sample.top_k), "0", 0, 1e6, OPT_LOCAL, "sample from the K likeliest symbols only (0: all)"},
     {"prompt", T_STR, F(sample.prompt), "\\n", NOMAX, OPT_LOCAL, "text the sample starts from"},
     {"dump-step", T_STR, F(files.dump_step), "", NOMAX, OPT_LOCAL | OPT_FILE, "do one training step, write everything it touched to PATH, exit"},
     {"quiet", T_BOOL, F(run.quiet), "false", NOMAX, OPT_LOCAL, "no progress lines"},
-    {"recompute", T_BOOL, F(run.recompute), "false", NOMAX, 0,
+    {"recompute", T_BOOL, F(run.recompute), "false", NOMAX, OPT_WATCH,
      "keep one block's activations at a time, recomputing them in backward: less memory, ~1/3 more work"},
     {"grad-accum", T_LONG, F(run.grad_accum), "1", 1, 65536, 0,
      "split each step's batch into this many micro-batches whose grads add up: the same step, less memory"},
     // data parallel (mpirun -np N ./train ...: docs/distributed.md)
-    {"no-overlap", T_BOOL, F(run.parallel.no_overlap), "false", NOMAX, 0,
+    {"no-overlap", T_BOOL, F(run.parallel.no_overlap), "false", NOMAX, OPT_WATCH,
      "under mpirun: reduce the grads after backward, not bucket by bucket during it (to compare)"},
-    {"bucket-mb", T_DOUBLE, F(run.parallel.bucket_mb), "1", 1e-3, 1e4, 0, "under mpirun: megabytes of grads per allreduce"},
-    {"dist-timeout", T_DOUBLE, F(run.parallel.timeout_s), "0", 0, 1e7, 0,
+    {"bucket-mb", T_DOUBLE, F(run.parallel.bucket_mb), "1", 1e-3, 1e4, OPT_WATCH, "under mpirun: megabytes of grads per allreduce"},
+    {"dist-timeout", T_DOUBLE, F(run.parallel.timeout_s), "0", 0, 1e7, OPT_WATCH,
      "under mpirun: seconds a collective may make no progress before the job ends, naming the ranks it waits for "
      "(0: 120, or 10 x the longest gap between collectives so far if longer)"},
     // instruments and divergence
-    {"stats-every", T_LONG, F(guard.stats_every), "10", 0, 1e9, 0, "log the instruments every N steps (0: off; with --log)"},
-    {"on-nonfinite", T_CHOICE, F(guard.on_nonfinite), "stop", NOMAX, 0,
+    {"stats-every", T_LONG, F(guard.stats_every), "10", 0, 1e9, OPT_WATCH, "log the instruments every N steps (0: off; with --log)"},
+    {"on-nonfinite", T_CHOICE, F(guard.on_nonfinite), "stop", NOMAX, OPT_WATCH,
      "stop|skip: a NaN/Inf loss or grad stops the run, or skips that step's update"},
-    {"spike-factor", T_DOUBLE, F(guard.spike_factor), "1.5", 0, 1e6, 0, "a loss above this x the median of the last 50 is a spike (0: off)"},
+    {"spike-factor", T_DOUBLE, F(guard.spike_factor), "1.5", 0, 1e6, OPT_WATCH, "a loss above this x the median of the last 50 is a spike (0: off)"},
 };
 #define N_ROWS (int)(sizeof ROWS / sizeof ROWS[0])
 
@@ -341,6 +342,18 @@ static int row_index(const char *name) {
     return -1;
 }
 
+// The examples closing --help (tests/doc_commands.py runs each, in short form, from docs/training.md's copy).
+static void usage_examples(FILE *f) {
+    fprintf(f, "\nExamples (each line pastes into a shell as it stands):\n"
+               "  ./train --norm=dyt tinyshakespeare\n"
+               "  ./train --norm=dyt fashion-mnist                     # the ViT: validation accuracy as it goes\n"
+               "  ./train --norm=dyisru --lr=3e-3 --log=runs/dyisru.csv --save=runs/dyisru.safetensors\n"
+               "  ./train sample runs/dyisru.safetensors --tokens 500 --prompt \"ROMEO:\" --top-k 20\n"
+               "  ./train --norm=ln --preset=nanogpt tinyshakespeare    # nanoGPT's CPU configuration, exactly\n"
+               "  ./train --norm=dyt --preset=nanogpt tinyshakespeare   # DyT dropped in plainly, as in the literature\n"
+               "  mpirun -np 2 ./train --norm=ln tinyshakespeare        # 2 processes, one model: docs/distributed.md\n");
+}
+
 static void usage(FILE *f) {
     fprintf(f,
             "usage: ./train [options] [DATASET]\n\n"
@@ -350,7 +363,8 @@ static void usage(FILE *f) {
             "dataset-fashion-mnist, or its four files in data/fashion-mnist/) or a folder of IDX files.\n"
             "Defaults: nanoGPT's CPU model, batch and length, each norm at its recipe and best lr (below);\n"
             "--preset=nanogpt is nanoGPT's configuration exactly. The ViT's own defaults follow the list.\n"
-            "A switch takes =false to turn off what a model turns on (--bias=false).\n\n");
+            "A switch takes =false to turn off what a model turns on (--bias=false).\n"
+            "Sampling a saved model: ./train sample CHECKPOINT (its options: ./train sample --help).\n\n");
     for (int i = 0; i < N_ROWS; i++) {
         const OptRow *r = &ROWS[i];
         char left[48];
@@ -371,7 +385,8 @@ static void usage(FILE *f) {
     for (int k = 0; k < NORM_COUNT; k++) {
         const NormRecipe *rc = &NORM_TABLE[k]->recipe;
         fprintf(f, "  %-9s emb-scale ", NORM_TABLE[k]->name);
-        rc->emb_scale > 0 ? fprintf(f, "%g x sqrt(n-embd)", rc->emb_scale) : fprintf(f, "off");
+        // the library's rule, not the recipe's field: a norm without a scalar takes no embedding scale
+        norm_recipe_init(k, rc, 1).emb_scale0 > 0 ? fprintf(f, "%g x sqrt(n-embd)", rc->emb_scale) : fprintf(f, "off");
         if (norm_is_elementwise(k))
             fprintf(f, ", alpha0 ln_1 %g, ln_2 %g, ln_f %g%s, scalar-lr-mult %g", rc->alpha0[0], rc->alpha0[1],
                     rc->alpha0[2], NORM_TABLE[k]->scalar == NORM_SCALAR_BETA ? " (as beta0 = 1/alpha0^2)" : "",
@@ -392,14 +407,7 @@ static void usage(FILE *f) {
         for (int n = 0; n < NORM_COUNT; n++) fprintf(f, " %s %g", NORM_TABLE[n]->name, mi->recipes[n].lr);
         fputc('\n', f);
     }
-    fprintf(f, "\nExamples (each line pastes into a shell as it stands):\n"
-               "  ./train --norm=dyt tinyshakespeare\n"
-               "  ./train --norm=dyt fashion-mnist                     # the ViT: validation accuracy as it goes\n"
-               "  ./train --norm=dyisru --lr=3e-3 --log=runs/dyisru.csv --save=runs/dyisru.safetensors\n"
-               "  ./train --steps 0 --resume runs/dyisru.safetensors --sample 500 --prompt \"ROMEO:\"\n"
-               "  ./train --norm=ln --preset=nanogpt tinyshakespeare    # nanoGPT's CPU configuration, exactly\n"
-               "  ./train --norm=dyt --preset=nanogpt tinyshakespeare   # DyT dropped in plainly, as in the literature\n"
-               "  mpirun -np 2 ./train --norm=ln tinyshakespeare        # 2 processes, one model: docs/distributed.md\n");
+    usage_examples(f);
 }
 
 // --registry: the tables the Python tools read instead of keeping their own copies: the norms (in the
@@ -418,10 +426,11 @@ static void registry_print(FILE *f) {
         char lr[32];
         format_double(rc->lr, lr, sizeof lr);
         fprintf(f, "%s\n  {\"name\": \"%s\", \"scalar\": %s%s%s, \"shift\": %s, \"softplus\": %s, \"kin\": \"%s\", \"recipe\": "
-                "{\"emb_scale\": %g, \"alpha0\": [%g, %g, %g], \"lr\": %s, \"scalar_lr_mult\": %g}}", k ? "," : "",
+                "{\"emb_scale\": %g, \"alpha0\": [%g, %g, %g], \"lr\": %s, \"scalar_lr_mult\": %g, \"expected\": [%g, %g]}}",
+                k ? "," : "",
                 n->name, n->scalar ? "\"" : "", n->scalar ? NORM_SCALAR_NAMES[n->scalar] : "null", n->scalar ? "\"" : "",
                 n->shift ? "true" : "false", n->softplus ? "true" : "false", n->kin ? n->kin : n->name, rc->emb_scale, rc->alpha0[0], rc->alpha0[1],
-                rc->alpha0[2], lr, rc->scalar_lr_mult);
+                rc->alpha0[2], lr, rc->scalar_lr_mult, rc->expected[0], rc->expected[1]);
     }
     fprintf(f, "],\n \"columns\": ");
     session_log_columns_json(f);
@@ -493,12 +502,14 @@ static const char *option_unused(const TrainOptions *o, const char *name, char *
         {"scalar-lr-mult", 0, "this run has no scalars (no alpha, beta, shift or embedding scale)"},
         {"temperature", 1, "--sample=0: no sample is drawn"},
         {"prompt", 1, "--sample=0: no sample is drawn"},
+        {"top-k", 1, "--sample=0: no sample is drawn"},
         {"save-every", 2, "without --save nothing is saved"},
         {"stats-every", 3, "the instruments are written to the --log file only"},
         {"block-size", 4, "the ViT's sequence is its patches (--patch-size)"},
         {"emb-scale", 4, "the ViT has no embedding scale"},
         {"prompt", 4, "the ViT's sample is test images, not text"},
         {"temperature", 4, "the ViT's sample is test images, not text"},
+        {"top-k", 4, "the ViT's sample is test images, not text"},
         {"preset", 4, "the presets are the GPT's (the ViT has its own defaults: ./train --help)"},
         {"patch-size", 5, "only the ViT has patches"},
         {"muon-lr", 6, "only --optim=muon has it"},
@@ -512,6 +523,16 @@ static const char *option_unused(const TrainOptions *o, const char *name, char *
     for (size_t i = 0; i < sizeof RULES / sizeof RULES[0]; i++)
         if (!strcmp(name, RULES[i].name) && unused[RULES[i].rule]) return RULES[i].why;
     return NULL;
+}
+
+bool options_at_defaults(const TrainOptions *o) {
+    for (int i = 0; i < N_ROWS; i++) {
+        const OptRow *r = &ROWS[i];
+        bool free = (r->flags & (OPT_LOCAL | OPT_WATCH)) || !strcmp(r->name, "norm") || !strcmp(r->name, "seed") ||
+                    !strcmp(r->name, "model");
+        if (is_set(o, i) && !free) return false;
+    }
+    return o->model.kind == MODEL_GPT;
 }
 
 int options_first_disagreement(const TrainOptions *o, int (*agree)(void *ctx, const uint64_t *h, int n), void *ctx,
@@ -537,6 +558,11 @@ int options_warn_unused(const TrainOptions *o) {
         const char *why = o->marks.given >> i & 1 ? option_unused(o, ROWS[i].name, buf) : NULL;
         if (why) n++, fprintf(stderr, "train: warning: --%s does nothing here: %s\n", ROWS[i].name, why);
     }
+    const OptimOptions *p = &o->optim;
+    if (o->run.steps > 0 && p->warmup > 0 && p->warmup >= p->lr_decay_steps) // a short run keeps the warmup of 100
+        n++, fprintf(stderr, "train: warning: --warmup %ld reaches the peak lr at step %ld, not before the schedule "
+                             "ends (step %ld): the lr never decays; give --warmup about 5%% of the steps (%ld)\n",
+                     p->warmup, p->warmup, p->lr_decay_steps, p->lr_decay_steps / 20);
     return n;
 }
 
@@ -847,6 +873,25 @@ int options_from_meta(TrainOptions *o, const char *(*lookup)(void *, const char 
     return 0;
 }
 
+// The scalars' initial values, at the positions whose norm has one (--final-norm may differ from --norm).
+static void print_init(const TrainOptions *o, const ModelInfo *mi, FILE *f) {
+    static const int PLACE_OF[3] = {0, 2, 3}; // ln_1, ln_2, ln_f in NORM_PLACES
+    bool any = false, shift = false;
+    NormScalar last = NORM_SCALAR_NONE;
+    for (int p = 0; p < 3; p++) { // "alpha0 ln_1 1, ln_2 1, beta0 ln_f 4": the scalar's name where it changes
+        const NormInfo *n = norm_at(o, PLACE_OF[p]);
+        if (!n->scalar) continue;
+        const double *v = n->scalar == NORM_SCALAR_ALPHA ? o->init.alpha0_pos : o->init.beta0_pos;
+        fprintf(f, "%s", any ? ", " : "init:     ");
+        if (n->scalar != last) fprintf(f, "%s0 ", NORM_SCALAR_NAMES[n->scalar]);
+        fprintf(f, "%s %g", mi->positions[p], v[p]);
+        any = true, shift |= n->shift, last = n->scalar;
+    }
+    if (!any) return;
+    if (shift) fprintf(f, "; shift0 %g", o->init.shift0);
+    fprintf(f, "; scalars learn at lr x %g\n", o->init.scalar_lr_mult);
+}
+
 void options_print(const TrainOptions *o, long cores, FILE *f) {
     const ModelInfo *mi = MODEL_TABLE[o->model.kind];
     bool vit = o->model.kind == MODEL_VIT;
@@ -856,14 +901,7 @@ void options_print(const TrainOptions *o, long cores, FILE *f) {
     fprintf(f, "model:    %s, norm %s%s, %ld layers, %ld heads, %ld wide, %s, bias %s, dropout %g\n", mi->name,
             NORM_TABLE[o->model.norm]->name, o->model.composite ? " (composite)" : "", o->model.n_layer, o->model.n_head,
             o->model.n_embd, shape, o->model.bias ? "on" : "off", o->model.dropout);
-    if (norm_is_elementwise(o->model.norm)) {
-        const double *v = NORM_TABLE[o->model.norm]->scalar == NORM_SCALAR_ALPHA ? o->init.alpha0_pos : o->init.beta0_pos;
-        const char *const *pos = mi->positions;
-        fprintf(f, "init:     %s0 %s %g, %s %g, %s %g", norm_scalar_name(o->model.norm), pos[0], v[0], pos[1], v[1],
-                pos[2], v[2]);
-        if (NORM_TABLE[o->model.norm]->shift) fprintf(f, "; shift0 %g", o->init.shift0);
-        fprintf(f, "; scalars learn at lr x %g\n", o->init.scalar_lr_mult);
-    }
+    print_init(o, mi, f);
     if (o->init.emb_scale_mode == EMB_SCALE_VALUE) fprintf(f, "embed:    x (wte[idx] + wpe), learnable, from %g\n", o->init.emb_scale);
     const StabilityOptions *st = &o->stability;
     if (st->qk_norm || st->final_norm || st->z_loss > 0 || st->attn_softcap > 0 || st->logit_softcap > 0) {

@@ -74,7 +74,9 @@ typedef struct FileOptions {
 
 typedef struct SampleOptions {
     long n; // --sample: characters
+    long top_k;
     double temperature;
+    bool only; // ./train sample: the sample alone, without the header, training or evaluation
     const char *prompt;
 } SampleOptions;
 
@@ -103,6 +105,7 @@ typedef enum {
     OPT_SAVED = 2, // recorded in checkpoint metadata and restored on --resume unless given again
     OPT_LOCAL = 4, // may differ between the processes of one run (a path, a thread count, output)
     OPT_FILE = 8,  // a file the run reads or writes: a .config names it only in a comment (a rerun writes its own)
+    OPT_WATCH = 16, // how the run is watched or spread, not what it learns (a default run's expected range holds)
 } OptFlags;
 
 typedef struct OptRow OptRow;
@@ -134,6 +137,9 @@ int options_first_disagreement(const TrainOptions *o, int (*agree)(void *ctx, co
 // Warns (stderr) about each option given that does nothing for this norm or run, e.g. --alpha0
 // with --norm=ln or --temperature with --sample=0. Call after options_derive. Returns how many.
 int options_warn_unused(const TrainOptions *o);
+// Whether every option that changes what a GPT run learns is at its default, the norm and the seed
+// aside (the dataset is the caller's to check): the runs a recipe's expected range was measured on.
+bool options_at_defaults(const TrainOptions *o);
 // Writes every option's effective value to path, as a --config file that reruns the run (the
 // outputs --log, --save and the inputs --resume, --config as comments), never through a symlink.
 // 0, or -1 with a message in err.

@@ -40,7 +40,7 @@ static void read_with_library(const char *path) {
         DataSource src = dataset_source(&vocab, sc.block_size);
         if ((model = MODEL_TABLE[kind]->create(&cfg, &init)) && !session_init(&s, &sc, model, &src, NULL, err, sizeof err) &&
             !session_restore(&s, &f, err, sizeof err))
-            session_sample(&s, NULL, 0, 1, 1.0, drop, NULL);
+            session_sample(&s, NULL, 0, &(SessionSampling){.n = 1, .temperature = 1.0, .seed = sc.seed}, drop, NULL);
     }
     session_free(&s), model_destroy(model), dataset_free(&vocab), st_close(&f);
 }

@@ -85,7 +85,8 @@ static _Alignas(64) unsigned char dummy[1 << 14];  // any other argument: never 
     X(session_evaluate, eval, session_evaluate(D, D, NULL, E, 64))                                                 \
     X(session_eval_whole, e, session_eval_whole(D, NULL, E, 64))                                                   \
     X(session_eval_test, s, session_eval_test(NULL, D, E, 64))                                                     \
-    X(session_sample, emit, session_sample(D, NULL, 0, 1, 1.0, NULL, NULL))                                        \
+    X(session_sample, emit, session_sample(D, NULL, 0, D, NULL, NULL))                                             \
+    X(session_sample, how, session_sample(D, NULL, 0, NULL, D, NULL))                                              \
     X(session_classify, pred, session_classify(D, 0, 1, NULL, D, D))                                               \
     X(session_log_start, s, session_log_start(NULL, NULL, false))                                                  \
     X(session_log_cut, path, session_log_cut(NULL, 0, false, false, D, E, 64))                                     \

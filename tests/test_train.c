@@ -463,6 +463,14 @@ static void test_bad_input(void **state) {
     if (!strstr(out, "embed:    x (wte[idx] + wpe), learnable, from 8\n") || !strstr(out, "lr 0.0018 -> 0.00018 ") ||
         !strstr(out, "alpha0 ln_1 1, ln_2 1, ln_f 1; shift0 0"))
         fail_msg("derf's recipe (scale 2 sqrt(16) = 8, lr 1.8e-3 -> 1.8e-4, alpha0 1) not in:\n%s", out);
+    // the init line names the scalars the positions' norms have: LN at ln_f has none (it printed ln_f 1)
+    assert_int_equal(run(SMALL " --norm=dyt --final-norm=ln tiny.txt", out, sizeof out), 0);
+    if (!strstr(out, "init:     alpha0 ln_1 1, ln_2 1; scalars") || strstr(out, "ln_f 1"))
+        fail_msg("--final-norm=ln: the init line still gives ln_f a scalar:\n%s", out);
+    // a run shorter than its warmup never decays its lr: said (it was silent)
+    assert_int_equal(run(SMALL " --steps 50 tiny.txt", out, sizeof out), 0);
+    if (!strstr(out, "--warmup 100 reaches the peak lr at step 100, not before the schedule ends (step 50)"))
+        fail_msg("--steps 50 with the default warmup of 100: no warning:\n%s", out);
     assert_int_equal(run(SMALL " --norm=dyt --preset=nanogpt tiny.txt", out, sizeof out), 0);
     if (strstr(out, "embed:") || !strstr(out, "lr 0.001 -> 0.0001 ") || !strstr(out, "alpha0 ln_1 0.5, ln_2 0.5, ln_f 0.5"))
         fail_msg("--preset=nanogpt is not the plain init:\n%s", out);
@@ -650,6 +658,11 @@ static void test_interrupt_saves_and_says_how_to_resume(void **state) {
     if (status != 143 || !strstr(out, "interrupt: finishing this step, then writing a checkpoint to logs/x.interrupted.safetensors") ||
         !strstr(out, "writing logs/x.interrupted.safetensors"))
         fail_msg("SIGTERM with --log: exit %d:\n%s", status, out);
+    // resumed from that checkpoint to the end, the run says the checkpoint is spare (it stayed, unsaid)
+    status = run(TINY " --steps 30 --log logs/x.csv --resume logs/x.interrupted.safetensors tiny.txt", out, sizeof out);
+    if (status != 0 || !strstr(out, "logs/x.interrupted.safetensors to its end; that interrupt's checkpoint is no longer "
+                                    "needed (rm logs/x.interrupted.safetensors)"))
+        fail_msg("resumed from an interrupt's checkpoint: exit %d:\n%s", status, out);
     status = run_and_signal(TINY " --steps 100000000 tiny.txt", "kill -TERM $p", out, sizeof out);
     if (status != 143 || !strstr(out, "writing runs/interrupted-ln-")) fail_msg("SIGTERM: exit %d:\n%s", status, out);
     assert_int_equal(temp_files_left(), 0);

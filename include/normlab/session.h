@@ -114,10 +114,19 @@ int session_eval_whole(Session *s, TrainEval *e, char *err, size_t errlen);
 // The same over the data's test split (DataSource.test: an image set's), logged as eval_test_full:
 // read once, at the end, to report a setting chosen on the evaluation split. The data must have one.
 int session_eval_test(Session *s, TrainEval *e, char *err, size_t errlen);
-// Generates n tokens after the prompt's ids (none: it starts from id 0), each drawn at temperature
-// from the model's outputs on a full window of T tokens; emit gets each id. 0, -1 when out of memory,
-// -2 when the model's outputs are not finite (its parameters diverged: nothing to draw from).
-int session_sample(Session *s, const int32_t *prompt, int n_prompt, long n, double temperature,
+// How a sample is drawn: n tokens, each from softmax(logits / temperature) over the top_k largest
+// logits (0: all; ties with the k-th are kept), with the random stream seeded from seed.
+typedef struct SessionSampling {
+    long n;
+    double temperature;
+    int top_k;
+    long seed;
+} SessionSampling;
+
+// Generates how->n tokens after the prompt's ids (none: it starts from id 0), each drawn from the
+// model's outputs on a full window of T tokens; emit gets each id. 0, -1 when out of memory, -2 when
+// the model's outputs are not finite (its parameters diverged: nothing to draw from).
+int session_sample(Session *s, const int32_t *prompt, int n_prompt, const SessionSampling *how,
                    void (*emit)(void *ctx, int id), void *ctx);
 
 // Classifies rows [first, first + n) of the test split (DataSource.test; without one, the evaluation split):

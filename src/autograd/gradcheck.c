@@ -4,6 +4,7 @@
 
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "normlab/ops.h"
 
@@ -62,6 +63,44 @@ static const char *input_name(Tensor *const *inputs, int i, char *buf) {
     if (inputs[i]->name) return inputs[i]->name;
     sprintf(buf, "input %d", i);
     return buf;
+}
+
+// A backward adds to its inputs' grads (a tensor used twice gets both contributions): a second
+// backward from the same loss, into the grads the first left, must double them. One that overwrites
+// passes the comparison above, whose grads start at 0, and fails here. The number of inputs whose
+// grads did not double (each reported).
+static int accumulation_fails(Tape *t, Probe *p, Tensor *const *inputs, int n_inputs, uint64_t seed, FILE *out) {
+    int failed = 0;
+    nl_real **first = calloc(n_inputs > 0 ? n_inputs : 1, sizeof(nl_real *));
+    NL_CHECK(first, "gradcheck: out of memory");
+    for (int i = 0; i < n_inputs; i++) {
+        if (!inputs[i]->needs_grad || !inputs[i]->grad) continue;
+        size_t n = tensor_numel(inputs[i]);
+        NL_CHECK(first[i] = malloc(n * sizeof(nl_real)), "gradcheck: out of memory for %zu grads", n);
+        memcpy(first[i], inputs[i]->grad, n * sizeof(nl_real));
+    }
+    if (p->rng) *p->rng = p->rng_start;
+    Tensor *y = p->f(t, inputs, p->ctx);
+    Tensor *r = tensor_new(t->arena, y->shape, false);
+    Rng wr;
+    rng_seed(&wr, seed);
+    for (size_t i = 0; i < tensor_numel(r); i++) r->data[i] = (nl_real)(2 * rng_uniform(&wr) - 1);
+    tape_backward(t, op_sum(t, op_mul(t, y, r)));
+    for (int i = 0; i < n_inputs; i++) {
+        char nb[32];
+        double worst = 0, scale = 0;
+        for (size_t j = 0; first[i] && j < tensor_numel(inputs[i]); j++) scale = fmax(scale, fabs((double)first[i][j]));
+        for (size_t j = 0; first[i] && j < tensor_numel(inputs[i]); j++)
+            worst = fmax(worst, fabs(inputs[i]->grad[j] - 2.0 * first[i][j]) / fmax(2 * scale, 1e-300));
+        if (worst > 1e3 * NL_REAL_EPSILON) // a doubled sum rounds; an overwrite leaves one copy (worst 0.5)
+            failed++, fprintf(out, "gradcheck FAIL: %s's grad is not accumulated (a second backward left it %.3g "
+                                   "of its size away from twice the first): does the backward write = where it should add +=?\n",
+                              input_name(inputs, i, nb), worst);
+        if (first[i]) memcpy(inputs[i]->grad, first[i], tensor_numel(inputs[i]) * sizeof(nl_real)); // the first pass's
+        free(first[i]);
+    }
+    free(first);
+    return failed;
 }
 
 int gradcheck(Tape *t, GradcheckFn f, void *ctx, Tensor *const *inputs, int n_inputs,
@@ -124,6 +163,8 @@ int gradcheck(Tape *t, GradcheckFn f, void *ctx, Tensor *const *inputs, int n_in
         }
         free(num);
     }
+    tape_rewind(t, 0, arena_start);
+    res.n_failed += accumulation_fails(t, &p, inputs, n_inputs, o.seed ? o.seed : 1234, out);
     tape_rewind(t, 0, arena_start);
     tape_set_grad_enabled(t, was_enabled);
     if (result) *result = res;

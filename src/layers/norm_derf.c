@@ -87,4 +87,4 @@ static Tensor *derf_composite(Tape *t, const Norm *n, Tensor *x) {
 
 // Recipe: docs/training.md, "Defaults".
 const NormInfo NORM_INFO_derf = {"derf", NORM_SCALAR_ALPHA, true, false, &DERF_OP, derf_forward, derf_composite,
-                                {2, {1, 1, 1}, 1.8e-3, 1}, NORM_SATURATES_ERF, NULL};
+                                {2, {1, 1, 1}, 1.8e-3, 1, {1.96, 2.10}}, NORM_SATURATES_ERF, NULL};

@@ -93,8 +93,8 @@ static Tensor *dyisru_composite(Tape *t, const Norm *n, Tensor *x) {
     return op_mul(t, x, op_rsqrt(t, op_add_scalar(t, den, n->eps)));
 }
 
-// Recipes: docs/training.md, "Defaults".(alpha0 as beta0 = 1/alpha0^2).
+// Recipes: docs/training.md, "Defaults" (alpha0 as beta0 = 1/alpha0^2).
 const NormInfo NORM_INFO_dyisru = {"dyisru", NORM_SCALAR_BETA, false, false, &DYISRU_OP, dyisru_forward,
-                                  dyisru_composite, {2, {1, 1, 1}, 1.8e-3, 1}, 0, "derf"};
+                                  dyisru_composite, {2, {1, 1, 1}, 1.8e-3, 1, {1.98, 2.25}}, 0, "derf"};
 const NormInfo NORM_INFO_dyisrusp = {"dyisrusp", NORM_SCALAR_BETA, false, true, &DYISRU_OP, dyisru_forward,
-                                    dyisru_composite, {2, {1, 1, 1}, 1.8e-3, 1}, 0, "derf"};
+                                    dyisru_composite, {2, {1, 1, 1}, 1.8e-3, 1, {2.02, 2.13}}, 0, "derf"};

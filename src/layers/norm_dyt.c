@@ -82,6 +82,6 @@ static Tensor *dyt_composite(Tape *t, const Norm *n, Tensor *x) {
 
 // Recipes: docs/training.md, "Defaults".
 const NormInfo NORM_INFO_dyt = {"dyt", NORM_SCALAR_ALPHA, false, false, &DYT_OP, dyt_forward, dyt_composite,
-                               {2, {1, 1, 1}, 3.2e-3, 1}, NORM_SATURATES_TANH, NULL};
+                               {2, {1, 1, 1}, 3.2e-3, 1, {1.92, 2.26}}, NORM_SATURATES_TANH, NULL};
 const NormInfo NORM_INFO_dytsp = {"dytsp", NORM_SCALAR_ALPHA, false, true, &DYT_OP, dyt_forward, dyt_composite,
-                                 {2, {1, 1, 1}, 1.8e-3, 1}, NORM_SATURATES_TANH, "dyt"};
+                                 {2, {1, 1, 1}, 1.8e-3, 1, {1.99, 2.09}}, NORM_SATURATES_TANH, "dyt"};

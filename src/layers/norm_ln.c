@@ -83,4 +83,4 @@ static Tensor *ln_composite(Tape *t, const Norm *n, Tensor *x) {
 }
 
 const NormInfo NORM_INFO_ln = {"ln", NORM_SCALAR_NONE, false, false, &LN_OP, ln_forward, ln_composite,
-                              {0, {0.5, 0.5, 0.5}, 5.6e-3, 1}, 0, NULL};
+                              {0, {0.5, 0.5, 0.5}, 5.6e-3, 1, {1.75, 1.80}}, 0, NULL};

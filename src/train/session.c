@@ -164,7 +164,7 @@ static int eval_whole(Session *s, const DataSource *d, const char *kind, TrainEv
 
 // ---- the calls that run the model: their arenas' lack of memory comes back as an error -----------
 static int classify(Session *s, size_t first, int n, int *pred, double *p, int *truth);
-static int sample(Session *s, const int32_t *prompt, int n_prompt, long n, double temperature,
+static int sample(Session *s, const int32_t *prompt, int n_prompt, const SessionSampling *how,
                   void (*emit)(void *ctx, int id), void *ctx);
 
 static void arenas_fail_to(Session *s, ArenaFail *f) {
@@ -213,11 +213,11 @@ int session_classify(Session *s, size_t first, int n, int *pred, double *p, int 
     SESSION_GUARDED(s, none, 0, classify(s, first, n, pred, p, truth));
 }
 
-int session_sample(Session *s, const int32_t *prompt, int n_prompt, long n, double temperature,
+int session_sample(Session *s, const int32_t *prompt, int n_prompt, const SessionSampling *how,
                    void (*emit)(void *ctx, int id), void *ctx) {
-    NL_NONNULL(s, emit);
+    NL_NONNULL(s, how, emit);
     char *none = NULL;
-    SESSION_GUARDED(s, none, 0, sample(s, prompt, n_prompt, n, temperature, emit, ctx));
+    SESSION_GUARDED(s, none, 0, sample(s, prompt, n_prompt, how, emit, ctx));
 }
 
 static int classify(Session *s, size_t first, int n, int *pred, double *p, int *truth) {
@@ -244,14 +244,25 @@ static int classify(Session *s, size_t first, int n, int *pred, double *p, int *
 }
 
 // ---- sampling ------------------------------------------------------------------------------------
-// The next id, drawn from softmax(logits / temperature) with u uniform in [0, 1).
-static int sample_draw(const nl_real *logits, int V, double temperature, double u, double *p) {
-    double mx = -INFINITY, sum = 0;
+static int descending(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x < y) - (x > y);
+}
+
+// The next id, drawn from softmax(logits / temperature) over the top_k largest logits (0: all), with
+// u uniform in [0, 1); p and sorted: V doubles each.
+static int sample_draw(const nl_real *logits, int V, const SessionSampling *how, double u, double *p, double *sorted) {
+    double mx = -INFINITY, sum = 0, floor = -INFINITY;
     for (int j = 0; j < V; j++) {
         if (!isfinite(logits[j])) return -1; // a diverged model: there is nothing to draw from
-        mx = fmax(mx, logits[j] / temperature);
+        mx = fmax(mx, logits[j] / how->temperature);
+        sorted[j] = logits[j];
     }
-    for (int j = 0; j < V; j++) sum += p[j] = exp(logits[j] / temperature - mx);
+    if (how->top_k > 0 && how->top_k < V) {
+        qsort(sorted, V, sizeof(double), descending);
+        floor = sorted[how->top_k - 1];
+    }
+    for (int j = 0; j < V; j++) sum += p[j] = logits[j] >= floor ? exp(logits[j] / how->temperature - mx) : 0;
     for (int j = 0; j < V; j++)
         if ((u -= p[j] / sum) < 0) return j;
     return V - 1;
@@ -264,21 +275,21 @@ static void window_push(int32_t *ctx, int *len, int T, int32_t id) {
     ctx[(*len)++] = id;
 }
 
-static int sample(Session *s, const int32_t *prompt, int n_prompt, long n, double temperature,
+static int sample(Session *s, const int32_t *prompt, int n_prompt, const SessionSampling *how,
                   void (*emit)(void *ctx, int id), void *ctx) {
     int T = s->data.width, V = s->data.classes, len = 0;
     if (!s->data.text || T < 1 || V < 1) return -1;
     int32_t *window = calloc(T, sizeof(int32_t));
-    double *p = malloc(V * sizeof(double));
+    double *p = malloc(2 * V * sizeof(double));
     if (!window || !p) return free(window), free(p), -1;
     Rng rng;
-    session_seed(&rng, s->cfg.seed, SESSION_STREAM_SAMPLE);
+    session_seed(&rng, how->seed, SESSION_STREAM_SAMPLE);
     for (int i = 0; i < n_prompt; i++) window_push(window, &len, T, prompt[i]);
     if (len == 0) window_push(window, &len, T, 0); // an empty prompt starts from the first symbol
     Batch b = {.rows = 1, .width = T, .target_width = T, .tokens = window};
-    for (long c = 0; c < n; c++) {
+    for (long c = 0; c < how->n; c++) {
         Tensor *logits = model_forward(&s->sample.tape, s->model, &b, NULL); // (1,T,V)
-        int next = sample_draw(logits->data + (size_t)(len - 1) * V, V, temperature, rng_uniform(&rng), p);
+        int next = sample_draw(logits->data + (size_t)(len - 1) * V, V, how, rng_uniform(&rng), p, p + V);
         tape_reset(&s->sample.tape);
         if (next < 0) return free(window), free(p), -2;
         emit(ctx, next);

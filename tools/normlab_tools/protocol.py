@@ -92,6 +92,20 @@ def estimate(values):
     return Estimate(statistics.fmean(fin), half, n, lost)
 
 
+def prediction(values, digits=2):
+    """(lo, hi, n): the range a new run's value falls in with 95% probability, from n finite values
+    taken as draws of one distribution (mean +- t s sqrt(1 + 1/n)), rounded outward to DIGITS
+    decimals; None below three values."""
+    fin = [v for v in values if math.isfinite(v)]
+    n = len(fin)
+    if n < MIN_EVAL:
+        return None
+    half = t_quantile(n - 1) * statistics.stdev(fin) * math.sqrt(1 + 1 / n)
+    scale = 10 ** digits
+    mean = statistics.fmean(fin)
+    return math.floor((mean - half) * scale) / scale, math.ceil((mean + half) * scale) / scale, n
+
+
 def evaluate(runs, evaluation, key, loss, chosen):
     """The Estimate of the evaluation seeds' losses at the chosen setting (one run a seed)."""
     ev = frozenset(map(int, evaluation))

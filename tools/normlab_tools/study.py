@@ -31,7 +31,7 @@ import sys
 
 from . import protocol
 from .files import ROOT
-from .registry import instrument_families, log_columns, norm_names
+from .registry import instrument_families, log_columns, norm_names, registry
 from .report import Figures, plt
 
 NORMS = norm_names()  # from the train program (./train --registry), in its registry's order
@@ -129,7 +129,7 @@ def table_frontier(sets):
 
 
 SELECTION = (1, 2, 3)  # the frontier's seeds, which chose each norm's default lr
-EVALUATION = (4, 5, 6)  # results/defaults/eval: seeds that took no part in choosing
+EVALUATION = (4, 5, 6, 1337)  # results/defaults/eval: seeds that took no part in choosing (1337: ./train's default)
 
 
 def defaults_numbers(defaults_dir, sets):
@@ -153,14 +153,41 @@ def defaults_numbers(defaults_dir, sets):
     return out
 
 
+def expected_ranges(defaults_dir, sets):
+    """{norm: (lo, hi, runs, builds)}: where the whole val loss of ./train --norm=NORM tinyshakespeare
+    (every other option at its default, any seed) falls in 95% of runs, from the evaluation seeds'
+    runs with the first BLAS build (eval) and the other (noise) pooled: the range the train program
+    prints after such a run (its norms' recipe.expected, checked here)."""
+    nums = defaults_numbers(defaults_dir, sets)
+    noise = read_csv(os.path.join(os.path.dirname(defaults_dir), "noise", "results.csv"))
+    out = {}
+    for norm, v in nums.items():
+        more = [loss(r) for r in noise if r["norm"] == norm and int(r["seed"]) in EVALUATION and float(r["lr"]) == v["lr"]]
+        p = protocol.prediction(v["eval"] + more)
+        if p:
+            out[norm] = (*p, 2 if more else 1)
+    return out
+
+
+def expected_check(defaults_dir, sets):
+    """The norms whose recipe.expected (./train --registry) is not what the results give, each with
+    the line that says what to set; [] when all agree."""
+    have = {n["name"]: tuple(n["recipe"].get("expected", (0, 0))) for n in registry()["norms"]}
+    return [f"{norm}: recipe.expected is {list(have.get(norm))}, the results give {{{lo:.2f}, {hi:.2f}}}: set it "
+            f"in src/layers/norm_{norm}.c (or its kin's file)"
+            for norm, (lo, hi, _, _) in expected_ranges(defaults_dir, sets).items()
+            if have.get(norm) != (round(lo, 2), round(hi, 2))]
+
+
 def table_defaults(defaults_dir, sets):
     """The README's table: each norm at its defaults (./train --norm=NORM --seed S), the lr chosen on
-    the frontier's seeds 1-3, the loss reported on seeds 4-6 (tools/heldout.sh) with its 95% interval,
+    the frontier's seeds 1-3, the loss reported on the evaluation seeds (tools/heldout.sh) with its 95% interval,
     the gap to ln with Welch's; beside them the frontier at nanoGPT's lr 1e-3, and the wall time and
     tokens/s of the run that had the machine to itself (seed 1, every core: tools/defaults.sh)."""
     nums = defaults_numbers(defaults_dir, sets)
     if not nums:
         return "(no frontier results yet: tools/study.sh)"
+    ranges = expected_ranges(defaults_dir, sets)
     machine = lambda d: open(os.path.join(d, "machine.txt")).read().strip() if os.path.exists(  # noqa: E731
         os.path.join(d, "machine.txt")) else "an unnamed machine"
     ref = nums.get(NORMS[0])
@@ -172,12 +199,14 @@ def table_defaults(defaults_dir, sets):
         rows.append([f"`{norm}`", f"{v['lr']:g}" + (" (grid's edge)" if v["edge"] else ""),
                      "**" + protocol.format_estimate(e).replace(" (", "** (", 1) if e.n else protocol.format_estimate(e),
                      gap, f"{v['selection']:.3f}", f"{statistics.fmean(v['at3']):.3f}" if v["at3"] else "-", gap3,
+                     (f"{ranges[norm][0]:.2f}-{ranges[norm][1]:.2f} ({ranges[norm][2]} runs, {ranges[norm][3]} "
+                      f"BLAS build{'s' if ranges[norm][3] > 1 else ''})" if norm in ranges else "-"),
                      f"{float(solo['wall_s']):.0f} s" if solo else "-",
                      f"{float(solo['tokens_per_sec'] or 'nan') / 1000:.0f}k" if solo else "-"])
     head = ["`--norm=`", "default lr (chosen on seeds 1-3)",
             f"whole val loss, seeds {','.join(map(str, EVALUATION))} (mean +- 95% interval)",
             "gap to `ln` (95% interval)", "seeds 1-3 at that lr (they chose it)", "at lr 1e-3 (seeds 1-3)",
-            "gap to `ln` at lr 1e-3", "time per run", "tokens/s"]
+            "gap to `ln` at lr 1e-3", "a run of `./train --norm=` (95% of runs fall in)", "time per run", "tokens/s"]
     evals = os.path.join(os.path.dirname(defaults_dir), "eval")
     d = [v["selection"] - v["estimate"].mean for v in nums.values() if v["estimate"].n]
     shift = f"{min(d):+.3f} to {max(d):+.3f}" if d else "(no evaluation seed yet)"
@@ -187,8 +216,11 @@ def table_defaults(defaults_dir, sets):
         "protocol: a gap is a difference only when its 95% interval excludes 0). Seeds 1-3's own mean at the "
         "chosen lr is shown beside them: a choice favours the lr where its seeds happened to do well, so that "
         f"number can be biased low; here it sits {shift} from seeds {','.join(map(str, EVALUATION))}' mean. "
-        f"Seeds {','.join(map(str, EVALUATION))}: {machine(evals)}, one thread per run; time and tokens/s: "
-        f"seed 1 alone on {machine(defaults_dir)}.")
+        f"Seed 1337 is `./train`'s default: `./train --norm=NORM tinyshakespeare` is that row's run. A single "
+        "run falls in its row's range 95 times in 100 (the evaluation seeds' runs with both BLAS builds "
+        "pooled where both ran: docs/stability.md's rerun noise), and the train program prints that range "
+        f"after a run at these defaults. Seeds {','.join(map(str, EVALUATION))}: {machine(evals)}, one thread "
+        f"per run; time and tokens/s: seed 1 alone on {machine(defaults_dir)}.")
 
 
 def which_norm(defaults_dir, sets):
@@ -218,7 +250,7 @@ def which_norm(defaults_dir, sets):
                    f"at seeds {seeds} ({', '.join(f'`{n}` {g(n, ref)}' for n in ranked)}). The lowest mean is "
                    f"`{ranked[0]}`'s, but " + (f"its lead over `{ranked[1]}` is {g(ranked[0], ranked[1])}"
                                                if len(ranked) > 1 else "it ran alone") + ": rank the surrogates only "
-                   "where an interval excludes 0.")
+                   "where an interval excludes 0." + surrogate_pairs(nums, ranked))
         missing = [n for n in NORMS if n in nums and not nums[n]["eval"]]
         if missing:
             out.append(f"- Not yet measured on held-out seeds: {', '.join(f'`{n}`' for n in missing)} (tools/heldout.sh).")
@@ -228,6 +260,20 @@ def which_norm(defaults_dir, sets):
                    f"`{ref}` is {protocol.format_gap(under)} nats worse than at its own (seeds 1-3 at 1e-3 against "
                    f"{seeds} at {nums[ref]['lr']:g}), so a shared 1e-3 shrinks every gap to it.")
     return "\n".join(out)
+
+
+def surrogate_pairs(nums, ranked):
+    """The pairs of surrogates whose gap's interval excludes 0, as a sentence that says how many pairs
+    were compared (at 95% each, one in twenty resolves by chance)."""
+    import itertools
+    pairs = list(itertools.combinations(ranked, 2))  # ranked by mean: b trails a
+    found = [(a, b, protocol.gap(nums[b]["eval"], nums[a]["eval"])) for a, b in pairs]
+    found = [(a, b, x) for a, b, x in found if x.resolved]
+    if not found:
+        return f" No pair of the {len(ranked)} surrogates is resolved ({len(pairs)} pairs compared)."
+    return (f" Resolved among the {len(pairs)} pairs of surrogates: " + "; ".join(
+        f"`{a}` ahead of `{b}` by {protocol.format_gap(x)}" for a, b, x in found)
+        + f" (at 95% each, {len(pairs) / 20:.1f} of {len(pairs)} pairs would resolve by chance alone on average).")
 
 
 def table_noise(defaults_dir):
@@ -255,7 +301,7 @@ def table_noise(defaults_dir):
                      f"{shift.mean:+.4f} [{shift.mean - shift.half:+.4f}, {shift.mean + shift.half:+.4f}]"
                      if math.isfinite(shift.half) else "-"])
     return md(["norm", "seeds", f"whole val loss: {name('eval')}", f"the same runs: {name('noise')}",
-               "difference", "largest", "std over seeds 4-6 (first build)",
+               "difference", "largest", "std over the seeds (first build)",
                "mean difference (95% interval, paired by seed)"], rows) + (
         f"\n\nOver these {len(moves)} pairs the BLAS and gemm alone moved a run by {statistics.median(moves):.4f} "
         f"(median) and by up to {max(moves):.4f}: two single runs closer than that differ by nothing but the "
@@ -663,8 +709,13 @@ def check(out, doc, readme):
                                                            "regenerated"))
                 print(f"stability_report: {path} is not what {out} gives: run tools/stability_report.py")
                 bad = 1
+    stale = expected_check(os.path.join(os.path.dirname(os.path.abspath(out)), "defaults", "seeds"), settings(out))
+    for line in stale:
+        print(f"stability_report: the train program's expected range: {line}")
+    bad = bad or bool(stale)
     if not bad:
-        print(f"stability_report: {doc}'s and {readme}'s tables are what {out} gives")
+        print(f"stability_report: {doc}'s and {readme}'s tables, and the train program's expected ranges, are what "
+              f"{out} gives")
     from . import prose  # and the prose's numbers are the results' (or listed with their source)
     return 1 if prose.main([os.path.relpath(doc, ROOT), os.path.relpath(readme, ROOT)]) else bad
 
@@ -685,6 +736,8 @@ def main(argv=None):
     print("stability_report: " + generate(a.out, a.doc, figdir))
     fill_readme(a.readme, a.out)
     print(f"stability_report: {a.readme}'s defaults table rewritten")
+    for line in expected_check(os.path.join(os.path.dirname(os.path.abspath(a.out)), "defaults", "seeds"), settings(a.out)):
+        print(f"stability_report: warning: the train program's expected range: {line}")
     return 0
 
 

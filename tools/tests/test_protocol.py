@@ -94,3 +94,14 @@ def test_sweep_summary_says_what_to_run_when_evaluation_seeds_are_missing(tmp_pa
     sweep.main(["summary", str(tmp_path), "--metric", "full_val"])
     out = capsys.readouterr().out
     assert "no evaluation seed" in out and f"tools/sweep.py run {tmp_path} --norms ln --lrs 0.001 --steps 100 --seeds 3,4,5" in out
+
+
+def test_a_prediction_range_holds_a_new_draw_95_times_in_100():
+    import random
+    lo, hi, n = protocol.prediction([1.0, 2.0, 3.0])  # mean 2, s 1: 2 +- 4.303 sqrt(4/3), outward to 0.01
+    assert (lo, hi, n) == (-2.97, 6.97, 3) and protocol.prediction([1.0, 2.0]) is None
+    rng, hits, trials = random.Random(3), 0, 4000
+    for _ in range(trials):
+        lo, hi, _ = protocol.prediction([rng.gauss(0, 1) for _ in range(4)], digits=9)
+        hits += lo <= rng.gauss(0, 1) <= hi
+    assert 0.94 < hits / trials < 0.96
