@@ -9,19 +9,17 @@ if [ -f tinyshakespeare.txt.gz ]; then
     echo "data/tinyshakespeare.txt.gz is already here"
     exit 0
 fi
-mkdir -p tinyshakespeare
-tmp=tinyshakespeare/input.txt.part
-if command -v curl >/dev/null; then curl -fsSL "$url" -o "$tmp"
-elif command -v wget >/dev/null; then wget -q "$url" -O "$tmp"
+tmp=$(mktemp -d .fetch.XXXXXX) # removed whatever happens: a failed fetch leaves nothing behind
+trap 'rm -rf "$tmp"' EXIT
+if command -v curl >/dev/null; then curl -fsSL "$url" -o "$tmp/input.txt"
+elif command -v wget >/dev/null; then wget -q "$url" -O "$tmp/input.txt"
 else echo "fetch: needs curl or wget" >&2; exit 1
 fi
-got=$(sha256sum "$tmp" | cut -d' ' -f1)
+got=$(sha256sum "$tmp/input.txt" | cut -d' ' -f1)
 if [ "$got" != "$want" ]; then
-    rm -f "$tmp"
     echo "fetch: sha256 mismatch (got $got, want $want); not keeping the file" >&2
     exit 1
 fi
-mv "$tmp" tinyshakespeare/input.txt
-gzip -9 -c tinyshakespeare/input.txt > tinyshakespeare.txt.gz.part
-mv tinyshakespeare.txt.gz.part tinyshakespeare.txt.gz
-echo "data/tinyshakespeare.txt.gz: $(wc -c < tinyshakespeare/input.txt) bytes of text"
+gzip -9 -c "$tmp/input.txt" > "$tmp/tinyshakespeare.txt.gz"
+mv "$tmp/tinyshakespeare.txt.gz" tinyshakespeare.txt.gz
+echo "data/tinyshakespeare.txt.gz: $(wc -c < "$tmp/input.txt") bytes of text"

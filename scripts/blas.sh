@@ -1,3 +1,4 @@
+#!/usr/bin/env bash
 # Sourced by scripts/deps.sh: which BLAS a new build links (meson -Dblas=). The first setup on a
 # machine installs the candidates it can, times each on the training step's own gemms with all the
 # cores (bench/blas_pick.c, about 10 s), and keeps the fastest in .deps/blas-choice; later setups

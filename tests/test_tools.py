@@ -96,6 +96,19 @@ def main():
         err = p.stdout + p.stderr
         check(f"{tool} without matplotlib says how to install it", p.returncode != 0 and "pip install matplotlib" in err
               and "Traceback" not in err, err)
+    # a fetch that fails (here a curl that cannot reach the host) leaves nothing in data/
+    import shutil
+    import tempfile
+    with tempfile.TemporaryDirectory() as tmp:
+        shutil.copy(os.path.join(ROOT, "data", "fetch.sh"), tmp)
+        os.makedirs(os.path.join(tmp, "bin"))
+        with open(os.path.join(tmp, "bin", "curl"), "w") as f:
+            f.write("#!/bin/sh\necho 'curl: (6) Could not resolve host' >&2\nexit 6\n")
+        os.chmod(os.path.join(tmp, "bin", "curl"), 0o755)
+        env = {**os.environ, "PATH": os.path.join(tmp, "bin") + os.pathsep + os.environ["PATH"]}
+        p = subprocess.run(["bash", os.path.join(tmp, "fetch.sh")], env=env, capture_output=True, text=True)
+        check("a failed fetch exits non-zero and leaves nothing behind in data/",
+              p.returncode != 0 and sorted(os.listdir(tmp)) == ["bin", "fetch.sh"], str(os.listdir(tmp)) + p.stderr)
     # ./run-tests lists each skipped test with its reason (scripts/skipped.py on meson's testlog.json)
     import json
     import tempfile

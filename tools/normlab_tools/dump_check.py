@@ -124,7 +124,8 @@ def worst_errors(t, model, names, grads, step_lr, state, tight, verbose):
         # two float ulps of the parameter itself that the update's rounding order may cost
         a_ref, a = params[k].detach(), t["after." + k].double()
         slack = 2 * torch.finfo(dtype).eps * a_ref.abs()  # 2 ulps of our type
-        e2 = ((a - a_ref).abs() - slack).clamp(min=0).max().item() / step_lr[k]
+        # (an lr of 0, a warmup's first step, leaves the parameter where it was: absolute error then)
+        e2 = ((a - a_ref).abs() - slack).clamp(min=0).max().item() / (step_lr[k] or 1.0)
         keep("after", e2, k)
         for key in ("after.optimizer.m." + k, "after.optimizer.v." + k):  # each relative to its largest element
             if key in state and key in t:
@@ -165,7 +166,7 @@ def check(path, verbose):
     step_lr, state = reference_update(model, t, meta, names)
 
     tight = dtype == torch.float64
-    dl = abs(loss.item() - t["loss"].double().item()) / abs(loss.item())
+    dl = abs(loss.item() - t["loss"].double().item()) / (abs(loss.item()) or 1.0)
     print(f"{describe(meta, names, model.config)} ({dtype}): loss ours {t['loss'].item():.7f} torch {loss.item():.7f} (rel {dl:.1e})")
     worst = worst_errors(t, model, names, grads, step_lr, state, tight, verbose)
     print(f"  worst gradient error {worst['grad'][0]:.1e} (relative to the tensor's max) in {worst['grad'][1]}")

@@ -40,3 +40,17 @@ def test_image(folder, i):
     if len(px) < rows * cols:
         raise ValueError(f"{path}: truncated before image {i}")
     return [list(px[r * cols:(r + 1) * cols]) for r in range(rows)]
+
+
+def write_tiny_set(folder, n=64, side=8):
+    """A tiny image set in the four IDX files' names (gzip), for tests and examples: four classes, each
+    image bright in the quarter its label names, the rest dark; the same n images in train and test."""
+    os.makedirs(folder, exist_ok=True)
+    labels = [(k * 7 + 3) % 4 for k in range(n)]
+    pixels = bytes(200 if (y >= side // 2) * 2 + (x >= side // 2) == q else 20
+                   for q in labels for y in range(side) for x in range(side))
+    for split in ("train", "t10k"):
+        with gzip.open(os.path.join(folder, f"{split}-images-idx3-ubyte.gz"), "wb") as f:
+            f.write(struct.pack(">IIII", 0x803, n, side, side) + pixels)
+        with gzip.open(os.path.join(folder, f"{split}-labels-idx1-ubyte.gz"), "wb") as f:
+            f.write(struct.pack(">II", 0x801, n) + bytes(labels))

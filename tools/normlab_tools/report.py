@@ -462,7 +462,11 @@ def write_report(out, figs, runs, groups):
              f"<h1>Compared runs</h1><p>{len(runs)} runs in {len(groups)} settings (runs that differ only in "
              "their seed are one setting: a mean line, and a band from the lowest to the highest seed).</p>",
              "<h2>Results</h2>", html_table(*results_table(groups, runs))]
-    healthy = healthy_lines()
+    # the healthy ranges are the GPT's default runs': a ViT's (or an unknown model's) log is not held to them
+    healthy = healthy_lines() if all(r.config.get("model") == "gpt" for r in runs) else {}
+    if not healthy and os.path.exists(HEALTHY):
+        parts.append("<p>The healthy ranges of the instruments are measured on the GPT's default runs: not shown, as "
+                     "these runs are not all the GPT's (a ViT's, or a log without its .config).</p>")
     for name, title, svg, lines in figs.made:
         parts.append(f"<figure id='{html.escape(name)}' data-lines='{int(lines)}'>{svg}<figcaption>{html.escape(title)}"
                      f" ({lines} line{'s' if lines != 1 else ''} with data). {html.escape(healthy.get(name, ''))}"

@@ -5,7 +5,8 @@ import pytest
 
 pytest.importorskip("matplotlib")
 
-from normlab_tools import report  # noqa: E402
+from normlab_tools import report
+from normlab_tools.idx import write_tiny_set  # noqa: E402
 
 
 def test_the_report_of_two_runs(tiny_run, tmp_path):
@@ -24,24 +25,9 @@ def test_colours_follow_the_number_of_settings():
     assert report.color(13, 14) != report.color(3, 14)
 
 
-def idx_folder(folder, n=64, side=8):
-    """A tiny image set in the four IDX files' names: the label is the bright quarter of the image."""
-    import gzip
-    import struct
-    os.makedirs(folder, exist_ok=True)
-    for split in ("train", "t10k"):
-        labels = [(k * 7 + 3) % 4 for k in range(n)]
-        pixels = bytes(200 if (y >= side // 2) * 2 + (x >= side // 2) == q else 20
-                       for q in labels for y in range(side) for x in range(side))
-        with gzip.open(os.path.join(folder, f"{split}-images-idx3-ubyte.gz"), "wb") as f:
-            f.write(struct.pack(">IIII", 0x803, n, side, side) + pixels)
-        with gzip.open(os.path.join(folder, f"{split}-labels-idx1-ubyte.gz"), "wb") as f:
-            f.write(struct.pack(">II", 0x801, n) + bytes(labels))
-
-
 def test_the_report_of_a_vit_run_shows_accuracy_and_its_sample(train, tmp_path):
     import subprocess
-    idx_folder(str(tmp_path / "images"))
+    write_tiny_set(str(tmp_path / "images"))
     log = str(tmp_path / "vit.csv")
     subprocess.run([train, "--n-layer", "1", "--n-head", "2", "--n-embd", "16", "--patch-size", "4", "--batch-size", "8",
                     "--steps", "4", "--eval-interval", "2", "--threads", "1", "--quiet", "--sample", "3", "--log", log,
@@ -53,6 +39,8 @@ def test_the_report_of_a_vit_run_shows_accuracy_and_its_sample(train, tmp_path):
     assert {"val_accuracy.png", "samples_vit.png"} <= made, made
     html = (out / "report.html").read_text()
     assert "whole accuracy" in html and html.count("<figure") >= 3
+    # the GPT's healthy bands (mean log Z 5.7-7.2 for a 65-symbol model) are not a ViT's
+    assert "A healthy run:" not in html and "not all the GPT's" in html
 
 
 def test_a_sample_whose_images_are_a_fifo_or_a_device_is_listed_not_read(tmp_path):
@@ -165,3 +153,8 @@ def test_a_log_with_very_many_columns_is_drawn_in_bounded_work(tmp_path, monkeyp
     assert len([n for n in os.listdir(out) if n.startswith("c") and n.endswith(".png")]) == 3
     page = (out / "report.html").read_text()
     assert "197 of the 200 log columns" in page and "the first 4 of 60 layers drawn" in page
+
+
+def test_a_gpt_report_holds_its_runs_to_the_gpt_healthy_ranges(tiny_run, tmp_path):
+    assert report.main([tiny_run["log"], "--out", str(tmp_path / "cmp")]) == 0
+    assert "A healthy run:" in (tmp_path / "cmp" / "report.html").read_text()
