@@ -923,7 +923,7 @@ void options_print(const TrainOptions *o, long cores, FILE *f) {
     char team[64], batch[64], eval[64];
     if (o->run.threads) snprintf(team, sizeof team, "%ld threads", o->run.threads);
     else snprintf(team, sizeof team, "threads auto (up to %ld)", cores > 0 ? cores : 1);
-    if (vit) snprintf(batch, sizeof batch, "%ld images", o->run.batch_size), snprintf(eval, sizeof eval, "the whole test split");
+    if (vit) snprintf(batch, sizeof batch, "%ld images", o->run.batch_size), snprintf(eval, sizeof eval, "the whole validation split");
     else
         snprintf(batch, sizeof batch, "%ld x %ld tokens", o->run.batch_size, o->model.block_size),
             snprintf(eval, sizeof eval, "%ld batches", o->run.eval_iters);
