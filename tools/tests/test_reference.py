@@ -29,3 +29,13 @@ def test_a_changed_gradient_is_caught(tiny_run, tmp_path, monkeypatch, capsys):
     monkeypatch.setattr("sys.argv", ["dump_check", tiny_run["dump"]])
     assert dump_check.main() == 1
     assert "MISMATCH" in capsys.readouterr().out
+
+
+def test_a_step_at_lr_zero_is_checked_not_divided_by(tiny_run, monkeypatch, capsys):
+    """A dump whose step had lr 0 (a warmup's first step, or a scalar at lr multiplier 0): the update
+    check reads absolute errors instead of dividing by the lr (it raised ZeroDivisionError)."""
+    tensors, meta = read_safetensors(tiny_run["dump"])
+    monkeypatch.setattr(dump_check, "read_safetensors", lambda path: (tensors, {**meta, "lr": "0"}))
+    monkeypatch.setattr("sys.argv", ["dump_check", tiny_run["dump"]])
+    assert dump_check.main() in (0, 1)  # the parameters did move at the real lr: a mismatch, said, not a traceback
+    assert "worst update error" in capsys.readouterr().out
