@@ -123,3 +123,24 @@ def test_the_interventions_plan_grids_muon_over_its_own_lr(tmp_path):
             w.writerow([f"{LN}_lrdefault_muon-lr-{fmt(v)}_s1", LN, "0.0056", f"muon-lr={fmt(v)}", 1, 2 + 0.1 / v, 0])
     nxt = [x for x in plan.todo("interventions", out)[0] if x.startswith("muon ") and " ln " in x and "--seeds 1 " in x]
     assert nxt and "--opt muon-lr=0.1 " in nxt[0]
+
+
+def test_a_new_norm_without_a_vision_best_is_left_out_not_a_keyerror(monkeypatch):
+    """A norm added to the registry (its own kin, and a softplus form of it): the plans build, the new
+    core norm gets the ViT's full grid, its kin waits for a best (a zip over the core norms shifted
+    every best and raised KeyError: 'tanh1')."""
+    import importlib
+
+    from normlab_tools import registry as reg
+    real = reg.registry()
+    extra = [dict(real["norms"][2], name="tanh1", kin="tanh1", softplus=False),
+             dict(real["norms"][2], name="tanh1sp", kin="tanh1", softplus=True)]
+    fake = dict(real, norms=real["norms"][:3] + extra + real["norms"][3:])
+    monkeypatch.setattr(reg, "registry", lambda *a: fake)
+    try:
+        p = importlib.reload(plan)
+        assert "tanh1" in p.VISION_GRID and "tanh1sp" not in p.VISION_KIN
+        assert p.VISION_KIN["dytsp"] == p.around(p.VISION_CORE_BEST["dyt"])  # the others' kin unshifted
+    finally:
+        monkeypatch.undo()
+        importlib.reload(plan)
