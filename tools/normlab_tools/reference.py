@@ -351,8 +351,8 @@ def model_of(tensors, meta):
     """The model a checkpoint or a --dump-step file holds (its metadata's model.* keys: the GPT or the
     ViT, the norm, the shape, the interventions), its parameters loaded by name with PyTorch's
     strict=True: a name the file has and the model lacks, or the reverse, is an error. The
-    optimizer's state (optimizer.*) and a dump's batch and grads are not the model's. In float32
-    as the file holds it; .double() for checks."""
+    optimizer's state (optimizer.*) and a dump's batch and grads are not the model's. In the file's
+    own precision (a double build's file loads into a double model: nothing rounded on the way)."""
     m = {k[len("model."):]: v for k, v in meta.items() if k.startswith("model.")}
     qk = m.get("qk_norm", "none")
     common = dict(norm=m["norm"], n_layer=int(m["n_layer"]), n_head=int(m["n_head"]), n_embd=int(m["n_embd"]),
@@ -369,6 +369,8 @@ def model_of(tensors, meta):
                            emb_scale=1.0 if "transformer.emb_scale" in tensors else 0.0, **common))
         own = ("transformer.",)
     state = {k: v for k, v in tensors.items() if k.startswith(own)}
+    if state:
+        model = model.to(next(iter(state.values())).dtype)
     model.load_state_dict(state, strict=True)
     return model
 
