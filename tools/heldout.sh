@@ -11,6 +11,8 @@
 #    arithmetic's order changes, beside the seeds' spread.
 # 3. the scaling study's plan (tools/scaling.sh), whose points end in evaluation seeds at the lr
 #    chosen on their selection seeds.
+# 4. the interventions' plan (tools/interventions.sh): evaluation seeds 3, 4 and 5 at each
+#    intervention's lr chosen on seeds 1 and 2.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 . "$root/scripts/deps.sh"
@@ -29,3 +31,5 @@ machine "$out/noise" "blis, linear_gemm blas"
 sweep "$out/noise" "$out/noise/train" --norms ln,dyt,derf --seeds 4,5,6,1337
 
 "$root/tools/scaling.sh" 2
+# 4. the interventions' evaluation seeds 4 and 5 at each one's lr chosen on seeds 1 and 2 (seed 3 ran)
+"$root/tools/interventions.sh" 2
