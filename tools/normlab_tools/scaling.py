@@ -24,6 +24,7 @@ from .report import Figures, plt
 
 ROOT = sr.ROOT
 TOKENS_PER_STEP = 12 * 64  # the default batch: 12 sequences of 64 characters
+TRAIN_CHARS = int(1115394 * 0.9)  # tinyshakespeare's training split (src/data/dataset.c: the first 90%)
 
 # The seed paper's author's trained grid (abcde17/dynamic-activation-functions, results/tables/exp12,
 # exp15, exp32, exp35: nanoGPT GPT-2 on OpenWebText, no embedding scale): LN's loss and the gaps of
@@ -137,6 +138,34 @@ def table_points(s, ref=None):
                          f"{100 * b.I:.0f}%", f"{b.max_stable:g}" if b.max_stable else "none",
                          protocol.format_estimate(e, 4) if b.held else "-", held_gap])
     return sr.md(head, rows)
+
+
+def held_out_findings(s):
+    """The README's bullet on length and width: at each point whose LN has held-out seeds enough (the
+    protocol's MIN_EVAL), every norm's held-out gap to LN with its interval; the other points named
+    as not yet measured."""
+    found, waiting = [], []
+    for p, per in s.items():
+        ln = per.get("ln")
+        if p == (2000, 128):  # the frontier's point: its held-out seeds are the defaults table's
+            found.append(f"  - 2,000 steps, 128 wide ({2000 * TOKENS_PER_STEP / gpt_params(128):.2g} tokens a parameter): the "
+                         "defaults table above")
+            continue
+        if not ln or len(ln.held) < protocol.MIN_EVAL:
+            waiting.append(f"{p[0]:,} x {p[1]}")
+            continue
+        gaps = [f"`{n}` {protocol.format_gap(protocol.gap(b.held, ln.held))}" for n, b in per.items()
+                if n != "ln" and len(b.held) >= protocol.MIN_EVAL]
+        tokens = p[0] * TOKENS_PER_STEP
+        found.append(f"  - {p[0]:,} steps, {p[1]} wide ({tokens / gpt_params(p[1]):.2g} tokens a parameter; tinyshakespeare "
+                     f"read {tokens / TRAIN_CHARS:.0f} times): `ln` {protocol.format_estimate(protocol.estimate(ln.held))}; "
+                     + ("; ".join(gaps) if gaps else "no other norm has held-out seeds there yet"))
+    head = ("- **Training longer or wider** ([docs/scaling.md](docs/scaling.md): each lr chosen on selection seeds, the "
+            "gaps to `ln` below on held-out seeds, 95% intervals):")
+    tail = (f"\n  - Not yet measured on held-out seeds: {', '.join(waiting)} (steps x width; `tools/heldout.sh`). "
+            "A gap that shrinks with length on a text read many times over may be `ln` overfitting rather than the "
+            "surrogates catching up: the fresh-token study is to tell the two apart.") if waiting else ""
+    return head + ("\n" + "\n".join(found) if found else " none has held-out seeds yet.") + tail
 
 
 def gap(per, n):
@@ -277,7 +306,7 @@ def table_spent():
     return sr.md(["folder (results/scaling/)", "runs", "hours of run time"], rows)
 
 
-def generate(doc, figdir):
+def generate(doc, figdir, readme=None):
     os.makedirs(figdir, exist_ok=True)
     s = summary()
     figs = Figures(figdir)
@@ -286,11 +315,13 @@ def generate(doc, figdir):
     sr.fill(doc, {"points": table_points(s), "gaps": table_gaps(s), "fit": table_fit(s),
                   "dropout": table_variant(s, "dropout", "with dropout 0.1"), "l2": table_l2(s), "author": table_author(),
                   "spent": table_spent()})
+    if readme:
+        sr.fill(readme, {"length": held_out_findings(s)})
     return f"{sum(len(v) for v in folders().values())} runs in {len(folders())} folders; {doc} and {len(figs.made)} figures"
 
 
 def main(argv=None):
-    return sr.page_main(argv, "scaling_report", "scaling.md", "scaling", generate, __doc__, todo="scaling")
+    return sr.page_main(argv, "scaling_report", "scaling.md", "scaling", generate, __doc__, todo="scaling", readme=True)
 
 
 if __name__ == "__main__":
