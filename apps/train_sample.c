@@ -36,11 +36,16 @@ int sample_args(int argc, char **argv, char **out, int max, char *buf, size_t le
         sample_usage();
         return argc < 3 ? -2 : -1;
     }
+    if (argv[2][0] == '-') {
+        fprintf(stderr, "train: error: ./train sample CHECKPOINT [options]: the checkpoint comes first, not %s\n", argv[2]);
+        return -2;
+    }
+    if (argc + 8 > max) return fprintf(stderr, "train: error: ./train sample: too many arguments\n"), -2;
     int n = 0;
     size_t used = 0;
     out[n++] = argv[0];
     out[n++] = "--resume", out[n++] = argv[2], out[n++] = "--steps", out[n++] = "0", out[n++] = "--quiet";
-    for (int i = 3; i < argc && n < max - 2; i++) {
+    for (int i = 3; i < argc; i++) { // at most one argument out for each in, after six of our own
         const char *a = argv[i];
         if (strncmp(a, "--", 2) != 0) { // the dataset (the ViT's images)
             out[n++] = argv[i];

@@ -43,6 +43,8 @@ def main():
               greedy[0] == greedy[1] and len(greedy[0]) == 42 and hot[0] != hot[1], repr(greedy) + repr(hot))
         r = sample("--lr", "3")
         check("a training option is refused, named", r.returncode == 2 and "not --lr" in r.stderr, r.stderr)
+        r = subprocess.run([train, "sample", "--tokens", "5", ckpt], capture_output=True, text=True)
+        check("the checkpoint comes first: said", r.returncode == 2 and "the checkpoint comes first" in r.stderr, r.stderr)
         r = sample("--prompt", "Z~")
         check("a prompt outside the vocabulary is refused", r.returncode == 2 and "not in the vocabulary" in r.stderr,
               r.stderr)
