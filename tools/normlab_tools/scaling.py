@@ -140,7 +140,7 @@ def table_points(s, ref=None):
     return sr.md(head, rows)
 
 
-def held_out_findings(s):
+def held_out_findings(s, head=None):
     """The README's bullet on length and width: at each point whose LN has held-out seeds enough (the
     protocol's MIN_EVAL), every norm's held-out gap to LN with its interval; the other points named
     as not yet measured."""
@@ -149,7 +149,7 @@ def held_out_findings(s):
         ln = per.get("ln")
         if p == (2000, 128):  # the frontier's point: its held-out seeds are the defaults table's
             found.append(f"  - 2,000 steps, 128 wide ({2000 * TOKENS_PER_STEP / gpt_params(128):.2g} tokens a parameter): the "
-                         "defaults table above")
+                         "README's defaults table (seeds 4, 5, 6 and 1337)")
             continue
         if not ln or len(ln.held) < protocol.MIN_EVAL:
             waiting.append(f"{p[0]:,} x {p[1]}")
@@ -160,8 +160,8 @@ def held_out_findings(s):
         found.append(f"  - {p[0]:,} steps, {p[1]} wide ({tokens / gpt_params(p[1]):.2g} tokens a parameter; tinyshakespeare "
                      f"read {tokens / TRAIN_CHARS:.0f} times): `ln` {protocol.format_estimate(protocol.estimate(ln.held))}; "
                      + ("; ".join(gaps) if gaps else "no other norm has held-out seeds there yet"))
-    head = ("- **Training longer or wider** ([docs/scaling.md](docs/scaling.md): each lr chosen on selection seeds, the "
-            "gaps to `ln` below on held-out seeds, 95% intervals):")
+    head = head or ("- **Training longer or wider** ([docs/scaling.md](docs/scaling.md): each lr chosen on selection "
+                    "seeds, the gaps to `ln` below on held-out seeds, 95% intervals):")
     tail = (f"\n  - Not yet measured on held-out seeds: {', '.join(waiting)} (steps x width; `tools/heldout.sh`). "
             "A gap that shrinks with length on a text read many times over may be `ln` overfitting rather than the "
             "surrogates catching up: the fresh-token study is to tell the two apart.") if waiting else ""
@@ -314,7 +314,9 @@ def generate(doc, figdir, readme=None):
     gap_figure(figs, s, "width")
     sr.fill(doc, {"points": table_points(s), "gaps": table_gaps(s), "fit": table_fit(s),
                   "dropout": table_variant(s, "dropout", "with dropout 0.1"), "l2": table_l2(s), "author": table_author(),
-                  "spent": table_spent()})
+                  "spent": table_spent(), "heldout": held_out_findings(s, "- **Measured on held-out seeds so far** "
+                                                                            "(each lr chosen on the selection seeds; gaps "
+                                                                            "to `ln` with 95% intervals):")})
     if readme:
         sr.fill(readme, {"length": held_out_findings(s)})
     return f"{sum(len(v) for v in folders().values())} runs in {len(folders())} folders; {doc} and {len(figs.made)} figures"
