@@ -6,7 +6,7 @@
 #    default seed: what the README's first command gives). Each default lr was chosen on the
 #    frontier's seeds 1-3 (results/stability/frontier), so these seeds took no part in choosing it.
 #    Two runs at a time, one thread each.
-# 2. results/defaults/noise: the same runs of ln, dyt and derf built with another BLAS and gemm
+# 2. results/defaults/noise: the same runs of the seven norms built with another BLAS and gemm
 #    (BLIS, -Dlinear_gemm=blas, in build-blis/): how far one seed's run moves when only the
 #    arithmetic's order changes, beside the seeds' spread.
 # 3. the scaling study's plan (tools/scaling.sh), whose points end in evaluation seeds at the lr
@@ -28,7 +28,7 @@ build_dir build-blis -Dblas=blis -Dlinear_gemm=blas -Dmpi=disabled
 mkdir -p "$out/noise"
 [ -x "$out/noise/train" ] || cp "$root/build-blis/apps/train" "$out/noise/train"
 machine "$out/noise" "blis, linear_gemm blas"
-sweep "$out/noise" "$out/noise/train" --norms ln,dyt,derf --seeds 4,5,6,1337
+sweep "$out/noise" "$out/noise/train" --seeds 4,5,6,1337 # every norm: each range pools both builds
 
 "$root/tools/scaling.sh" 2
 # 4. the interventions' evaluation seeds 4 and 5 at each one's lr chosen on seeds 1 and 2 (seed 3 ran)
