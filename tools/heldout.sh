@@ -33,3 +33,7 @@ sweep "$out/noise" "$out/noise/train" --seeds 4,5,6,1337 # every norm: each rang
 "$root/tools/scaling.sh" 2
 # 4. the interventions' evaluation seeds 4 and 5 at each one's lr chosen on seeds 1 and 2 (seed 3 ran)
 "$root/tools/interventions.sh" 2
+# 5. the ViT's frontier again into results/vision/val, its lr chosen on the validation split (seeds 1
+#    and 2) and reported on seeds 3-5 (results/vision/train must be a build with that split: one made
+#    after 2026-12-07; rm it to have study_setup copy the current build)
+"$root/tools/vision.sh" 2

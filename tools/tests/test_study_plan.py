@@ -75,9 +75,10 @@ def test_a_point_that_does_not_grow_keeps_its_grid(tmp_path):
 def test_the_second_seed_runs_at_the_best_lr_once_the_first_has_found_it(tmp_path):
     out = str(tmp_path)
     finish(out, "frontier", LN, plan.VISION_GRID[LN], (1, 2), 5.6e-4)
-    assert [grid(x) for x in plan.todo("vision", out)[0] if grid(x)[0] == LN] == [(LN, "0.00056", "3")]
+    frontier = lambda: [x for x in plan.todo("vision", out)[0] if x.startswith("frontier ")]  # noqa: E731
+    assert [grid(x) for x in frontier() if grid(x)[0] == LN] == [(LN, "0.00056", "3")]
     finish(out, "frontier", LN, (5.6e-4,), (3,), 5.6e-4)
-    assert LN not in [grid(x)[0] for x in plan.todo("vision", out)[0]]
+    assert LN not in [grid(x)[0] for x in frontier()]
 
 
 def test_a_job_another_sweep_holds_is_not_offered(tmp_path):
@@ -101,6 +102,22 @@ def test_the_vision_plan_runs_seed_1_of_every_norm_first(tmp_path):
     lines, _ = plan.todo("vision", str(tmp_path))
     assert [grid(x)[0] for x in lines[:3]] == [LN, DYT, DERF] and all(grid(x)[2] == "1" for x in lines[:3])
     assert all(x.split()[-1] == "--" for x in lines)  # the driver appends the dataset after the sweep's options
+
+
+def test_the_vision_rerun_on_validation_comes_after_the_first_study(tmp_path):
+    """Once the test-chosen frontier is complete, the plan reruns the core grid into val/, chosen on
+    seeds 1 and 2 and reported on 3, 4 and 5."""
+    out = str(tmp_path)
+    for norm, best in plan.VISION_CORE_BEST.items():
+        finish(out, "frontier", norm, plan.VISION_GRID[norm], (1, 2), best)
+        finish(out, "frontier", norm, (best,), (3,), best)
+    for norm, lrs in plan.VISION_KIN.items():
+        finish(out, "frontier", norm, lrs, (1,), lrs[1])
+        finish(out, "frontier", norm, (lrs[1],), (2, 3), lrs[1])
+    lines, _ = plan.todo("vision", out)
+    assert lines and all(x.startswith("val ") for x in lines) and "1" in {grid(x)[2] for x in lines}
+    finish(out, "val", LN, plan.VISION_GRID[LN], (1, 2), 1e-3)
+    assert (LN, "0.001", "3,4,5") in [grid(x) for x in plan.todo("vision", out)[0]]
 
 
 def test_the_interventions_plan_grids_muon_over_its_own_lr(tmp_path):
