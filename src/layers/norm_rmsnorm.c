@@ -66,4 +66,4 @@ static Tensor *rmsnorm_composite(Tape *t, const Norm *n, Tensor *x) {
 }
 
 const NormInfo NORM_INFO_rmsnorm = {"rmsnorm", NORM_SCALAR_NONE, false, false, &RMSNORM_OP, rmsnorm_forward,
-                                   rmsnorm_composite, {0, {0.5, 0.5, 0.5}, 5.6e-3, 1, {1.74, 1.80}}, 0, "ln"};
+                                   rmsnorm_composite, {0, {0.5, 0.5, 0.5}, 5.6e-3, 1, {1.75, 1.80}}, 0, "ln"};
