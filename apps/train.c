@@ -264,8 +264,8 @@ static int data_load(TrainApp *a, const StFile *ckpt) {
     char err[1024];
     const char *dataset = o->files.dataset, *named = o->files.resume ? st_meta(ckpt, "dataset") : NULL;
     bool vit = o->model.kind == MODEL_VIT;
-    if (o->files.resume && o->run.steps == 0 && !o->files.dump_step && !vit && !o->files.dataset_named)
-        return 0; // a text's sample needs none (its vocabulary is in the checkpoint)
+    bool text_sample = o->files.resume && o->run.steps == 0 && !o->files.dump_step && !vit; // needs no data
+    if (text_sample && !o->files.dataset_named) return 0; // its vocabulary is in the checkpoint
     if (named && !o->files.dataset_named) {
         if (access(named, F_OK) != 0)
             return fail(1, "--resume %s trained on %s, which is not there any more: name the dataset (its new path) "
@@ -275,7 +275,7 @@ static int data_load(TrainApp *a, const StFile *ckpt) {
         return fail(2, "--resume %s trained on %s, and the command line names %s: name that dataset, or none, to go "
                     "on training it", o->files.resume, named, o->files.dataset);
     }
-    if (o->files.resume && o->run.steps == 0 && !o->files.dump_step && !vit) return 0; // a text's sample needs none
+    if (text_sample) return 0;
     if ((t->is_images = idx_resolve(dataset, NORMLAB_DATA_DIR, t->path, sizeof t->path))) {
         if (idx_set_load(&t->images, t->path, err, sizeof err)) return fail(1, "%s", err);
         if (t->images.train.rows != t->images.train.cols)
@@ -727,7 +727,7 @@ static int confusion_report(const TrainApp *a, const char *split, const TrainEva
 // it, so a result far from the table is told apart from a broken install.
 static void expected_say(const TrainApp *a, double loss) {
     const TrainOptions *o = &a->o;
-    const double *x = NORM_TABLE[o->model.norm]->recipe.expected;
+    const double *x = options_recipe(o)->expected; // {0, 0} where none was measured (the ViT's, a preset's)
     bool data = !o->files.dataset_named || !strcmp(o->files.dataset, "tinyshakespeare");
     if (!x[1] || !data || !options_at_defaults(o)) return;
     printf("expected for these defaults: %.2f-%.2f (95%% of runs: seeds and BLAS builds, README's table)%s\n", x[0],

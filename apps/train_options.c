@@ -525,6 +525,13 @@ static const char *option_unused(const TrainOptions *o, const char *name, char *
     return NULL;
 }
 
+const NormRecipe *options_recipe(const TrainOptions *o) {
+    const NormRecipe *own = MODEL_TABLE[o->model.kind]->recipes; // the model's, or the norms' (the GPT's)
+    return PRESETS[o->optim.preset].recipe ? PRESETS[o->optim.preset].recipe
+           : own                           ? &own[o->model.norm]
+                                           : &NORM_TABLE[o->model.norm]->recipe;
+}
+
 bool options_at_defaults(const TrainOptions *o) {
     for (int i = 0; i < N_ROWS; i++) {
         const OptRow *r = &ROWS[i];
@@ -532,7 +539,7 @@ bool options_at_defaults(const TrainOptions *o) {
                     !strcmp(r->name, "model");
         if (is_set(o, i) && !free) return false;
     }
-    return o->model.kind == MODEL_GPT;
+    return true;
 }
 
 int options_first_disagreement(const TrainOptions *o, int (*agree)(void *ctx, const uint64_t *h, int n), void *ctx,
@@ -796,10 +803,7 @@ static double beta0_of(double alpha0) {
 }
 
 void options_derive(TrainOptions *o) {
-    const NormRecipe *own = MODEL_TABLE[o->model.kind]->recipes; // the model's, or the norms' (the GPT's)
-    const NormRecipe *rc = PRESETS[o->optim.preset].recipe ? PRESETS[o->optim.preset].recipe
-                           : own                           ? &own[o->model.norm]
-                                                           : &NORM_TABLE[o->model.norm]->recipe;
+    const NormRecipe *rc = options_recipe(o);
     if (!is_set(o, row_index("lr"))) o->optim.lr = rc->lr;
     if (!is_set(o, row_index("scalar-lr-mult"))) o->init.scalar_lr_mult = rc->scalar_lr_mult;
     if (!is_set(o, row_index("min-lr"))) o->optim.min_lr = optim_min_lr_of(o->optim.lr);

@@ -137,9 +137,11 @@ int options_first_disagreement(const TrainOptions *o, int (*agree)(void *ctx, co
 // Warns (stderr) about each option given that does nothing for this norm or run, e.g. --alpha0
 // with --norm=ln or --temperature with --sample=0. Call after options_derive. Returns how many.
 int options_warn_unused(const TrainOptions *o);
-// Whether every option that changes what a GPT run learns is at its default, the norm and the seed
-// aside (the dataset is the caller's to check): the runs a recipe's expected range was measured on.
+// Whether every option that changes what a run learns is at its default, the norm and the seed aside
+// (the dataset is the caller's to check): the runs a recipe's expected range was measured on.
 bool options_at_defaults(const TrainOptions *o);
+// The recipe the run's defaults come from: the preset's, the model's own (the ViT's), or the norm's.
+const NormRecipe *options_recipe(const TrainOptions *o);
 // Writes every option's effective value to path, as a --config file that reruns the run (the
 // outputs --log, --save and the inputs --resume, --config as comments), never through a symlink.
 // 0, or -1 with a message in err.
