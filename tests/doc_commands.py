@@ -21,6 +21,7 @@ from checks import check, status  # noqa: E402 (tests/checks.py, beside this fil
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tools"))
 from normlab_tools.idx import write_tiny_set  # noqa: E402
+from normlab_tools.registry import registry  # noqa: E402
 
 STARTS = ("./train", "./run-tests", "mpirun", "python3 ", "tools/", "bench/", "scripts/", "tensorboard")
 MODEL = ["--n-layer", "1", "--n-head", "2", "--n-embd", "16", "--block-size", "16", "--batch-size", "4",
@@ -92,6 +93,7 @@ class Page:
 
     def __init__(self, train, folder):
         self.train, self.dir = train, folder
+        self.norms = [n["name"] for n in registry(train)["norms"]]  # the program's, in its order
         self.text, self.images = os.path.join(folder, "tiny.txt"), os.path.join(folder, "tiny-images")
         text_fixture(self.text)
         write_tiny_set(self.images, n=48)
@@ -111,7 +113,7 @@ class Page:
             os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
             stem = os.path.splitext(os.path.basename(w))[0].lower()
             vit = stem == "vit"
-            norm = stem if stem in ("ln", "rmsnorm", "dyt", "dyisru", "dytsp", "dyisrusp", "derf") else "ln"
+            norm = stem if stem in self.norms else self.norms[0]  # a file named after a norm is its run
             out = ["--dump-step", path] if w.endswith(".st") else ["--save", path] if w.endswith(".safetensors") \
                 else ["--log", path]
             cmd = [self.train, *TRAIN_SHORT, f"--norm={norm}", *out, self.images if vit else self.text]
